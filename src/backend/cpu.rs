@@ -1,0 +1,100 @@
+//! The reference backend: plain Rust, one Vec per buffer, kernels run one after another.
+
+use super::{BackendStats, BufId, MemoryPlan, ProgramId, Tensor};
+use crate::error::LabError;
+use crate::ops::Kernel;
+
+/// Buffers as host vectors. Kernels read inputs with `get` and write their output through `out`,
+/// which lends the output buffer out while the inputs stay readable (outputs never share a buffer with inputs).
+#[derive(Default)]
+pub struct CpuMemory {
+    buffers: Vec<Vec<f32>>,
+}
+
+impl CpuMemory {
+    pub fn get(&self, t: Tensor) -> &[f32] {
+        &self.buffers[t.buf.0 as usize][t.offset..t.offset + t.len]
+    }
+
+    pub fn get_u32(&self, t: Tensor) -> Vec<u32> {
+        self.get(t).iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Runs `f` with the output view writable and the memory readable.
+    pub fn out<R>(&mut self, t: Tensor, f: impl FnOnce(&CpuMemory, &mut [f32]) -> R) -> R {
+        let mut buf = std::mem::take(&mut self.buffers[t.buf.0 as usize]);
+        let r = f(self, &mut buf[t.offset..t.offset + t.len]);
+        self.buffers[t.buf.0 as usize] = buf;
+        r
+    }
+
+    /// Two outputs in two different buffers (for kernels producing a pair, like attention's dK and dV).
+    pub fn out2<R>(&mut self, a: Tensor, b: Tensor, f: impl FnOnce(&CpuMemory, &mut [f32], &mut [f32]) -> R) -> R {
+        assert_ne!(a.buf, b.buf, "out2 needs outputs in different buffers");
+        let mut ba = std::mem::take(&mut self.buffers[a.buf.0 as usize]);
+        let mut bb = std::mem::take(&mut self.buffers[b.buf.0 as usize]);
+        let r = f(self, &mut ba[a.offset..a.offset + a.len], &mut bb[b.offset..b.offset + b.len]);
+        self.buffers[a.buf.0 as usize] = ba;
+        self.buffers[b.buf.0 as usize] = bb;
+        r
+    }
+
+    fn buffer_mut(&mut self, buf: BufId) -> &mut Vec<f32> {
+        &mut self.buffers[buf.0 as usize]
+    }
+}
+
+pub struct CpuBackend {
+    pub mem: CpuMemory,
+    programs: Vec<Vec<Box<dyn Kernel>>>,
+    pub stats: BackendStats,
+}
+
+impl CpuBackend {
+    pub fn new() -> CpuBackend {
+        CpuBackend { mem: CpuMemory::default(), programs: Vec::new(), stats: BackendStats::default() }
+    }
+
+    pub fn describe(&self) -> String {
+        #[cfg(not(target_arch = "wasm32"))]
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        #[cfg(target_arch = "wasm32")]
+        let threads = 1;
+        format!("cpu (reference backend, {threads} thread(s))")
+    }
+
+    pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
+        self.mem.buffers = plan.buffers.iter().map(|b| vec![0.0; b.len]).collect();
+        self.stats.bytes_allocated += plan.total_bytes();
+        Ok(())
+    }
+
+    pub fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> ProgramId {
+        self.programs.push(program);
+        ProgramId(self.programs.len() - 1)
+    }
+
+    pub fn run(&mut self, id: ProgramId) {
+        let program = std::mem::take(&mut self.programs[id.0]);
+        for kernel in &program {
+            kernel.cpu(&mut self.mem);
+        }
+        self.stats.dispatches += program.len() as u64;
+        self.programs[id.0] = program;
+        self.stats.submits += 1;
+    }
+
+    pub fn write(&mut self, t: Tensor, data: &[f32]) {
+        self.mem.buffer_mut(t.buf)[t.offset..t.offset + t.len].copy_from_slice(data);
+    }
+
+    pub fn read(&self, t: Tensor) -> Vec<f32> {
+        self.mem.get(t).to_vec()
+    }
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,290 @@
+//! wgpu backend: buffers allocated once from a [`MemoryPlan`]; each program compiled once into pipelines and
+//! bind groups; `run` records every dispatch into one compute pass and submits once. Nothing is read back
+//! unless asked, and reads reuse one staging buffer.
+
+use std::collections::HashMap;
+
+use super::{BackendStats, MemoryPlan, ProgramId, Tensor};
+use crate::error::LabError;
+use crate::ops::{Access, Kernel, Launch, Shader};
+
+/// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
+const UNIFORM_ALIGN: u64 = 256;
+
+struct Dispatch {
+    pipeline: usize,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+struct Compiled {
+    dispatches: Vec<Dispatch>,
+    _uniforms: wgpu::Buffer,
+}
+
+type LayoutKey = Vec<bool>; // per tensor binding: read-only?
+
+pub struct GpuBackend {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    buffers: Vec<wgpu::Buffer>,
+    modules: HashMap<Shader, wgpu::ShaderModule>,
+    layouts: HashMap<LayoutKey, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+    pipeline_index: HashMap<(Shader, &'static str, LayoutKey), usize>,
+    pipelines: Vec<wgpu::ComputePipeline>,
+    programs: Vec<Compiled>,
+    staging: Option<wgpu::Buffer>,
+    pub stats: BackendStats,
+}
+
+impl GpuBackend {
+    pub async fn new() -> Result<GpuBackend, LabError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LabError::NoAdapter(e.to_string()))?;
+        let granted = adapter.limits();
+        // Kernels are written for the default WebGPU limits; only buffer sizes are raised to what the adapter has.
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: granted.max_storage_buffer_binding_size,
+            max_buffer_size: granted.max_buffer_size,
+            ..wgpu::Limits::default()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("looplab"),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LabError::Device(e.to_string()))?;
+        Ok(GpuBackend {
+            device,
+            queue,
+            info: adapter.get_info(),
+            limits,
+            buffers: Vec::new(),
+            modules: HashMap::new(),
+            layouts: HashMap::new(),
+            pipeline_index: HashMap::new(),
+            pipelines: Vec::new(),
+            programs: Vec::new(),
+            staging: None,
+            stats: BackendStats::default(),
+        })
+    }
+
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+
+    pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
+        let max_binding = self.limits.max_storage_buffer_binding_size;
+        if let Some(big) = plan.largest() {
+            let bytes = big.len as u64 * 4;
+            if bytes > max_binding {
+                return Err(LabError::TooLarge {
+                    needed: format!("{} MiB for buffer `{}`", bytes >> 20, big.name),
+                    allowed: format!("{} MiB", max_binding >> 20),
+                    limit: "maxStorageBufferBindingSize".into(),
+                });
+            }
+        }
+        self.buffers = plan
+            .buffers
+            .iter()
+            .map(|spec| {
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&spec.name),
+                    size: (spec.len as u64 * 4).max(16),
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+        self.stats.bytes_allocated += plan.total_bytes();
+        Ok(())
+    }
+
+    fn layout(&mut self, key: &LayoutKey) -> &(wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        let device = &self.device;
+        self.layouts.entry(key.clone()).or_insert_with(|| {
+            let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }];
+            for (i, &read_only) in key.iter().enumerate() {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: i as u32 + 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+            }
+            let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: None,
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+            (bgl, pl)
+        })
+    }
+
+    fn pipeline(&mut self, launch: &Launch, key: &LayoutKey) -> usize {
+        let id = (launch.shader, launch.entry, key.clone());
+        if let Some(&i) = self.pipeline_index.get(&id) {
+            return i;
+        }
+        let device = self.device.clone();
+        let module = self.modules.entry(launch.shader).or_insert_with(|| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&format!("{:?}", launch.shader)),
+                source: wgpu::ShaderSource::Wgsl(launch.shader.source().into()),
+            })
+        });
+        let module = module.clone();
+        let layout = self.layout(key).1.clone();
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(launch.entry),
+            layout: Some(&layout),
+            module: &module,
+            entry_point: Some(launch.entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        self.pipelines.push(pipeline);
+        self.pipeline_index.insert(id, self.pipelines.len() - 1);
+        self.pipelines.len() - 1
+    }
+
+    /// Compiles a program: pipelines (cached across programs), one uniform buffer for all its launches,
+    /// and a bind group per dispatch. Validation errors come back as a message instead of a panic.
+    pub async fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> Result<ProgramId, LabError> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let launches: Vec<Launch> = program.iter().flat_map(|k| k.launches()).collect();
+        let mut uniform_bytes = vec![0u8; launches.len().max(1) * UNIFORM_ALIGN as usize];
+        for (i, l) in launches.iter().enumerate() {
+            assert!(l.params.len() * 4 <= UNIFORM_ALIGN as usize, "{}: too many params", l.entry);
+            let at = i * UNIFORM_ALIGN as usize;
+            uniform_bytes[at..at + l.params.len() * 4].copy_from_slice(bytemuck::cast_slice(&l.params));
+        }
+        let uniforms = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("program uniforms"),
+            size: uniform_bytes.len() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&uniforms, 0, &uniform_bytes);
+        self.stats.bytes_allocated += uniform_bytes.len() as u64;
+
+        let mut dispatches = Vec::with_capacity(launches.len());
+        for (i, l) in launches.iter().enumerate() {
+            let key: LayoutKey = l.bindings.iter().map(|(_, a)| *a == Access::Read).collect();
+            let pipeline = self.pipeline(l, &key);
+            let bind_layout = self.layout(&key).0.clone();
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &uniforms,
+                    offset: i as u64 * UNIFORM_ALIGN,
+                    size: wgpu::BufferSize::new(((l.params.len() as u64 * 4).max(16)).next_multiple_of(16)),
+                }),
+            }];
+            for (j, (t, _)) in l.bindings.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: j as u32 + 1,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.buffers[t.buf.0 as usize],
+                        offset: t.offset as u64 * 4,
+                        size: wgpu::BufferSize::new(t.len.max(1) as u64 * 4),
+                    }),
+                });
+            }
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(l.entry),
+                layout: &bind_layout,
+                entries: &entries,
+            });
+            dispatches.push(Dispatch { pipeline, bind_group, workgroups: l.workgroups });
+        }
+        if let Some(err) = scope.pop().await {
+            return Err(LabError::Device(format!("preparing a program failed: {err}")));
+        }
+        self.programs.push(Compiled { dispatches, _uniforms: uniforms });
+        Ok(ProgramId(self.programs.len() - 1))
+    }
+
+    pub fn run(&mut self, id: ProgramId) {
+        let program = &self.programs[id.0];
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            for d in &program.dispatches {
+                pass.set_pipeline(&self.pipelines[d.pipeline]);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        self.stats.submits += 1;
+        self.stats.dispatches += program.dispatches.len() as u64;
+    }
+
+    pub fn write(&mut self, t: Tensor, data: &[f32]) {
+        self.queue.write_buffer(&self.buffers[t.buf.0 as usize], t.offset as u64 * 4, bytemuck::cast_slice(data));
+    }
+
+    pub async fn read(&mut self, t: Tensor) -> Result<Vec<f32>, LabError> {
+        let bytes = (t.len as u64 * 4).max(4);
+        if self.staging.as_ref().is_none_or(|s| s.size() < bytes) {
+            self.staging = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: bytes.next_power_of_two(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+            self.stats.bytes_allocated += bytes.next_power_of_two();
+        }
+        let staging = self.staging.as_ref().expect("staging buffer");
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        encoder.copy_buffer_to_buffer(&self.buffers[t.buf.0 as usize], t.offset as u64 * 4, staging, 0, t.len as u64 * 4);
+        self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(0..t.len as u64 * 4);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| LabError::Device(e.to_string()))?;
+        rx.await
+            .map_err(|_| LabError::Device("the device was lost while reading back".into()))?
+            .map_err(|e| LabError::Device(e.to_string()))?;
+        let data = {
+            let view = slice.get_mapped_range().map_err(|e| LabError::Device(e.to_string()))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(data)
+    }
+}

@@ -1,0 +1,5 @@
+//! looplab: looped and feedforward transformers trained by hand-written WGSL on wgpu, natively and in the browser.
+
+pub mod backend;
+pub mod error;
+pub mod ops;

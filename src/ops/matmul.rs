@@ -1,0 +1,105 @@
+//! Matrix multiply with the transposed variants that gradients need: C = (acc ? C : 0) + op(A)·op(B).
+//! Shader: shaders/matmul.wgsl.
+
+use super::{read, u, write, Kernel, Launch, Shader};
+use crate::backend::cpu::CpuMemory;
+use crate::backend::Tensor;
+
+/// Which WGSL variant runs: register blocks for CPU rasterizers, workgroup tiles for real GPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulPath {
+    Blocked,
+    Tiled,
+}
+
+/// `c[m,n] (+)= op(a)[m,k] · op(b)[k,n]`; `a` is stored `[k,m]` when `trans_a`, `b` is stored `[n,k]` when `trans_b`.
+#[derive(Clone, Debug)]
+pub struct Matmul {
+    pub a: Tensor,
+    pub b: Tensor,
+    pub c: Tensor,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub accumulate: bool,
+    pub path: MatmulPath,
+}
+
+impl Matmul {
+    /// `c = a·b` for row-major `a[m,k]`, `b[k,n]`.
+    pub fn new(a: Tensor, b: Tensor, c: Tensor, m: usize, k: usize, n: usize) -> Matmul {
+        Matmul { a, b, c, m, n, k, trans_a: false, trans_b: false, accumulate: false, path: MatmulPath::Blocked }
+    }
+    pub fn trans_a(mut self) -> Self {
+        self.trans_a = true;
+        self
+    }
+    pub fn trans_b(mut self) -> Self {
+        self.trans_b = true;
+        self
+    }
+    pub fn accumulate(mut self) -> Self {
+        self.accumulate = true;
+        self
+    }
+    pub fn path(mut self, path: MatmulPath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// Element strides of op(A) along (i, k) and op(B) along (k, j).
+    fn strides(&self) -> [usize; 4] {
+        let (a_i, a_k) = if self.trans_a { (1, self.m) } else { (self.k, 1) };
+        let (b_k, b_j) = if self.trans_b { (1, self.k) } else { (self.n, 1) };
+        [a_i, a_k, b_k, b_j]
+    }
+
+    fn check(&self) {
+        assert_eq!(self.a.len, self.m * self.k, "matmul: a has {} elements, expected m*k = {}*{}", self.a.len, self.m, self.k);
+        assert_eq!(self.b.len, self.k * self.n, "matmul: b has {} elements, expected k*n = {}*{}", self.b.len, self.k, self.n);
+        assert_eq!(self.c.len, self.m * self.n, "matmul: c has {} elements, expected m*n = {}*{}", self.c.len, self.m, self.n);
+        assert!(self.c.buf != self.a.buf && self.c.buf != self.b.buf, "matmul: output shares a buffer with an input");
+    }
+}
+
+impl Kernel for Matmul {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let [a_i, a_k, b_k, b_j] = self.strides();
+        let (m, n, k) = (self.m, self.n, self.k);
+        let beta = if self.accumulate { 1.0 } else { 0.0 };
+        mem.out(self.c, |mem, c| {
+            let (a, b) = (mem.get(self.a), mem.get(self.b));
+            if m == 0 || n == 0 {
+                return;
+            }
+            // SAFETY: the strides describe views inside `a`, `b` and `c`, whose lengths `check` verified.
+            unsafe {
+                matrixmultiply::sgemm(
+                    m, k, n, 1.0,
+                    a.as_ptr(), a_i as isize, a_k as isize,
+                    b.as_ptr(), b_k as isize, b_j as isize,
+                    beta, c.as_mut_ptr(), n as isize, 1,
+                );
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        let [a_i, a_k, b_k, b_j] = self.strides();
+        let (entry, per_group) = match self.path {
+            MatmulPath::Blocked => ("matmul_blocked", 64),
+            MatmulPath::Tiled => ("matmul_tiled", 64),
+        };
+        vec![Launch {
+            shader: Shader::Matmul,
+            entry,
+            params: vec![u(self.m), u(self.n), u(self.k), self.accumulate as u32, u(a_i), u(a_k), u(b_k), u(b_j)],
+            bindings: vec![read(self.a), read(self.b), write(self.c)],
+            workgroups: [u(self.n.div_ceil(per_group)).max(1), u(self.m.div_ceil(per_group)).max(1), 1],
+        }]
+    }
+}

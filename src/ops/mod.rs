@@ -1,0 +1,100 @@
+//! Kernels: one file per layer, each holding the op's parameters, its CPU reference and its GPU launch
+//! (the WGSL lives beside it in shaders/ under the same name).
+
+pub mod activation;
+pub mod adamw;
+pub mod attention;
+pub mod cross_entropy;
+pub mod elementwise;
+pub mod embedding;
+pub mod matmul;
+pub mod reduce;
+pub mod rmsnorm;
+
+use crate::backend::cpu::CpuMemory;
+use crate::backend::Tensor;
+
+/// The WGSL files, each compiled with shaders/common.wgsl in front of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Activation,
+    Adamw,
+    Attention,
+    CrossEntropy,
+    Elementwise,
+    Embedding,
+    Matmul,
+    Reduce,
+    Rmsnorm,
+}
+
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+impl Shader {
+    pub fn source(self) -> String {
+        let body = match self {
+            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
+            Shader::Adamw => include_str!("../../shaders/adamw.wgsl"),
+            Shader::Attention => include_str!("../../shaders/attention.wgsl"),
+            Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
+            Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
+            Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Shader::Rmsnorm => include_str!("../../shaders/rmsnorm.wgsl"),
+        };
+        format!("{COMMON}\n{body}")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One compute dispatch: binding 0 is a uniform holding `params` (u32 words; floats as bits),
+/// bindings 1.. are the tensors in order.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub params: Vec<u32>,
+    pub bindings: Vec<(Tensor, Access)>,
+    pub workgroups: [u32; 3],
+}
+
+/// Threads per workgroup of every 1-D kernel (the WebGPU default limit is 256).
+pub const WG: u32 = 256;
+
+/// Workgroups for `threads` invocations of a 1-D kernel of `WG` threads, spread over x and y because one
+/// dimension may not exceed 65535 workgroups. Shaders recover the index with `linear_id` (common.wgsl).
+pub fn grid(threads: usize) -> [u32; 3] {
+    let groups = (threads as u32).div_ceil(WG).max(1);
+    let x = groups.min(65535);
+    [x, groups.div_ceil(x), 1]
+}
+
+pub fn read(t: Tensor) -> (Tensor, Access) {
+    (t, Access::Read)
+}
+
+pub fn write(t: Tensor) -> (Tensor, Access) {
+    (t, Access::ReadWrite)
+}
+
+/// A step of a program. `cpu` is the reference; `launches` are the GPU dispatches computing the same.
+pub trait Kernel {
+    fn cpu(&self, mem: &mut CpuMemory);
+    fn launches(&self) -> Vec<Launch>;
+}
+
+/// Packs an f32 into a uniform word.
+pub fn f(x: f32) -> u32 {
+    x.to_bits()
+}
+
+/// Packs a count into a uniform word, refusing sizes a u32 index cannot address.
+pub fn u(x: usize) -> u32 {
+    u32::try_from(x).expect("tensor dimension exceeds u32")
+}

@@ -1,0 +1,48 @@
+use super::*;
+use looplab::ops::matmul::{Matmul, MatmulPath};
+
+fn case(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumulate: bool, path: MatmulPath, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut plan = MemoryPlan::default();
+    let a = plan.buffer("a", m * k);
+    let b = plan.buffer("b", k * n);
+    let c = plan.buffer("c", m * n);
+    let inputs = [(a, Data::F32(rng.vec(m * k))), (b, Data::F32(rng.vec(k * n))), (c, Data::F32(rng.vec(m * n)))];
+    let kernels = || -> Vec<Box<dyn Kernel>> {
+        let mut mm = Matmul::new(a, b, c, m, k, n).path(path);
+        mm.trans_a = trans_a;
+        mm.trans_b = trans_b;
+        mm.accumulate = accumulate;
+        vec![Box::new(mm)]
+    };
+    let name = format!("matmul {m}x{k}x{n} ta={trans_a} tb={trans_b} acc={accumulate} {path:?}");
+    check(&name, &plan, &inputs, kernels, &[c], 1e-4);
+}
+
+#[test]
+fn matmul_matches_cpu_on_awkward_shapes() {
+    let mut rng = Rng::new(7);
+    for (i, &m) in AWKWARD.iter().enumerate() {
+        let k = AWKWARD[(i + 2) % AWKWARD.len()];
+        let n = AWKWARD[(i + 4) % AWKWARD.len()];
+        for path in [MatmulPath::Blocked, MatmulPath::Tiled] {
+            let (ta, tb, acc) = (rng.below(2) == 1, rng.below(2) == 1, rng.below(2) == 1);
+            case(m, k, n, ta, tb, acc, path, i as u64);
+        }
+    }
+}
+
+#[test]
+fn matmul_all_transposes_and_accumulate() {
+    for path in [MatmulPath::Blocked, MatmulPath::Tiled] {
+        for flags in 0..8 {
+            case(37, 70, 29, flags & 1 != 0, flags & 2 != 0, flags & 4 != 0, path, flags as u64);
+        }
+    }
+}
+
+#[test]
+fn matmul_larger_than_one_tile() {
+    case(130, 96, 200, false, false, false, MatmulPath::Blocked, 1);
+    case(130, 96, 200, true, false, true, MatmulPath::Tiled, 2);
+}
