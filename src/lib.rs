@@ -1,5 +1,13 @@
 //! looplab: looped and feedforward transformers trained by hand-written WGSL on wgpu, natively and in the browser.
 
 pub mod backend;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
+pub mod config;
 pub mod error;
+pub mod lab;
+pub mod model;
 pub mod ops;
+pub mod rng;
+pub mod tasks;
+pub mod train;

@@ -10,6 +10,7 @@ pub mod embedding;
 pub mod matmul;
 pub mod reduce;
 pub mod rmsnorm;
+mod pending;
 
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;

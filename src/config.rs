@@ -1,0 +1,336 @@
+//! The whole configuration of a run as one serde struct. Presets name starting points; `key=value`
+//! overrides (CLI `--set`, the page's URL hash) address fields by dotted path, and every value is validated
+//! with a message naming the key and what is allowed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::LabError;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabConfig {
+    pub seed: u64,
+    pub task: TaskConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    Modular,
+    /// Random tokens and targets of a given vocabulary and length: a shape to benchmark, nothing to learn.
+    Random,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModOp {
+    #[serde(rename = "+")]
+    Add,
+    #[serde(rename = "-")]
+    Sub,
+    #[serde(rename = "*")]
+    Mul,
+    #[serde(rename = "/")]
+    Div,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskConfig {
+    pub kind: TaskKind,
+    /// Modulus of `a op b = c (mod p)`.
+    pub p: usize,
+    pub op: ModOp,
+    /// Share of all (a, b) pairs used for training; the rest is the test split.
+    pub train_fraction: f64,
+    /// Random task only: vocabulary size, sequence length and number of examples.
+    pub vocab: usize,
+    pub seq_len: usize,
+    pub examples: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// `layers` distinct layers, run once.
+    Feedforward,
+    /// A block of `layers` layers with shared weights, run `loops` times.
+    Looped,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mlp {
+    Swiglu,
+    Gelu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Norm {
+    /// `h + f(norm(h))`, with a final norm before the output head.
+    Pre,
+    /// `norm(h + f(h))`.
+    Post,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub d_model: usize,
+    pub heads: usize,
+    /// Layers of the feedforward stack, or of the looped block.
+    pub layers: usize,
+    /// Iterations of the looped block (feedforward: must be 1).
+    pub loops: usize,
+    pub mlp: Mlp,
+    pub mlp_hidden: usize,
+    pub norm: Norm,
+    /// Learned scale in the RMSNorms.
+    pub norm_scale: bool,
+    /// Add the input embedding to the state at every iteration (DeepThinking's recall).
+    pub injection: bool,
+    /// Zero-initialise the attention and MLP output projections so each block starts as the identity.
+    pub zero_init: bool,
+    pub causal: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Constant,
+    Cosine,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub steps: u64,
+    /// Examples per step; 0 means the whole training split (full batch).
+    pub batch_size: usize,
+    pub lr: f64,
+    pub warmup: u64,
+    pub schedule: Schedule,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Global gradient-norm clip; 0 disables it.
+    pub grad_clip: f64,
+    /// Evaluate train and test accuracy (and read metrics back) every this many steps.
+    pub eval_every: u64,
+    /// Decay of the weight EMA used for evaluation; 0 disables it.
+    pub ema: f64,
+}
+
+pub struct Preset {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub config: fn() -> LabConfig,
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "grokking",
+        description: "(a + b) mod 47, 40% of pairs for training, 1-layer block looped twice, weight decay 1: train accuracy saturates long before test accuracy jumps",
+        config: grokking,
+    },
+    Preset {
+        name: "grokking-ff",
+        description: "the feedforward twin of `grokking`: 2 distinct layers, same data and optimizer",
+        config: grokking_ff,
+    },
+    Preset {
+        name: "modular-small",
+        description: "(a + b) mod 23, 50% of pairs, small and fast: the CI learning run",
+        config: modular_small,
+    },
+];
+
+fn grokking() -> LabConfig {
+    LabConfig {
+        seed: 0,
+        task: TaskConfig { kind: TaskKind::Modular, p: 47, op: ModOp::Add, train_fraction: 0.4, vocab: 0, seq_len: 0, examples: 0 },
+        model: ModelConfig {
+            arch: Arch::Looped,
+            d_model: 128,
+            heads: 4,
+            layers: 1,
+            loops: 2,
+            mlp: Mlp::Swiglu,
+            mlp_hidden: 256,
+            norm: Norm::Pre,
+            norm_scale: true,
+            injection: true,
+            zero_init: true,
+            causal: false,
+        },
+        train: TrainConfig {
+            steps: 4000,
+            batch_size: 0,
+            lr: 1e-3,
+            warmup: 10,
+            schedule: Schedule::Constant,
+            weight_decay: 1.0,
+            beta1: 0.9,
+            beta2: 0.98,
+            grad_clip: 1.0,
+            eval_every: 50,
+            ema: 0.0,
+        },
+    }
+}
+
+fn grokking_ff() -> LabConfig {
+    let mut c = grokking();
+    c.model.arch = Arch::Feedforward;
+    c.model.layers = 2;
+    c.model.loops = 1;
+    c
+}
+
+fn modular_small() -> LabConfig {
+    let mut c = grokking();
+    c.task.p = 23;
+    c.task.train_fraction = 0.5;
+    c.model.d_model = 64;
+    c.model.mlp_hidden = 128;
+    c.train.steps = 1500;
+    c.train.eval_every = 100;
+    c
+}
+
+pub fn preset(name: &str) -> Result<LabConfig, LabError> {
+    PRESETS.iter().find(|p| p.name == name).map(|p| (p.config)()).ok_or_else(|| LabError::UnknownPreset {
+        name: name.to_string(),
+        known: PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+    })
+}
+
+impl LabConfig {
+    /// A preset with `key=value` overrides applied, validated.
+    pub fn from_preset(name: &str, overrides: &[String]) -> Result<LabConfig, LabError> {
+        let mut config = preset(name)?;
+        for o in overrides {
+            config.set(o)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies one `dotted.key=value`, parsing the value as the type the key already has.
+    pub fn set(&mut self, assignment: &str) -> Result<(), LabError> {
+        let (key, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| LabError::Usage(format!("expected key=value, got {assignment:?} (e.g. task.p=23)")))?;
+        let (key, raw) = (key.trim(), raw.trim());
+        let mut root = serde_json::to_value(&*self).expect("config serializes");
+        let mut node = &mut root;
+        let mut path = String::new();
+        for part in key.split('.') {
+            let obj = node.as_object_mut().ok_or_else(|| unknown(key, &path, &Value::Null))?;
+            let known = Value::Object(obj.clone());
+            if !obj.contains_key(part) {
+                return Err(unknown(key, &path, &known));
+            }
+            node = obj.get_mut(part).expect("checked");
+            path = if path.is_empty() { part.to_string() } else { format!("{path}.{part}") };
+        }
+        *node = match node {
+            Value::Bool(_) => match raw {
+                "true" | "1" | "on" => Value::Bool(true),
+                "false" | "0" | "off" => Value::Bool(false),
+                _ => return Err(LabError::invalid(key, raw, "true or false")),
+            },
+            Value::Number(n) if n.is_u64() => {
+                Value::from(raw.parse::<u64>().map_err(|_| LabError::invalid(key, raw, "a whole number >= 0"))?)
+            }
+            Value::Number(_) => {
+                let x = raw.parse::<f64>().ok().filter(|x| x.is_finite());
+                Value::from(x.ok_or_else(|| LabError::invalid(key, raw, "a finite number"))?)
+            }
+            Value::String(_) => Value::String(raw.to_string()),
+            Value::Object(_) => return Err(LabError::invalid(key, raw, format!("one of its fields, e.g. {key}.<field>=..."))),
+            _ => unreachable!("config holds no null or array"),
+        };
+        *self = serde_json::from_value(root).map_err(|e| LabError::invalid(key, raw, allowed_for(key, &e.to_string())))?;
+        Ok(())
+    }
+
+    /// Parses a whole config from JSON (a checkpoint's metadata, a saved run), then validates it.
+    pub fn from_json(text: &str) -> Result<LabConfig, LabError> {
+        let config: LabConfig = serde_json::from_str(text).map_err(|e| LabError::Usage(format!("invalid config JSON: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), LabError> {
+        let (t, m, tr) = (&self.task, &self.model, &self.train);
+        if t.kind == TaskKind::Random {
+            range("task.vocab", t.vocab as f64, 2.0, 65536.0)?;
+            range("task.seq_len", t.seq_len as f64, 1.0, 4096.0)?;
+            range("task.examples", t.examples as f64, 2.0, 1e7)?;
+        }
+        range("task.p", t.p as f64, 2.0, 1000.0)?;
+        if t.op == ModOp::Div && !is_prime(t.p) {
+            return Err(LabError::invalid("task.p", t.p, "a prime when task.op is / (division needs every b != 0 invertible)"));
+        }
+        let pairs = if t.op == ModOp::Div { t.p * (t.p - 1) } else { t.p * t.p };
+        let train = (t.train_fraction * pairs as f64).round() as usize;
+        if !(t.train_fraction > 0.0 && t.train_fraction < 1.0) || train == 0 || train == pairs {
+            return Err(LabError::invalid("task.train_fraction", t.train_fraction, format!("a fraction in (0, 1) leaving both splits non-empty ({pairs} pairs)")));
+        }
+        range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
+        range("model.heads", m.heads as f64, 1.0, 64.0)?;
+        if m.d_model % m.heads != 0 {
+            return Err(LabError::invalid("model.heads", m.heads, format!("a divisor of model.d_model ({})", m.d_model)));
+        }
+        range("model.layers", m.layers as f64, 1.0, 64.0)?;
+        range("model.loops", m.loops as f64, 1.0, 256.0)?;
+        if m.arch == Arch::Feedforward && m.loops != 1 {
+            return Err(LabError::invalid("model.loops", m.loops, "1 for model.arch=feedforward (use model.arch=looped to iterate)"));
+        }
+        range("model.mlp_hidden", m.mlp_hidden as f64, 1.0, 16384.0)?;
+        range("train.steps", tr.steps as f64, 1.0, 1e9)?;
+        range("train.lr", tr.lr, 1e-7, 1.0)?;
+        range("train.weight_decay", tr.weight_decay, 0.0, 100.0)?;
+        range("train.beta1", tr.beta1, 0.0, 0.999999)?;
+        range("train.beta2", tr.beta2, 0.0, 0.999999)?;
+        range("train.grad_clip", tr.grad_clip, 0.0, 1e6)?;
+        range("train.eval_every", tr.eval_every as f64, 1.0, 1e9)?;
+        if !(tr.ema == 0.0 || (tr.ema > 0.0 && tr.ema < 1.0)) {
+            return Err(LabError::invalid("train.ema", tr.ema, "0 (off) or a decay in (0, 1), e.g. 0.999"));
+        }
+        Ok(())
+    }
+}
+
+fn range(key: &str, x: f64, lo: f64, hi: f64) -> Result<(), LabError> {
+    if x >= lo && x <= hi {
+        Ok(())
+    } else {
+        Err(LabError::invalid(key, x, format!("a number from {lo} to {hi}")))
+    }
+}
+
+fn is_prime(n: usize) -> bool {
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+}
+
+fn unknown(key: &str, parent: &str, known: &Value) -> LabError {
+    let names: Vec<String> = match known {
+        Value::Object(o) => o.keys().map(|k| if parent.is_empty() { k.clone() } else { format!("{parent}.{k}") }).collect(),
+        _ => vec![],
+    };
+    LabError::UnknownKey { key: key.to_string(), known: names.join(", ") }
+}
+
+/// Turns serde's "unknown variant `x`, expected one of `a`, `b`" into the allowed list.
+fn allowed_for(key: &str, serde_msg: &str) -> String {
+    match serde_msg.split_once("expected ") {
+        Some((_, rest)) => rest.split(" at line").next().unwrap_or(rest).to_string(),
+        None => format!("a valid value for {key} ({serde_msg})"),
+    }
+}

@@ -1,0 +1,56 @@
+//! The session object that the CLI and the page drive with the same calls: config -> backend, task, model
+//! and trainer; then train, record, checkpoint.
+
+use crate::backend::{Backend, BackendKind};
+use crate::config::LabConfig;
+use crate::error::LabError;
+use crate::train::{checkpoint, Record, Trainer};
+
+pub struct Lab {
+    pub trainer: Trainer,
+}
+
+impl Lab {
+    pub async fn new(config: LabConfig, backend: BackendKind) -> Result<Lab, LabError> {
+        config.validate()?;
+        let backend = Backend::open(backend).await?;
+        Ok(Lab { trainer: Trainer::new(config, backend).await? })
+    }
+
+    /// Continues a run from checkpoint bytes; `history` is the run's history so far.
+    pub async fn resume(bytes: &[u8], source: &str, backend: BackendKind, history: Vec<Record>) -> Result<Lab, LabError> {
+        let backend = Backend::open(backend).await?;
+        let mut trainer = checkpoint::restore(bytes, source, backend).await?;
+        trainer.history = history.into_iter().filter(|r| r.step <= trainer.step).collect();
+        Ok(Lab { trainer })
+    }
+
+    /// Runs up to `steps` more steps; returns the history records made meanwhile.
+    pub async fn train(&mut self, steps: u64) -> Result<Vec<Record>, LabError> {
+        self.trainer.train(steps).await
+    }
+
+    pub async fn checkpoint(&mut self) -> Result<Vec<u8>, LabError> {
+        checkpoint::save(&mut self.trainer).await
+    }
+
+    pub fn config(&self) -> &LabConfig {
+        &self.trainer.config
+    }
+
+    pub fn device(&self) -> String {
+        self.trainer.backend.describe()
+    }
+
+    pub fn step(&self) -> u64 {
+        self.trainer.step
+    }
+
+    pub fn history(&self) -> &[Record] {
+        &self.trainer.history
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.trainer.params.count()
+    }
+}

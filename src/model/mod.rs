@@ -1,0 +1,152 @@
+//! Parameters of a transformer (feedforward stack or looped block) laid out in one flat buffer, with the
+//! gradient, Adam moments and EMA in buffers of the same layout (a parameter's gradient is the same view in
+//! the gradient buffer). Names double as safetensors tensor names (see ARCHITECTURE.md).
+
+pub mod transformer;
+
+use crate::backend::{BufId, MemoryPlan, Tensor};
+use crate::config::{Mlp, ModelConfig};
+use crate::rng::Rng;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    Normal(f32),
+    Zeros,
+    Ones,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub tensor: Tensor,
+    pub init: Init,
+}
+
+/// The weights of one transformer layer.
+#[derive(Clone, Debug)]
+pub struct LayerParams {
+    pub qkv: Tensor,      // [d, 3d]
+    pub attn_out: Tensor, // [d, d]
+    pub mlp_in: Tensor,   // [d, 2f] for SwiGLU (gate, up), [d, f] for GELU
+    pub mlp_out: Tensor,  // [f, d]
+    pub norm1: Option<Tensor>,
+    pub norm2: Option<Tensor>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub list: Vec<Param>,
+    pub layers: Vec<LayerParams>,
+    pub tok_emb: Tensor, // [vocab, d]
+    pub pos_emb: Tensor, // [seq, d]
+    pub final_norm: Option<Tensor>,
+    pub head: Tensor, // [d, vocab]
+    /// The parameter buffer and the buffers sharing its layout.
+    pub values: BufId,
+    pub grads: BufId,
+    pub adam_m: BufId,
+    pub adam_v: BufId,
+    pub ema: Option<BufId>,
+    /// Weight decay applies to elements before this offset: matrices and embeddings, not norm scales.
+    pub decay_len: usize,
+    pub len: usize,
+}
+
+/// Width of the first MLP matrix's output.
+pub fn mlp_in_width(m: &ModelConfig) -> usize {
+    match m.mlp {
+        Mlp::Swiglu => 2 * m.mlp_hidden,
+        Mlp::Gelu => m.mlp_hidden,
+    }
+}
+
+impl Params {
+    pub fn plan(plan: &mut MemoryPlan, m: &ModelConfig, vocab: usize, seq: usize, with_ema: bool) -> Params {
+        let values = plan.pool("params");
+        let mut list = Vec::new();
+        let mut add = |plan: &mut MemoryPlan, name: String, shape: Vec<usize>, init: Init| {
+            let tensor = plan.carve(values, shape.iter().product());
+            list.push(Param { name, shape, tensor, init });
+            tensor
+        };
+        let d = m.d_model;
+        // Output projections are scaled down with depth, or zeroed so every block starts as the identity.
+        let applications = (m.layers * m.loops) as f32;
+        let out_init = |fan_in: usize| {
+            if m.zero_init {
+                Init::Zeros
+            } else {
+                Init::Normal(1.0 / (fan_in as f32).sqrt() / (2.0 * applications).sqrt())
+            }
+        };
+        let mut layers = Vec::new();
+        for l in 0..m.layers {
+            let qkv = add(plan, format!("layers.{l}.attn.qkv"), vec![d, 3 * d], Init::Normal(1.0 / (d as f32).sqrt()));
+            let attn_out = add(plan, format!("layers.{l}.attn.out"), vec![d, d], out_init(d));
+            let mlp_in =
+                add(plan, format!("layers.{l}.mlp.in"), vec![d, mlp_in_width(m)], Init::Normal(1.0 / (d as f32).sqrt()));
+            let mlp_out = add(plan, format!("layers.{l}.mlp.out"), vec![m.mlp_hidden, d], out_init(m.mlp_hidden));
+            layers.push(LayerParams { qkv, attn_out, mlp_in, mlp_out, norm1: None, norm2: None });
+        }
+        let head = add(plan, "head".into(), vec![d, vocab], Init::Normal(1.0 / (d as f32).sqrt()));
+        let tok_emb = add(plan, "tok_emb".into(), vec![vocab, d], Init::Normal(1.0));
+        let pos_emb = add(plan, "pos_emb".into(), vec![seq, d], Init::Normal(1.0));
+        let decay_len = plan.len(values);
+        let mut final_norm = None;
+        if m.norm_scale {
+            for (l, layer) in layers.iter_mut().enumerate() {
+                layer.norm1 = Some(add(plan, format!("layers.{l}.norm1"), vec![d], Init::Ones));
+                layer.norm2 = Some(add(plan, format!("layers.{l}.norm2"), vec![d], Init::Ones));
+            }
+            if m.norm == crate::config::Norm::Pre {
+                final_norm = Some(add(plan, "final_norm".into(), vec![d], Init::Ones));
+            }
+        }
+        let len = plan.len(values);
+        let mut twin = |name: &str| plan.buffer(name, len).buf;
+        let (grads, adam_m, adam_v) = (twin("grads"), twin("adam_m"), twin("adam_v"));
+        let ema = with_ema.then(|| twin("ema"));
+        Params { list, layers, tok_emb, pos_emb, final_norm, head, values, grads, adam_m, adam_v, ema, decay_len, len }
+    }
+
+    /// The weights evaluation reads: the EMA copy when there is one.
+    pub fn evaluated(&self) -> Params {
+        let Some(ema) = self.ema else { return self.clone() };
+        let mut p = self.clone();
+        let rebase = |t: &mut Tensor| *t = t.in_buf(ema);
+        p.list.iter_mut().for_each(|x| rebase(&mut x.tensor));
+        for l in &mut p.layers {
+            [&mut l.qkv, &mut l.attn_out, &mut l.mlp_in, &mut l.mlp_out].into_iter().for_each(rebase);
+            l.norm1.iter_mut().chain(l.norm2.iter_mut()).for_each(rebase);
+        }
+        [&mut p.tok_emb, &mut p.pos_emb, &mut p.head].into_iter().for_each(rebase);
+        p.final_norm.iter_mut().for_each(rebase);
+        p.values = ema;
+        p
+    }
+
+    /// The whole buffer as one view (for the optimizer and checkpoints).
+    pub fn all(&self, buf: BufId) -> Tensor {
+        Tensor { buf, offset: 0, len: self.len }
+    }
+
+    /// Initial values of the whole parameter buffer (gaps between aligned views stay 0).
+    pub fn init(&self, seed: u64) -> Vec<f32> {
+        let mut rng = Rng::fork(seed, "init");
+        let mut values = vec![0.0; self.len];
+        for p in &self.list {
+            let view = &mut values[p.tensor.offset..p.tensor.offset + p.tensor.len];
+            match p.init {
+                Init::Normal(std) => view.iter_mut().for_each(|x| *x = rng.normal() * std),
+                Init::Zeros => {}
+                Init::Ones => view.fill(1.0),
+            }
+        }
+        values
+    }
+
+    pub fn count(&self) -> usize {
+        self.list.iter().map(|p| p.tensor.len).sum()
+    }
+}

@@ -1,0 +1,96 @@
+//! Checkpoints as safetensors: every parameter under its name (see ARCHITECTURE.md), the optimizer state as
+//! `adam_m.<name>` / `adam_v.<name>`, the EMA as `ema.<name>`, and in the metadata the config JSON, the step,
+//! the batch sampler's state and the elapsed time, so a resumed run continues exactly where it stopped.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use super::Trainer;
+use crate::backend::{Backend, BufId};
+use crate::config::LabConfig;
+use crate::error::LabError;
+
+const FORMAT: &str = "looplab-checkpoint-1";
+
+/// Prefixes of the buffers sharing the parameter layout, as stored.
+fn stored_buffers(t: &Trainer) -> Vec<(&'static str, BufId)> {
+    let p = &t.params;
+    let mut v = vec![("", p.values), ("adam_m.", p.adam_m), ("adam_v.", p.adam_v)];
+    if let Some(ema) = p.ema {
+        v.push(("ema.", ema));
+    }
+    v
+}
+
+pub async fn save(t: &mut Trainer) -> Result<Vec<u8>, LabError> {
+    let mut buffers = Vec::new();
+    for (prefix, buf) in stored_buffers(t) {
+        let all = t.params.all(buf);
+        buffers.push((prefix, t.backend.read(all).await?));
+    }
+    let mut tensors: Vec<(String, TensorView)> = Vec::new();
+    for (prefix, values) in &buffers {
+        for p in &t.params.list {
+            let data: &[f32] = &values[p.tensor.offset..p.tensor.offset + p.tensor.len];
+            let view = TensorView::new(Dtype::F32, p.shape.clone(), bytemuck::cast_slice(data)).expect("shape matches data");
+            tensors.push((format!("{prefix}{}", p.name), view));
+        }
+    }
+    let metadata = HashMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        ("config".to_string(), serde_json::to_string(&t.config).expect("config serializes")),
+        ("step".to_string(), t.step.to_string()),
+        ("batch_rng".to_string(), t.batch_rng.state.to_string()),
+        ("elapsed_s".to_string(), t.elapsed().to_string()),
+    ]);
+    safetensors::serialize(tensors, Some(metadata)).map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
+}
+
+/// The config stored in a checkpoint (to build the trainer it restores into).
+pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
+    let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(bad(format!("not a looplab checkpoint (metadata `format` is not {FORMAT})")));
+    }
+    let config = meta.get("config").ok_or_else(|| bad("metadata has no `config`".into()))?;
+    LabConfig::from_json(config).map_err(|e| bad(format!("stored config is invalid: {e}")))
+}
+
+/// Builds a trainer from a checkpoint and loads its weights, optimizer state, step and sampler position.
+pub async fn restore(bytes: &[u8], source: &str, backend: Backend) -> Result<Trainer, LabError> {
+    let config = read_config(bytes, source)?;
+    let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    let number = |key: &str| -> Result<&str, LabError> { meta.get(key).map(String::as_str).ok_or_else(|| bad(format!("metadata has no `{key}`"))) };
+    let step: u64 = number("step")?.parse().map_err(|_| bad("metadata `step` is not a number".into()))?;
+    let rng: u64 = number("batch_rng")?.parse().map_err(|_| bad("metadata `batch_rng` is not a number".into()))?;
+    let elapsed: f64 = number("elapsed_s")?.parse().map_err(|_| bad("metadata `elapsed_s` is not a number".into()))?;
+
+    let mut t = Trainer::new(config, backend).await?;
+    for (prefix, buf) in stored_buffers(&t) {
+        let mut values = vec![0.0f32; t.params.len];
+        for p in &t.params.list {
+            let name = format!("{prefix}{}", p.name);
+            let view = st.tensor(&name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
+            if view.dtype() != Dtype::F32 || view.shape() != p.shape.as_slice() {
+                return Err(bad(format!("tensor `{name}` is {:?} {:?}, expected F32 {:?}", view.dtype(), view.shape(), p.shape)));
+            }
+            let data: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            if data.iter().any(|x| !x.is_finite()) {
+                return Err(bad(format!("tensor `{name}` holds NaN or Inf")));
+            }
+            values[p.tensor.offset..p.tensor.offset + p.tensor.len].copy_from_slice(&data);
+        }
+        let all = t.params.all(buf);
+        t.backend.write(all, &values);
+    }
+    t.step = step;
+    t.batch_rng.state = rng;
+    t.set_elapsed_before(elapsed);
+    Ok(t)
+}

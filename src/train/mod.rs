@@ -1,0 +1,300 @@
+//! The trainer: builds the model's buffers and programs once, then runs steps (one submit each, nothing read
+//! back) and, every `eval_every` steps, reads the accumulated metrics, evaluates every split and appends a
+//! history record. NaN/Inf in the loss or gradient norm stops training with a message; the optimizer skips
+//! non-finite updates on the device, so the weights stay those of the last good step.
+
+pub mod checkpoint;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, MemoryPlan, ProgramId, Tensor};
+use crate::config::{LabConfig, Schedule};
+use crate::error::LabError;
+use crate::model::transformer::Graph;
+use crate::model::Params;
+use crate::ops::adamw::{AdamW, Ema};
+use crate::ops::elementwise::Fill;
+use crate::ops::matmul::MatmulPath;
+use crate::ops::reduce::{Reduce, Reduction};
+use crate::ops::Kernel;
+use crate::rng::Rng;
+use crate::tasks::Dataset;
+
+/// One row of the training history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub step: u64,
+    /// Mean training loss over the steps since the previous record.
+    pub loss: f64,
+    pub train_acc: f64,
+    pub test_acc: f64,
+    pub test_loss: f64,
+    pub grad_norm: f64,
+    pub lr: f64,
+    pub elapsed_s: f64,
+}
+
+/// Slots of the metrics buffer: accumulated on the device, read back every `eval_every` steps.
+mod slot {
+    pub const LOSS: usize = 0;
+    pub const CORRECT: usize = 1;
+    pub const SUPERVISED: usize = 2;
+    pub const GRAD_NORM_SQ_SUM: usize = 3;
+    pub const EVAL_LOSS: usize = 4;
+    pub const EVAL_CORRECT: usize = 5;
+    pub const EVAL_SUPERVISED: usize = 6;
+    pub const LEN: usize = 8;
+}
+
+/// Inputs of one graph and how many examples it holds.
+struct GraphInputs {
+    tokens: Tensor,
+    targets: Tensor,
+    batch: usize,
+}
+
+pub struct Trainer {
+    pub config: LabConfig,
+    pub dataset: Dataset,
+    pub backend: Backend,
+    pub params: Params,
+    pub step: u64,
+    pub history: Vec<Record>,
+    pub batch_rng: Rng,
+    train: GraphInputs,
+    eval: GraphInputs,
+    metrics: Tensor,
+    grad_norm_sq: Tensor,
+    step_info: Tensor,
+    train_program: ProgramId,
+    eval_program: ProgramId,
+    /// Seconds of training before this session (from a resumed checkpoint).
+    elapsed_before: f64,
+    started: web_time::Instant,
+    steps_since_read: u64,
+    scratch_tokens: Vec<u32>,
+    scratch_targets: Vec<u32>,
+}
+
+/// Examples per evaluation chunk at most.
+const EVAL_CHUNK: usize = 2048;
+
+impl Trainer {
+    pub async fn new(config: LabConfig, mut backend: Backend) -> Result<Trainer, LabError> {
+        config.validate()?;
+        let dataset = Dataset::build(&config);
+        let (vocab, seq) = (dataset.vocab, dataset.seq_len);
+        let train_len = dataset.train().len(seq);
+        let batch = if config.train.batch_size == 0 { train_len } else { config.train.batch_size };
+        let eval_batch = dataset.splits.iter().map(|s| s.len(seq)).max().unwrap_or(1).min(EVAL_CHUNK);
+        let path = match &backend {
+            Backend::Gpu(g) if !g.is_software() => MatmulPath::Tiled,
+            _ => MatmulPath::Blocked,
+        };
+        let m = &config.model;
+        let mut plan = MemoryPlan::default();
+        let params = Params::plan(&mut plan, m, vocab, seq, config.train.ema > 0.0);
+        let mut train_graph = Graph::plan(&mut plan, m, &params, (batch, seq, vocab), m.loops, true, path, "train");
+        let eval_params = params.evaluated();
+        let mut eval_graph = Graph::plan(&mut plan, m, &eval_params, (eval_batch, seq, vocab), m.loops, false, path, "eval");
+        let metrics = plan.buffer("metrics", slot::LEN);
+        let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
+        let step_info = plan.buffer("step_info", 2);
+        backend.allocate(&plan)?;
+
+        let at = |i: usize| metrics.slice(i, 1);
+        let grads = params.all(params.grads);
+        let mut step: Vec<Box<dyn Kernel>> = vec![Box::new(Fill { out: grads, value: 0.0 })];
+        step.append(&mut train_graph.forward);
+        step.extend(sums(&train_graph, [at(slot::LOSS), at(slot::CORRECT), at(slot::SUPERVISED)]));
+        step.append(&mut train_graph.backward);
+        step.push(Box::new(Reduce { x: grads, out: grad_norm_sq, op: Reduction::SumSquares, accumulate: false }));
+        step.push(Box::new(Reduce { x: grad_norm_sq, out: at(slot::GRAD_NORM_SQ_SUM), op: Reduction::Sum, accumulate: true }));
+        let t = &config.train;
+        step.push(Box::new(AdamW {
+            params: params.all(params.values),
+            grads,
+            m: params.all(params.adam_m),
+            v: params.all(params.adam_v),
+            step_info,
+            grad_norm_sq,
+            beta1: t.beta1 as f32,
+            beta2: t.beta2 as f32,
+            eps: 1e-8,
+            weight_decay: t.weight_decay as f32,
+            clip: t.grad_clip as f32,
+            decay_len: params.decay_len,
+        }));
+        if let Some(ema) = params.ema {
+            step.push(Box::new(Ema { params: params.all(params.values), ema: params.all(ema), decay: t.ema as f32 }));
+        }
+        let train_program = backend.prepare(step).await?;
+        let mut eval: Vec<Box<dyn Kernel>> = std::mem::take(&mut eval_graph.forward);
+        eval.extend(sums(&eval_graph, [at(slot::EVAL_LOSS), at(slot::EVAL_CORRECT), at(slot::EVAL_SUPERVISED)]));
+        let eval_program = backend.prepare(eval).await?;
+
+        let mut trainer = Trainer {
+            train: GraphInputs { tokens: train_graph.tokens, targets: train_graph.targets, batch },
+            eval: GraphInputs { tokens: eval_graph.tokens, targets: eval_graph.targets, batch: eval_batch },
+            batch_rng: Rng::fork(config.seed, "batches"),
+            config,
+            dataset,
+            backend,
+            step: 0,
+            history: Vec::new(),
+            metrics,
+            grad_norm_sq,
+            step_info,
+            train_program,
+            eval_program,
+            elapsed_before: 0.0,
+            started: web_time::Instant::now(),
+            steps_since_read: 0,
+            scratch_tokens: Vec::new(),
+            scratch_targets: Vec::new(),
+            params,
+        };
+        let init = trainer.params.init(trainer.config.seed);
+        trainer.backend.write(trainer.params.all(trainer.params.values), &init);
+        if let Some(ema) = trainer.params.ema {
+            trainer.backend.write(trainer.params.all(ema), &init);
+        }
+        trainer.upload_full_batch();
+        Ok(trainer)
+    }
+
+    /// Full-batch training uploads the training split once; minibatches are uploaded per step.
+    fn upload_full_batch(&mut self) {
+        if self.config.train.batch_size == 0 {
+            let ids: Vec<usize> = (0..self.train.batch).collect();
+            self.upload_batch(0, &ids, true);
+        }
+    }
+
+    fn upload_batch(&mut self, split: usize, ids: &[usize], train: bool) {
+        let (mut tokens, mut targets) = (std::mem::take(&mut self.scratch_tokens), std::mem::take(&mut self.scratch_targets));
+        let inputs = if train { &self.train } else { &self.eval };
+        self.dataset.gather(&self.dataset.splits[split], ids, inputs.batch, &mut tokens, &mut targets);
+        let (tt, tg) = (inputs.tokens, inputs.targets);
+        self.backend.write_u32(tt, &tokens);
+        self.backend.write_u32(tg, &targets);
+        self.scratch_tokens = tokens;
+        self.scratch_targets = targets;
+    }
+
+    pub fn lr_at(&self, step: u64) -> f64 {
+        let t = &self.config.train;
+        let base = t.lr;
+        if step <= t.warmup {
+            return base * step as f64 / t.warmup.max(1) as f64;
+        }
+        match t.schedule {
+            Schedule::Constant => base,
+            Schedule::Cosine => {
+                let progress = (step - t.warmup) as f64 / (t.steps - t.warmup).max(1) as f64;
+                base * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+            }
+        }
+    }
+
+    /// Records one training step on the device: the batch and step info are uploaded, nothing is read back.
+    pub fn step_once(&mut self) {
+        if self.config.train.batch_size > 0 {
+            let n = self.dataset.train().len(self.dataset.seq_len);
+            let ids: Vec<usize> = (0..self.train.batch).map(|_| self.batch_rng.below(n)).collect();
+            self.upload_batch(0, &ids, true);
+        }
+        self.step += 1;
+        let info = [self.step as f32, self.lr_at(self.step) as f32];
+        self.backend.write(self.step_info, &info);
+        self.backend.run(self.train_program);
+        self.steps_since_read += 1;
+    }
+
+    /// Continues the clock of a resumed run.
+    pub fn set_elapsed_before(&mut self, seconds: f64) {
+        self.elapsed_before = seconds;
+        self.started = web_time::Instant::now();
+    }
+
+    pub fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Runs up to `steps` steps (stopping at `train.steps`), returning the records made on the way.
+    pub async fn train(&mut self, steps: u64) -> Result<Vec<Record>, LabError> {
+        let mut records = Vec::new();
+        let end = (self.step + steps).min(self.config.train.steps);
+        while self.step < end {
+            self.step_once();
+            if self.step % self.config.train.eval_every == 0 || self.step == self.config.train.steps {
+                records.push(self.record().await?);
+            }
+        }
+        Ok(records)
+    }
+
+    pub fn done(&self) -> bool {
+        self.step >= self.config.train.steps
+    }
+
+    /// Reads the metrics accumulated since the last record, evaluates every split and appends a record.
+    pub async fn record(&mut self) -> Result<Record, LabError> {
+        let m = self.backend.read(self.metrics).await?;
+        let steps = self.steps_since_read.max(1) as f64;
+        let loss = m[slot::LOSS] as f64 / m[slot::SUPERVISED].max(1.0) as f64;
+        let grad_norm = (m[slot::GRAD_NORM_SQ_SUM] as f64 / steps).sqrt();
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            let what = if !loss.is_finite() { "the loss is NaN/Inf" } else { "the gradient norm is NaN/Inf" };
+            let last_good = self.history.last().map_or(0, |r| r.step);
+            return Err(LabError::Diverged { step: self.step, what: format!("{what} (last good record at step {last_good})") });
+        }
+        self.backend.write(self.metrics, &[0.0; slot::LEN]);
+        self.steps_since_read = 0;
+        let (_, train_acc) = self.evaluate(0).await?;
+        let (test_loss, test_acc) = self.evaluate(1).await?;
+        let record = Record {
+            step: self.step,
+            loss,
+            train_acc,
+            test_acc,
+            test_loss,
+            grad_norm,
+            lr: self.lr_at(self.step),
+            elapsed_s: self.elapsed(),
+        };
+        self.history.push(record.clone());
+        Ok(record)
+    }
+
+    /// Waits until every submitted step has finished (reads one metric).
+    pub async fn wait_idle(&mut self) -> Result<(), LabError> {
+        self.backend.read(self.metrics.slice(0, 1)).await.map(|_| ())
+    }
+
+    /// Mean loss and exact accuracy of the model (EMA weights when enabled) on one split.
+    pub async fn evaluate(&mut self, split: usize) -> Result<(f64, f64), LabError> {
+        let n = self.dataset.splits[split].len(self.dataset.seq_len);
+        let zero = [0.0f32; 3];
+        self.backend.write(self.metrics.slice(slot::EVAL_LOSS, 3), &zero);
+        let mut start = 0;
+        while start < n {
+            let ids: Vec<usize> = (start..(start + self.eval.batch).min(n)).collect();
+            self.upload_batch(split, &ids, false);
+            self.backend.run(self.eval_program);
+            start += self.eval.batch;
+        }
+        let m = self.backend.read(self.metrics).await?;
+        let count = m[slot::EVAL_SUPERVISED].max(1.0) as f64;
+        Ok((m[slot::EVAL_LOSS] as f64 / count, m[slot::EVAL_CORRECT] as f64 / count))
+    }
+}
+
+/// Kernels adding a graph's summed loss, correct count and supervised count into three metric slots.
+fn sums(g: &Graph, slots: [Tensor; 3]) -> Vec<Box<dyn Kernel>> {
+    [g.losses, g.correct, g.supervised]
+        .into_iter()
+        .zip(slots)
+        .map(|(x, out)| Box::new(Reduce { x, out, op: Reduction::Sum, accumulate: true }) as Box<dyn Kernel>)
+        .collect()
+}
