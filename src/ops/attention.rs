@@ -60,9 +60,9 @@ impl Dims {
     fn visible(&self, i: usize) -> usize {
         if self.causal { i + 1 } else { self.seq }
     }
-    /// Queries that attend to key j: `first_query(j)..seq`.
-    fn first_query(&self, j: usize) -> usize {
-        if self.causal { j } else { 0 }
+    /// Queries that attend to key j.
+    fn queries_seeing(&self, j: usize) -> std::ops::Range<usize> {
+        if self.causal { j..self.seq } else { 0..self.seq }
     }
     /// The head_dim values of `part` (Q, K or V) for token i of batch b, head h.
     fn head<'a>(&self, qkv: &'a [f32], part: usize, b: usize, i: usize, h: usize) -> &'a [f32] {
@@ -99,7 +99,8 @@ impl AttentionForward {
     fn check(&self) -> Dims {
         let dm = self.dims();
         let (bs, s) = (self.batch * self.seq, self.seq);
-        let mut sized = vec![("qkv", self.qkv, bs * 3 * dm.d()), ("probs", self.probs, self.batch * self.heads * s * s), ("out", self.out, bs * dm.d())];
+        let probs_len = self.batch * self.heads * s * s;
+        let mut sized = vec![("qkv", self.qkv, bs * 3 * dm.d()), ("probs", self.probs, probs_len), ("out", self.out, bs * dm.d())];
         sized.extend(self.bias.map(|t| ("bias", t, s * s)));
         let bindings: Vec<Tensor> = [self.qkv, self.probs, self.out].into_iter().chain(self.bias).collect();
         dm.check("attention forward", &sized, &[self.probs, self.out], &bindings);
@@ -120,7 +121,8 @@ impl Kernel for AttentionForward {
                         let row = &mut probs[dm.prob_row(b, h, i)..][..seq];
                         let (seen, masked) = row.split_at_mut(dm.visible(i));
                         for (j, s) in seen.iter_mut().enumerate() {
-                            *s = dot(dm.head(qkv, Q, b, i, h), dm.head(qkv, K, b, j, h)) * scale + bias.map_or(0.0, |bias| bias[i * seq + j]);
+                            let bias = bias.map_or(0.0, |bias| bias[i * seq + j]);
+                            *s = dot(dm.head(qkv, Q, b, i, h), dm.head(qkv, K, b, j, h)) * scale + bias;
                         }
                         let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                         seen.iter_mut().for_each(|s| *s = (*s - max).exp());
@@ -226,11 +228,17 @@ impl Kernel for AttentionBackward {
                 for i in 0..seq {
                     for h in 0..dm.heads {
                         let at = |part: usize| (b * seq + i) * 3 * dm.d() + part * dm.d() + h * hd;
+                        // As a query, token i reads row i of dS; as a key or value, column i over the queries seeing it.
+                        let ds_row = &d_scores[dm.prob_row(b, h, i)..][..dm.visible(i)];
+                        let ds_col = |r: usize| d_scores[dm.prob_row(b, h, r) + i];
+                        let p_col = |r: usize| probs[dm.prob_row(b, h, r) + i];
                         for c in 0..hd {
-                            let queries = dm.first_query(i)..seq;
-                            d_qkv[at(Q) + c] = scale * (0..dm.visible(i)).map(|j| d_scores[dm.prob_row(b, h, i) + j] * dm.head(qkv, K, b, j, h)[c]).sum::<f32>();
-                            d_qkv[at(K) + c] = scale * queries.clone().map(|r| d_scores[dm.prob_row(b, h, r) + i] * dm.head(qkv, Q, b, r, h)[c]).sum::<f32>();
-                            d_qkv[at(V) + c] = queries.map(|r| probs[dm.prob_row(b, h, r) + i] * d_out[d_out_at(b, r, h) + c]).sum();
+                            let d_q: f32 = ds_row.iter().enumerate().map(|(j, ds)| ds * dm.head(qkv, K, b, j, h)[c]).sum();
+                            let d_k: f32 = dm.queries_seeing(i).map(|r| ds_col(r) * dm.head(qkv, Q, b, r, h)[c]).sum();
+                            let d_v: f32 = dm.queries_seeing(i).map(|r| p_col(r) * d_out[d_out_at(b, r, h) + c]).sum();
+                            d_qkv[at(Q) + c] = scale * d_q;
+                            d_qkv[at(K) + c] = scale * d_k;
+                            d_qkv[at(V) + c] = d_v;
                         }
                     }
                 }

@@ -28,8 +28,9 @@ impl CrossEntropy {
     fn check(&self) {
         let (rows, vocab) = (self.rows, self.vocab);
         assert!(vocab > 0, "cross_entropy: vocab must be positive");
-        assert_eq!(self.logits.len, rows * vocab, "cross_entropy: logits has {} elements, expected rows*vocab = {rows}*{vocab}", self.logits.len);
-        assert_eq!(self.d_logits.len, rows * vocab, "cross_entropy: d_logits has {} elements, expected rows*vocab = {rows}*{vocab}", self.d_logits.len);
+        for (name, t) in [("logits", self.logits), ("d_logits", self.d_logits)] {
+            assert_eq!(t.len, rows * vocab, "cross_entropy: {name} has {} elements, expected rows*vocab = {rows}*{vocab}", t.len);
+        }
         for (name, t) in [("targets", self.targets), ("losses", self.losses), ("correct", self.correct), ("supervised", self.supervised)] {
             assert_eq!(t.len, rows, "cross_entropy: {name} has {} elements, expected rows = {rows}", t.len);
         }
