@@ -1,7 +1,6 @@
 //! Softmax cross-entropy with an ignore mask: only rows with a target count. Shader: shaders/cross_entropy.wgsl.
-//! TODO(helper A)
 
-use super::{Kernel, Launch};
+use super::{grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
@@ -23,4 +22,97 @@ pub struct CrossEntropy {
     pub count: Tensor,      // [1]
     pub rows: usize,
     pub vocab: usize,
+}
+
+impl CrossEntropy {
+    fn check(&self) {
+        let (rows, vocab) = (self.rows, self.vocab);
+        assert!(vocab > 0, "cross_entropy: vocab must be positive");
+        for (name, t) in [("logits", self.logits), ("d_logits", self.d_logits)] {
+            assert_eq!(t.len, rows * vocab, "cross_entropy: {name} has {} elements, expected rows*vocab = {rows}*{vocab}", t.len);
+        }
+        for (name, t) in [("targets", self.targets), ("losses", self.losses), ("correct", self.correct), ("supervised", self.supervised)] {
+            assert_eq!(t.len, rows, "cross_entropy: {name} has {} elements, expected rows = {rows}", t.len);
+        }
+        assert_eq!(self.count.len, 1, "cross_entropy: count has {} elements, expected 1", self.count.len);
+        let outputs = [self.d_logits, self.losses, self.correct, self.supervised, self.count];
+        for out in outputs {
+            let shared = outputs.iter().chain(&[self.logits, self.targets]).filter(|t| t.buf == out.buf).count();
+            assert_eq!(shared, 1, "cross_entropy: an output shares a buffer with another tensor");
+        }
+    }
+}
+
+impl Kernel for CrossEntropy {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let targets = mem.get_u32(self.targets);
+        for (r, &t) in targets.iter().enumerate() {
+            assert!(t == IGNORE || (t as usize) < self.vocab, "cross_entropy: row {r} has target {t}, outside vocab {}", self.vocab);
+        }
+        let supervised: Vec<f32> = targets.iter().map(|&t| (t != IGNORE) as u32 as f32).collect();
+        let count: f32 = supervised.iter().sum();
+        mem.out(self.count, |_, c| c[0] = count);
+        mem.out(self.supervised, |_, s| s.copy_from_slice(&supervised));
+        let vocab = self.vocab;
+        // Per row: (loss, correct, d_logits row); ignored rows keep zeros.
+        let mut losses = vec![0.0; self.rows];
+        let mut correct = vec![0.0; self.rows];
+        mem.out(self.d_logits, |mem, d_logits| {
+            let logits = mem.get(self.logits);
+            for (r, &t) in targets.iter().enumerate() {
+                let d_row = &mut d_logits[r * vocab..(r + 1) * vocab];
+                if t == IGNORE {
+                    d_row.fill(0.0);
+                    continue;
+                }
+                let row = &logits[r * vocab..(r + 1) * vocab];
+                let mut argmax = 0;
+                for (j, &v) in row.iter().enumerate() {
+                    if v > row[argmax] {
+                        argmax = j;
+                    }
+                }
+                let max = row[argmax] as f64;
+                let sum: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+                losses[r] = (sum.ln() + max - row[t as usize] as f64) as f32;
+                correct[r] = (argmax == t as usize) as u32 as f32;
+                for (j, (d, &v)) in d_row.iter_mut().zip(row).enumerate() {
+                    let onehot = if j == t as usize { 1.0 } else { 0.0 };
+                    *d = (((v as f64 - max).exp() / sum - onehot) / count.max(1.0) as f64) as f32;
+                }
+            }
+        });
+        mem.out(self.losses, |_, l| l.copy_from_slice(&losses));
+        mem.out(self.correct, |_, c| c.copy_from_slice(&correct));
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        let params = vec![u(self.rows), u(self.vocab), 0, 0];
+        vec![
+            Launch {
+                shader: Shader::CrossEntropy,
+                entry: "count_supervised",
+                params: params.clone(),
+                bindings: vec![read(self.targets), write(self.count)],
+                workgroups: [1, 1, 1],
+            },
+            Launch {
+                shader: Shader::CrossEntropy,
+                entry: "cross_entropy_rows",
+                params,
+                bindings: vec![
+                    read(self.targets),
+                    read(self.count),
+                    read(self.logits),
+                    write(self.d_logits),
+                    write(self.losses),
+                    write(self.correct),
+                    write(self.supervised),
+                ],
+                workgroups: grid(self.rows),
+            },
+        ]
+    }
 }

@@ -1,1 +1,106 @@
 use super::*;
+use looplab::ops::cross_entropy::{CrossEntropy, IGNORE};
+
+struct Case {
+    plan: MemoryPlan,
+    op: CrossEntropy,
+    inputs: Vec<(Tensor, Data)>,
+}
+
+/// Logits of spread 3 with a quarter of the rows ignored, a third of the others targeting their argmax (so
+/// `correct` has both values), and row 0 all equal with target 0 (an argmax tie: the first maximum is correct).
+fn case(rows: usize, vocab: usize, seed: u64) -> Case {
+    let mut rng = Rng::new(seed);
+    let mut plan = MemoryPlan::default();
+    let logits = plan.buffer("logits", rows * vocab);
+    let targets = plan.buffer("targets", rows);
+    let op = CrossEntropy {
+        logits,
+        targets,
+        d_logits: plan.buffer("d_logits", rows * vocab),
+        losses: plan.buffer("losses", rows),
+        correct: plan.buffer("correct", rows),
+        supervised: plan.buffer("supervised", rows),
+        count: plan.buffer("count", 1),
+        rows,
+        vocab,
+    };
+    let mut x: Vec<f32> = rng.vec(rows * vocab).iter().map(|v| 3.0 * v).collect();
+    x[..vocab].fill(0.5);
+    let mut t: Vec<u32> = (0..rows)
+        .map(|r| {
+            let row = &x[r * vocab..(r + 1) * vocab];
+            let argmax = (0..vocab).fold(0, |best, j| if row[j] > row[best] { j } else { best });
+            match rng.below(12) {
+                0..=2 => IGNORE,
+                3..=5 => argmax as u32,
+                _ => rng.below(vocab) as u32,
+            }
+        })
+        .collect();
+    t[0] = 0;
+    // Stale values in the outputs, to check every element is written.
+    let mut inputs = vec![(logits, Data::F32(x)), (targets, Data::U32(t))];
+    for out in [op.d_logits, op.losses, op.correct, op.supervised, op.count] {
+        inputs.push((out, Data::F32(vec![7.0; out.len])));
+    }
+    Case { plan, op, inputs }
+}
+
+fn compare(rows: usize, vocab: usize, seed: u64) {
+    let Case { plan, op, inputs } = case(rows, vocab, seed);
+    let outputs = [op.d_logits, op.losses, op.correct, op.supervised, op.count];
+    let kernels = || -> Vec<Box<dyn Kernel>> { vec![Box::new(op.clone())] };
+    let results = run_both(&plan, &inputs, kernels, &outputs);
+    let names = ["d_logits", "losses", "correct", "supervised", "count"];
+    for ((cpu, gpu), name) in results.iter().zip(names) {
+        assert_close(&format!("cross_entropy {rows}x{vocab} {name}"), cpu, gpu, 1e-5);
+    }
+    // d_logits is divided by the count; compare it at the scale of one row so small errors are not hidden.
+    let count = results[4].0[0].max(1.0);
+    let scaled = |v: &[f32]| v.iter().map(|x| x * count).collect::<Vec<f32>>();
+    assert_close(&format!("cross_entropy {rows}x{vocab} d_logits*count"), &scaled(&results[0].0), &scaled(&results[0].1), 1e-5);
+    let ties = results[2].0[0];
+    println!("cross_entropy {rows}x{vocab}: {count} supervised, tie row correct = {ties}");
+}
+
+#[test]
+fn cross_entropy_matches_cpu_on_awkward_shapes() {
+    for (i, &rows) in AWKWARD.iter().enumerate() {
+        compare(rows, AWKWARD[(i + 3) % AWKWARD.len()], i as u64);
+    }
+    compare(1500, 1000, 99);
+}
+
+#[test]
+fn cross_entropy_with_every_row_ignored_writes_zeros() {
+    let Case { plan, op, mut inputs } = case(5, 7, 1);
+    inputs[1] = (op.targets, Data::U32(vec![IGNORE; 5]));
+    let outputs = [op.d_logits, op.losses, op.correct, op.supervised, op.count];
+    let kernels = || -> Vec<Box<dyn Kernel>> { vec![Box::new(op.clone())] };
+    for (cpu, gpu) in run_both(&plan, &inputs, kernels, &outputs) {
+        assert!(cpu.iter().chain(&gpu).all(|&v| v == 0.0), "cpu {cpu:?} gpu {gpu:?}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "outside vocab")]
+fn cross_entropy_cpu_refuses_targets_outside_vocab() {
+    let Case { plan, op, mut inputs } = case(3, 4, 2);
+    inputs[1] = (op.targets, Data::U32(vec![0, 4, IGNORE]));
+    run_cpu(&plan, &inputs, vec![Box::new(op.clone())], &[op.losses]);
+}
+
+/// d_logits is the gradient of the mean loss over supervised rows.
+#[test]
+fn cross_entropy_gradient_matches_finite_difference() {
+    let Case { plan, op, inputs } = case(4, 5, 3);
+    let (Data::F32(x), Data::U32(targets)) = (&inputs[0].1, &inputs[1].1) else { unreachable!() };
+    let mean_loss = |logits: &[f32]| {
+        let inputs = [(op.logits, Data::F32(logits.to_vec())), (op.targets, Data::U32(targets.clone()))];
+        let outs = run_cpu(&plan, &inputs, vec![Box::new(op.clone())], &[op.losses, op.count]);
+        outs[0].iter().map(|&l| l as f64).sum::<f64>() / outs[1][0] as f64
+    };
+    let analytic = run_cpu(&plan, &inputs, vec![Box::new(op.clone())], &[op.d_logits]).remove(0);
+    super::attention::assert_gradient("cross_entropy d_logits", &analytic, |i| finite_difference(&mean_loss, x, i, 1e-2));
+}
