@@ -1,1 +1,39 @@
-// TODO
+// Elementwise ops, one thread per output element. Binding 1 is the output in every entry point; the inputs
+// follow, so each op binds only what it reads.
+struct Params {
+    n: u32,
+    scalar: f32, // Accumulate's scale, Fill's value
+    _pad0: u32, _pad1: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = x[i] + y[i];
+}
+
+@compute @workgroup_size(256)
+fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] += p.scalar * x[i];
+}
+
+@compute @workgroup_size(256)
+fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = x[i];
+}
+
+@compute @workgroup_size(256)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = p.scalar;
+}

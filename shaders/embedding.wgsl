@@ -1,1 +1,49 @@
-// TODO
+// Token + position embeddings. Bindings are shared by the three entry points: 1 is the written tensor,
+// 2 the [rows or vocab, d] tensor read (table forward, d_out backward), then tokens and positions.
+struct Params {
+    rows: u32, seq: u32, d: u32, vocab: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(3) var<storage, read> tokens: array<u32>;
+@group(0) @binding(4) var<storage, read> positions: array<f32>;
+
+// out[i,c] = table[tokens[i],c] + positions[i % seq,c]; one thread per output element.
+@compute @workgroup_size(256)
+fn embedding_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = linear_id(gid, nwg);
+    if (e >= p.rows * p.d) { return; }
+    let i = e / p.d;
+    let c = e % p.d;
+    dst[e] = src[tokens[i] * p.d + c] + positions[(i % p.seq) * p.d + c];
+}
+
+// d_table[v,c] += sum of d_out[i,c] over rows with tokens[i] == v: one thread per (v, c) gathers instead of
+// scattering, so no atomics and a fixed summation order.
+@compute @workgroup_size(256)
+fn embedding_backward_table(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = linear_id(gid, nwg);
+    if (e >= p.vocab * p.d) { return; }
+    let v = e / p.d;
+    let c = e % p.d;
+    var sum = 0.0;
+    for (var i = 0u; i < p.rows; i++) {
+        if (tokens[i] == v) { sum += src[i * p.d + c]; }
+    }
+    dst[e] += sum;
+}
+
+// d_positions[q,c] += sum of d_out[i,c] over rows i = q, q+seq, ...; one thread per (q, c).
+@compute @workgroup_size(256)
+fn embedding_backward_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = linear_id(gid, nwg);
+    if (e >= p.seq * p.d) { return; }
+    let q = e / p.d;
+    let c = e % p.d;
+    var sum = 0.0;
+    for (var i = q; i < p.rows; i += p.seq) {
+        sum += src[i * p.d + c];
+    }
+    dst[e] += sum;
+}

@@ -1,7 +1,6 @@
 //! MLP activations: SwiGLU and GELU (tanh form), forward and backward. Shader: shaders/activation.wgsl.
-//! TODO(helper B)
 
-use super::{Kernel, Launch};
+use super::{grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
@@ -37,4 +36,139 @@ pub struct GeluBackward {
     pub x: Tensor,
     pub d_out: Tensor,
     pub d_x: Tensor,
+}
+
+fn sigmoid(g: f32) -> f32 {
+    1.0 / (1.0 + (-g).exp())
+}
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_CUBIC: f32 = 0.044715;
+
+/// The tanh of GELU's argument at `x`.
+fn gelu_tanh(x: f32) -> f32 {
+    (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()
+}
+
+/// Asserts `(tensor, expected length)` pairs and that `out` is in a buffer no input uses.
+fn check(op: &str, out: Tensor, inputs: &[Tensor], lens: &[(&str, Tensor, usize)]) {
+    for &(name, t, len) in lens {
+        assert_eq!(t.len, len, "{op}: {name} has {} elements, expected {len}", t.len);
+    }
+    assert!(inputs.iter().all(|x| x.buf != out.buf), "{op}: output shares a buffer with an input");
+}
+
+/// `threads` threads; binding 1 is the output, then x, then d_out in the backward.
+fn launch(entry: &'static str, threads: usize, out: Tensor, inputs: &[Tensor], hidden: usize) -> Vec<Launch> {
+    let mut bindings = vec![write(out)];
+    bindings.extend(inputs.iter().map(|&t| read(t)));
+    vec![Launch { shader: Shader::Activation, entry, params: vec![u(threads), u(hidden), 0, 0], bindings, workgroups: grid(threads) }]
+}
+
+impl SwigluForward {
+    fn check(&self) {
+        let (rows, h) = (self.rows, self.hidden);
+        check("swiglu forward", self.out, &[self.x], &[("x", self.x, rows * 2 * h), ("out", self.out, rows * h)]);
+    }
+}
+
+impl Kernel for SwigluForward {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let h = self.hidden;
+        mem.out(self.out, |mem, out| {
+            let x = mem.get(self.x);
+            for r in 0..self.rows {
+                for j in 0..h {
+                    let (g, up) = (x[r * 2 * h + j], x[r * 2 * h + h + j]);
+                    out[r * h + j] = g * sigmoid(g) * up;
+                }
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        launch("swiglu_forward", self.out.len, self.out, &[self.x], self.hidden)
+    }
+}
+
+impl SwigluBackward {
+    fn check(&self) {
+        let (rows, h) = (self.rows, self.hidden);
+        let lens = [("x", self.x, rows * 2 * h), ("d_x", self.d_x, rows * 2 * h), ("d_out", self.d_out, rows * h)];
+        check("swiglu backward", self.d_x, &[self.x, self.d_out], &lens);
+    }
+}
+
+impl Kernel for SwigluBackward {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let h = self.hidden;
+        mem.out(self.d_x, |mem, d_x| {
+            let (x, dy) = (mem.get(self.x), mem.get(self.d_out));
+            for r in 0..self.rows {
+                for j in 0..h {
+                    let (gi, ui) = (r * 2 * h + j, r * 2 * h + h + j);
+                    let (g, up, dy) = (x[gi], x[ui], dy[r * h + j]);
+                    let s = sigmoid(g);
+                    d_x[gi] = dy * up * s * (1.0 + g * (1.0 - s));
+                    d_x[ui] = dy * g * s;
+                }
+            }
+        });
+    }
+
+    // One thread per (row, j) pair writes both the gate and the up gradient.
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        launch("swiglu_backward", self.d_out.len, self.d_x, &[self.x, self.d_out], self.hidden)
+    }
+}
+
+impl GeluForward {
+    fn check(&self) {
+        check("gelu forward", self.out, &[self.x], &[("x", self.x, self.out.len)]);
+    }
+}
+
+impl Kernel for GeluForward {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        mem.out(self.out, |mem, out| {
+            for (o, &x) in out.iter_mut().zip(mem.get(self.x)) {
+                *o = 0.5 * x * (1.0 + gelu_tanh(x));
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        launch("gelu_forward", self.out.len, self.out, &[self.x], 0)
+    }
+}
+
+impl GeluBackward {
+    fn check(&self) {
+        let n = self.d_x.len;
+        check("gelu backward", self.d_x, &[self.x, self.d_out], &[("x", self.x, n), ("d_out", self.d_out, n)]);
+    }
+}
+
+impl Kernel for GeluBackward {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        mem.out(self.d_x, |mem, d_x| {
+            for ((o, &x), &dy) in d_x.iter_mut().zip(mem.get(self.x)).zip(mem.get(self.d_out)) {
+                let t = gelu_tanh(x);
+                let dt = (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
+                *o = dy * (0.5 * (1.0 + t) + 0.5 * x * dt);
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        launch("gelu_backward", self.d_x.len, self.d_x, &[self.x, self.d_out], 0)
+    }
 }

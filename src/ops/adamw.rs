@@ -1,8 +1,7 @@
 //! AdamW with decoupled weight decay and global-norm clipping over the whole flat parameter buffer, and the
 //! EMA of weights. Shader: shaders/adamw.wgsl.
-//! TODO(helper B)
 
-use super::{Kernel, Launch};
+use super::{f, grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
@@ -11,6 +10,7 @@ use crate::backend::Tensor;
 /// The gradient is scaled by `min(1, clip / norm)` when `clip > 0`. Weight decay applies to the first
 /// `decay_len` elements only (matrices come first in the parameter layout; norms and embeddings after).
 /// If the norm is not finite the update is skipped, so a diverging step leaves the weights as they were.
+/// Both `t` and `lr` are stored as f32 values.
 #[derive(Clone, Debug)]
 pub struct AdamW {
     pub params: Tensor,
@@ -33,4 +33,101 @@ pub struct Ema {
     pub params: Tensor,
     pub ema: Tensor,
     pub decay: f32,
+}
+
+impl AdamW {
+    fn check(&self) {
+        let n = self.params.len;
+        for (name, t) in [("grads", self.grads), ("m", self.m), ("v", self.v)] {
+            assert_eq!(t.len, n, "adamw: {name} has {} elements, params {n}", t.len);
+        }
+        assert_eq!(self.step_info.len, 2, "adamw: step_info must be [t, lr]");
+        assert_eq!(self.grad_norm_sq.len, 1, "adamw: grad_norm_sq must be one element");
+        assert!(self.decay_len <= n, "adamw: decay_len {} beyond the {n} parameters", self.decay_len);
+        // The three written buffers may coincide with each other (all writable) but not with a read one.
+        for out in [self.params, self.m, self.v] {
+            for input in [self.grads, self.step_info, self.grad_norm_sq] {
+                assert!(out.buf != input.buf, "adamw: a written tensor shares a buffer with an input");
+            }
+        }
+    }
+
+    /// The factor applied to every gradient; None when the norm is not finite and the step must be skipped.
+    fn grad_scale(&self, norm_sq: f32) -> Option<f32> {
+        if !norm_sq.is_finite() {
+            return None;
+        }
+        Some(if self.clip > 0.0 { (self.clip / (norm_sq.sqrt() + 1e-6)).min(1.0) } else { 1.0 })
+    }
+}
+
+impl Kernel for AdamW {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let Some(scale) = self.grad_scale(mem.get(self.grad_norm_sq)[0]) else { return };
+        let (t, lr) = (mem.get(self.step_info)[0], mem.get(self.step_info)[1]);
+        let (b1, b2) = (self.beta1, self.beta2);
+        let (correction1, correction2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
+        let grads = mem.get(self.grads);
+        let (mut params, mut m, mut v) = (mem.get(self.params).to_vec(), mem.get(self.m).to_vec(), mem.get(self.v).to_vec());
+        for i in 0..params.len() {
+            let g = grads[i] * scale;
+            m[i] = b1 * m[i] + (1.0 - b1) * g;
+            v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+            if i < self.decay_len {
+                params[i] -= lr * self.weight_decay * params[i];
+            }
+            params[i] -= lr * (m[i] / correction1) / ((v[i] / correction2).sqrt() + self.eps);
+        }
+        for (t, values) in [(self.params, params), (self.m, m), (self.v, v)] {
+            mem.out(t, |_, out| out.copy_from_slice(&values));
+        }
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        let n = self.params.len;
+        vec![Launch {
+            shader: Shader::Adamw,
+            entry: "adamw",
+            params: vec![
+                u(n), u(self.decay_len), f(self.beta1), f(self.beta2),
+                f(self.eps), f(self.weight_decay), f(self.clip), 0,
+            ],
+            bindings: vec![
+                write(self.params), write(self.m), write(self.v),
+                read(self.grads), read(self.step_info), read(self.grad_norm_sq),
+            ],
+            workgroups: grid(n),
+        }]
+    }
+}
+
+impl Ema {
+    fn check(&self) {
+        assert_eq!(self.ema.len, self.params.len, "ema: {} elements, params {}", self.ema.len, self.params.len);
+        assert!(self.ema.buf != self.params.buf, "ema: ema shares a buffer with params");
+    }
+}
+
+impl Kernel for Ema {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        mem.out(self.ema, |mem, ema| {
+            for (e, p) in ema.iter_mut().zip(mem.get(self.params)) {
+                *e = self.decay * *e + (1.0 - self.decay) * p;
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        vec![Launch {
+            shader: Shader::Adamw,
+            entry: "ema",
+            params: vec![u(self.ema.len), f(self.decay), 0, 0],
+            bindings: vec![write(self.ema), read(self.params)],
+            workgroups: grid(self.ema.len),
+        }]
+    }
 }

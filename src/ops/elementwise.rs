@@ -1,7 +1,6 @@
 //! Elementwise ops for residual streams and input injection. Shader: shaders/elementwise.wgsl.
-//! TODO(helper B): cpu + launches + shader.
 
-use super::{Kernel, Launch};
+use super::{f, grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
@@ -33,4 +32,80 @@ pub struct Copy {
 pub struct Fill {
     pub out: Tensor,
     pub value: f32,
+}
+
+/// Shape and aliasing checks shared by every op here: inputs as long as the output and in other buffers
+/// (a dispatch may not bind one buffer both writable and read-only).
+fn check(op: &str, out: Tensor, inputs: &[Tensor]) {
+    for x in inputs {
+        assert_eq!(x.len, out.len, "{op}: input has {} elements, output {}", x.len, out.len);
+        assert!(x.buf != out.buf, "{op}: output shares a buffer with an input");
+    }
+}
+
+/// One thread per output element; binding 1 is always the output, the inputs follow.
+fn launch(entry: &'static str, out: Tensor, inputs: &[Tensor], scalar: f32) -> Vec<Launch> {
+    let mut bindings = vec![write(out)];
+    bindings.extend(inputs.iter().map(|&x| read(x)));
+    vec![Launch {
+        shader: Shader::Elementwise,
+        entry,
+        params: vec![u(out.len), f(scalar), 0, 0],
+        bindings,
+        workgroups: grid(out.len),
+    }]
+}
+
+impl Kernel for Add {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        check("add", self.out, &[self.a, self.b]);
+        mem.out(self.out, |mem, out| {
+            for ((o, a), b) in out.iter_mut().zip(mem.get(self.a)).zip(mem.get(self.b)) {
+                *o = a + b;
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        check("add", self.out, &[self.a, self.b]);
+        launch("add", self.out, &[self.a, self.b], 0.0)
+    }
+}
+
+impl Kernel for Accumulate {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        check("accumulate", self.out, &[self.x]);
+        mem.out(self.out, |mem, out| {
+            for (o, x) in out.iter_mut().zip(mem.get(self.x)) {
+                *o += self.scale * x;
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        check("accumulate", self.out, &[self.x]);
+        launch("accumulate", self.out, &[self.x], self.scale)
+    }
+}
+
+impl Kernel for Copy {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        check("copy", self.out, &[self.x]);
+        mem.out(self.out, |mem, out| out.copy_from_slice(mem.get(self.x)));
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        check("copy", self.out, &[self.x]);
+        launch("copy", self.out, &[self.x], 0.0)
+    }
+}
+
+impl Kernel for Fill {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        mem.out(self.out, |_, out| out.fill(self.value));
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        launch("fill", self.out, &[], self.value)
+    }
 }

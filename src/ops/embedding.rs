@@ -1,8 +1,7 @@
 //! Token + position embeddings, forward and backward; the backward gathers per table row instead of
 //! scattering with float atomics, so it is deterministic. Shader: shaders/embedding.wgsl.
-//! TODO(helper B)
 
-use super::{Kernel, Launch};
+use super::{grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
@@ -32,4 +31,114 @@ pub struct EmbeddingBackward {
     pub vocab: usize,
     pub seq: usize,
     pub d: usize,
+}
+
+/// Asserts the shapes shared by both directions: `rows_t` is `[rows, d]`, `table_t` `[vocab, d]`,
+/// `positions_t` `[seq, d]`.
+fn check_shapes(op: &str, [rows, vocab, seq, d]: [usize; 4], tokens: Tensor, rows_t: Tensor, table_t: Tensor, positions_t: Tensor) {
+    assert!(seq > 0, "{op}: seq must be positive");
+    assert_eq!(tokens.len, rows, "{op}: tokens has {} elements, expected rows = {rows}", tokens.len);
+    assert_eq!(rows_t.len, rows * d, "{op}: [rows, d] tensor has {} elements, expected {rows}*{d}", rows_t.len);
+    assert_eq!(table_t.len, vocab * d, "{op}: table has {} elements, expected vocab*d = {vocab}*{d}", table_t.len);
+    assert_eq!(positions_t.len, seq * d, "{op}: positions has {} elements, expected seq*d = {seq}*{d}", positions_t.len);
+}
+
+/// A dispatch may not bind one buffer both writable and read-only.
+fn check_apart(op: &str, outs: &[Tensor], reads: &[Tensor]) {
+    for o in outs {
+        assert!(reads.iter().all(|r| r.buf != o.buf), "{op}: output shares a buffer with an input");
+    }
+}
+
+impl EmbeddingForward {
+    fn check(&self) {
+        let dims = [self.rows, self.vocab, self.seq, self.d];
+        check_shapes("embedding forward", dims, self.tokens, self.out, self.table, self.positions);
+        check_apart("embedding forward", &[self.out], &[self.tokens, self.table, self.positions]);
+    }
+}
+
+impl Kernel for EmbeddingForward {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let d = self.d;
+        mem.out(self.out, |mem, out| {
+            let (tokens, table, positions) = (mem.get_u32(self.tokens), mem.get(self.table), mem.get(self.positions));
+            for (i, row) in out.chunks_exact_mut(d.max(1)).enumerate().take(self.rows) {
+                let t = tokens[i] as usize;
+                assert!(t < self.vocab, "embedding: token {t} at row {i} is outside the vocabulary of {}", self.vocab);
+                let p = i % self.seq;
+                for (c, o) in row.iter_mut().enumerate() {
+                    *o = table[t * d + c] + positions[p * d + c];
+                }
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        vec![Launch {
+            shader: Shader::Embedding,
+            entry: "embedding_forward",
+            params: vec![u(self.rows), u(self.seq), u(self.d), 0],
+            bindings: vec![write(self.out), read(self.table), read(self.tokens), read(self.positions)],
+            workgroups: grid(self.rows * self.d),
+        }]
+    }
+}
+
+impl EmbeddingBackward {
+    fn check(&self) {
+        let dims = [self.rows, self.vocab, self.seq, self.d];
+        check_shapes("embedding backward", dims, self.tokens, self.d_out, self.d_table, self.d_positions);
+        check_apart("embedding backward", &[self.d_table, self.d_positions], &[self.tokens, self.d_out]);
+    }
+}
+
+impl Kernel for EmbeddingBackward {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let (rows, d) = (self.rows, self.d);
+        let tokens = mem.get_u32(self.tokens);
+        // Sums in the GPU's order (ascending row) before adding to the gradient, so both backends round alike.
+        mem.out(self.d_table, |mem, d_table| {
+            let d_out = mem.get(self.d_out);
+            for (v, row) in d_table.chunks_exact_mut(d.max(1)).enumerate().take(self.vocab) {
+                for (c, g) in row.iter_mut().enumerate() {
+                    let sum: f32 = (0..rows).filter(|&i| tokens[i] as usize == v).map(|i| d_out[i * d + c]).sum();
+                    *g += sum;
+                }
+            }
+        });
+        mem.out(self.d_positions, |mem, d_positions| {
+            let d_out = mem.get(self.d_out);
+            for (p, row) in d_positions.chunks_exact_mut(d.max(1)).enumerate().take(self.seq) {
+                for (c, g) in row.iter_mut().enumerate() {
+                    let sum: f32 = (p..rows).step_by(self.seq).map(|i| d_out[i * d + c]).sum();
+                    *g += sum;
+                }
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        let params = vec![u(self.rows), u(self.seq), u(self.d), u(self.vocab)];
+        vec![
+            Launch {
+                shader: Shader::Embedding,
+                entry: "embedding_backward_table",
+                params: params.clone(),
+                bindings: vec![write(self.d_table), read(self.d_out), read(self.tokens)],
+                workgroups: grid(self.vocab * self.d),
+            },
+            Launch {
+                shader: Shader::Embedding,
+                entry: "embedding_backward_positions",
+                params,
+                bindings: vec![write(self.d_positions), read(self.d_out)],
+                workgroups: grid(self.seq * self.d),
+            },
+        ]
+    }
 }

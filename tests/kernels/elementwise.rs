@@ -1,1 +1,48 @@
 use super::*;
+use looplab::ops::elementwise::{Accumulate, Add, Copy, Fill};
+
+/// All four ops in one program, on views at non-zero offsets of shared pools.
+fn case(n: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut plan = MemoryPlan::default();
+    let inputs_pool = plan.pool("inputs");
+    plan.carve(inputs_pool, 3); // pushes the real views off offset 0
+    let (a, b) = (plan.carve(inputs_pool, n), plan.carve(inputs_pool, n));
+    let outputs_pool = plan.pool("outputs");
+    let [sum, acc, copy, fill] = [0; 4].map(|_| plan.carve(outputs_pool, n));
+    let inputs = [
+        (a, Data::F32(rng.vec(n))),
+        (b, Data::F32(rng.vec(n))),
+        (sum, Data::F32(rng.vec(n))),
+        (acc, Data::F32(rng.vec(n))),
+        (copy, Data::F32(rng.vec(n))),
+        (fill, Data::F32(rng.vec(n))),
+    ];
+    let kernels = || -> Vec<Box<dyn Kernel>> {
+        vec![
+            Box::new(Add { a, b, out: sum }),
+            Box::new(Accumulate { x: a, out: acc, scale: -0.75 }),
+            Box::new(Copy { x: b, out: copy }),
+            Box::new(Fill { out: fill, value: 2.5 }),
+        ]
+    };
+    let results = run_both(&plan, &inputs, kernels, &[sum, acc, copy, fill, a, b]);
+    for ((cpu, gpu), name) in results.iter().zip(["add", "accumulate", "copy", "fill"]) {
+        assert_close(&format!("{name} n={n}"), cpu, gpu, 1e-6);
+    }
+    // The CPU reference itself, against the definitions.
+    let (Data::F32(acc0), (a_vals, b_vals)) = (&inputs[3].1, (&results[4].0, &results[5].0)) else { unreachable!() };
+    for i in 0..n {
+        assert_eq!(results[0].0[i], a_vals[i] + b_vals[i]);
+        assert_eq!(results[1].0[i], acc0[i] + -0.75 * a_vals[i]);
+        assert_eq!(results[2].0[i], b_vals[i]);
+        assert_eq!(results[3].0[i], 2.5);
+    }
+}
+
+#[test]
+fn elementwise_ops_match_cpu_on_awkward_sizes() {
+    for (i, &n) in AWKWARD.iter().chain(&[256, 257, 4099]).enumerate() {
+        case(n, i as u64);
+    }
+}
