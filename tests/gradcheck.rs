@@ -46,7 +46,7 @@ fn check_model(config: &LabConfig) {
         let grads = cpu.read(params.all(params.grads)).await.unwrap();
         let supervised = (batch * seq) as f64;
         // The loss at perturbed weights: the gradient program's forward computes it (its backward is ignored).
-        let mut loss_at = |values_now: &[f32], cpu: &mut Backend| {
+        let loss_at = |values_now: &[f32], cpu: &mut Backend| {
             cpu.write(values, values_now);
             cpu.run(gradient);
             let losses = pollster::block_on(cpu.read(graph.losses)).unwrap();

@@ -76,7 +76,6 @@ struct Builder<'a> {
     batch: usize,
     seq: usize,
     rows: usize,
-    vocab: usize,
     prefix: String,
 }
 
@@ -254,7 +253,7 @@ impl Graph {
     ) -> Graph {
         let rows = batch * seq;
         let d = m.d_model;
-        let mut b = Builder { m, p, plan, path, batch, seq, rows, vocab, prefix: prefix.to_string() };
+        let mut b = Builder { m, p, plan, path, batch, seq, rows, prefix: prefix.to_string() };
         let tokens = b.buf("tokens", rows);
         let targets = b.buf("targets", rows);
         let emb = b.buf("emb", rows * d);

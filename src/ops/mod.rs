@@ -10,7 +10,6 @@ pub mod embedding;
 pub mod matmul;
 pub mod reduce;
 pub mod rmsnorm;
-mod pending;
 
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
