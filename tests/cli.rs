@@ -42,7 +42,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         ([&train[..], &["task.op=%"]].concat(), "`task.op`: expected one of `+`, `-`, `*`, `/`"),
         (vec!["train", "--preset", "grokking-ff", "--set", "model.loops=4"], "1 for model.arch=feedforward"),
         (vec!["train", "--resume", "/nonexistent/run"], "/nonexistent/run/model.safetensors"),
-        (vec!["train", "--resume", garbage], "not a safetensors file"),
+        (vec!["train", "--resume", garbage], "not a complete safetensors file"),
         (vec!["train", "--resume", garbage, "--set", "task.p=5"], "--set cannot change a resumed run's config"),
         (vec!["bench", "--steps", "x"], "`--steps`: expected a whole number >= 1"),
     ];

@@ -50,7 +50,7 @@ pub async fn save(t: &mut Trainer) -> Result<Vec<u8>, LabError> {
 /// The config stored in a checkpoint (to build the trainer it restores into).
 pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a complete safetensors file ({e})")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(bad(format!("not a looplab checkpoint (metadata `format` is not {FORMAT})")));

@@ -43,7 +43,9 @@ mod slot {
     pub const EVAL_LOSS: usize = 4;
     pub const EVAL_CORRECT: usize = 5;
     pub const EVAL_SUPERVISED: usize = 6;
-    pub const LEN: usize = 8;
+    pub const LEN: usize = 7;
+    /// Each slot sits on its own aligned offset so a kernel can bind it alone.
+    pub const STRIDE: usize = crate::backend::VIEW_ALIGN;
 }
 
 /// Inputs of one graph and how many examples it holds.
@@ -96,12 +98,12 @@ impl Trainer {
         let mut train_graph = Graph::plan(&mut plan, m, &params, (batch, seq, vocab), m.loops, true, path, "train");
         let eval_params = params.evaluated();
         let mut eval_graph = Graph::plan(&mut plan, m, &eval_params, (eval_batch, seq, vocab), m.loops, false, path, "eval");
-        let metrics = plan.buffer("metrics", slot::LEN);
+        let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
         let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
         let step_info = plan.buffer("step_info", 2);
         backend.allocate(&plan)?;
 
-        let at = |i: usize| metrics.slice(i, 1);
+        let at = |i: usize| metrics.slice(i * slot::STRIDE, 1);
         let grads = params.all(params.grads);
         let mut step: Vec<Box<dyn Kernel>> = vec![Box::new(Fill { out: grads, value: 0.0 })];
         step.append(&mut train_graph.forward);
@@ -238,7 +240,7 @@ impl Trainer {
 
     /// Reads the metrics accumulated since the last record, evaluates every split and appends a record.
     pub async fn record(&mut self) -> Result<Record, LabError> {
-        let m = self.backend.read(self.metrics).await?;
+        let m = self.read_metrics().await?;
         let steps = self.steps_since_read.max(1) as f64;
         let loss = m[slot::LOSS] as f64 / m[slot::SUPERVISED].max(1.0) as f64;
         let grad_norm = (m[slot::GRAD_NORM_SQ_SUM] as f64 / steps).sqrt();
@@ -247,7 +249,7 @@ impl Trainer {
             let last_good = self.history.last().map_or(0, |r| r.step);
             return Err(LabError::Diverged { step: self.step, what: format!("{what} (last good record at step {last_good})") });
         }
-        self.backend.write(self.metrics, &[0.0; slot::LEN]);
+        self.backend.write(self.metrics, &[0.0; slot::LEN * slot::STRIDE]);
         self.steps_since_read = 0;
         let (_, train_acc) = self.evaluate(0).await?;
         let (test_loss, test_acc) = self.evaluate(1).await?;
@@ -265,6 +267,12 @@ impl Trainer {
         Ok(record)
     }
 
+    /// The metric slots, read back.
+    async fn read_metrics(&mut self) -> Result<[f32; slot::LEN], LabError> {
+        let all = self.backend.read(self.metrics).await?;
+        Ok(std::array::from_fn(|i| all[i * slot::STRIDE]))
+    }
+
     /// Waits until every submitted step has finished (reads one metric).
     pub async fn wait_idle(&mut self) -> Result<(), LabError> {
         self.backend.read(self.metrics.slice(0, 1)).await.map(|_| ())
@@ -273,8 +281,8 @@ impl Trainer {
     /// Mean loss and exact accuracy of the model (EMA weights when enabled) on one split.
     pub async fn evaluate(&mut self, split: usize) -> Result<(f64, f64), LabError> {
         let n = self.dataset.splits[split].len(self.dataset.seq_len);
-        let zero = [0.0f32; 3];
-        self.backend.write(self.metrics.slice(slot::EVAL_LOSS, 3), &zero);
+        let eval_slots = self.metrics.slice(slot::EVAL_LOSS * slot::STRIDE, 3 * slot::STRIDE);
+        self.backend.write(eval_slots, &[0.0; 3 * slot::STRIDE]);
         let mut start = 0;
         while start < n {
             let ids: Vec<usize> = (start..(start + self.eval.batch).min(n)).collect();
@@ -282,7 +290,7 @@ impl Trainer {
             self.backend.run(self.eval_program);
             start += self.eval.batch;
         }
-        let m = self.backend.read(self.metrics).await?;
+        let m = self.read_metrics().await?;
         let count = m[slot::EVAL_SUPERVISED].max(1.0) as f64;
         Ok((m[slot::EVAL_LOSS] as f64 / count, m[slot::EVAL_CORRECT] as f64 / count))
     }
