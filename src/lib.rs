@@ -3,3 +3,6 @@
 pub mod backend;
 pub mod error;
 pub mod ops;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
