@@ -49,6 +49,7 @@ function clearMessage() {
 
 function render() {
   ui.start.disabled = state.running;
+  ui.start.textContent = state.step > 0 ? 'Resume' : 'Start';
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
   for (const input of inputs) input.disabled = state.running || state.step > 0;
@@ -107,7 +108,7 @@ worker.onmessage = ({ data: msg }) => {
       break;
     case 'error':
       state.running = false;
-      showMessage(msg.message);
+      showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.` : msg.message);
       if (msg.noAdapter) {
         ui.device.textContent = 'no WebGPU adapter';
         ui.cpuOffer.hidden = false;
@@ -146,7 +147,7 @@ ui.useCpu.addEventListener('click', () => {
 });
 
 if (!navigator.gpu) {
-  showMessage('This browser does not support WebGPU, so training cannot use the GPU. You can use the CPU backend instead.');
+  showMessage('This browser does not support WebGPU (navigator.gpu is missing), so training cannot use the GPU.');
   ui.device.textContent = 'no WebGPU';
   ui.cpuOffer.hidden = false;
 } else {

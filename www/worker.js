@@ -17,16 +17,18 @@ function errorMessage(e) {
   return (e && e.message) ? e.message : String(e);
 }
 
-// Says whether WebGPU can be used here, before asking wasm for a lab.
-async function webgpuProblem() {
-  if (!('gpu' in navigator) || !navigator.gpu) return 'this browser does not expose WebGPU (navigator.gpu is missing)';
+// Says whether WebGPU can be used here before asking wasm for a lab, and names the adapter
+// (wgpu leaves the name empty on the web; the browser's adapter info has vendor and architecture).
+async function probeWebgpu() {
+  if (!('gpu' in navigator) || !navigator.gpu) return { problem: 'this browser does not expose WebGPU (navigator.gpu is missing)' };
   try {
     const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return 'navigator.gpu.requestAdapter() returned no adapter';
+    if (!adapter) return { problem: 'navigator.gpu.requestAdapter() returned no adapter' };
+    const info = adapter.info || {};
+    return { name: [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') };
   } catch (e) {
-    return `requestAdapter failed: ${errorMessage(e)}`;
+    return { problem: `requestAdapter failed: ${errorMessage(e)}` };
   }
-  return null;
 }
 
 async function stopLoop() {
@@ -38,12 +40,14 @@ async function create(msg) {
   await stopLoop();
   if (lab) { lab.free(); lab = null; }
   labKey = '';
+  let adapterName = '';
   if (msg.backend === 'gpu') {
-    const problem = await webgpuProblem();
-    if (problem) {
-      post({ type: 'error', noAdapter: true, message: `No WebGPU adapter is available: ${problem}.` });
+    const probe = await probeWebgpu();
+    if (probe.problem) {
+      post({ type: 'error', noAdapter: true, message: `No WebGPU adapter is available: ${probe.problem}.` });
       return false;
     }
+    adapterName = probe.name;
   }
   try {
     lab = await WebLab.create(msg.preset, msg.overrides, msg.backend);
@@ -53,8 +57,10 @@ async function create(msg) {
     return false;
   }
   labKey = keyOf(msg);
+  let device = lab.device();
+  if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
-    type: 'ready', device: lab.device(), fallback: lab.isFallback(), config: lab.config(),
+    type: 'ready', device, fallback: lab.isFallback(), config: lab.config(),
     step: lab.step(), total: lab.totalSteps(), backend: msg.backend,
   });
   return true;
