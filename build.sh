@@ -123,8 +123,9 @@ start_server() {
   python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www >/tmp/looplab-http-$PORT.log 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 50); do
-    if curl -fs -o /dev/null "http://127.0.0.1:$PORT/index.html"; then return; fi
     kill -0 "$SERVER_PID" 2>/dev/null || fail "the web server exited (port $PORT in use?); see /tmp/looplab-http-$PORT.log"
+    # Also alive after answering: otherwise something else owns the port.
+    if curl -fs -o /dev/null "http://127.0.0.1:$PORT/index.html" && kill -0 "$SERVER_PID" 2>/dev/null; then return; fi
     sleep 0.1
   done
   fail "the web server did not answer on port $PORT"
