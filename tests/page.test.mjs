@@ -19,13 +19,13 @@ before(async () => {
 after(async () => { await browser?.close(); });
 
 // A fresh page at 1280x720 that records console errors and uncaught exceptions (page and worker).
-async function openPage(b = browser) {
+async function openPage(b = browser, hash = '') {
   const page = await b.newPage({ viewport: { width: 1280, height: 720 } });
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') errors.push(`worker console: ${m.text()}`); }));
-  await page.goto(URL);
+  await page.goto(URL + hash);
   // The worker has built a lab once the device is named.
   await page.waitForFunction(() => {
     const d = document.getElementById('device').textContent;
@@ -99,6 +99,22 @@ test('an invalid setting is reported in the message area', async () => {
     await page.click('#start');
     await page.waitForFunction(() => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > 0, null, { timeout: 30_000 });
     assert.equal(await page.isHidden('#message'), true, 'message cleared');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('settings from the URL hash reach the lab; divergence is reported in the message area', async () => {
+  // The provisional lab diverges for lr > 1; a real one diverges at such a rate too.
+  const { page, errors } = await openPage(browser, '#task.p=23&train.lr=5');
+  try {
+    assert.equal(await page.inputValue('#p'), '23', 'a hash key with an input fills it');
+    await page.click('#start');
+    await page.waitForSelector('#message:not([hidden])', { timeout: 60_000 });
+    assert.match(await page.textContent('#message'), /diverged/);
+    await page.waitForSelector('#start:enabled', { timeout: 30_000 });
+    assert.equal(await page.isDisabled('#pause'), true, 'training stopped');
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();

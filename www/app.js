@@ -31,9 +31,19 @@ const state = {
   rate: null,       // smoothed steps/s
 };
 
-// "key=value" overrides from the inputs; the lab checks them and names any bad one.
+// The URL hash holds extra settings as config keys, e.g. #task.p=23&train.lr=0.003: keys with an input fill
+// it, any other key is passed to the lab as it is.
+const hashSettings = [...new URLSearchParams(location.hash.slice(1))];
+const extraSettings = [];
+for (const [key, value] of hashSettings) {
+  const input = inputs.find((i) => i.name === key);
+  if (input) input.value = value;
+  else extraSettings.push(`${key}=${value}`);
+}
+
+// "key=value" overrides from the inputs and the hash; the lab checks them and names any bad one.
 function overrides() {
-  return inputs.map((input) => `${input.name}=${input.value.trim()}`);
+  return [...inputs.map((input) => `${input.name}=${input.value.trim()}`), ...extraSettings];
 }
 
 function showMessage(text, kind = 'error') {
