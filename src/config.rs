@@ -294,7 +294,7 @@ impl LabConfig {
         }
         range("model.mlp_hidden", m.mlp_hidden as f64, 1.0, 16384.0)?;
         range("train.steps", tr.steps as f64, 1.0, 1e9)?;
-        range("train.lr", tr.lr, 1e-7, 1.0)?;
+        range("train.lr", tr.lr, 1e-7, 10.0)?;
         range("train.weight_decay", tr.weight_decay, 0.0, 100.0)?;
         range("train.beta1", tr.beta1, 0.0, 0.999999)?;
         range("train.beta2", tr.beta2, 0.0, 0.999999)?;

@@ -11,3 +11,5 @@ pub mod ops;
 pub mod rng;
 pub mod tasks;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Bad input on the command line and in configs: each case gets its own message naming what is wrong and
 //! what is allowed, exit status 1, and never a panic.
 

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Finite-difference gradient check of whole models: every parameter tensor of feedforward and looped
 //! transformers (pre- and post-norm, SwiGLU and GELU, with and without input injection), on the CPU
 //! reference backend. The GPU kernels are held to the CPU ones by tests/kernels and tests/equivalence.rs.

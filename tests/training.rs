@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Whole-engine tests: gpu/cpu equivalence of a training run, learning runs that must reach a stated
 //! accuracy, exact resume from a checkpoint, divergence detection.
 

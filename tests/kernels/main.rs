@@ -1,6 +1,8 @@
 //! Every GPU kernel against the CPU reference, on random shapes including awkward ones (1, 3, 17, 65, ...).
 //! Each test builds a memory plan, fills the inputs with seeded random values, runs the same kernels on both
 //! backends and compares every output, printing the largest difference.
+//! Native only (`wasm-pack test` builds every test target for wasm32; the browser runs tests/browser.rs).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod activation;
 mod adamw;

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# looplab build and test entry point.
+#   ./build.sh serve   install what is missing, build the wasm package into www/pkg, serve www/ on http://127.0.0.1:8080
+#   ./build.sh test    install what is missing, then: native tests, browser (wasm) tests, page (Playwright) tests
+#   ./build.sh bench   native benchmarks (`looplab bench`)
+# Every install step checks first, so a second run installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+WASM_PACK_VERSION=0.15.1
+PORT="${PORT:-8080}"
+CHROMEDRIVER=/usr/bin/chromedriver
+STAGE=""
+
+export PATH="$HOME/.cargo/bin:$PATH"
+# wgpu/Mesa warn without a private runtime dir.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/looplab-xdg-$(id -u)}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+
+log() { printf '\n==> %s\n' "$*"; }
+fail() { printf '\nbuild.sh: %s\n' "$1" >&2; exit 1; }
+
+SERVER_PID=""
+on_exit() {
+  local status=$?
+  stop_server
+  if [ "$status" -ne 0 ] && [ -n "$STAGE" ]; then
+    printf '\nbuild.sh: FAILED in stage "%s" (exit %s)\n' "$STAGE" "$status" >&2
+  fi
+}
+trap on_exit EXIT
+
+TIMINGS=()
+# stage NAME COMMAND...: runs one stage, timing it; on failure the EXIT trap names the stage.
+stage() {
+  STAGE="$1"; shift
+  log "$STAGE"
+  local t0=$SECONDS
+  "$@"
+  local dt=$((SECONDS - t0))
+  TIMINGS+=("$(printf '%-28s %4ds' "$STAGE" "$dt")")
+  printf -- '--- %s: %ds\n' "$STAGE" "$dt"
+  STAGE=""
+}
+
+print_timings() {
+  log "stage timings"
+  printf '  %s\n' "${TIMINGS[@]}"
+}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_apt() {
+  local missing=()
+  for pkg in mesa-vulkan-drivers libvulkan1 chromium chromium-driver; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then echo "apt packages present"; return; fi
+  echo "installing: ${missing[*]}"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+install_rust_target() {
+  if rustup target list --installed | grep -qx wasm32-unknown-unknown; then echo "wasm32 target present"; return; fi
+  rustup target add wasm32-unknown-unknown
+}
+
+# The version of a crate pinned in Cargo.lock.
+locked_version() {
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+install_wasm_bindgen_cli() {
+  local want; want="$(locked_version wasm-bindgen)"
+  [ -n "$want" ] || fail "wasm-bindgen not found in Cargo.lock"
+  if command -v wasm-bindgen >/dev/null && [ "$(wasm-bindgen --version | awk '{print $2}')" = "$want" ]; then
+    echo "wasm-bindgen-cli $want present"; return
+  fi
+  # Not --locked: one of its locked dependency versions is missing from the registry.
+  cargo install wasm-bindgen-cli --version "$want"
+}
+
+install_wasm_pack() {
+  if command -v wasm-pack >/dev/null && [ "$(wasm-pack --version | awk '{print $2}')" = "$WASM_PACK_VERSION" ]; then
+    echo "wasm-pack $WASM_PACK_VERSION present"; return
+  fi
+  cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
+}
+
+install_npm() {
+  # npm writes node_modules/.package-lock.json on install; newer than package-lock.json means up to date.
+  if [ -f node_modules/playwright-core/package.json ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
+    echo "npm packages present"; return
+  fi
+  # Never `playwright install`: the tests drive the system Chromium.
+  npm ci --no-audit --no-fund
+}
+
+install_all() {
+  install_apt
+  install_rust_target
+  install_wasm_bindgen_cli
+  install_wasm_pack
+  install_npm
+}
+
+build_wasm() {
+  # Cargo.toml turns wasm-opt off: Debian's binaryen breaks wasm-bindgen 0.2.130 output.
+  wasm-pack build --release --target web --out-dir www/pkg --no-pack
+}
+
+native_tests() {
+  cargo test --release
+}
+
+browser_tests() {
+  # wasm-pack ignores $CHROMEDRIVER; Chromium flags come from webdriver.json.
+  wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --release --test browser
+}
+
+start_server() {
+  python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www >/tmp/looplab-http-$PORT.log 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 50); do
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "the web server exited (port $PORT in use?); see /tmp/looplab-http-$PORT.log"
+    # Also alive after answering: otherwise something else owns the port.
+    if curl -fs -o /dev/null "http://127.0.0.1:$PORT/index.html" && kill -0 "$SERVER_PID" 2>/dev/null; then return; fi
+    sleep 0.1
+  done
+  fail "the web server did not answer on port $PORT"
+}
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; fi
+}
+
+page_tests() {
+  start_server
+  LOOPLAB_URL="http://127.0.0.1:$PORT/" node --test tests/page.test.mjs
+  stop_server
+}
+
+# python's http.server maps .wasm and .mjs correctly from Python 3.11 on; check instead of assuming.
+check_mime() {
+  python3 - <<'PY' || fail "python3's http.server does not serve .wasm/.mjs with the right MIME types"
+import mimetypes
+assert mimetypes.guess_type("x.wasm")[0] == "application/wasm", mimetypes.guess_type("x.wasm")
+assert mimetypes.guess_type("x.mjs")[0] in ("text/javascript", "application/javascript"), mimetypes.guess_type("x.mjs")
+PY
+}
+
+cmd="${1:-}"
+case "$cmd" in
+  serve)
+    stage "install" install_all
+    stage "build wasm package" build_wasm
+    check_mime
+    print_timings
+    echo
+    echo "serving www/ at http://127.0.0.1:$PORT/  (Ctrl-C to stop)"
+    exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www
+    ;;
+  test)
+    t_all=$SECONDS
+    stage "install" install_all
+    stage "native tests (cargo test)" native_tests
+    stage "browser tests (wasm-pack)" browser_tests
+    stage "build wasm package" build_wasm
+    check_mime
+    stage "page tests (Playwright)" page_tests
+    print_timings
+    printf '  %-28s %4ds\n' "total" "$((SECONDS - t_all))"
+    echo "build.sh test: all stages passed"
+    ;;
+  bench)
+    stage "bench" cargo run --release --bin looplab -- bench "${@:2}"
+    print_timings
+    ;;
+  *)
+    echo "usage: $0 serve|test|bench" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,91 @@
+//! The page's face of [`Lab`] (wasm32 only): the Web Worker creates a `WebLab` from a preset and
+//! `key=value` overrides, then calls `train` in a loop and posts the records to the page.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::backend::{Backend, BackendKind};
+use crate::config::{LabConfig, PRESETS};
+use crate::error::LabError;
+use crate::lab::Lab;
+
+fn js_error(e: LabError) -> JsValue {
+    js_sys::Error::new(&e.to_string()).into()
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_sys::Error::new(&e.to_string()).into())
+}
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[derive(Serialize)]
+struct PresetInfo {
+    name: &'static str,
+    description: &'static str,
+}
+
+/// `[{name, description}]` for every preset.
+#[wasm_bindgen]
+pub fn presets() -> Result<JsValue, JsValue> {
+    to_js(&PRESETS.iter().map(|p| PresetInfo { name: p.name, description: p.description }).collect::<Vec<_>>())
+}
+
+/// A training session. Calls must not overlap (the worker awaits each one); an overlapping call is refused.
+#[wasm_bindgen]
+pub struct WebLab {
+    lab: Rc<RefCell<Lab>>,
+}
+
+#[wasm_bindgen]
+impl WebLab {
+    /// Builds a session from a preset, `key=value` overrides and a backend ("gpu" or "cpu").
+    pub async fn create(preset: String, overrides: Vec<String>, backend: String) -> Result<WebLab, JsValue> {
+        let config = LabConfig::from_preset(&preset, &overrides).map_err(js_error)?;
+        let kind: BackendKind = backend.parse().map_err(js_error)?;
+        let lab = Lab::new(config, kind).await.map_err(js_error)?;
+        Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
+    }
+
+    pub fn device(&self) -> String {
+        self.lab.borrow().device()
+    }
+
+    /// True for a software adapter (SwiftShader, lavapipe) or the cpu backend: correct but slow.
+    #[wasm_bindgen(js_name = isFallback)]
+    pub fn is_fallback(&self) -> bool {
+        match &self.lab.borrow().trainer.backend {
+            Backend::Gpu(g) => g.is_software(),
+            Backend::Cpu(_) => true,
+        }
+    }
+
+    pub fn config(&self) -> Result<JsValue, JsValue> {
+        to_js(self.lab.borrow().config())
+    }
+
+    /// Runs up to `steps` steps; resolves to the history records made meanwhile.
+    pub fn train(&self, steps: f64) -> js_sys::Promise {
+        let lab = self.lab.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut lab = lab.try_borrow_mut().map_err(|_| js_sys::Error::new("the lab is busy with another call"))?;
+            let records = lab.train(steps.max(0.0) as u64).await.map_err(js_error)?;
+            to_js(&records)
+        })
+    }
+
+    pub fn step(&self) -> f64 {
+        self.lab.borrow().step() as f64
+    }
+
+    #[wasm_bindgen(js_name = totalSteps)]
+    pub fn total_steps(&self) -> f64 {
+        self.lab.borrow().config().train.steps as f64
+    }
+}

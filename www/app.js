@@ -1,0 +1,166 @@
+// The page: settings, buttons, numbers and charts. Training runs in worker.js; this file only talks to it.
+import { Chart, PALETTE } from './plot.js';
+
+const PRESET = 'grokking';
+const $ = (id) => document.getElementById(id);
+
+const inputs = ['p', 'train-fraction', 'weight-decay', 'loops', 'seed'].map($);
+const ui = {
+  start: $('start'), pause: $('pause'), reset: $('reset'), useCpu: $('use-cpu'), cpuOffer: $('cpu-offer'),
+  step: $('step-count'), total: $('step-total'), rate: $('steps-per-s'), device: $('device'), message: $('message'),
+  status: $('status'), loss: $('last-loss'), trainAcc: $('last-train-acc'), testAcc: $('last-test-acc'),
+};
+
+const lossChart = new Chart($('chart-loss'), {
+  title: 'Training loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null,
+  series: [{ key: 'loss', label: 'train loss', color: PALETTE.blue }],
+});
+const accChart = new Chart($('chart-acc'), {
+  title: 'Accuracy', yLabel: 'accuracy', yLog: false, yRange: [0, 1], percent: true,
+  series: [
+    { key: 'train_acc', label: 'train', color: PALETTE.orange },
+    { key: 'test_acc', label: 'test', color: PALETTE.green, dash: [7, 4] },
+  ],
+});
+
+const state = {
+  backend: 'gpu',
+  ready: false,     // a lab exists in the worker
+  running: false,
+  step: 0,
+  rate: null,       // smoothed steps/s
+};
+
+// The URL hash holds extra settings as config keys, e.g. #task.p=23&train.lr=0.003: keys with an input fill
+// it, any other key is passed to the lab as it is.
+const hashSettings = [...new URLSearchParams(location.hash.slice(1))];
+const extraSettings = [];
+for (const [key, value] of hashSettings) {
+  const input = inputs.find((i) => i.name === key);
+  if (input) input.value = value;
+  else extraSettings.push(`${key}=${value}`);
+}
+
+// "key=value" overrides from the inputs and the hash; the lab checks them and names any bad one.
+function overrides() {
+  return [...inputs.map((input) => `${input.name}=${input.value.trim()}`), ...extraSettings];
+}
+
+function showMessage(text, kind = 'error') {
+  ui.message.textContent = text;
+  ui.message.className = `message ${kind}`;
+  ui.message.hidden = false;
+}
+
+function clearMessage() {
+  ui.message.hidden = true;
+  ui.message.textContent = '';
+}
+
+function render() {
+  ui.start.disabled = state.running;
+  ui.start.textContent = state.step > 0 ? 'Resume' : 'Start';
+  ui.pause.disabled = !state.running;
+  ui.reset.disabled = false;
+  for (const input of inputs) input.disabled = state.running || state.step > 0;
+  ui.step.textContent = state.step.toLocaleString('en-US');
+  ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
+  ui.status.textContent = state.running ? 'training…'
+    : !state.ready ? 'not ready'
+    : state.step > 0 ? 'paused' : 'ready';
+}
+
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const send = (type) => worker.postMessage({ type, preset: PRESET, overrides: overrides(), backend: state.backend });
+
+function clearRun() {
+  state.step = 0;
+  state.rate = null;
+  lossChart.clear();
+  accChart.clear();
+  ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = '–';
+}
+
+function onRecords(records, step, stepsPerS) {
+  state.step = step;
+  if (stepsPerS > 0) state.rate = state.rate == null ? stepsPerS : 0.7 * state.rate + 0.3 * stepsPerS;
+  if (records.length) {
+    lossChart.add({ loss: records.map((r) => [r.step, r.loss]) });
+    accChart.add({
+      train_acc: records.map((r) => [r.step, r.train_acc]),
+      test_acc: records.map((r) => [r.step, r.test_acc]),
+    });
+    const last = records[records.length - 1];
+    ui.loss.textContent = last.loss.toFixed(4);
+    ui.trainAcc.textContent = `${(100 * last.train_acc).toFixed(1)}%`;
+    ui.testAcc.textContent = `${(100 * last.test_acc).toFixed(1)}%`;
+  }
+}
+
+worker.onmessage = ({ data: msg }) => {
+  switch (msg.type) {
+    case 'ready':
+      state.ready = true;
+      state.step = msg.step;
+      ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
+      ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
+      ui.cpuOffer.hidden = true;
+      clearMessage();
+      break;
+    case 'records':
+      onRecords(msg.records, msg.step, msg.stepsPerS);
+      break;
+    case 'state':
+      state.running = msg.running;
+      break;
+    case 'done':
+      showMessage('Training finished: reached the configured number of steps.', 'info');
+      break;
+    case 'error':
+      state.running = false;
+      showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.` : msg.message);
+      if (msg.noAdapter) {
+        ui.device.textContent = 'no WebGPU adapter';
+        ui.cpuOffer.hidden = false;
+      }
+      break;
+  }
+  render();
+};
+worker.onerror = (event) => {
+  showMessage(`The training worker failed: ${event.message || 'unknown error'}`);
+  state.running = false;
+  render();
+};
+
+ui.start.addEventListener('click', () => {
+  clearMessage();
+  state.running = true;
+  render();
+  send('start');
+});
+ui.pause.addEventListener('click', () => send('pause'));
+ui.reset.addEventListener('click', () => {
+  clearMessage();
+  clearRun();
+  state.running = false;
+  state.ready = false;
+  render();
+  send('reset');
+});
+ui.useCpu.addEventListener('click', () => {
+  state.backend = 'cpu';
+  clearMessage();
+  ui.cpuOffer.hidden = true;
+  ui.device.textContent = 'starting the CPU backend…';
+  send('create');
+});
+
+if (!navigator.gpu) {
+  showMessage('This browser does not support WebGPU (navigator.gpu is missing), so training cannot use the GPU.');
+  ui.device.textContent = 'no WebGPU';
+  ui.cpuOffer.hidden = false;
+} else {
+  send('create');
+}
+render();
