@@ -134,7 +134,7 @@ pub struct Preset {
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "grokking",
-        description: "(a + b) mod 47, 40% of pairs for training, 1-layer block looped twice, weight decay 1: train accuracy saturates long before test accuracy jumps",
+        description: "(a + b) mod 47, 50% of pairs for training, a 1-layer block looped twice, weight decay 1: train accuracy saturates long before test accuracy jumps",
         config: grokking,
     },
     Preset {
@@ -144,7 +144,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "modular-small",
-        description: "(a + b) mod 23, 50% of pairs, small and fast: the CI learning run",
+        description: "(a + b) mod 23, 60% of pairs, d_model 64: small and fast, the CI learning run",
         config: modular_small,
     },
 ];
@@ -152,7 +152,7 @@ pub const PRESETS: &[Preset] = &[
 fn grokking() -> LabConfig {
     LabConfig {
         seed: 0,
-        task: TaskConfig { kind: TaskKind::Modular, p: 47, op: ModOp::Add, train_fraction: 0.4, vocab: 0, seq_len: 0, examples: 0 },
+        task: TaskConfig { kind: TaskKind::Modular, p: 47, op: ModOp::Add, train_fraction: 0.5, vocab: 0, seq_len: 0, examples: 0 },
         model: ModelConfig {
             arch: Arch::Looped,
             d_model: 128,
@@ -170,7 +170,7 @@ fn grokking() -> LabConfig {
         train: TrainConfig {
             steps: 4000,
             batch_size: 0,
-            lr: 1e-3,
+            lr: 3e-3,
             warmup: 10,
             schedule: Schedule::Constant,
             weight_decay: 1.0,
@@ -194,10 +194,10 @@ fn grokking_ff() -> LabConfig {
 fn modular_small() -> LabConfig {
     let mut c = grokking();
     c.task.p = 23;
-    c.task.train_fraction = 0.5;
+    c.task.train_fraction = 0.6;
     c.model.d_model = 64;
     c.model.mlp_hidden = 128;
-    c.train.steps = 1500;
+    c.train.steps = 3000;
     c.train.eval_every = 100;
     c
 }
