@@ -18,7 +18,7 @@ pub enum LabError {
     Device(String),
     #[error("the model needs {needed} but the device allows {allowed} ({limit}); make the model or batch smaller")]
     TooLarge { needed: String, allowed: String, limit: String },
-    #[error("training diverged at step {step}: {what}. The last good checkpoint is kept; try a lower learning rate (`lr`), stronger gradient clipping (`grad_clip`) or a longer warmup (`warmup`)")]
+    #[error("training diverged at step {step}: {what}. Try a lower learning rate (`train.lr`; with weight decay keep train.lr x train.weight_decay well below 2), gradient clipping (`train.grad_clip`) or a longer warmup (`train.warmup`)")]
     Diverged { step: u64, what: String },
     #[error("checkpoint {path}: {what}")]
     Checkpoint { path: String, what: String },

@@ -25,9 +25,14 @@ impl Lab {
         Ok(Lab { trainer })
     }
 
-    /// Runs up to `steps` more steps; returns the history records made meanwhile.
+    /// Runs up to `steps` more steps; returns the history records made meanwhile. Returns only once the
+    /// device has finished them, so callers can time them and a pause takes effect at once.
     pub async fn train(&mut self, steps: u64) -> Result<Vec<Record>, LabError> {
-        self.trainer.train(steps).await
+        let records = self.trainer.train(steps).await?;
+        if records.is_empty() {
+            self.trainer.wait_idle().await?;
+        }
+        Ok(records)
     }
 
     pub async fn checkpoint(&mut self) -> Result<Vec<u8>, LabError> {

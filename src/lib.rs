@@ -3,6 +3,8 @@
 pub mod backend;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod lab;

@@ -114,7 +114,7 @@ fn divergence_is_detected_and_named() {
             let err = t.train(10).await.unwrap_err();
             assert!(matches!(err, LabError::Diverged { step: 10, .. }), "{kind:?}: {err}");
             let msg = err.to_string();
-            assert!(msg.contains("step 10") && msg.contains("learning rate"), "{msg}");
+            assert!(msg.contains("step 10") && msg.contains("since the record at step 5") && msg.contains("train.lr"), "{msg}");
         }
     });
 }

@@ -66,8 +66,13 @@ async function create(msg) {
   return true;
 }
 
+// Each call trains for about CALL_MS, so pause answers quickly and the counter moves on slow adapters too;
+// records still come every train.eval_every steps.
+const CALL_MS = 250;
+
 async function trainLoop() {
-  const chunk = Math.max(1, Number(lab.config().train?.eval_every) || 100);
+  const evalEvery = Math.max(1, Number(lab.config().train?.eval_every) || 100);
+  let chunk = 1;
   post({ type: 'state', running: true });
   try {
     while (running && lab) {
@@ -75,8 +80,10 @@ async function trainLoop() {
       const before = lab.step();
       const t0 = performance.now();
       const records = await lab.train(Math.min(chunk, lab.totalSteps() - before));
-      const seconds = (performance.now() - t0) / 1000;
+      const ms = performance.now() - t0;
+      const seconds = ms / 1000;
       const step = lab.step();
+      chunk = Math.max(1, Math.min(evalEvery, Math.round(chunk * CALL_MS / Math.max(ms, 1))));
       post({ type: 'records', records, step, stepsPerS: seconds > 0 ? (step - before) / seconds : 0 });
     }
   } catch (e) {

@@ -246,8 +246,8 @@ impl Trainer {
         let grad_norm = (m[slot::GRAD_NORM_SQ_SUM] as f64 / steps).sqrt();
         if !loss.is_finite() || !grad_norm.is_finite() {
             let what = if !loss.is_finite() { "the loss is NaN/Inf" } else { "the gradient norm is NaN/Inf" };
-            let last_good = self.history.last().map_or(0, |r| r.step);
-            return Err(LabError::Diverged { step: self.step, what: format!("{what} (last good record at step {last_good})") });
+            let since = self.history.last().map_or("the start".to_string(), |r| format!("the record at step {}", r.step));
+            return Err(LabError::Diverged { step: self.step, what: format!("{what} in the steps since {since}") });
         }
         self.backend.write(self.metrics, &[0.0; slot::LEN * slot::STRIDE]);
         self.steps_since_read = 0;

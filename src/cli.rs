@@ -1,0 +1,233 @@
+//! The native command line: train, list presets, show the device, benchmark (src/bin/looplab.rs calls `main`).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::backend::{gpu::GpuBackend, BackendKind};
+use crate::config::{LabConfig, PRESETS};
+use crate::error::LabError;
+use crate::lab::Lab;
+use crate::train::Record;
+
+const USAGE: &str = "usage:
+  looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR]
+  looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
+  looplab presets
+  looplab devices
+  looplab bench [--json] [--backend gpu|cpu]";
+
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match pollster::block_on(run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if matches!(e, LabError::Usage(_)) {
+                eprintln!("{USAGE}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &[String]) -> Result<(), LabError> {
+    let (command, rest) = args.split_first().ok_or_else(|| LabError::Usage("no command given".into()))?;
+    match command.as_str() {
+        "train" => train(&TrainArgs::parse(rest)?).await,
+        "presets" => {
+            no_args("presets", rest)?;
+            for p in PRESETS {
+                println!("{:<14} {}", p.name, p.description);
+            }
+            Ok(())
+        }
+        "devices" => {
+            no_args("devices", rest)?;
+            devices().await
+        }
+        "bench" => crate::bench::run(&crate::bench::BenchArgs::parse(rest)?).await,
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, presets, devices, bench"))),
+    }
+}
+
+fn no_args(command: &str, rest: &[String]) -> Result<(), LabError> {
+    match rest.first() {
+        Some(a) => Err(LabError::Usage(format!("`{command}` takes no arguments, got `{a}`"))),
+        None => Ok(()),
+    }
+}
+
+#[derive(Debug, Default)]
+struct TrainArgs {
+    preset: Option<String>,
+    sets: Vec<String>,
+    steps: Option<u64>,
+    backend: Option<BackendKind>,
+    out: Option<PathBuf>,
+    resume: Option<PathBuf>,
+}
+
+/// The value after a flag, or an error naming the flag.
+fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'a String, LabError> {
+    it.next().filter(|v| !v.starts_with("--")).ok_or_else(|| LabError::Usage(format!("`{flag}` needs a value")))
+}
+
+impl TrainArgs {
+    fn parse(args: &[String]) -> Result<TrainArgs, LabError> {
+        let mut a = TrainArgs::default();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            match flag.as_str() {
+                "--preset" => a.preset = Some(value(flag, &mut it)?.clone()),
+                "--set" => a.sets.push(value(flag, &mut it)?.clone()),
+                "--steps" => {
+                    let v = value(flag, &mut it)?;
+                    let n = v.parse::<u64>().ok().filter(|&n| n > 0);
+                    a.steps = Some(n.ok_or_else(|| LabError::invalid("--steps", v, "a whole number >= 1"))?);
+                }
+                "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
+                "--out" => a.out = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--resume" => a.resume = Some(PathBuf::from(value(flag, &mut it)?)),
+                other => return Err(LabError::Usage(format!("unknown option `{other}` for `train`"))),
+            }
+        }
+        match (&a.preset, &a.resume) {
+            (None, None) => Err(LabError::Usage("`train` needs --preset NAME or --resume DIR".into())),
+            (Some(_), Some(_)) => Err(LabError::Usage("give either --preset or --resume, not both (a resumed run keeps its config)".into())),
+            (None, Some(_)) if !a.sets.is_empty() => Err(LabError::Usage("--set cannot change a resumed run's config".into())),
+            _ => Ok(a),
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
+    move |source| LabError::Io { path: path.display().to_string(), source }
+}
+
+/// Writes via a temporary file and a rename, so a crash never leaves a half-written file behind.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn history_csv(history: &[Record]) -> String {
+    let mut s = String::from("step,loss,train_acc,test_acc,test_loss,grad_norm,lr,elapsed_s\n");
+    for r in history {
+        s += &format!(
+            "{},{},{},{},{},{},{},{}\n",
+            r.step, r.loss, r.train_acc, r.test_acc, r.test_loss, r.grad_norm, r.lr, r.elapsed_s
+        );
+    }
+    s
+}
+
+async fn save_run(lab: &mut Lab, out: &Path) -> Result<(), LabError> {
+    let ckpt = lab.checkpoint().await?;
+    write_atomic(&out.join("model.safetensors"), &ckpt)?;
+    let json = serde_json::to_string_pretty(lab.history()).expect("history serializes");
+    write_atomic(&out.join("history.json"), json.as_bytes())?;
+    write_atomic(&out.join("history.csv"), history_csv(lab.history()).as_bytes())
+}
+
+async fn train(a: &TrainArgs) -> Result<(), LabError> {
+    let backend = a.backend.unwrap_or(BackendKind::Gpu);
+    let mut lab = if let Some(dir) = &a.resume {
+        let path = dir.join("model.safetensors");
+        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        let hist_path = dir.join("history.json");
+        let history: Vec<Record> = match std::fs::read_to_string(&hist_path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| LabError::Checkpoint {
+                path: hist_path.display().to_string(),
+                what: format!("history is not valid JSON ({e})"),
+            })?,
+            Err(_) => Vec::new(),
+        };
+        let mut lab = Lab::resume(&bytes, &path.display().to_string(), backend, history).await?;
+        if let Some(steps) = a.steps {
+            lab.trainer.config.train.steps = steps;
+        }
+        lab
+    } else {
+        let preset = a.preset.as_deref().expect("checked by parse");
+        let mut config = LabConfig::from_preset(preset, &a.sets)?;
+        if let Some(steps) = a.steps {
+            config.train.steps = steps;
+        }
+        Lab::new(config, backend).await?
+    };
+    let out = a.out.clone().or_else(|| a.resume.clone()).unwrap_or_else(|| PathBuf::from("runs").join(a.preset.as_deref().unwrap_or("run")));
+    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+    eprintln!(
+        "device: {}\nmodel: {} parameters, {:?} x{} loops; {} steps from step {}; writing {}",
+        lab.device(),
+        lab.parameter_count(),
+        lab.config().model.arch,
+        lab.config().model.loops,
+        lab.config().train.steps,
+        lab.step(),
+        out.display()
+    );
+    let tty = std::io::stderr().is_terminal();
+    let total = lab.config().train.steps;
+    let started = (lab.step(), web_time::Instant::now());
+    while !lab.trainer.done() {
+        let result = lab.train(lab.config().train.eval_every).await;
+        let records = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let kept = match lab.history().last() {
+                    Some(r) => format!("the checkpoint of step {} is kept in {}", r.step, out.display()),
+                    None => "no checkpoint was written yet".to_string(),
+                };
+                eprintln!("\n{kept}");
+                return Err(e);
+            }
+        };
+        save_run(&mut lab, &out).await?;
+        let rate = (lab.step() - started.0) as f64 / started.1.elapsed().as_secs_f64().max(1e-9);
+        if let Some(r) = records.last() {
+            let line = format!(
+                "step {:>7}/{total}  {rate:7.1} steps/s  loss {:.4}  train {:5.1}%  test {:5.1}%",
+                r.step,
+                r.loss,
+                100.0 * r.train_acc,
+                100.0 * r.test_acc
+            );
+            if tty {
+                let width = 24;
+                let filled = (width as u64 * lab.step() / total) as usize;
+                eprint!("\r[{}{}] {line}", "#".repeat(filled), ".".repeat(width - filled));
+                let _ = std::io::stderr().flush();
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+    eprintln!("done: {} steps; wrote {}/history.json, history.csv, model.safetensors", lab.step(), out.display());
+    Ok(())
+}
+
+async fn devices() -> Result<(), LabError> {
+    let g = GpuBackend::new().await?;
+    let l = &g.limits;
+    println!("adapter: {}", g.info.name);
+    println!("backend: {:?}", g.info.backend);
+    println!("type:    {:?}{}", g.info.device_type, if g.is_software() { " (software: correct but slow)" } else { "" });
+    println!("driver:  {} {}", g.info.driver, g.info.driver_info);
+    println!("limits used by looplab:");
+    println!("  max_storage_buffer_binding_size     {} MiB", l.max_storage_buffer_binding_size >> 20);
+    println!("  max_buffer_size                     {} MiB", l.max_buffer_size >> 20);
+    println!("  max_compute_invocations_per_workgroup {}", l.max_compute_invocations_per_workgroup);
+    println!("  max_storage_buffers_per_shader_stage {}", l.max_storage_buffers_per_shader_stage);
+    println!("  max_compute_workgroup_storage_size  {} KiB", l.max_compute_workgroup_storage_size >> 10);
+    Ok(())
+}
