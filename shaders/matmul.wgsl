@@ -10,8 +10,12 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-// Each thread owns a 4x4 block of C; a 16x16 workgroup covers 64x64.
-fn store(row0: u32, col0: u32, acc: array<array<f32, 4>, 4>) {
+// The same matrices seen as vec4 rows, for the vec4 paths (chosen when the contiguous dimensions are multiples of 4).
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+
+// Each thread owns a 4x4 block of C (acc[r] is row r); a 16x16 workgroup covers 64x64.
+fn store(row0: u32, col0: u32, acc: array<vec4<f32>, 4>) {
     for (var r = 0u; r < 4u; r++) {
         let i = row0 + r;
         if (i >= p.m) { break; }
@@ -37,20 +41,85 @@ fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
         rows[r] = min(row0 + r, p.m - 1u) * p.a_i; // clamped loads; rows past the edge are never stored
         cols[r] = min(col0 + r, p.n - 1u) * p.b_j;
     }
-    var acc: array<array<f32, 4>, 4>;
+    var acc: array<vec4<f32>, 4>;
     for (var kk = 0u; kk < p.k; kk++) {
         let ak = kk * p.a_k;
         let bk = kk * p.b_k;
-        let av = vec4<f32>(a[rows[0] + ak], a[rows[1] + ak], a[rows[2] + ak], a[rows[3] + ak]);
         let bv = vec4<f32>(b[bk + cols[0]], b[bk + cols[1]], b[bk + cols[2]], b[bk + cols[3]]);
         for (var r = 0u; r < 4u; r++) {
-            acc[r][0] = fma(av[r], bv.x, acc[r][0]);
-            acc[r][1] = fma(av[r], bv.y, acc[r][1]);
-            acc[r][2] = fma(av[r], bv.z, acc[r][2]);
-            acc[r][3] = fma(av[r], bv.w, acc[r][3]);
+            acc[r] = fma(vec4<f32>(a[rows[r] + ak]), bv, acc[r]);
         }
     }
     store(row0, col0, acc);
+}
+
+// vec4 paths: four values per load along the contiguous dimension. `nn`: A [m,k] and B [k,n] row-major
+// (forward x·W; needs k, n % 4 == 0). `nt`: B stored [n,k] (dX = dY·Wᵀ; k % 4 == 0). `tn`: A stored [k,m]
+// (dW = Xᵀ·dY; m, n % 4 == 0). Rows and columns past the edge are clamped on load and never stored.
+@compute @workgroup_size(16, 16)
+fn matmul_vec4_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    if (row0 >= p.m || gid.x * 4u >= p.n) { return; }
+    let k4 = p.k / 4u;
+    let n4 = p.n / 4u;
+    var rows: array<u32, 4>;
+    for (var r = 0u; r < 4u; r++) { rows[r] = min(row0 + r, p.m - 1u) * k4; }
+    var acc: array<vec4<f32>, 4>;
+    for (var kk = 0u; kk < k4; kk++) {
+        let b0 = b4[(kk * 4u) * n4 + gid.x];
+        let b1 = b4[(kk * 4u + 1u) * n4 + gid.x];
+        let b2 = b4[(kk * 4u + 2u) * n4 + gid.x];
+        let b3 = b4[(kk * 4u + 3u) * n4 + gid.x];
+        for (var r = 0u; r < 4u; r++) {
+            let av = a4[rows[r] + kk];
+            acc[r] = fma(vec4<f32>(av.x), b0, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.w), b3, acc[r]))));
+        }
+    }
+    store(row0, gid.x * 4u, acc);
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_vec4_nt(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    if (row0 >= p.m || col0 >= p.n) { return; }
+    let k4 = p.k / 4u;
+    var rows: array<u32, 4>;
+    var cols: array<u32, 4>;
+    for (var r = 0u; r < 4u; r++) {
+        rows[r] = min(row0 + r, p.m - 1u) * k4;
+        cols[r] = min(col0 + r, p.n - 1u) * k4;
+    }
+    var acc: array<vec4<f32>, 4>;
+    for (var kk = 0u; kk < k4; kk++) {
+        let b0 = b4[cols[0] + kk];
+        let b1 = b4[cols[1] + kk];
+        let b2 = b4[cols[2] + kk];
+        let b3 = b4[cols[3] + kk];
+        for (var r = 0u; r < 4u; r++) {
+            let av = a4[rows[r] + kk];
+            acc[r] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
+        }
+    }
+    store(row0, col0, acc);
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_vec4_tn(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    if (row0 >= p.m || gid.x * 4u >= p.n) { return; }
+    let m4 = p.m / 4u;
+    let n4 = p.n / 4u;
+    var acc: array<vec4<f32>, 4>;
+    for (var kk = 0u; kk < p.k; kk++) {
+        let av = a4[kk * m4 + gid.y];
+        let bv = b4[kk * n4 + gid.x];
+        acc[0] = fma(vec4<f32>(av.x), bv, acc[0]);
+        acc[1] = fma(vec4<f32>(av.y), bv, acc[1]);
+        acc[2] = fma(vec4<f32>(av.z), bv, acc[2]);
+        acc[3] = fma(vec4<f32>(av.w), bv, acc[3]);
+    }
+    store(row0, gid.x * 4u, acc);
 }
 
 // Workgroup tiles: each 16-deep slice of A (64 rows) and B (64 columns) is staged in workgroup memory once and
@@ -65,7 +134,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let t = lid.y * 16u + lid.x;
     let tile_row = wid.y * TILE;
     let tile_col = wid.x * TILE;
-    var acc: array<array<f32, 4>, 4>;
+    var acc: array<vec4<f32>, 4>;
     for (var k0 = 0u; k0 < p.k; k0 += DEPTH) {
         for (var e = t; e < DEPTH * TILE; e += 256u) {
             let kk = k0 + e / TILE;
@@ -86,10 +155,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             let bv = vec4<f32>(tile_b[d * TILE + lid.x * 4u], tile_b[d * TILE + lid.x * 4u + 1u],
                                tile_b[d * TILE + lid.x * 4u + 2u], tile_b[d * TILE + lid.x * 4u + 3u]);
             for (var r = 0u; r < 4u; r++) {
-                acc[r][0] = fma(av[r], bv.x, acc[r][0]);
-                acc[r][1] = fma(av[r], bv.y, acc[r][1]);
-                acc[r][2] = fma(av[r], bv.z, acc[r][2]);
-                acc[r][3] = fma(av[r], bv.w, acc[r][3]);
+                acc[r] = fma(vec4<f32>(av[r]), bv, acc[r]);
             }
         }
         workgroupBarrier();

@@ -15,7 +15,7 @@ const USAGE: &str = "usage:
   looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
   looplab presets
   looplab devices
-  looplab bench [--json] [--backend gpu|cpu]";
+  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
 
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -164,9 +164,10 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
     let out = a.out.clone().or_else(|| a.resume.clone()).unwrap_or_else(|| PathBuf::from("runs").join(a.preset.as_deref().unwrap_or("run")));
     std::fs::create_dir_all(&out).map_err(io_err(&out))?;
     eprintln!(
-        "device: {}\nmodel: {} parameters, {:?} x{} loops; {} steps from step {}; writing {}",
+        "device: {}\nmodel: {} parameters, {} MiB of buffers, {:?} x{} loops; {} steps from step {}; writing {}",
         lab.device(),
         lab.parameter_count(),
+        lab.trainer.memory_bytes >> 20,
         lab.config().model.arch,
         lab.config().model.loops,
         lab.config().train.steps,

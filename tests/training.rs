@@ -137,3 +137,19 @@ fn bad_checkpoints_are_refused() {
         }
     });
 }
+
+/// A config whose buffers exceed what the device allows is refused before anything is allocated, with a
+/// message naming the limit.
+#[test]
+fn oversized_configs_are_refused_naming_the_limit() {
+    pollster::block_on(async {
+        // Full batch over 90% of 1000^2 pairs: activations of 3.6M rows x 1024 wide.
+        let c = LabConfig::from_preset("grokking", &["task.p=1000".into(), "task.train_fraction=0.9".into(), "model.d_model=1024".into()]).unwrap();
+        for (kind, limit) in [(BackendKind::Gpu, "maxStorageBufferBindingSize"), (BackendKind::Cpu, "memory budget")] {
+            let err = Trainer::new(c.clone(), Backend::open(kind).await.unwrap()).await.err().expect("must be refused");
+            let msg = err.to_string();
+            assert!(matches!(err, LabError::TooLarge { .. }) && msg.contains(limit), "{kind:?}: {msg}");
+            println!("{kind:?}: {msg}");
+        }
+    });
+}

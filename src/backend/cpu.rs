@@ -44,6 +44,12 @@ impl CpuMemory {
     }
 }
 
+/// What the cpu backend will allocate: a wasm32 page has a 4 GiB address space, a native run shares the host.
+#[cfg(target_arch = "wasm32")]
+const CPU_MEMORY_BUDGET: u64 = 2 << 30;
+#[cfg(not(target_arch = "wasm32"))]
+const CPU_MEMORY_BUDGET: u64 = 8 << 30;
+
 pub struct CpuBackend {
     pub mem: CpuMemory,
     programs: Vec<Vec<Box<dyn Kernel>>>,
@@ -64,6 +70,14 @@ impl CpuBackend {
     }
 
     pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
+        let bytes = plan.total_bytes();
+        if bytes > CPU_MEMORY_BUDGET {
+            return Err(LabError::TooLarge {
+                needed: format!("{} MiB in all", bytes >> 20),
+                allowed: format!("{} MiB", CPU_MEMORY_BUDGET >> 20),
+                limit: "the cpu backend's memory budget".into(),
+            });
+        }
         self.mem.buffers = plan.buffers.iter().map(|b| vec![0.0; b.len]).collect();
         self.stats.bytes_allocated += plan.total_bytes();
         Ok(())

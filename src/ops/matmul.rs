@@ -5,7 +5,8 @@ use super::{read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
-/// Which WGSL variant runs: register blocks for CPU rasterizers, workgroup tiles for real GPUs.
+/// Which WGSL variant runs: register blocks for CPU rasterizers (with vec4 loads where the shapes allow),
+/// workgroup tiles for real GPUs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulPath {
     Blocked,
@@ -56,6 +57,18 @@ impl Matmul {
         [a_i, a_k, b_k, b_j]
     }
 
+    /// The WGSL entry point: every variant covers 64x64 outputs per workgroup.
+    pub fn entry(&self) -> &'static str {
+        let four = |x: usize| x % 4 == 0;
+        match (self.path, self.trans_a, self.trans_b) {
+            (MatmulPath::Tiled, _, _) => "matmul_tiled",
+            (MatmulPath::Blocked, false, false) if four(self.k) && four(self.n) => "matmul_vec4_nn",
+            (MatmulPath::Blocked, false, true) if four(self.k) => "matmul_vec4_nt",
+            (MatmulPath::Blocked, true, false) if four(self.m) && four(self.n) => "matmul_vec4_tn",
+            (MatmulPath::Blocked, _, _) => "matmul_blocked",
+        }
+    }
+
     fn check(&self) {
         assert_eq!(self.a.len, self.m * self.k, "matmul: a has {} elements, expected m*k = {}*{}", self.a.len, self.m, self.k);
         assert_eq!(self.b.len, self.k * self.n, "matmul: b has {} elements, expected k*n = {}*{}", self.b.len, self.k, self.n);
@@ -90,16 +103,13 @@ impl Kernel for Matmul {
     fn launches(&self) -> Vec<Launch> {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
-        let (entry, per_group) = match self.path {
-            MatmulPath::Blocked => ("matmul_blocked", 64),
-            MatmulPath::Tiled => ("matmul_tiled", 64),
-        };
+        let entry = self.entry();
         vec![Launch {
             shader: Shader::Matmul,
             entry,
             params: vec![u(self.m), u(self.n), u(self.k), self.accumulate as u32, u(a_i), u(a_k), u(b_k), u(b_j)],
             bindings: vec![read(self.a), read(self.b), write(self.c)],
-            workgroups: [u(self.n.div_ceil(per_group)).max(1), u(self.m.div_ceil(per_group)).max(1), 1],
+            workgroups: [u(self.n.div_ceil(64)).max(1), u(self.m.div_ceil(64)).max(1), 1],
         }]
     }
 }

@@ -62,6 +62,8 @@ pub struct Trainer {
     pub params: Params,
     pub step: u64,
     pub history: Vec<Record>,
+    /// Bytes of every buffer the run uses, decided before allocation.
+    pub memory_bytes: u64,
     pub batch_rng: Rng,
     train: GraphInputs,
     eval: GraphInputs,
@@ -102,6 +104,7 @@ impl Trainer {
         let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
         let step_info = plan.buffer("step_info", 2);
         backend.allocate(&plan)?;
+        let memory_bytes = plan.total_bytes();
 
         let at = |i: usize| metrics.slice(i * slot::STRIDE, 1);
         let grads = params.all(params.grads);
@@ -143,6 +146,7 @@ impl Trainer {
             backend,
             step: 0,
             history: Vec::new(),
+            memory_bytes,
             metrics,
             step_info,
             train_program,

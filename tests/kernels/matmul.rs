@@ -1,4 +1,5 @@
 use super::*;
+use looplab::backend::{BufId, Tensor};
 use looplab::ops::matmul::{Matmul, MatmulPath};
 
 fn case(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumulate: bool, path: MatmulPath, seed: u64) {
@@ -45,4 +46,25 @@ fn matmul_all_transposes_and_accumulate() {
 fn matmul_larger_than_one_tile() {
     case(130, 96, 200, false, false, false, MatmulPath::Blocked, 1);
     case(130, 96, 200, true, false, true, MatmulPath::Tiled, 2);
+}
+
+/// Shapes whose contiguous dimensions are multiples of 4 take the vec4 entry points; edges still awkward.
+#[test]
+fn matmul_vec4_paths_match_cpu() {
+    for (i, &(m, k, n, trans_a, trans_b, entry)) in [
+        (37, 64, 20, false, false, "matmul_vec4_nn"),
+        (1, 4, 4, false, false, "matmul_vec4_nn"),
+        (33, 12, 5, false, true, "matmul_vec4_nt"),
+        (3, 128, 65, false, true, "matmul_vec4_nt"),
+        (20, 33, 8, true, false, "matmul_vec4_tn"),
+        (64, 130, 100, true, false, "matmul_vec4_tn"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut mm = Matmul::new(Tensor { buf: BufId(0), offset: 0, len: m * k }, Tensor { buf: BufId(1), offset: 0, len: k * n }, Tensor { buf: BufId(2), offset: 0, len: m * n }, m, k, n);
+        (mm.trans_a, mm.trans_b) = (trans_a, trans_b);
+        assert_eq!(mm.entry(), entry, "{m}x{k}x{n}");
+        case(m, k, n, trans_a, trans_b, i % 2 == 1, MatmulPath::Blocked, 100 + i as u64);
+    }
 }
