@@ -22,6 +22,8 @@ pub enum TaskKind {
     Modular,
     /// Random tokens and targets of a given vocabulary and length: a shape to benchmark, nothing to learn.
     Random,
+    /// Sudoku puzzles of side `task.size` (src/tasks/sudoku.rs).
+    Sudoku,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,11 @@ pub struct TaskConfig {
     pub vocab: usize,
     pub seq_len: usize,
     pub examples: usize,
+    /// Sudoku only: board side (4, 6 or 9), givens per puzzle (0 = minimal) and test puzzles
+    /// (`examples` is the number of training puzzles).
+    pub size: usize,
+    pub givens: usize,
+    pub test_examples: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,12 +154,17 @@ pub const PRESETS: &[Preset] = &[
         description: "(a + b) mod 23, 60% of pairs, d_model 64: small and fast, the CI learning run",
         config: modular_small,
     },
+    Preset {
+        name: "sudoku-4x4",
+        description: "4x4 Sudoku with 6 givens, all cells supervised, a small 2-layer block looped 4 times (a starting point, not tuned)",
+        config: sudoku_4x4,
+    },
 ];
 
 fn grokking() -> LabConfig {
     LabConfig {
         seed: 0,
-        task: TaskConfig { kind: TaskKind::Modular, p: 47, op: ModOp::Add, train_fraction: 0.5, vocab: 0, seq_len: 0, examples: 0 },
+        task: TaskConfig { kind: TaskKind::Modular, p: 47, op: ModOp::Add, train_fraction: 0.5, vocab: 0, seq_len: 0, examples: 0, size: 0, givens: 0, test_examples: 0 },
         model: ModelConfig {
             arch: Arch::Looped,
             d_model: 128,
@@ -199,6 +211,15 @@ fn modular_small() -> LabConfig {
     c.model.mlp_hidden = 128;
     c.train.steps = 3000;
     c.train.eval_every = 100;
+    c
+}
+
+fn sudoku_4x4() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Sudoku;
+    (c.task.size, c.task.givens, c.task.examples, c.task.test_examples) = (4, 6, 2000, 200);
+    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (64, 128, 2, 4);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (3000, 128, 1e-3, 0.1, 100);
     c
 }
 
@@ -272,6 +293,9 @@ impl LabConfig {
             range("task.vocab", t.vocab as f64, 2.0, 65536.0)?;
             range("task.seq_len", t.seq_len as f64, 1.0, 4096.0)?;
             range("task.examples", t.examples as f64, 2.0, 1e7)?;
+        }
+        if t.kind == TaskKind::Sudoku {
+            crate::tasks::sudoku::validate(t)?;
         }
         range("task.p", t.p as f64, 2.0, 1000.0)?;
         if t.op == ModOp::Div && !is_prime(t.p) {

@@ -3,6 +3,7 @@
 
 pub mod modular;
 pub mod random;
+pub mod sudoku;
 
 use crate::config::{LabConfig, TaskKind};
 use crate::ops::cross_entropy::IGNORE;
@@ -34,6 +35,7 @@ impl Dataset {
         match config.task.kind {
             TaskKind::Modular => modular::build(&config.task, config.seed),
             TaskKind::Random => random::build(&config.task, config.seed),
+            TaskKind::Sudoku => sudoku::build(&config.task, config.seed),
         }
     }
 
