@@ -22,6 +22,8 @@ pub enum TaskKind {
     Modular,
     /// Random tokens and targets of a given vocabulary and length: a shape to benchmark, nothing to learn.
     Random,
+    /// Shortest path through a grid maze (see `tasks::maze`).
+    Maze,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,18 @@ pub struct TaskConfig {
     pub vocab: usize,
     pub seq_len: usize,
     pub examples: usize,
+    /// Maze: cells per side of the training mazes.
+    #[serde(default)]
+    pub size: usize,
+    /// Maze: cells per side of the test mazes; 0 means `size`.
+    #[serde(default)]
+    pub test_size: usize,
+    /// Maze: number of test examples (`examples` is the training count).
+    #[serde(default)]
+    pub test_examples: usize,
+    /// Maze: share of the backtracker's remaining interior walls removed to create loops; 0 gives perfect mazes.
+    #[serde(default)]
+    pub maze_loops: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,12 +161,29 @@ pub const PRESETS: &[Preset] = &[
         description: "(a + b) mod 23, 60% of pairs, d_model 64: small and fast, the CI learning run",
         config: modular_small,
     },
+    Preset {
+        name: "maze",
+        description: "shortest paths through 5x5-cell backtracker mazes (11x11 grids), a 1-layer block looped 8 times, d_model 64",
+        config: maze,
+    },
 ];
 
 fn grokking() -> LabConfig {
     LabConfig {
         seed: 0,
-        task: TaskConfig { kind: TaskKind::Modular, p: 47, op: ModOp::Add, train_fraction: 0.5, vocab: 0, seq_len: 0, examples: 0 },
+        task: TaskConfig {
+            kind: TaskKind::Modular,
+            p: 47,
+            op: ModOp::Add,
+            train_fraction: 0.5,
+            vocab: 0,
+            seq_len: 0,
+            examples: 0,
+            size: 0,
+            test_size: 0,
+            test_examples: 0,
+            maze_loops: 0.0,
+        },
         model: ModelConfig {
             arch: Arch::Looped,
             d_model: 128,
@@ -198,6 +229,23 @@ fn modular_small() -> LabConfig {
     c.model.d_model = 64;
     c.model.mlp_hidden = 128;
     c.train.steps = 3000;
+    c.train.eval_every = 100;
+    c
+}
+
+fn maze() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Maze;
+    c.task.size = 5;
+    c.task.examples = 4000;
+    c.task.test_examples = 500;
+    c.model.d_model = 64;
+    c.model.mlp_hidden = 128;
+    c.model.loops = 8;
+    c.train.batch_size = 64;
+    c.train.lr = 1e-3;
+    c.train.weight_decay = 0.1;
+    c.train.steps = 5000;
     c.train.eval_every = 100;
     c
 }
@@ -272,6 +320,9 @@ impl LabConfig {
             range("task.vocab", t.vocab as f64, 2.0, 65536.0)?;
             range("task.seq_len", t.seq_len as f64, 1.0, 4096.0)?;
             range("task.examples", t.examples as f64, 2.0, 1e7)?;
+        }
+        if t.kind == TaskKind::Maze {
+            crate::tasks::maze::validate(t)?;
         }
         range("task.p", t.p as f64, 2.0, 1000.0)?;
         if t.op == ModOp::Div && !is_prime(t.p) {

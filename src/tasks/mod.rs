@@ -1,6 +1,7 @@
 //! Tasks: deterministic data generators with named splits. A split is a list of fixed-length token
 //! sequences with one target per position (`IGNORE` where a position is not supervised).
 
+pub mod maze;
 pub mod modular;
 pub mod random;
 
@@ -34,6 +35,7 @@ impl Dataset {
         match config.task.kind {
             TaskKind::Modular => modular::build(&config.task, config.seed),
             TaskKind::Random => random::build(&config.task, config.seed),
+            TaskKind::Maze => maze::build(&config.task, config.seed),
         }
     }
 
