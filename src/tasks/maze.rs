@@ -322,7 +322,7 @@ pub fn parse_with_path(text: &str) -> Result<(Maze, Vec<usize>), LabError> {
         }
     }
     let side = lines.len();
-    if width != side || side % 2 == 0 || side < 2 * MIN_SIZE + 1 {
+    if width != side || side.is_multiple_of(2) || side < 2 * MIN_SIZE + 1 {
         return Err(err(format!("the grid is {side} lines of {width} characters; expected a square (2n+1) x (2n+1) grid for n x n cells, n >= {MIN_SIZE} (5x5, 7x7, ...)")));
     }
     let (start, goal) = endpoints(&cells).map_err(|e| err(e.to_string().trim_start_matches("maze: ").to_string()))?;
