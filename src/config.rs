@@ -24,6 +24,8 @@ pub enum TaskKind {
     Random,
     /// Sudoku puzzles of side `task.size` (src/tasks/sudoku.rs).
     Sudoku,
+    /// Shortest path through a grid maze (see `tasks::maze`).
+    Maze,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,11 +53,21 @@ pub struct TaskConfig {
     pub vocab: usize,
     pub seq_len: usize,
     pub examples: usize,
-    /// Sudoku only: board side (4, 6 or 9), givens per puzzle (0 = minimal) and test puzzles
-    /// (`examples` is the number of training puzzles).
+    /// Sudoku and maze: board side (Sudoku 4, 6 or 9; maze cells per side of the training mazes).
+    #[serde(default)]
     pub size: usize,
+    /// Sudoku: givens per puzzle (0 = minimal).
+    #[serde(default)]
     pub givens: usize,
+    /// Maze: cells per side of the test mazes; 0 means `size`.
+    #[serde(default)]
+    pub test_size: usize,
+    /// Sudoku and maze: number of test examples (`examples` is the training count).
+    #[serde(default)]
     pub test_examples: usize,
+    /// Maze: share of the backtracker's remaining interior walls removed to create loops; 0 gives perfect mazes.
+    #[serde(default)]
+    pub maze_loops: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,12 +171,30 @@ pub const PRESETS: &[Preset] = &[
         description: "4x4 Sudoku with 6 givens, all cells supervised, a small 2-layer block looped 4 times (a starting point, not tuned)",
         config: sudoku_4x4,
     },
+    Preset {
+        name: "maze",
+        description: "shortest paths through 5x5-cell backtracker mazes (11x11 grids), a 1-layer block looped 8 times, d_model 64",
+        config: maze,
+    },
 ];
 
 fn grokking() -> LabConfig {
     LabConfig {
         seed: 0,
-        task: TaskConfig { kind: TaskKind::Modular, p: 47, op: ModOp::Add, train_fraction: 0.5, vocab: 0, seq_len: 0, examples: 0, size: 0, givens: 0, test_examples: 0 },
+        task: TaskConfig {
+            kind: TaskKind::Modular,
+            p: 47,
+            op: ModOp::Add,
+            train_fraction: 0.5,
+            vocab: 0,
+            seq_len: 0,
+            examples: 0,
+            size: 0,
+            givens: 0,
+            test_size: 0,
+            test_examples: 0,
+            maze_loops: 0.0,
+        },
         model: ModelConfig {
             arch: Arch::Looped,
             d_model: 128,
@@ -220,6 +250,23 @@ fn sudoku_4x4() -> LabConfig {
     (c.task.size, c.task.givens, c.task.examples, c.task.test_examples) = (4, 6, 2000, 200);
     (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (64, 128, 2, 4);
     (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (3000, 128, 1e-3, 0.1, 100);
+    c
+}
+
+fn maze() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Maze;
+    c.task.size = 5;
+    c.task.examples = 4000;
+    c.task.test_examples = 500;
+    c.model.d_model = 64;
+    c.model.mlp_hidden = 128;
+    c.model.loops = 8;
+    c.train.batch_size = 64;
+    c.train.lr = 1e-3;
+    c.train.weight_decay = 0.1;
+    c.train.steps = 5000;
+    c.train.eval_every = 100;
     c
 }
 
@@ -289,22 +336,15 @@ impl LabConfig {
 
     pub fn validate(&self) -> Result<(), LabError> {
         let (t, m, tr) = (&self.task, &self.model, &self.train);
-        if t.kind == TaskKind::Random {
-            range("task.vocab", t.vocab as f64, 2.0, 65536.0)?;
-            range("task.seq_len", t.seq_len as f64, 1.0, 4096.0)?;
-            range("task.examples", t.examples as f64, 2.0, 1e7)?;
-        }
-        if t.kind == TaskKind::Sudoku {
-            crate::tasks::sudoku::validate(t)?;
-        }
-        range("task.p", t.p as f64, 2.0, 1000.0)?;
-        if t.op == ModOp::Div && !is_prime(t.p) {
-            return Err(LabError::invalid("task.p", t.p, "a prime when task.op is / (division needs every b != 0 invertible)"));
-        }
-        let pairs = if t.op == ModOp::Div { t.p * (t.p - 1) } else { t.p * t.p };
-        let train = (t.train_fraction * pairs as f64).round() as usize;
-        if !(t.train_fraction > 0.0 && t.train_fraction < 1.0) || train == 0 || train == pairs {
-            return Err(LabError::invalid("task.train_fraction", t.train_fraction, format!("a fraction in (0, 1) leaving both splits non-empty ({pairs} pairs)")));
+        match t.kind {
+            TaskKind::Modular => validate_modular(t)?,
+            TaskKind::Random => {
+                range("task.vocab", t.vocab as f64, 2.0, 65536.0)?;
+                range("task.seq_len", t.seq_len as f64, 1.0, 4096.0)?;
+                range("task.examples", t.examples as f64, 2.0, 1e7)?;
+            }
+            TaskKind::Sudoku => crate::tasks::sudoku::validate(t)?,
+            TaskKind::Maze => crate::tasks::maze::validate(t)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;
@@ -329,6 +369,19 @@ impl LabConfig {
         }
         Ok(())
     }
+}
+
+fn validate_modular(t: &TaskConfig) -> Result<(), LabError> {
+    range("task.p", t.p as f64, 2.0, 1000.0)?;
+    if t.op == ModOp::Div && !is_prime(t.p) {
+        return Err(LabError::invalid("task.p", t.p, "a prime when task.op is / (division needs every b != 0 invertible)"));
+    }
+    let pairs = if t.op == ModOp::Div { t.p * (t.p - 1) } else { t.p * t.p };
+    let train = (t.train_fraction * pairs as f64).round() as usize;
+    if !(t.train_fraction > 0.0 && t.train_fraction < 1.0) || train == 0 || train == pairs {
+        return Err(LabError::invalid("task.train_fraction", t.train_fraction, format!("a fraction in (0, 1) leaving both splits non-empty ({pairs} pairs)")));
+    }
+    Ok(())
 }
 
 fn range(key: &str, x: f64, lo: f64, hi: f64) -> Result<(), LabError> {
