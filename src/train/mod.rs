@@ -79,8 +79,9 @@ pub struct Trainer {
     scratch_targets: Vec<u32>,
 }
 
-/// Examples per evaluation chunk at most.
-const EVAL_CHUNK: usize = 2048;
+/// Token rows per evaluation chunk at most: the eval graph keeps every iteration's activations (for probes),
+/// so its size follows rows, not examples.
+const EVAL_ROWS: usize = 8192;
 
 impl Trainer {
     pub async fn new(config: LabConfig, mut backend: Backend) -> Result<Trainer, LabError> {
@@ -89,7 +90,7 @@ impl Trainer {
         let (vocab, seq) = (dataset.vocab, dataset.seq_len);
         let train_len = dataset.train().len(seq);
         let batch = if config.train.batch_size == 0 { train_len } else { config.train.batch_size };
-        let eval_batch = dataset.splits.iter().map(|s| s.len(seq)).max().unwrap_or(1).min(EVAL_CHUNK);
+        let eval_batch = dataset.splits.iter().map(|s| s.len(seq)).max().unwrap_or(1).min((EVAL_ROWS / seq).max(1));
         let path = match &backend {
             Backend::Gpu(g) if !g.is_software() => MatmulPath::Tiled,
             _ => MatmulPath::Blocked,
