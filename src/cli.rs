@@ -117,11 +117,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
 }
 
 fn history_csv(history: &[Record]) -> String {
-    let mut s = String::from("step,loss,train_acc,test_acc,test_loss,grad_norm,lr,elapsed_s\n");
+    let mut s = String::from("step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s\n");
     for r in history {
         s += &format!(
-            "{},{},{},{},{},{},{},{}\n",
-            r.step, r.loss, r.train_acc, r.test_acc, r.test_loss, r.grad_norm, r.lr, r.elapsed_s
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            r.step, r.loss, r.train_acc, r.test_acc, r.train_exact, r.test_exact, r.test_loss, r.grad_norm, r.lr, r.elapsed_s
         );
     }
     s

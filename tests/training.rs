@@ -59,6 +59,10 @@ fn modular_small_learns_to_99_percent_test_accuracy() {
         assert!(first_train < first_test, "train accuracy should saturate before test accuracy");
         let last = records.last().unwrap();
         assert!(last.test_acc >= 0.9 && last.train_acc >= 0.9, "the run fell back: {last:?}");
+        // One supervised position per example: exact-match accuracy is token accuracy.
+        for r in &records {
+            assert!((r.test_exact - r.test_acc).abs() < 1e-9 && (r.train_exact - r.train_acc).abs() < 1e-9, "{r:?}");
+        }
     });
 }
 
@@ -151,5 +155,20 @@ fn oversized_configs_are_refused_naming_the_limit() {
             assert!(matches!(err, LabError::TooLarge { .. }) && msg.contains(limit), "{kind:?}: {msg}");
             println!("{kind:?}: {msg}");
         }
+    });
+}
+
+/// On Sudoku every cell is supervised: exact (whole-puzzle) accuracy is reported beside cell accuracy and can
+/// never exceed it; an untrained model gets cells right but no whole puzzle.
+#[test]
+fn exact_match_accuracy_is_reported_separately() {
+    pollster::block_on(async {
+        let o: Vec<String> = ["task.examples=200", "task.test_examples=50", "train.steps=20", "train.eval_every=10"].iter().map(|s| s.to_string()).collect();
+        let mut t = trainer(LabConfig::from_preset("sudoku-4x4", &o).unwrap(), BackendKind::Cpu).await;
+        let records = t.train(20).await.unwrap();
+        for r in &records {
+            assert!(r.test_exact <= r.test_acc && r.train_exact <= r.train_acc, "{r:?}");
+        }
+        assert!(records[0].test_acc > 0.3 && records[0].test_exact < records[0].test_acc, "{:?}", records[0]);
     });
 }

@@ -15,7 +15,7 @@ use crate::model::Params;
 use crate::ops::adamw::{AdamW, Ema};
 use crate::ops::elementwise::Fill;
 use crate::ops::matmul::MatmulPath;
-use crate::ops::reduce::{Reduce, Reduction};
+use crate::ops::reduce::{ExactMatch, Reduce, Reduction};
 use crate::ops::Kernel;
 use crate::rng::Rng;
 use crate::tasks::Dataset;
@@ -26,12 +26,26 @@ pub struct Record {
     pub step: u64,
     /// Mean training loss over the steps since the previous record.
     pub loss: f64,
+    /// Token accuracy: the share of supervised positions predicted right.
     pub train_acc: f64,
     pub test_acc: f64,
+    /// Exact-match accuracy: the share of examples whose every supervised position is right.
+    #[serde(default)]
+    pub train_exact: f64,
+    #[serde(default)]
+    pub test_exact: f64,
     pub test_loss: f64,
     pub grad_norm: f64,
     pub lr: f64,
     pub elapsed_s: f64,
+}
+
+/// Mean loss, token accuracy and exact-match accuracy on one split.
+#[derive(Clone, Copy, Debug)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub exact: f64,
 }
 
 /// Slots of the metrics buffer: accumulated on the device, read back every `eval_every` steps.
@@ -43,7 +57,9 @@ mod slot {
     pub const EVAL_LOSS: usize = 4;
     pub const EVAL_CORRECT: usize = 5;
     pub const EVAL_SUPERVISED: usize = 6;
-    pub const LEN: usize = 7;
+    pub const EVAL_EXACT: usize = 7;
+    pub const EVAL_EXAMPLES: usize = 8;
+    pub const LEN: usize = 9;
     /// Each slot sits on its own aligned offset so a kernel can bind it alone.
     pub const STRIDE: usize = crate::backend::VIEW_ALIGN;
 }
@@ -102,6 +118,8 @@ impl Trainer {
         let eval_params = params.evaluated();
         let mut eval_graph = Graph::plan(&mut plan, m, &eval_params, (eval_batch, seq, vocab), m.loops, false, path, "eval");
         let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
+        let exact = plan.buffer("eval.exact", eval_batch);
+        let has_target = plan.buffer("eval.has_target", eval_batch);
         let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
         let step_info = plan.buffer("step_info", 2);
         backend.allocate(&plan)?;
@@ -136,6 +154,11 @@ impl Trainer {
         let train_program = backend.prepare(step).await?;
         let mut eval: Vec<Box<dyn Kernel>> = std::mem::take(&mut eval_graph.forward);
         eval.extend(sums(&eval_graph, [at(slot::EVAL_LOSS), at(slot::EVAL_CORRECT), at(slot::EVAL_SUPERVISED)]));
+        let (correct, supervised) = (eval_graph.correct, eval_graph.supervised);
+        eval.push(Box::new(ExactMatch { correct, supervised, exact, has_target, batch: eval_batch, seq }));
+        for (x, s) in [(exact, slot::EVAL_EXACT), (has_target, slot::EVAL_EXAMPLES)] {
+            eval.push(Box::new(Reduce { x, out: at(s), op: Reduction::Sum, accumulate: true }));
+        }
         let eval_program = backend.prepare(eval).await?;
 
         let mut trainer = Trainer {
@@ -256,14 +279,16 @@ impl Trainer {
         }
         self.backend.write(self.metrics, &[0.0; slot::LEN * slot::STRIDE]);
         self.steps_since_read = 0;
-        let (_, train_acc) = self.evaluate(0).await?;
-        let (test_loss, test_acc) = self.evaluate(1).await?;
+        let train = self.evaluate(0).await?;
+        let test = self.evaluate(1).await?;
         let record = Record {
             step: self.step,
             loss,
-            train_acc,
-            test_acc,
-            test_loss,
+            train_acc: train.accuracy,
+            test_acc: test.accuracy,
+            train_exact: train.exact,
+            test_exact: test.exact,
+            test_loss: test.loss,
             grad_norm,
             lr: self.lr_at(self.step),
             elapsed_s: self.elapsed(),
@@ -283,11 +308,11 @@ impl Trainer {
         self.backend.read(self.metrics.slice(0, 1)).await.map(|_| ())
     }
 
-    /// Mean loss and exact accuracy of the model (EMA weights when enabled) on one split.
-    pub async fn evaluate(&mut self, split: usize) -> Result<(f64, f64), LabError> {
+    /// Loss and accuracies of the model (EMA weights when enabled) on one split.
+    pub async fn evaluate(&mut self, split: usize) -> Result<Evaluation, LabError> {
         let n = self.dataset.splits[split].len(self.dataset.seq_len);
-        let eval_slots = self.metrics.slice(slot::EVAL_LOSS * slot::STRIDE, 3 * slot::STRIDE);
-        self.backend.write(eval_slots, &[0.0; 3 * slot::STRIDE]);
+        let eval_slots = self.metrics.slice(slot::EVAL_LOSS * slot::STRIDE, (slot::LEN - slot::EVAL_LOSS) * slot::STRIDE);
+        self.backend.write(eval_slots, &[0.0; (slot::LEN - slot::EVAL_LOSS) * slot::STRIDE]);
         let mut start = 0;
         while start < n {
             let ids: Vec<usize> = (start..(start + self.eval.batch).min(n)).collect();
@@ -297,7 +322,12 @@ impl Trainer {
         }
         let m = self.read_metrics().await?;
         let count = m[slot::EVAL_SUPERVISED].max(1.0) as f64;
-        Ok((m[slot::EVAL_LOSS] as f64 / count, m[slot::EVAL_CORRECT] as f64 / count))
+        let examples = m[slot::EVAL_EXAMPLES].max(1.0) as f64;
+        Ok(Evaluation {
+            loss: m[slot::EVAL_LOSS] as f64 / count,
+            accuracy: m[slot::EVAL_CORRECT] as f64 / count,
+            exact: m[slot::EVAL_EXACT] as f64 / examples,
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use looplab::ops::reduce::{Reduce, Reduction};
+use looplab::ops::reduce::{ExactMatch, Reduce, Reduction};
 
 /// Runs one reduction of `x` into a slot that starts at `start`, returning (cpu, gpu).
 fn reduce_both(x: &[f32], op: Reduction, accumulate: bool, start: f32) -> (f32, f32) {
@@ -56,5 +56,35 @@ fn reduce_propagates_nan_and_inf() {
                 assert_eq!(cpu, gpu);
             }
         }
+    }
+}
+
+/// Exact match on hand-built examples (known answers), then GPU against CPU on random flags.
+#[test]
+fn exact_match_flags_whole_examples() {
+    let run = |correct: Vec<f32>, supervised: Vec<f32>, batch: usize, seq: usize| {
+        let mut plan = MemoryPlan::default();
+        let (c, s) = (plan.buffer("correct", batch * seq), plan.buffer("supervised", batch * seq));
+        let (exact, has) = (plan.buffer("exact", batch), plan.buffer("has_target", batch));
+        let inputs = [(c, Data::F32(correct)), (s, Data::F32(supervised))];
+        let kernels = || -> Vec<Box<dyn Kernel>> { vec![Box::new(ExactMatch { correct: c, supervised: s, exact, has_target: has, batch, seq })] };
+        let out = run_both(&plan, &inputs, kernels, &[exact, has]);
+        for (i, (cpu, gpu)) in out.iter().enumerate() {
+            assert_eq!(cpu, gpu, "output {i}");
+        }
+        (out[0].0.clone(), out[1].0.clone())
+    };
+    // Examples of 3 rows: all right; one supervised row wrong; the wrong row unsupervised; nothing supervised.
+    let correct = vec![1., 1., 1., 1., 0., 1., 1., 0., 1., 0., 0., 0.];
+    let supervised = vec![1., 1., 1., 1., 1., 0., 1., 0., 1., 0., 0., 0.];
+    let (exact, has) = run(correct, supervised, 4, 3);
+    assert_eq!(exact, vec![1., 0., 1., 0.]);
+    assert_eq!(has, vec![1., 1., 1., 0.]);
+
+    let mut rng = Rng::new(9);
+    for &(batch, seq) in &[(1, 1), (17, 3), (300, 5), (65, 81)] {
+        let flags = |rng: &mut Rng| (0..batch * seq).map(|_| (rng.below(10) > 0) as u32 as f32).collect::<Vec<_>>();
+        let (correct, supervised) = (flags(&mut rng), flags(&mut rng));
+        run(correct, supervised, batch, seq);
     }
 }
