@@ -44,21 +44,22 @@ fn gpu_and_cpu_give_the_same_loss_curve() {
     });
 }
 
-/// The CI learning run: (a + b) mod 23 on the cpu backend must reach >= 99% test accuracy (grokking: train
-/// accuracy saturates first) and still be above 90% at the end (Adam's late loss spikes may dent it briefly).
+/// The CI learning run: (a + b) mod 23 on the cpu backend must reach >= 99% test accuracy within 4000 steps
+/// (it does by ~2500 here), and train accuracy must saturate first (grokking). Stops once it is reached.
 #[test]
 fn modular_small_learns_to_99_percent_test_accuracy() {
     pollster::block_on(async {
-        let mut lab = Lab::new(config(&[]), BackendKind::Cpu).await.unwrap();
-        let records = lab.train(u64::MAX).await.unwrap();
+        let mut lab = Lab::new(config(&["train.steps=4000"]), BackendKind::Cpu).await.unwrap();
+        let mut records = Vec::new();
+        while !lab.trainer.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.99) {
+            records.extend(lab.train(100).await.unwrap());
+        }
         println!("{}", records.iter().map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc)).collect::<Vec<_>>().join("\n"));
         let best = records.iter().map(|r| r.test_acc).fold(0.0, f64::max);
         assert!(best >= 0.99, "best test accuracy {best} < 0.99 in {} steps", lab.step());
         let first_train = records.iter().find(|r| r.train_acc >= 0.99).expect("train accuracy reaches 99%").step;
         let first_test = records.iter().find(|r| r.test_acc >= 0.99).unwrap().step;
         assert!(first_train < first_test, "train accuracy should saturate before test accuracy");
-        let last = records.last().unwrap();
-        assert!(last.test_acc >= 0.9 && last.train_acc >= 0.9, "the run fell back: {last:?}");
         // One supervised position per example: exact-match accuracy is token accuracy.
         for r in &records {
             assert!((r.test_exact - r.test_acc).abs() < 1e-9 && (r.train_exact - r.train_acc).abs() < 1e-9, "{r:?}");
