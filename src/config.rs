@@ -393,7 +393,7 @@ fn range(key: &str, x: f64, lo: f64, hi: f64) -> Result<(), LabError> {
 }
 
 fn is_prime(n: usize) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
 }
 
 fn unknown(key: &str, parent: &str, known: &Value) -> LabError {

@@ -34,8 +34,8 @@ fn check_model(config: &LabConfig) {
         let mut cpu = Backend::Cpu(CpuBackend::new());
         cpu.allocate(&plan).unwrap();
         let mut gradient: Vec<Box<dyn Kernel>> = vec![Box::new(Fill { out: params.all(params.grads), value: 0.0 })];
-        gradient.extend(graph.forward.drain(..));
-        gradient.extend(graph.backward.drain(..));
+        gradient.append(&mut graph.forward);
+        gradient.append(&mut graph.backward);
         let gradient = cpu.prepare(gradient).await.unwrap();
         let train = data.train();
         cpu.write_u32(graph.tokens, &train.tokens[..batch * seq]);

@@ -59,7 +59,7 @@ impl Matmul {
 
     /// The WGSL entry point: every variant covers 64x64 outputs per workgroup.
     pub fn entry(&self) -> &'static str {
-        let four = |x: usize| x % 4 == 0;
+        let four = |x: usize| x.is_multiple_of(4);
         match (self.path, self.trans_a, self.trans_b) {
             (MatmulPath::Tiled, _, _) => "matmul_tiled",
             (MatmulPath::Blocked, false, false) if four(self.k) && four(self.n) => "matmul_vec4_nn",

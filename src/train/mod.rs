@@ -255,7 +255,7 @@ impl Trainer {
         let end = (self.step + steps).min(self.config.train.steps);
         while self.step < end {
             self.step_once();
-            if self.step % self.config.train.eval_every == 0 || self.step == self.config.train.steps {
+            if self.step.is_multiple_of(self.config.train.eval_every) || self.step == self.config.train.steps {
                 records.push(self.record().await?);
             }
         }
