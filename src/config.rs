@@ -26,6 +26,12 @@ pub enum TaskKind {
     Sudoku,
     /// Shortest path through a grid maze (see `tasks::maze`).
     Maze,
+    /// Prefix-sum parity of `task.size` bits, tested on `task.test_size` bits (see `tasks::prefix_sums`).
+    #[serde(rename = "prefix-sums")]
+    PrefixSums,
+    /// The `task.hops`-th successor in a permutation of `task.size` nodes given as pairs (see `tasks::pointer_chasing`).
+    #[serde(rename = "pointer-chasing")]
+    PointerChasing,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +74,9 @@ pub struct TaskConfig {
     /// Maze: share of the backtracker's remaining interior walls removed to create loops; 0 gives perfect mazes.
     #[serde(default)]
     pub maze_loops: f64,
+    /// Pointer chasing: successor steps k of the answer pi^k(start).
+    #[serde(default)]
+    pub hops: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +185,16 @@ pub const PRESETS: &[Preset] = &[
         description: "shortest paths through 5x5-cell backtracker mazes (11x11 grids), a 1-layer block looped 8 times, d_model 64",
         config: maze,
     },
+    Preset {
+        name: "prefix-sums",
+        description: "prefix-sum parity: train on 16 bits, test on 32 (padded), a 1-layer block looped 8 times, d_model 64 (a starting point, not tuned)",
+        config: prefix_sums,
+    },
+    Preset {
+        name: "pointer-chasing",
+        description: "the 3rd successor in a permutation of 8 nodes written as shuffled pairs, a 1-layer block looped 8 times, d_model 64 (a starting point, not tuned)",
+        config: pointer_chasing,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -194,6 +213,7 @@ fn grokking() -> LabConfig {
             test_size: 0,
             test_examples: 0,
             maze_loops: 0.0,
+            hops: 0,
         },
         model: ModelConfig {
             arch: Arch::Looped,
@@ -267,6 +287,20 @@ fn maze() -> LabConfig {
     c.train.weight_decay = 0.1;
     c.train.steps = 5000;
     c.train.eval_every = 100;
+    c
+}
+
+fn prefix_sums() -> LabConfig {
+    let mut c = maze();
+    c.task.kind = TaskKind::PrefixSums;
+    (c.task.size, c.task.test_size, c.task.examples, c.task.test_examples) = (16, 32, 4000, 500);
+    c
+}
+
+fn pointer_chasing() -> LabConfig {
+    let mut c = maze();
+    c.task.kind = TaskKind::PointerChasing;
+    (c.task.size, c.task.hops, c.task.examples, c.task.test_examples) = (8, 3, 4000, 500);
     c
 }
 
@@ -345,6 +379,8 @@ impl LabConfig {
             }
             TaskKind::Sudoku => crate::tasks::sudoku::validate(t)?,
             TaskKind::Maze => crate::tasks::maze::validate(t)?,
+            TaskKind::PrefixSums => crate::tasks::prefix_sums::validate(t)?,
+            TaskKind::PointerChasing => crate::tasks::pointer_chasing::validate(t)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;

@@ -3,6 +3,8 @@
 
 pub mod maze;
 pub mod modular;
+pub mod pointer_chasing;
+pub mod prefix_sums;
 pub mod random;
 pub mod sudoku;
 
@@ -38,6 +40,8 @@ impl Dataset {
             TaskKind::Random => random::build(&config.task, config.seed),
             TaskKind::Sudoku => sudoku::build(&config.task, config.seed),
             TaskKind::Maze => maze::build(&config.task, config.seed),
+            TaskKind::PrefixSums => prefix_sums::build(&config.task, config.seed),
+            TaskKind::PointerChasing => pointer_chasing::build(&config.task, config.seed),
         }
     }
 
