@@ -26,6 +26,8 @@ pub enum TaskKind {
     Sudoku,
     /// Shortest path through a grid maze (see `tasks::maze`).
     Maze,
+    /// Two-hop / k-hop composition over a synthetic knowledge graph (see `tasks::composition`).
+    Composition,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +70,18 @@ pub struct TaskConfig {
     /// Maze: share of the backtracker's remaining interior walls removed to create loops; 0 gives perfect mazes.
     #[serde(default)]
     pub maze_loops: f64,
+    /// Composition: entities, relations, hops per inferred fact, inferred facts per ID atomic fact in training
+    /// (phi), and share of atomic facts held out as OOD.
+    #[serde(default)]
+    pub entities: usize,
+    #[serde(default)]
+    pub relations: usize,
+    #[serde(default)]
+    pub hops: usize,
+    #[serde(default)]
+    pub phi: f64,
+    #[serde(default)]
+    pub ood_fraction: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +190,11 @@ pub const PRESETS: &[Preset] = &[
         description: "shortest paths through 5x5-cell backtracker mazes (11x11 grids), a 1-layer block looped 8 times, d_model 64",
         config: maze,
     },
+    Preset {
+        name: "composition",
+        description: "two-hop composition over 200 entities x 10 relations, phi 7.2, 5% OOD atomic facts, a 1-layer block looped 4 times, d_model 128 (a starting point, not tuned)",
+        config: composition,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -194,6 +213,11 @@ fn grokking() -> LabConfig {
             test_size: 0,
             test_examples: 0,
             maze_loops: 0.0,
+            entities: 0,
+            relations: 0,
+            hops: 0,
+            phi: 0.0,
+            ood_fraction: 0.0,
         },
         model: ModelConfig {
             arch: Arch::Looped,
@@ -267,6 +291,15 @@ fn maze() -> LabConfig {
     c.train.weight_decay = 0.1;
     c.train.steps = 5000;
     c.train.eval_every = 100;
+    c
+}
+
+fn composition() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Composition;
+    (c.task.entities, c.task.relations, c.task.hops, c.task.phi, c.task.ood_fraction, c.task.test_examples) = (200, 10, 2, 7.2, 0.05, 500);
+    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (128, 256, 1, 4);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (20000, 512, 1e-3, 0.1, 200);
     c
 }
 
@@ -345,6 +378,7 @@ impl LabConfig {
             }
             TaskKind::Sudoku => crate::tasks::sudoku::validate(t)?,
             TaskKind::Maze => crate::tasks::maze::validate(t)?,
+            TaskKind::Composition => crate::tasks::composition::validate(t, self.seed)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;

@@ -1,6 +1,7 @@
 //! Tasks: deterministic data generators with named splits. A split is a list of fixed-length token
 //! sequences with one target per position (`IGNORE` where a position is not supervised).
 
+pub mod composition;
 pub mod maze;
 pub mod modular;
 pub mod random;
@@ -38,6 +39,7 @@ impl Dataset {
             TaskKind::Random => random::build(&config.task, config.seed),
             TaskKind::Sudoku => sudoku::build(&config.task, config.seed),
             TaskKind::Maze => maze::build(&config.task, config.seed),
+            TaskKind::Composition => composition::build(&config.task, config.seed),
         }
     }
 
