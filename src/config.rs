@@ -32,6 +32,8 @@ pub enum TaskKind {
     /// The `task.hops`-th successor in a permutation of `task.size` nodes given as pairs (see `tasks::pointer_chasing`).
     #[serde(rename = "pointer-chasing")]
     PointerChasing,
+    /// Two-hop / k-hop composition over a synthetic knowledge graph (see `tasks::composition`).
+    Composition,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +76,17 @@ pub struct TaskConfig {
     /// Maze: share of the backtracker's remaining interior walls removed to create loops; 0 gives perfect mazes.
     #[serde(default)]
     pub maze_loops: f64,
-    /// Pointer chasing: successor steps k of the answer pi^k(start).
+    /// Composition: entities, relations, inferred facts per ID atomic fact in training (phi), and share of atomic
+    /// facts held out as OOD.
+    #[serde(default)]
+    pub entities: usize,
+    #[serde(default)]
+    pub relations: usize,
+    #[serde(default)]
+    pub phi: f64,
+    #[serde(default)]
+    pub ood_fraction: f64,
+    /// Composition: hops per inferred fact; pointer chasing: successor steps k of the answer pi^k(start).
     #[serde(default)]
     pub hops: usize,
 }
@@ -195,6 +207,11 @@ pub const PRESETS: &[Preset] = &[
         description: "the 3rd successor in a permutation of 8 nodes written as shuffled pairs, a 1-layer block looped 8 times, d_model 64 (a starting point, not tuned)",
         config: pointer_chasing,
     },
+    Preset {
+        name: "composition",
+        description: "two-hop composition over 200 entities x 10 relations, phi 7.2, 5% OOD atomic facts, a 1-layer block looped 4 times, d_model 128 (a starting point, not tuned)",
+        config: composition,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -213,7 +230,11 @@ fn grokking() -> LabConfig {
             test_size: 0,
             test_examples: 0,
             maze_loops: 0.0,
+            entities: 0,
+            relations: 0,
             hops: 0,
+            phi: 0.0,
+            ood_fraction: 0.0,
         },
         model: ModelConfig {
             arch: Arch::Looped,
@@ -304,6 +325,15 @@ fn pointer_chasing() -> LabConfig {
     c
 }
 
+fn composition() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Composition;
+    (c.task.entities, c.task.relations, c.task.hops, c.task.phi, c.task.ood_fraction, c.task.test_examples) = (200, 10, 2, 7.2, 0.05, 500);
+    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (128, 256, 1, 4);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (20000, 512, 1e-3, 0.1, 200);
+    c
+}
+
 pub fn preset(name: &str) -> Result<LabConfig, LabError> {
     PRESETS.iter().find(|p| p.name == name).map(|p| (p.config)()).ok_or_else(|| LabError::UnknownPreset {
         name: name.to_string(),
@@ -381,6 +411,7 @@ impl LabConfig {
             TaskKind::Maze => crate::tasks::maze::validate(t)?,
             TaskKind::PrefixSums => crate::tasks::prefix_sums::validate(t)?,
             TaskKind::PointerChasing => crate::tasks::pointer_chasing::validate(t)?,
+            TaskKind::Composition => crate::tasks::composition::validate(t, self.seed)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;

@@ -1,6 +1,7 @@
 //! Tasks: deterministic data generators with named splits. A split is a list of fixed-length token
 //! sequences with one target per position (`IGNORE` where a position is not supervised).
 
+pub mod composition;
 pub mod maze;
 pub mod modular;
 pub mod pointer_chasing;
@@ -42,6 +43,7 @@ impl Dataset {
             TaskKind::Maze => maze::build(&config.task, config.seed),
             TaskKind::PrefixSums => prefix_sums::build(&config.task, config.seed),
             TaskKind::PointerChasing => pointer_chasing::build(&config.task, config.seed),
+            TaskKind::Composition => composition::build(&config.task, config.seed),
         }
     }
 
