@@ -28,7 +28,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         (vec!["train", "--preset", "grokking", "--steps", "0"], "`--steps`: expected a whole number >= 1"),
         (vec!["train", "--preset", "grokking", "--backend", "tpu"], "`backend`: expected gpu or cpu"),
         ([&train[..], &["noequals"]].concat(), "expected key=value"),
-        ([&train[..], &["task.q=3"]].concat(), "unknown config key `task.q`; known keys: task.examples, "),
+        ([&train[..], &["task.q=3"]].concat(), "unknown config key `task.q`; known keys: task.entities, task.examples, "),
         ([&train[..], &["depth=3"]].concat(), "unknown config key `depth`; known keys: model, seed, task, train"),
         ([&train[..], &["task.p=abc"]].concat(), "invalid value \"abc\" for `task.p`: expected a whole number >= 0"),
         ([&train[..], &["task.p=1"]].concat(), "`task.p`: expected a number from 2 to 1000"),
