@@ -13,6 +13,7 @@ use crate::train::Record;
 const USAGE: &str = "usage:
   looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR]
   looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
+  looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--backend gpu|cpu] [--json]
   looplab presets
   looplab devices
   looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
@@ -35,6 +36,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
     let (command, rest) = args.split_first().ok_or_else(|| LabError::Usage("no command given".into()))?;
     match command.as_str() {
         "train" => train(&TrainArgs::parse(rest)?).await,
+        "eval" => eval(&EvalArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
             for p in PRESETS {
@@ -51,7 +53,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, presets, devices, bench"))),
     }
 }
 
@@ -214,6 +216,84 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
         eprintln!();
     }
     eprintln!("done: {} steps; wrote {}/history.json, history.csv, model.safetensors", lab.step(), out.display());
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct EvalArgs {
+    checkpoint: Option<PathBuf>,
+    iters: Vec<usize>,
+    split: Option<String>,
+    backend: Option<BackendKind>,
+    json: bool,
+}
+
+impl EvalArgs {
+    fn parse(args: &[String]) -> Result<EvalArgs, LabError> {
+        let mut a = EvalArgs::default();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            match flag.as_str() {
+                "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--iters" => {
+                    let v = value(flag, &mut it)?;
+                    a.iters = v
+                        .split(',')
+                        .map(|x| x.trim().parse::<usize>().ok().filter(|&n| (1..=256).contains(&n)))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| LabError::invalid("--iters", v, "a comma-separated list of counts from 1 to 256, e.g. 1,2,4,8"))?;
+                }
+                "--split" => a.split = Some(value(flag, &mut it)?.clone()),
+                "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
+                "--json" => a.json = true,
+                other => return Err(LabError::Usage(format!("unknown option `{other}` for `eval`"))),
+            }
+        }
+        if a.checkpoint.is_none() {
+            return Err(LabError::Usage("`eval` needs --checkpoint FILE (a model.safetensors written by `train`)".into()));
+        }
+        Ok(a)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct EvalRow<'a> {
+    iterations: usize,
+    split: &'a str,
+    loss: f64,
+    accuracy: f64,
+    exact: f64,
+}
+
+/// The depth sweep: loss, token accuracy and exact-match accuracy per split at each iteration count.
+async fn eval(a: &EvalArgs) -> Result<(), LabError> {
+    let path = a.checkpoint.as_ref().expect("checked by parse");
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let backend = crate::backend::Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
+    let mut t = crate::train::checkpoint::restore(&bytes, &path.display().to_string(), backend, &a.iters).await?;
+    let names: Vec<&'static str> = t.dataset.splits.iter().map(|s| s.name).collect();
+    let splits: Vec<usize> = match &a.split {
+        None => (0..names.len()).collect(),
+        Some(name) => vec![names.iter().position(|n| n == name).ok_or_else(|| LabError::invalid("--split", name, names.join(", ")))?],
+    };
+    let depths = t.eval_depths();
+    let wanted: Vec<usize> = if a.iters.is_empty() { vec![0] } else { a.iters.iter().map(|n| depths.iter().position(|d| d == n).expect("planned")).collect() };
+    let mut rows = Vec::new();
+    for &d in &wanted {
+        for &s in &splits {
+            let e = t.evaluate_at(s, d).await?;
+            rows.push(EvalRow { iterations: depths[d], split: names[s], loss: e.loss, accuracy: e.accuracy, exact: e.exact });
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows).expect("rows serialize"));
+    } else {
+        println!("checkpoint {} (step {}, trained at {} iterations)", path.display(), t.step, depths[0]);
+        println!("{:>10}  {:<10} {:>8} {:>9} {:>9}", "iterations", "split", "loss", "accuracy", "exact");
+        for r in &rows {
+            println!("{:>10}  {:<10} {:>8.4} {:>8.2}% {:>8.2}%", r.iterations, r.split, r.loss, 100.0 * r.accuracy, 100.0 * r.exact);
+        }
+    }
     Ok(())
 }
 

@@ -20,7 +20,7 @@ impl Lab {
     /// Continues a run from checkpoint bytes; `history` is the run's history so far.
     pub async fn resume(bytes: &[u8], source: &str, backend: BackendKind, history: Vec<Record>) -> Result<Lab, LabError> {
         let backend = Backend::open(backend).await?;
-        let mut trainer = checkpoint::restore(bytes, source, backend).await?;
+        let mut trainer = checkpoint::restore(bytes, source, backend, &[]).await?;
         trainer.history = history.into_iter().filter(|r| r.step <= trainer.step).collect();
         Ok(Lab { trainer })
     }

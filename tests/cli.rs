@@ -66,3 +66,48 @@ fn presets_lists_one_line_each() {
     assert_eq!(text.lines().count(), looplab::config::PRESETS.len());
     assert!(text.lines().any(|l| l.starts_with("grokking ")));
 }
+
+/// `looplab eval` sweeps test-time iteration counts over a checkpoint; at the training depth it reproduces the
+/// test accuracy the run recorded. Bad sweep arguments get their own messages.
+#[test]
+fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
+    let dir = std::env::temp_dir().join(format!("looplab-eval-test-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (code, _, err) = run(&["train", "--preset", "modular-small", "--backend", "cpu", "--steps", "40", "--set", "train.eval_every=20", "--out", out]);
+    assert_eq!(code, 0, "{err}");
+    let checkpoint = dir.join("model.safetensors");
+    let ckpt = checkpoint.to_str().unwrap();
+    let (code, json, err) = run(&["eval", "--checkpoint", ckpt, "--iters", "1,2,3", "--backend", "cpu", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows.len(), 6, "3 depths x 2 splits: {json}");
+    let history: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
+    let recorded = history.last().unwrap()["test_acc"].as_f64().unwrap();
+    let at_two = rows.iter().find(|r| r["iterations"] == 2 && r["split"] == "test").unwrap()["accuracy"].as_f64().unwrap();
+    assert!((recorded - at_two).abs() < 1e-9, "eval at the training depth {at_two} vs recorded {recorded}");
+    for r in &rows {
+        let acc = r["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{r}");
+    }
+
+    let (code, _, err) = run(&["train", "--preset", "grokking-ff", "--backend", "cpu", "--steps", "1", "--set", "task.p=11", "--out", &format!("{out}-ff")]);
+    assert_eq!(code, 0, "{err}");
+    let ff = format!("{out}-ff/model.safetensors");
+    let bad: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["eval"], "`eval` needs --checkpoint FILE"),
+        (vec!["eval", "--checkpoint", ckpt, "--iters", "0"], "`--iters`: expected a comma-separated list of counts from 1 to 256"),
+        (vec!["eval", "--checkpoint", ckpt, "--iters", "2,x"], "`--iters`: expected a comma-separated list"),
+        (vec!["eval", "--checkpoint", ckpt, "--split", "nope", "--backend", "cpu"], "`--split`: expected train, test"),
+        (vec!["eval", "--checkpoint", &ff, "--iters", "2", "--backend", "cpu"], "`--iters`: expected 1 for a feedforward model"),
+    ];
+    for (args, expected) in bad {
+        let (code, _, err) = run(&args);
+        assert!(code == 1 && err.contains(expected) && !err.contains("panicked"), "looplab {}: exit {code}, expected {expected:?}, got:\n{err}", args.join(" "));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(format!("{out}-ff"));
+}

@@ -94,7 +94,7 @@ fn resume_continues_exactly() {
             let bytes = checkpoint::save(&mut first).await.unwrap();
             let history = first.history.clone();
             drop(first);
-            let mut resumed = checkpoint::restore(&bytes, "test", Backend::open(kind).await.unwrap()).await.unwrap();
+            let mut resumed = checkpoint::restore(&bytes, "test", Backend::open(kind).await.unwrap(), &[]).await.unwrap();
             resumed.history = history;
             assert_eq!(resumed.step, 20);
             resumed.train(20).await.unwrap();
@@ -136,7 +136,7 @@ fn bad_checkpoints_are_refused() {
             (safetensors::serialize(Vec::<(String, safetensors::tensor::TensorView)>::new(), None).unwrap(), "not a looplab checkpoint"),
         ];
         for (bytes, expected) in cases {
-            let err = checkpoint::restore(&bytes, "bad.safetensors", Backend::open(BackendKind::Cpu).await.unwrap()).await;
+            let err = checkpoint::restore(&bytes, "bad.safetensors", Backend::open(BackendKind::Cpu).await.unwrap(), &[]).await;
             let msg = err.err().expect("must fail").to_string();
             assert!(msg.contains("bad.safetensors") && msg.contains(expected), "{msg}");
         }

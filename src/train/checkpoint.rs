@@ -59,8 +59,9 @@ pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
     LabConfig::from_json(config).map_err(|e| bad(format!("stored config is invalid: {e}")))
 }
 
-/// Builds a trainer from a checkpoint and loads its weights, optimizer state, step and sampler position.
-pub async fn restore(bytes: &[u8], source: &str, backend: Backend) -> Result<Trainer, LabError> {
+/// Builds a trainer from a checkpoint and loads its weights, optimizer state, step and sampler position;
+/// `eval_depths` are extra iteration counts it can evaluate at (see `Trainer::with_eval_depths`).
+pub async fn restore(bytes: &[u8], source: &str, backend: Backend, eval_depths: &[usize]) -> Result<Trainer, LabError> {
     let config = read_config(bytes, source)?;
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
@@ -71,7 +72,7 @@ pub async fn restore(bytes: &[u8], source: &str, backend: Backend) -> Result<Tra
     let rng: u64 = number("batch_rng")?.parse().map_err(|_| bad("metadata `batch_rng` is not a number".into()))?;
     let elapsed: f64 = number("elapsed_s")?.parse().map_err(|_| bad("metadata `elapsed_s` is not a number".into()))?;
 
-    let mut t = Trainer::new(config, backend).await?;
+    let mut t = Trainer::with_eval_depths(config, backend, eval_depths).await?;
     for (prefix, buf) in stored_buffers(&t) {
         let mut values = vec![0.0f32; t.params.len];
         for p in &t.params.list {

@@ -8,7 +8,7 @@ pub mod checkpoint;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, MemoryPlan, ProgramId, Tensor};
-use crate::config::{LabConfig, Schedule};
+use crate::config::{Arch, LabConfig, Schedule};
 use crate::error::LabError;
 use crate::model::transformer::Graph;
 use crate::model::Params;
@@ -65,10 +65,18 @@ mod slot {
 }
 
 /// Inputs of one graph and how many examples it holds.
+#[derive(Clone, Copy)]
 struct GraphInputs {
     tokens: Tensor,
     targets: Tensor,
     batch: usize,
+}
+
+/// An evaluation program at one iteration count (test-time depth).
+struct EvalDepth {
+    loops: usize,
+    inputs: GraphInputs,
+    program: ProgramId,
 }
 
 pub struct Trainer {
@@ -82,11 +90,11 @@ pub struct Trainer {
     pub memory_bytes: u64,
     pub batch_rng: Rng,
     train: GraphInputs,
-    eval: GraphInputs,
+    /// The training depth first, then any extra test-time depths.
+    evals: Vec<EvalDepth>,
     metrics: Tensor,
     step_info: Tensor,
     train_program: ProgramId,
-    eval_program: ProgramId,
     /// Seconds of training before this session (from a resumed checkpoint).
     elapsed_before: f64,
     started: web_time::Instant,
@@ -95,28 +103,50 @@ pub struct Trainer {
     scratch_targets: Vec<u32>,
 }
 
-/// Token rows per evaluation chunk at most: the eval graph keeps every iteration's activations (for probes),
-/// so its size follows rows, not examples.
+/// Token rows per evaluation chunk at the training depth: eval graphs keep every iteration's activations (for
+/// probes), so chunks shrink in proportion when deeper test-time iteration counts are planned.
 const EVAL_ROWS: usize = 8192;
 
 impl Trainer {
-    pub async fn new(config: LabConfig, mut backend: Backend) -> Result<Trainer, LabError> {
+    pub async fn new(config: LabConfig, backend: Backend) -> Result<Trainer, LabError> {
+        Trainer::with_eval_depths(config, backend, &[]).await
+    }
+
+    /// A trainer that can also evaluate at other iteration counts (`evaluate_at`); looped models only.
+    pub async fn with_eval_depths(config: LabConfig, mut backend: Backend, extra_depths: &[usize]) -> Result<Trainer, LabError> {
         config.validate()?;
+        let m = &config.model;
+        let mut depths = vec![m.loops];
+        for &d in extra_depths {
+            if m.arch == Arch::Feedforward && d != 1 {
+                return Err(LabError::invalid("--iters", d, "1 for a feedforward model (only looped models run at other depths)"));
+            }
+            if d == 0 || d > 256 {
+                return Err(LabError::invalid("--iters", d, "a count from 1 to 256"));
+            }
+            if !depths.contains(&d) {
+                depths.push(d);
+            }
+        }
         let dataset = Dataset::build(&config);
         let (vocab, seq) = (dataset.vocab, dataset.seq_len);
         let train_len = dataset.train().len(seq);
         let batch = if config.train.batch_size == 0 { train_len } else { config.train.batch_size };
-        let eval_batch = dataset.splits.iter().map(|s| s.len(seq)).max().unwrap_or(1).min((EVAL_ROWS / seq).max(1));
+        let deepest = depths.iter().copied().max().unwrap_or(1);
+        let rows = (EVAL_ROWS * m.loops / deepest).max(seq);
+        let eval_batch = dataset.splits.iter().map(|s| s.len(seq)).max().unwrap_or(1).min(rows / seq);
         let path = match &backend {
             Backend::Gpu(g) if !g.is_software() => MatmulPath::Tiled,
             _ => MatmulPath::Blocked,
         };
-        let m = &config.model;
         let mut plan = MemoryPlan::default();
         let params = Params::plan(&mut plan, m, vocab, seq, config.train.ema > 0.0);
         let mut train_graph = Graph::plan(&mut plan, m, &params, (batch, seq, vocab), m.loops, true, path, "train");
         let eval_params = params.evaluated();
-        let mut eval_graph = Graph::plan(&mut plan, m, &eval_params, (eval_batch, seq, vocab), m.loops, false, path, "eval");
+        let mut eval_graphs: Vec<Graph> = depths
+            .iter()
+            .map(|&loops| Graph::plan(&mut plan, m, &eval_params, (eval_batch, seq, vocab), loops, false, path, &format!("eval{loops}")))
+            .collect();
         let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
         let exact = plan.buffer("eval.exact", eval_batch);
         let has_target = plan.buffer("eval.has_target", eval_batch);
@@ -152,18 +182,22 @@ impl Trainer {
             step.push(Box::new(Ema { params: params.all(params.values), ema: params.all(ema), decay: t.ema as f32 }));
         }
         let train_program = backend.prepare(step).await?;
-        let mut eval: Vec<Box<dyn Kernel>> = std::mem::take(&mut eval_graph.forward);
-        eval.extend(sums(&eval_graph, [at(slot::EVAL_LOSS), at(slot::EVAL_CORRECT), at(slot::EVAL_SUPERVISED)]));
-        let (correct, supervised) = (eval_graph.correct, eval_graph.supervised);
-        eval.push(Box::new(ExactMatch { correct, supervised, exact, has_target, batch: eval_batch, seq }));
-        for (x, s) in [(exact, slot::EVAL_EXACT), (has_target, slot::EVAL_EXAMPLES)] {
-            eval.push(Box::new(Reduce { x, out: at(s), op: Reduction::Sum, accumulate: true }));
+        let mut evals = Vec::new();
+        for (graph, &loops) in eval_graphs.iter_mut().zip(&depths) {
+            let mut eval: Vec<Box<dyn Kernel>> = std::mem::take(&mut graph.forward);
+            eval.extend(sums(graph, [at(slot::EVAL_LOSS), at(slot::EVAL_CORRECT), at(slot::EVAL_SUPERVISED)]));
+            let (correct, supervised) = (graph.correct, graph.supervised);
+            eval.push(Box::new(ExactMatch { correct, supervised, exact, has_target, batch: eval_batch, seq }));
+            for (x, s) in [(exact, slot::EVAL_EXACT), (has_target, slot::EVAL_EXAMPLES)] {
+                eval.push(Box::new(Reduce { x, out: at(s), op: Reduction::Sum, accumulate: true }));
+            }
+            let inputs = GraphInputs { tokens: graph.tokens, targets: graph.targets, batch: eval_batch };
+            evals.push(EvalDepth { loops, inputs, program: backend.prepare(eval).await? });
         }
-        let eval_program = backend.prepare(eval).await?;
 
         let mut trainer = Trainer {
             train: GraphInputs { tokens: train_graph.tokens, targets: train_graph.targets, batch },
-            eval: GraphInputs { tokens: eval_graph.tokens, targets: eval_graph.targets, batch: eval_batch },
+            evals,
             batch_rng: Rng::fork(config.seed, "batches"),
             config,
             dataset,
@@ -174,7 +208,6 @@ impl Trainer {
             metrics,
             step_info,
             train_program,
-            eval_program,
             elapsed_before: 0.0,
             started: web_time::Instant::now(),
             steps_since_read: 0,
@@ -195,13 +228,12 @@ impl Trainer {
     fn upload_full_batch(&mut self) {
         if self.config.train.batch_size == 0 {
             let ids: Vec<usize> = (0..self.train.batch).collect();
-            self.upload_batch(0, &ids, true);
+            self.upload_batch(0, &ids, self.train);
         }
     }
 
-    fn upload_batch(&mut self, split: usize, ids: &[usize], train: bool) {
+    fn upload_batch(&mut self, split: usize, ids: &[usize], inputs: GraphInputs) {
         let (mut tokens, mut targets) = (std::mem::take(&mut self.scratch_tokens), std::mem::take(&mut self.scratch_targets));
-        let inputs = if train { &self.train } else { &self.eval };
         self.dataset.gather(&self.dataset.splits[split], ids, inputs.batch, &mut tokens, &mut targets);
         let (tt, tg) = (inputs.tokens, inputs.targets);
         self.backend.write_u32(tt, &tokens);
@@ -230,7 +262,7 @@ impl Trainer {
         if self.config.train.batch_size > 0 {
             let n = self.dataset.train().len(self.dataset.seq_len);
             let ids: Vec<usize> = (0..self.train.batch).map(|_| self.batch_rng.below(n)).collect();
-            self.upload_batch(0, &ids, true);
+            self.upload_batch(0, &ids, self.train);
         }
         self.step += 1;
         let info = [self.step as f32, self.lr_at(self.step) as f32];
@@ -308,17 +340,28 @@ impl Trainer {
         self.backend.read(self.metrics.slice(0, 1)).await.map(|_| ())
     }
 
-    /// Loss and accuracies of the model (EMA weights when enabled) on one split.
+    /// Loss and accuracies of the model (EMA weights when enabled) on one split, at the training depth.
     pub async fn evaluate(&mut self, split: usize) -> Result<Evaluation, LabError> {
+        self.evaluate_at(split, 0).await
+    }
+
+    /// The iteration counts `evaluate_at` can run, the training depth first.
+    pub fn eval_depths(&self) -> Vec<usize> {
+        self.evals.iter().map(|e| e.loops).collect()
+    }
+
+    /// Like `evaluate`, running the model for `eval_depths()[depth]` iterations.
+    pub async fn evaluate_at(&mut self, split: usize, depth: usize) -> Result<Evaluation, LabError> {
+        let (inputs, program) = (self.evals[depth].inputs, self.evals[depth].program);
         let n = self.dataset.splits[split].len(self.dataset.seq_len);
         let eval_slots = self.metrics.slice(slot::EVAL_LOSS * slot::STRIDE, (slot::LEN - slot::EVAL_LOSS) * slot::STRIDE);
         self.backend.write(eval_slots, &[0.0; (slot::LEN - slot::EVAL_LOSS) * slot::STRIDE]);
         let mut start = 0;
         while start < n {
-            let ids: Vec<usize> = (start..(start + self.eval.batch).min(n)).collect();
-            self.upload_batch(split, &ids, false);
-            self.backend.run(self.eval_program);
-            start += self.eval.batch;
+            let ids: Vec<usize> = (start..(start + inputs.batch).min(n)).collect();
+            self.upload_batch(split, &ids, inputs);
+            self.backend.run(program);
+            start += inputs.batch;
         }
         let m = self.read_metrics().await?;
         let count = m[slot::EVAL_SUPERVISED].max(1.0) as f64;
