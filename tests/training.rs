@@ -173,3 +173,23 @@ fn exact_match_accuracy_is_reported_separately() {
         assert!(records[0].test_acc > 0.3 && records[0].test_exact < records[0].test_acc, "{:?}", records[0]);
     });
 }
+
+/// Records score every split: composition's ID and OOD test splits both appear, and the headline test fields
+/// repeat the second split.
+#[test]
+fn records_score_every_split() {
+    pollster::block_on(async {
+        let o: Vec<String> = ["task.entities=60", "task.relations=5", "task.phi=2", "model.d_model=32", "model.mlp_hidden=64", "train.steps=2", "train.eval_every=2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut t = trainer(LabConfig::from_preset("composition", &o).unwrap(), BackendKind::Cpu).await;
+        let r = t.train(2).await.unwrap().pop().unwrap();
+        let names: Vec<&str> = r.splits.iter().map(|s| s.split.as_str()).collect();
+        assert_eq!(names, ["train", "test_id", "test_ood"]);
+        assert_eq!((r.test_acc, r.test_exact, r.test_loss), (r.splits[1].evaluation.accuracy, r.splits[1].evaluation.exact, r.splits[1].evaluation.loss));
+        assert_eq!(r.train_acc, r.splits[0].evaluation.accuracy);
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["splits"][2]["accuracy"].is_number(), "{json}");
+    });
+}

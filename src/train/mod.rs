@@ -38,10 +38,21 @@ pub struct Record {
     pub grad_norm: f64,
     pub lr: f64,
     pub elapsed_s: f64,
+    /// Every split's scores (the fields above repeat the first two, the ones the page plots); tasks with more
+    /// splits (composition's `test_id` and `test_ood`) are read from here.
+    #[serde(default)]
+    pub splits: Vec<SplitScore>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitScore {
+    pub split: String,
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
 }
 
 /// Mean loss, token accuracy and exact-match accuracy on one split.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub loss: f64,
     pub accuracy: f64,
@@ -311,8 +322,11 @@ impl Trainer {
         }
         self.backend.write(self.metrics, &[0.0; slot::LEN * slot::STRIDE]);
         self.steps_since_read = 0;
-        let train = self.evaluate(0).await?;
-        let test = self.evaluate(1).await?;
+        let mut splits = Vec::new();
+        for (i, name) in self.dataset.splits.iter().map(|s| s.name).enumerate().collect::<Vec<_>>() {
+            splits.push(SplitScore { split: name.to_string(), evaluation: self.evaluate(i).await? });
+        }
+        let (train, test) = (splits[0].evaluation, splits[1].evaluation);
         let record = Record {
             step: self.step,
             loss,
@@ -324,6 +338,7 @@ impl Trainer {
             grad_norm,
             lr: self.lr_at(self.step),
             elapsed_s: self.elapsed(),
+            splits,
         };
         self.history.push(record.clone());
         Ok(record)
