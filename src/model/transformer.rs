@@ -131,6 +131,9 @@ impl Builder<'_> {
         let lp: LayerParams = self.p.layers[l].clone();
         let pre = self.m.norm == Norm::Pre;
         let attn_in = if pre { self.buf(&format!("{tag}.norm1"), rows * d) } else { h_in };
+        // Pre-norm: the layer output is the second residual sum; post-norm normalizes it into a buffer of its own.
+        let sum2 = self.buf(&format!("{tag}.sum2"), rows * d);
+        let h_out = if pre { sum2 } else { self.buf(&format!("{tag}.out"), rows * d) };
         let acts = LayerActs {
             layer: l,
             h_in,
@@ -144,11 +147,9 @@ impl Builder<'_> {
             rstd2: self.buf(&format!("{tag}.rstd2"), rows),
             u: self.buf(&format!("{tag}.u"), rows * uw),
             a: self.buf(&format!("{tag}.a"), rows * f),
-            sum2: self.buf(&format!("{tag}.sum2"), rows * d),
-            h_out: Tensor { len: 0, ..h_in },
+            sum2,
+            h_out,
         };
-        let h_out = if pre { acts.sum2 } else { self.buf(&format!("{tag}.out"), rows * d) };
-        let acts = LayerActs { h_out, ..acts };
         if pre {
             ks.push(self.norm(h_in, lp.norm1, acts.attn_in, acts.rstd1));
         }
