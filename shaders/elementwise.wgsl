@@ -3,7 +3,8 @@
 struct Params {
     n: u32,
     scalar: f32, // Accumulate's scale, Fill's value
-    _pad0: u32, _pad1: u32,
+    width: u32,  // Broadcast's row length
+    _pad1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -29,6 +30,13 @@ fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = linear_id(gid, nwg);
     if (i >= p.n) { return; }
     out[i] = x[i];
+}
+
+@compute @workgroup_size(256)
+fn broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = x[i % p.width];
 }
 
 @compute @workgroup_size(256)

@@ -1,7 +1,8 @@
 // Token + position embeddings. Bindings are shared by the three entry points: 1 is the written tensor,
 // 2 the [rows or vocab, d] tensor read (table forward, d_out backward), then tokens and positions.
 struct Params {
-    rows: u32, seq: u32, d: u32, vocab: u32,
+    rows: u32, seq: u32, d: u32,
+    vocab: u32, // embedding_forward: 1 when positions are added, 0 when the model has none
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
@@ -16,7 +17,9 @@ fn embedding_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if (e >= p.rows * p.d) { return; }
     let i = e / p.d;
     let c = e % p.d;
-    dst[e] = src[tokens[i] * p.d + c] + positions[(i % p.seq) * p.d + c];
+    var x = src[tokens[i] * p.d + c];
+    if (p.vocab != 0u) { x += positions[(i % p.seq) * p.d + c]; }
+    dst[e] = x;
 }
 
 // d_table[v,c] += sum of d_out[i,c] over rows with tokens[i] == v: one thread per (v, c) gathers instead of

@@ -122,10 +122,10 @@ async fn time_matmul(kind: BackendKind, path: MatmulPath, n: usize) -> Result<Ma
     let reps = 5;
     let kernels: Vec<Box<dyn Kernel>> = (0..reps).map(|_| Box::new(Matmul::new(a, b, c, n, n, n).path(path)) as Box<dyn Kernel>).collect();
     let program = backend.prepare(kernels).await?;
-    backend.run(program);
+    backend.run(&[program]);
     backend.read(c.slice(0, 1)).await?;
     let start = web_time::Instant::now();
-    backend.run(program);
+    backend.run(&[program]);
     backend.read(c.slice(0, 1)).await?;
     let seconds = start.elapsed().as_secs_f64();
     Ok(MatmulFigure { backend: kind, path: format!("{path:?}").to_lowercase(), size: n, gflops: 2.0 * (n * n * n * reps) as f64 / seconds / 1e9 })

@@ -11,6 +11,7 @@ pub mod lab;
 pub mod model;
 pub mod ops;
 pub mod rng;
+pub mod solve;
 pub mod tasks;
 pub mod train;
 #[cfg(target_arch = "wasm32")]

@@ -32,7 +32,7 @@ async fn run(kind: BackendKind, plan: &MemoryPlan, inputs: &[(Tensor, Vec<f32>)]
         backend.write(*t, v);
     }
     let program = backend.prepare(kernels).await.unwrap();
-    backend.run(program);
+    backend.run(&[program]);
     backend.read(out).await.unwrap()
 }
 

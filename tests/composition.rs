@@ -14,9 +14,9 @@ fn task(entities: usize, relations: usize, hops: usize, phi: f64) -> TaskConfig 
 }
 
 fn facts(t: &TaskConfig, d: &Dataset, split: usize) -> Vec<(Fact, u32)> {
-    let l = d.seq_len;
+    let l = d.seq_len();
     let s = &d.splits[split];
-    (0..s.len(l)).map(|i| (composition::decode(t, &s.tokens[i * l..(i + 1) * l]), s.targets[i * l + l - 1])).collect()
+    (0..s.len()).map(|i| (composition::decode(t, &s.tokens[i * l..(i + 1) * l]), s.targets[i * l + l - 1])).collect()
 }
 
 #[test]
@@ -25,11 +25,11 @@ fn preset_validates_and_builds_three_splits() {
     assert_eq!(c.task.kind, TaskKind::Composition);
     let d = Dataset::build(&c);
     assert_eq!(d.vocab, 200 + 10 + 2);
-    assert_eq!(d.seq_len, 4);
+    assert_eq!(d.seq_len(), 4);
     let names: Vec<_> = d.splits.iter().map(|s| s.name).collect();
     assert_eq!(names, ["train", "test_id", "test_ood"]);
-    assert_eq!(d.splits[1].len(4), 500);
-    assert!(d.splits[2].len(4) > 0);
+    assert_eq!(d.splits[1].len(), 500);
+    assert!(d.splits[2].len() > 0);
     // Only the last position is supervised; tokens in range.
     for s in &d.splits {
         for (i, (&tok, &tgt)) in s.tokens.iter().zip(&s.targets).enumerate() {
@@ -97,7 +97,7 @@ fn splits_follow_the_graph_and_the_id_ood_rules() {
         assert_eq!(g.hop_ood(f), [true, true]);
     }
     // Bridges decode from tokens.
-    let l = d.seq_len;
+    let l = d.seq_len();
     let toks = &d.splits[1].tokens[..l];
     let f = composition::decode(&t, toks);
     assert_eq!(composition::bridge(&g, &t, toks), Some(g.tail(f.head, f.relations[0])));
@@ -122,13 +122,13 @@ fn k_hop_chains() {
     let seed = 5;
     let d = composition::build(&t, seed);
     let g = composition::Graph::generate(t.entities, t.relations, t.ood_fraction, seed);
-    assert_eq!(d.seq_len, 5);
+    assert_eq!(d.seq_len(), 5);
     let pad = composition::pad_token(&t);
-    let l = d.seq_len;
+    let l = d.seq_len();
     for (split, want_ood) in [(0, false), (1, false), (2, true)] {
         let s = &d.splits[split];
-        assert!(s.len(l) > 0);
-        for i in 0..s.len(l) {
+        assert!(s.len() > 0);
+        for i in 0..s.len() {
             let toks = &s.tokens[i * l..(i + 1) * l];
             let f = composition::decode(&t, toks);
             if f.relations.len() == 1 {

@@ -57,10 +57,10 @@ fn targets_are_shortest_paths_for_all_sizes() {
                 (t.examples, t.test_examples) = (2, 1);
             }
             let d = Dataset::build(&LabConfig { task: t, ..LabConfig::from_preset("maze", &[]).unwrap() });
-            assert_eq!((d.vocab, d.seq_len), (4, (2 * n + 1) * (2 * n + 1)));
+            assert_eq!((d.vocab, d.seq_len()), (4, (2 * n + 1) * (2 * n + 1)));
             for s in &d.splits {
-                assert!(s.len(d.seq_len) > 0, "{n}: empty {} split", s.name);
-                for (tokens, targets) in s.tokens.chunks(d.seq_len).zip(s.targets.chunks(d.seq_len)) {
+                assert!(s.len() > 0, "{n}: empty {} split", s.name);
+                for (tokens, targets) in s.tokens.chunks(d.seq_len()).zip(s.targets.chunks(d.seq_len())) {
                     let m = Maze::from_tokens(tokens).unwrap();
                     let path: Vec<usize> = (0..targets.len()).filter(|&i| targets[i] == 1).collect();
                     assert!(targets.iter().all(|&t| t <= 1));
@@ -176,25 +176,25 @@ fn splits_are_deterministic_and_disjoint() {
         assert_eq!((&x.tokens, &x.targets), (&y.tokens, &y.targets));
     }
     assert_ne!(a.train().tokens, c.train().tokens);
-    let l = a.seq_len;
+    let l = a.seq_len();
     let train: HashSet<&[u32]> = a.train().tokens.chunks(l).collect();
-    assert_eq!(a.splits[1].len(l), 10);
+    assert_eq!(a.splits[1].len(), 10);
     assert!(a.splits[1].tokens.chunks(l).all(|t| !train.contains(t)), "a test maze is also a training maze");
     assert_eq!(a.splits[1].tokens.chunks(l).collect::<HashSet<_>>().len(), 10, "test mazes repeat");
     // 2x2 cells has only a handful of distinct mazes: the test split shrinks rather than overlapping.
     let mut tiny = config(7);
     tiny.task = task(2, 0, 0.0);
     let d = Dataset::build(&tiny);
-    assert!(d.splits[1].len(d.seq_len) < 10);
-    let train: HashSet<&[u32]> = d.train().tokens.chunks(d.seq_len).collect();
-    assert!(d.splits[1].tokens.chunks(d.seq_len).all(|t| !train.contains(t)));
+    assert!(d.splits[1].len() < 10);
+    let train: HashSet<&[u32]> = d.train().tokens.chunks(d.seq_len()).collect();
+    assert!(d.splits[1].tokens.chunks(d.seq_len()).all(|t| !train.contains(t)));
 }
 
 #[test]
 fn smaller_mazes_are_padded_with_walls() {
     let config = LabConfig { task: task(3, 5, 0.0), ..LabConfig::from_preset("maze", &[]).unwrap() };
     let d = Dataset::build(&config);
-    assert_eq!(d.seq_len, 11 * 11);
+    assert_eq!(d.seq_len(), 11 * 11);
     let (tokens, targets) = (&d.train().tokens[..121], &d.train().targets[..121]);
     for i in 0..121 {
         if i / 11 >= 7 || i % 11 >= 7 {
@@ -208,9 +208,24 @@ fn smaller_mazes_are_padded_with_walls() {
 }
 
 #[test]
+fn without_learned_positions_each_split_keeps_its_size() {
+    let sets = ["task.size=3", "task.test_size=5", "model.attention=local", "model.radius=1", "model.positions=none"].map(String::from);
+    let d = Dataset::build(&LabConfig::from_preset("maze", &sets).unwrap());
+    assert_eq!((d.splits[0].seq_len, d.splits[0].grid), (49, [7, 7]));
+    assert_eq!((d.splits[1].seq_len, d.splits[1].grid), (121, [11, 11]));
+    for s in &d.splits {
+        for i in 0..s.len() {
+            let (tokens, targets) = s.example(i);
+            let m = Maze::from_tokens(tokens).unwrap();
+            check(&m, &(0..tokens.len()).filter(|&j| targets[j] == 1).collect::<Vec<_>>()).unwrap();
+        }
+    }
+}
+
+#[test]
 fn config_validation_names_the_key() {
     let c = LabConfig::from_preset("maze", &[]).unwrap();
-    assert_eq!(Dataset::build(&c).seq_len, 121);
+    assert_eq!(Dataset::build(&c).seq_len(), 121);
     let bad = |set: &str, key: &str| {
         let e = LabConfig::from_preset("maze", &[set.to_string()]).unwrap_err().to_string();
         assert!(e.contains(key), "{set}: {e}");

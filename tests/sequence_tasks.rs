@@ -12,8 +12,8 @@ fn config(preset: &str, sets: &[&str]) -> LabConfig {
 }
 
 fn rows(d: &Dataset, split: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
-    let (s, l) = (&d.splits[split], d.seq_len);
-    (0..s.len(l)).map(|i| (s.tokens[i * l..(i + 1) * l].to_vec(), s.targets[i * l..(i + 1) * l].to_vec())).collect()
+    let (s, l) = (&d.splits[split], d.splits[split].seq_len);
+    (0..s.len()).map(|i| (s.tokens[i * l..(i + 1) * l].to_vec(), s.targets[i * l..(i + 1) * l].to_vec())).collect()
 }
 
 /// The message of validating `preset` with `sets`, which must fail.
@@ -30,8 +30,8 @@ fn prefix_sums_targets_are_prefix_parities_and_padding_is_ignored() {
     let c = config("prefix-sums", &["task.size=5", "task.test_size=9", "task.examples=20", "task.test_examples=30"]);
     assert_eq!(c.task.kind, TaskKind::PrefixSums);
     let d = Dataset::build(&c);
-    assert_eq!((d.vocab, d.seq_len), (3, 9));
-    assert_eq!(d.splits.iter().map(|s| (s.name, s.len(9))).collect::<Vec<_>>(), [("train", 20), ("test", 30)]);
+    assert_eq!((d.vocab, d.seq_len()), (3, 9));
+    assert_eq!(d.splits.iter().map(|s| (s.name, s.len())).collect::<Vec<_>>(), [("train", 20), ("test", 30)]);
     for (split, bits) in [(0, 5), (1, 9)] {
         for (tokens, targets) in rows(&d, split) {
             let mut parity = 0;
@@ -57,7 +57,7 @@ fn prefix_sums_splits_are_deterministic_distinct_and_disjoint() {
     // 6 bits: 64 strings, 40 + 24 uses every one of them.
     let sets = ["task.size=6", "task.test_size=0", "task.examples=40", "task.test_examples=24"];
     let (a, b) = (Dataset::build(&config("prefix-sums", &sets)), Dataset::build(&config("prefix-sums", &sets)));
-    assert_eq!(a.seq_len, 6);
+    assert_eq!(a.seq_len(), 6);
     assert_eq!((&a.splits[0].tokens, &a.splits[1].tokens), (&b.splits[0].tokens, &b.splits[1].tokens));
     let mut other = sets.to_vec();
     other.push("seed=1");
@@ -112,8 +112,8 @@ fn pointer_chasing_answers_the_kth_successor() {
         let c = config("pointer-chasing", &[&format!("task.size={n}"), &format!("task.hops={hops}"), "task.examples=50", "task.test_examples=20"]);
         assert_eq!(c.task.kind, TaskKind::PointerChasing);
         let d = Dataset::build(&c);
-        assert_eq!((d.vocab, d.seq_len), (n + 3, 3 * n + 3));
-        assert_eq!(d.splits.iter().map(|s| (s.name, s.len(d.seq_len))).collect::<Vec<_>>(), [("train", 50), ("test", 20)]);
+        assert_eq!((d.vocab, d.seq_len()), (n + 3, 3 * n + 3));
+        assert_eq!(d.splits.iter().map(|s| (s.name, s.len())).collect::<Vec<_>>(), [("train", 50), ("test", 20)]);
         let mut answers = HashSet::new();
         for split in 0..2 {
             for (tokens, targets) in rows(&d, split) {
@@ -183,7 +183,7 @@ fn pointer_chasing_validate_names_each_bad_value() {
 fn presets_and_config_keys() {
     let p = config("prefix-sums", &[]);
     assert_eq!((p.task.size, p.task.test_size, p.model.d_model, p.model.loops, p.model.layers, p.model.mlp_hidden), (16, 32, 64, 8, 1, 128));
-    assert_eq!(Dataset::build(&p).seq_len, 32);
+    assert_eq!(Dataset::build(&p).seq_len(), 32);
     let q = config("pointer-chasing", &[]);
     assert_eq!((q.task.size, q.task.hops), (8, 3));
     // Kinds by their names, and a config without `hops` still parses (serde default).

@@ -170,8 +170,8 @@ fn dataset_shape_targets_and_determinism() {
     let config = preset("sudoku-4x4").unwrap();
     config.validate().unwrap();
     let a = Dataset::build(&config);
-    assert_eq!((a.vocab, a.seq_len), (5, 16));
-    assert_eq!(a.splits.iter().map(|s| (s.name, s.len(16))).collect::<Vec<_>>(), [("train", 2000), ("test", 200)]);
+    assert_eq!((a.vocab, a.seq_len()), (5, 16));
+    assert_eq!(a.splits.iter().map(|s| (s.name, s.len())).collect::<Vec<_>>(), [("train", 2000), ("test", 200)]);
     for s in &a.splits {
         for (p, y) in puzzles(s, 4).iter().zip(s.targets.chunks(16)) {
             let solution = Board { n: 4, cells: y.iter().map(|&t| t as u8).collect() };

@@ -17,12 +17,21 @@ async fn trainer(c: LabConfig, kind: BackendKind) -> Trainer {
     Trainer::new(c, Backend::open(kind).await.unwrap()).await.unwrap()
 }
 
-/// 20 steps from one seed on both backends: per-step training losses agree within 1e-3 relative
-/// (f32 sums in different orders drift apart slowly; the first steps agree to ~1e-6).
+/// 20 steps from one seed on both backends, for every architecture and training method: per-step training
+/// losses agree within 1e-3 relative (f32 sums in different orders drift apart slowly; the first steps agree
+/// to ~1e-6).
 #[test]
 fn gpu_and_cpu_give_the_same_loss_curve() {
     pollster::block_on(async {
-        for arch in [&["model.arch=looped", "model.loops=3"][..], &["model.arch=feedforward", "model.loops=1", "model.layers=2", "model.norm=post", "model.mlp=gelu"]] {
+        let methods: [&[&str]; 6] = [
+            &["model.arch=looped", "model.loops=3"],
+            &["model.arch=feedforward", "model.loops=1", "model.layers=2", "model.norm=post", "model.mlp=gelu"],
+            &["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.ema=0.99"],
+            &["model.arch=hrm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.stablemax=true", "train.segments=2"],
+            &["model.arch=looped", "model.loops=3", "train.depth=random", "train.backprop=2"],
+            &["model.arch=looped", "model.loops=3", "train.depth=progressive", "train.progressive_alpha=0.5", "model.attention=local", "model.radius=1", "model.positions=none"],
+        ];
+        for arch in methods {
             let mut overrides = vec!["task.p=11", "train.eval_every=1", "train.steps=20", "model.zero_init=false"];
             overrides.extend_from_slice(arch);
             let c = config(&overrides);

@@ -88,13 +88,15 @@ impl CpuBackend {
         ProgramId(self.programs.len() - 1)
     }
 
-    pub fn run(&mut self, id: ProgramId) {
-        let program = std::mem::take(&mut self.programs[id.0]);
-        for kernel in &program {
-            kernel.cpu(&mut self.mem);
+    pub fn run(&mut self, ids: &[ProgramId]) {
+        for id in ids {
+            let program = std::mem::take(&mut self.programs[id.0]);
+            for kernel in &program {
+                kernel.cpu(&mut self.mem);
+            }
+            self.stats.dispatches += program.len() as u64;
+            self.programs[id.0] = program;
         }
-        self.stats.dispatches += program.len() as u64;
-        self.programs[id.0] = program;
         self.stats.submits += 1;
     }
 

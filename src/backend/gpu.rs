@@ -235,20 +235,23 @@ impl GpuBackend {
         Ok(ProgramId(self.programs.len() - 1))
     }
 
-    pub fn run(&mut self, id: ProgramId) {
-        let program = &self.programs[id.0];
+    /// Records the programs in order into one compute pass: one submit.
+    pub fn run(&mut self, ids: &[ProgramId]) {
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            for d in &program.dispatches {
-                pass.set_pipeline(&self.pipelines[d.pipeline]);
-                pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+            for id in ids {
+                let program = &self.programs[id.0];
+                for d in &program.dispatches {
+                    pass.set_pipeline(&self.pipelines[d.pipeline]);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+                }
+                self.stats.dispatches += program.dispatches.len() as u64;
             }
         }
         self.queue.submit([encoder.finish()]);
         self.stats.submits += 1;
-        self.stats.dispatches += program.dispatches.len() as u64;
     }
 
     pub fn write(&mut self, t: Tensor, data: &[f32]) {

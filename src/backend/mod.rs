@@ -159,11 +159,11 @@ impl Backend {
         }
     }
 
-    /// Runs a prepared program: on the GPU one encoder and one submit, nothing read back.
-    pub fn run(&mut self, program: ProgramId) {
+    /// Runs prepared programs in order: on the GPU one encoder and one submit, nothing read back.
+    pub fn run(&mut self, programs: &[ProgramId]) {
         match self {
-            Backend::Cpu(c) => c.run(program),
-            Backend::Gpu(g) => g.run(program),
+            Backend::Cpu(c) => c.run(programs),
+            Backend::Gpu(g) => g.run(programs),
         }
     }
 

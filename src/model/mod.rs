@@ -1,11 +1,11 @@
-//! Parameters of a transformer (feedforward stack or looped block) laid out in one flat buffer, with the
-//! gradient, Adam moments and EMA in buffers of the same layout (a parameter's gradient is the same view in
-//! the gradient buffer). Names double as safetensors tensor names (see ARCHITECTURE.md).
+//! Parameters of a transformer (feedforward stack, looped block, TRM or HRM) laid out in one flat buffer, with
+//! the gradient, Adam moments and EMA in buffers of the same layout (a parameter's gradient is the same view
+//! in the gradient buffer). Names double as safetensors tensor names (see ARCHITECTURE.md).
 
 pub mod transformer;
 
 use crate::backend::{BufId, MemoryPlan, Tensor};
-use crate::config::{Mlp, ModelConfig};
+use crate::config::{Arch, Attention, Mlp, ModelConfig, Positions};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,6 +32,8 @@ pub struct LayerParams {
     pub mlp_out: Tensor,  // [f, d]
     pub norm1: Option<Tensor>,
     pub norm2: Option<Tensor>,
+    /// Local attention's bias per head and relative offset, `[heads, window]`.
+    pub rel_bias: Option<Tensor>,
 }
 
 #[derive(Clone, Debug)]
@@ -39,7 +41,7 @@ pub struct Params {
     pub list: Vec<Param>,
     pub layers: Vec<LayerParams>,
     pub tok_emb: Tensor, // [vocab, d]
-    pub pos_emb: Tensor, // [seq, d]
+    pub pos_emb: Option<Tensor>, // [seq, d]
     pub final_norm: Option<Tensor>,
     pub head: Tensor, // [d, vocab]
     /// The parameter buffer and the buffers sharing its layout.
@@ -48,9 +50,26 @@ pub struct Params {
     pub adam_m: BufId,
     pub adam_v: BufId,
     pub ema: Option<BufId>,
+    /// Fixed random initial states of TRM and HRM, `[states, d]`: drawn from the seed, never trained.
+    pub init_states: Option<Tensor>,
     /// Weight decay applies to elements before this offset: matrices and embeddings, not norm scales.
     pub decay_len: usize,
     pub len: usize,
+}
+
+/// Layers with weights of their own: HRM's L and H blocks each have `layers`.
+pub fn weight_layers(m: &ModelConfig) -> usize {
+    if m.arch == Arch::Hrm { 2 * m.layers } else { m.layers }
+}
+
+/// Offsets local attention looks at: a (2r+1) x (2r+1) window.
+pub fn window(m: &ModelConfig) -> usize {
+    (2 * m.radius + 1).pow(2)
+}
+
+/// Recurrent states that start from fixed random vectors (TRM's y and z, HRM's zH and zL).
+pub fn random_states(m: &ModelConfig) -> usize {
+    if matches!(m.arch, Arch::Trm | Arch::Hrm) { 2 } else { 0 }
 }
 
 /// Width of the first MLP matrix's output.
@@ -72,7 +91,8 @@ impl Params {
         };
         let d = m.d_model;
         // Output projections are scaled down with depth, or zeroed so every block starts as the identity.
-        let applications = (m.layers * m.loops) as f32;
+        let calls_per_iteration = if matches!(m.arch, Arch::Trm | Arch::Hrm) { m.inner + 1 } else { 1 };
+        let applications = (m.layers * m.loops * calls_per_iteration) as f32;
         let out_init = |fan_in: usize| {
             if m.zero_init {
                 Init::Zeros
@@ -81,18 +101,23 @@ impl Params {
             }
         };
         let mut layers = Vec::new();
-        for l in 0..m.layers {
+        for l in 0..weight_layers(m) {
             let qkv = add(plan, format!("layers.{l}.attn.qkv"), vec![d, 3 * d], Init::Normal(1.0 / (d as f32).sqrt()));
             let attn_out = add(plan, format!("layers.{l}.attn.out"), vec![d, d], out_init(d));
             let mlp_in =
                 add(plan, format!("layers.{l}.mlp.in"), vec![d, mlp_in_width(m)], Init::Normal(1.0 / (d as f32).sqrt()));
             let mlp_out = add(plan, format!("layers.{l}.mlp.out"), vec![m.mlp_hidden, d], out_init(m.mlp_hidden));
-            layers.push(LayerParams { qkv, attn_out, mlp_in, mlp_out, norm1: None, norm2: None });
+            layers.push(LayerParams { qkv, attn_out, mlp_in, mlp_out, norm1: None, norm2: None, rel_bias: None });
         }
         let head = add(plan, "head".into(), vec![d, vocab], Init::Normal(1.0 / (d as f32).sqrt()));
         let tok_emb = add(plan, "tok_emb".into(), vec![vocab, d], Init::Normal(1.0));
-        let pos_emb = add(plan, "pos_emb".into(), vec![seq, d], Init::Normal(1.0));
+        let pos_emb = (m.positions == Positions::Learned).then(|| add(plan, "pos_emb".into(), vec![seq, d], Init::Normal(1.0)));
         let decay_len = plan.len(values);
+        if m.attention == Attention::Local {
+            for (l, layer) in layers.iter_mut().enumerate() {
+                layer.rel_bias = Some(add(plan, format!("layers.{l}.attn.rel_bias"), vec![m.heads, window(m)], Init::Zeros));
+            }
+        }
         let mut final_norm = None;
         if m.norm_scale {
             for (l, layer) in layers.iter_mut().enumerate() {
@@ -107,7 +132,8 @@ impl Params {
         let mut twin = |name: &str| plan.buffer(name, len).buf;
         let (grads, adam_m, adam_v) = (twin("grads"), twin("adam_m"), twin("adam_v"));
         let ema = with_ema.then(|| twin("ema"));
-        Params { list, layers, tok_emb, pos_emb, final_norm, head, values, grads, adam_m, adam_v, ema, decay_len, len }
+        let init_states = (random_states(m) > 0).then(|| plan.buffer("init_states", random_states(m) * d));
+        Params { list, layers, tok_emb, pos_emb, final_norm, head, values, grads, adam_m, adam_v, ema, init_states, decay_len, len }
     }
 
     /// The weights evaluation reads: the EMA copy when there is one.
@@ -118,10 +144,10 @@ impl Params {
         p.list.iter_mut().for_each(|x| rebase(&mut x.tensor));
         for l in &mut p.layers {
             [&mut l.qkv, &mut l.attn_out, &mut l.mlp_in, &mut l.mlp_out].into_iter().for_each(rebase);
-            l.norm1.iter_mut().chain(l.norm2.iter_mut()).for_each(rebase);
+            l.norm1.iter_mut().chain(l.norm2.iter_mut()).chain(l.rel_bias.iter_mut()).for_each(rebase);
         }
-        [&mut p.tok_emb, &mut p.pos_emb, &mut p.head].into_iter().for_each(rebase);
-        p.final_norm.iter_mut().for_each(rebase);
+        [&mut p.tok_emb, &mut p.head].into_iter().for_each(rebase);
+        p.pos_emb.iter_mut().chain(p.final_norm.iter_mut()).for_each(rebase);
         p.values = ema;
         p
     }
@@ -144,6 +170,12 @@ impl Params {
             }
         }
         values
+    }
+
+    /// Values of `init_states`: unit normal vectors from the seed's "init-states" stream.
+    pub fn init_state_values(&self, seed: u64) -> Vec<f32> {
+        let mut rng = Rng::fork(seed, "init-states");
+        (0..self.init_states.map_or(0, |t| t.len)).map(|_| rng.normal()).collect()
     }
 
     pub fn count(&self) -> usize {

@@ -1,23 +1,103 @@
-//! The forward and backward programs of a transformer for one batch size and iteration count, as lists of
-//! kernels over buffers planned up front. Feedforward runs its layers once; looped runs its block `loops`
-//! times, optionally re-adding the input embedding before each iteration. Full backprop through every
-//! iteration stores every iteration's activations; the backward reuses one set of scratch buffers.
+//! The programs of a transformer for one batch shape, as kernels over buffers planned up front.
+//!
+//! Every architecture is a *recurrence*: a few state tensors (`[rows, d]` each), how each starts, and the
+//! *calls* of one iteration, each `state <- block(sum of some states and the input embedding)`. Feedforward
+//! is one iteration of one call; looped is one call per iteration; TRM and HRM have `inner + 1` calls. States
+//! persist in *home* buffers between programs, so a training step is composed of small programs recorded into
+//! one submit (see `train`): `start` (embed, and reset the states for a new batch), `iterate` (one iteration
+//! without gradient: activations live in scratch reused by every call), and `finish(k)` (the last k iterations
+//! with their activations stored, the loss, and the backward through them only: truncated backprop). States
+//! reached without gradient are constants to the backward (detached), which is also what separates the
+//! segments of deep supervision.
 
-use super::{mlp_in_width, LayerParams, Params};
+use std::ops::Range;
+
+use super::{mlp_in_width, window, LayerParams, Params};
 use crate::backend::{MemoryPlan, Tensor};
-use crate::config::{Arch, Mlp, ModelConfig, Norm};
+use crate::config::{Arch, Attention, Mlp, ModelConfig, Norm};
 use crate::ops::activation::{GeluBackward, GeluForward, SwigluBackward, SwigluForward};
 use crate::ops::attention::{AttentionBackward, AttentionForward};
 use crate::ops::cross_entropy::CrossEntropy;
-use crate::ops::elementwise::{Accumulate, Add, Copy, Fill};
+use crate::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill};
 use crate::ops::embedding::{EmbeddingBackward, EmbeddingForward};
+use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward};
 use crate::ops::matmul::{Matmul, MatmulPath};
 use crate::ops::rmsnorm::{RmsNormBackward, RmsNormForward};
 use crate::ops::Kernel;
 
 const EPS: f32 = 1e-5;
 
-/// Activations of one layer application, kept for the backward and for probes.
+type Kernels = Vec<Box<dyn Kernel>>;
+
+/// Examples per batch, tokens per example and their `[height, width]` layout, vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub batch: usize,
+    pub seq: usize,
+    pub grid: [usize; 2],
+    pub vocab: usize,
+}
+
+/// Where a call's input comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    State(usize),
+    Input,
+}
+
+/// How a state starts for a new batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    Zero,
+    Input,
+    /// Row i of the fixed random `init_states`.
+    Random(usize),
+}
+
+/// `out <- block(sum of inputs)`, the block being layers `layers` (HRM's two blocks are two ranges).
+#[derive(Clone, Debug)]
+struct Call {
+    layers: Range<usize>,
+    inputs: Vec<Source>,
+    out: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Recurrence {
+    starts: Vec<Start>,
+    /// The state the output head reads.
+    answer: usize,
+    /// The calls of one iteration, in order.
+    calls: Vec<Call>,
+}
+
+fn recurrence(m: &ModelConfig) -> Recurrence {
+    use Source::{Input, State};
+    let block = 0..m.layers;
+    match m.arch {
+        Arch::Feedforward => Recurrence { starts: vec![Start::Input], answer: 0, calls: vec![Call { layers: block, inputs: vec![State(0)], out: 0 }] },
+        // With injection h starts at 0 and every iteration reads h + x; without, h starts as x.
+        Arch::Looped if m.injection => {
+            Recurrence { starts: vec![Start::Zero], answer: 0, calls: vec![Call { layers: block, inputs: vec![State(0), Input], out: 0 }] }
+        }
+        Arch::Looped => Recurrence { starts: vec![Start::Input], answer: 0, calls: vec![Call { layers: block, inputs: vec![State(0)], out: 0 }] },
+        // States: y = 0, z = 1. n times z <- net(x + y + z), then y <- net(y + z).
+        Arch::Trm => {
+            let mut calls = vec![Call { layers: block.clone(), inputs: vec![Input, State(0), State(1)], out: 1 }; m.inner];
+            calls.push(Call { layers: block, inputs: vec![State(0), State(1)], out: 0 });
+            Recurrence { starts: vec![Start::Random(0), Start::Random(1)], answer: 0, calls }
+        }
+        // States: zH = 0, zL = 1. T times zL <- L(zL + zH + x), then zH <- H(zH + zL).
+        Arch::Hrm => {
+            let mut calls = vec![Call { layers: block, inputs: vec![State(1), State(0), Input], out: 1 }; m.inner];
+            calls.push(Call { layers: m.layers..2 * m.layers, inputs: vec![State(0), State(1)], out: 0 });
+            Recurrence { starts: vec![Start::Random(0), Start::Random(1)], answer: 0, calls }
+        }
+    }
+}
+
+/// Activations of one layer application, kept for the backward.
+#[derive(Clone, Copy, Debug)]
 struct LayerActs {
     layer: usize,
     h_in: Tensor,
@@ -35,6 +115,19 @@ struct LayerActs {
     h_out: Tensor,
 }
 
+/// Activations of one call: its summed input and each layer's.
+#[derive(Clone, Debug)]
+struct CallActs {
+    input: Tensor,
+    layers: Vec<LayerActs>,
+}
+
+impl CallActs {
+    fn output(&self) -> Tensor {
+        self.layers.last().expect("a block has layers").h_out
+    }
+}
+
 /// Scratch for the backward, shared by every layer application.
 struct Scratch {
     dh: Tensor,
@@ -46,13 +139,13 @@ struct Scratch {
     d_qkv: Tensor,
     d_scores: Tensor,
     d_emb: Tensor,
-    d_logits: Tensor,
     d_final: Tensor,
+    /// Gradient reaching each state.
+    d_states: Vec<Tensor>,
 }
 
 pub struct Graph {
-    pub batch: usize,
-    pub loops: usize,
+    pub shape: Shape,
     pub rows: usize,
     pub tokens: Tensor,
     pub targets: Tensor,
@@ -60,28 +153,326 @@ pub struct Graph {
     pub losses: Tensor,
     pub correct: Tensor,
     pub supervised: Tensor,
-    /// The residual stream after each iteration (after each layer for feedforward), `[rows, d]`.
-    pub states: Vec<Tensor>,
-    /// Attention maps of each layer application, `[batch, heads, seq, seq]`.
-    pub probs: Vec<Tensor>,
-    pub forward: Vec<Box<dyn Kernel>>,
-    pub backward: Vec<Box<dyn Kernel>>,
+    /// Iterations `finish` can run with stored activations.
+    pub stored_iterations: usize,
+    /// Score with stablemax instead of softmax (set before recording programs).
+    pub stablemax: bool,
+    m: ModelConfig,
+    p: Params,
+    path: MatmulPath,
+    rec: Recurrence,
+    emb: Tensor,
+    homes: Vec<Tensor>,
+    /// No-gradient activations, one set per block (keyed by its first layer).
+    scratch: Vec<(usize, CallActs)>,
+    /// Stored activations of `stored_iterations` iterations of calls.
+    stored: Vec<CallActs>,
+    final_out: Tensor,
+    final_rstd: Tensor,
+    d_logits: Tensor,
+    count: Tensor,
+    grads: Option<Scratch>,
 }
 
-struct Builder<'a> {
-    m: &'a ModelConfig,
-    p: &'a Params,
+/// Allocates buffers under a prefix.
+struct Planner<'a> {
     plan: &'a mut MemoryPlan,
-    path: MatmulPath,
-    batch: usize,
-    seq: usize,
-    rows: usize,
     prefix: String,
 }
 
-impl Builder<'_> {
+impl Planner<'_> {
     fn buf(&mut self, name: &str, len: usize) -> Tensor {
         self.plan.buffer(format!("{}.{name}", self.prefix), len)
+    }
+}
+
+impl Graph {
+    /// Plans the buffers for `shape`, with activations stored for up to `stored_iterations` iterations (0 for
+    /// evaluation) and, when `with_backward`, the backward's scratch.
+    pub fn plan(
+        plan: &mut MemoryPlan,
+        m: &ModelConfig,
+        p: &Params,
+        shape: Shape,
+        stored_iterations: usize,
+        with_backward: bool,
+        path: MatmulPath,
+        prefix: &str,
+    ) -> Graph {
+        let rows = shape.batch * shape.seq;
+        let d = m.d_model;
+        let rec = recurrence(m);
+        let mut b = Planner { plan, prefix: prefix.to_string() };
+        let tokens = b.buf("tokens", rows);
+        let targets = b.buf("targets", rows);
+        let emb = b.buf("emb", rows * d);
+        let homes = (0..rec.starts.len()).map(|s| b.buf(&format!("state{s}"), rows * d)).collect();
+        let call_acts = |b: &mut Planner, tag: &str, layers: Range<usize>| {
+            let input = b.buf(&format!("{tag}.in"), rows * d);
+            let mut h = input;
+            let mut acts = Vec::new();
+            for l in layers {
+                let a = plan_layer(b, m, shape, l, &format!("{tag}.l{l}"), h);
+                h = a.h_out;
+                acts.push(a);
+            }
+            CallActs { input, layers: acts }
+        };
+        let mut scratch: Vec<(usize, CallActs)> = Vec::new();
+        for call in &rec.calls {
+            if !scratch.iter().any(|(first, _)| *first == call.layers.start) {
+                scratch.push((call.layers.start, call_acts(&mut b, &format!("scratch{}", call.layers.start), call.layers.clone())));
+            }
+        }
+        let per_iteration = rec.calls.len();
+        let stored = (0..stored_iterations * per_iteration)
+            .map(|i| call_acts(&mut b, &format!("it{}.c{}", i / per_iteration, i % per_iteration), rec.calls[i % per_iteration].layers.clone()))
+            .collect();
+        let final_out = b.buf("final", rows * d);
+        let final_rstd = b.buf("final_rstd", rows);
+        let logits = b.buf("logits", rows * shape.vocab);
+        let losses = b.buf("losses", rows);
+        let correct = b.buf("correct", rows);
+        let supervised = b.buf("supervised", rows);
+        let count = b.buf("count", 1);
+        let d_logits = b.buf("d_logits", rows * shape.vocab);
+        let grads = with_backward.then(|| {
+            let probs_len = probs_len(m, shape);
+            Scratch {
+                dh: b.buf("d_h", rows * d),
+                d_s: b.buf("d_s", rows * d),
+                d_n: b.buf("d_n", rows * d),
+                d_a: b.buf("d_a", rows * m.mlp_hidden),
+                d_u: b.buf("d_u", rows * mlp_in_width(m)),
+                d_att: b.buf("d_att", rows * d),
+                d_qkv: b.buf("d_qkv", rows * 3 * d),
+                d_scores: b.buf("d_scores", probs_len),
+                d_emb: b.buf("d_emb", rows * d),
+                d_final: b.buf("d_final", rows * d),
+                d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
+            }
+        });
+        Graph {
+            shape,
+            rows,
+            tokens,
+            targets,
+            logits,
+            losses,
+            correct,
+            supervised,
+            stored_iterations,
+            stablemax: false,
+            m: m.clone(),
+            p: p.clone(),
+            path,
+            rec,
+            emb,
+            homes,
+            scratch,
+            stored,
+            final_out,
+            final_rstd,
+            d_logits,
+            count,
+            grads,
+        }
+    }
+
+    /// Whether some state starts as the input embedding (so a backward reaching the start flows into it).
+    pub fn starts_from_input(&self) -> bool {
+        self.rec.starts.contains(&Start::Input)
+    }
+
+    /// Embeds the batch and, for a new batch (`reset`), sets every state to its start.
+    pub fn start(&self, reset: bool) -> Kernels {
+        let mut ks: Kernels = vec![Box::new(EmbeddingForward {
+            tokens: self.tokens,
+            table: self.p.tok_emb,
+            positions: self.p.pos_emb,
+            out: self.emb,
+            rows: self.rows,
+            vocab: self.shape.vocab,
+            seq: self.shape.seq,
+            d: self.m.d_model,
+        })];
+        if reset {
+            for (&start, &home) in self.rec.starts.iter().zip(&self.homes) {
+                ks.push(match start {
+                    Start::Zero => Box::new(Fill { out: home, value: 0.0 }),
+                    Start::Input => Box::new(Copy { x: self.emb, out: home }),
+                    Start::Random(i) => {
+                        let init = self.p.init_states.expect("TRM/HRM plan init_states");
+                        Box::new(Broadcast { x: init.slice(i * self.m.d_model, self.m.d_model), out: home })
+                    }
+                });
+            }
+        }
+        ks
+    }
+
+    /// Calls of one iteration.
+    pub fn calls_per_iteration(&self) -> usize {
+        self.rec.calls.len()
+    }
+
+    /// One iteration without gradient, from the home states back into them.
+    pub fn iterate(&self) -> Kernels {
+        self.lead(self.rec.calls.len())
+    }
+
+    /// The first `calls` calls of an iteration without gradient (HRM's one-step gradient runs all but the
+    /// last L step and the H step this way before `finish`).
+    pub fn lead(&self, calls: usize) -> Kernels {
+        let mut ks = Vec::new();
+        let mut at = self.homes.clone();
+        for call in &self.rec.calls[..calls] {
+            self.call_without_grad(call, &mut at, &mut ks);
+        }
+        ks
+    }
+
+    fn call_without_grad(&self, call: &Call, at: &mut [Tensor], ks: &mut Kernels) {
+        let acts = &self.scratch.iter().find(|(first, _)| *first == call.layers.start).expect("planned").1;
+        self.call_forward(call, acts, at, ks);
+        ks.push(Box::new(Copy { x: acts.output(), out: self.homes[call.out] }));
+        at[call.out] = self.homes[call.out];
+    }
+
+    /// Decodes `state` with the output head into `logits`, and scores it: `losses`, `correct`, `supervised`,
+    /// and `d_logits` scaled by `loss_scale`.
+    fn head(&self, state: Tensor, loss_scale: f32, ks: &mut Kernels) {
+        let (d, vocab) = (self.m.d_model, self.shape.vocab);
+        let input = if self.m.norm == Norm::Pre {
+            ks.push(self.norm(state, self.p.final_norm, self.final_out, self.final_rstd));
+            self.final_out
+        } else {
+            state
+        };
+        ks.push(self.linear(input, self.p.head, self.logits, d, vocab, false));
+        ks.push(Box::new(CrossEntropy {
+            logits: self.logits,
+            targets: self.targets,
+            d_logits: self.d_logits,
+            losses: self.losses,
+            correct: self.correct,
+            supervised: self.supervised,
+            count: self.count,
+            rows: self.rows,
+            vocab,
+            stablemax: self.stablemax,
+            scale: loss_scale,
+        }));
+    }
+
+    /// The output head on the answer state as it is at home (evaluation after each iteration).
+    pub fn decode(&self) -> Kernels {
+        let mut ks = Vec::new();
+        self.head(self.homes[self.rec.answer], 1.0, &mut ks);
+        ks
+    }
+
+    /// The rest of `k` iterations with stored activations (the first `led` calls ran before, by `lead`), the
+    /// loss (its gradient scaled by `loss_scale`) and, when planned, the backward through them; the states end
+    /// at home. `from_start`: the states at home are the starts of this batch (nothing ran since
+    /// `start(true)`), so a state that started as the input embedding passes its gradient on to it.
+    pub fn finish(&self, k: usize, led: usize, loss_scale: f32, from_start: bool) -> (Kernels, Kernels) {
+        assert!(k >= 1 && k <= self.stored_iterations, "finish: {k} iterations, {} stored", self.stored_iterations);
+        let per_iteration = self.rec.calls.len();
+        assert!(led < per_iteration, "finish: {led} calls led of {per_iteration}");
+        let mut fwd = Vec::new();
+        let mut at = self.homes.clone();
+        let mut stored_calls = Vec::new();
+        for i in led..k * per_iteration {
+            let call = &self.rec.calls[i % per_iteration];
+            let acts = &self.stored[i];
+            self.call_forward(call, acts, &mut at, &mut fwd);
+            at[call.out] = acts.output();
+            stored_calls.push((call, acts));
+        }
+        let answer = at[self.rec.answer];
+        self.head(answer, loss_scale, &mut fwd);
+        for (&now, &home) in at.iter().zip(&self.homes) {
+            if now != home {
+                fwd.push(Box::new(Copy { x: now, out: home }));
+            }
+        }
+        let Some(s) = &self.grads else { return (fwd, Vec::new()) };
+        let mut bwd: Kernels = Vec::new();
+        let (d, vocab) = (self.m.d_model, self.shape.vocab);
+        let answer_grad = s.d_states[self.rec.answer];
+        if self.m.norm == Norm::Pre {
+            self.linear_backward(self.final_out, self.p.head, self.d_logits, s.d_final, d, vocab, false, &mut bwd);
+            bwd.push(self.norm_backward(answer, self.p.final_norm, self.final_rstd, s.d_final, answer_grad, false));
+        } else {
+            self.linear_backward(answer, self.p.head, self.d_logits, answer_grad, d, vocab, false, &mut bwd);
+        }
+        for (i, &g) in s.d_states.iter().enumerate() {
+            if i != self.rec.answer {
+                bwd.push(Box::new(Fill { out: g, value: 0.0 }));
+            }
+        }
+        bwd.push(Box::new(Fill { out: s.d_emb, value: 0.0 }));
+        for (call, acts) in stored_calls.iter().rev() {
+            bwd.push(Box::new(Copy { x: s.d_states[call.out], out: s.dh }));
+            for layer in acts.layers.iter().rev() {
+                self.layer_backward(layer, s, &mut bwd);
+            }
+            // s.dh is now the gradient of the summed input: each summand gets it. The state's earlier version
+            // only matters if it was one of them.
+            if !call.inputs.contains(&Source::State(call.out)) {
+                bwd.push(Box::new(Fill { out: s.d_states[call.out], value: 0.0 }));
+            }
+            for &source in &call.inputs {
+                let out = match source {
+                    Source::State(i) if i == call.out => {
+                        bwd.push(Box::new(Copy { x: s.dh, out: s.d_states[i] }));
+                        continue;
+                    }
+                    Source::State(i) => s.d_states[i],
+                    Source::Input => s.d_emb,
+                };
+                bwd.push(Box::new(Accumulate { x: s.dh, out, scale: 1.0 }));
+            }
+        }
+        if from_start && led == 0 {
+            for (&start, &g) in self.rec.starts.iter().zip(&s.d_states) {
+                if start == Start::Input {
+                    bwd.push(Box::new(Accumulate { x: g, out: s.d_emb, scale: 1.0 }));
+                }
+            }
+        }
+        bwd.push(Box::new(EmbeddingBackward {
+            tokens: self.tokens,
+            d_out: s.d_emb,
+            d_table: self.p.tok_emb.in_buf(self.p.grads),
+            d_positions: self.p.pos_emb.map(|t| t.in_buf(self.p.grads)),
+            rows: self.rows,
+            vocab,
+            seq: self.shape.seq,
+            d,
+        }));
+        (fwd, bwd)
+    }
+
+    /// Sums the call's sources into its input buffer, then runs its layers.
+    fn call_forward(&self, call: &Call, acts: &CallActs, at: &[Tensor], ks: &mut Kernels) {
+        let source = |s: Source| match s {
+            Source::State(i) => at[i],
+            Source::Input => self.emb,
+        };
+        let mut sources = call.inputs.iter().map(|&s| source(s));
+        let first = sources.next().expect("a call has inputs");
+        match sources.next() {
+            None => ks.push(Box::new(Copy { x: first, out: acts.input })),
+            Some(second) => ks.push(Box::new(Add { a: first, b: second, out: acts.input })),
+        }
+        for x in sources {
+            ks.push(Box::new(Accumulate { x, out: acts.input, scale: 1.0 }));
+        }
+        for layer in &acts.layers {
+            self.layer_forward(layer, ks);
+        }
     }
 
     fn grad(&self, t: Tensor) -> Tensor {
@@ -96,7 +487,8 @@ impl Builder<'_> {
     }
 
     /// Backward of `out = x · w`: `d_x (+)= d_out · wᵀ` and `d_w += xᵀ · d_out`.
-    fn linear_backward(&self, x: Tensor, w: Tensor, d_out: Tensor, d_x: Tensor, k: usize, n: usize, acc_dx: bool, ks: &mut Vec<Box<dyn Kernel>>) {
+    #[allow(clippy::too_many_arguments)]
+    fn linear_backward(&self, x: Tensor, w: Tensor, d_out: Tensor, d_x: Tensor, k: usize, n: usize, acc_dx: bool, ks: &mut Kernels) {
         let mut dx = Matmul::new(d_out, w, d_x, self.rows, n, k).trans_b().path(self.path);
         dx.accumulate = acc_dx;
         ks.push(Box::new(dx));
@@ -121,51 +513,86 @@ impl Builder<'_> {
         })
     }
 
-    fn attention(&self) -> (usize, usize) {
+    fn heads(&self) -> (usize, usize) {
         (self.m.heads, self.m.d_model / self.m.heads)
     }
 
-    fn layer_forward(&mut self, l: usize, tag: &str, h_in: Tensor, ks: &mut Vec<Box<dyn Kernel>>) -> LayerActs {
-        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(self.m), self.rows);
-        let (heads, head_dim) = self.attention();
-        let lp: LayerParams = self.p.layers[l].clone();
+    fn attention_forward(&self, acts: &LayerActs, lp: &LayerParams) -> Box<dyn Kernel> {
+        let (heads, head_dim) = self.heads();
+        let Shape { batch, grid, .. } = self.shape;
+        match self.m.attention {
+            Attention::Global => Box::new(AttentionForward {
+                qkv: acts.qkv,
+                bias: None,
+                probs: acts.probs,
+                out: acts.att,
+                batch,
+                seq: self.shape.seq,
+                heads,
+                head_dim,
+                causal: self.m.causal,
+            }),
+            Attention::Local => Box::new(LocalAttentionForward {
+                qkv: acts.qkv,
+                bias: lp.rel_bias.expect("local attention plans rel_bias"),
+                probs: acts.probs,
+                out: acts.att,
+                batch,
+                height: grid[0],
+                width: grid[1],
+                heads,
+                head_dim,
+                radius: self.m.radius,
+            }),
+        }
+    }
+
+    fn attention_backward(&self, acts: &LayerActs, lp: &LayerParams, s: &Scratch) -> Box<dyn Kernel> {
+        let (heads, head_dim) = self.heads();
+        let Shape { batch, grid, .. } = self.shape;
+        match self.m.attention {
+            Attention::Global => Box::new(AttentionBackward {
+                qkv: acts.qkv,
+                probs: acts.probs,
+                d_out: s.d_att,
+                d_scores: s.d_scores,
+                d_qkv: s.d_qkv,
+                batch,
+                seq: self.shape.seq,
+                heads,
+                head_dim,
+                causal: self.m.causal,
+            }),
+            Attention::Local => {
+                let bias = lp.rel_bias.expect("local attention plans rel_bias");
+                Box::new(LocalAttentionBackward {
+                    qkv: acts.qkv,
+                    probs: acts.probs,
+                    d_out: s.d_att,
+                    d_scores: s.d_scores,
+                    d_qkv: s.d_qkv,
+                    d_bias: self.grad(bias),
+                    batch,
+                    height: grid[0],
+                    width: grid[1],
+                    heads,
+                    head_dim,
+                    radius: self.m.radius,
+                })
+            }
+        }
+    }
+
+    fn layer_forward(&self, acts: &LayerActs, ks: &mut Kernels) {
+        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), self.rows);
+        let lp = &self.p.layers[acts.layer];
         let pre = self.m.norm == Norm::Pre;
-        let attn_in = if pre { self.buf(&format!("{tag}.norm1"), rows * d) } else { h_in };
-        // Pre-norm: the layer output is the second residual sum; post-norm normalizes it into a buffer of its own.
-        let sum2 = self.buf(&format!("{tag}.sum2"), rows * d);
-        let h_out = if pre { sum2 } else { self.buf(&format!("{tag}.out"), rows * d) };
-        let acts = LayerActs {
-            layer: l,
-            h_in,
-            attn_in,
-            rstd1: self.buf(&format!("{tag}.rstd1"), rows),
-            qkv: self.buf(&format!("{tag}.qkv"), rows * 3 * d),
-            probs: self.buf(&format!("{tag}.probs"), self.batch * heads * self.seq * self.seq),
-            att: self.buf(&format!("{tag}.att"), rows * d),
-            sum1: self.buf(&format!("{tag}.sum1"), rows * d),
-            mlp_in: self.buf(&format!("{tag}.mlp_in"), rows * d),
-            rstd2: self.buf(&format!("{tag}.rstd2"), rows),
-            u: self.buf(&format!("{tag}.u"), rows * uw),
-            a: self.buf(&format!("{tag}.a"), rows * f),
-            sum2,
-            h_out,
-        };
         if pre {
-            ks.push(self.norm(h_in, lp.norm1, acts.attn_in, acts.rstd1));
+            ks.push(self.norm(acts.h_in, lp.norm1, acts.attn_in, acts.rstd1));
         }
         ks.push(self.linear(acts.attn_in, lp.qkv, acts.qkv, d, 3 * d, false));
-        ks.push(Box::new(AttentionForward {
-            qkv: acts.qkv,
-            bias: None,
-            probs: acts.probs,
-            out: acts.att,
-            batch: self.batch,
-            seq: self.seq,
-            heads,
-            head_dim,
-            causal: self.m.causal,
-        }));
-        ks.push(Box::new(Copy { x: h_in, out: acts.sum1 }));
+        ks.push(self.attention_forward(acts, lp));
+        ks.push(Box::new(Copy { x: acts.h_in, out: acts.sum1 }));
         ks.push(self.linear(acts.att, lp.attn_out, acts.sum1, d, d, true));
         // Pre-norm: the MLP reads norm2(sum1) and adds to sum1. Post-norm: sum1 is normalized first.
         let (mlp_norm, mlp_rstd) = if pre { (lp.norm2, acts.rstd2) } else { (lp.norm1, acts.rstd1) };
@@ -181,13 +608,11 @@ impl Builder<'_> {
         if !pre {
             ks.push(self.norm(acts.sum2, lp.norm2, acts.h_out, acts.rstd2));
         }
-        acts
     }
 
     /// Turns `s.dh` (gradient w.r.t. the layer output) into the gradient w.r.t. its input.
-    fn layer_backward(&self, acts: &LayerActs, s: &Scratch, ks: &mut Vec<Box<dyn Kernel>>) {
-        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(self.m), self.rows);
-        let (heads, head_dim) = self.attention();
+    fn layer_backward(&self, acts: &LayerActs, s: &Scratch, ks: &mut Kernels) {
+        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), self.rows);
         let lp = &self.p.layers[acts.layer];
         let pre = self.m.norm == Norm::Pre;
         // MLP branch. Post-norm first passes through norm2: d_s = dL/d sum2.
@@ -219,18 +644,7 @@ impl Builder<'_> {
         // Attention branch: dh = dL/d sum1, which is also the residual part of dL/d h_in.
         ks.push(Box::new(Matmul::new(s.dh, lp.attn_out, s.d_att, rows, d, d).trans_b().path(self.path)));
         ks.push(Box::new(Matmul::new(acts.att, s.dh, self.grad(lp.attn_out), d, rows, d).trans_a().accumulate().path(self.path)));
-        ks.push(Box::new(AttentionBackward {
-            qkv: acts.qkv,
-            probs: acts.probs,
-            d_out: s.d_att,
-            d_scores: s.d_scores,
-            d_qkv: s.d_qkv,
-            batch: self.batch,
-            seq: self.seq,
-            heads,
-            head_dim,
-            causal: self.m.causal,
-        }));
+        ks.push(self.attention_backward(acts, lp, s));
         if pre {
             self.linear_backward(acts.attn_in, lp.qkv, s.d_qkv, s.d_n, d, 3 * d, false, ks);
             ks.push(self.norm_backward(acts.h_in, lp.norm1, acts.rstd1, s.d_n, s.dh, true));
@@ -240,113 +654,38 @@ impl Builder<'_> {
     }
 }
 
-impl Graph {
-    /// Plans buffers and records the programs for `batch` examples of `seq` tokens and `loops` iterations.
-    pub fn plan(
-        plan: &mut MemoryPlan,
-        m: &ModelConfig,
-        p: &Params,
-        (batch, seq, vocab): (usize, usize, usize),
-        loops: usize,
-        with_backward: bool,
-        path: MatmulPath,
-        prefix: &str,
-    ) -> Graph {
-        let rows = batch * seq;
-        let d = m.d_model;
-        let mut b = Builder { m, p, plan, path, batch, seq, rows, prefix: prefix.to_string() };
-        let tokens = b.buf("tokens", rows);
-        let targets = b.buf("targets", rows);
-        let emb = b.buf("emb", rows * d);
-        let mut fwd: Vec<Box<dyn Kernel>> = vec![Box::new(EmbeddingForward {
-            tokens,
-            table: p.tok_emb,
-            positions: p.pos_emb,
-            out: emb,
-            rows,
-            vocab,
-            seq,
-            d,
-        })];
-        // Each entry: (activations, whether the input embedding was added right before this application).
-        let mut applications: Vec<(LayerActs, bool)> = Vec::new();
-        let mut states = Vec::new();
-        let mut h = emb;
-        let iterations = if m.arch == Arch::Looped { loops } else { 1 };
-        for t in 0..iterations {
-            let injected = m.arch == Arch::Looped && m.injection && t > 0;
-            if injected {
-                let x = b.buf(&format!("it{t}.inject"), rows * d);
-                fwd.push(Box::new(Add { a: h, b: emb, out: x }));
-                h = x;
-            }
-            for l in 0..m.layers {
-                let acts = b.layer_forward(l, &format!("it{t}.l{l}"), h, &mut fwd);
-                h = acts.h_out;
-                if m.arch == Arch::Feedforward {
-                    states.push(h);
-                }
-                applications.push((acts, injected && l == 0));
-            }
-            if m.arch == Arch::Looped {
-                states.push(h);
-            }
-        }
-        let pre = m.norm == Norm::Pre;
-        let (final_out, final_rstd) = if pre { (b.buf("final", rows * d), b.buf("final_rstd", rows)) } else { (h, h) };
-        if pre {
-            fwd.push(b.norm(h, p.final_norm, final_out, final_rstd));
-        }
-        let logits = b.buf("logits", rows * vocab);
-        fwd.push(b.linear(final_out, p.head, logits, d, vocab, false));
-        let losses = b.buf("losses", rows);
-        let correct = b.buf("correct", rows);
-        let supervised = b.buf("supervised", rows);
-        let count = b.buf("count", 1);
-        let d_logits = b.buf("d_logits", rows * vocab);
-        fwd.push(Box::new(CrossEntropy { logits, targets, d_logits, losses, correct, supervised, count, rows, vocab }));
+/// Elements of one layer's attention map: `[batch, heads, seq, seq]`, or `[batch, heads, seq, window]` local.
+fn probs_len(m: &ModelConfig, shape: Shape) -> usize {
+    let keys = match m.attention {
+        Attention::Global => shape.seq,
+        Attention::Local => window(m),
+    };
+    shape.batch * m.heads * shape.seq * keys
+}
 
-        let mut bwd: Vec<Box<dyn Kernel>> = Vec::new();
-        if with_backward {
-            let (heads, _) = b.attention();
-            let s = Scratch {
-                dh: b.buf("d_h", rows * d),
-                d_s: b.buf("d_s", rows * d),
-                d_n: b.buf("d_n", rows * d),
-                d_a: b.buf("d_a", rows * m.mlp_hidden),
-                d_u: b.buf("d_u", rows * mlp_in_width(m)),
-                d_att: b.buf("d_att", rows * d),
-                d_qkv: b.buf("d_qkv", rows * 3 * d),
-                d_scores: b.buf("d_scores", batch * heads * seq * seq),
-                d_emb: b.buf("d_emb", rows * d),
-                d_logits,
-                d_final: b.buf("d_final", rows * d),
-            };
-            let d_head_in = if pre { s.d_final } else { s.dh };
-            b.linear_backward(final_out, p.head, s.d_logits, d_head_in, d, vocab, false, &mut bwd);
-            if pre {
-                bwd.push(b.norm_backward(h, p.final_norm, final_rstd, s.d_final, s.dh, false));
-            }
-            bwd.push(Box::new(Fill { out: s.d_emb, value: 0.0 }));
-            for (acts, injected) in applications.iter().rev() {
-                b.layer_backward(acts, &s, &mut bwd);
-                if *injected {
-                    bwd.push(Box::new(Accumulate { x: s.dh, out: s.d_emb, scale: 1.0 }));
-                }
-            }
-            bwd.push(Box::new(Accumulate { x: s.dh, out: s.d_emb, scale: 1.0 }));
-            bwd.push(Box::new(EmbeddingBackward {
-                tokens,
-                d_out: s.d_emb,
-                d_table: b.grad(p.tok_emb),
-                d_positions: b.grad(p.pos_emb),
-                rows,
-                vocab,
-                seq,
-                d,
-            }));
-        }
-        let probs = applications.iter().map(|(a, _)| a.probs).collect();
-        Graph { batch, loops: iterations, rows, tokens, targets, logits, losses, correct, supervised, states, probs, forward: fwd, backward: bwd }
+fn plan_layer(b: &mut Planner, m: &ModelConfig, shape: Shape, l: usize, tag: &str, h_in: Tensor) -> LayerActs {
+    let rows = shape.batch * shape.seq;
+    let (d, f, uw) = (m.d_model, m.mlp_hidden, mlp_in_width(m));
+    let pre = m.norm == Norm::Pre;
+    let attn_in = if pre { b.buf(&format!("{tag}.norm1"), rows * d) } else { h_in };
+    // Pre-norm: the layer output is the second residual sum; post-norm normalizes it into a buffer of its own.
+    let sum2 = b.buf(&format!("{tag}.sum2"), rows * d);
+    let h_out = if pre { sum2 } else { b.buf(&format!("{tag}.out"), rows * d) };
+    LayerActs {
+        layer: l,
+        h_in,
+        attn_in,
+        rstd1: b.buf(&format!("{tag}.rstd1"), rows),
+        qkv: b.buf(&format!("{tag}.qkv"), rows * 3 * d),
+        probs: b.buf(&format!("{tag}.probs"), probs_len(m, shape)),
+        att: b.buf(&format!("{tag}.att"), rows * d),
+        sum1: b.buf(&format!("{tag}.sum1"), rows * d),
+        mlp_in: b.buf(&format!("{tag}.mlp_in"), rows * d),
+        rstd2: b.buf(&format!("{tag}.rstd2"), rows),
+        u: b.buf(&format!("{tag}.u"), rows * uw),
+        a: b.buf(&format!("{tag}.a"), rows * f),
+        sum2,
+        h_out,
     }
 }
+

@@ -34,6 +34,13 @@ pub struct Fill {
     pub value: f32,
 }
 
+/// `out[r*d + c] = x[c]`: one vector copied into every row (initial recurrent states).
+#[derive(Clone, Debug)]
+pub struct Broadcast {
+    pub x: Tensor, // [d]
+    pub out: Tensor, // [rows, d]
+}
+
 /// Shape and aliasing checks shared by every op here: inputs as long as the output and in other buffers
 /// (a dispatch may not bind one buffer both writable and read-only).
 fn check(op: &str, out: Tensor, inputs: &[Tensor]) {
@@ -97,6 +104,27 @@ impl Kernel for Copy {
     fn launches(&self) -> Vec<Launch> {
         check("copy", self.out, &[self.x]);
         launch("copy", self.out, &[self.x], 0.0)
+    }
+}
+
+impl Broadcast {
+    fn check(&self) {
+        assert!(self.x.len > 0 && self.out.len % self.x.len == 0, "broadcast: output of {} elements is not whole rows of {}", self.out.len, self.x.len);
+        assert!(self.x.buf != self.out.buf, "broadcast: output shares a buffer with an input");
+    }
+}
+
+impl Kernel for Broadcast {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        mem.out(self.out, |mem, out| out.chunks_exact_mut(self.x.len).for_each(|row| row.copy_from_slice(mem.get(self.x))));
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        let mut l = launch("broadcast", self.out, &[self.x], 0.0);
+        l[0].params[2] = u(self.x.len);
+        l
     }
 }
 

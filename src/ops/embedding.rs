@@ -5,13 +5,14 @@ use super::{grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
-/// `out[i,:] = table[tokens[i],:] + positions[i % seq,:]` for `rows` tokens; `tokens` holds u32 bits.
+/// `out[i,:] = table[tokens[i],:] + positions[i % seq,:]` for `rows` tokens (no position term without
+/// `positions`: models that run on any input size); `tokens` holds u32 bits.
 #[derive(Clone, Debug)]
 pub struct EmbeddingForward {
     pub tokens: Tensor,    // [rows] u32
     pub table: Tensor,     // [vocab, d]
-    pub positions: Tensor, // [seq, d]
-    pub out: Tensor,       // [rows, d]
+    pub positions: Option<Tensor>, // [seq, d]
+    pub out: Tensor,               // [rows, d]
     pub rows: usize,
     pub vocab: usize,
     pub seq: usize,
@@ -25,8 +26,8 @@ pub struct EmbeddingForward {
 pub struct EmbeddingBackward {
     pub tokens: Tensor,
     pub d_out: Tensor,       // [rows, d]
-    pub d_table: Tensor,     // [vocab, d]
-    pub d_positions: Tensor, // [seq, d]
+    pub d_table: Tensor,             // [vocab, d]
+    pub d_positions: Option<Tensor>, // [seq, d]
     pub rows: usize,
     pub vocab: usize,
     pub seq: usize,
@@ -35,12 +36,14 @@ pub struct EmbeddingBackward {
 
 /// Asserts the shapes shared by both directions: `rows_t` is `[rows, d]`, `table_t` `[vocab, d]`,
 /// `positions_t` `[seq, d]`.
-fn check_shapes(op: &str, [rows, vocab, seq, d]: [usize; 4], tokens: Tensor, rows_t: Tensor, table_t: Tensor, positions_t: Tensor) {
+fn check_shapes(op: &str, [rows, vocab, seq, d]: [usize; 4], tokens: Tensor, rows_t: Tensor, table_t: Tensor, positions_t: Option<Tensor>) {
     assert!(seq > 0, "{op}: seq must be positive");
     assert_eq!(tokens.len, rows, "{op}: tokens has {} elements, expected rows = {rows}", tokens.len);
     assert_eq!(rows_t.len, rows * d, "{op}: [rows, d] tensor has {} elements, expected {rows}*{d}", rows_t.len);
     assert_eq!(table_t.len, vocab * d, "{op}: table has {} elements, expected vocab*d = {vocab}*{d}", table_t.len);
-    assert_eq!(positions_t.len, seq * d, "{op}: positions has {} elements, expected seq*d = {seq}*{d}", positions_t.len);
+    if let Some(t) = positions_t {
+        assert_eq!(t.len, seq * d, "{op}: positions has {} elements, expected seq*d = {seq}*{d}", t.len);
+    }
 }
 
 /// A dispatch may not bind one buffer both writable and read-only.
@@ -54,7 +57,8 @@ impl EmbeddingForward {
     fn check(&self) {
         let dims = [self.rows, self.vocab, self.seq, self.d];
         check_shapes("embedding forward", dims, self.tokens, self.out, self.table, self.positions);
-        check_apart("embedding forward", &[self.out], &[self.tokens, self.table, self.positions]);
+        let reads: Vec<Tensor> = [self.tokens, self.table].into_iter().chain(self.positions).collect();
+        check_apart("embedding forward", &[self.out], &reads);
     }
 }
 
@@ -63,13 +67,14 @@ impl Kernel for EmbeddingForward {
         self.check();
         let d = self.d;
         mem.out(self.out, |mem, out| {
-            let (tokens, table, positions) = (mem.get_u32(self.tokens), mem.get(self.table), mem.get(self.positions));
+            let (tokens, table) = (mem.get_u32(self.tokens), mem.get(self.table));
+            let positions = self.positions.map(|t| mem.get(t));
             for (i, row) in out.chunks_exact_mut(d.max(1)).enumerate().take(self.rows) {
                 let t = tokens[i] as usize;
                 assert!(t < self.vocab, "embedding: token {t} at row {i} is outside the vocabulary of {}", self.vocab);
                 let p = i % self.seq;
                 for (c, o) in row.iter_mut().enumerate() {
-                    *o = table[t * d + c] + positions[p * d + c];
+                    *o = table[t * d + c] + positions.map_or(0.0, |pos| pos[p * d + c]);
                 }
             }
         });
@@ -80,8 +85,9 @@ impl Kernel for EmbeddingForward {
         vec![Launch {
             shader: Shader::Embedding,
             entry: "embedding_forward",
-            params: vec![u(self.rows), u(self.seq), u(self.d), 0],
-            bindings: vec![write(self.out), read(self.table), read(self.tokens), read(self.positions)],
+            // Without positions the table is bound in their place (never read) and the flag in `vocab`'s word is 0.
+            params: vec![u(self.rows), u(self.seq), u(self.d), self.positions.is_some() as u32],
+            bindings: vec![write(self.out), read(self.table), read(self.tokens), read(self.positions.unwrap_or(self.table))],
             workgroups: grid(self.rows * self.d),
         }]
     }
@@ -91,7 +97,8 @@ impl EmbeddingBackward {
     fn check(&self) {
         let dims = [self.rows, self.vocab, self.seq, self.d];
         check_shapes("embedding backward", dims, self.tokens, self.d_out, self.d_table, self.d_positions);
-        check_apart("embedding backward", &[self.d_table, self.d_positions], &[self.tokens, self.d_out]);
+        let outs: Vec<Tensor> = [self.d_table].into_iter().chain(self.d_positions).collect();
+        check_apart("embedding backward", &outs, &[self.tokens, self.d_out]);
     }
 }
 
@@ -110,7 +117,8 @@ impl Kernel for EmbeddingBackward {
                 }
             }
         });
-        mem.out(self.d_positions, |mem, d_positions| {
+        let Some(d_pos) = self.d_positions else { return };
+        mem.out(d_pos, |mem, d_positions| {
             let d_out = mem.get(self.d_out);
             for (p, row) in d_positions.chunks_exact_mut(d.max(1)).enumerate().take(self.seq) {
                 for (c, g) in row.iter_mut().enumerate() {
@@ -124,21 +132,20 @@ impl Kernel for EmbeddingBackward {
     fn launches(&self) -> Vec<Launch> {
         self.check();
         let params = vec![u(self.rows), u(self.seq), u(self.d), u(self.vocab)];
-        vec![
-            Launch {
-                shader: Shader::Embedding,
-                entry: "embedding_backward_table",
-                params: params.clone(),
-                bindings: vec![write(self.d_table), read(self.d_out), read(self.tokens)],
-                workgroups: grid(self.vocab * self.d),
-            },
-            Launch {
-                shader: Shader::Embedding,
-                entry: "embedding_backward_positions",
-                params,
-                bindings: vec![write(self.d_positions), read(self.d_out)],
-                workgroups: grid(self.seq * self.d),
-            },
-        ]
+        let table = Launch {
+            shader: Shader::Embedding,
+            entry: "embedding_backward_table",
+            params: params.clone(),
+            bindings: vec![write(self.d_table), read(self.d_out), read(self.tokens)],
+            workgroups: grid(self.vocab * self.d),
+        };
+        let positions = self.d_positions.map(|d_pos| Launch {
+            shader: Shader::Embedding,
+            entry: "embedding_backward_positions",
+            params,
+            bindings: vec![write(d_pos), read(self.d_out)],
+            workgroups: grid(self.seq * self.d),
+        });
+        std::iter::once(table).chain(positions).collect()
     }
 }

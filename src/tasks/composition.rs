@@ -263,7 +263,7 @@ pub fn generate(task: &TaskConfig, seed: u64) -> Composition {
 
 fn encode(task: &TaskConfig, graph: &Graph, name: &'static str, facts: &[&Fact]) -> Split {
     let l = seq_len(task);
-    let mut s = Split { name, tokens: Vec::with_capacity(facts.len() * l), targets: Vec::with_capacity(facts.len() * l) };
+    let mut s = Split::sequences(name, l);
     for f in facts {
         s.tokens.push(f.head as u32);
         s.tokens.extend(f.relations.iter().map(|&r| (task.entities + r) as u32));
@@ -288,7 +288,6 @@ pub fn build_from(task: &TaskConfig, c: &Composition, seed: u64) -> Dataset {
     let test_ood: Vec<&Fact> = c.test_ood.iter().collect();
     Dataset {
         vocab: vocab(task),
-        seq_len: seq_len(task),
         splits: vec![
             encode(task, &c.graph, "train", &train),
             encode(task, &c.graph, "test_id", &test_id),

@@ -369,15 +369,14 @@ pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
     Ok(())
 }
 
-/// Train and test splits. The dataset has one `seq_len`, so when `test_size` differs from `size` every maze is
-/// embedded in the top-left corner of the larger grid and the rest filled with walls (target 0): this keeps
-/// size extrapolation (train small, test large) possible without per-split lengths. Test mazes identical to a
+/// Train and test splits, each at its own grid size; with `pad` (for learned absolute positions, which need
+/// one length) every maze is embedded in the top-left corner of the larger grid and the rest filled with
+/// walls (target 0). Test mazes identical to a
 /// training maze or an earlier test maze are redrawn a bounded number of times: where few distinct mazes exist (2x2 cells has at most 8,
 /// and `maze_loops` near 1 opens nearly every wall) the test split ends up shorter than `test_examples`, even
 /// empty, rather than overlapping the training split or looping forever.
-pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
+pub fn build(task: &TaskConfig, seed: u64, pad: bool) -> Dataset {
     let test_size = if task.test_size == 0 { task.size } else { task.test_size };
-    let side = 2 * task.size.max(test_size) + 1;
     let train: Vec<Maze> = {
         let mut rng = Rng::fork(seed, "maze-train");
         (0..task.examples).map(|_| generate(task.size, task.maze_loops, &mut rng)).collect()
@@ -394,15 +393,15 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
             test.push(maze);
         }
     }
-    Dataset { vocab: VOCAB, seq_len: side * side, splits: vec![split("train", &train, side), split("test", &test, side)] }
+    let side = |cells: usize| 2 * if pad { task.size.max(test_size) } else { cells } + 1;
+    Dataset { vocab: VOCAB, splits: vec![split("train", &train, side(task.size)), split("test", &test, side(test_size))] }
 }
 
 fn split(name: &'static str, mazes: &[Maze], side: usize) -> Split {
-    let mut s = Split { name, tokens: Vec::with_capacity(mazes.len() * side * side), targets: Vec::new() };
+    let mut s = Split::grid(name, [side, side]);
     for maze in mazes {
         let (tokens, targets) = embed(maze, side);
-        s.tokens.extend(tokens);
-        s.targets.extend(targets);
+        s.push(&tokens, &targets);
     }
     s
 }

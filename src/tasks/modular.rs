@@ -43,7 +43,7 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     Rng::fork(seed, "modular-split").shuffle(&mut pairs);
     let n_train = (task.train_fraction * pairs.len() as f64).round() as usize;
     let split = |name, pairs: &[(usize, usize)]| {
-        let mut s = Split { name, tokens: Vec::with_capacity(pairs.len() * SEQ_LEN), targets: Vec::new() };
+        let mut s = Split::sequences(name, SEQ_LEN);
         for &(a, b) in pairs {
             s.tokens.extend([a as u32, p as u32, b as u32, p as u32 + 1]);
             s.targets.extend([IGNORE, IGNORE, IGNORE, answer(task.op, a, b, p) as u32]);
@@ -52,7 +52,6 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     };
     Dataset {
         vocab: vocab(p),
-        seq_len: SEQ_LEN,
         splits: vec![split("train", &pairs[..n_train]), split("test", &pairs[n_train..])],
     }
 }

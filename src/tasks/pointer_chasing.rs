@@ -132,7 +132,7 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     let split = |name, examples: &[(Vec<u8>, u8)], stream: &str| {
         // The order the pairs are written in comes from its own stream, so it does not shift which examples are drawn.
         let mut rng = Rng::fork(seed, stream);
-        let mut s = Split { name, tokens: Vec::with_capacity(examples.len() * seq_len(n)), targets: Vec::new() };
+        let mut s = Split::sequences(name, seq_len(n));
         for (perm, start) in examples {
             let mut order: Vec<u8> = (0..n as u8).collect();
             rng.shuffle(&mut order);
@@ -144,7 +144,6 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     };
     Dataset {
         vocab: vocab(n),
-        seq_len: seq_len(n),
         splits: vec![split("train", &train, "pointer-chasing-train-order"), split("test", &test, "pointer-chasing-test-order")],
     }
 }

@@ -4,12 +4,11 @@
 //! Token layout: one token per bit, `0` or `1`, then `PAD` (2) up to the dataset's `seq_len`. Every bit position
 //! is supervised with its prefix parity; `PAD` positions have target `IGNORE`.
 //!
-//! Lengths: training strings have `task.size` bits, test strings `task.test_size` bits (0 = `task.size`). A
-//! `Dataset` has one `seq_len`, so `seq_len = max(size, test_size)` and the shorter split is right-padded with
-//! `PAD` (the same trick as the maze task's wall padding). With the model's absolute position embeddings the
-//! positions beyond the training length are never trained, so testing on longer strings measures little more
-//! than the embedding table; true length extrapolation needs the relative/local attention schemes that a later
-//! issue adds. Shorter test strings (test_size < size) work as they are.
+//! Lengths: training strings have `task.size` bits, test strings `task.test_size` bits (0 = `task.size`). Each
+//! split has its own length, unless the model uses learned absolute positions: then both are right-padded with
+//! `PAD` to the longer one, and the positions beyond the training length are never trained (so testing longer
+//! strings measures little more than the embedding table). Length extrapolation needs `model.attention=local`
+//! with `model.positions=none`.
 //!
 //! Splits: "train" (`task.examples` strings) and "test" (`task.test_examples`), drawn by the seed, with no bit
 //! string twice in a split nor in both splits (strings of different lengths are different strings).
@@ -124,20 +123,21 @@ fn strings(len: usize, count: usize, exclude: &HashSet<Vec<u8>>, rng: &mut Rng) 
     sample_distinct(space(len), count, exclude, rng, decode, |rng| (0..len).map(|_| rng.below(2) as u8).collect())
 }
 
-pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
+/// Train and test splits at their own lengths; with `pad` (learned absolute positions) both are padded to the
+/// longer one.
+pub fn build(task: &TaskConfig, seed: u64, pad: bool) -> Dataset {
     let tl = test_len(task);
-    let seq_len = task.size.max(tl);
+    let padded = |len: usize| if pad { task.size.max(tl) } else { len };
     let train = strings(task.size, task.examples, &HashSet::new(), &mut Rng::fork(seed, "prefix-sums-train"));
     let exclude: HashSet<Vec<u8>> = if tl == task.size { train.iter().cloned().collect() } else { HashSet::new() };
     let test = strings(tl, task.test_examples, &exclude, &mut Rng::fork(seed, "prefix-sums-test"));
-    let split = |name, strings: &[Vec<u8>]| {
-        let mut s = Split { name, tokens: Vec::with_capacity(strings.len() * seq_len), targets: Vec::new() };
+    let split = |name, strings: &[Vec<u8>], len: usize| {
+        let mut s = Split::sequences(name, padded(len));
         for bits in strings {
-            let (tokens, targets) = encode(bits, seq_len);
-            s.tokens.extend(tokens);
-            s.targets.extend(targets);
+            let (tokens, targets) = encode(bits, s.seq_len);
+            s.push(&tokens, &targets);
         }
         s
     };
-    Dataset { vocab: VOCAB, seq_len, splits: vec![split("train", &train), split("test", &test)] }
+    Dataset { vocab: VOCAB, splits: vec![split("train", &train, task.size), split("test", &test, tl)] }
 }

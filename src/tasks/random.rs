@@ -9,12 +9,11 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     let mut rng = Rng::fork(seed, "random-task");
     let mut split = |name, n: usize| {
         let len = n * task.seq_len;
-        Split {
-            name,
-            tokens: (0..len).map(|_| rng.below(task.vocab) as u32).collect(),
-            targets: (0..len).map(|_| rng.below(task.vocab) as u32).collect(),
-        }
+        let mut s = Split::sequences(name, task.seq_len);
+        s.tokens = (0..len).map(|_| rng.below(task.vocab) as u32).collect();
+        s.targets = (0..len).map(|_| rng.below(task.vocab) as u32).collect();
+        s
     };
     let test = (task.examples / 4).max(1);
-    Dataset { vocab: task.vocab, seq_len: task.seq_len, splits: vec![split("train", task.examples), split("test", test)] }
+    Dataset { vocab: task.vocab, splits: vec![split("train", task.examples), split("test", test)] }
 }

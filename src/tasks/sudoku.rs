@@ -542,8 +542,8 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     let train_bases = task.examples.div_ceil(AUGMENTED_COPIES);
     // Share of key hashes routed to the test side, matched to the base puzzles each side needs.
     let test_share = task.test_examples as f64 / (task.test_examples + train_bases) as f64;
-    let mut train = Split { name: "train", tokens: vec![], targets: vec![] };
-    let mut test = Split { name: "test", tokens: vec![], targets: vec![] };
+    let mut train = Split::grid("train", [n, n]);
+    let mut test = Split::grid("test", [n, n]);
     let push = |split: &mut Split, puzzle: &Board, solution: &Board| {
         split.tokens.extend(puzzle.cells.iter().map(|&d| d as u32));
         split.targets.extend(solution.cells.iter().map(|&d| d as u32));
@@ -568,5 +568,5 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
             }
         }
     }
-    Dataset { vocab: n + 1, seq_len: n * n, splits: vec![train, test] }
+    Dataset { vocab: n + 1, splits: vec![train, test] }
 }

@@ -9,6 +9,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use super::Trainer;
 use crate::backend::{Backend, BufId};
 use crate::config::LabConfig;
+use crate::model::Params;
 use crate::error::LabError;
 
 const FORMAT: &str = "looplab-checkpoint-1";
@@ -59,10 +60,76 @@ pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
     LabConfig::from_json(config).map_err(|e| bad(format!("stored config is invalid: {e}")))
 }
 
+/// One stored tensor as f32 values, checked against the shape the model expects.
+fn tensor(st: &SafeTensors, name: &str, shape: &[usize], bad: &dyn Fn(String) -> LabError) -> Result<Vec<f32>, LabError> {
+    let view = st.tensor(name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
+    if view.dtype() != Dtype::F32 || view.shape() != shape {
+        return Err(bad(format!("tensor `{name}` is {:?} {:?}, expected F32 {:?}", view.dtype(), view.shape(), shape)));
+    }
+    let data: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if data.iter().any(|x| !x.is_finite()) {
+        return Err(bad(format!("tensor `{name}` holds NaN or Inf")));
+    }
+    Ok(data)
+}
+
+/// The whole buffer of `params`' layout from the tensors stored under `prefix`.
+fn buffer(st: &SafeTensors, prefix: &str, params: &Params, bad: &dyn Fn(String) -> LabError) -> Result<Vec<f32>, LabError> {
+    let mut values = vec![0.0f32; params.len];
+    for p in &params.list {
+        let data = tensor(st, &format!("{prefix}{}", p.name), &p.shape, bad)?;
+        values[p.tensor.offset..p.tensor.offset + p.tensor.len].copy_from_slice(&data);
+    }
+    Ok(values)
+}
+
+/// What running a trained model needs, without its optimizer state or data: the config, the vocabulary and
+/// number of learned positions the weights were made for, and the bytes to read the weights from.
+pub struct Weights<'a> {
+    pub config: LabConfig,
+    pub vocab: usize,
+    /// Rows of the learned position table (0 without one): the longest input the model takes.
+    pub positions: usize,
+    source: String,
+    st: SafeTensors<'a>,
+}
+
+impl<'a> Weights<'a> {
+    pub fn read(bytes: &'a [u8], source: &str) -> Result<Weights<'a>, LabError> {
+        let config = read_config(bytes, source)?;
+        let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
+        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
+        let rows = |name: &str| st.tensor(name).ok().map(|v| v.shape().first().copied().unwrap_or(0));
+        let vocab = rows("tok_emb").ok_or_else(|| bad("tensor `tok_emb` is missing".into()))?;
+        let positions = rows("pos_emb").unwrap_or(0);
+        Ok(Weights { config, vocab, positions, source: source.to_string(), st })
+    }
+
+    /// The weights evaluation uses (the EMA copy when the run kept one), in `params`' layout.
+    pub fn values(&self, params: &Params) -> Result<Vec<f32>, LabError> {
+        let bad = |what: String| LabError::Checkpoint { path: self.source.clone(), what };
+        let prefix = if self.config.train.ema > 0.0 { "ema." } else { "" };
+        buffer(&self.st, prefix, params, &bad)
+    }
+}
+
 /// Builds a trainer from a checkpoint and loads its weights, optimizer state, step and sampler position;
 /// `eval_depths` are extra iteration counts it can evaluate at (see `Trainer::with_eval_depths`).
 pub async fn restore(bytes: &[u8], source: &str, backend: Backend, eval_depths: &[usize]) -> Result<Trainer, LabError> {
-    let config = read_config(bytes, source)?;
+    restore_with(bytes, source, backend, eval_depths, &[]).await
+}
+
+/// Like `restore`, with `task.*` overrides (evaluate on other sizes or more test examples); the model and
+/// training keys cannot change.
+pub async fn restore_with(bytes: &[u8], source: &str, backend: Backend, eval_depths: &[usize], task_overrides: &[String]) -> Result<Trainer, LabError> {
+    let mut config = read_config(bytes, source)?;
+    for o in task_overrides {
+        if !o.trim_start().starts_with("task.") {
+            return Err(LabError::invalid("--set", o, "task.* keys only (a checkpoint's model and training settings are fixed)"));
+        }
+        config.set(o)?;
+    }
+    config.validate()?;
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
@@ -74,19 +141,7 @@ pub async fn restore(bytes: &[u8], source: &str, backend: Backend, eval_depths: 
 
     let mut t = Trainer::with_eval_depths(config, backend, eval_depths).await?;
     for (prefix, buf) in stored_buffers(&t) {
-        let mut values = vec![0.0f32; t.params.len];
-        for p in &t.params.list {
-            let name = format!("{prefix}{}", p.name);
-            let view = st.tensor(&name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
-            if view.dtype() != Dtype::F32 || view.shape() != p.shape.as_slice() {
-                return Err(bad(format!("tensor `{name}` is {:?} {:?}, expected F32 {:?}", view.dtype(), view.shape(), p.shape)));
-            }
-            let data: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            if data.iter().any(|x| !x.is_finite()) {
-                return Err(bad(format!("tensor `{name}` holds NaN or Inf")));
-            }
-            values[p.tensor.offset..p.tensor.offset + p.tensor.len].copy_from_slice(&data);
-        }
+        let values = buffer(&st, prefix, &t.params, &bad)?;
         let all = t.params.all(buf);
         t.backend.write(all, &values);
     }

@@ -8,9 +8,9 @@ pub mod checkpoint;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, MemoryPlan, ProgramId, Tensor};
-use crate::config::{Arch, LabConfig, Schedule};
+use crate::config::{Arch, Depth, LabConfig, Schedule};
 use crate::error::LabError;
-use crate::model::transformer::Graph;
+use crate::model::transformer::{Graph, Shape};
 use crate::model::Params;
 use crate::ops::adamw::{AdamW, Ema};
 use crate::ops::elementwise::Fill;
@@ -59,18 +59,15 @@ pub struct Evaluation {
     pub exact: f64,
 }
 
-/// Slots of the metrics buffer: accumulated on the device, read back every `eval_every` steps.
+/// Slots of the training metrics buffer: accumulated on the device, read back every `eval_every` steps.
 mod slot {
     pub const LOSS: usize = 0;
     pub const CORRECT: usize = 1;
     pub const SUPERVISED: usize = 2;
     pub const GRAD_NORM_SQ_SUM: usize = 3;
-    pub const EVAL_LOSS: usize = 4;
-    pub const EVAL_CORRECT: usize = 5;
-    pub const EVAL_SUPERVISED: usize = 6;
-    pub const EVAL_EXACT: usize = 7;
-    pub const EVAL_EXAMPLES: usize = 8;
-    pub const LEN: usize = 9;
+    pub const LEN: usize = 4;
+    /// Per evaluated depth, in the evaluation buffer: loss, correct, supervised, exact, examples.
+    pub const EVAL_LEN: usize = 5;
     /// Each slot sits on its own aligned offset so a kernel can bind it alone.
     pub const STRIDE: usize = crate::backend::VIEW_ALIGN;
 }
@@ -83,11 +80,30 @@ struct GraphInputs {
     batch: usize,
 }
 
-/// An evaluation program at one iteration count (test-time depth).
-struct EvalDepth {
-    loops: usize,
+/// The evaluation program of one input geometry: every iteration up to the deepest requested depth, the
+/// output head scoring the state after each into that depth's slots.
+struct EvalProgram {
+    seq: usize,
+    grid: [usize; 2],
     inputs: GraphInputs,
     program: ProgramId,
+}
+
+/// The programs a training step is composed of (recorded into one submit).
+struct StepPrograms {
+    zero_grads: ProgramId,
+    start_new: ProgramId,
+    start_continue: ProgramId,
+    iterate: ProgramId,
+    /// HRM's one-step gradient: the calls of the last cycle before its last L step, without gradient.
+    lead: Option<(usize, ProgramId)>,
+    /// `(k, from_start, program)`: the last k iterations with gradient.
+    finish: Vec<(usize, bool, ProgramId)>,
+    /// Progressive depth with alpha < 1: the full-depth pass weighted 1 - alpha.
+    full_depth: Option<ProgramId>,
+    /// A state starts as the input embedding, so `finish` differs when it reaches the start.
+    starts_from_input: bool,
+    optimize: ProgramId,
 }
 
 pub struct Trainer {
@@ -99,13 +115,21 @@ pub struct Trainer {
     pub history: Vec<Record>,
     /// Bytes of every buffer the run uses, decided before allocation.
     pub memory_bytes: u64,
+    /// Batches and sampled depths.
     pub batch_rng: Rng,
     train: GraphInputs,
-    /// The training depth first, then any extra test-time depths.
-    evals: Vec<EvalDepth>,
+    programs: StepPrograms,
+    /// Iterations stored for the gradient (the most a step backpropagates through).
+    stored_iterations: usize,
+    /// A new batch (and state reset) is due at the next step: deep supervision continues a batch otherwise.
+    batch_due: bool,
+    /// Evaluated depths: `1..=deepest`; the training depth is reported in records.
+    deepest: usize,
+    requested_depths: Vec<usize>,
+    evals: Vec<EvalProgram>,
     metrics: Tensor,
+    eval_metrics: Tensor,
     step_info: Tensor,
-    train_program: ProgramId,
     /// Seconds of training before this session (from a resumed checkpoint).
     elapsed_before: f64,
     started: web_time::Instant,
@@ -114,53 +138,80 @@ pub struct Trainer {
     scratch_targets: Vec<u32>,
 }
 
-/// Token rows per evaluation chunk at the training depth: eval graphs keep every iteration's activations (for
-/// probes), so chunks shrink in proportion when deeper test-time iteration counts are planned.
+/// Token rows per evaluation chunk, and the most attention-map elements one layer may hold.
 const EVAL_ROWS: usize = 8192;
+const EVAL_PROBS: usize = 1 << 24;
+
+/// Iterations a model runs at its training depth (deep supervision's segments continue one another).
+pub fn training_depth(config: &LabConfig) -> usize {
+    config.model.loops * config.train.segments
+}
 
 impl Trainer {
     pub async fn new(config: LabConfig, backend: Backend) -> Result<Trainer, LabError> {
         Trainer::with_eval_depths(config, backend, &[]).await
     }
 
-    /// A trainer that can also evaluate at other iteration counts (`evaluate_at`); looped models only.
+    /// A trainer that can also evaluate at other iteration counts (`evaluate_depths`); recurrent models only.
     pub async fn with_eval_depths(config: LabConfig, mut backend: Backend, extra_depths: &[usize]) -> Result<Trainer, LabError> {
         config.validate()?;
         let m = &config.model;
-        let mut depths = vec![m.loops];
+        let t = &config.train;
+        let mut requested = vec![training_depth(&config)];
         for &d in extra_depths {
             if m.arch == Arch::Feedforward && d != 1 {
-                return Err(LabError::invalid("--iters", d, "1 for a feedforward model (only looped models run at other depths)"));
+                return Err(LabError::invalid("--iters", d, "1 for a feedforward model (only recurrent models run at other depths)"));
             }
             if d == 0 || d > 256 {
                 return Err(LabError::invalid("--iters", d, "a count from 1 to 256"));
             }
-            if !depths.contains(&d) {
-                depths.push(d);
+            if !requested.contains(&d) {
+                requested.push(d);
             }
         }
+        let deepest = requested.iter().copied().max().unwrap_or(1);
         let dataset = Dataset::build(&config);
-        let (vocab, seq) = (dataset.vocab, dataset.seq_len);
-        let train_len = dataset.train().len(seq);
-        let batch = if config.train.batch_size == 0 { train_len } else { config.train.batch_size };
-        let deepest = depths.iter().copied().max().unwrap_or(1);
-        let rows = (EVAL_ROWS * m.loops / deepest).max(seq);
-        let eval_batch = dataset.splits.iter().map(|s| s.len(seq)).max().unwrap_or(1).min(rows / seq);
+        let vocab = dataset.vocab;
+        let train_split = dataset.train();
+        let batch = if t.batch_size == 0 { train_split.len() } else { t.batch_size };
         let path = match &backend {
             Backend::Gpu(g) if !g.is_software() => MatmulPath::Tiled,
             _ => MatmulPath::Blocked,
         };
+        let one_step = m.arch == Arch::Hrm && t.backprop == 1;
+        let stored_iterations = match (m.arch, t.depth) {
+            (Arch::Feedforward, _) => 1,
+            _ if one_step => 1,
+            (_, Depth::Random) if t.backprop == 0 => 2 * m.loops,
+            _ if t.backprop > 0 => t.backprop,
+            _ => m.loops,
+        };
         let mut plan = MemoryPlan::default();
-        let params = Params::plan(&mut plan, m, vocab, seq, config.train.ema > 0.0);
-        let mut train_graph = Graph::plan(&mut plan, m, &params, (batch, seq, vocab), m.loops, true, path, "train");
+        let max_seq = dataset.splits.iter().map(|s| s.seq_len).max().unwrap_or(1);
+        let params = Params::plan(&mut plan, m, vocab, max_seq, t.ema > 0.0);
+        let shape = Shape { batch, seq: train_split.seq_len, grid: train_split.grid, vocab };
+        let mut train_graph = Graph::plan(&mut plan, m, &params, shape, stored_iterations, true, path, "train");
+        train_graph.stablemax = t.stablemax;
         let eval_params = params.evaluated();
-        let mut eval_graphs: Vec<Graph> = depths
-            .iter()
-            .map(|&loops| Graph::plan(&mut plan, m, &eval_params, (eval_batch, seq, vocab), loops, false, path, &format!("eval{loops}")))
-            .collect();
+        // One evaluation graph per distinct input geometry (a maze model tested on larger mazes has two).
+        let mut eval_graphs: Vec<Graph> = Vec::new();
+        for s in &dataset.splits {
+            if eval_graphs.iter().any(|g| g.shape.seq == s.seq_len && g.shape.grid == s.grid) {
+                continue;
+            }
+            let keys = if m.attention == crate::config::Attention::Local { crate::model::window(m) } else { s.seq_len };
+            let rows = EVAL_ROWS.min(EVAL_PROBS / (m.heads * keys)).max(s.seq_len);
+            let largest = dataset.splits.iter().filter(|o| o.seq_len == s.seq_len && o.grid == s.grid).map(|o| o.len()).max().unwrap_or(1);
+            let eval_batch = largest.clamp(1, rows / s.seq_len);
+            let shape = Shape { batch: eval_batch, seq: s.seq_len, grid: s.grid, vocab };
+            let mut g = Graph::plan(&mut plan, m, &eval_params, shape, 0, false, path, &format!("eval{}", eval_graphs.len()));
+            g.stablemax = t.stablemax;
+            eval_graphs.push(g);
+        }
         let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
-        let exact = plan.buffer("eval.exact", eval_batch);
-        let has_target = plan.buffer("eval.has_target", eval_batch);
+        let eval_metrics = plan.buffer("eval_metrics", deepest * slot::EVAL_LEN * slot::STRIDE);
+        let eval_flags: Vec<(Tensor, Tensor)> =
+            eval_graphs.iter().enumerate().map(|(i, g)| (plan.buffer(format!("eval{i}.exact"), g.shape.batch), plan.buffer(format!("eval{i}.has_target"), g.shape.batch))).collect();
         let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
         let step_info = plan.buffer("step_info", 2);
         backend.allocate(&plan)?;
@@ -168,46 +219,82 @@ impl Trainer {
 
         let at = |i: usize| metrics.slice(i * slot::STRIDE, 1);
         let grads = params.all(params.grads);
-        let mut step: Vec<Box<dyn Kernel>> = vec![Box::new(Fill { out: grads, value: 0.0 })];
-        step.append(&mut train_graph.forward);
-        step.extend(sums(&train_graph, [at(slot::LOSS), at(slot::CORRECT), at(slot::SUPERVISED)]));
-        step.append(&mut train_graph.backward);
-        step.push(Box::new(Reduce { x: grads, out: grad_norm_sq, op: Reduction::SumSquares, accumulate: false }));
-        step.push(Box::new(Reduce { x: grad_norm_sq, out: at(slot::GRAD_NORM_SQ_SUM), op: Reduction::Sum, accumulate: true }));
-        let t = &config.train;
-        step.push(Box::new(AdamW {
-            params: params.all(params.values),
-            grads,
-            m: params.all(params.adam_m),
-            v: params.all(params.adam_v),
-            step_info,
-            grad_norm_sq,
-            beta1: t.beta1 as f32,
-            beta2: t.beta2 as f32,
-            eps: 1e-8,
-            weight_decay: t.weight_decay as f32,
-            clip: t.grad_clip as f32,
-            decay_len: params.decay_len,
-        }));
-        if let Some(ema) = params.ema {
-            step.push(Box::new(Ema { params: params.all(params.values), ema: params.all(ema), decay: t.ema as f32 }));
-        }
-        let train_program = backend.prepare(step).await?;
-        let mut evals = Vec::new();
-        for (graph, &loops) in eval_graphs.iter_mut().zip(&depths) {
-            let mut eval: Vec<Box<dyn Kernel>> = std::mem::take(&mut graph.forward);
-            eval.extend(sums(graph, [at(slot::EVAL_LOSS), at(slot::EVAL_CORRECT), at(slot::EVAL_SUPERVISED)]));
-            let (correct, supervised) = (graph.correct, graph.supervised);
-            eval.push(Box::new(ExactMatch { correct, supervised, exact, has_target, batch: eval_batch, seq }));
-            for (x, s) in [(exact, slot::EVAL_EXACT), (has_target, slot::EVAL_EXAMPLES)] {
-                eval.push(Box::new(Reduce { x, out: at(s), op: Reduction::Sum, accumulate: true }));
+        let programs = {
+            let g = &train_graph;
+            let mut prepare = async |ks: Vec<Box<dyn Kernel>>| backend.prepare(ks).await;
+            let zero_grads = prepare(vec![Box::new(Fill { out: grads, value: 0.0 })]).await?;
+            let start_new = prepare(g.start(true)).await?;
+            let start_continue = prepare(g.start(false)).await?;
+            let iterate = prepare(g.iterate()).await?;
+            let led = if one_step { g.calls_per_iteration() - 2 } else { 0 };
+            let lead = if led > 0 { Some((led, prepare(g.lead(led)).await?)) } else { None };
+            let alpha = if t.depth == Depth::Progressive { t.progressive_alpha as f32 } else { 1.0 };
+            let train_sums = || sums(g, [at(slot::LOSS), at(slot::CORRECT), at(slot::SUPERVISED)]);
+            let finish_program = |k: usize, led: usize, scale: f32, from_start: bool| {
+                let (mut fwd, mut bwd) = g.finish(k, led, scale, from_start);
+                fwd.extend(train_sums());
+                fwd.append(&mut bwd);
+                fwd
+            };
+            let mut finish = Vec::new();
+            for k in 1..=stored_iterations {
+                for from_start in [false, true] {
+                    if from_start && !g.starts_from_input() {
+                        continue;
+                    }
+                    finish.push((k, from_start, prepare(finish_program(k, led, alpha, from_start)).await?));
+                }
             }
-            let inputs = GraphInputs { tokens: graph.tokens, targets: graph.targets, batch: eval_batch };
-            evals.push(EvalDepth { loops, inputs, program: backend.prepare(eval).await? });
+            let full_depth = if alpha < 1.0 { Some(prepare(finish_program(m.loops, 0, 1.0 - alpha, true)).await?) } else { None };
+            let mut opt: Vec<Box<dyn Kernel>> = vec![
+                Box::new(Reduce { x: grads, out: grad_norm_sq, op: Reduction::SumSquares, accumulate: false }),
+                Box::new(Reduce { x: grad_norm_sq, out: at(slot::GRAD_NORM_SQ_SUM), op: Reduction::Sum, accumulate: true }),
+                Box::new(AdamW {
+                    params: params.all(params.values),
+                    grads,
+                    m: params.all(params.adam_m),
+                    v: params.all(params.adam_v),
+                    step_info,
+                    grad_norm_sq,
+                    beta1: t.beta1 as f32,
+                    beta2: t.beta2 as f32,
+                    eps: 1e-8,
+                    weight_decay: t.weight_decay as f32,
+                    clip: t.grad_clip as f32,
+                    decay_len: params.decay_len,
+                }),
+            ];
+            if let Some(ema) = params.ema {
+                opt.push(Box::new(Ema { params: params.all(params.values), ema: params.all(ema), decay: t.ema as f32 }));
+            }
+            let optimize = prepare(opt).await?;
+            StepPrograms { zero_grads, start_new, start_continue, iterate, lead, finish, full_depth, starts_from_input: g.starts_from_input(), optimize }
+        };
+        let mut evals = Vec::new();
+        for (graph, &(exact, has_target)) in eval_graphs.iter().zip(&eval_flags) {
+            let mut eval: Vec<Box<dyn Kernel>> = graph.start(true);
+            for depth in 0..deepest {
+                eval.append(&mut graph.iterate());
+                eval.append(&mut graph.decode());
+                let slot_at = |i: usize| eval_metrics.slice((depth * slot::EVAL_LEN + i) * slot::STRIDE, 1);
+                eval.extend(sums(graph, [slot_at(0), slot_at(1), slot_at(2)]));
+                let (correct, supervised) = (graph.correct, graph.supervised);
+                eval.push(Box::new(ExactMatch { correct, supervised, exact, has_target, batch: graph.shape.batch, seq: graph.shape.seq }));
+                for (x, s) in [(exact, 3), (has_target, 4)] {
+                    eval.push(Box::new(Reduce { x, out: slot_at(s), op: Reduction::Sum, accumulate: true }));
+                }
+            }
+            let inputs = GraphInputs { tokens: graph.tokens, targets: graph.targets, batch: graph.shape.batch };
+            evals.push(EvalProgram { seq: graph.shape.seq, grid: graph.shape.grid, inputs, program: backend.prepare(eval).await? });
         }
 
         let mut trainer = Trainer {
             train: GraphInputs { tokens: train_graph.tokens, targets: train_graph.targets, batch },
+            programs,
+            stored_iterations,
+            batch_due: true,
+            deepest,
+            requested_depths: requested,
             evals,
             batch_rng: Rng::fork(config.seed, "batches"),
             config,
@@ -217,8 +304,8 @@ impl Trainer {
             history: Vec::new(),
             memory_bytes,
             metrics,
+            eval_metrics,
             step_info,
-            train_program,
             elapsed_before: 0.0,
             started: web_time::Instant::now(),
             steps_since_read: 0,
@@ -230,6 +317,10 @@ impl Trainer {
         trainer.backend.write(trainer.params.all(trainer.params.values), &init);
         if let Some(ema) = trainer.params.ema {
             trainer.backend.write(trainer.params.all(ema), &init);
+        }
+        if let Some(states) = trainer.params.init_states {
+            let values = trainer.params.init_state_values(trainer.config.seed);
+            trainer.backend.write(states, &values);
         }
         trainer.upload_full_batch();
         Ok(trainer)
@@ -245,7 +336,7 @@ impl Trainer {
 
     fn upload_batch(&mut self, split: usize, ids: &[usize], inputs: GraphInputs) {
         let (mut tokens, mut targets) = (std::mem::take(&mut self.scratch_tokens), std::mem::take(&mut self.scratch_targets));
-        self.dataset.gather(&self.dataset.splits[split], ids, inputs.batch, &mut tokens, &mut targets);
+        Dataset::gather(&self.dataset.splits[split], ids, inputs.batch, &mut tokens, &mut targets);
         let (tt, tg) = (inputs.tokens, inputs.targets);
         self.backend.write_u32(tt, &tokens);
         self.backend.write_u32(tg, &targets);
@@ -268,17 +359,52 @@ impl Trainer {
         }
     }
 
+    /// Iterations this step runs and how many of the last ones the gradient flows through.
+    fn sample_depth(&mut self) -> (usize, usize) {
+        let (m, t) = (&self.config.model, &self.config.train);
+        let k_max = self.stored_iterations;
+        match t.depth {
+            Depth::Fixed => (m.loops, k_max.min(m.loops)),
+            Depth::Random => {
+                // Huginn: lambda log-normal with mean `loops`, T ~ Poisson(lambda), clamped to 1..=2*loops.
+                let sigma = 0.5f64;
+                let tau = (m.loops as f64).ln() - sigma * sigma / 2.0 + sigma * self.batch_rng.normal() as f64;
+                let total = poisson(tau.exp(), &mut self.batch_rng).clamp(1, 2 * m.loops);
+                (total, k_max.min(total))
+            }
+            Depth::Progressive => {
+                let n = self.batch_rng.below(m.loops);
+                let k = 1 + self.batch_rng.below(k_max.min(m.loops - n));
+                (n + k, k)
+            }
+        }
+    }
+
     /// Records one training step on the device: the batch and step info are uploaded, nothing is read back.
     pub fn step_once(&mut self) {
-        if self.config.train.batch_size > 0 {
-            let n = self.dataset.train().len(self.dataset.seq_len);
+        let new_batch = self.batch_due || self.step.is_multiple_of(self.config.train.segments as u64);
+        if new_batch && self.config.train.batch_size > 0 {
+            let n = self.dataset.train().len();
             let ids: Vec<usize> = (0..self.train.batch).map(|_| self.batch_rng.below(n)).collect();
             self.upload_batch(0, &ids, self.train);
         }
+        self.batch_due = false;
+        let (total, k) = self.sample_depth();
         self.step += 1;
         let info = [self.step as f32, self.lr_at(self.step) as f32];
         self.backend.write(self.step_info, &info);
-        self.backend.run(self.train_program);
+        let p = &self.programs;
+        let mut run = vec![p.zero_grads];
+        if let Some(full) = p.full_depth {
+            run.extend([p.start_new, full]);
+        }
+        run.push(if new_batch { p.start_new } else { p.start_continue });
+        run.extend(std::iter::repeat_n(p.iterate, total - k));
+        run.extend(p.lead.map(|(_, program)| program));
+        let from_start = new_batch && total == k && p.lead.is_none() && p.starts_from_input;
+        run.push(p.finish.iter().find(|f| f.0 == k && f.1 == from_start).expect("planned").2);
+        run.push(p.optimize);
+        self.backend.run(&run);
         self.steps_since_read += 1;
     }
 
@@ -311,7 +437,8 @@ impl Trainer {
 
     /// Reads the metrics accumulated since the last record, evaluates every split and appends a record.
     pub async fn record(&mut self) -> Result<Record, LabError> {
-        let m = self.read_metrics().await?;
+        let all = self.backend.read(self.metrics).await?;
+        let m: [f32; slot::LEN] = std::array::from_fn(|i| all[i * slot::STRIDE]);
         let steps = self.steps_since_read.max(1) as f64;
         let loss = m[slot::LOSS] as f64 / m[slot::SUPERVISED].max(1.0) as f64;
         let grad_norm = (m[slot::GRAD_NORM_SQ_SUM] as f64 / steps).sqrt();
@@ -344,12 +471,6 @@ impl Trainer {
         Ok(record)
     }
 
-    /// The metric slots, read back.
-    async fn read_metrics(&mut self) -> Result<[f32; slot::LEN], LabError> {
-        let all = self.backend.read(self.metrics).await?;
-        Ok(std::array::from_fn(|i| all[i * slot::STRIDE]))
-    }
-
     /// Waits until every submitted step has finished (reads one metric).
     pub async fn wait_idle(&mut self) -> Result<(), LabError> {
         self.backend.read(self.metrics.slice(0, 1)).await.map(|_| ())
@@ -357,36 +478,57 @@ impl Trainer {
 
     /// Loss and accuracies of the model (EMA weights when enabled) on one split, at the training depth.
     pub async fn evaluate(&mut self, split: usize) -> Result<Evaluation, LabError> {
-        self.evaluate_at(split, 0).await
+        let depth = training_depth(&self.config);
+        Ok(self.evaluate_depths(split).await?[depth - 1])
     }
 
-    /// The iteration counts `evaluate_at` can run, the training depth first.
+    /// The iteration counts asked for at construction, the training depth first.
     pub fn eval_depths(&self) -> Vec<usize> {
-        self.evals.iter().map(|e| e.loops).collect()
+        self.requested_depths.clone()
     }
 
-    /// Like `evaluate`, running the model for `eval_depths()[depth]` iterations.
-    pub async fn evaluate_at(&mut self, split: usize, depth: usize) -> Result<Evaluation, LabError> {
-        let (inputs, program) = (self.evals[depth].inputs, self.evals[depth].program);
-        let n = self.dataset.splits[split].len(self.dataset.seq_len);
-        let eval_slots = self.metrics.slice(slot::EVAL_LOSS * slot::STRIDE, (slot::LEN - slot::EVAL_LOSS) * slot::STRIDE);
-        self.backend.write(eval_slots, &[0.0; (slot::LEN - slot::EVAL_LOSS) * slot::STRIDE]);
+    /// Scores of one split after each iteration, `1..=` the deepest iteration count planned (one pass: the
+    /// output head reads the state after every iteration).
+    pub async fn evaluate_depths(&mut self, split: usize) -> Result<Vec<Evaluation>, LabError> {
+        let s = &self.dataset.splits[split];
+        let (n, seq, grid) = (s.len(), s.seq_len, s.grid);
+        let e = self.evals.iter().find(|e| e.seq == seq && e.grid == grid).expect("an evaluation program per geometry");
+        let (inputs, program) = (e.inputs, e.program);
+        let len = self.deepest * slot::EVAL_LEN * slot::STRIDE;
+        self.backend.write(self.eval_metrics, &vec![0.0; len]);
         let mut start = 0;
         while start < n {
             let ids: Vec<usize> = (start..(start + inputs.batch).min(n)).collect();
             self.upload_batch(split, &ids, inputs);
-            self.backend.run(program);
+            self.backend.run(&[program]);
             start += inputs.batch;
         }
-        let m = self.read_metrics().await?;
-        let count = m[slot::EVAL_SUPERVISED].max(1.0) as f64;
-        let examples = m[slot::EVAL_EXAMPLES].max(1.0) as f64;
-        Ok(Evaluation {
-            loss: m[slot::EVAL_LOSS] as f64 / count,
-            accuracy: m[slot::EVAL_CORRECT] as f64 / count,
-            exact: m[slot::EVAL_EXACT] as f64 / examples,
-        })
+        let all = self.backend.read(self.eval_metrics).await?;
+        let at = |depth: usize, i: usize| all[(depth * slot::EVAL_LEN + i) * slot::STRIDE] as f64;
+        Ok((0..self.deepest)
+            .map(|d| {
+                let count = at(d, 2).max(1.0);
+                Evaluation { loss: at(d, 0) / count, accuracy: at(d, 1) / count, exact: at(d, 3) / at(d, 4).max(1.0) }
+            })
+            .collect())
     }
+}
+
+/// A Poisson draw (Knuth's method; lambda here is at most a few hundred, so split it into chunks of 30).
+fn poisson(lambda: f64, rng: &mut Rng) -> usize {
+    let mut total = 0;
+    let mut left = lambda;
+    while left > 0.0 {
+        let chunk = left.min(30.0);
+        left -= chunk;
+        let limit = (-chunk).exp();
+        let mut product = rng.uniform();
+        while product > limit {
+            total += 1;
+            product *= rng.uniform();
+        }
+    }
+    total
 }
 
 /// Kernels adding a graph's summed loss, correct count and supervised count into three metric slots.

@@ -1,5 +1,5 @@
 use super::*;
-use looplab::ops::elementwise::{Accumulate, Add, Copy, Fill};
+use looplab::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill};
 
 /// All four ops in one program, on views at non-zero offsets of shared pools.
 fn case(n: usize, seed: u64) {
@@ -44,5 +44,24 @@ fn case(n: usize, seed: u64) {
 fn elementwise_ops_match_cpu_on_awkward_sizes() {
     for (i, &n) in AWKWARD.iter().chain(&[256, 257, 4099]).enumerate() {
         case(n, i as u64);
+    }
+}
+
+/// One vector copied into every row of a view at an offset.
+#[test]
+fn broadcast_matches_cpu() {
+    for (i, (rows, width)) in [(1, 1), (3, 5), (65, 17), (300, 64)].into_iter().enumerate() {
+        let mut rng = Rng::new(i as u64);
+        let mut plan = MemoryPlan::default();
+        let pool = plan.pool("pool");
+        plan.carve(pool, 3);
+        let x = plan.carve(pool, width);
+        let out = plan.buffer("out", rows * width);
+        let inputs = [(x, Data::F32(rng.vec(width))), (out, Data::F32(rng.vec(rows * width)))];
+        let results = run_both(&plan, &inputs, || vec![Box::new(Broadcast { x, out }) as Box<dyn Kernel>], &[out, x]);
+        assert_close(&format!("broadcast {rows}x{width}"), &results[0].0, &results[0].1, 0.0);
+        for r in 0..rows {
+            assert_eq!(&results[0].0[r * width..(r + 1) * width], &results[1].0[..], "row {r}");
+        }
     }
 }

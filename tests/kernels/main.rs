@@ -70,7 +70,7 @@ pub fn run_both(plan: &MemoryPlan, inputs: &[(Tensor, Data)], kernels: impl Fn()
                 }
             }
             let program = backend.prepare(kernels()).await.unwrap();
-            backend.run(program);
+            backend.run(&[program]);
             let mut outs = Vec::new();
             for t in outputs {
                 outs.push(backend.read(*t).await.unwrap());
@@ -123,7 +123,7 @@ pub fn run_cpu(plan: &MemoryPlan, inputs: &[(Tensor, Data)], kernels: Vec<Box<dy
             }
         }
         let program = cpu.prepare(kernels).await.unwrap();
-        cpu.run(program);
+        cpu.run(&[program]);
         let mut outs = Vec::new();
         for t in outputs {
             outs.push(cpu.read(*t).await.unwrap());

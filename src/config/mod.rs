@@ -98,6 +98,51 @@ pub enum Arch {
     Feedforward,
     /// A block of `layers` layers with shared weights, run `loops` times.
     Looped,
+    /// Tiny Recursive Model: one block of `layers` layers updates a latent z `inner` times from (x, y, z), then
+    /// the answer y from (y, z); that is one of `loops` iterations. The head reads y.
+    Trm,
+    /// Hierarchical Reasoning Model: a fast L block (`layers` layers) runs `inner` steps on (zL, zH, x), then a
+    /// slow H block (another `layers` layers) updates zH from (zH, zL); that is one of `loops` cycles. The head
+    /// reads zH.
+    Hrm,
+}
+
+/// How tokens mix across positions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attention {
+    /// Every token attends to every token.
+    #[default]
+    Global,
+    /// Each token attends to its neighbours within `model.radius` on the task's grid (1-D for sequences), with a
+    /// learned bias per relative offset: nothing depends on the input size.
+    Local,
+}
+
+/// Where position information comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Positions {
+    /// A learned embedding per absolute position (inputs of other sizes are padded to one length).
+    #[default]
+    Learned,
+    /// None beyond local attention's relative bias: the model runs on any input size.
+    None,
+}
+
+/// How many iterations a training step runs, and through how many the gradient flows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Depth {
+    /// Always `model.loops` iterations.
+    #[default]
+    Fixed,
+    /// Per step, T ~ Poisson(lambda) with lambda log-normal around `model.loops` (Huginn), clamped to
+    /// 1..=2*loops; the gradient flows through the last `train.backprop` of them.
+    Random,
+    /// DeepThinking's progressive loss: n ~ U[0, loops) iterations without gradient, then k ~ U[1, loops-n]
+    /// with gradient; the loss is (1-alpha)*L(loops iterations) + alpha*L(n+k).
+    Progressive,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +181,16 @@ pub struct ModelConfig {
     /// Zero-initialise the attention and MLP output projections so each block starts as the identity.
     pub zero_init: bool,
     pub causal: bool,
+    /// TRM: latent updates per iteration (n); HRM: L steps per H step (T).
+    #[serde(default)]
+    pub inner: usize,
+    #[serde(default)]
+    pub attention: Attention,
+    /// Local attention: neighbours up to this many cells away in each direction.
+    #[serde(default)]
+    pub radius: usize,
+    #[serde(default)]
+    pub positions: Positions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,176 +218,33 @@ pub struct TrainConfig {
     pub eval_every: u64,
     /// Decay of the weight EMA used for evaluation; 0 disables it.
     pub ema: f64,
+    #[serde(default)]
+    pub depth: Depth,
+    /// Iterations the gradient flows through, the last ones of a step (0 = all; truncated backprop).
+    #[serde(default)]
+    pub backprop: usize,
+    /// Progressive depth: weight of the progressive loss (1 = only it; below 1 adds the full-depth loss).
+    #[serde(default = "one")]
+    pub progressive_alpha: f64,
+    /// Deep supervision: optimizer steps per batch, each a segment of `model.loops` iterations continuing from
+    /// the previous segment's state (detached). 1 = off.
+    #[serde(default = "one_usize")]
+    pub segments: usize,
+    /// Stablemax instead of softmax in the cross-entropy (HRM).
+    #[serde(default)]
+    pub stablemax: bool,
 }
 
-pub struct Preset {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub config: fn() -> LabConfig,
+fn one() -> f64 {
+    1.0
 }
 
-pub const PRESETS: &[Preset] = &[
-    Preset {
-        name: "grokking",
-        description: "(a + b) mod 47, 50% of pairs for training, a 1-layer block looped twice, weight decay 1: train accuracy saturates long before test accuracy jumps",
-        config: grokking,
-    },
-    Preset {
-        name: "grokking-ff",
-        description: "the feedforward twin of `grokking`: 2 distinct layers, same data and optimizer",
-        config: grokking_ff,
-    },
-    Preset {
-        name: "modular-small",
-        description: "(a + b) mod 23, 60% of pairs, d_model 64: small and fast, the CI learning run",
-        config: modular_small,
-    },
-    Preset {
-        name: "sudoku-4x4",
-        description: "4x4 Sudoku with 6 givens, all cells supervised, a small 2-layer block looped 4 times (a starting point, not tuned)",
-        config: sudoku_4x4,
-    },
-    Preset {
-        name: "maze",
-        description: "shortest paths through 5x5-cell backtracker mazes (11x11 grids), a 1-layer block looped 8 times, d_model 64",
-        config: maze,
-    },
-    Preset {
-        name: "prefix-sums",
-        description: "prefix-sum parity: train on 16 bits, test on 32 (padded), a 1-layer block looped 8 times, d_model 64 (a starting point, not tuned)",
-        config: prefix_sums,
-    },
-    Preset {
-        name: "pointer-chasing",
-        description: "the 3rd successor in a permutation of 8 nodes written as shuffled pairs, a 1-layer block looped 8 times, d_model 64 (a starting point, not tuned)",
-        config: pointer_chasing,
-    },
-    Preset {
-        name: "composition",
-        description: "two-hop composition over 200 entities x 10 relations, phi 7.2, 5% OOD atomic facts, a 1-layer block looped 4 times, d_model 128 (a starting point, not tuned)",
-        config: composition,
-    },
-];
-
-fn grokking() -> LabConfig {
-    LabConfig {
-        seed: 0,
-        task: TaskConfig {
-            kind: TaskKind::Modular,
-            p: 47,
-            op: ModOp::Add,
-            train_fraction: 0.5,
-            vocab: 0,
-            seq_len: 0,
-            examples: 0,
-            size: 0,
-            givens: 0,
-            test_size: 0,
-            test_examples: 0,
-            maze_loops: 0.0,
-            entities: 0,
-            relations: 0,
-            hops: 0,
-            phi: 0.0,
-            ood_fraction: 0.0,
-        },
-        model: ModelConfig {
-            arch: Arch::Looped,
-            d_model: 128,
-            heads: 4,
-            layers: 1,
-            loops: 2,
-            mlp: Mlp::Swiglu,
-            mlp_hidden: 256,
-            norm: Norm::Pre,
-            norm_scale: true,
-            injection: true,
-            zero_init: true,
-            causal: false,
-        },
-        train: TrainConfig {
-            steps: 4000,
-            batch_size: 0,
-            lr: 3e-3,
-            warmup: 10,
-            schedule: Schedule::Constant,
-            weight_decay: 1.0,
-            beta1: 0.9,
-            beta2: 0.98,
-            grad_clip: 1.0,
-            eval_every: 50,
-            ema: 0.0,
-        },
-    }
+fn one_usize() -> usize {
+    1
 }
 
-fn grokking_ff() -> LabConfig {
-    let mut c = grokking();
-    c.model.arch = Arch::Feedforward;
-    c.model.layers = 2;
-    c.model.loops = 1;
-    c
-}
-
-fn modular_small() -> LabConfig {
-    let mut c = grokking();
-    c.task.p = 23;
-    c.task.train_fraction = 0.6;
-    c.model.d_model = 64;
-    c.model.mlp_hidden = 128;
-    c.train.steps = 3000;
-    c.train.eval_every = 100;
-    c
-}
-
-fn sudoku_4x4() -> LabConfig {
-    let mut c = grokking();
-    c.task.kind = TaskKind::Sudoku;
-    (c.task.size, c.task.givens, c.task.examples, c.task.test_examples) = (4, 6, 2000, 200);
-    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (64, 128, 2, 4);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (3000, 128, 1e-3, 0.1, 100);
-    c
-}
-
-fn maze() -> LabConfig {
-    let mut c = grokking();
-    c.task.kind = TaskKind::Maze;
-    c.task.size = 5;
-    c.task.examples = 4000;
-    c.task.test_examples = 500;
-    c.model.d_model = 64;
-    c.model.mlp_hidden = 128;
-    c.model.loops = 8;
-    c.train.batch_size = 64;
-    c.train.lr = 1e-3;
-    c.train.weight_decay = 0.1;
-    c.train.steps = 5000;
-    c.train.eval_every = 100;
-    c
-}
-
-fn prefix_sums() -> LabConfig {
-    let mut c = maze();
-    c.task.kind = TaskKind::PrefixSums;
-    (c.task.size, c.task.test_size, c.task.examples, c.task.test_examples) = (16, 32, 4000, 500);
-    c
-}
-
-fn pointer_chasing() -> LabConfig {
-    let mut c = maze();
-    c.task.kind = TaskKind::PointerChasing;
-    (c.task.size, c.task.hops, c.task.examples, c.task.test_examples) = (8, 3, 4000, 500);
-    c
-}
-
-fn composition() -> LabConfig {
-    let mut c = grokking();
-    c.task.kind = TaskKind::Composition;
-    (c.task.entities, c.task.relations, c.task.hops, c.task.phi, c.task.ood_fraction, c.task.test_examples) = (200, 10, 2, 7.2, 0.05, 500);
-    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (128, 256, 1, 4);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (20000, 512, 1e-3, 0.1, 200);
-    c
-}
+mod presets;
+pub use presets::{Preset, PRESETS};
 
 pub fn preset(name: &str) -> Result<LabConfig, LabError> {
     PRESETS.iter().find(|p| p.name == name).map(|p| (p.config)()).ok_or_else(|| LabError::UnknownPreset {
@@ -423,6 +335,7 @@ impl LabConfig {
         if m.arch == Arch::Feedforward && m.loops != 1 {
             return Err(LabError::invalid("model.loops", m.loops, "1 for model.arch=feedforward (use model.arch=looped to iterate)"));
         }
+        validate_recurrence(m, tr)?;
         range("model.mlp_hidden", m.mlp_hidden as f64, 1.0, 16384.0)?;
         range("train.steps", tr.steps as f64, 1.0, 1e9)?;
         range("train.lr", tr.lr, 1e-7, 10.0)?;
@@ -436,6 +349,46 @@ impl LabConfig {
         }
         Ok(())
     }
+}
+
+/// The recurrent knobs: inner steps, attention and positions, depth schedule, segments.
+fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError> {
+    match m.arch {
+        Arch::Trm | Arch::Hrm => range("model.inner", m.inner as f64, 1.0, 64.0)?,
+        _ if m.inner != 0 => return Err(LabError::invalid("model.inner", m.inner, "0 unless model.arch is trm or hrm")),
+        _ => {}
+    }
+    match m.attention {
+        Attention::Local => {
+            range("model.radius", m.radius as f64, 1.0, 8.0)?;
+            if m.causal {
+                return Err(LabError::invalid("model.causal", true, "false with model.attention=local"));
+            }
+        }
+        Attention::Global if m.radius != 0 => return Err(LabError::invalid("model.radius", m.radius, "0 unless model.attention=local")),
+        Attention::Global => {}
+    }
+    let recurrent = m.arch != Arch::Feedforward;
+    if tr.backprop > m.loops {
+        return Err(LabError::invalid("train.backprop", tr.backprop, format!("0 (all) or at most model.loops ({})", m.loops)));
+    }
+    if !recurrent && (tr.depth != Depth::Fixed || tr.backprop > 0 || tr.segments != 1) {
+        return Err(LabError::Usage("train.depth, train.backprop and train.segments apply to recurrent models (model.arch looped, trm or hrm), not feedforward".into()));
+    }
+    if m.arch == Arch::Hrm && tr.backprop > 1 {
+        return Err(LabError::invalid("train.backprop", tr.backprop, "0 or 1 for hrm (its one-step gradient flows through the last L step and the last H step)"));
+    }
+    if tr.depth == Depth::Progressive && !(tr.progressive_alpha > 0.0 && tr.progressive_alpha <= 1.0) {
+        return Err(LabError::invalid("train.progressive_alpha", tr.progressive_alpha, "a weight in (0, 1]"));
+    }
+    if tr.depth == Depth::Progressive && tr.progressive_alpha < 1.0 && tr.backprop != 0 {
+        return Err(LabError::invalid("train.backprop", tr.backprop, "0 when train.progressive_alpha < 1 (its full-depth loss backpropagates through every iteration)"));
+    }
+    range("train.segments", tr.segments as f64, 1.0, 64.0)?;
+    if tr.segments > 1 && m.arch == Arch::Looped && !m.injection {
+        return Err(LabError::invalid("train.segments", tr.segments, "1 for a looped model without model.injection (a later segment would never see the input)"));
+    }
+    Ok(())
 }
 
 fn validate_modular(t: &TaskConfig) -> Result<(), LabError> {

@@ -1,4 +1,7 @@
-//! The native command line: train, list presets, show the device, benchmark (src/bin/looplab.rs calls `main`).
+//! The native command line: train, evaluate, solve, list presets, show the device, benchmark
+//! (src/bin/looplab.rs calls `main`).
+
+mod solve;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +16,8 @@ use crate::train::Record;
 const USAGE: &str = "usage:
   looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR]
   looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
-  looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--backend gpu|cpu] [--json]
+  looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS] [--backend gpu|cpu] [--json]
+  looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS] [--backend gpu|cpu] [--json]
   looplab presets
   looplab devices
   looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
@@ -37,6 +41,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
     match command.as_str() {
         "train" => train(&TrainArgs::parse(rest)?).await,
         "eval" => eval(&EvalArgs::parse(rest)?).await,
+        "solve" => solve::run(&solve::SolveArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
             for p in PRESETS {
@@ -53,7 +58,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, presets, devices, bench"))),
     }
 }
 
@@ -75,7 +80,7 @@ struct TrainArgs {
 }
 
 /// The value after a flag, or an error naming the flag.
-fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'a String, LabError> {
+pub(crate) fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'a String, LabError> {
     it.next().filter(|v| !v.starts_with("--")).ok_or_else(|| LabError::Usage(format!("`{flag}` needs a value")))
 }
 
@@ -107,7 +112,7 @@ impl TrainArgs {
     }
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
     move |source| LabError::Io { path: path.display().to_string(), source }
 }
 
@@ -224,6 +229,8 @@ struct EvalArgs {
     checkpoint: Option<PathBuf>,
     iters: Vec<usize>,
     split: Option<String>,
+    sets: Vec<String>,
+    exit_kl: Option<f64>,
     backend: Option<BackendKind>,
     json: bool,
 }
@@ -244,6 +251,8 @@ impl EvalArgs {
                         .ok_or_else(|| LabError::invalid("--iters", v, "a comma-separated list of counts from 1 to 256, e.g. 1,2,4,8"))?;
                 }
                 "--split" => a.split = Some(value(flag, &mut it)?.clone()),
+                "--set" => a.sets.push(value(flag, &mut it)?.clone()),
+                "--exit-kl" => a.exit_kl = Some(solve::parse_threshold(value(flag, &mut it)?)?),
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
                 "--json" => a.json = true,
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `eval`"))),
@@ -265,33 +274,62 @@ struct EvalRow<'a> {
     exact: f64,
 }
 
+#[derive(serde::Serialize)]
+struct ExitRow<'a> {
+    split: &'a str,
+    threshold: f64,
+    max_iterations: usize,
+    exact_at_exit: f64,
+    exact_at_max: f64,
+    mean_iterations: f64,
+    histogram: Vec<usize>,
+}
+
 /// The depth sweep: loss, token accuracy and exact-match accuracy per split at each iteration count.
 async fn eval(a: &EvalArgs) -> Result<(), LabError> {
     let path = a.checkpoint.as_ref().expect("checked by parse");
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     let backend = crate::backend::Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
-    let mut t = crate::train::checkpoint::restore(&bytes, &path.display().to_string(), backend, &a.iters).await?;
+    let mut t = crate::train::checkpoint::restore_with(&bytes, &path.display().to_string(), backend, &a.iters, &a.sets).await?;
     let names: Vec<&'static str> = t.dataset.splits.iter().map(|s| s.name).collect();
     let splits: Vec<usize> = match &a.split {
         None => (0..names.len()).collect(),
         Some(name) => vec![names.iter().position(|n| n == name).ok_or_else(|| LabError::invalid("--split", name, names.join(", ")))?],
     };
     let depths = t.eval_depths();
-    let wanted: Vec<usize> = if a.iters.is_empty() { vec![0] } else { a.iters.iter().map(|n| depths.iter().position(|d| d == n).expect("planned")).collect() };
+    let wanted: Vec<usize> = if a.iters.is_empty() { vec![depths[0]] } else { a.iters.clone() };
     let mut rows = Vec::new();
-    for &d in &wanted {
+    for &s in &splits {
+        let scores = t.evaluate_depths(s).await?;
+        for &d in &wanted {
+            let e = scores[d - 1];
+            rows.push(EvalRow { iterations: d, split: names[s], loss: e.loss, accuracy: e.accuracy, exact: e.exact });
+        }
+    }
+    rows.sort_by_key(|r| r.iterations);
+    let mut exits = Vec::new();
+    if let Some(threshold) = a.exit_kl {
+        let weights = crate::train::checkpoint::Weights::read(&bytes, &path.display().to_string())?;
+        let depth = wanted.iter().copied().max().unwrap_or(depths[0]);
         for &s in &splits {
-            let e = t.evaluate_at(s, d).await?;
-            rows.push(EvalRow { iterations: depths[d], split: names[s], loss: e.loss, accuracy: e.accuracy, exact: e.exact });
+            let e = solve::exit_score(&weights, &mut t.backend, &t.dataset.splits[s], depth, threshold).await?;
+            exits.push(ExitRow { split: names[s], threshold, max_iterations: depth, exact_at_exit: e.exact_at_exit, exact_at_max: e.exact_at_depth, mean_iterations: e.mean_iterations, histogram: e.histogram });
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("rows serialize"));
+        let out = serde_json::json!({ "depths": rows, "exit": exits });
+        println!("{}", serde_json::to_string_pretty(&out).expect("rows serialize"));
     } else {
         println!("checkpoint {} (step {}, trained at {} iterations)", path.display(), t.step, depths[0]);
         println!("{:>10}  {:<10} {:>8} {:>9} {:>9}", "iterations", "split", "loss", "accuracy", "exact");
         for r in &rows {
             println!("{:>10}  {:<10} {:>8.4} {:>8.2}% {:>8.2}%", r.iterations, r.split, r.loss, 100.0 * r.accuracy, 100.0 * r.exact);
+        }
+        for e in &exits {
+            println!(
+                "adaptive exit on {} (KL < {:e}, at most {}): exact {:.2}% (vs {:.2}% at {}), mean {:.2} iterations; exits per iteration {:?}",
+                e.split, e.threshold, e.max_iterations, 100.0 * e.exact_at_exit, 100.0 * e.exact_at_max, e.max_iterations, e.mean_iterations, e.histogram
+            );
         }
     }
     Ok(())

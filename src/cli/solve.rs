@@ -1,0 +1,221 @@
+//! `looplab solve`: one Sudoku or maze through a trained model, the board after every iteration, the
+//! iteration an adaptive exit stops at, and whether the task's validator accepts the answer.
+
+use std::path::PathBuf;
+
+use super::{io_err, value};
+use crate::backend::{Backend, BackendKind};
+use crate::config::TaskKind;
+use crate::error::LabError;
+use crate::solve::{trace, Trace};
+use crate::tasks::{maze, sudoku};
+use crate::train::{checkpoint::Weights, training_depth};
+
+/// Default exit threshold on the mean per-position KL between successive iterations' outputs (Huginn's).
+pub const EXIT_KL: f64 = 1e-3;
+
+#[derive(Debug, Default)]
+pub struct SolveArgs {
+    checkpoint: Option<PathBuf>,
+    sudoku: Option<String>,
+    maze: Option<PathBuf>,
+    iters: Option<usize>,
+    exit_kl: Option<f64>,
+    backend: Option<BackendKind>,
+    json: bool,
+}
+
+/// `--exit-kl`'s value: a positive threshold.
+pub fn parse_threshold(v: &str) -> Result<f64, LabError> {
+    v.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| LabError::invalid("--exit-kl", v, "a positive threshold, e.g. 0.001"))
+}
+
+impl SolveArgs {
+    pub fn parse(args: &[String]) -> Result<SolveArgs, LabError> {
+        let mut a = SolveArgs::default();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            match flag.as_str() {
+                "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--sudoku" => a.sudoku = Some(value(flag, &mut it)?.clone()),
+                "--maze" => a.maze = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--iters" => {
+                    let v = value(flag, &mut it)?;
+                    a.iters = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| LabError::invalid("--iters", v, "a count from 1 to 256"))?);
+                }
+                "--exit-kl" => a.exit_kl = Some(parse_threshold(value(flag, &mut it)?)?),
+                "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
+                "--json" => a.json = true,
+                other => return Err(LabError::Usage(format!("unknown option `{other}` for `solve`"))),
+            }
+        }
+        if a.checkpoint.is_none() {
+            return Err(LabError::Usage("`solve` needs --checkpoint FILE (a model.safetensors written by `train`)".into()));
+        }
+        if a.sudoku.is_some() == a.maze.is_some() {
+            return Err(LabError::Usage("`solve` needs exactly one of --sudoku PUZZLE or --maze FILE".into()));
+        }
+        Ok(a)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Step {
+    iteration: usize,
+    /// The board (Sudoku one-line format) or maze drawing the model predicts after this iteration.
+    board: String,
+    /// Positions whose prediction changed since the previous iteration.
+    changed: usize,
+    /// Mean KL(p_t || p_{t-1}) over positions (absent for the first iteration).
+    kl: Option<f64>,
+    valid: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Solution {
+    iterations: Vec<Step>,
+    exit_iteration: usize,
+    exit_threshold: f64,
+    answer: String,
+    valid: bool,
+    /// What the validator found wrong with the answer.
+    error: Option<String>,
+}
+
+/// A task's view of one input: tokens, grid, and how to render and judge a prediction.
+struct Problem {
+    tokens: Vec<u32>,
+    grid: [usize; 2],
+    render: Box<dyn Fn(&[u32]) -> String>,
+    judge: Box<dyn Fn(&[u32]) -> Result<(), String>>,
+}
+
+fn sudoku_problem(text: &str, n: usize) -> Result<Problem, LabError> {
+    let puzzle = sudoku::parse(text, n)?;
+    let board = move |p: &[u32]| sudoku::Board { n, cells: p.iter().map(|&d| d.min(255) as u8).collect() };
+    let given = puzzle.clone();
+    Ok(Problem {
+        tokens: puzzle.cells.iter().map(|&d| d as u32).collect(),
+        grid: [n, n],
+        render: Box::new(move |p| sudoku::to_line(&board(p))),
+        judge: Box::new(move |p| sudoku::check(&given, &board(p)).map_err(|v| v.to_string())),
+    })
+}
+
+/// A maze; with learned positions it is padded with walls to the side the model was trained on.
+fn maze_problem(text: &str, positions: usize) -> Result<Problem, LabError> {
+    let m = maze::parse(text)?;
+    let side = if positions > 0 { (positions as f64).sqrt().round() as usize } else { m.side };
+    if side < m.side {
+        return Err(LabError::Usage(format!(
+            "a {0}x{0} maze grid is larger than the {side}x{side} grid this model learned positions for; train with model.attention=local and model.positions=none to solve larger mazes",
+            m.side
+        )));
+    }
+    let (tokens, _) = maze::embed(&m, side);
+    let inside = move |i: usize| (i / side < m.side && i % side < m.side).then(|| (i / side) * m.side + i % side);
+    let path = move |p: &[u32]| -> Vec<usize> { (0..p.len()).filter(|&i| p[i] == 1).filter_map(inside).collect() };
+    let (draw, check) = (m.clone(), m);
+    let path_for_render = path.clone();
+    Ok(Problem {
+        tokens,
+        grid: [side, side],
+        render: Box::new(move |p| maze::to_text(&draw, Some(&path_for_render(p)))),
+        judge: Box::new(move |p| maze::check(&check, &path(p)).map_err(|e| e.to_string())),
+    })
+}
+
+/// Exact accuracy and mean iterations used when each example of a split exits by the KL rule, next to the
+/// exact accuracy at the full depth: the halting measurement of `eval --exit-kl`.
+pub struct ExitScore {
+    pub exact_at_exit: f64,
+    pub exact_at_depth: f64,
+    pub mean_iterations: f64,
+    /// `histogram[t-1]`: examples that exited at iteration t.
+    pub histogram: Vec<usize>,
+}
+
+pub async fn exit_score(weights: &Weights<'_>, backend: &mut Backend, split: &crate::tasks::Split, depth: usize, threshold: f64) -> Result<ExitScore, LabError> {
+    // Chunks small enough that every iteration's logits fit in a few tens of MiB.
+    let chunk = (4_000_000 / (depth * split.seq_len * weights.vocab).max(1)).clamp(1, 512);
+    let (mut exact_exit, mut exact_depth, mut iterations) = (0usize, 0usize, 0usize);
+    let mut histogram = vec![0; depth];
+    for start in (0..split.len()).step_by(chunk) {
+        let ids = start..(start + chunk).min(split.len());
+        let tokens: Vec<u32> = ids.clone().flat_map(|i| split.example(i).0.to_vec()).collect();
+        let t = trace(weights, backend, &tokens, split.grid, depth).await?;
+        for (b, i) in ids.enumerate() {
+            let targets = split.example(i).1;
+            let exact = |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::ops::cross_entropy::IGNORE || y == x);
+            let exit = t.exit(b, threshold);
+            histogram[exit - 1] += 1;
+            iterations += exit;
+            exact_exit += exact(t.predictions(exit - 1, b)) as usize;
+            exact_depth += exact(t.predictions(depth - 1, b)) as usize;
+        }
+    }
+    let n = split.len().max(1) as f64;
+    Ok(ExitScore { exact_at_exit: exact_exit as f64 / n, exact_at_depth: exact_depth as f64 / n, mean_iterations: iterations as f64 / n, histogram })
+}
+
+fn steps(problem: &Problem, t: &Trace) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    let mut before: Option<Vec<u32>> = None;
+    for i in 0..t.iterations() {
+        let p = t.predictions(i, 0);
+        let changed = before.as_ref().map_or(p.len(), |b| b.iter().zip(&p).filter(|(x, y)| x != y).count());
+        out.push(Step { iteration: i + 1, board: (problem.render)(&p), changed, kl: (i > 0).then(|| t.kl(i, 0)), valid: (problem.judge)(&p).is_ok() });
+        before = Some(p);
+    }
+    out
+}
+
+pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
+    let path = a.checkpoint.as_ref().expect("checked by parse");
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let weights = Weights::read(&bytes, &path.display().to_string())?;
+    let task = &weights.config.task;
+    let problem = match (&a.sudoku, &a.maze, task.kind) {
+        (Some(text), _, TaskKind::Sudoku) => sudoku_problem(text, task.size)?,
+        (_, Some(file), TaskKind::Maze) => maze_problem(&std::fs::read_to_string(file).map_err(io_err(file))?, weights.positions)?,
+        (Some(_), _, kind) | (_, Some(_), kind) => {
+            let given = if a.sudoku.is_some() { "--sudoku" } else { "--maze" };
+            return Err(LabError::Usage(format!("{given} needs a checkpoint trained on that task; this one was trained on task.kind={kind:?}")));
+        }
+        (None, None, _) => unreachable!("checked by parse"),
+    };
+    let depth = a.iters.unwrap_or_else(|| training_depth(&weights.config));
+    if weights.config.model.arch == crate::config::Arch::Feedforward && depth != 1 {
+        return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
+    }
+    let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
+    let t = trace(&weights, &mut backend, &problem.tokens, problem.grid, depth).await?;
+    let threshold = a.exit_kl.unwrap_or(EXIT_KL);
+    let exit = t.exit(0, threshold);
+    let answer = t.predictions(exit - 1, 0);
+    let verdict = (problem.judge)(&answer);
+    let solution = Solution {
+        iterations: steps(&problem, &t),
+        exit_iteration: exit,
+        exit_threshold: threshold,
+        answer: (problem.render)(&answer),
+        valid: verdict.is_ok(),
+        error: verdict.err(),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&solution).expect("solution serializes"));
+        return Ok(());
+    }
+    for s in &solution.iterations {
+        let kl = s.kl.map_or(String::new(), |k| format!(", KL {k:.2e}"));
+        println!("iteration {}: {} changed{kl}{}", s.iteration, s.changed, if s.valid { ", valid" } else { "" });
+        println!("{}", s.board.trim_end());
+    }
+    println!("exit at iteration {} of {} (KL threshold {threshold:e})", solution.exit_iteration, depth);
+    println!("answer:\n{}", solution.answer.trim_end());
+    match &solution.error {
+        None => println!("valid: the validator accepts it"),
+        Some(e) => println!("not valid: {e}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! Named starting points. Each is a whole config; the page and the CLI apply `key=value` overrides on top.
+
+use super::*;
+
+pub struct Preset {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub config: fn() -> LabConfig,
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "grokking",
+        description: "(a + b) mod 47, 50% of pairs for training, a 1-layer block looped twice, weight decay 1: train accuracy saturates long before test accuracy jumps",
+        config: grokking,
+    },
+    Preset {
+        name: "grokking-ff",
+        description: "the feedforward twin of `grokking`: 2 distinct layers, same data and optimizer",
+        config: grokking_ff,
+    },
+    Preset {
+        name: "modular-small",
+        description: "(a + b) mod 23, 60% of pairs, d_model 64: small and fast, the CI learning run",
+        config: modular_small,
+    },
+    Preset {
+        name: "sudoku-4x4",
+        description: "4x4 Sudoku with 6 givens, all cells supervised, a small 2-layer block looped 4 times (a starting point, not tuned)",
+        config: sudoku_4x4,
+    },
+    Preset {
+        name: "sudoku-6x6",
+        description: "6x6 Sudoku with 14 givens, a 2-layer block looped 8 times, d_model 128, EMA weights for evaluation",
+        config: sudoku_6x6,
+    },
+    Preset {
+        name: "sudoku-6x6-ff",
+        description: "the feedforward twin of `sudoku-6x6`: the same 2 layers (same parameters) run once",
+        config: sudoku_6x6_ff,
+    },
+    Preset {
+        name: "sudoku-6x6-trm",
+        description: "TRM on `sudoku-6x6`'s data: one 2-layer net, 3 latent updates then an answer update per recursion, 2 recursions, backprop through the last, 4 deep-supervision segments",
+        config: sudoku_6x6_trm,
+    },
+    Preset {
+        name: "sudoku-6x6-hrm",
+        description: "HRM on `sudoku-6x6`'s data: 1-layer L and H blocks, 3 L steps per H step, 2 cycles, one-step gradient, 4 deep-supervision segments, stablemax",
+        config: sudoku_6x6_hrm,
+    },
+    Preset {
+        name: "sudoku-9x9",
+        description: "9x9 Sudoku with 36 givens, a 2-layer block looped 16 times, d_model 128 (sized for a GPU)",
+        config: sudoku_9x9,
+    },
+    Preset {
+        name: "maze",
+        description: "shortest paths through 4x4-cell mazes (9x9 grids), tested on 6x6-cell mazes (13x13): local attention with no absolute positions, a 1-layer block looped 20 times, progressive loss",
+        config: maze,
+    },
+    Preset {
+        name: "prefix-sums",
+        description: "prefix-sum parity: train on 16 bits, test on 32, local attention (radius 1) with no absolute positions, a 1-layer block looped 20 times, progressive loss",
+        config: prefix_sums,
+    },
+    Preset {
+        name: "pointer-chasing",
+        description: "the 3rd successor in a permutation of 8 nodes written as shuffled pairs, a 1-layer block looped 8 times, d_model 64 (a starting point, not tuned)",
+        config: pointer_chasing,
+    },
+    Preset {
+        name: "composition",
+        description: "two-hop composition over 200 entities x 10 relations, phi 7.2, 5% OOD atomic facts, a 1-layer block looped 4 times, d_model 128 (a starting point, not tuned)",
+        config: composition,
+    },
+];
+
+fn grokking() -> LabConfig {
+    LabConfig {
+        seed: 0,
+        task: TaskConfig {
+            kind: TaskKind::Modular,
+            p: 47,
+            op: ModOp::Add,
+            train_fraction: 0.5,
+            vocab: 0,
+            seq_len: 0,
+            examples: 0,
+            size: 0,
+            givens: 0,
+            test_size: 0,
+            test_examples: 0,
+            maze_loops: 0.0,
+            entities: 0,
+            relations: 0,
+            hops: 0,
+            phi: 0.0,
+            ood_fraction: 0.0,
+        },
+        model: ModelConfig {
+            arch: Arch::Looped,
+            d_model: 128,
+            heads: 4,
+            layers: 1,
+            loops: 2,
+            mlp: Mlp::Swiglu,
+            mlp_hidden: 256,
+            norm: Norm::Pre,
+            norm_scale: true,
+            injection: true,
+            zero_init: true,
+            causal: false,
+            inner: 0,
+            attention: Attention::Global,
+            radius: 0,
+            positions: Positions::Learned,
+        },
+        train: TrainConfig {
+            steps: 4000,
+            batch_size: 0,
+            lr: 3e-3,
+            warmup: 10,
+            schedule: Schedule::Constant,
+            weight_decay: 1.0,
+            beta1: 0.9,
+            beta2: 0.98,
+            grad_clip: 1.0,
+            eval_every: 50,
+            ema: 0.0,
+            depth: Depth::Fixed,
+            backprop: 0,
+            progressive_alpha: 1.0,
+            segments: 1,
+            stablemax: false,
+        },
+    }
+}
+
+fn grokking_ff() -> LabConfig {
+    let mut c = grokking();
+    c.model.arch = Arch::Feedforward;
+    c.model.layers = 2;
+    c.model.loops = 1;
+    c
+}
+
+fn modular_small() -> LabConfig {
+    let mut c = grokking();
+    c.task.p = 23;
+    c.task.train_fraction = 0.6;
+    c.model.d_model = 64;
+    c.model.mlp_hidden = 128;
+    c.train.steps = 3000;
+    c.train.eval_every = 100;
+    c
+}
+
+fn sudoku_4x4() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Sudoku;
+    (c.task.size, c.task.givens, c.task.examples, c.task.test_examples) = (4, 6, 2000, 200);
+    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (64, 128, 2, 4);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (3000, 128, 1e-3, 0.1, 100);
+    c
+}
+
+fn sudoku_6x6() -> LabConfig {
+    let mut c = sudoku_4x4();
+    (c.task.size, c.task.givens, c.task.examples, c.task.test_examples) = (6, 14, 20000, 500);
+    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (128, 256, 2, 8);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.ema) = (6000, 128, 1e-3, 0.1, 250, 0.999);
+    c.train.warmup = 200;
+    c
+}
+
+fn sudoku_6x6_ff() -> LabConfig {
+    let mut c = sudoku_6x6();
+    (c.model.arch, c.model.loops) = (Arch::Feedforward, 1);
+    c
+}
+
+fn sudoku_6x6_trm() -> LabConfig {
+    let mut c = sudoku_6x6();
+    (c.model.arch, c.model.inner, c.model.loops) = (Arch::Trm, 3, 2);
+    (c.model.norm, c.model.norm_scale) = (Norm::Post, false);
+    (c.train.backprop, c.train.segments) = (1, 4);
+    c
+}
+
+fn sudoku_6x6_hrm() -> LabConfig {
+    let mut c = sudoku_6x6_trm();
+    (c.model.arch, c.model.layers) = (Arch::Hrm, 1);
+    c.train.stablemax = true;
+    c
+}
+
+fn sudoku_9x9() -> LabConfig {
+    let mut c = sudoku_6x6();
+    (c.task.size, c.task.givens, c.task.examples) = (9, 36, 50000);
+    c.model.loops = 16;
+    c.train.steps = 20000;
+    c
+}
+
+fn maze() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Maze;
+    (c.task.size, c.task.test_size, c.task.examples, c.task.test_examples) = (4, 6, 10000, 500);
+    (c.model.d_model, c.model.mlp_hidden, c.model.loops) = (64, 128, 20);
+    (c.model.attention, c.model.radius, c.model.positions) = (Attention::Local, 1, Positions::None);
+    (c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.steps, c.train.eval_every, c.train.warmup) = (64, 1e-3, 0.1, 5000, 250, 100);
+    (c.train.depth, c.train.grad_clip) = (Depth::Progressive, 1.0);
+    c
+}
+
+fn prefix_sums() -> LabConfig {
+    let mut c = maze();
+    c.task.kind = TaskKind::PrefixSums;
+    (c.task.size, c.task.test_size, c.task.examples, c.task.test_examples) = (16, 32, 10000, 500);
+    c
+}
+
+fn pointer_chasing() -> LabConfig {
+    let mut c = maze();
+    (c.model.attention, c.model.radius, c.model.positions, c.model.loops) = (Attention::Global, 0, Positions::Learned, 8);
+    (c.train.depth, c.task.test_size) = (Depth::Fixed, 0);
+    c.task.kind = TaskKind::PointerChasing;
+    (c.task.size, c.task.hops, c.task.examples, c.task.test_examples) = (8, 3, 4000, 500);
+    c
+}
+
+fn composition() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Composition;
+    (c.task.entities, c.task.relations, c.task.hops, c.task.phi, c.task.ood_fraction, c.task.test_examples) = (200, 10, 2, 7.2, 0.05, 500);
+    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (128, 256, 1, 4);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (20000, 512, 1e-3, 0.1, 200);
+    c
+}
+

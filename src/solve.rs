@@ -1,0 +1,107 @@
+//! Watching a trained model iterate on inputs: the output head reads the state after every iteration (the
+//! predictions a solving view shows), an adaptive exit per example stops at the first iteration whose output
+//! distribution has stopped moving (KL between successive iterations below a threshold), and the task's
+//! validator judges the answer.
+
+use crate::backend::{Backend, MemoryPlan};
+use crate::error::LabError;
+use crate::model::transformer::{Graph, Shape};
+use crate::model::Params;
+use crate::ops::elementwise::Copy;
+use crate::ops::matmul::MatmulPath;
+use crate::ops::Kernel;
+use crate::train::checkpoint::Weights;
+
+/// The output logits of a batch after each iteration: `logits[t]` is `[batch, seq, vocab]` after iteration t+1.
+pub struct Trace {
+    pub batch: usize,
+    pub seq: usize,
+    pub vocab: usize,
+    pub logits: Vec<Vec<f32>>,
+}
+
+/// Runs `batch` examples (`tokens` holds `batch * seq` of them, laid out as `grid`) for `depth` iterations.
+pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32], grid: [usize; 2], depth: usize) -> Result<Trace, LabError> {
+    let m = &weights.config.model;
+    let seq = grid[0] * grid[1];
+    if seq == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(seq) {
+        return Err(LabError::Usage(format!("trace: {} tokens are not whole {}x{} inputs", tokens.len(), grid[0], grid[1])));
+    }
+    if weights.positions > 0 && seq != weights.positions {
+        return Err(LabError::Usage(format!(
+            "this model learned positions for inputs of exactly {} tokens and got {seq}; train with model.attention=local and model.positions=none to run on other sizes",
+            weights.positions
+        )));
+    }
+    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= weights.vocab) {
+        return Err(LabError::Usage(format!("token {bad} is outside the model's vocabulary of {}", weights.vocab)));
+    }
+    let (batch, vocab) = (tokens.len() / seq, weights.vocab);
+    let mut plan = MemoryPlan::default();
+    let params = Params::plan(&mut plan, m, vocab, weights.positions.max(1), false);
+    let mut graph = Graph::plan(&mut plan, m, &params, Shape { batch, seq, grid, vocab }, 0, false, MatmulPath::Blocked, "trace");
+    graph.stablemax = weights.config.train.stablemax;
+    let per_iteration = batch * seq * vocab;
+    let kept = plan.buffer("trace.logits", depth * per_iteration);
+    backend.allocate(&plan)?;
+    let mut program: Vec<Box<dyn Kernel>> = graph.start(true);
+    for t in 0..depth {
+        program.append(&mut graph.iterate());
+        program.append(&mut graph.decode());
+        program.push(Box::new(Copy { x: graph.logits, out: kept.slice(t * per_iteration, per_iteration) }));
+    }
+    let program = backend.prepare(program).await?;
+    backend.write(params.all(params.values), &weights.values(&params)?);
+    if let Some(states) = params.init_states {
+        backend.write(states, &params.init_state_values(weights.config.seed));
+    }
+    backend.write_u32(graph.tokens, tokens);
+    // No targets: every row is ignored by the loss, which this program only needs for its shape.
+    backend.write_u32(graph.targets, &vec![crate::ops::cross_entropy::IGNORE; batch * seq]);
+    backend.run(&[program]);
+    let all = backend.read(kept).await?;
+    Ok(Trace { batch, seq, vocab, logits: all.chunks(per_iteration).map(<[f32]>::to_vec).collect() })
+}
+
+impl Trace {
+    pub fn iterations(&self) -> usize {
+        self.logits.len()
+    }
+
+    /// Argmax token per position of example `b` after iteration `t` (0-based).
+    pub fn predictions(&self, t: usize, b: usize) -> Vec<u32> {
+        self.rows(t, b).map(|row| argmax(row) as u32).collect()
+    }
+
+    fn rows(&self, t: usize, b: usize) -> impl Iterator<Item = &[f32]> {
+        self.logits[t][b * self.seq * self.vocab..(b + 1) * self.seq * self.vocab].chunks(self.vocab)
+    }
+
+    /// Mean over positions of KL(p_t || p_{t-1}) for example `b`, `t` >= 1.
+    pub fn kl(&self, t: usize, b: usize) -> f64 {
+        let total: f64 = self.rows(t, b).zip(self.rows(t - 1, b)).map(|(now, before)| kl(now, before)).sum();
+        total / self.seq as f64
+    }
+
+    /// The iteration (1-based) at which example `b` exits: the first t >= 2 with KL(p_t || p_{t-1}) below
+    /// `threshold`, else the last.
+    pub fn exit(&self, b: usize, threshold: f64) -> usize {
+        (1..self.iterations()).find(|&t| self.kl(t, b) < threshold).map_or(self.iterations(), |t| t + 1)
+    }
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |best, (i, &x)| if x > row[best] { i } else { best })
+}
+
+fn log_softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let log_sum = row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln() + max;
+    row.iter().map(|&x| x as f64 - log_sum).collect()
+}
+
+/// KL(softmax(p) || softmax(q)) of two logit rows.
+fn kl(p: &[f32], q: &[f32]) -> f64 {
+    let (lp, lq) = (log_softmax(p), log_softmax(q));
+    lp.iter().zip(&lq).map(|(a, b)| a.exp() * (a - b)).sum::<f64>().max(0.0)
+}
