@@ -304,7 +304,7 @@ impl Graph {
         let supervised = b.buf("supervised", rows);
         let count = b.buf("count", 1);
         let d_logits = b.buf("d_logits", rows * vocab);
-        fwd.push(Box::new(CrossEntropy { logits, targets, d_logits, losses, correct, supervised, count, rows, vocab }));
+        fwd.push(Box::new(CrossEntropy { logits, targets, d_logits, losses, correct, supervised, count, rows, vocab, stablemax: false, scale: 1.0 }));
 
         let mut bwd: Vec<Box<dyn Kernel>> = Vec::new();
         if with_backward {
