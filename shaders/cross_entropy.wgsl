@@ -1,9 +1,11 @@
-// Softmax cross-entropy per row of logits [rows, vocab]. A row is supervised when its target is inside the
-// vocabulary (IGNORE = 0xffffffff never is; out-of-range targets are a caller bug and are skipped too).
+// Softmax or stablemax cross-entropy per row of logits [rows, vocab]. A row is supervised when its target is
+// inside the vocabulary (IGNORE = 0xffffffff never is; out-of-range targets are a caller bug and are skipped too).
 // Two entry points: count_supervised (one workgroup) writes count[0]; cross_entropy_rows (one thread per row)
 // reads it to scale the gradient of the mean loss. Each entry numbers its own bindings from 1.
 struct Params {
-    rows: u32, vocab: u32, _pad0: u32, _pad1: u32,
+    rows: u32, vocab: u32,
+    stablemax: u32,
+    scale: f32, // multiplies d_logits only
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> targets: array<u32>;
@@ -19,6 +21,40 @@ struct Params {
 
 fn is_supervised(r: u32) -> bool {
     return targets[r] < p.vocab;
+}
+
+// Stablemax's s(x) and s'(x): the two pieces meet at s(0) = 1 with slope 1.
+fn stable(x: f32) -> f32 {
+    if (x >= 0.0) { return x + 1.0; }
+    return 1.0 / (1.0 - x);
+}
+
+fn stable_slope(x: f32) -> f32 {
+    if (x >= 0.0) { return 1.0; }
+    return 1.0 / ((1.0 - x) * (1.0 - x));
+}
+
+// p_j = weight(x_j) / Σ_k weight(x_k), so d loss / d x_j = slope(x_j) / Σ_k weight(x_k) - [j = t] d_log_weight(x_t).
+// Softmax's weight is exp(x - mx): the row maximum mx keeps exp finite and cancels in p.
+fn weight(x: f32, mx: f32) -> f32 {
+    if (p.stablemax != 0u) { return stable(x); }
+    return exp(x - mx);
+}
+
+fn slope(x: f32, mx: f32) -> f32 {
+    if (p.stablemax != 0u) { return stable_slope(x); }
+    return exp(x - mx);
+}
+
+// log weight(x), written out for softmax so a far-from-maximum target does not underflow to log(0).
+fn log_weight(x: f32, mx: f32) -> f32 {
+    if (p.stablemax != 0u) { return log(stable(x)); }
+    return x - mx;
+}
+
+fn d_log_weight(x: f32) -> f32 {
+    if (p.stablemax != 0u) { return stable_slope(x) / stable(x); }
+    return 1.0;
 }
 
 var<workgroup> partial: array<u32, WG>;
@@ -52,7 +88,7 @@ fn cross_entropy_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         return;
     }
     let t = targets[r];
-    // Subtracting the maximum keeps exp finite; strict > picks the first maximum, as argmax does.
+    // Strict > picks the first maximum, as argmax does.
     var argmax = 0u;
     var mx = logits[base];
     for (var j = 1u; j < p.vocab; j++) {
@@ -60,13 +96,14 @@ fn cross_entropy_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         if (v > mx) { mx = v; argmax = j; }
     }
     var sum = 0.0;
-    for (var j = 0u; j < p.vocab; j++) { sum += exp(logits[base + j] - mx); }
+    for (var j = 0u; j < p.vocab; j++) { sum += weight(logits[base + j], mx); }
+    let x_t = logits[base + t];
     let n = max(count[0], 1.0);
     for (var j = 0u; j < p.vocab; j++) {
-        let prob = exp(logits[base + j] - mx) / sum;
-        d_logits[base + j] = (prob - select(0.0, 1.0, j == t)) / n;
+        let at_target = select(0.0, d_log_weight(x_t), j == t);
+        d_logits[base + j] = (slope(logits[base + j], mx) / sum - at_target) * p.scale / n;
     }
-    losses[r] = log(sum) + mx - logits[base + t];
+    losses[r] = log(sum) - log_weight(x_t, mx);
     correct[r] = select(0.0, 1.0, argmax == t);
     supervised[r] = 1.0;
 }

@@ -1,16 +1,23 @@
-//! Softmax cross-entropy with an ignore mask: only rows with a target count. Shader: shaders/cross_entropy.wgsl.
+//! Softmax (or stablemax) cross-entropy with an ignore mask: only rows with a target count.
+//! Shader: shaders/cross_entropy.wgsl.
 
-use super::{grid, read, u, write, Kernel, Launch, Shader};
+use super::{f, grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
 /// Rows whose target is `IGNORE` are not supervised.
 pub const IGNORE: u32 = u32::MAX;
 
-/// For each row r with a target: `losses[r] = -log softmax(logits[r])[t]`, `correct[r] = 1` when the argmax
-/// (first maximum) equals t, and `d_logits[r] = (softmax - onehot(t)) / count`, where `count[0]` is the number
-/// of supervised rows (computed by the first launch). Ignored rows get loss 0, correct 0, gradient 0.
-/// `supervised[r]` is 1 for rows with a target, else 0 (so metrics can count them).
+/// For each row r with a target: `losses[r] = -log p(logits[r])[t]`, `correct[r] = 1` when the argmax
+/// (first maximum) equals t, and `d_logits[r] = scale * d losses[r] / d logits[r] / count`, where `count[0]` is
+/// the number of supervised rows (computed by the first launch): the gradient of `scale` times the mean loss.
+/// Ignored rows get loss 0, correct 0, gradient 0. `supervised[r]` is 1 for rows with a target, else 0 (so
+/// metrics can count them).
+///
+/// `p` is softmax, or with `stablemax` (Prieto et al. 2025, as in HRM) `p_j = s(x_j) / Σ_k s(x_k)` with
+/// `s(x) = x + 1` for x >= 0 and `1 / (1 - x)` below: it grows linearly rather than exponentially, so logits
+/// need not blow up to push a probability to 1. `scale` weights this loss's gradient against others combined
+/// in the same backward (progressive loss, several supervised segments); the reported losses are unscaled.
 #[derive(Clone, Debug)]
 pub struct CrossEntropy {
     pub logits: Tensor,  // [rows, vocab]
@@ -22,6 +29,17 @@ pub struct CrossEntropy {
     pub count: Tensor,      // [1]
     pub rows: usize,
     pub vocab: usize,
+    pub stablemax: bool,
+    pub scale: f32,
+}
+
+/// Stablemax's s(x); `stable_slope` is s'(x). The two pieces meet at s(0) = 1 with slope 1.
+fn stable(x: f64) -> f64 {
+    if x >= 0.0 { x + 1.0 } else { 1.0 / (1.0 - x) }
+}
+
+fn stable_slope(x: f64) -> f64 {
+    if x >= 0.0 { 1.0 } else { 1.0 / ((1.0 - x) * (1.0 - x)) }
 }
 
 impl CrossEntropy {
@@ -40,6 +58,22 @@ impl CrossEntropy {
             let shared = outputs.iter().chain(&[self.logits, self.targets]).filter(|t| t.buf == out.buf).count();
             assert_eq!(shared, 1, "cross_entropy: an output shares a buffer with another tensor");
         }
+    }
+
+    // p_j = weight(x_j) / Σ_k weight(x_k), so d loss / d x_j = slope(x_j) / Σ_k weight(x_k) - [j = t] d_log_weight(x_t).
+    // Softmax's weight is exp(x - max): the row maximum keeps exp finite and cancels in p.
+    fn weight(&self, x: f64, max: f64) -> f64 {
+        if self.stablemax { stable(x) } else { (x - max).exp() }
+    }
+    fn slope(&self, x: f64, max: f64) -> f64 {
+        if self.stablemax { stable_slope(x) } else { (x - max).exp() }
+    }
+    /// log weight(x), written out for softmax so a far-from-maximum target does not underflow to log(0).
+    fn log_weight(&self, x: f64, max: f64) -> f64 {
+        if self.stablemax { stable(x).ln() } else { x - max }
+    }
+    fn d_log_weight(&self, x: f64) -> f64 {
+        if self.stablemax { stable_slope(x) / stable(x) } else { 1.0 }
     }
 }
 
@@ -74,12 +108,13 @@ impl Kernel for CrossEntropy {
                     }
                 }
                 let max = row[argmax] as f64;
-                let sum: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
-                losses[r] = (sum.ln() + max - row[t as usize] as f64) as f32;
+                let sum: f64 = row.iter().map(|&v| self.weight(v as f64, max)).sum();
+                let x_t = row[t as usize] as f64;
+                losses[r] = (sum.ln() - self.log_weight(x_t, max)) as f32;
                 correct[r] = (argmax == t as usize) as u32 as f32;
                 for (j, (d, &v)) in d_row.iter_mut().zip(row).enumerate() {
-                    let onehot = if j == t as usize { 1.0 } else { 0.0 };
-                    *d = (((v as f64 - max).exp() / sum - onehot) / count.max(1.0) as f64) as f32;
+                    let at_target = if j == t as usize { self.d_log_weight(x_t) } else { 0.0 };
+                    *d = ((self.slope(v as f64, max) / sum - at_target) * self.scale as f64 / count.max(1.0) as f64) as f32;
                 }
             }
         });
@@ -89,7 +124,7 @@ impl Kernel for CrossEntropy {
 
     fn launches(&self) -> Vec<Launch> {
         self.check();
-        let params = vec![u(self.rows), u(self.vocab), 0, 0];
+        let params = vec![u(self.rows), u(self.vocab), self.stablemax as u32, f(self.scale)];
         vec![
             Launch {
                 shader: Shader::CrossEntropy,

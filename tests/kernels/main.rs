@@ -10,6 +10,7 @@ mod attention;
 mod cross_entropy;
 mod elementwise;
 mod embedding;
+mod local_attention;
 mod matmul;
 mod reduce;
 mod rmsnorm;
