@@ -174,6 +174,18 @@ pub struct Graph {
     grads: Option<Scratch>,
 }
 
+/// Where one call of `finish`'s stored iterations left its activations (for probes): its iteration and index
+/// within the iteration, the state it wrote, and each layer's output (the last is the new state) and
+/// attention map (`[batch, heads, seq, keys]`, keys = seq for global attention, the window for local).
+#[derive(Clone, Debug)]
+pub struct CallRecord {
+    pub iteration: usize,
+    pub call: usize,
+    pub state: usize,
+    pub layer_outputs: Vec<Tensor>,
+    pub probs: Vec<Tensor>,
+}
+
 /// Allocates buffers under a prefix.
 struct Planner<'a> {
     plan: &'a mut MemoryPlan,
@@ -309,6 +321,29 @@ impl Graph {
             }
         }
         ks
+    }
+
+    /// The state the output head reads, among `states()` recurrent states.
+    pub fn answer_state(&self) -> usize {
+        self.rec.answer
+    }
+
+    pub fn states(&self) -> usize {
+        self.rec.starts.len()
+    }
+
+    /// The activations `finish(k, 0, ..)` leaves for each of its calls, in order.
+    pub fn recorded_calls(&self, k: usize) -> Vec<CallRecord> {
+        let per_iteration = self.rec.calls.len();
+        (0..k * per_iteration)
+            .map(|i| CallRecord {
+                iteration: i / per_iteration,
+                call: i % per_iteration,
+                state: self.rec.calls[i % per_iteration].out,
+                layer_outputs: self.stored[i].layers.iter().map(|l| l.h_out).collect(),
+                probs: self.stored[i].layers.iter().map(|l| l.probs).collect(),
+            })
+            .collect()
     }
 
     /// Calls of one iteration.

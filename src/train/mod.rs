@@ -138,6 +138,10 @@ pub struct Trainer {
     scratch_targets: Vec<u32>,
 }
 
+/// Training examples scored at each record (a sample: scoring a large training set would cost more than
+/// training between records).
+pub const TRAIN_EVAL_EXAMPLES: usize = 2048;
+
 /// Token rows per evaluation chunk, and the most attention-map elements one layer may hold.
 const EVAL_ROWS: usize = 8192;
 const EVAL_PROBS: usize = 1 << 24;
@@ -488,10 +492,12 @@ impl Trainer {
     }
 
     /// Scores of one split after each iteration, `1..=` the deepest iteration count planned (one pass: the
-    /// output head reads the state after every iteration).
+    /// output head reads the state after every iteration). The training split is scored on its first
+    /// `TRAIN_EVAL_EXAMPLES` examples.
     pub async fn evaluate_depths(&mut self, split: usize) -> Result<Vec<Evaluation>, LabError> {
         let s = &self.dataset.splits[split];
-        let (n, seq, grid) = (s.len(), s.seq_len, s.grid);
+        let n = if split == 0 { s.len().min(TRAIN_EVAL_EXAMPLES) } else { s.len() };
+        let (seq, grid) = (s.seq_len, s.grid);
         let e = self.evals.iter().find(|e| e.seq == seq && e.grid == grid).expect("an evaluation program per geometry");
         let (inputs, program) = (e.inputs, e.program);
         let len = self.deepest * slot::EVAL_LEN * slot::STRIDE;
