@@ -12,6 +12,9 @@ pub enum LabError {
     UnknownPreset { name: String, known: String },
     #[error("{0}")]
     Usage(String),
+    /// A user's puzzle, maze or other input that breaks its format or rules.
+    #[error("{0}")]
+    Input(String),
     #[error("no WebGPU/GPU adapter is available ({0}); use the cpu backend (`--backend cpu`)")]
     NoAdapter(String),
     #[error("the GPU device failed: {0}")]

@@ -25,16 +25,16 @@ pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32],
     let m = &weights.config.model;
     let seq = grid[0] * grid[1];
     if seq == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(seq) {
-        return Err(LabError::Usage(format!("trace: {} tokens are not whole {}x{} inputs", tokens.len(), grid[0], grid[1])));
+        return Err(LabError::Input(format!("trace: {} tokens are not whole {}x{} inputs", tokens.len(), grid[0], grid[1])));
     }
     if weights.positions > 0 && seq != weights.positions {
-        return Err(LabError::Usage(format!(
+        return Err(LabError::Input(format!(
             "this model learned positions for inputs of exactly {} tokens and got {seq}; train with model.attention=local and model.positions=none to run on other sizes",
             weights.positions
         )));
     }
     if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= weights.vocab) {
-        return Err(LabError::Usage(format!("token {bad} is outside the model's vocabulary of {}", weights.vocab)));
+        return Err(LabError::Input(format!("token {bad} is outside the model's vocabulary of {}", weights.vocab)));
     }
     let (batch, vocab) = (tokens.len() / seq, weights.vocab);
     let mut plan = MemoryPlan::default();

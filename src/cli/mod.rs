@@ -312,7 +312,8 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
         let weights = crate::train::checkpoint::Weights::read(&bytes, &path.display().to_string())?;
         let depth = wanted.iter().copied().max().unwrap_or(depths[0]);
         for &s in &splits {
-            let e = solve::exit_score(&weights, &mut t.backend, &t.dataset.splits[s], depth, threshold).await?;
+            let mut backend = crate::backend::Backend::open(t.backend.kind()).await?;
+            let e = solve::exit_score(&weights, &mut backend, &t.dataset.splits[s], depth, threshold).await?;
             exits.push(ExitRow { split: names[s], threshold, max_iterations: depth, exact_at_exit: e.exact_at_exit, exact_at_max: e.exact_at_depth, mean_iterations: e.mean_iterations, histogram: e.histogram });
         }
     }
@@ -326,9 +327,10 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
             println!("{:>10}  {:<10} {:>8.4} {:>8.2}% {:>8.2}%", r.iterations, r.split, r.loss, 100.0 * r.accuracy, 100.0 * r.exact);
         }
         for e in &exits {
+            let exits: Vec<String> = e.histogram.iter().enumerate().filter(|(_, &n)| n > 0).map(|(t, n)| format!("{}:{n}", t + 1)).collect();
             println!(
-                "adaptive exit on {} (KL < {:e}, at most {}): exact {:.2}% (vs {:.2}% at {}), mean {:.2} iterations; exits per iteration {:?}",
-                e.split, e.threshold, e.max_iterations, 100.0 * e.exact_at_exit, 100.0 * e.exact_at_max, e.max_iterations, e.mean_iterations, e.histogram
+                "adaptive exit on {} (KL < {:e}, at most {}): exact {:.2}% (vs {:.2}% at {}), mean {:.2} iterations; examples exiting at iteration t (t:count) {}",
+                e.split, e.threshold, e.max_iterations, 100.0 * e.exact_at_exit, 100.0 * e.exact_at_max, e.max_iterations, e.mean_iterations, exits.join(" ")
             );
         }
     }

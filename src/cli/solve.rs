@@ -62,7 +62,7 @@ impl SolveArgs {
 #[derive(serde::Serialize)]
 struct Step {
     iteration: usize,
-    /// The board (Sudoku one-line format) or maze drawing the model predicts after this iteration.
+    /// The board or maze drawing the model predicts after this iteration.
     board: String,
     /// Positions whose prediction changed since the previous iteration.
     changed: usize,
@@ -97,7 +97,7 @@ fn sudoku_problem(text: &str, n: usize) -> Result<Problem, LabError> {
     Ok(Problem {
         tokens: puzzle.cells.iter().map(|&d| d as u32).collect(),
         grid: [n, n],
-        render: Box::new(move |p| sudoku::to_line(&board(p))),
+        render: Box::new(move |p| sudoku::pretty(&board(p))),
         judge: Box::new(move |p| sudoku::check(&given, &board(p)).map_err(|v| v.to_string())),
     })
 }
@@ -107,7 +107,7 @@ fn maze_problem(text: &str, positions: usize) -> Result<Problem, LabError> {
     let m = maze::parse(text)?;
     let side = if positions > 0 { (positions as f64).sqrt().round() as usize } else { m.side };
     if side < m.side {
-        return Err(LabError::Usage(format!(
+        return Err(LabError::Input(format!(
             "a {0}x{0} maze grid is larger than the {side}x{side} grid this model learned positions for; train with model.attention=local and model.positions=none to solve larger mazes",
             m.side
         )));
@@ -180,7 +180,7 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
         (_, Some(file), TaskKind::Maze) => maze_problem(&std::fs::read_to_string(file).map_err(io_err(file))?, weights.positions)?,
         (Some(_), _, kind) | (_, Some(_), kind) => {
             let given = if a.sudoku.is_some() { "--sudoku" } else { "--maze" };
-            return Err(LabError::Usage(format!("{given} needs a checkpoint trained on that task; this one was trained on task.kind={kind:?}")));
+            return Err(LabError::Input(format!("{given} needs a checkpoint trained on that task; this one was trained on task.kind={kind:?}")));
         }
         (None, None, _) => unreachable!("checked by parse"),
     };

@@ -112,7 +112,7 @@ impl Maze {
     pub fn from_tokens(tokens: &[u32]) -> Result<Maze, LabError> {
         let side = (tokens.len() as f64).sqrt().round() as usize;
         if side * side != tokens.len() || side == 0 {
-            return Err(LabError::Usage(format!("maze tokens: {} tokens do not form a square grid", tokens.len())));
+            return Err(LabError::Input(format!("maze tokens: {} tokens do not form a square grid", tokens.len())));
         }
         let cells = tokens
             .iter()
@@ -121,7 +121,7 @@ impl Maze {
                 1 => Ok(Cell::Open),
                 2 => Ok(Cell::Start),
                 3 => Ok(Cell::Goal),
-                _ => Err(LabError::Usage(format!("maze tokens: unknown token {t}; expected 0 wall, 1 open, 2 start, 3 goal"))),
+                _ => Err(LabError::Input(format!("maze tokens: unknown token {t}; expected 0 wall, 1 open, 2 start, 3 goal"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (start, goal) = endpoints(&cells)?;
@@ -134,7 +134,7 @@ fn endpoints(cells: &[Cell]) -> Result<(usize, usize), LabError> {
         let at: Vec<usize> = (0..cells.len()).filter(|&i| cells[i] == kind).collect();
         match at[..] {
             [i] => Ok(i),
-            _ => Err(LabError::Usage(format!("maze: expected exactly one '{ch}', found {}", at.len()))),
+            _ => Err(LabError::Input(format!("maze: expected exactly one '{ch}', found {}", at.len()))),
         }
     };
     Ok((find(Cell::Start, 'S')?, find(Cell::Goal, 'G')?))
@@ -293,7 +293,7 @@ pub fn parse(text: &str) -> Result<Maze, LabError> {
 /// Parses a maze and the positions marked '*' together with start and goal (a path to `check`; just the two
 /// endpoints when nothing is marked).
 pub fn parse_with_path(text: &str) -> Result<(Maze, Vec<usize>), LabError> {
-    let err = |msg: String| LabError::Usage(format!("maze: {msg}"));
+    let err = |msg: String| LabError::Input(format!("maze: {msg}"));
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     let lines = &lines[..lines.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1)];
     if lines.is_empty() {

@@ -449,7 +449,7 @@ pub fn split_key(puzzle: &Board) -> Vec<u8> {
 /// Parses the one-line format: digits 1..n, '.' or '0' for blanks, whitespace ignored. The puzzle must follow
 /// the rules and have exactly one solution.
 pub fn parse(text: &str, n: usize) -> Result<Board, LabError> {
-    let err = |msg: String| LabError::Usage(format!("sudoku: {msg}"));
+    let err = |msg: String| LabError::Input(format!("sudoku: {msg}"));
     if box_shape(n).is_none() {
         return Err(err(format!("board side {n} is not supported; use 4, 6 or 9")));
     }
