@@ -27,28 +27,30 @@ ev() {
   "$BIN" eval --backend "$BACKEND" --checkpoint "$OUT/$name/model.safetensors" "$@" || echo "(eval failed)"
 }
 
+# RUNS picks presets (default: all of them); each trains under its own name.
+RUNS=${RUNS:-sudoku-6x6 sudoku-6x6-ff sudoku-6x6-trm sudoku-6x6-hrm sudoku-9x9 maze prefix-sums}
+has() { [[ " $RUNS " == *" $1 "* ]]; }
+
 if [ "$PHASE" != eval ]; then
 "$BIN" devices
-train sudoku-6x6 --preset sudoku-6x6
-train sudoku-6x6-ff --preset sudoku-6x6-ff
-train sudoku-6x6-trm --preset sudoku-6x6-trm
-train sudoku-6x6-hrm --preset sudoku-6x6-hrm
-train sudoku-9x9 --preset sudoku-9x9
-train maze --preset maze
-train prefix-sums --preset prefix-sums
+for name in $RUNS; do train "$name" --preset "$name"; done
 wait
 for f in "$OUT"/*.log; do echo "== $f"; tail -n 3 "$f"; done
 fi
 [ "$PHASE" = train ] && exit 0
 
 for name in sudoku-6x6 sudoku-6x6-ff sudoku-6x6-trm sudoku-6x6-hrm sudoku-9x9; do
-  ev "$name" --split test
+  has "$name" && ev "$name" --split test
 done
-ev sudoku-6x6 --split test --iters 1,2,4,8,12,16,24,32
-for cells in 4 6 8 10; do
-  ev maze --split test --set task.test_size=$cells --set task.test_examples=200 --iters 5,10,20,30,40,60,80
-done
-ev maze --split test --set task.test_size=8 --set task.test_examples=200 --iters 80 --exit-kl 1e-3
-for bits in 16 32 64 128; do
-  ev prefix-sums --split test --set task.test_size=$bits --set task.test_examples=200 --iters 10,20,40,80,160
-done
+has sudoku-6x6 && ev sudoku-6x6 --split test --iters 1,2,4,8,12,16,24,32
+if has maze; then
+  for cells in 4 6 8 10; do
+    ev maze --split test --set task.test_size=$cells --set task.test_examples=200 --iters 5,10,20,30,40,60,80
+  done
+  ev maze --split test --set task.test_size=8 --set task.test_examples=200 --iters 80 --exit-kl 1e-3
+fi
+if has prefix-sums; then
+  for bits in 16 32 64 128; do
+    ev prefix-sums --split test --set task.test_size=$bits --set task.test_examples=200 --iters 10,20,40,80,160
+  done
+fi

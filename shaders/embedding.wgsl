@@ -22,31 +22,31 @@ fn embedding_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     dst[e] = x;
 }
 
-// d_table[v,c] += sum of d_out[i,c] over rows with tokens[i] == v: one thread per (v, c) gathers instead of
-// scattering, so no atomics and a fixed summation order.
+// d_table[v,c] += sum of d_out[i,c] over rows with tokens[i] == v: gathers instead of scattering, so no
+// atomics and a fixed summation order. Workgroup (c, y) handles column c of tokens v = y, y + nwg.y, ...; its
+// threads stride the rows.
 @compute @workgroup_size(256)
-fn embedding_backward_table(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = linear_id(gid, nwg);
-    if (e >= p.vocab * p.d) { return; }
-    let v = e / p.d;
-    let c = e % p.d;
-    var sum = 0.0;
-    for (var i = 0u; i < p.rows; i++) {
-        if (tokens[i] == v) { sum += src[i * p.d + c]; }
+fn embedding_backward_table(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let c = wg.x;
+    for (var v = wg.y; v < p.vocab; v += nwg.y) {
+        var sum = 0.0;
+        for (var i = t; i < p.rows; i += WG) {
+            if (tokens[i] == v) { sum += src[i * p.d + c]; }
+        }
+        let total = workgroup_sum(t, sum);
+        if (t == 0u) { dst[v * p.d + c] += total; }
     }
-    dst[e] += sum;
 }
 
-// d_positions[q,c] += sum of d_out[i,c] over rows i = q, q+seq, ...; one thread per (q, c).
+// d_positions[q,c] += sum of d_out[i,c] over rows i = q, q+seq, ...; workgroup (c, q), threads striding them.
 @compute @workgroup_size(256)
-fn embedding_backward_positions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = linear_id(gid, nwg);
-    if (e >= p.seq * p.d) { return; }
-    let q = e / p.d;
-    let c = e % p.d;
+fn embedding_backward_positions(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let c = wg.x;
+    let q = wg.y;
     var sum = 0.0;
-    for (var i = q; i < p.rows; i += p.seq) {
+    for (var i = q + t * p.seq; i < p.rows; i += WG * p.seq) {
         sum += src[i * p.d + c];
     }
-    dst[e] += sum;
+    let total = workgroup_sum(t, sum);
+    if (t == 0u) { dst[q * p.d + c] += total; }
 }

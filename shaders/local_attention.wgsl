@@ -193,8 +193,6 @@ fn local_attention_d_qkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     d_qkv[e] = g;
 }
 
-var<workgroup> partial: array<f32, WG>;
-
 // d_bias[h,o] += Σ_{b,i} dS[b,h,i,o]: one workgroup per (o, h); each thread sums a fixed stride of the
 // batch*seq rows, then a tree in workgroup memory, so the order (and the result) never varies.
 @compute @workgroup_size(256)
@@ -205,11 +203,6 @@ fn local_attention_d_bias(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_i
     for (var r = t; r < p.batch * seq(); r += WG) {
         sum += d_scores_of_bias[prob_row(r / seq(), h, r % seq()) + o];
     }
-    partial[t] = sum;
-    workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
-        if (t < half) { partial[t] += partial[t + half]; }
-        workgroupBarrier();
-    }
-    if (t == 0u) { d_bias[h * window() + o] += partial[0]; }
+    let total = workgroup_sum(t, sum);
+    if (t == 0u) { d_bias[h * window() + o] += total; }
 }

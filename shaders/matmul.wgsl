@@ -1,9 +1,13 @@
 // C[m,n] = (accumulate ? C : 0) + op(A)[m,k] . op(B)[k,n]
 // op(A)[i,kk] = A[i*a_i + kk*a_k] and op(B)[kk,j] = B[kk*b_k + j*b_j]: the strides express the transposes
 // gradients need (dX = dY.W^T, dW = X^T.dY) without copies.
+// Split-K (k_chunk > 0): workgroup z sums k in [z*k_chunk, (z+1)*k_chunk) into its own [m,n] slice of c;
+// matmul_sum_splits then adds the `splits` slices in order. Weight gradients (k = batch rows, small m,n) need
+// it: without it a few workgroups walk all k alone.
 struct Params {
     m: u32, n: u32, k: u32, accumulate: u32,
     a_i: u32, a_k: u32, b_k: u32, b_j: u32,
+    k_chunk: u32, splits: u32, _pad0: u32, _pad1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -14,8 +18,18 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 
-// Each thread owns a 4x4 block of C (acc[r] is row r); a 16x16 workgroup covers 64x64.
-fn store(row0: u32, col0: u32, acc: array<vec4<f32>, 4>) {
+// matmul_sum_splits: the partial products (bound as `a`) summed into the output.
+@group(0) @binding(2) var<storage, read_write> summed: array<f32>;
+
+// The k range of split z: all of k without splitting.
+fn k_range(z: u32) -> vec2<u32> {
+    if (p.k_chunk == 0u) { return vec2<u32>(0u, p.k); }
+    return vec2<u32>(min(z * p.k_chunk, p.k), min((z + 1u) * p.k_chunk, p.k));
+}
+
+// Each thread owns a 4x4 block of C (acc[r] is row r); a 16x16 workgroup covers 64x64. Split z writes its slice.
+fn store(row0: u32, col0: u32, z: u32, acc: array<vec4<f32>, 4>) {
+    let base = z * p.m * p.n;
     for (var r = 0u; r < 4u; r++) {
         let i = row0 + r;
         if (i >= p.m) { break; }
@@ -23,10 +37,21 @@ fn store(row0: u32, col0: u32, acc: array<vec4<f32>, 4>) {
             let j = col0 + s;
             if (j >= p.n) { break; }
             var v = acc[r][s];
-            if (p.accumulate != 0u) { v += c[i * p.n + j]; }
-            c[i * p.n + j] = v;
+            if (p.accumulate != 0u) { v += c[base + i * p.n + j]; }
+            c[base + i * p.n + j] = v;
         }
     }
+}
+
+@compute @workgroup_size(256)
+fn matmul_sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    let mn = p.m * p.n;
+    if (i >= mn) { return; }
+    var v = 0.0;
+    for (var z = 0u; z < p.splits; z++) { v += a[z * mn + i]; }
+    if (p.accumulate != 0u) { v += summed[i]; }
+    summed[i] = v;
 }
 
 // Registers only: fastest on CPU rasterizers (lavapipe, SwiftShader), where barriers are expensive.
@@ -42,7 +67,8 @@ fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
         cols[r] = min(col0 + r, p.n - 1u) * p.b_j;
     }
     var acc: array<vec4<f32>, 4>;
-    for (var kk = 0u; kk < p.k; kk++) {
+    let ks = k_range(gid.z);
+    for (var kk = ks.x; kk < ks.y; kk++) {
         let ak = kk * p.a_k;
         let bk = kk * p.b_k;
         let bv = vec4<f32>(b[bk + cols[0]], b[bk + cols[1]], b[bk + cols[2]], b[bk + cols[3]]);
@@ -50,7 +76,7 @@ fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc[r] = fma(vec4<f32>(a[rows[r] + ak]), bv, acc[r]);
         }
     }
-    store(row0, col0, acc);
+    store(row0, col0, gid.z, acc);
 }
 
 // vec4 paths: four values per load along the contiguous dimension. `nn`: A [m,k] and B [k,n] row-major
@@ -65,7 +91,8 @@ fn matmul_vec4_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
     var rows: array<u32, 4>;
     for (var r = 0u; r < 4u; r++) { rows[r] = min(row0 + r, p.m - 1u) * k4; }
     var acc: array<vec4<f32>, 4>;
-    for (var kk = 0u; kk < k4; kk++) {
+    let ks = k_range(gid.z) / 4u; // k_chunk is a multiple of 4 on the vec4 paths
+    for (var kk = ks.x; kk < ks.y; kk++) {
         let b0 = b4[(kk * 4u) * n4 + gid.x];
         let b1 = b4[(kk * 4u + 1u) * n4 + gid.x];
         let b2 = b4[(kk * 4u + 2u) * n4 + gid.x];
@@ -75,7 +102,7 @@ fn matmul_vec4_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc[r] = fma(vec4<f32>(av.x), b0, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.w), b3, acc[r]))));
         }
     }
-    store(row0, gid.x * 4u, acc);
+    store(row0, gid.x * 4u, gid.z, acc);
 }
 
 @compute @workgroup_size(16, 16)
@@ -91,7 +118,8 @@ fn matmul_vec4_nt(@builtin(global_invocation_id) gid: vec3<u32>) {
         cols[r] = min(col0 + r, p.n - 1u) * k4;
     }
     var acc: array<vec4<f32>, 4>;
-    for (var kk = 0u; kk < k4; kk++) {
+    let ks = k_range(gid.z) / 4u;
+    for (var kk = ks.x; kk < ks.y; kk++) {
         let b0 = b4[cols[0] + kk];
         let b1 = b4[cols[1] + kk];
         let b2 = b4[cols[2] + kk];
@@ -101,7 +129,7 @@ fn matmul_vec4_nt(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc[r] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
         }
     }
-    store(row0, col0, acc);
+    store(row0, col0, gid.z, acc);
 }
 
 @compute @workgroup_size(16, 16)
@@ -111,7 +139,8 @@ fn matmul_vec4_tn(@builtin(global_invocation_id) gid: vec3<u32>) {
     let m4 = p.m / 4u;
     let n4 = p.n / 4u;
     var acc: array<vec4<f32>, 4>;
-    for (var kk = 0u; kk < p.k; kk++) {
+    let ks = k_range(gid.z);
+    for (var kk = ks.x; kk < ks.y; kk++) {
         let av = a4[kk * m4 + gid.y];
         let bv = b4[kk * n4 + gid.x];
         acc[0] = fma(vec4<f32>(av.x), bv, acc[0]);
@@ -119,7 +148,7 @@ fn matmul_vec4_tn(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc[2] = fma(vec4<f32>(av.z), bv, acc[2]);
         acc[3] = fma(vec4<f32>(av.w), bv, acc[3]);
     }
-    store(row0, gid.x * 4u, acc);
+    store(row0, gid.x * 4u, gid.z, acc);
 }
 
 // Workgroup tiles: each 16-deep slice of A (64 rows) and B (64 columns) is staged in workgroup memory once and
@@ -135,7 +164,8 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let tile_row = wid.y * TILE;
     let tile_col = wid.x * TILE;
     var acc: array<vec4<f32>, 4>;
-    for (var k0 = 0u; k0 < p.k; k0 += DEPTH) {
+    let ks = k_range(wid.z);
+    for (var k0 = ks.x; k0 < ks.y; k0 += DEPTH) {
         for (var e = t; e < DEPTH * TILE; e += 256u) {
             let kk = k0 + e / TILE;
             let x = e % TILE;
@@ -143,8 +173,8 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             let j = tile_col + x;
             var va = 0.0;
             var vb = 0.0;
-            if (kk < p.k && i < p.m) { va = a[i * p.a_i + kk * p.a_k]; }
-            if (kk < p.k && j < p.n) { vb = b[kk * p.b_k + j * p.b_j]; }
+            if (kk < ks.y && i < p.m) { va = a[i * p.a_i + kk * p.a_k]; }
+            if (kk < ks.y && j < p.n) { vb = b[kk * p.b_k + j * p.b_j]; }
             tile_a[e] = va;
             tile_b[e] = vb;
         }
@@ -160,5 +190,5 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         }
         workgroupBarrier();
     }
-    store(tile_row + lid.y * 4u, tile_col + lid.x * 4u, acc);
+    store(tile_row + lid.y * 4u, tile_col + lid.x * 4u, wid.z, acc);
 }

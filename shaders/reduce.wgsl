@@ -7,8 +7,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
 @compute @workgroup_size(256)
 fn reduce(@builtin(local_invocation_index) t: u32) {
     var acc = 0.0;
@@ -16,14 +14,8 @@ fn reduce(@builtin(local_invocation_index) t: u32) {
         let v = x[i];
         acc += select(v, v * v, p.squares != 0u);
     }
-    partial[t] = acc;
-    workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
-        if (t < half) { partial[t] += partial[t + half]; }
-        workgroupBarrier();
-    }
+    var total = workgroup_sum(t, acc);
     if (t == 0u) {
-        var total = partial[0];
         if (p.accumulate != 0u) { total += out[0]; }
         out[0] = total;
     }

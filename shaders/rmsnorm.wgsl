@@ -86,14 +86,14 @@ fn rmsnorm_backward_dx_unit(@builtin(global_invocation_id) gid: vec3<u32>, @buil
     }
 }
 
-// d_weight[c] += sum_r dy[r,c]*x[r,c]*rstd[r]; one thread per column, rows in order.
+// d_weight[c] += sum_r dy[r,c]*x[r,c]*rstd[r]; one workgroup per column, its threads striding the rows.
 @compute @workgroup_size(256)
-fn rmsnorm_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let c = linear_id(gid, nwg);
-    if (c >= p.d) { return; }
+fn rmsnorm_backward_weight(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let c = wg.x;
     var sum = 0.0;
-    for (var r = 0u; r < p.rows; r++) {
+    for (var r = t; r < p.rows; r += WG) {
         sum += d_out[r * p.d + c] * x[r * p.d + c] * rstd[r];
     }
-    dst[c] += sum;
+    let total = workgroup_sum(t, sum);
+    if (t == 0u) { dst[c] += total; }
 }

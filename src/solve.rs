@@ -3,7 +3,7 @@
 //! distribution has stopped moving (KL between successive iterations below a threshold), and the task's
 //! validator judges the answer.
 
-use crate::backend::{Backend, MemoryPlan};
+use crate::backend::{Backend, MemoryPlan, VIEW_ALIGN};
 use crate::error::LabError;
 use crate::model::transformer::{Graph, Shape};
 use crate::model::Params;
@@ -42,25 +42,27 @@ pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32],
     let mut graph = Graph::plan(&mut plan, m, &params, Shape { batch, seq, grid, vocab }, 0, false, MatmulPath::Blocked, "trace");
     graph.stablemax = weights.config.train.stablemax;
     let per_iteration = batch * seq * vocab;
-    let kept = plan.buffer("trace.logits", depth * per_iteration);
+    // Each iteration's slice starts on an aligned offset, so it can be bound alone.
+    let stride = per_iteration.div_ceil(VIEW_ALIGN) * VIEW_ALIGN;
+    let kept = plan.buffer("trace.logits", depth * stride);
     backend.allocate(&plan)?;
     let mut program: Vec<Box<dyn Kernel>> = graph.start(true);
     for t in 0..depth {
         program.append(&mut graph.iterate());
         program.append(&mut graph.decode());
-        program.push(Box::new(Copy { x: graph.logits, out: kept.slice(t * per_iteration, per_iteration) }));
+        program.push(Box::new(Copy { x: graph.logits, out: kept.slice(t * stride, per_iteration) }));
     }
     let program = backend.prepare(program).await?;
     backend.write(params.all(params.values), &weights.values(&params)?);
-    if let Some(states) = params.init_states {
-        backend.write(states, &params.init_state_values(weights.config.seed));
+    for (state, values) in params.init_state_values(weights.config.seed) {
+        backend.write(state, &values);
     }
     backend.write_u32(graph.tokens, tokens);
     // No targets: every row is ignored by the loss, which this program only needs for its shape.
     backend.write_u32(graph.targets, &vec![crate::ops::cross_entropy::IGNORE; batch * seq]);
     backend.run(&[program]);
     let all = backend.read(kept).await?;
-    Ok(Trace { batch, seq, vocab, logits: all.chunks(per_iteration).map(<[f32]>::to_vec).collect() })
+    Ok(Trace { batch, seq, vocab, logits: all.chunks(stride).map(|c| c[..per_iteration].to_vec()).collect() })
 }
 
 impl Trace {

@@ -69,8 +69,8 @@ fn check_model(config: &LabConfig, s: Schedule) {
         let train = data.train();
         cpu.write_u32(graph.tokens, &train.tokens[..batch * seq]);
         cpu.write_u32(graph.targets, &train.targets[..batch * seq]);
-        if let Some(states) = params.init_states {
-            cpu.write(states, &params.init_state_values(5));
+        for (state, values) in params.init_state_values(5) {
+            cpu.write(state, &values);
         }
         let values = params.all(params.values);
         let init = params.init(3);

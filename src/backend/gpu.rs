@@ -198,6 +198,11 @@ impl GpuBackend {
         self.queue.write_buffer(&uniforms, 0, &uniform_bytes);
         self.stats.bytes_allocated += uniform_bytes.len() as u64;
 
+        // Every device allows views at multiples of 256 bytes; finer offsets work on some (lavapipe) and fail on
+        // others (an NVIDIA driver), so refuse them everywhere.
+        if let Some((l, t)) = launches.iter().flat_map(|l| l.bindings.iter().map(move |(t, _)| (l, t))).find(|(_, t)| t.offset % super::VIEW_ALIGN != 0) {
+            return Err(LabError::Device(format!("{}: a view at element offset {} is not a multiple of {} (256 bytes)", l.entry, t.offset, super::VIEW_ALIGN)));
+        }
         let mut dispatches = Vec::with_capacity(launches.len());
         for (i, l) in launches.iter().enumerate() {
             let key: LayoutKey = l.bindings.iter().map(|(_, a)| *a == Access::Read).collect();

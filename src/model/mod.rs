@@ -50,8 +50,9 @@ pub struct Params {
     pub adam_m: BufId,
     pub adam_v: BufId,
     pub ema: Option<BufId>,
-    /// Fixed random initial states of TRM and HRM, `[states, d]`: drawn from the seed, never trained.
-    pub init_states: Option<Tensor>,
+    /// Fixed random initial states of TRM and HRM, `[d]` each (aligned views of one buffer): drawn from the
+    /// seed, never trained.
+    pub init_states: Vec<Tensor>,
     /// Weight decay applies to elements before this offset: matrices and embeddings, not norm scales.
     pub decay_len: usize,
     pub len: usize,
@@ -132,7 +133,8 @@ impl Params {
         let mut twin = |name: &str| plan.buffer(name, len).buf;
         let (grads, adam_m, adam_v) = (twin("grads"), twin("adam_m"), twin("adam_v"));
         let ema = with_ema.then(|| twin("ema"));
-        let init_states = (random_states(m) > 0).then(|| plan.buffer("init_states", random_states(m) * d));
+        let pool = plan.pool("init_states");
+        let init_states = (0..random_states(m)).map(|_| plan.carve(pool, d)).collect();
         Params { list, layers, tok_emb, pos_emb, final_norm, head, values, grads, adam_m, adam_v, ema, init_states, decay_len, len }
     }
 
@@ -173,9 +175,9 @@ impl Params {
     }
 
     /// Values of `init_states`: unit normal vectors from the seed's "init-states" stream.
-    pub fn init_state_values(&self, seed: u64) -> Vec<f32> {
+    pub fn init_state_values(&self, seed: u64) -> Vec<(Tensor, Vec<f32>)> {
         let mut rng = Rng::fork(seed, "init-states");
-        (0..self.init_states.map_or(0, |t| t.len)).map(|_| rng.normal()).collect()
+        self.init_states.iter().map(|&t| (t, (0..t.len).map(|_| rng.normal()).collect())).collect()
     }
 
     pub fn count(&self) -> usize {

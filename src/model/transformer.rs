@@ -50,7 +50,7 @@ enum Source {
 enum Start {
     Zero,
     Input,
-    /// Row i of the fixed random `init_states`.
+    /// The i-th of the fixed random `init_states`.
     Random(usize),
 }
 
@@ -140,6 +140,8 @@ struct Scratch {
     d_scores: Tensor,
     d_emb: Tensor,
     d_final: Tensor,
+    /// Split-K partial products of the weight gradients (their reduction runs over all batch rows).
+    wgrad_parts: Tensor,
     /// Gradient reaching each state.
     d_states: Vec<Tensor>,
 }
@@ -261,6 +263,7 @@ impl Graph {
                 d_scores: b.buf("d_scores", probs_len),
                 d_emb: b.buf("d_emb", rows * d),
                 d_final: b.buf("d_final", rows * d),
+                wgrad_parts: b.buf("wgrad_parts", Matmul::splits(rows) * largest_weight(m, shape.vocab)),
                 d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
             }
         });
@@ -314,8 +317,7 @@ impl Graph {
                     Start::Zero => Box::new(Fill { out: home, value: 0.0 }),
                     Start::Input => Box::new(Copy { x: self.emb, out: home }),
                     Start::Random(i) => {
-                        let init = self.p.init_states.expect("TRM/HRM plan init_states");
-                        Box::new(Broadcast { x: init.slice(i * self.m.d_model, self.m.d_model), out: home })
+                        Box::new(Broadcast { x: self.p.init_states[i], out: home })
                     }
                 });
             }
@@ -527,7 +529,13 @@ impl Graph {
         let mut dx = Matmul::new(d_out, w, d_x, self.rows, n, k).trans_b().path(self.path);
         dx.accumulate = acc_dx;
         ks.push(Box::new(dx));
-        ks.push(Box::new(Matmul::new(x, d_out, self.grad(w), k, self.rows, n).trans_a().accumulate().path(self.path)));
+        ks.push(self.weight_grad(x, d_out, w, k, n));
+    }
+
+    /// `d_w += xᵀ · d_out` for `x [rows, k]`, `d_out [rows, n]`, split over the rows.
+    fn weight_grad(&self, x: Tensor, d_out: Tensor, w: Tensor, k: usize, n: usize) -> Box<dyn Kernel> {
+        let parts = self.grads.as_ref().expect("weight gradients belong to a backward").wgrad_parts;
+        Box::new(Matmul::new(x, d_out, self.grad(w), k, self.rows, n).trans_a().accumulate().path(self.path).split_k(parts))
     }
 
     fn norm(&self, x: Tensor, weight: Option<Tensor>, out: Tensor, rstd: Tensor) -> Box<dyn Kernel> {
@@ -658,7 +666,7 @@ impl Graph {
             s.d_s
         };
         ks.push(Box::new(Matmul::new(d_sum2, lp.mlp_out, s.d_a, rows, d, f).trans_b().path(self.path)));
-        ks.push(Box::new(Matmul::new(acts.a, d_sum2, self.grad(lp.mlp_out), f, rows, d).trans_a().accumulate().path(self.path)));
+        ks.push(self.weight_grad(acts.a, d_sum2, lp.mlp_out, f, d));
         ks.push(match self.m.mlp {
             Mlp::Swiglu => Box::new(SwigluBackward { x: acts.u, d_out: s.d_a, d_x: s.d_u, rows, hidden: f }) as Box<dyn Kernel>,
             Mlp::Gelu => Box::new(GeluBackward { x: acts.u, d_out: s.d_a, d_x: s.d_u }),
@@ -678,7 +686,7 @@ impl Graph {
         }
         // Attention branch: dh = dL/d sum1, which is also the residual part of dL/d h_in.
         ks.push(Box::new(Matmul::new(s.dh, lp.attn_out, s.d_att, rows, d, d).trans_b().path(self.path)));
-        ks.push(Box::new(Matmul::new(acts.att, s.dh, self.grad(lp.attn_out), d, rows, d).trans_a().accumulate().path(self.path)));
+        ks.push(self.weight_grad(acts.att, s.dh, lp.attn_out, d, d));
         ks.push(self.attention_backward(acts, lp, s));
         if pre {
             self.linear_backward(acts.attn_in, lp.qkv, s.d_qkv, s.d_n, d, 3 * d, false, ks);
@@ -687,6 +695,12 @@ impl Graph {
             self.linear_backward(acts.attn_in, lp.qkv, s.d_qkv, s.dh, d, 3 * d, true, ks);
         }
     }
+}
+
+/// Elements of the largest weight matrix (the output head included).
+fn largest_weight(m: &ModelConfig, vocab: usize) -> usize {
+    let d = m.d_model;
+    [d * 3 * d, d * mlp_in_width(m), m.mlp_hidden * d, d * vocab].into_iter().max().unwrap_or(0)
 }
 
 /// Elements of one layer's attention map: `[batch, heads, seq, seq]`, or `[batch, heads, seq, window]` local.

@@ -137,14 +137,14 @@ impl Kernel for EmbeddingBackward {
             entry: "embedding_backward_table",
             params: params.clone(),
             bindings: vec![write(self.d_table), read(self.d_out), read(self.tokens)],
-            workgroups: grid(self.vocab * self.d),
+            workgroups: [u(self.d), u(self.vocab.min(65535)), 1],
         };
         let positions = self.d_positions.map(|d_pos| Launch {
             shader: Shader::Embedding,
             entry: "embedding_backward_positions",
             params,
             bindings: vec![write(d_pos), read(self.d_out)],
-            workgroups: grid(self.seq * self.d),
+            workgroups: [u(self.d), u(self.seq), 1],
         });
         std::iter::once(table).chain(positions).collect()
     }

@@ -5,13 +5,17 @@ use super::{read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
-/// Which WGSL variant runs: register blocks for CPU rasterizers (with vec4 loads where the shapes allow),
-/// workgroup tiles for real GPUs.
+/// Which WGSL variant runs: register blocks (with vec4 loads where the shapes allow), or workgroup tiles.
+/// Models use register blocks: they measured faster on CPU rasterizers and on an H200 (`looplab bench`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulPath {
     Blocked,
     Tiled,
 }
+
+/// Split-K aims at this much of k per slice.
+pub const K_PER_SPLIT: usize = 256;
+pub const MAX_SPLITS: usize = 64;
 
 /// `c[m,n] (+)= op(a)[m,k] · op(b)[k,n]`; `a` is stored `[k,m]` when `trans_a`, `b` is stored `[n,k]` when `trans_b`.
 #[derive(Clone, Debug)]
@@ -26,12 +30,15 @@ pub struct Matmul {
     pub trans_b: bool,
     pub accumulate: bool,
     pub path: MatmulPath,
+    /// Split-K: `(scratch, splits)` computes `splits` partial products over slices of k into `scratch`
+    /// (`splits * m * n` elements at least) and sums them in order; the CPU reference computes directly.
+    pub split: Option<(Tensor, usize)>,
 }
 
 impl Matmul {
     /// `c = a·b` for row-major `a[m,k]`, `b[k,n]`.
     pub fn new(a: Tensor, b: Tensor, c: Tensor, m: usize, k: usize, n: usize) -> Matmul {
-        Matmul { a, b, c, m, n, k, trans_a: false, trans_b: false, accumulate: false, path: MatmulPath::Blocked }
+        Matmul { a, b, c, m, n, k, trans_a: false, trans_b: false, accumulate: false, path: MatmulPath::Blocked, split: None }
     }
     pub fn trans_a(mut self) -> Self {
         self.trans_a = true;
@@ -48,6 +55,22 @@ impl Matmul {
     pub fn path(mut self, path: MatmulPath) -> Self {
         self.path = path;
         self
+    }
+    /// Splits k into slices of about `K_PER_SPLIT` when that gives at least two, using `scratch`.
+    pub fn split_k(mut self, scratch: Tensor) -> Self {
+        let splits = Self::splits(self.k);
+        if splits > 1 {
+            self.split = Some((scratch, splits));
+        }
+        self
+    }
+    /// Slices split-K uses for a reduction of length k (at most `MAX_SPLITS`).
+    pub fn splits(k: usize) -> usize {
+        (k / K_PER_SPLIT).clamp(1, MAX_SPLITS)
+    }
+    /// Elements of k per slice: a multiple of 4 (the vec4 paths step 4 at a time).
+    fn k_chunk(&self, splits: usize) -> usize {
+        self.k.div_ceil(splits).div_ceil(4) * 4
     }
 
     /// Element strides of op(A) along (i, k) and op(B) along (k, j).
@@ -74,6 +97,10 @@ impl Matmul {
         assert_eq!(self.b.len, self.k * self.n, "matmul: b has {} elements, expected k*n = {}*{}", self.b.len, self.k, self.n);
         assert_eq!(self.c.len, self.m * self.n, "matmul: c has {} elements, expected m*n = {}*{}", self.c.len, self.m, self.n);
         assert!(self.c.buf != self.a.buf && self.c.buf != self.b.buf, "matmul: output shares a buffer with an input");
+        if let Some((scratch, splits)) = self.split {
+            assert!(scratch.len >= splits * self.m * self.n, "matmul: split-K scratch has {} elements, needs {splits}*{}*{}", scratch.len, self.m, self.n);
+            assert!(![self.a.buf, self.b.buf, self.c.buf].contains(&scratch.buf), "matmul: split-K scratch shares a buffer with an operand");
+        }
     }
 }
 
@@ -104,12 +131,35 @@ impl Kernel for Matmul {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
         let entry = self.entry();
-        vec![Launch {
-            shader: Shader::Matmul,
-            entry,
-            params: vec![u(self.m), u(self.n), u(self.k), self.accumulate as u32, u(a_i), u(a_k), u(b_k), u(b_j)],
-            bindings: vec![read(self.a), read(self.b), write(self.c)],
-            workgroups: [u(self.n.div_ceil(64)).max(1), u(self.m.div_ceil(64)).max(1), 1],
-        }]
+        let params = |accumulate: bool, k_chunk: usize, splits: usize| {
+            vec![u(self.m), u(self.n), u(self.k), accumulate as u32, u(a_i), u(a_k), u(b_k), u(b_j), u(k_chunk), u(splits), 0, 0]
+        };
+        let tiles = [u(self.n.div_ceil(64)).max(1), u(self.m.div_ceil(64)).max(1)];
+        let Some((scratch, splits)) = self.split else {
+            return vec![Launch {
+                shader: Shader::Matmul,
+                entry,
+                params: params(self.accumulate, 0, 1),
+                bindings: vec![read(self.a), read(self.b), write(self.c)],
+                workgroups: [tiles[0], tiles[1], 1],
+            }];
+        };
+        let parts = scratch.slice(0, splits * self.m * self.n);
+        vec![
+            Launch {
+                shader: Shader::Matmul,
+                entry,
+                params: params(false, self.k_chunk(splits), splits),
+                bindings: vec![read(self.a), read(self.b), write(parts)],
+                workgroups: [tiles[0], tiles[1], u(splits)],
+            },
+            Launch {
+                shader: Shader::Matmul,
+                entry: "matmul_sum_splits",
+                params: params(self.accumulate, 0, splits),
+                bindings: vec![read(parts), write(self.c)],
+                workgroups: super::grid(self.m * self.n),
+            },
+        ]
     }
 }

@@ -160,7 +160,7 @@ impl Kernel for RmsNormBackward {
         if let Some(d_weight) = self.d_weight {
             let mut bindings = vec![write(d_weight)];
             bindings.extend(reads);
-            launches.push(Launch { shader: Shader::Rmsnorm, entry: "rmsnorm_backward_weight", params, bindings, workgroups: grid(self.d) });
+            launches.push(Launch { shader: Shader::Rmsnorm, entry: "rmsnorm_backward_weight", params, bindings, workgroups: [u(self.d), 1, 1] });
         }
         launches
     }
