@@ -34,7 +34,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         ([&train[..], &["task.p=1"]].concat(), "`task.p`: expected a number from 2 to 1000"),
         ([&train[..], &["task.train_fraction=1.5"]].concat(), "`task.train_fraction`: expected a fraction in (0, 1)"),
         ([&train[..], &["model.heads=3"]].concat(), "`model.heads`: expected a divisor of model.d_model (128)"),
-        ([&train[..], &["model.arch=recurrent"]].concat(), "`model.arch`: expected `feedforward` or `looped`"),
+        ([&train[..], &["model.arch=recurrent"]].concat(), "`model.arch`: expected one of `feedforward`, `looped`, `trm`, `hrm`"),
         ([&train[..], &["model.loops=0"]].concat(), "`model.loops`: expected a number from 1 to 256"),
         ([&train[..], &["model.injection=maybe"]].concat(), "`model.injection`: expected true or false"),
         ([&train[..], &["train.lr=nan"]].concat(), "`train.lr`: expected a finite number"),
@@ -83,13 +83,14 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
     let ckpt = checkpoint.to_str().unwrap();
     let (code, json, err) = run(&["eval", "--checkpoint", ckpt, "--iters", "1,2,3", "--backend", "cpu", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let sweep: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = sweep["depths"].as_array().unwrap();
     assert_eq!(rows.len(), 6, "3 depths x 2 splits: {json}");
     let history: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
     let recorded = history.last().unwrap()["test_acc"].as_f64().unwrap();
     let at_two = rows.iter().find(|r| r["iterations"] == 2 && r["split"] == "test").unwrap()["accuracy"].as_f64().unwrap();
     assert!((recorded - at_two).abs() < 1e-9, "eval at the training depth {at_two} vs recorded {recorded}");
-    for r in &rows {
+    for r in rows {
         let acc = r["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc), "{r}");
     }
