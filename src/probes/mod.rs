@@ -86,8 +86,9 @@ pub struct ProbeOptions<'a> {
     pub thresholds: Thresholds,
 }
 
-impl ProbeOptions<'_> {
-    pub fn new(examples: usize, depth: usize) -> ProbeOptions<'static> {
+impl<'a> ProbeOptions<'a> {
+    /// No twin, no history, default thresholds.
+    pub fn new(examples: usize, depth: usize) -> ProbeOptions<'a> {
         ProbeOptions { examples, depth, twin: None, history: None, thresholds: Thresholds::default() }
     }
 }
