@@ -48,7 +48,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
         "presets" => {
             no_args("presets", rest)?;
             for p in PRESETS {
-                println!("{:<14} {}", p.name, p.description);
+                println!("{:<18} {}", p.name, p.description);
             }
             Ok(())
         }
