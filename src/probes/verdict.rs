@@ -93,38 +93,45 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
                 Pattern::Mixed => "mixed: the best-matching twin layer neither advances steadily nor repeats per iteration",
             };
             let name = serde_json::to_value(c.pattern).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-            out.push(line(q, name, format!("{what}; best twin layer (CKA) per loop state in order: {}", diag.join(", "))));
+            let all = c.values.iter().flatten();
+            let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            out.push(line(q, name, format!("{what}; best twin layer (CKA) per loop state in order: {}; every entry of the matrix lies in [{lo:.2}, {hi:.2}]", diag.join(", "))));
         }
     }
 
     // Logit lens.
-    let q = "answer readable from iteration?";
+    let q = "logit lens: first iteration at the best token accuracy?";
     if let Some(best) = r.lens.iter().map(|s| s.token_accuracy).reduce(f64::max) {
         let first = r.lens.iter().find(|s| s.token_accuracy >= best).map_or(0, |s| s.iteration);
         let accs: Vec<String> = r.lens.iter().map(|s| format!("{:.3}", s.token_accuracy)).collect();
         let accs = format!("token accuracy of the output head per iteration: {}", accs.join(", "));
         if best > 0.0 {
-            out.push(line(q, format!("iteration {first}"), format!("{accs}; first at its best ({best:.3}): iteration {first}")));
+            out.push(line(q, format!("iteration {first} ({best:.3})"), accs));
         } else {
-            out.push(line(q, "never", format!("{accs}: no target is ever the top token")));
+            out.push(line(q, "never right", format!("{accs}: no target is ever the top token")));
         }
     }
     for b in &r.bridges {
-        let q = format!("bridge b{} readable at the answer position?", b.bridge);
+        let q = format!("bridge b{} the top token at the answer position?", b.bridge);
         let (peak_t, peak) = b.top_share.iter().enumerate().fold((0, 0.0), |(bt, bv), (t, &v)| if v > bv { (t, v) } else { (bt, bv) });
-        let ever = b.examples - b.never_top;
-        let answer = if peak > 0.0 { format!("iteration {}", peak_t + 1) } else { "never".to_string() };
-        out.push(line(
-            &q,
-            answer,
-            format!(
-                "top token at the answer position for {:.1}% of {} examples at its peak (iteration {}); top at some iteration for {ever} of them, first at iterations {:?} (counts per iteration)",
-                100.0 * peak,
-                b.examples,
-                peak_t + 1,
-                b.first_top
-            ),
-        ));
+        let ranks: Vec<String> = b.mean_rank.iter().map(|x| format!("{x:.1}")).collect();
+        let ranks = format!("mean rank per iteration {}", ranks.join(", "));
+        if peak > 0.0 {
+            out.push(line(
+                &q,
+                format!("most often at iteration {} ({:.1}%)", peak_t + 1, 100.0 * peak),
+                format!(
+                    "top for {:.1}% of {} examples at iteration {}; top at some iteration for {} of them, for the first time at iterations 1.. {:?} (counts); {ranks}",
+                    100.0 * peak,
+                    b.examples,
+                    peak_t + 1,
+                    b.examples - b.never_top,
+                    b.first_top
+                ),
+            ));
+        } else {
+            out.push(line(&q, "never", format!("never the top token for any of {} examples at any of {} iterations; {ranks}", b.examples, b.top_share.len())));
+        }
     }
 
     // Path independence.
