@@ -10,6 +10,7 @@ pub mod error;
 pub mod lab;
 pub mod model;
 pub mod ops;
+pub mod probes;
 pub mod rng;
 pub mod solve;
 pub mod tasks;

@@ -34,7 +34,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         ([&train[..], &["task.p=1"]].concat(), "`task.p`: expected a number from 2 to 1000"),
         ([&train[..], &["task.train_fraction=1.5"]].concat(), "`task.train_fraction`: expected a fraction in (0, 1)"),
         ([&train[..], &["model.heads=3"]].concat(), "`model.heads`: expected a divisor of model.d_model (128)"),
-        ([&train[..], &["model.arch=recurrent"]].concat(), "`model.arch`: expected `feedforward` or `looped`"),
+        ([&train[..], &["model.arch=recurrent"]].concat(), "`model.arch`: expected one of `feedforward`, `looped`, `trm`, `hrm`"),
         ([&train[..], &["model.loops=0"]].concat(), "`model.loops`: expected a number from 1 to 256"),
         ([&train[..], &["model.injection=maybe"]].concat(), "`model.injection`: expected true or false"),
         ([&train[..], &["train.lr=nan"]].concat(), "`train.lr`: expected a finite number"),
@@ -83,13 +83,14 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
     let ckpt = checkpoint.to_str().unwrap();
     let (code, json, err) = run(&["eval", "--checkpoint", ckpt, "--iters", "1,2,3", "--backend", "cpu", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let sweep: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = sweep["depths"].as_array().unwrap();
     assert_eq!(rows.len(), 6, "3 depths x 2 splits: {json}");
     let history: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
     let recorded = history.last().unwrap()["test_acc"].as_f64().unwrap();
     let at_two = rows.iter().find(|r| r["iterations"] == 2 && r["split"] == "test").unwrap()["accuracy"].as_f64().unwrap();
     assert!((recorded - at_two).abs() < 1e-9, "eval at the training depth {at_two} vs recorded {recorded}");
-    for r in &rows {
+    for r in rows {
         let acc = r["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc), "{r}");
     }
@@ -110,4 +111,69 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(format!("{out}-ff"));
+}
+
+/// `looplab probe` on a tiny looped checkpoint with a feedforward twin: the readable report and the JSON carry
+/// every probe; bad arguments, a twin that is not feedforward or was trained on another task, and a
+/// feedforward model asked for more iterations each get their own message.
+#[test]
+fn probe_reports_every_probe_and_refuses_bad_arguments() {
+    let dir = std::env::temp_dir().join(format!("looplab-probe-test-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let train = |name: &str, extra: &[&str]| -> String {
+        let out = dir.join(name);
+        let mut args = vec!["train", "--preset", "modular-small", "--backend", "cpu", "--steps", "20", "--out", out.to_str().unwrap()];
+        for s in ["task.p=11", "model.d_model=32", "model.mlp_hidden=64", "train.eval_every=10"].iter().chain(extra) {
+            args.extend(["--set", s]);
+        }
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 0, "{err}");
+        out.join("model.safetensors").to_str().unwrap().to_string()
+    };
+    let looped = train("looped", &[]);
+    let ff = train("ff", &["model.arch=feedforward", "model.loops=1", "model.layers=2"]);
+    let other = train("other", &["task.p=13", "model.arch=feedforward", "model.loops=1"]);
+
+    let (code, text, err) = run(&["probe", "--checkpoint", &looped, "--twin", &ff, "--iters", "3", "--examples", "8", "--backend", "cpu"]);
+    assert_eq!(code, 0, "{err}");
+    for expected in ["fixed-point convergence", "per-token relative change", "attention per head", "logit lens", "stage mirroring: linear CKA", "path independence", "phases: first recorded step", "verdict", "fixed point reached?"] {
+        assert!(text.contains(expected), "the report lacks {expected:?}:\n{text}");
+    }
+    let (code, json, err) = run(&["probe", "--checkpoint", &looped, "--twin", &ff, "--examples", "8", "--threshold", "0.5", "--split", "train", "--backend", "cpu", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((r["split"].as_str(), r["examples"].as_u64(), r["iterations"].as_u64()), (Some("train"), Some(8), Some(2)), "training depth by default");
+    assert_eq!(r["cka"]["values"].as_array().unwrap().len(), 2);
+    assert_eq!(r["phases"]["threshold"].as_f64(), Some(0.5));
+    assert_eq!(r["attention"]["maps"].as_array().unwrap().len(), 2);
+
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(&garbage, b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage").unwrap();
+    let garbage = garbage.to_str().unwrap();
+    let with = |extra: &[&str]| -> Vec<String> { ["probe", "--checkpoint", &looped, "--backend", "cpu"].iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect() };
+    let bad: Vec<(Vec<String>, String)> = vec![
+        (vec!["probe".into()], "`probe` needs --checkpoint FILE".into()),
+        (vec!["probe".into(), "--checkpoint".into(), "/nonexistent/model.safetensors".into()], "/nonexistent/model.safetensors".into()),
+        (vec!["probe".into(), "--checkpoint".into(), garbage.into()], "not a complete safetensors file".into()),
+        (with(&["--examples", "0"]), "`--examples`: expected a number of examples from 1 to 4096".into()),
+        (with(&["--examples", "many"]), "invalid value \"many\" for `--examples`".into()),
+        (with(&["--iters", "0"]), "`--iters`: expected a count from 1 to 256".into()),
+        (with(&["--threshold", "1.5"]), "`--threshold`: expected an accuracy in (0, 1]".into()),
+        (with(&["--split", "nope"]), "`--split`: expected train, test".into()),
+        (with(&["--backend", "tpu"]), "`backend`: expected gpu or cpu".into()),
+        (with(&["--verbose"]), "unknown option `--verbose` for `probe`".into()),
+        (with(&["--twin"]), "`--twin` needs a value".into()),
+        (with(&["--twin", "/nonexistent/twin.safetensors"]), "/nonexistent/twin.safetensors".into()),
+        (with(&["--twin", &looped]), "the twin (--twin) must be a feedforward checkpoint (model.arch=feedforward); this one has model.arch=looped".into()),
+        (with(&["--twin", &other]), "the twin (--twin) was trained on another task (task.p: model 11, twin 13)".into()),
+        (vec!["probe".into(), "--checkpoint".into(), ff.clone(), "--iters".into(), "2".into(), "--backend".into(), "cpu".into()], "`--iters`: expected 1 for a feedforward model".into()),
+    ];
+    for (args, expected) in &bad {
+        let (code, _, err) = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(code == 1 && err.contains(expected.as_str()) && !err.contains("panicked"), "looplab {}: exit {code}, expected {expected:?}, got:\n{err}", args.join(" "));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

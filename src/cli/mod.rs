@@ -1,6 +1,7 @@
-//! The native command line: train, evaluate, solve, list presets, show the device, benchmark
+//! The native command line: train, evaluate, solve, probe, list presets, show the device, benchmark
 //! (src/bin/looplab.rs calls `main`).
 
+mod probe;
 mod solve;
 
 use std::io::{IsTerminal, Write};
@@ -18,6 +19,7 @@ const USAGE: &str = "usage:
   looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
   looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS] [--backend gpu|cpu] [--json]
   looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS] [--backend gpu|cpu] [--json]
+  looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
   looplab presets
   looplab devices
   looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
@@ -42,10 +44,11 @@ async fn run(args: &[String]) -> Result<(), LabError> {
         "train" => train(&TrainArgs::parse(rest)?).await,
         "eval" => eval(&EvalArgs::parse(rest)?).await,
         "solve" => solve::run(&solve::SolveArgs::parse(rest)?).await,
+        "probe" => probe::run(&probe::ProbeArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
             for p in PRESETS {
-                println!("{:<14} {}", p.name, p.description);
+                println!("{:<18} {}", p.name, p.description);
             }
             Ok(())
         }
@@ -58,7 +61,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, presets, devices, bench"))),
     }
 }
 

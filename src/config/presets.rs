@@ -74,6 +74,16 @@ pub const PRESETS: &[Preset] = &[
         description: "two-hop composition over 200 entities x 10 relations, phi 7.2, 5% OOD atomic facts, a 1-layer block looped 4 times, d_model 128 (a starting point, not tuned)",
         config: composition,
     },
+    Preset {
+        name: "stage-mirroring",
+        description: "3-hop composition over 200 entities x 20 relations, a 1-layer block looped 4 times, d_model 128: probe it against `stage-mirroring-ff` with `looplab probe --twin` (a starting point, not tuned)",
+        config: stage_mirroring,
+    },
+    Preset {
+        name: "stage-mirroring-ff",
+        description: "the iso-FLOP feedforward twin of `stage-mirroring`: 4 distinct layers run once (4 layer applications either way), same data and optimizer",
+        config: stage_mirroring_ff,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -239,3 +249,18 @@ fn composition() -> LabConfig {
     c
 }
 
+/// A k-hop composition (3 hops: two bridges to read per query) for a looped block whose 4 iterations can be
+/// compared stage by stage with a 4-layer feedforward twin. 20 relations and 10% OOD atomic facts give a
+/// non-trivial `test_ood` split of 3-hop chains whose every hop is OOD.
+fn stage_mirroring() -> LabConfig {
+    let mut c = composition();
+    (c.task.relations, c.task.hops, c.task.phi, c.task.ood_fraction) = (20, 3, 3.6, 0.1);
+    (c.model.layers, c.model.loops) = (1, 4);
+    c
+}
+
+fn stage_mirroring_ff() -> LabConfig {
+    let mut c = stage_mirroring();
+    (c.model.arch, c.model.layers, c.model.loops) = (Arch::Feedforward, 4, 1);
+    c
+}

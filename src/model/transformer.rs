@@ -334,6 +334,13 @@ impl Graph {
         self.rec.starts.len()
     }
 
+    /// The home buffer of recurrent state `state` (`[rows, d]`): where `start` puts its initial value and
+    /// where every program leaves it. Probes read the final state here and overwrite the initial one (path
+    /// independence: the same loop started from a perturbed state).
+    pub fn home(&self, state: usize) -> Tensor {
+        self.homes[state]
+    }
+
     /// The activations `finish(k, 0, ..)` leaves for each of its calls, in order.
     pub fn recorded_calls(&self, k: usize) -> Vec<CallRecord> {
         let per_iteration = self.rec.calls.len();

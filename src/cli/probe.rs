@@ -1,0 +1,240 @@
+//! `looplab probe`: runs every probe (`crate::probes`) on a checkpoint and prints a readable report (tables per
+//! iteration, a token x iteration heatmap, the CKA matrix as a text heatmap, phases, the verdict) or JSON.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::{io_err, value};
+use crate::backend::{Backend, BackendKind};
+use crate::config::Arch;
+use crate::error::LabError;
+use crate::probes::{self, ProbeOptions, ProbeReport, Thresholds};
+use crate::tasks::Dataset;
+use crate::train::{checkpoint::Weights, training_depth, Record};
+
+/// The most examples `--examples` takes (activations of every iteration are stored for all of them).
+pub const MAX_EXAMPLES: usize = 4096;
+
+#[derive(Debug, Default)]
+pub struct ProbeArgs {
+    checkpoint: Option<PathBuf>,
+    twin: Option<PathBuf>,
+    split: Option<String>,
+    examples: Option<usize>,
+    iters: Option<usize>,
+    threshold: Option<f64>,
+    backend: Option<BackendKind>,
+    json: bool,
+}
+
+impl ProbeArgs {
+    pub fn parse(args: &[String]) -> Result<ProbeArgs, LabError> {
+        let mut a = ProbeArgs::default();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            match flag.as_str() {
+                "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--twin" => a.twin = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--split" => a.split = Some(value(flag, &mut it)?.clone()),
+                "--examples" => {
+                    let v = value(flag, &mut it)?;
+                    let n = v.parse::<usize>().ok().filter(|n| (1..=MAX_EXAMPLES).contains(n));
+                    a.examples = Some(n.ok_or_else(|| LabError::invalid("--examples", v, format!("a number of examples from 1 to {MAX_EXAMPLES}")))?);
+                }
+                "--iters" => {
+                    let v = value(flag, &mut it)?;
+                    a.iters = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| LabError::invalid("--iters", v, "a count from 1 to 256"))?);
+                }
+                "--threshold" => {
+                    let v = value(flag, &mut it)?;
+                    let x = v.parse::<f64>().ok().filter(|x| *x > 0.0 && *x <= 1.0);
+                    a.threshold = Some(x.ok_or_else(|| LabError::invalid("--threshold", v, "an accuracy in (0, 1], e.g. 0.9"))?);
+                }
+                "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
+                "--json" => a.json = true,
+                other => return Err(LabError::Usage(format!("unknown option `{other}` for `probe`"))),
+            }
+        }
+        if a.checkpoint.is_none() {
+            return Err(LabError::Usage("`probe` needs --checkpoint FILE (a model.safetensors written by `train`)".into()));
+        }
+        Ok(a)
+    }
+}
+
+/// The run's history.json next to the checkpoint, if there is one.
+fn history_beside(checkpoint: &Path) -> Result<Option<Vec<Record>>, LabError> {
+    let path = checkpoint.parent().unwrap_or(Path::new(".")).join("history.json");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| LabError::Checkpoint { path: path.display().to_string(), what: format!("history is not valid JSON ({e})") })
+}
+
+pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
+    let path = a.checkpoint.as_ref().expect("checked by parse");
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let weights = Weights::read(&bytes, &path.display().to_string())?;
+    let twin_bytes = match &a.twin {
+        Some(t) => Some(std::fs::read(t).map_err(io_err(t))?),
+        None => None,
+    };
+    let twin = match (&a.twin, &twin_bytes) {
+        (Some(t), Some(b)) => Some(Weights::read(b, &t.display().to_string())?),
+        _ => None,
+    };
+    if let Some(t) = &twin {
+        probes::check_twin(&weights.config, &t.config)?;
+    }
+    let depth = a.iters.unwrap_or_else(|| training_depth(&weights.config));
+    if weights.config.model.arch == Arch::Feedforward && depth != 1 {
+        return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
+    }
+    let dataset = Dataset::build(&weights.config);
+    let names: Vec<&str> = dataset.splits.iter().map(|s| s.name).collect();
+    let split = match &a.split {
+        Some(name) => dataset.splits.iter().find(|s| s.name == name).ok_or_else(|| LabError::invalid("--split", name, names.join(", ")))?,
+        // The first test split: what the model has not trained on.
+        None => dataset.splits.get(1).unwrap_or(&dataset.splits[0]),
+    };
+    let history = history_beside(path)?;
+    let mut options = ProbeOptions::new(a.examples.unwrap_or(probes::DEFAULT_EXAMPLES), depth);
+    options.twin = twin.as_ref();
+    options.history = history.as_deref();
+    options.thresholds = Thresholds { phase: a.threshold.unwrap_or(Thresholds::default().phase), ..Thresholds::default() };
+    let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
+    let report = probes::run(&weights, &mut backend, split, &options).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("the report serializes"));
+    } else {
+        let step = safetensors::SafeTensors::read_metadata(&bytes).ok().and_then(|(_, m)| m.metadata().as_ref()?.get("step").cloned());
+        let step = step.map_or(String::new(), |s| format!(", step {s}"));
+        println!("checkpoint {}{step}", path.display());
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+/// Shades from low to high.
+const SHADES: &[char] = &[' ', '.', ':', '-', '=', '+', '*', '#', '%', '@'];
+
+fn shade(x: f64) -> char {
+    SHADES[((x.clamp(0.0, 1.0) * (SHADES.len() - 1) as f64).round()) as usize]
+}
+
+/// A relative change on a log scale: 1e-4 or less is blank, 1 or more is full.
+fn log_shade(x: f64) -> char {
+    shade(((x.max(1e-12).log10() + 4.0) / 4.0).clamp(0.0, 1.0))
+}
+
+fn heads(v: &[f64], precision: usize) -> String {
+    v.iter().map(|x| format!("{x:>9.precision$}")).collect::<Vec<_>>().join("")
+}
+
+/// The readable report.
+pub fn render(r: &ProbeReport) -> String {
+    let mut s = String::new();
+    let unit = &r.step_unit;
+    let arch = serde_json::to_value(r.arch).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "model: {arch}, d_model {}, {} call(s) per iteration of a {}-layer block; {} iteration(s); split `{}`, {} examples of {} tokens",
+        r.d_model, r.calls_per_iteration, r.block_layers, r.iterations, r.split, r.examples, r.seq
+    );
+    if unit == "layer" {
+        let _ = writeln!(s, "(feedforward: its layers stand in for iterations below)");
+    }
+
+    let c = &r.convergence;
+    let _ = writeln!(s, "\nfixed-point convergence: relative change ‖h[t+1]-h[t]‖/‖h[t]‖ and cosine(h[t+1], h[t]) per {unit}, mean over examples");
+    let _ = writeln!(s, "  {:>10} {:>5} {:>6} {:>12} {:>10}", unit, "call", "layer", "rel.change", "cosine");
+    for (i, series) in c.series.iter().enumerate() {
+        for (t, ch) in series.changes.iter().enumerate() {
+            let mark = if i == c.answer_series { "  (answer state)" } else { "" };
+            let (call, layer) = if unit == "layer" { ("-".to_string(), "-".to_string()) } else { (series.call.to_string(), series.layer.to_string()) };
+            let _ = writeln!(s, "  {:>10} {call:>5} {layer:>6} {:>12.3e} {:>10.6}{mark}", format!("{} -> {}", t + 1, t + 2), ch.relative_change, ch.cosine);
+        }
+    }
+    if !c.per_token.is_empty() {
+        let _ = writeln!(s, "\nper-token relative change of the answer state (rows: {unit} t -> t+1, columns: tokens; log scale, ' ' <= 1e-4 ... '@' >= 1)");
+        for (t, row) in c.per_token.iter().enumerate() {
+            let line: String = row.iter().map(|&x| log_shade(x)).collect();
+            let max = row.iter().copied().fold(0.0, f64::max);
+            let _ = writeln!(s, "  {:>8} |{line}|  max {max:.2e}", format!("{} -> {}", t + 1, t + 2));
+        }
+    }
+
+    let a = &r.attention;
+    let _ = writeln!(
+        s,
+        "\nattention per head ({} heads, {} keys per query{}): entropy (nats, uniform = {:.3}) at each {unit}; JS divergence (nats, max ln 2 = 0.693) to the next",
+        a.heads,
+        a.keys,
+        if a.local { ", local window" } else { "" },
+        (a.keys as f64).ln()
+    );
+    for series in &a.series {
+        if unit != "layer" {
+            let _ = writeln!(s, "  call {} layer {}", series.call, series.layer);
+        }
+        for (t, e) in series.entropy.iter().enumerate() {
+            let js = series.js.get(t).map_or(String::new(), |j| format!("   JS to {}:{}", t + 2, heads(j, 4)));
+            let _ = writeln!(s, "  {:>8} {:>3} entropy:{}{js}", unit, t + 1, heads(e, 3));
+        }
+    }
+    let _ = writeln!(s, "  (the maps of example {} at every loop state are in --json: attention.maps)", a.map_example);
+
+    let _ = writeln!(s, "\nlogit lens: the output head on the answer state after each iteration");
+    let _ = writeln!(s, "  {:>9} {:>10} {:>10} {:>10}", "iteration", "token acc", "exact acc", "mean rank");
+    for l in &r.lens {
+        let _ = writeln!(s, "  {:>9} {:>9.2}% {:>9.2}% {:>10.2}", l.iteration, 100.0 * l.token_accuracy, 100.0 * l.exact_accuracy, l.mean_rank);
+    }
+    for b in &r.bridges {
+        let share: Vec<String> = b.top_share.iter().map(|x| format!("{:.2}", x)).collect();
+        let rank: Vec<String> = b.mean_rank.iter().map(|x| format!("{:.1}", x)).collect();
+        let _ = writeln!(
+            s,
+            "  bridge b{} ({} examples) top at the answer position, share per iteration: {}; mean rank: {}; first top per iteration {:?}, never {}",
+            b.bridge,
+            b.examples,
+            share.join(" "),
+            rank.join(" "),
+            b.first_top,
+            b.never_top
+        );
+    }
+
+    if let Some(k) = &r.cka {
+        let _ = writeln!(s, "\nstage mirroring: linear CKA between each loop state (rows: {unit}.call.layer) and each layer of the feedforward twin (columns)");
+        let header: String = (0..k.twin_layers).map(|l| format!("{:>6}", format!("L{l}"))).collect();
+        let _ = writeln!(s, "  {:>10} {header}   map  best", "state");
+        for (label, (row, &best)) in r.states.iter().zip(k.values.iter().zip(&k.best)) {
+            let cells: String = row.iter().map(|x| format!("{x:>6.2}")).collect();
+            let map: String = row.iter().map(|&x| shade(x)).collect();
+            let _ = writeln!(s, "  {:>10} {cells}   |{map}|  L{best}", format!("{}.{}.{}", label.step, label.call, label.layer));
+        }
+    }
+
+    if let Some(p) = &r.path {
+        let _ = writeln!(
+            s,
+            "\npath independence: final answer state after {} iterations from the true start vs from start + N(0, {:.3}²): cosine mean {:.4}, min {:.4}; relative distance {:.3e}",
+            p.iterations, p.noise_std, p.mean_cosine, p.min_cosine, p.mean_relative_distance
+        );
+    }
+
+    if let Some(p) = &r.phases {
+        let _ = writeln!(s, "\nphases: first recorded step with accuracy >= {} ({} records up to step {})", p.threshold, p.records, p.last_step);
+        let _ = writeln!(s, "  {:<10} {:>10} {:>10} {:>10} {:>10}", "split", "token acc", "exact", "best", "final");
+        let step = |x: Option<u64>| x.map_or("never".to_string(), |v| v.to_string());
+        for ph in &p.splits {
+            let _ = writeln!(s, "  {:<10} {:>10} {:>10} {:>10.4} {:>10.4}", ph.split, step(ph.accuracy_step), step(ph.exact_step), ph.best_accuracy, ph.final_accuracy);
+        }
+    }
+
+    let _ = writeln!(s, "\nverdict");
+    for v in &r.verdict {
+        let _ = writeln!(s, "  {} {}\n      {}", v.question, v.answer, v.evidence);
+    }
+    s
+}
