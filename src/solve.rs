@@ -20,12 +20,20 @@ pub struct Trace {
     pub logits: Vec<Vec<f32>>,
 }
 
-/// Runs `batch` examples (`tokens` holds `batch * seq` of them, laid out as `grid`) for `depth` iterations.
-pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32], grid: [usize; 2], depth: usize) -> Result<Trace, LabError> {
+/// A trained model planned for a batch of inputs: its graph and parameters, in a plan not yet allocated
+/// (callers add buffers of their own first).
+pub struct Planned {
+    pub graph: Graph,
+    pub params: Params,
+}
+
+/// Checks that `tokens` are whole `grid` inputs the model can take, then plans its graph with
+/// `stored_iterations` of activations (0 for decoding only) and no backward.
+pub fn plan(weights: &Weights<'_>, plan: &mut MemoryPlan, tokens: &[u32], grid: [usize; 2], stored_iterations: usize, prefix: &str) -> Result<Planned, LabError> {
     let m = &weights.config.model;
     let seq = grid[0] * grid[1];
     if seq == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(seq) {
-        return Err(LabError::Input(format!("trace: {} tokens are not whole {}x{} inputs", tokens.len(), grid[0], grid[1])));
+        return Err(LabError::Input(format!("{} tokens are not whole {}x{} inputs", tokens.len(), grid[0], grid[1])));
     }
     if weights.positions > 0 && seq != weights.positions {
         return Err(LabError::Input(format!(
@@ -37,15 +45,38 @@ pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32],
         return Err(LabError::Input(format!("token {bad} is outside the model's vocabulary of {}", weights.vocab)));
     }
     let (batch, vocab) = (tokens.len() / seq, weights.vocab);
-    let mut plan = MemoryPlan::default();
-    let params = Params::plan(&mut plan, m, vocab, weights.positions.max(1), false);
-    let mut graph = Graph::plan(&mut plan, m, &params, Shape { batch, seq, grid, vocab }, 0, false, MatmulPath::Blocked, "trace");
+    let params = Params::plan(plan, m, vocab, weights.positions.max(1), false);
+    let mut graph = Graph::plan(plan, m, &params, Shape { batch, seq, grid, vocab }, stored_iterations, false, MatmulPath::Blocked, prefix);
     graph.stablemax = weights.config.train.stablemax;
+    Ok(Planned { graph, params })
+}
+
+impl Planned {
+    /// After allocation: writes the weights, the initial states and the inputs (with no targets: the loss the
+    /// programs end with is not read).
+    pub fn load(&self, weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32]) -> Result<(), LabError> {
+        let p = &self.params;
+        backend.write(p.all(p.values), &weights.values(p)?);
+        for (state, values) in p.init_state_values(weights.config.seed) {
+            backend.write(state, &values);
+        }
+        backend.write_u32(self.graph.tokens, tokens);
+        backend.write_u32(self.graph.targets, &vec![crate::ops::cross_entropy::IGNORE; tokens.len()]);
+        Ok(())
+    }
+}
+
+/// Runs `batch` examples (`tokens` holds `batch * seq` of them, laid out as `grid`) for `depth` iterations.
+pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32], grid: [usize; 2], depth: usize) -> Result<Trace, LabError> {
+    let mut memory = MemoryPlan::default();
+    let planned = plan(weights, &mut memory, tokens, grid, 0, "trace")?;
+    let graph = &planned.graph;
+    let (batch, seq, vocab) = (graph.shape.batch, graph.shape.seq, graph.shape.vocab);
     let per_iteration = batch * seq * vocab;
     // Each iteration's slice starts on an aligned offset, so it can be bound alone.
     let stride = per_iteration.div_ceil(VIEW_ALIGN) * VIEW_ALIGN;
-    let kept = plan.buffer("trace.logits", depth * stride);
-    backend.allocate(&plan)?;
+    let kept = memory.buffer("trace.logits", depth * stride);
+    backend.allocate(&memory)?;
     let mut program: Vec<Box<dyn Kernel>> = graph.start(true);
     for t in 0..depth {
         program.append(&mut graph.iterate());
@@ -53,13 +84,7 @@ pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32],
         program.push(Box::new(Copy { x: graph.logits, out: kept.slice(t * stride, per_iteration) }));
     }
     let program = backend.prepare(program).await?;
-    backend.write(params.all(params.values), &weights.values(&params)?);
-    for (state, values) in params.init_state_values(weights.config.seed) {
-        backend.write(state, &values);
-    }
-    backend.write_u32(graph.tokens, tokens);
-    // No targets: every row is ignored by the loss, which this program only needs for its shape.
-    backend.write_u32(graph.targets, &vec![crate::ops::cross_entropy::IGNORE; batch * seq]);
+    planned.load(weights, backend, tokens)?;
     backend.run(&[program]);
     let all = backend.read(kept).await?;
     Ok(Trace { batch, seq, vocab, logits: all.chunks(stride).map(|c| c[..per_iteration].to_vec()).collect() })

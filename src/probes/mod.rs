@@ -30,10 +30,8 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, MemoryPlan, ProgramId};
 use crate::config::{Arch, Attention, LabConfig, TaskKind};
 use crate::error::LabError;
-use crate::model::transformer::{Graph, Shape};
-use crate::model::{window, Params};
-use crate::ops::cross_entropy::IGNORE;
-use crate::ops::matmul::MatmulPath;
+use crate::model::transformer::Graph;
+use crate::model::window;
 use crate::rng::Rng;
 use crate::tasks::{composition, Split};
 use crate::train::checkpoint::Weights;
@@ -227,42 +225,13 @@ struct Forward {
 }
 
 async fn plan_forward(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32], grid: [usize; 2], depth: usize, prefix: &str) -> Result<Forward, LabError> {
-    let m = &weights.config.model;
-    let seq = grid[0] * grid[1];
-    let batch = tokens.len() / seq;
-    let path = match backend {
-        Backend::Gpu(g) if !g.is_software() => MatmulPath::Tiled,
-        _ => MatmulPath::Blocked,
-    };
-    let mut plan = MemoryPlan::default();
-    let params = Params::plan(&mut plan, m, weights.vocab, weights.positions.max(1), false);
-    let mut graph = Graph::plan(&mut plan, m, &params, Shape { batch, seq, grid, vocab: weights.vocab }, depth, false, path, prefix);
-    graph.stablemax = weights.config.train.stablemax;
-    backend.allocate(&plan)?;
-    let start = backend.prepare(graph.start(true)).await?;
-    let finish = backend.prepare(graph.finish(depth, 0, 1.0, true).0).await?;
-    backend.write(params.all(params.values), &weights.values(&params)?);
-    if let Some(states) = params.init_states {
-        backend.write(states, &params.init_state_values(weights.config.seed));
-    }
-    backend.write_u32(graph.tokens, tokens);
-    // No targets: the loss the forward ends with is not read.
-    backend.write_u32(graph.targets, &vec![IGNORE; tokens.len()]);
-    Ok(Forward { graph, start, finish })
-}
-
-/// Checks that `weights` can run `split`'s inputs.
-fn check_inputs(weights: &Weights<'_>, split: &Split, tokens: &[u32]) -> Result<(), LabError> {
-    if weights.positions > 0 && split.seq_len != weights.positions {
-        return Err(LabError::Usage(format!(
-            "split `{}` has inputs of {} tokens but this model learned positions for exactly {}",
-            split.name, split.seq_len, weights.positions
-        )));
-    }
-    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= weights.vocab) {
-        return Err(LabError::Usage(format!("token {bad} of split `{}` is outside the model's vocabulary of {}", split.name, weights.vocab)));
-    }
-    Ok(())
+    let mut memory = MemoryPlan::default();
+    let planned = crate::solve::plan(weights, &mut memory, tokens, grid, depth, prefix)?;
+    backend.allocate(&memory)?;
+    let start = backend.prepare(planned.graph.start(true)).await?;
+    let finish = backend.prepare(planned.graph.finish(depth, 0, 1.0, true).0).await?;
+    planned.load(weights, backend, tokens)?;
+    Ok(Forward { graph: planned.graph, start, finish })
 }
 
 /// Runs every probe on the first `options.examples` examples of `split`: plans a graph storing `depth`
@@ -291,13 +260,11 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
     let (seq, d) = (split.seq_len, m.d_model);
     let tokens = &split.tokens[..n * seq];
     let targets = &split.targets[..n * seq];
-    check_inputs(weights, split, tokens)?;
 
     // The twin's layer outputs, centred once for every comparison.
     let twin = match options.twin {
         Some(t) => {
             check_twin(config, &t.config)?;
-            check_inputs(t, split, tokens)?;
             let f = plan_forward(t, backend, tokens, split.grid, 1, "twin").await?;
             backend.run(&[f.start, f.finish]);
             let mut layers = Vec::new();
