@@ -177,3 +177,78 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `looplab solve` on tiny Sudoku and maze checkpoints: one board per iteration, the exit, the answer and the
+/// validator's verdict (text and JSON); a maze larger than the training mazes runs on a model without learned
+/// positions; `eval --exit-kl` reports the adaptive exit; bad puzzles and arguments each get their own message.
+#[test]
+fn solve_shows_every_iteration_and_refuses_bad_inputs() {
+    let dir = std::env::temp_dir().join(format!("looplab-solve-test-{}", std::process::id()));
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let tiny = ["--backend", "cpu", "--steps", "2", "--set", "train.eval_every=1", "--set", "model.d_model=16", "--set", "model.mlp_hidden=32"];
+    let (sudoku, maze) = (path("sudoku"), path("maze"));
+    let (code, _, err) = run(&[&["train", "--preset", "sudoku-4x4", "--out", &sudoku, "--set", "task.examples=40", "--set", "task.test_examples=8"][..], &tiny].concat());
+    assert_eq!(code, 0, "{err}");
+    let small_maze = ["--set", "task.size=2", "--set", "task.test_size=2", "--set", "task.examples=20", "--set", "task.test_examples=4", "--set", "model.loops=3"];
+    let (code, _, err) = run(&[&["train", "--preset", "maze", "--out", &maze][..], &small_maze, &tiny].concat());
+    assert_eq!(code, 0, "{err}");
+    let sudoku_ckpt = format!("{sudoku}/model.safetensors");
+    let maze_ckpt = format!("{maze}/model.safetensors");
+
+    let puzzle = "1.3. .4.2 2.4. .3.1";
+    let (code, text, err) = run(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu"]);
+    assert_eq!(code, 0, "{err}");
+    for want in ["iteration 1:", "iteration 4:", "exit at iteration", "answer:"] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(text.contains("valid: the validator accepts it") || text.contains("not valid: "), "{text}");
+    let (code, json, err) = run(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--iters", "6", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let s: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let steps = s["iterations"].as_array().unwrap();
+    assert_eq!(steps.len(), 6, "{json}");
+    assert!(steps.iter().all(|step| step["board"].as_str().unwrap().lines().count() == 5), "4 rows and a rule: {json}");
+    let exit = s["exit_iteration"].as_u64().unwrap();
+    assert!((1..=6).contains(&exit), "{json}");
+    assert_eq!(s["valid"].as_bool().unwrap(), s["error"].is_null(), "{json}");
+
+    // A 3x3-cell maze (7x7 grid) through a model trained on 2x2-cell mazes: local attention, no positions.
+    let maze_text = "#######\n#S....#\n#####.#\n#.....#\n#.#####\n#....G#\n#######\n";
+    std::fs::write(dir.join("maze.txt"), maze_text).unwrap();
+    let (code, text, err) = run(&["solve", "--checkpoint", &maze_ckpt, "--maze", &path("maze.txt"), "--backend", "cpu", "--iters", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("iteration 5:") && text.contains("#S") && text.contains("G#"), "{text}");
+    let (code, json, err) = run(&["eval", "--checkpoint", &maze_ckpt, "--backend", "cpu", "--split", "test", "--set", "task.test_size=3", "--iters", "2,4", "--exit-kl", "0.01", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let exit = &e["exit"][0];
+    let histogram: u64 = exit["histogram"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(histogram, 4, "every test maze exits once: {json}");
+    let mean = exit["mean_iterations"].as_f64().unwrap();
+    assert!((1.0..=4.0).contains(&mean), "{json}");
+
+    std::fs::write(dir.join("open.txt"), "#####\n#S..#\n#####\n#..G#\n#####\n").unwrap();
+    let (maze_file, no_path_file) = (path("maze.txt"), path("open.txt"));
+    let bad: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["solve", "--sudoku", puzzle], "`solve` needs --checkpoint FILE"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt], "exactly one of --sudoku PUZZLE or --maze FILE"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1.3.", "--backend", "cpu"], "wrong length: expected 16 cells"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1.3x.4.22.4..3.1", "--backend", "cpu"], "bad character 'x'"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "11.. .... .... ....", "--backend", "cpu"], "the givens break a rule"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1... .... .... ....", "--backend", "cpu"], "several solutions"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--maze", &maze_file, "--backend", "cpu"], "needs a checkpoint trained on that task"),
+        (vec!["solve", "--checkpoint", &maze_ckpt, "--maze", &no_path_file, "--backend", "cpu"], "no path from 'S' to 'G'"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-kl", "-1"], "`--exit-kl`: expected a positive threshold"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--iters", "0"], "`--iters`: expected a count from 1 to 256"),
+        (vec!["eval", "--checkpoint", &sudoku_ckpt, "--set", "model.loops=2", "--backend", "cpu"], "task.* keys only"),
+    ];
+    for (args, expected) in bad {
+        let (code, _, err) = run(&args);
+        assert!(code == 1 && err.contains(expected) && !err.contains("panicked"), "looplab {}: exit {code}, expected {expected:?}, got:\n{err}", args.join(" "));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
