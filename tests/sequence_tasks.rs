@@ -27,9 +27,20 @@ fn invalid(preset: &str, sets: &[&str]) -> String {
 
 #[test]
 fn prefix_sums_targets_are_prefix_parities_and_padding_is_ignored() {
-    let c = config("prefix-sums", &["task.size=5", "task.test_size=9", "task.examples=20", "task.test_examples=30"]);
+    // Learned absolute positions: both splits padded to the longer length.
+    let sizes = ["task.size=5", "task.test_size=9", "task.examples=20", "task.test_examples=30"];
+    let c = config("prefix-sums", &[&sizes[..], &["model.attention=global", "model.radius=0", "model.positions=learned"]].concat());
     assert_eq!(c.task.kind, TaskKind::PrefixSums);
+    // Without them (the preset), each split keeps its own length: the same strings, unpadded.
+    let unpadded = Dataset::build(&config("prefix-sums", &sizes));
+    assert_eq!(unpadded.splits.iter().map(|s| (s.seq_len, s.grid)).collect::<Vec<_>>(), [(5, [1, 5]), (9, [1, 9])]);
     let d = Dataset::build(&c);
+    for (split, bits) in [(0, 5), (1, 9)] {
+        let (a, b) = (&d.splits[split], &unpadded.splits[split]);
+        for i in 0..a.len() {
+            assert_eq!(&a.example(i).0[..bits], b.example(i).0, "split {split} example {i}");
+        }
+    }
     assert_eq!((d.vocab, d.seq_len()), (3, 9));
     assert_eq!(d.splits.iter().map(|s| (s.name, s.len())).collect::<Vec<_>>(), [("train", 20), ("test", 30)]);
     for (split, bits) in [(0, 5), (1, 9)] {
@@ -182,8 +193,9 @@ fn pointer_chasing_validate_names_each_bad_value() {
 #[test]
 fn presets_and_config_keys() {
     let p = config("prefix-sums", &[]);
-    assert_eq!((p.task.size, p.task.test_size, p.model.d_model, p.model.loops, p.model.layers, p.model.mlp_hidden), (16, 32, 64, 8, 1, 128));
-    assert_eq!(Dataset::build(&p).seq_len(), 32);
+    assert_eq!((p.task.size, p.task.test_size, p.model.d_model, p.model.loops, p.model.layers, p.model.mlp_hidden), (16, 32, 64, 20, 1, 128));
+    let d = Dataset::build(&p);
+    assert_eq!((d.seq_len(), d.splits[1].seq_len), (16, 32));
     let q = config("pointer-chasing", &[]);
     assert_eq!((q.task.size, q.task.hops), (8, 3));
     // Kinds by their names, and a config without `hops` still parses (serde default).

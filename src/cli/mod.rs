@@ -204,11 +204,12 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
         let rate = (lab.step() - started.0) as f64 / started.1.elapsed().as_secs_f64().max(1e-9);
         if let Some(r) = records.last() {
             let line = format!(
-                "step {:>7}/{total}  {rate:7.1} steps/s  loss {:.4}  train {:5.1}%  test {:5.1}%",
+                "step {:>7}/{total}  {rate:7.1} steps/s  loss {:.4}  train {:5.1}%  test {:5.1}% (exact {:5.1}%)",
                 r.step,
                 r.loss,
                 100.0 * r.train_acc,
-                100.0 * r.test_acc
+                100.0 * r.test_acc,
+                100.0 * r.test_exact
             );
             if tty {
                 let width = 24;
