@@ -52,6 +52,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         ([&train[..], &["train.depth=deep"]].concat(), "`train.depth`: expected one of `fixed`, `random`, `progressive`"),
         ([&train[..], &["train.depth=progressive", "--set", "train.progressive_alpha=0"]].concat(), "`train.progressive_alpha`: expected a weight in (0, 1]"),
         ([&train[..], &["train.segments=0"]].concat(), "`train.segments`: expected a number from 1 to 64"),
+        ([&train[..], &["train.depth=progressive", "--set", "train.progressive_alpha=0.5", "--set", "train.segments=2"]].concat(), "1 when train.progressive_alpha < 1"),
         ([&train[..], &["model.injection=false", "--set", "train.segments=2"]].concat(), "a later segment would never see the input"),
         (vec!["train", "--preset", "grokking-ff", "--set", "train.depth=random"], "apply to recurrent models"),
         (vec!["train", "--preset", "sudoku-6x6-hrm", "--set", "train.backprop=2"], "0 or 1 for hrm"),

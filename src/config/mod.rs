@@ -385,6 +385,9 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
         return Err(LabError::invalid("train.backprop", tr.backprop, "0 when train.progressive_alpha < 1 (its full-depth loss backpropagates through every iteration)"));
     }
     range("train.segments", tr.segments as f64, 1.0, 64.0)?;
+    if tr.segments > 1 && tr.depth == Depth::Progressive && tr.progressive_alpha < 1.0 {
+        return Err(LabError::invalid("train.segments", tr.segments, "1 when train.progressive_alpha < 1 (its full-depth loss restarts the batch's state)"));
+    }
     if tr.segments > 1 && m.arch == Arch::Looped && !m.injection {
         return Err(LabError::invalid("train.segments", tr.segments, "1 for a looped model without model.injection (a later segment would never see the input)"));
     }
