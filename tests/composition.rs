@@ -29,7 +29,7 @@ fn preset_validates_and_builds_three_splits() {
     let names: Vec<_> = d.splits.iter().map(|s| s.name).collect();
     assert_eq!(names, ["train", "test_id", "test_ood"]);
     assert_eq!(d.splits[1].len(), 500);
-    assert!(d.splits[2].len() > 0);
+    assert!(!d.splits[2].is_empty());
     // Only the last position is supervised; tokens in range.
     for s in &d.splits {
         for (i, (&tok, &tgt)) in s.tokens.iter().zip(&s.targets).enumerate() {
@@ -127,7 +127,7 @@ fn k_hop_chains() {
     let l = d.seq_len();
     for (split, want_ood) in [(0, false), (1, false), (2, true)] {
         let s = &d.splits[split];
-        assert!(s.len() > 0);
+        assert!(!s.is_empty());
         for i in 0..s.len() {
             let toks = &s.tokens[i * l..(i + 1) * l];
             let f = composition::decode(&t, toks);

@@ -59,7 +59,7 @@ fn targets_are_shortest_paths_for_all_sizes() {
             let d = Dataset::build(&LabConfig { task: t, ..LabConfig::from_preset("maze", &[]).unwrap() });
             assert_eq!((d.vocab, d.seq_len()), (4, (2 * n + 1) * (2 * n + 1)));
             for s in &d.splits {
-                assert!(s.len() > 0, "{n}: empty {} split", s.name);
+                assert!(!s.is_empty(), "{n}: empty {} split", s.name);
                 for (tokens, targets) in s.tokens.chunks(d.seq_len()).zip(s.targets.chunks(d.seq_len())) {
                     let m = Maze::from_tokens(tokens).unwrap();
                     let path: Vec<usize> = (0..targets.len()).filter(|&i| targets[i] == 1).collect();

@@ -82,12 +82,15 @@ struct Solution {
     error: Option<String>,
 }
 
+type Render = Box<dyn Fn(&[u32]) -> String>;
+type Judge = Box<dyn Fn(&[u32]) -> Result<(), String>>;
+
 /// A task's view of one input: tokens, grid, and how to render and judge a prediction.
 struct Problem {
     tokens: Vec<u32>,
     grid: [usize; 2],
-    render: Box<dyn Fn(&[u32]) -> String>,
-    judge: Box<dyn Fn(&[u32]) -> Result<(), String>>,
+    render: Render,
+    judge: Judge,
 }
 
 fn sudoku_problem(text: &str, n: usize) -> Result<Problem, LabError> {
@@ -116,11 +119,10 @@ fn maze_problem(text: &str, positions: usize) -> Result<Problem, LabError> {
     let inside = move |i: usize| (i / side < m.side && i % side < m.side).then(|| (i / side) * m.side + i % side);
     let path = move |p: &[u32]| -> Vec<usize> { (0..p.len()).filter(|&i| p[i] == 1).filter_map(inside).collect() };
     let (draw, check) = (m.clone(), m);
-    let path_for_render = path.clone();
     Ok(Problem {
         tokens,
         grid: [side, side],
-        render: Box::new(move |p| maze::to_text(&draw, Some(&path_for_render(p)))),
+        render: Box::new(move |p| maze::to_text(&draw, Some(&path(p)))),
         judge: Box::new(move |p| maze::check(&check, &path(p)).map_err(|e| e.to_string())),
     })
 }

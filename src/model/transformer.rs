@@ -201,6 +201,7 @@ impl Planner<'_> {
 }
 
 impl Graph {
+    #[allow(clippy::too_many_arguments)]
     /// Plans the buffers for `shape`, with activations stored for up to `stored_iterations` iterations (0 for
     /// evaluation) and, when `with_backward`, the backward's scratch.
     pub fn plan(
@@ -430,7 +431,7 @@ impl Graph {
         for i in led..k * per_iteration {
             let call = &self.rec.calls[i % per_iteration];
             let acts = &self.stored[i];
-            self.call_forward(call, acts, &mut at, &mut fwd);
+            self.call_forward(call, acts, &at, &mut fwd);
             at[call.out] = acts.output();
             stored_calls.push((call, acts));
         }

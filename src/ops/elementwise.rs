@@ -109,7 +109,7 @@ impl Kernel for Copy {
 
 impl Broadcast {
     fn check(&self) {
-        assert!(self.x.len > 0 && self.out.len % self.x.len == 0, "broadcast: output of {} elements is not whole rows of {}", self.out.len, self.x.len);
+        assert!(self.x.len > 0 && self.out.len.is_multiple_of(self.x.len), "broadcast: output of {} elements is not whole rows of {}", self.out.len, self.x.len);
         assert!(self.x.buf != self.out.buf, "broadcast: output shares a buffer with an input");
     }
 }

@@ -2,6 +2,7 @@ use super::*;
 use looplab::backend::{BufId, Tensor};
 use looplab::ops::matmul::{Matmul, MatmulPath};
 
+#[allow(clippy::too_many_arguments)]
 fn case(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumulate: bool, path: MatmulPath, seed: u64) {
     case_split(m, k, n, trans_a, trans_b, accumulate, path, seed, false);
 }
