@@ -37,6 +37,13 @@ pub fn presets() -> Result<JsValue, JsValue> {
     to_js(&PRESETS.iter().map(|p| PresetInfo { name: p.name, description: p.description }).collect::<Vec<_>>())
 }
 
+/// The validated config of `preset` with `key=value` overrides, or an error naming the first bad setting:
+/// the page fills its form from it and checks settings as they are typed, without building a lab.
+#[wasm_bindgen(js_name = presetConfig)]
+pub fn preset_config(preset: String, overrides: Vec<String>) -> Result<JsValue, JsValue> {
+    to_js(&LabConfig::from_preset(&preset, &overrides).map_err(js_error)?)
+}
+
 /// A training session. Calls must not overlap (the worker awaits each one); an overlapping call is refused.
 #[wasm_bindgen]
 pub struct WebLab {

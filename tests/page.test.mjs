@@ -78,7 +78,7 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
       && document.getElementById('chart-loss').dataset.points === '0'
       && !document.getElementById('device').textContent.startsWith('starting'), null, { timeout: 30_000 });
     assert.equal(await points(page, '#chart-acc'), 0, 'reset clears the curves');
-    assert.equal(await page.isEnabled('#p'), true, 'settings editable after reset');
+    assert.equal(await page.isEnabled('#task-p'), true, 'settings editable after reset');
 
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
@@ -89,7 +89,7 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
 test('an invalid setting is reported in the message area', async () => {
   const { page, errors } = await openPage(browser, `#${SMALL}`);
   try {
-    await page.fill('#p', '1');
+    await page.fill('#task-p', '1');
     await page.click('#start');
     await page.waitForSelector('#message:not([hidden])', { timeout: 30_000 });
     const message = await page.textContent('#message');
@@ -98,7 +98,7 @@ test('an invalid setting is reported in the message area', async () => {
     assert.equal(await page.isEnabled('#start'), true, 'start stays available to retry');
 
     // Fixing the value and starting again trains and clears the message.
-    await page.fill('#p', '23');
+    await page.fill('#task-p', '23');
     await page.click('#start');
     await page.waitForFunction(() => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > 0, null, { timeout: 30_000 });
     assert.equal(await page.isHidden('#message'), true, 'message cleared');
@@ -112,7 +112,7 @@ test('settings from the URL hash reach the lab; divergence is reported in the me
   // lr x weight_decay > 2 makes decoupled weight decay flip and grow the weights every step: a real divergence.
   const { page, errors } = await openPage(browser, `#task.p=23&train.lr=5&${SMALL}`);
   try {
-    assert.equal(await page.inputValue('#p'), '23', 'a hash key with an input fills it');
+    assert.equal(await page.inputValue('#task-p'), '23', 'a hash key with an input fills it');
     await page.click('#start');
     await page.waitForSelector('#message:not([hidden])', { timeout: 60_000 });
     assert.match(await page.textContent('#message'), /diverged/);

@@ -1,10 +1,10 @@
 // The page: settings, buttons, numbers and charts. Training runs in worker.js; this file only talks to it.
+import init from './pkg/looplab.js';
 import { Chart, PALETTE } from './plot.js';
+import { ConfigForm } from './form.js';
 
-const PRESET = 'grokking';
 const $ = (id) => document.getElementById(id);
 
-const inputs = ['p', 'train-fraction', 'weight-decay', 'loops', 'seed'].map($);
 const ui = {
   start: $('start'), pause: $('pause'), reset: $('reset'), useCpu: $('use-cpu'), cpuOffer: $('cpu-offer'),
   step: $('step-count'), total: $('step-total'), rate: $('steps-per-s'), device: $('device'), message: $('message'),
@@ -31,21 +31,6 @@ const state = {
   rate: null,       // smoothed steps/s
 };
 
-// The URL hash holds extra settings as config keys, e.g. #task.p=23&train.lr=0.003: keys with an input fill
-// it, any other key is passed to the lab as it is.
-const hashSettings = [...new URLSearchParams(location.hash.slice(1))];
-const extraSettings = [];
-for (const [key, value] of hashSettings) {
-  const input = inputs.find((i) => i.name === key);
-  if (input) input.value = value;
-  else extraSettings.push(`${key}=${value}`);
-}
-
-// "key=value" overrides from the inputs and the hash; the lab checks them and names any bad one.
-function overrides() {
-  return [...inputs.map((input) => `${input.name}=${input.value.trim()}`), ...extraSettings];
-}
-
 function showMessage(text, kind = 'error') {
   ui.message.textContent = text;
   ui.message.className = `message ${kind}`;
@@ -62,7 +47,7 @@ function render() {
   ui.start.textContent = state.step > 0 ? 'Resume' : 'Start';
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
-  for (const input of inputs) input.disabled = state.running || state.step > 0;
+  form.disabled = state.running || state.step > 0;
   ui.step.textContent = state.step.toLocaleString('en-US');
   ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
   ui.status.textContent = state.running ? 'training…'
@@ -70,8 +55,18 @@ function render() {
     : state.step > 0 ? 'paused' : 'ready';
 }
 
+// The main thread loads the wasm module too, only to list presets and check settings (no lab, no device).
+let form;
+try {
+  await init();
+  form = new ConfigForm({ select: $('preset'), description: $('preset-desc'), fields: $('fields') });
+} catch (e) {
+  showMessage(`Could not load the wasm module: ${e?.message || e}`);
+  throw e;
+}
+
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-const send = (type) => worker.postMessage({ type, preset: PRESET, overrides: overrides(), backend: state.backend });
+const send = (type) => worker.postMessage({ type, preset: form.preset, overrides: form.overrides(), backend: state.backend });
 
 function clearRun() {
   state.step = 0;
@@ -106,6 +101,9 @@ worker.onmessage = ({ data: msg }) => {
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = true;
       clearMessage();
+      // A problem with the URL (an unknown preset) outlives the lab's first start.
+      if (hashProblem) showMessage(hashProblem);
+      hashProblem = null;
       break;
     case 'records':
       onRecords(msg.records, msg.step, msg.stepsPerS);
@@ -118,6 +116,7 @@ worker.onmessage = ({ data: msg }) => {
       break;
     case 'error':
       state.running = false;
+      if (!state.ready && !msg.noAdapter) ui.device.textContent = 'not started';
       showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.` : msg.message);
       if (msg.noAdapter) {
         ui.device.textContent = 'no WebGPU adapter';
@@ -156,6 +155,35 @@ ui.useCpu.addEventListener('click', () => {
   send('create');
 });
 
+// Settings are checked as they are typed; the URL follows them so a link reproduces the run.
+function settingsChanged() {
+  history.replaceState(null, '', form.hash());
+  const problem = form.problem();
+  if (problem) showMessage(problem);
+  else clearMessage();
+}
+$('fields').addEventListener('input', settingsChanged);
+$('fields').addEventListener('change', settingsChanged);
+// A new preset (or a hash edited by hand) rebuilds the form and the lab.
+function newSettings(problem) {
+  clearRun();
+  state.ready = false;
+  render();
+  if (problem) showMessage(problem);
+  else clearMessage();
+  send('reset');
+}
+form.select.addEventListener('change', () => {
+  form.build(form.select.value);
+  history.replaceState(null, '', form.hash());
+  newSettings(null);
+});
+window.addEventListener('hashchange', () => {
+  if (!state.running && state.step === 0) newSettings(form.fromHash(location.hash));
+});
+
+let hashProblem = form.fromHash(location.hash);
+if (hashProblem) showMessage(hashProblem);
 if (!navigator.gpu) {
   showMessage('This browser does not support WebGPU (navigator.gpu is missing), so training cannot use the GPU.');
   ui.device.textContent = 'no WebGPU';
@@ -163,4 +191,5 @@ if (!navigator.gpu) {
 } else {
   send('create');
 }
+document.title = `looplab · ${form.preset}`;
 render();
