@@ -2,6 +2,7 @@
 import init from './pkg/looplab.js';
 import { Chart, PALETTE } from './plot.js';
 import { ConfigForm } from './form.js';
+import { SolveView } from './solve.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,7 +30,17 @@ const state = {
   running: false,
   step: 0,
   rate: null,       // smoothed steps/s
+  solvable: false,  // the lab's task is Sudoku or maze
+  solving: false,   // a solve is in flight
 };
+
+const solve = {
+  panel: $('solve'), input: $('solve-input'), run: $('solve-run'), draw: $('solve-new'), error: $('solve-error'),
+};
+const solveView = new SolveView({
+  result: $('solve-result'), canvas: $('solve-grid'), slider: $('solve-slider'), play: $('solve-play'),
+  step: $('solve-step'), verdict: $('solve-verdict'),
+});
 
 function showMessage(text, kind = 'error') {
   ui.message.textContent = text;
@@ -48,6 +59,8 @@ function render() {
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
   form.disabled = state.running || state.step > 0;
+  solve.panel.hidden = !state.solvable;
+  solve.run.disabled = solve.draw.disabled = !state.ready || state.running || state.solving;
   ui.step.textContent = state.step.toLocaleString('en-US');
   ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
   ui.status.textContent = state.running ? 'training…'
@@ -66,7 +79,7 @@ try {
 }
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-const send = (type) => worker.postMessage({ type, preset: form.preset, overrides: form.overrides(), backend: state.backend });
+const send = (type, extra = {}) => worker.postMessage({ type, preset: form.preset, overrides: form.overrides(), backend: state.backend, ...extra });
 
 function clearRun() {
   state.step = 0;
@@ -74,6 +87,8 @@ function clearRun() {
   lossChart.clear();
   accChart.clear();
   ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = '–';
+  solveView.clear();
+  solve.error.hidden = true;
 }
 
 function onRecords(records, step, stepsPerS) {
@@ -97,6 +112,7 @@ worker.onmessage = ({ data: msg }) => {
     case 'ready':
       state.ready = true;
       state.step = msg.step;
+      state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = true;
@@ -111,11 +127,23 @@ worker.onmessage = ({ data: msg }) => {
     case 'state':
       state.running = msg.running;
       break;
+    case 'solution':
+      state.solving = false;
+      solve.input.value = msg.solution.text;
+      solveView.show(msg.solution);
+      break;
+    case 'solve-error':
+      state.solving = false;
+      solve.error.textContent = msg.message;
+      solve.error.hidden = false;
+      solveView.clear();
+      break;
     case 'done':
       showMessage('Training finished: reached the configured number of steps.', 'info');
       break;
     case 'error':
       state.running = false;
+      state.solving = false;
       if (!state.ready && !msg.noAdapter) ui.device.textContent = 'not started';
       showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.` : msg.message);
       if (msg.noAdapter) {
@@ -126,6 +154,15 @@ worker.onmessage = ({ data: msg }) => {
   }
   render();
 };
+function startSolve(text) {
+  solve.error.hidden = true;
+  state.solving = true;
+  render();
+  send('solve', { text });
+}
+solve.run.addEventListener('click', () => startSolve(solve.input.value));
+solve.draw.addEventListener('click', () => startSolve(''));
+
 worker.onerror = (event) => {
   showMessage(`The training worker failed: ${event.message || 'unknown error'}`);
   state.running = false;
