@@ -12,6 +12,9 @@ use crate::ops::matmul::MatmulPath;
 use crate::ops::Kernel;
 use crate::train::checkpoint::Weights;
 
+/// Default exit threshold on the mean per-position KL between successive iterations' outputs (Huginn's).
+pub const EXIT_KL: f64 = 1e-3;
+
 /// The output logits of a batch after each iteration: `logits[t]` is `[batch, seq, vocab]` after iteration t+1.
 pub struct Trace {
     pub batch: usize,
@@ -98,6 +101,11 @@ impl Trace {
     /// Argmax token per position of example `b` after iteration `t` (0-based).
     pub fn predictions(&self, t: usize, b: usize) -> Vec<u32> {
         self.rows(t, b).map(|row| argmax(row) as u32).collect()
+    }
+
+    /// Softmax probability of the predicted (argmax) token per position of example `b` after iteration `t`.
+    pub fn confidence(&self, t: usize, b: usize) -> Vec<f32> {
+        self.rows(t, b).map(|row| log_softmax(row)[argmax(row)].exp() as f32).collect()
     }
 
     fn rows(&self, t: usize, b: usize) -> impl Iterator<Item = &[f32]> {

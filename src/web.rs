@@ -12,8 +12,14 @@ use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
 
+mod solve;
+
 fn js_error(e: LabError) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
+}
+
+fn busy<T>(_: T) -> JsValue {
+    js_sys::Error::new("the lab is busy with another call").into()
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -35,6 +41,13 @@ struct PresetInfo {
 #[wasm_bindgen]
 pub fn presets() -> Result<JsValue, JsValue> {
     to_js(&PRESETS.iter().map(|p| PresetInfo { name: p.name, description: p.description }).collect::<Vec<_>>())
+}
+
+/// The validated config of `preset` with `key=value` overrides, or an error naming the first bad setting:
+/// the page fills its form from it and checks settings as they are typed, without building a lab.
+#[wasm_bindgen(js_name = presetConfig)]
+pub fn preset_config(preset: String, overrides: Vec<String>) -> Result<JsValue, JsValue> {
+    to_js(&LabConfig::from_preset(&preset, &overrides).map_err(js_error)?)
 }
 
 /// A training session. Calls must not overlap (the worker awaits each one); an overlapping call is refused.
@@ -74,9 +87,22 @@ impl WebLab {
     pub fn train(&self, steps: f64) -> js_sys::Promise {
         let lab = self.lab.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let mut lab = lab.try_borrow_mut().map_err(|_| js_sys::Error::new("the lab is busy with another call"))?;
+            let mut lab = lab.try_borrow_mut().map_err(busy)?;
             let records = lab.train(steps.max(0.0) as u64).await.map_err(js_error)?;
             to_js(&records)
+        })
+    }
+
+    /// Runs the current model on one Sudoku or maze: `text` in the task's text format, or empty to draw one from
+    /// the test split. Resolves to `{kind, grid, tokens, text, iterations: [{predictions, confidence, marked,
+    /// valid}], exit_iteration, valid, verdict}`; a bad input rejects with the parser's message.
+    pub fn solve(&self, text: String) -> js_sys::Promise {
+        let lab = self.lab.clone();
+        let pick = js_sys::Math::random();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut lab = lab.try_borrow_mut().map_err(busy)?;
+            let solution = solve::solve(&mut lab.trainer, &text, pick).await.map_err(js_error)?;
+            to_js(&solution)
         })
     }
 

@@ -78,7 +78,7 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
       && document.getElementById('chart-loss').dataset.points === '0'
       && !document.getElementById('device').textContent.startsWith('starting'), null, { timeout: 30_000 });
     assert.equal(await points(page, '#chart-acc'), 0, 'reset clears the curves');
-    assert.equal(await page.isEnabled('#p'), true, 'settings editable after reset');
+    assert.equal(await page.isEnabled('#task-p'), true, 'settings editable after reset');
 
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
@@ -89,7 +89,7 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
 test('an invalid setting is reported in the message area', async () => {
   const { page, errors } = await openPage(browser, `#${SMALL}`);
   try {
-    await page.fill('#p', '1');
+    await page.fill('#task-p', '1');
     await page.click('#start');
     await page.waitForSelector('#message:not([hidden])', { timeout: 30_000 });
     const message = await page.textContent('#message');
@@ -98,7 +98,7 @@ test('an invalid setting is reported in the message area', async () => {
     assert.equal(await page.isEnabled('#start'), true, 'start stays available to retry');
 
     // Fixing the value and starting again trains and clears the message.
-    await page.fill('#p', '23');
+    await page.fill('#task-p', '23');
     await page.click('#start');
     await page.waitForFunction(() => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > 0, null, { timeout: 30_000 });
     assert.equal(await page.isHidden('#message'), true, 'message cleared');
@@ -112,7 +112,7 @@ test('settings from the URL hash reach the lab; divergence is reported in the me
   // lr x weight_decay > 2 makes decoupled weight decay flip and grow the weights every step: a real divergence.
   const { page, errors } = await openPage(browser, `#task.p=23&train.lr=5&${SMALL}`);
   try {
-    assert.equal(await page.inputValue('#p'), '23', 'a hash key with an input fills it');
+    assert.equal(await page.inputValue('#task-p'), '23', 'a hash key with an input fills it');
     await page.click('#start');
     await page.waitForSelector('#message:not([hidden])', { timeout: 60_000 });
     assert.match(await page.textContent('#message'), /diverged/);
@@ -139,5 +139,115 @@ test('without WebGPU the page says so and offers the CPU backend', async () => {
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await plain.close();
+  }
+});
+
+test('the preset picker rebuilds the form and round-trips through the URL hash', async () => {
+  const { page, errors } = await openPage(browser, '#preset=maze&model.loops=7');
+  try {
+    assert.equal(await page.inputValue('#preset'), 'maze');
+    assert.equal(await page.inputValue('#model-loops'), '7', 'a hash key fills its input');
+    assert.equal(await page.inputValue('#task-test_size'), '6', 'the maze knobs are shown at the preset values');
+    assert.equal(await page.isVisible('#solve'), true, 'a maze preset offers the solving view');
+
+    await page.selectOption('#preset', 'sudoku-4x4');
+    await page.waitForFunction(() => location.hash === '#preset=sudoku-4x4');
+    assert.equal(await page.inputValue('#task-givens'), '6', 'the form shows the new preset');
+    assert.equal(await page.$('#task-test_size'), null, 'knobs of other tasks are gone');
+    await page.fill('#model-loops', '5');
+    await page.selectOption('#model-arch', 'trm');
+    const hash = await page.evaluate(() => location.hash);
+    assert.equal(hash, '#preset=sudoku-4x4&model.arch=trm&model.loops=5', 'changed settings are written to the hash');
+
+    const { page: again } = await openPage(browser, hash);
+    assert.equal(await again.inputValue('#preset'), 'sudoku-4x4');
+    assert.equal(await again.inputValue('#model-loops'), '5');
+    assert.equal(await again.inputValue('#model-arch'), 'trm');
+    await again.close();
+
+    const { page: bad } = await openPage(browser, '#preset=grokking&model.arch=spiral');
+    assert.match(await bad.textContent('#message'), /model\.arch/, 'an invalid hash value is named');
+    assert.equal(await bad.isHidden('#solve'), true, 'no solving view for modular arithmetic');
+    await bad.close();
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+// A tiny 4x4 Sudoku model: SwiftShader trains a few steps of it per second.
+const SUDOKU = '#preset=sudoku-4x4&model.d_model=16&model.mlp_hidden=32&task.examples=64&task.test_examples=8&train.eval_every=5';
+const PUZZLE = '1.3. .4.2 2.4. .3.1';
+
+// Solves the text in the box (or draws with New puzzle) and waits for the result or the error.
+async function solve(page, text) {
+  if (text == null) await page.click('#solve-new');
+  else {
+    await page.fill('#solve-input', text);
+    await page.click('#solve-run');
+  }
+  await page.waitForSelector('#solve-run:enabled', { timeout: 60_000 });
+}
+
+// Moves the slider through every iteration and checks the grid follows; returns the iteration count.
+async function scrub(page) {
+  const n = Number(await page.$eval('#solve-slider', (s) => s.max));
+  for (let t = 1; t <= n; t++) {
+    await page.$eval('#solve-slider', (s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }, t);
+    assert.match(await page.textContent('#solve-step'), new RegExp(`^iteration ${t} of ${n}`));
+    assert.equal(await page.$eval('#solve-grid', (c) => c.dataset.iteration), String(t));
+  }
+  return n;
+}
+
+test('a Sudoku model solves a typed puzzle step by step; bad puzzles are named', async () => {
+  const { page, errors } = await openPage(browser, SUDOKU);
+  try {
+    await page.click('#start');
+    assert.equal(await page.isDisabled('#solve-run'), true, 'no solving while training');
+    await page.waitForFunction(() => Number(document.getElementById('step-count').textContent) >= 2, null, { timeout: 60_000 });
+    await page.click('#pause');
+    await page.waitForSelector('#pause:disabled', { timeout: 30_000 });
+
+    await solve(page, PUZZLE);
+    assert.equal(await page.isHidden('#solve-error'), true, `no error: ${await page.textContent('#solve-error')}`);
+    assert.equal(await scrub(page), 4, 'one prediction per loop');
+    // Untrained: the answer may be wrong, but the validator's word is shown either way.
+    assert.match(await page.textContent('#solve-verdict'), /^Answer at the exit iteration \([1-4] of 4\): (valid|not valid: .+)/);
+    await page.$eval('#solve-slider', (s) => { s.value = 1; s.dispatchEvent(new Event('input')); });
+    await page.click('#solve-play');
+    await page.waitForFunction(() => document.getElementById('solve-step').textContent.startsWith('iteration 4 of 4'), null, { timeout: 10_000 });
+
+    await solve(page, '1.3. .4.2 2.4');
+    assert.match(await page.textContent('#solve-error'), /wrong length: expected 16 cells/);
+    assert.equal(await page.isHidden('#solve-result'), true);
+    await solve(page, '1.3. .4.2 2.4. .3.3');
+    assert.match(await page.textContent('#solve-error'), /givens break a rule/);
+    await solve(page, null);
+    assert.match(await page.inputValue('#solve-input'), /^[1-4.]{16}$/, 'New puzzle shows the drawn puzzle');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a maze model solves a drawn and a typed maze; a bad maze is named', async () => {
+  const MAZE = '#preset=maze&task.size=2&task.test_size=3&model.loops=3&model.d_model=16&model.mlp_hidden=32&task.examples=16&task.test_examples=4';
+  const { page, errors } = await openPage(browser, MAZE);
+  try {
+    await solve(page, null);
+    assert.equal(await page.isHidden('#solve-error'), true, `no error: ${await page.textContent('#solve-error')}`);
+    assert.match(await page.inputValue('#solve-input'), /^#######\n/, 'the drawn 3x3-cell maze is shown as text');
+    assert.equal(await scrub(page), 3);
+    assert.match(await page.textContent('#solve-verdict'), /: (valid|not valid: .+)/);
+
+    await solve(page, '#####\n#S..#\n###.#\n#G..#\n#####');
+    assert.equal(await page.isHidden('#solve-error'), true, `no error: ${await page.textContent('#solve-error')}`);
+    assert.equal(await scrub(page), 3);
+    await solve(page, '#####\n#S..#\n###.#\n#G.x#\n#####');
+    assert.match(await page.textContent('#solve-error'), /unknown character 'x' at line 4/);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
   }
 });

@@ -1,10 +1,11 @@
 // The page: settings, buttons, numbers and charts. Training runs in worker.js; this file only talks to it.
+import init from './pkg/looplab.js';
 import { Chart, PALETTE } from './plot.js';
+import { ConfigForm } from './form.js';
+import { SolveView } from './solve.js';
 
-const PRESET = 'grokking';
 const $ = (id) => document.getElementById(id);
 
-const inputs = ['p', 'train-fraction', 'weight-decay', 'loops', 'seed'].map($);
 const ui = {
   start: $('start'), pause: $('pause'), reset: $('reset'), useCpu: $('use-cpu'), cpuOffer: $('cpu-offer'),
   step: $('step-count'), total: $('step-total'), rate: $('steps-per-s'), device: $('device'), message: $('message'),
@@ -29,22 +30,17 @@ const state = {
   running: false,
   step: 0,
   rate: null,       // smoothed steps/s
+  solvable: false,  // the lab's task is Sudoku or maze
+  solving: false,   // a solve is in flight
 };
 
-// The URL hash holds extra settings as config keys, e.g. #task.p=23&train.lr=0.003: keys with an input fill
-// it, any other key is passed to the lab as it is.
-const hashSettings = [...new URLSearchParams(location.hash.slice(1))];
-const extraSettings = [];
-for (const [key, value] of hashSettings) {
-  const input = inputs.find((i) => i.name === key);
-  if (input) input.value = value;
-  else extraSettings.push(`${key}=${value}`);
-}
-
-// "key=value" overrides from the inputs and the hash; the lab checks them and names any bad one.
-function overrides() {
-  return [...inputs.map((input) => `${input.name}=${input.value.trim()}`), ...extraSettings];
-}
+const solve = {
+  panel: $('solve'), input: $('solve-input'), run: $('solve-run'), draw: $('solve-new'), error: $('solve-error'),
+};
+const solveView = new SolveView({
+  result: $('solve-result'), canvas: $('solve-grid'), slider: $('solve-slider'), play: $('solve-play'),
+  step: $('solve-step'), verdict: $('solve-verdict'),
+});
 
 function showMessage(text, kind = 'error') {
   ui.message.textContent = text;
@@ -62,7 +58,9 @@ function render() {
   ui.start.textContent = state.step > 0 ? 'Resume' : 'Start';
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
-  for (const input of inputs) input.disabled = state.running || state.step > 0;
+  form.disabled = state.running || state.step > 0;
+  solve.panel.hidden = !state.solvable;
+  solve.run.disabled = solve.draw.disabled = !state.ready || state.running || state.solving;
   ui.step.textContent = state.step.toLocaleString('en-US');
   ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
   ui.status.textContent = state.running ? 'training…'
@@ -70,8 +68,18 @@ function render() {
     : state.step > 0 ? 'paused' : 'ready';
 }
 
+// The main thread loads the wasm module too, only to list presets and check settings (no lab, no device).
+let form;
+try {
+  await init();
+  form = new ConfigForm({ select: $('preset'), description: $('preset-desc'), fields: $('fields') });
+} catch (e) {
+  showMessage(`Could not load the wasm module: ${e?.message || e}`);
+  throw e;
+}
+
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-const send = (type) => worker.postMessage({ type, preset: PRESET, overrides: overrides(), backend: state.backend });
+const send = (type, extra = {}) => worker.postMessage({ type, preset: form.preset, overrides: form.overrides(), backend: state.backend, ...extra });
 
 function clearRun() {
   state.step = 0;
@@ -79,6 +87,8 @@ function clearRun() {
   lossChart.clear();
   accChart.clear();
   ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = '–';
+  solveView.clear();
+  solve.error.hidden = true;
 }
 
 function onRecords(records, step, stepsPerS) {
@@ -102,10 +112,14 @@ worker.onmessage = ({ data: msg }) => {
     case 'ready':
       state.ready = true;
       state.step = msg.step;
+      state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = true;
       clearMessage();
+      // A problem with the URL (an unknown preset) outlives the lab's first start.
+      if (hashProblem) showMessage(hashProblem);
+      hashProblem = null;
       break;
     case 'records':
       onRecords(msg.records, msg.step, msg.stepsPerS);
@@ -113,11 +127,24 @@ worker.onmessage = ({ data: msg }) => {
     case 'state':
       state.running = msg.running;
       break;
+    case 'solution':
+      state.solving = false;
+      solve.input.value = msg.solution.text;
+      solveView.show(msg.solution);
+      break;
+    case 'solve-error':
+      state.solving = false;
+      solve.error.textContent = msg.message;
+      solve.error.hidden = false;
+      solveView.clear();
+      break;
     case 'done':
       showMessage('Training finished: reached the configured number of steps.', 'info');
       break;
     case 'error':
       state.running = false;
+      state.solving = false;
+      if (!state.ready && !msg.noAdapter) ui.device.textContent = 'not started';
       showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.` : msg.message);
       if (msg.noAdapter) {
         ui.device.textContent = 'no WebGPU adapter';
@@ -127,6 +154,15 @@ worker.onmessage = ({ data: msg }) => {
   }
   render();
 };
+function startSolve(text) {
+  solve.error.hidden = true;
+  state.solving = true;
+  render();
+  send('solve', { text });
+}
+solve.run.addEventListener('click', () => startSolve(solve.input.value));
+solve.draw.addEventListener('click', () => startSolve(''));
+
 worker.onerror = (event) => {
   showMessage(`The training worker failed: ${event.message || 'unknown error'}`);
   state.running = false;
@@ -156,6 +192,35 @@ ui.useCpu.addEventListener('click', () => {
   send('create');
 });
 
+// Settings are checked as they are typed; the URL follows them so a link reproduces the run.
+function settingsChanged() {
+  history.replaceState(null, '', form.hash());
+  const problem = form.problem();
+  if (problem) showMessage(problem);
+  else clearMessage();
+}
+$('fields').addEventListener('input', settingsChanged);
+$('fields').addEventListener('change', settingsChanged);
+// A new preset (or a hash edited by hand) rebuilds the form and the lab.
+function newSettings(problem) {
+  clearRun();
+  state.ready = false;
+  render();
+  if (problem) showMessage(problem);
+  else clearMessage();
+  send('reset');
+}
+form.select.addEventListener('change', () => {
+  form.build(form.select.value);
+  history.replaceState(null, '', form.hash());
+  newSettings(null);
+});
+window.addEventListener('hashchange', () => {
+  if (!state.running && state.step === 0) newSettings(form.fromHash(location.hash));
+});
+
+let hashProblem = form.fromHash(location.hash);
+if (hashProblem) showMessage(hashProblem);
 if (!navigator.gpu) {
   showMessage('This browser does not support WebGPU (navigator.gpu is missing), so training cannot use the GPU.');
   ui.device.textContent = 'no WebGPU';
@@ -163,4 +228,5 @@ if (!navigator.gpu) {
 } else {
   send('create');
 }
+document.title = `looplab · ${form.preset}`;
 render();

@@ -95,6 +95,12 @@ async function trainLoop() {
   }
 }
 
+// Settings changed before the first step: rebuild from them. After that they wait for Reset.
+async function current(msg) {
+  if (!lab || (lab.step() === 0 && keyOf(msg) !== labKey)) return create(msg);
+  return true;
+}
+
 async function handle(msg) {
   switch (msg.type) {
     case 'create':
@@ -102,12 +108,18 @@ async function handle(msg) {
       await create(msg);
       break;
     case 'start':
-      // Settings changed before the first step: rebuild from them. After that they wait for Reset.
-      if (!lab || (lab.step() === 0 && keyOf(msg) !== labKey)) {
-        if (!(await create(msg))) return;
-      }
+      if (!(await current(msg))) return;
       running = true;
       if (!loop) loop = trainLoop();
+      break;
+    case 'solve':
+      if (!(await current(msg))) return;
+      await stopLoop();  // the lab takes one call at a time; the page offers Solve only while paused
+      try {
+        post({ type: 'solution', solution: await lab.solve(msg.text) });
+      } catch (e) {
+        post({ type: 'solve-error', message: errorMessage(e) });
+      }
       break;
     case 'pause':
       running = false;

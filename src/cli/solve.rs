@@ -7,12 +7,9 @@ use super::{io_err, value};
 use crate::backend::{Backend, BackendKind};
 use crate::config::TaskKind;
 use crate::error::LabError;
-use crate::solve::{trace, Trace};
+use crate::solve::{trace, Trace, EXIT_KL};
 use crate::tasks::{maze, sudoku};
 use crate::train::{checkpoint::Weights, training_depth};
-
-/// Default exit threshold on the mean per-position KL between successive iterations' outputs (Huginn's).
-pub const EXIT_KL: f64 = 1e-3;
 
 #[derive(Debug, Default)]
 pub struct SolveArgs {

@@ -1,0 +1,119 @@
+// The config form: a preset picker and the settings that matter for the preset's task. The URL hash holds the
+// whole config as #preset=NAME&key=value&...: the values that differ from the preset, plus any other config
+// key given there (passed to the lab as it is). The wasm `presetConfig` checks a config without building a lab.
+import { presets, presetConfig } from './pkg/looplab.js';
+
+const CHOICES = {
+  'model.arch': ['feedforward', 'looped', 'trm', 'hrm'],
+  'model.attention': ['global', 'local'],
+  'model.positions': ['learned', 'none'],
+  'train.depth': ['fixed', 'random', 'progressive'],
+};
+
+const MODEL = [
+  ['model.arch', 'architecture'], ['model.layers', 'layers'], ['model.loops', 'loops'],
+  ['model.inner', 'inner steps (trm, hrm)'], ['model.d_model', 'width (d_model)'], ['model.attention', 'attention'],
+  ['model.radius', 'radius (local)'], ['model.positions', 'positions'],
+  ['train.steps', 'steps'], ['train.lr', 'learning rate'], ['train.weight_decay', 'weight decay'],
+  ['train.depth', 'depth'], ['train.backprop', 'backprop iterations (0 = all)'], ['train.segments', 'segments'],
+  ['seed', 'seed'],
+];
+
+// The size knobs of each task kind.
+const TASK = {
+  modular: [['task.p', 'p (modulus)'], ['task.train_fraction', 'train fraction']],
+  random: [['task.vocab', 'vocabulary'], ['task.seq_len', 'sequence length'], ['task.examples', 'examples']],
+  sudoku: [['task.size', 'board side'], ['task.givens', 'givens'], ['task.examples', 'training puzzles'], ['task.test_examples', 'test puzzles']],
+  maze: [['task.size', 'cells per side'], ['task.test_size', 'test cells per side'], ['task.maze_loops', 'walls removed (0-1)'],
+    ['task.examples', 'training mazes'], ['task.test_examples', 'test mazes']],
+  'prefix-sums': [['task.size', 'bits'], ['task.test_size', 'test bits'], ['task.examples', 'training examples'], ['task.test_examples', 'test examples']],
+  'pointer-chasing': [['task.size', 'nodes'], ['task.hops', 'hops'], ['task.examples', 'training examples'], ['task.test_examples', 'test examples']],
+  composition: [['task.entities', 'entities'], ['task.relations', 'relations'], ['task.hops', 'hops'], ['task.phi', 'phi'],
+    ['task.ood_fraction', 'OOD fraction'], ['task.test_examples', 'test examples']],
+};
+
+const valueAt = (config, key) => key.split('.').reduce((o, k) => o?.[k], config);
+const errorText = (e) => (e && e.message) ? e.message : String(e);
+
+export class ConfigForm {
+  constructor({ select, description, fields }) {
+    Object.assign(this, { select, description, fields });
+    this.list = presets();
+    for (const p of this.list) select.append(new Option(p.name, p.name));
+    this.inputs = [];
+    this.extras = [];
+  }
+
+  // Fills the form from a URL hash; returns what is wrong with it (an unknown preset, an invalid value) or null.
+  fromHash(hash) {
+    const params = new URLSearchParams(hash.replace(/^#/, ''));
+    let name = params.get('preset') || 'grokking';
+    params.delete('preset');
+    let problem = null;
+    if (!this.list.some((p) => p.name === name)) {
+      problem = `Unknown preset "${name}" in the URL; showing grokking. Presets: ${this.list.map((p) => p.name).join(', ')}.`;
+      name = 'grokking';
+    }
+    this.build(name);
+    for (const [key, value] of params) {
+      const input = this.inputs.find((i) => i.name === key);
+      if (input) setValue(input, value);
+      else this.extras.push(`${key}=${value}`);
+    }
+    return problem || this.problem();
+  }
+
+  // Shows `name`'s settings at their preset values.
+  build(name) {
+    this.preset = name;
+    this.select.value = name;
+    this.extras = [];
+    this.defaults = presetConfig(name, []);
+    this.description.textContent = this.list.find((p) => p.name === name).description;
+    const keys = [...(TASK[this.defaults.task.kind] || []), ...MODEL];
+    this.inputs = keys.map(([key, label]) => {
+      const input = CHOICES[key] ? document.createElement('select') : document.createElement('input');
+      for (const c of CHOICES[key] || []) input.append(new Option(c, c));
+      if (!CHOICES[key]) Object.assign(input, { type: 'text', inputMode: 'decimal', spellcheck: false });
+      input.name = key;
+      input.id = key.replaceAll('.', '-');
+      setValue(input, String(valueAt(this.defaults, key)));
+      const wrap = document.createElement('label');
+      wrap.append(label, input);
+      return input;
+    });
+    this.fields.replaceChildren(...this.inputs.map((i) => i.parentElement));
+  }
+
+  // "key=value" for every setting that differs from the preset, then the hash's other keys.
+  overrides() {
+    const changed = this.inputs.filter((i) => i.value.trim() !== String(valueAt(this.defaults, i.name)));
+    return [...changed.map((i) => `${i.name}=${i.value.trim()}`), ...this.extras];
+  }
+
+  // The message naming the first invalid setting, or null.
+  problem() {
+    try {
+      presetConfig(this.preset, this.overrides());
+      return null;
+    } catch (e) {
+      return errorText(e);
+    }
+  }
+
+  hash() {
+    const pairs = this.overrides().map((o) => [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)]);
+    return `#${new URLSearchParams([['preset', this.preset], ...pairs])}`;
+  }
+
+  set disabled(value) {
+    this.select.disabled = value;
+    for (const input of this.inputs) input.disabled = value;
+  }
+}
+
+// A select shows a value it does not list as an extra option, so the validation message can name it.
+function setValue(input, value) {
+  if (input.tagName === 'SELECT' && ![...input.options].some((o) => o.value === value)) input.append(new Option(value, value));
+  input.value = value;
+}
