@@ -15,12 +15,32 @@ use crate::train::checkpoint::Weights;
 /// Default exit threshold on the mean per-position KL between successive iterations' outputs (Huginn's).
 pub const EXIT_KL: f64 = 1e-3;
 
+/// When an example stops iterating.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Exit {
+    /// At the first iteration whose outputs moved less than this KL from the previous iteration's.
+    Kl(f64),
+    /// At the first iteration whose halting-head logit is positive (models trained with `model.halting`).
+    Halt,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Exit::Kl(t) => write!(f, "KL < {t:e}"),
+            Exit::Halt => write!(f, "halting head"),
+        }
+    }
+}
+
 /// The output logits of a batch after each iteration: `logits[t]` is `[batch, seq, vocab]` after iteration t+1.
 pub struct Trace {
     pub batch: usize,
     pub seq: usize,
     pub vocab: usize,
     pub logits: Vec<Vec<f32>>,
+    /// The halting head's logit per example after each iteration (empty without `model.halting`).
+    pub halt: Vec<Vec<f32>>,
 }
 
 /// A trained model planned for a batch of inputs: its graph and parameters, in a plan not yet allocated
@@ -79,18 +99,27 @@ pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32],
     // Each iteration's slice starts on an aligned offset, so it can be bound alone.
     let stride = per_iteration.div_ceil(VIEW_ALIGN) * VIEW_ALIGN;
     let kept = memory.buffer("trace.logits", depth * stride);
+    let halt_stride = batch.div_ceil(VIEW_ALIGN) * VIEW_ALIGN;
+    let kept_halt = graph.halt_logits().map(|_| memory.buffer("trace.halt", depth * halt_stride));
     backend.allocate(&memory)?;
     let mut program: Vec<Box<dyn Kernel>> = graph.start(true);
     for t in 0..depth {
         program.append(&mut graph.iterate());
         program.append(&mut graph.decode());
         program.push(Box::new(Copy { x: graph.logits, out: kept.slice(t * stride, per_iteration) }));
+        if let (Some(q), Some(k)) = (graph.halt_logits(), kept_halt) {
+            program.push(Box::new(Copy { x: q, out: k.slice(t * halt_stride, batch) }));
+        }
     }
     let program = backend.prepare(program).await?;
     planned.load(weights, backend, tokens)?;
     backend.run(&[program]);
     let all = backend.read(kept).await?;
-    Ok(Trace { batch, seq, vocab, logits: all.chunks(stride).map(|c| c[..per_iteration].to_vec()).collect() })
+    let halt = match kept_halt {
+        Some(k) => backend.read(k).await?.chunks(halt_stride).map(|c| c[..batch].to_vec()).collect(),
+        None => Vec::new(),
+    };
+    Ok(Trace { batch, seq, vocab, logits: all.chunks(stride).map(|c| c[..per_iteration].to_vec()).collect(), halt })
 }
 
 impl Trace {
@@ -118,10 +147,17 @@ impl Trace {
         total / self.seq as f64
     }
 
-    /// The iteration (1-based) at which example `b` exits: the first t >= 2 with KL(p_t || p_{t-1}) below
-    /// `threshold`, else the last.
-    pub fn exit(&self, b: usize, threshold: f64) -> usize {
-        (1..self.iterations()).find(|&t| self.kl(t, b) < threshold).map_or(self.iterations(), |t| t + 1)
+    /// The iteration (1-based) at which example `b` exits by `rule`, else the last: for the KL rule the first
+    /// t >= 2 with KL(p_t || p_{t-1}) below the threshold, for the halting head the first positive logit.
+    pub fn exit(&self, b: usize, rule: Exit) -> Result<usize, LabError> {
+        let last = self.iterations();
+        Ok(match rule {
+            Exit::Kl(threshold) => (1..last).find(|&t| self.kl(t, b) < threshold).map_or(last, |t| t + 1),
+            Exit::Halt if self.halt.is_empty() => {
+                return Err(LabError::Input("this model has no halting head (train it with model.halting=true), so it cannot exit by one".into()));
+            }
+            Exit::Halt => (0..last).find(|&t| self.halt[t][b] > 0.0).map_or(last, |t| t + 1),
+        })
     }
 }
 

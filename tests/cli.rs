@@ -207,6 +207,10 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     let (sudoku, maze) = (path("sudoku"), path("maze"));
     let (code, _, err) = run(&[&["train", "--preset", "sudoku-4x4", "--out", &sudoku, "--set", "task.examples=40", "--set", "task.test_examples=8"][..], &tiny].concat());
     assert_eq!(code, 0, "{err}");
+    let halting = path("halting");
+    let (code, _, err) = run(&[&["train", "--preset", "sudoku-4x4", "--out", &halting, "--set", "task.examples=40", "--set", "task.test_examples=8", "--set", "model.halting=true"][..], &tiny].concat());
+    assert_eq!(code, 0, "{err}");
+    let halting_ckpt = format!("{halting}/model.safetensors");
     let small_maze = ["--set", "task.size=2", "--set", "task.test_size=2", "--set", "task.examples=20", "--set", "task.test_examples=4", "--set", "model.loops=3"];
     let (code, _, err) = run(&[&["train", "--preset", "maze", "--out", &maze][..], &small_maze, &tiny].concat());
     assert_eq!(code, 0, "{err}");
@@ -229,6 +233,20 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     let exit = s["exit_iteration"].as_u64().unwrap();
     assert!((1..=6).contains(&exit), "{json}");
     assert_eq!(s["valid"].as_bool().unwrap(), s["error"].is_null(), "{json}");
+    assert!(steps.iter().all(|step| step["halt_logit"].is_null()), "no halting head: {json}");
+
+    // A model with a halting head exits by it: HRM's initial bias (-5) says "continue" until training moves it.
+    let (code, json, err) = run(&["solve", "--checkpoint", &halting_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--exit-halt", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let s: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(s["exit_rule"], "halting head", "{json}");
+    let logits: Vec<f64> = s["iterations"].as_array().unwrap().iter().map(|step| step["halt_logit"].as_f64().unwrap()).collect();
+    let first_positive = logits.iter().position(|&q| q > 0.0).map_or(logits.len(), |t| t + 1);
+    assert_eq!(s["exit_iteration"].as_u64().unwrap() as usize, first_positive, "{json}");
+    let (code, json, err) = run(&["eval", "--checkpoint", &halting_ckpt, "--backend", "cpu", "--split", "test", "--exit-halt", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(e["exit"][0]["rule"], "halting head", "{json}");
 
     // A 3x3-cell maze (7x7 grid) through a model trained on 2x2-cell mazes: local attention, no positions.
     let maze_text = "#######\n#S....#\n#####.#\n#.....#\n#.#####\n#....G#\n#######\n";
@@ -257,6 +275,8 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
         (vec!["solve", "--checkpoint", &sudoku_ckpt, "--maze", &maze_file, "--backend", "cpu"], "needs a checkpoint trained on that task"),
         (vec!["solve", "--checkpoint", &maze_ckpt, "--maze", &no_path_file, "--backend", "cpu"], "no path from 'S' to 'G'"),
         (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-kl", "-1"], "`--exit-kl`: expected a positive threshold"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-kl", "0.1", "--exit-halt"], "give one exit rule"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-halt", "--backend", "cpu"], "has no halting head"),
         (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--iters", "0"], "`--iters`: expected a count from 1 to 256"),
         (vec!["eval", "--checkpoint", &sudoku_ckpt, "--set", "model.loops=2", "--backend", "cpu"], "task.* keys only"),
     ];

@@ -73,7 +73,12 @@ fn check_model(config: &LabConfig, s: Schedule) {
             cpu.write(state, &values);
         }
         let values = params.all(params.values);
-        let init = params.init(3);
+        let mut init = params.init(3);
+        // The halting head starts at weight 0, which would hide the gradient it sends into the model.
+        if let Some((w, b)) = params.halt {
+            (w.offset..w.offset + w.len).for_each(|i| init[i] = 0.3 * (i as f32).sin());
+            init[b.offset] = 0.5;
+        }
         cpu.write(values, &init);
         cpu.run(&[zero, prefix, embed, forward, backward]);
         let grads = cpu.read(params.all(params.grads)).await.unwrap();
@@ -90,7 +95,8 @@ fn check_model(config: &LabConfig, s: Schedule) {
             cpu.write(values, values_now);
             cpu.run(&run);
             let losses = pollster::block_on(cpu.read(graph.losses)).unwrap();
-            losses.iter().map(|&l| l as f64).sum::<f64>() / supervised
+            let halt: f64 = graph.halt_losses().map_or(0.0, |h| pollster::block_on(cpu.read(h)).unwrap().iter().map(|&l| l as f64).sum::<f64>() / batch as f64);
+            losses.iter().map(|&l| l as f64).sum::<f64>() / supervised + halt
         };
         let eps = 1e-2f32;
         let mut worst = 0f64;
@@ -172,6 +178,18 @@ fn local_attention_without_positions() {
     (c.model.attention, c.model.radius, c.model.positions) = (Attention::Local, 1, Positions::None);
     c.validate().unwrap();
     check_model(&c, full(&c));
+}
+
+/// ACT's halting head, trained with the answer in one backward (its loss is added to the finite difference),
+/// pre- and post-norm.
+#[test]
+fn halting_head() {
+    for norm in [Norm::Pre, Norm::Post] {
+        let mut c = tiny(Arch::Hrm, norm, Mlp::Swiglu, true);
+        c.model.halting = true;
+        check_model(&c, Schedule { frozen: 1, led: 1, k: 1 });
+        check_model(&c, full(&c));
+    }
 }
 
 #[test]

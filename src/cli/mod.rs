@@ -17,8 +17,8 @@ use crate::train::Record;
 const USAGE: &str = "usage:
   looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR]
   looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
-  looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS] [--backend gpu|cpu] [--json]
-  looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS] [--backend gpu|cpu] [--json]
+  looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
+  looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
   looplab presets
   looplab devices
@@ -234,7 +234,7 @@ struct EvalArgs {
     iters: Vec<usize>,
     split: Option<String>,
     sets: Vec<String>,
-    exit_kl: Option<f64>,
+    exit: Option<crate::solve::Exit>,
     backend: Option<BackendKind>,
     json: bool,
 }
@@ -256,7 +256,7 @@ impl EvalArgs {
                 }
                 "--split" => a.split = Some(value(flag, &mut it)?.clone()),
                 "--set" => a.sets.push(value(flag, &mut it)?.clone()),
-                "--exit-kl" => a.exit_kl = Some(solve::parse_threshold(value(flag, &mut it)?)?),
+                "--exit-kl" | "--exit-halt" => a.exit = Some(solve::parse_exit(flag, &mut it, a.exit)?),
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
                 "--json" => a.json = true,
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `eval`"))),
@@ -281,7 +281,7 @@ struct EvalRow<'a> {
 #[derive(serde::Serialize)]
 struct ExitRow<'a> {
     split: &'a str,
-    threshold: f64,
+    rule: String,
     max_iterations: usize,
     exact_at_exit: f64,
     exact_at_max: f64,
@@ -312,13 +312,13 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
     }
     rows.sort_by_key(|r| r.iterations);
     let mut exits = Vec::new();
-    if let Some(threshold) = a.exit_kl {
+    if let Some(rule) = a.exit {
         let weights = crate::train::checkpoint::Weights::read(&bytes, &path.display().to_string())?;
         let depth = wanted.iter().copied().max().unwrap_or(depths[0]);
         for &s in &splits {
             let mut backend = crate::backend::Backend::open(t.backend.kind()).await?;
-            let e = solve::exit_score(&weights, &mut backend, &t.dataset.splits[s], depth, threshold).await?;
-            exits.push(ExitRow { split: names[s], threshold, max_iterations: depth, exact_at_exit: e.exact_at_exit, exact_at_max: e.exact_at_depth, mean_iterations: e.mean_iterations, histogram: e.histogram });
+            let e = solve::exit_score(&weights, &mut backend, &t.dataset.splits[s], depth, rule).await?;
+            exits.push(ExitRow { split: names[s], rule: rule.to_string(), max_iterations: depth, exact_at_exit: e.exact_at_exit, exact_at_max: e.exact_at_depth, mean_iterations: e.mean_iterations, histogram: e.histogram });
         }
     }
     if a.json {
@@ -333,8 +333,8 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
         for e in &exits {
             let exits: Vec<String> = e.histogram.iter().enumerate().filter(|(_, &n)| n > 0).map(|(t, n)| format!("{}:{n}", t + 1)).collect();
             println!(
-                "adaptive exit on {} (KL < {:e}, at most {}): exact {:.2}% (vs {:.2}% at {}), mean {:.2} iterations; examples exiting at iteration t (t:count) {}",
-                e.split, e.threshold, e.max_iterations, 100.0 * e.exact_at_exit, 100.0 * e.exact_at_max, e.max_iterations, e.mean_iterations, exits.join(" ")
+                "adaptive exit on {} ({}, at most {}): exact {:.2}% (vs {:.2}% at {}), mean {:.2} iterations; examples exiting at iteration t (t:count) {}",
+                e.split, e.rule, e.max_iterations, 100.0 * e.exact_at_exit, 100.0 * e.exact_at_max, e.max_iterations, e.mean_iterations, exits.join(" ")
             );
         }
     }

@@ -7,7 +7,7 @@ use super::{io_err, value};
 use crate::backend::{Backend, BackendKind};
 use crate::config::TaskKind;
 use crate::error::LabError;
-use crate::solve::{trace, Trace, EXIT_KL};
+use crate::solve::{trace, Exit, Trace, EXIT_KL};
 use crate::tasks::{maze, sudoku};
 use crate::train::{checkpoint::Weights, training_depth};
 
@@ -17,14 +17,22 @@ pub struct SolveArgs {
     sudoku: Option<String>,
     maze: Option<PathBuf>,
     iters: Option<usize>,
-    exit_kl: Option<f64>,
+    exit: Option<Exit>,
     backend: Option<BackendKind>,
     json: bool,
 }
 
-/// `--exit-kl`'s value: a positive threshold.
-pub fn parse_threshold(v: &str) -> Result<f64, LabError> {
-    v.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| LabError::invalid("--exit-kl", v, "a positive threshold, e.g. 0.001"))
+/// `--exit-kl EPS` or `--exit-halt` (the rule given at most once), for `solve` and `eval`.
+pub fn parse_exit(flag: &str, it: &mut std::slice::Iter<String>, current: Option<Exit>) -> Result<Exit, LabError> {
+    if current.is_some() {
+        return Err(LabError::Usage("give one exit rule: --exit-kl EPS or --exit-halt".into()));
+    }
+    if flag == "--exit-halt" {
+        return Ok(Exit::Halt);
+    }
+    let v = value(flag, it)?;
+    let threshold = v.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0);
+    Ok(Exit::Kl(threshold.ok_or_else(|| LabError::invalid("--exit-kl", v, "a positive threshold, e.g. 0.001"))?))
 }
 
 impl SolveArgs {
@@ -40,7 +48,7 @@ impl SolveArgs {
                     let v = value(flag, &mut it)?;
                     a.iters = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| LabError::invalid("--iters", v, "a count from 1 to 256"))?);
                 }
-                "--exit-kl" => a.exit_kl = Some(parse_threshold(value(flag, &mut it)?)?),
+                "--exit-kl" | "--exit-halt" => a.exit = Some(parse_exit(flag, &mut it, a.exit)?),
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
                 "--json" => a.json = true,
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `solve`"))),
@@ -65,6 +73,8 @@ struct Step {
     changed: usize,
     /// Mean KL(p_t || p_{t-1}) over positions (absent for the first iteration).
     kl: Option<f64>,
+    /// The halting head's logit (models trained with `model.halting`): positive means "stop".
+    halt_logit: Option<f32>,
     valid: bool,
 }
 
@@ -72,7 +82,8 @@ struct Step {
 struct Solution {
     iterations: Vec<Step>,
     exit_iteration: usize,
-    exit_threshold: f64,
+    /// The exit rule: "KL < EPS" or "halting head".
+    exit_rule: String,
     answer: String,
     valid: bool,
     /// What the validator found wrong with the answer.
@@ -134,7 +145,7 @@ pub struct ExitScore {
     pub histogram: Vec<usize>,
 }
 
-pub async fn exit_score(weights: &Weights<'_>, backend: &mut Backend, split: &crate::tasks::Split, depth: usize, threshold: f64) -> Result<ExitScore, LabError> {
+pub async fn exit_score(weights: &Weights<'_>, backend: &mut Backend, split: &crate::tasks::Split, depth: usize, rule: Exit) -> Result<ExitScore, LabError> {
     // Chunks small enough that every iteration's logits fit in a few tens of MiB.
     let chunk = (4_000_000 / (depth * split.seq_len * weights.vocab).max(1)).clamp(1, 512);
     let (mut exact_exit, mut exact_depth, mut iterations) = (0usize, 0usize, 0usize);
@@ -146,7 +157,7 @@ pub async fn exit_score(weights: &Weights<'_>, backend: &mut Backend, split: &cr
         for (b, i) in ids.enumerate() {
             let targets = split.example(i).1;
             let exact = |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::ops::cross_entropy::IGNORE || y == x);
-            let exit = t.exit(b, threshold);
+            let exit = t.exit(b, rule)?;
             histogram[exit - 1] += 1;
             iterations += exit;
             exact_exit += exact(t.predictions(exit - 1, b)) as usize;
@@ -163,7 +174,14 @@ fn steps(problem: &Problem, t: &Trace) -> Vec<Step> {
     for i in 0..t.iterations() {
         let p = t.predictions(i, 0);
         let changed = before.as_ref().map_or(p.len(), |b| b.iter().zip(&p).filter(|(x, y)| x != y).count());
-        out.push(Step { iteration: i + 1, board: (problem.render)(&p), changed, kl: (i > 0).then(|| t.kl(i, 0)), valid: (problem.judge)(&p).is_ok() });
+        out.push(Step {
+            iteration: i + 1,
+            board: (problem.render)(&p),
+            changed,
+            kl: (i > 0).then(|| t.kl(i, 0)),
+            halt_logit: t.halt.get(i).map(|q| q[0]),
+            valid: (problem.judge)(&p).is_ok(),
+        });
         before = Some(p);
     }
     out
@@ -189,14 +207,14 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     }
     let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
     let t = trace(&weights, &mut backend, &problem.tokens, problem.grid, depth).await?;
-    let threshold = a.exit_kl.unwrap_or(EXIT_KL);
-    let exit = t.exit(0, threshold);
+    let rule = a.exit.unwrap_or(Exit::Kl(EXIT_KL));
+    let exit = t.exit(0, rule)?;
     let answer = t.predictions(exit - 1, 0);
     let verdict = (problem.judge)(&answer);
     let solution = Solution {
         iterations: steps(&problem, &t),
         exit_iteration: exit,
-        exit_threshold: threshold,
+        exit_rule: rule.to_string(),
         answer: (problem.render)(&answer),
         valid: verdict.is_ok(),
         error: verdict.err(),
@@ -207,10 +225,11 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     }
     for s in &solution.iterations {
         let kl = s.kl.map_or(String::new(), |k| format!(", KL {k:.2e}"));
-        println!("iteration {}: {} changed{kl}{}", s.iteration, s.changed, if s.valid { ", valid" } else { "" });
+        let halt = s.halt_logit.map_or(String::new(), |q| format!(", halting logit {q:.2}"));
+        println!("iteration {}: {} changed{kl}{halt}{}", s.iteration, s.changed, if s.valid { ", valid" } else { "" });
         println!("{}", s.board.trim_end());
     }
-    println!("exit at iteration {} of {} (KL threshold {threshold:e})", solution.exit_iteration, depth);
+    println!("exit at iteration {} of {} ({rule})", solution.exit_iteration, depth);
     println!("answer:\n{}", solution.answer.trim_end());
     match &solution.error {
         None => println!("valid: the validator accepts it"),

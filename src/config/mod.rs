@@ -191,6 +191,10 @@ pub struct ModelConfig {
     pub radius: usize,
     #[serde(default)]
     pub positions: Positions,
+    /// ACT: a halting head on the answer state's first token, trained to predict that the current answer is
+    /// exactly right; at test time an example may stop once it says so (`eval --exit-halt`, `solve`).
+    #[serde(default)]
+    pub halting: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

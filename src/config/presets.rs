@@ -125,6 +125,7 @@ fn grokking() -> LabConfig {
             attention: Attention::Global,
             radius: 0,
             positions: Positions::Learned,
+            halting: false,
         },
         train: TrainConfig {
             steps: 4000,

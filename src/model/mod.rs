@@ -13,6 +13,7 @@ pub enum Init {
     Normal(f32),
     Zeros,
     Ones,
+    Constant(f32),
 }
 
 #[derive(Clone, Debug)]
@@ -50,6 +51,8 @@ pub struct Params {
     pub adam_m: BufId,
     pub adam_v: BufId,
     pub ema: Option<BufId>,
+    /// ACT's halting head: weight `[d]` and bias `[1]`.
+    pub halt: Option<(Tensor, Tensor)>,
     /// Fixed random initial states of TRM and HRM, `[d]` each (aligned views of one buffer): drawn from the
     /// seed, never trained.
     pub init_states: Vec<Tensor>,
@@ -114,6 +117,8 @@ impl Params {
         let tok_emb = add(plan, "tok_emb".into(), vec![vocab, d], Init::Normal(1.0));
         let pos_emb = (m.positions == Positions::Learned).then(|| add(plan, "pos_emb".into(), vec![seq, d], Init::Normal(1.0)));
         let decay_len = plan.len(values);
+        // The halting head starts at "continue" (HRM: weight 0, bias -5).
+        let halt = m.halting.then(|| (add(plan, "halt.weight".into(), vec![d], Init::Zeros), add(plan, "halt.bias".into(), vec![1], Init::Constant(-5.0))));
         if m.attention == Attention::Local {
             for (l, layer) in layers.iter_mut().enumerate() {
                 layer.rel_bias = Some(add(plan, format!("layers.{l}.attn.rel_bias"), vec![m.heads, window(m)], Init::Zeros));
@@ -135,7 +140,7 @@ impl Params {
         let ema = with_ema.then(|| twin("ema"));
         let pool = plan.pool("init_states");
         let init_states = (0..random_states(m)).map(|_| plan.carve(pool, d)).collect();
-        Params { list, layers, tok_emb, pos_emb, final_norm, head, values, grads, adam_m, adam_v, ema, init_states, decay_len, len }
+        Params { list, layers, tok_emb, pos_emb, final_norm, head, values, grads, adam_m, adam_v, ema, halt, init_states, decay_len, len }
     }
 
     /// The weights evaluation reads: the EMA copy when there is one.
@@ -150,6 +155,10 @@ impl Params {
         }
         [&mut p.tok_emb, &mut p.head].into_iter().for_each(rebase);
         p.pos_emb.iter_mut().chain(p.final_norm.iter_mut()).for_each(rebase);
+        if let Some((w, b)) = &mut p.halt {
+            rebase(w);
+            rebase(b);
+        }
         p.values = ema;
         p
     }
@@ -169,6 +178,7 @@ impl Params {
                 Init::Normal(std) => view.iter_mut().for_each(|x| *x = rng.normal() * std),
                 Init::Zeros => {}
                 Init::Ones => view.fill(1.0),
+                Init::Constant(c) => view.fill(c),
             }
         }
         values

@@ -20,6 +20,8 @@ use crate::ops::attention::{AttentionBackward, AttentionForward};
 use crate::ops::cross_entropy::CrossEntropy;
 use crate::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill};
 use crate::ops::embedding::{EmbeddingBackward, EmbeddingForward};
+use crate::ops::halting::{HaltBackward, HaltForward};
+use crate::ops::reduce::ExactMatch;
 use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward};
 use crate::ops::matmul::{Matmul, MatmulPath};
 use crate::ops::rmsnorm::{RmsNormBackward, RmsNormForward};
@@ -173,7 +175,17 @@ pub struct Graph {
     final_rstd: Tensor,
     d_logits: Tensor,
     count: Tensor,
+    halt: Option<HaltBuffers>,
     grads: Option<Scratch>,
+}
+
+/// The halting head's per-example buffers: its target (exact match now), logit, loss and logit gradient.
+struct HaltBuffers {
+    exact: Tensor,
+    has_target: Tensor,
+    q: Tensor,
+    losses: Tensor,
+    d_q: Tensor,
 }
 
 /// Where one call of `finish`'s stored iterations left its activations (for probes): its iteration and index
@@ -251,6 +263,13 @@ impl Graph {
         let supervised = b.buf("supervised", rows);
         let count = b.buf("count", 1);
         let d_logits = b.buf("d_logits", rows * shape.vocab);
+        let halt = p.halt.map(|_| HaltBuffers {
+            exact: b.buf("halt.exact", shape.batch),
+            has_target: b.buf("halt.has_target", shape.batch),
+            q: b.buf("halt.q", shape.batch),
+            losses: b.buf("halt.losses", shape.batch),
+            d_q: b.buf("halt.d_q", shape.batch),
+        });
         let grads = with_backward.then(|| {
             let probs_len = probs_len(m, shape);
             Scratch {
@@ -291,6 +310,7 @@ impl Graph {
             final_rstd,
             d_logits,
             count,
+            halt,
             grads,
         }
     }
@@ -324,6 +344,16 @@ impl Graph {
             }
         }
         ks
+    }
+
+    /// The halting head's logit per example after the last `head` (a `decode` or `finish`), with halting.
+    pub fn halt_logits(&self) -> Option<Tensor> {
+        self.halt.as_ref().map(|h| h.q)
+    }
+
+    /// The halting head's binary cross-entropy per example (0 without a target), with halting.
+    pub fn halt_losses(&self) -> Option<Tensor> {
+        self.halt.as_ref().map(|h| h.losses)
     }
 
     /// The state the output head reads, among `states()` recurrent states.
@@ -384,16 +414,19 @@ impl Graph {
         at[call.out] = self.homes[call.out];
     }
 
+    /// What the output head reads: the final norm of the state (pre-norm), or the state itself.
+    fn head_input(&self, state: Tensor) -> Tensor {
+        if self.m.norm == Norm::Pre { self.final_out } else { state }
+    }
+
     /// Decodes `state` with the output head into `logits`, and scores it: `losses`, `correct`, `supervised`,
-    /// and `d_logits` scaled by `loss_scale`.
+    /// and `d_logits` scaled by `loss_scale`; with halting, the halting head's logit and loss too.
     fn head(&self, state: Tensor, loss_scale: f32, ks: &mut Kernels) {
         let (d, vocab) = (self.m.d_model, self.shape.vocab);
-        let input = if self.m.norm == Norm::Pre {
+        if self.m.norm == Norm::Pre {
             ks.push(self.norm(state, self.p.final_norm, self.final_out, self.final_rstd));
-            self.final_out
-        } else {
-            state
-        };
+        }
+        let input = self.head_input(state);
         ks.push(self.linear(input, self.p.head, self.logits, d, vocab, false));
         ks.push(Box::new(CrossEntropy {
             logits: self.logits,
@@ -408,6 +441,32 @@ impl Graph {
             stablemax: self.stablemax,
             scale: loss_scale,
         }));
+        if let (Some(h), Some((weight, bias))) = (&self.halt, self.p.halt) {
+            let Shape { batch, seq, .. } = self.shape;
+            ks.push(Box::new(ExactMatch { correct: self.correct, supervised: self.supervised, exact: h.exact, has_target: h.has_target, batch, seq }));
+            ks.push(Box::new(HaltForward {
+                x: input,
+                weight,
+                bias,
+                exact: h.exact,
+                has_target: h.has_target,
+                q: h.q,
+                losses: h.losses,
+                d_q: h.d_q,
+                batch,
+                seq,
+                d,
+                scale: loss_scale,
+            }));
+        }
+    }
+
+    /// The halting head's backward into `d_input` (the gradient of what the output head read).
+    fn halt_backward(&self, input: Tensor, d_input: Tensor, ks: &mut Kernels) {
+        if let (Some(h), Some((weight, bias))) = (&self.halt, self.p.halt) {
+            let Shape { batch, seq, .. } = self.shape;
+            ks.push(Box::new(HaltBackward { x: input, weight, d_q: h.d_q, d_x: d_input, d_weight: self.grad(weight), d_bias: self.grad(bias), batch, seq, d: self.m.d_model }));
+        }
     }
 
     /// The output head on the answer state as it is at home (evaluation after each iteration).
@@ -448,9 +507,11 @@ impl Graph {
         let answer_grad = s.d_states[self.rec.answer];
         if self.m.norm == Norm::Pre {
             self.linear_backward(self.final_out, self.p.head, self.d_logits, s.d_final, d, vocab, false, &mut bwd);
+            self.halt_backward(self.final_out, s.d_final, &mut bwd);
             bwd.push(self.norm_backward(answer, self.p.final_norm, self.final_rstd, s.d_final, answer_grad, false));
         } else {
             self.linear_backward(answer, self.p.head, self.d_logits, answer_grad, d, vocab, false, &mut bwd);
+            self.halt_backward(answer, answer_grad, &mut bwd);
         }
         for (i, &g) in s.d_states.iter().enumerate() {
             if i != self.rec.answer {

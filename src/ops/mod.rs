@@ -7,6 +7,7 @@ pub mod attention;
 pub mod cross_entropy;
 pub mod elementwise;
 pub mod embedding;
+pub mod halting;
 pub mod local_attention;
 pub mod matmul;
 pub mod reduce;
@@ -24,6 +25,7 @@ pub enum Shader {
     CrossEntropy,
     Elementwise,
     Embedding,
+    Halting,
     LocalAttention,
     Matmul,
     Reduce,
@@ -41,6 +43,7 @@ impl Shader {
             Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
+            Shader::Halting => include_str!("../../shaders/halting.wgsl"),
             Shader::LocalAttention => include_str!("../../shaders/local_attention.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),

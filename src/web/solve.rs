@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::backend::Backend;
 use crate::config::TaskKind;
 use crate::error::LabError;
-use crate::solve::{trace, EXIT_KL};
+use crate::solve::{trace, Exit, EXIT_KL};
 use crate::tasks::maze::{self, Maze};
 use crate::tasks::sudoku::{self, Board};
 use crate::train::checkpoint::{self, Weights};
@@ -150,7 +150,7 @@ pub async fn solve(trainer: &mut Trainer, text: &str, pick: f64) -> Result<Solut
             Iteration { confidence: t.confidence(i, 0), marked, valid: verdict.is_ok(), predictions }
         })
         .collect();
-    let exit_iteration = t.exit(0, EXIT_KL);
+    let exit_iteration = t.exit(0, Exit::Kl(EXIT_KL))?;
     let verdict = input.judge(&t.predictions(exit_iteration - 1, 0)).1;
     Ok(Solution {
         kind: if matches!(input, Input::Sudoku { .. }) { "sudoku" } else { "maze" },

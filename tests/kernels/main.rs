@@ -10,6 +10,7 @@ mod attention;
 mod cross_entropy;
 mod elementwise;
 mod embedding;
+mod halting;
 mod local_attention;
 mod matmul;
 mod reduce;
@@ -47,6 +48,7 @@ impl Rng {
 }
 
 /// Inputs of a kernel test: f32 values, or u32 values stored as bits.
+#[derive(Clone)]
 pub enum Data {
     F32(Vec<f32>),
     U32(Vec<u32>),
