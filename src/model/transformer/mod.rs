@@ -12,20 +12,19 @@
 
 use std::ops::Range;
 
-use super::{mlp_in_width, window, LayerParams, Params};
+mod layer;
+
+use super::{mlp_in_width, Params};
 use crate::backend::{MemoryPlan, Tensor};
-use crate::config::{Arch, Attention, Mlp, ModelConfig, Norm};
-use crate::ops::activation::{GeluBackward, GeluForward, SwigluBackward, SwigluForward};
-use crate::ops::attention::{AttentionBackward, AttentionForward};
+use crate::config::{Arch, ModelConfig, Norm};
 use crate::ops::cross_entropy::CrossEntropy;
 use crate::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill};
 use crate::ops::embedding::{EmbeddingBackward, EmbeddingForward};
 use crate::ops::halting::{HaltBackward, HaltForward};
-use crate::ops::reduce::ExactMatch;
-use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward};
 use crate::ops::matmul::{Matmul, MatmulPath};
-use crate::ops::rmsnorm::{RmsNormBackward, RmsNormForward};
+use crate::ops::reduce::ExactMatch;
 use crate::ops::Kernel;
+use layer::{largest_weight, plan_layer, probs_len, LayerActs, Scratch};
 
 const EPS: f32 = 1e-5;
 
@@ -98,25 +97,6 @@ fn recurrence(m: &ModelConfig) -> Recurrence {
     }
 }
 
-/// Activations of one layer application, kept for the backward.
-#[derive(Clone, Copy, Debug)]
-struct LayerActs {
-    layer: usize,
-    h_in: Tensor,
-    attn_in: Tensor, // pre-norm: norm1(h_in); post-norm: h_in
-    rstd1: Tensor,
-    qkv: Tensor,
-    probs: Tensor,
-    att: Tensor,
-    sum1: Tensor,   // h_in + attention branch (pre-norm: this is the MLP's residual input)
-    mlp_in: Tensor, // pre-norm: norm2(sum1); post-norm: norm1(sum1)
-    rstd2: Tensor,
-    u: Tensor,
-    a: Tensor,
-    sum2: Tensor, // mlp residual + MLP branch (pre-norm: the layer output)
-    h_out: Tensor,
-}
-
 /// Activations of one call: its summed input and each layer's.
 #[derive(Clone, Debug)]
 struct CallActs {
@@ -128,24 +108,6 @@ impl CallActs {
     fn output(&self) -> Tensor {
         self.layers.last().expect("a block has layers").h_out
     }
-}
-
-/// Scratch for the backward, shared by every layer application.
-struct Scratch {
-    dh: Tensor,
-    d_s: Tensor,
-    d_n: Tensor,
-    d_a: Tensor,
-    d_u: Tensor,
-    d_att: Tensor,
-    d_qkv: Tensor,
-    d_scores: Tensor,
-    d_emb: Tensor,
-    d_final: Tensor,
-    /// Split-K partial products of the weight gradients (their reduction runs over all batch rows).
-    wgrad_parts: Tensor,
-    /// Gradient reaching each state.
-    d_states: Vec<Tensor>,
 }
 
 pub struct Graph {
@@ -581,229 +543,6 @@ impl Graph {
         }
     }
 
-    fn grad(&self, t: Tensor) -> Tensor {
-        t.in_buf(self.p.grads)
-    }
-
-    /// `out (+)= x · w` for `x [rows, k]`, `w [k, n]`.
-    fn linear(&self, x: Tensor, w: Tensor, out: Tensor, k: usize, n: usize, accumulate: bool) -> Box<dyn Kernel> {
-        let mut mm = Matmul::new(x, w, out, self.rows, k, n).path(self.path);
-        mm.accumulate = accumulate;
-        Box::new(mm)
-    }
-
-    /// Backward of `out = x · w`: `d_x (+)= d_out · wᵀ` and `d_w += xᵀ · d_out`.
-    #[allow(clippy::too_many_arguments)]
-    fn linear_backward(&self, x: Tensor, w: Tensor, d_out: Tensor, d_x: Tensor, k: usize, n: usize, acc_dx: bool, ks: &mut Kernels) {
-        let mut dx = Matmul::new(d_out, w, d_x, self.rows, n, k).trans_b().path(self.path);
-        dx.accumulate = acc_dx;
-        ks.push(Box::new(dx));
-        ks.push(self.weight_grad(x, d_out, w, k, n));
-    }
-
-    /// `d_w += xᵀ · d_out` for `x [rows, k]`, `d_out [rows, n]`, split over the rows.
-    fn weight_grad(&self, x: Tensor, d_out: Tensor, w: Tensor, k: usize, n: usize) -> Box<dyn Kernel> {
-        let parts = self.grads.as_ref().expect("weight gradients belong to a backward").wgrad_parts;
-        Box::new(Matmul::new(x, d_out, self.grad(w), k, self.rows, n).trans_a().accumulate().path(self.path).split_k(parts))
-    }
-
-    fn norm(&self, x: Tensor, weight: Option<Tensor>, out: Tensor, rstd: Tensor) -> Box<dyn Kernel> {
-        Box::new(RmsNormForward { x, weight, out, rstd, rows: self.rows, d: self.m.d_model, eps: EPS })
-    }
-
-    fn norm_backward(&self, x: Tensor, weight: Option<Tensor>, rstd: Tensor, d_out: Tensor, d_x: Tensor, acc: bool) -> Box<dyn Kernel> {
-        Box::new(RmsNormBackward {
-            x,
-            weight,
-            rstd,
-            d_out,
-            d_x,
-            d_weight: weight.map(|w| self.grad(w)),
-            rows: self.rows,
-            d: self.m.d_model,
-            accumulate_dx: acc,
-        })
-    }
-
-    fn heads(&self) -> (usize, usize) {
-        (self.m.heads, self.m.d_model / self.m.heads)
-    }
-
-    fn attention_forward(&self, acts: &LayerActs, lp: &LayerParams) -> Box<dyn Kernel> {
-        let (heads, head_dim) = self.heads();
-        let Shape { batch, grid, .. } = self.shape;
-        match self.m.attention {
-            Attention::Global => Box::new(AttentionForward {
-                qkv: acts.qkv,
-                bias: None,
-                probs: acts.probs,
-                out: acts.att,
-                batch,
-                seq: self.shape.seq,
-                heads,
-                head_dim,
-                causal: self.m.causal,
-            }),
-            Attention::Local => Box::new(LocalAttentionForward {
-                qkv: acts.qkv,
-                bias: lp.rel_bias.expect("local attention plans rel_bias"),
-                probs: acts.probs,
-                out: acts.att,
-                batch,
-                height: grid[0],
-                width: grid[1],
-                heads,
-                head_dim,
-                radius: self.m.radius,
-            }),
-        }
-    }
-
-    fn attention_backward(&self, acts: &LayerActs, lp: &LayerParams, s: &Scratch) -> Box<dyn Kernel> {
-        let (heads, head_dim) = self.heads();
-        let Shape { batch, grid, .. } = self.shape;
-        match self.m.attention {
-            Attention::Global => Box::new(AttentionBackward {
-                qkv: acts.qkv,
-                probs: acts.probs,
-                d_out: s.d_att,
-                d_scores: s.d_scores,
-                d_qkv: s.d_qkv,
-                batch,
-                seq: self.shape.seq,
-                heads,
-                head_dim,
-                causal: self.m.causal,
-            }),
-            Attention::Local => {
-                let bias = lp.rel_bias.expect("local attention plans rel_bias");
-                Box::new(LocalAttentionBackward {
-                    qkv: acts.qkv,
-                    probs: acts.probs,
-                    d_out: s.d_att,
-                    d_scores: s.d_scores,
-                    d_qkv: s.d_qkv,
-                    d_bias: self.grad(bias),
-                    batch,
-                    height: grid[0],
-                    width: grid[1],
-                    heads,
-                    head_dim,
-                    radius: self.m.radius,
-                })
-            }
-        }
-    }
-
-    fn layer_forward(&self, acts: &LayerActs, ks: &mut Kernels) {
-        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), self.rows);
-        let lp = &self.p.layers[acts.layer];
-        let pre = self.m.norm == Norm::Pre;
-        if pre {
-            ks.push(self.norm(acts.h_in, lp.norm1, acts.attn_in, acts.rstd1));
-        }
-        ks.push(self.linear(acts.attn_in, lp.qkv, acts.qkv, d, 3 * d, false));
-        ks.push(self.attention_forward(acts, lp));
-        ks.push(Box::new(Copy { x: acts.h_in, out: acts.sum1 }));
-        ks.push(self.linear(acts.att, lp.attn_out, acts.sum1, d, d, true));
-        // Pre-norm: the MLP reads norm2(sum1) and adds to sum1. Post-norm: sum1 is normalized first.
-        let (mlp_norm, mlp_rstd) = if pre { (lp.norm2, acts.rstd2) } else { (lp.norm1, acts.rstd1) };
-        ks.push(self.norm(acts.sum1, mlp_norm, acts.mlp_in, mlp_rstd));
-        ks.push(self.linear(acts.mlp_in, lp.mlp_in, acts.u, d, uw, false));
-        ks.push(match self.m.mlp {
-            Mlp::Swiglu => Box::new(SwigluForward { x: acts.u, out: acts.a, rows, hidden: f }) as Box<dyn Kernel>,
-            Mlp::Gelu => Box::new(GeluForward { x: acts.u, out: acts.a }),
-        });
-        let residual = if pre { acts.sum1 } else { acts.mlp_in };
-        ks.push(Box::new(Copy { x: residual, out: acts.sum2 }));
-        ks.push(self.linear(acts.a, lp.mlp_out, acts.sum2, f, d, true));
-        if !pre {
-            ks.push(self.norm(acts.sum2, lp.norm2, acts.h_out, acts.rstd2));
-        }
-    }
-
-    /// Turns `s.dh` (gradient w.r.t. the layer output) into the gradient w.r.t. its input.
-    fn layer_backward(&self, acts: &LayerActs, s: &Scratch, ks: &mut Kernels) {
-        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), self.rows);
-        let lp = &self.p.layers[acts.layer];
-        let pre = self.m.norm == Norm::Pre;
-        // MLP branch. Post-norm first passes through norm2: d_s = dL/d sum2.
-        let d_sum2 = if pre {
-            s.dh
-        } else {
-            ks.push(self.norm_backward(acts.sum2, lp.norm2, acts.rstd2, s.dh, s.d_s, false));
-            s.d_s
-        };
-        ks.push(Box::new(Matmul::new(d_sum2, lp.mlp_out, s.d_a, rows, d, f).trans_b().path(self.path)));
-        ks.push(self.weight_grad(acts.a, d_sum2, lp.mlp_out, f, d));
-        ks.push(match self.m.mlp {
-            Mlp::Swiglu => Box::new(SwigluBackward { x: acts.u, d_out: s.d_a, d_x: s.d_u, rows, hidden: f }) as Box<dyn Kernel>,
-            Mlp::Gelu => Box::new(GeluBackward { x: acts.u, d_out: s.d_a, d_x: s.d_u }),
-        });
-        let mlp_norm = if pre { lp.norm2 } else { lp.norm1 };
-        let mlp_rstd = if pre { acts.rstd2 } else { acts.rstd1 };
-        if pre {
-            // dh already holds the residual part of dL/d sum1; add the MLP path through norm2.
-            self.linear_backward(acts.mlp_in, lp.mlp_in, s.d_u, s.d_n, d, uw, false, ks);
-            ks.push(self.norm_backward(acts.sum1, mlp_norm, mlp_rstd, s.d_n, s.dh, true));
-        } else {
-            // dL/d mlp_in = d_s (residual) + MLP path; then through norm1 into dL/d sum1.
-            ks.push(Box::new(Copy { x: s.d_s, out: s.dh }));
-            self.linear_backward(acts.mlp_in, lp.mlp_in, s.d_u, s.dh, d, uw, true, ks);
-            ks.push(self.norm_backward(acts.sum1, mlp_norm, mlp_rstd, s.dh, s.d_s, false));
-            ks.push(Box::new(Copy { x: s.d_s, out: s.dh }));
-        }
-        // Attention branch: dh = dL/d sum1, which is also the residual part of dL/d h_in.
-        ks.push(Box::new(Matmul::new(s.dh, lp.attn_out, s.d_att, rows, d, d).trans_b().path(self.path)));
-        ks.push(self.weight_grad(acts.att, s.dh, lp.attn_out, d, d));
-        ks.push(self.attention_backward(acts, lp, s));
-        if pre {
-            self.linear_backward(acts.attn_in, lp.qkv, s.d_qkv, s.d_n, d, 3 * d, false, ks);
-            ks.push(self.norm_backward(acts.h_in, lp.norm1, acts.rstd1, s.d_n, s.dh, true));
-        } else {
-            self.linear_backward(acts.attn_in, lp.qkv, s.d_qkv, s.dh, d, 3 * d, true, ks);
-        }
-    }
 }
 
-/// Elements of the largest weight matrix (the output head included).
-fn largest_weight(m: &ModelConfig, vocab: usize) -> usize {
-    let d = m.d_model;
-    [d * 3 * d, d * mlp_in_width(m), m.mlp_hidden * d, d * vocab].into_iter().max().unwrap_or(0)
-}
-
-/// Elements of one layer's attention map: `[batch, heads, seq, seq]`, or `[batch, heads, seq, window]` local.
-fn probs_len(m: &ModelConfig, shape: Shape) -> usize {
-    let keys = match m.attention {
-        Attention::Global => shape.seq,
-        Attention::Local => window(m),
-    };
-    shape.batch * m.heads * shape.seq * keys
-}
-
-fn plan_layer(b: &mut Planner, m: &ModelConfig, shape: Shape, l: usize, tag: &str, h_in: Tensor) -> LayerActs {
-    let rows = shape.batch * shape.seq;
-    let (d, f, uw) = (m.d_model, m.mlp_hidden, mlp_in_width(m));
-    let pre = m.norm == Norm::Pre;
-    let attn_in = if pre { b.buf(&format!("{tag}.norm1"), rows * d) } else { h_in };
-    // Pre-norm: the layer output is the second residual sum; post-norm normalizes it into a buffer of its own.
-    let sum2 = b.buf(&format!("{tag}.sum2"), rows * d);
-    let h_out = if pre { sum2 } else { b.buf(&format!("{tag}.out"), rows * d) };
-    LayerActs {
-        layer: l,
-        h_in,
-        attn_in,
-        rstd1: b.buf(&format!("{tag}.rstd1"), rows),
-        qkv: b.buf(&format!("{tag}.qkv"), rows * 3 * d),
-        probs: b.buf(&format!("{tag}.probs"), probs_len(m, shape)),
-        att: b.buf(&format!("{tag}.att"), rows * d),
-        sum1: b.buf(&format!("{tag}.sum1"), rows * d),
-        mlp_in: b.buf(&format!("{tag}.mlp_in"), rows * d),
-        rstd2: b.buf(&format!("{tag}.rstd2"), rows),
-        u: b.buf(&format!("{tag}.u"), rows * uw),
-        a: b.buf(&format!("{tag}.a"), rows * f),
-        sum2,
-        h_out,
-    }
-}
 
