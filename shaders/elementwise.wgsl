@@ -3,8 +3,8 @@
 struct Params {
     n: u32,
     scalar: f32, // Accumulate's scale, Fill's value
-    width: u32,  // Broadcast's row length
-    _pad1: u32,
+    width: u32,  // Broadcast's row length; Transpose's columns
+    height: u32, // Transpose's rows
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -37,6 +37,18 @@ fn broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let i = linear_id(gid, nwg);
     if (i >= p.n) { return; }
     out[i] = x[i % p.width];
+}
+
+// out[b, j, i] = x[b, i, j] for matrices of `height` rows and `width` columns; one thread per output element.
+@compute @workgroup_size(256)
+fn transpose(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = linear_id(gid, nwg);
+    if (e >= p.n) { return; }
+    let size = p.width * p.height;
+    let b = e / size;
+    let j = (e % size) / p.height;
+    let i = e % p.height;
+    out[e] = x[b * size + i * p.width + j];
 }
 
 @compute @workgroup_size(256)

@@ -7,7 +7,7 @@
 //! backend-equivalence test.
 
 use looplab::backend::{cpu::CpuBackend, Backend, MemoryPlan, ProgramId};
-use looplab::config::{preset, Arch, Attention, LabConfig, Mlp, Norm, Positions, TaskKind};
+use looplab::config::{preset, Arch, Attention, LabConfig, Mixer, Mlp, Norm, Positions, TaskKind};
 use looplab::model::transformer::{Graph, Shape};
 use looplab::model::Params;
 use looplab::ops::elementwise::Fill;
@@ -189,6 +189,19 @@ fn halting_head() {
         c.model.halting = true;
         check_model(&c, Schedule { frozen: 1, led: 1, k: 1 });
         check_model(&c, full(&c));
+    }
+}
+
+/// TRM's MLP-mixer: tokens mixed by an MLP across positions instead of attention, pre- and post-norm,
+/// SwiGLU and GELU, with TRM's truncated schedule.
+#[test]
+fn token_mlp_mixer() {
+    for (norm, mlp) in [(Norm::Pre, Mlp::Swiglu), (Norm::Post, Mlp::Gelu)] {
+        let mut c = tiny(Arch::Trm, norm, mlp, true);
+        c.model.mixer = Mixer::Mlp;
+        c.validate().unwrap();
+        check_model(&c, full(&c));
+        check_model(&c, Schedule { frozen: 2, led: 0, k: 1 });
     }
 }
 

@@ -23,12 +23,13 @@ async fn trainer(c: LabConfig, kind: BackendKind) -> Trainer {
 #[test]
 fn gpu_and_cpu_give_the_same_loss_curve() {
     pollster::block_on(async {
-        let methods: [&[&str]; 6] = [
+        let methods: [&[&str]; 7] = [
             &["model.arch=looped", "model.loops=3"],
             &["model.arch=feedforward", "model.loops=1", "model.layers=2", "model.norm=post", "model.mlp=gelu"],
             &["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.ema=0.99"],
             &["model.arch=hrm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.stablemax=true", "train.segments=2", "model.halting=true"],
             &["model.arch=looped", "model.loops=3", "train.depth=random", "train.backprop=2"],
+            &["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "model.mixer=mlp", "model.norm=post"],
             &["model.arch=looped", "model.loops=3", "train.depth=progressive", "train.progressive_alpha=0.5", "model.attention=local", "model.radius=1", "model.positions=none"],
         ];
         for arch in methods {

@@ -119,6 +119,18 @@ pub enum Attention {
     Local,
 }
 
+/// What mixes information across tokens in each layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mixer {
+    /// Multi-head attention (global or local, `model.attention`).
+    #[default]
+    Attention,
+    /// An MLP across the tokens of each channel (TRM's MLP-mixer variant): weights per position, so every
+    /// input has one length.
+    Mlp,
+}
+
 /// Where position information comes from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -195,6 +207,8 @@ pub struct ModelConfig {
     /// exactly right; at test time an example may stop once it says so (`eval --exit-halt`, `solve`).
     #[serde(default)]
     pub halting: bool,
+    #[serde(default)]
+    pub mixer: Mixer,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -371,6 +385,14 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
         }
         Attention::Global if m.radius != 0 => return Err(LabError::invalid("model.radius", m.radius, "0 unless model.attention=local")),
         Attention::Global => {}
+    }
+    if m.mixer == Mixer::Mlp {
+        if m.attention != Attention::Global || m.causal {
+            return Err(LabError::invalid("model.mixer", "mlp", "attention only with model.attention=global and model.causal=false (the MLP replaces attention)"));
+        }
+        if m.positions != Positions::Learned {
+            return Err(LabError::invalid("model.mixer", "mlp", "attention unless model.positions=learned (the token MLP has weights per position, so inputs are padded to one length)"));
+        }
     }
     let recurrent = m.arch != Arch::Feedforward;
     if tr.backprop > m.loops {

@@ -45,6 +45,11 @@ pub const PRESETS: &[Preset] = &[
         config: sudoku_6x6_trm,
     },
     Preset {
+        name: "sudoku-6x6-trm-mlp",
+        description: "`sudoku-6x6-trm` with TRM's MLP-mixer: an MLP across the 36 positions instead of attention",
+        config: sudoku_6x6_trm_mlp,
+    },
+    Preset {
         name: "sudoku-6x6-hrm",
         description: "HRM on `sudoku-6x6`'s data: 1-layer L and H blocks, 3 L steps per H step, 2 cycles, one-step gradient, 4 deep-supervision segments, stablemax",
         config: sudoku_6x6_hrm,
@@ -126,6 +131,7 @@ fn grokking() -> LabConfig {
             radius: 0,
             positions: Positions::Learned,
             halting: false,
+            mixer: Mixer::Attention,
         },
         train: TrainConfig {
             steps: 4000,
@@ -196,6 +202,12 @@ fn sudoku_6x6_trm() -> LabConfig {
     (c.model.arch, c.model.inner, c.model.loops) = (Arch::Trm, 3, 2);
     (c.model.norm, c.model.norm_scale) = (Norm::Post, false);
     (c.train.backprop, c.train.segments) = (1, 4);
+    c
+}
+
+fn sudoku_6x6_trm_mlp() -> LabConfig {
+    let mut c = sudoku_6x6_trm();
+    c.model.mixer = Mixer::Mlp;
     c
 }
 

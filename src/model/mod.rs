@@ -5,7 +5,7 @@
 pub mod transformer;
 
 use crate::backend::{BufId, MemoryPlan, Tensor};
-use crate::config::{Arch, Attention, Mlp, ModelConfig, Positions};
+use crate::config::{Arch, Attention, Mixer, Mlp, ModelConfig, Positions};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,17 +24,23 @@ pub struct Param {
     pub init: Init,
 }
 
+/// How a layer mixes tokens.
+#[derive(Clone, Copy, Debug)]
+pub enum TokenMix {
+    /// `qkv [d, 3d]`, `out [d, d]`, and local attention's bias per head and relative offset `[heads, window]`.
+    Attention { qkv: Tensor, out: Tensor, rel_bias: Option<Tensor> },
+    /// The token MLP across positions: `w_in [seq, 2f]` (SwiGLU) or `[seq, f]` (GELU), `w_out [f, seq]`.
+    Mlp { w_in: Tensor, w_out: Tensor },
+}
+
 /// The weights of one transformer layer.
 #[derive(Clone, Debug)]
 pub struct LayerParams {
-    pub qkv: Tensor,      // [d, 3d]
-    pub attn_out: Tensor, // [d, d]
-    pub mlp_in: Tensor,   // [d, 2f] for SwiGLU (gate, up), [d, f] for GELU
-    pub mlp_out: Tensor,  // [f, d]
+    pub mix: TokenMix,
+    pub mlp_in: Tensor,  // [d, 2f] for SwiGLU (gate, up), [d, f] for GELU
+    pub mlp_out: Tensor, // [f, d]
     pub norm1: Option<Tensor>,
     pub norm2: Option<Tensor>,
-    /// Local attention's bias per head and relative offset, `[heads, window]`.
-    pub rel_bias: Option<Tensor>,
 }
 
 #[derive(Clone, Debug)]
@@ -106,12 +112,20 @@ impl Params {
         };
         let mut layers = Vec::new();
         for l in 0..weight_layers(m) {
-            let qkv = add(plan, format!("layers.{l}.attn.qkv"), vec![d, 3 * d], Init::Normal(1.0 / (d as f32).sqrt()));
-            let attn_out = add(plan, format!("layers.{l}.attn.out"), vec![d, d], out_init(d));
+            let mix = match m.mixer {
+                Mixer::Attention => {
+                    let qkv = add(plan, format!("layers.{l}.attn.qkv"), vec![d, 3 * d], Init::Normal(1.0 / (d as f32).sqrt()));
+                    TokenMix::Attention { qkv, out: add(plan, format!("layers.{l}.attn.out"), vec![d, d], out_init(d)), rel_bias: None }
+                }
+                Mixer::Mlp => {
+                    let w_in = add(plan, format!("layers.{l}.mix.in"), vec![seq, mlp_in_width(m)], Init::Normal(1.0 / (seq as f32).sqrt()));
+                    TokenMix::Mlp { w_in, w_out: add(plan, format!("layers.{l}.mix.out"), vec![m.mlp_hidden, seq], out_init(m.mlp_hidden)) }
+                }
+            };
             let mlp_in =
                 add(plan, format!("layers.{l}.mlp.in"), vec![d, mlp_in_width(m)], Init::Normal(1.0 / (d as f32).sqrt()));
             let mlp_out = add(plan, format!("layers.{l}.mlp.out"), vec![m.mlp_hidden, d], out_init(m.mlp_hidden));
-            layers.push(LayerParams { qkv, attn_out, mlp_in, mlp_out, norm1: None, norm2: None, rel_bias: None });
+            layers.push(LayerParams { mix, mlp_in, mlp_out, norm1: None, norm2: None });
         }
         let head = add(plan, "head".into(), vec![d, vocab], Init::Normal(1.0 / (d as f32).sqrt()));
         let tok_emb = add(plan, "tok_emb".into(), vec![vocab, d], Init::Normal(1.0));
@@ -121,7 +135,9 @@ impl Params {
         let halt = m.halting.then(|| (add(plan, "halt.weight".into(), vec![d], Init::Zeros), add(plan, "halt.bias".into(), vec![1], Init::Constant(-5.0))));
         if m.attention == Attention::Local {
             for (l, layer) in layers.iter_mut().enumerate() {
-                layer.rel_bias = Some(add(plan, format!("layers.{l}.attn.rel_bias"), vec![m.heads, window(m)], Init::Zeros));
+                if let TokenMix::Attention { rel_bias, .. } = &mut layer.mix {
+                    *rel_bias = Some(add(plan, format!("layers.{l}.attn.rel_bias"), vec![m.heads, window(m)], Init::Zeros));
+                }
             }
         }
         let mut final_norm = None;
@@ -150,8 +166,12 @@ impl Params {
         let rebase = |t: &mut Tensor| *t = t.in_buf(ema);
         p.list.iter_mut().for_each(|x| rebase(&mut x.tensor));
         for l in &mut p.layers {
-            [&mut l.qkv, &mut l.attn_out, &mut l.mlp_in, &mut l.mlp_out].into_iter().for_each(rebase);
-            l.norm1.iter_mut().chain(l.norm2.iter_mut()).chain(l.rel_bias.iter_mut()).for_each(rebase);
+            [&mut l.mlp_in, &mut l.mlp_out].into_iter().for_each(rebase);
+            l.norm1.iter_mut().chain(l.norm2.iter_mut()).for_each(rebase);
+            match &mut l.mix {
+                TokenMix::Attention { qkv, out, rel_bias } => [qkv, out].into_iter().chain(rel_bias.iter_mut()).for_each(rebase),
+                TokenMix::Mlp { w_in, w_out } => [w_in, w_out].into_iter().for_each(rebase),
+            }
         }
         [&mut p.tok_emb, &mut p.head].into_iter().for_each(rebase);
         p.pos_emb.iter_mut().chain(p.final_norm.iter_mut()).for_each(rebase);

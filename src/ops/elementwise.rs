@@ -41,6 +41,17 @@ pub struct Broadcast {
     pub out: Tensor, // [rows, d]
 }
 
+/// `out[b, j, i] = x[b, i, j]`: each of `batch` matrices of `rows x cols` transposed (the token-mixing MLP
+/// works on channels x tokens).
+#[derive(Clone, Debug)]
+pub struct Transpose {
+    pub x: Tensor,
+    pub out: Tensor,
+    pub batch: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
 /// Shape and aliasing checks shared by every op here: inputs as long as the output and in other buffers
 /// (a dispatch may not bind one buffer both writable and read-only).
 fn check(op: &str, out: Tensor, inputs: &[Tensor]) {
@@ -124,6 +135,32 @@ impl Kernel for Broadcast {
         self.check();
         let mut l = launch("broadcast", self.out, &[self.x], 0.0);
         l[0].params[2] = u(self.x.len);
+        l
+    }
+}
+
+impl Kernel for Transpose {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        check("transpose", self.out, &[self.x]);
+        let (rows, cols) = (self.rows, self.cols);
+        assert_eq!(self.out.len, self.batch * rows * cols, "transpose: {} elements are not {} matrices of {rows}x{cols}", self.out.len, self.batch);
+        mem.out(self.out, |mem, out| {
+            let x = mem.get(self.x);
+            for b in 0..self.batch {
+                for i in 0..rows {
+                    for j in 0..cols {
+                        out[b * rows * cols + j * rows + i] = x[b * rows * cols + i * cols + j];
+                    }
+                }
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        check("transpose", self.out, &[self.x]);
+        assert_eq!(self.out.len, self.batch * self.rows * self.cols, "transpose: {} elements are not {} matrices of {}x{}", self.out.len, self.batch, self.rows, self.cols);
+        let mut l = launch("transpose", self.out, &[self.x], 0.0);
+        (l[0].params[2], l[0].params[3]) = (u(self.cols), u(self.rows));
         l
     }
 }

@@ -250,6 +250,9 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
     if !(1..=256).contains(&depth) {
         return Err(LabError::invalid("--iters", depth, "a count from 1 to 256"));
     }
+    if m.mixer == crate::config::Mixer::Mlp {
+        return Err(LabError::Input("the probes read attention maps, and this model mixes tokens with an MLP (model.mixer=mlp): not supported yet".into()));
+    }
     if options.examples == 0 {
         return Err(LabError::invalid("--examples", 0, "a number of examples >= 1"));
     }

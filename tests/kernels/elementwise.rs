@@ -1,5 +1,5 @@
 use super::*;
-use looplab::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill};
+use looplab::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill, Transpose};
 
 /// All four ops in one program, on views at non-zero offsets of shared pools.
 fn case(n: usize, seed: u64) {
@@ -63,5 +63,25 @@ fn broadcast_matches_cpu() {
         for r in 0..rows {
             assert_eq!(&results[0].0[r * width..(r + 1) * width], &results[1].0[..], "row {r}");
         }
+    }
+}
+
+/// Batches of matrices transposed, including 1-wide and awkward shapes; transposing twice is the identity.
+#[test]
+fn transpose_matches_cpu() {
+    for (i, (batch, rows, cols)) in [(1, 1, 1), (2, 3, 5), (3, 36, 17), (4, 65, 64)].into_iter().enumerate() {
+        let mut rng = Rng::new(50 + i as u64);
+        let mut plan = MemoryPlan::default();
+        let n = batch * rows * cols;
+        let (x, t, back) = (plan.buffer("x", n), plan.buffer("t", n), plan.buffer("back", n));
+        let inputs = [(x, Data::F32(rng.vec(n)))];
+        let kernels = || -> Vec<Box<dyn Kernel>> {
+            vec![Box::new(Transpose { x, out: t, batch, rows, cols }), Box::new(Transpose { x: t, out: back, batch, rows: cols, cols: rows })]
+        };
+        let results = run_both(&plan, &inputs, kernels, &[t, back, x]);
+        assert_close(&format!("transpose {batch}x{rows}x{cols}"), &results[0].0, &results[0].1, 0.0);
+        assert_eq!(results[1].1, results[2].0, "twice is the identity");
+        let (x0, t0) = (&results[2].0, &results[0].1);
+        assert_eq!(t0[(batch - 1) * rows * cols + (cols - 1) * rows], x0[(batch - 1) * rows * cols + cols - 1], "last matrix, first row, last column");
     }
 }

@@ -3,11 +3,11 @@
 
 use super::{Graph, Kernels, Planner, Shape, EPS};
 use crate::backend::Tensor;
-use crate::config::{Attention, Mlp, ModelConfig, Norm};
-use crate::model::{mlp_in_width, window, LayerParams};
+use crate::config::{Attention, Mixer, Mlp, ModelConfig, Norm};
+use crate::model::{mlp_in_width, window, TokenMix};
 use crate::ops::activation::{GeluBackward, GeluForward, SwigluBackward, SwigluForward};
 use crate::ops::attention::{AttentionBackward, AttentionForward};
-use crate::ops::elementwise::Copy;
+use crate::ops::elementwise::{Accumulate, Add, Copy, Transpose};
 use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward};
 use crate::ops::matmul::Matmul;
 use crate::ops::rmsnorm::{RmsNormBackward, RmsNormForward};
@@ -30,6 +30,25 @@ pub(super) struct LayerActs {
     pub(super) a: Tensor,
     pub(super) sum2: Tensor, // mlp residual + MLP branch (pre-norm: the layer output)
     pub(super) h_out: Tensor,
+    /// The token MLP's channels-by-tokens activations (token-MLP layers only).
+    pub(super) mix: Option<MixActs>,
+}
+
+/// Activations of the token MLP, `[batch * d, ...]`: input transposed, pre-activation, activation, output.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MixActs {
+    v: Tensor,
+    u: Tensor,
+    a: Tensor,
+    o: Tensor,
+}
+
+/// The token MLP's backward scratch, shapes as `MixActs`.
+pub(super) struct MixScratch {
+    pub(super) d_o: Tensor,
+    pub(super) d_a: Tensor,
+    pub(super) d_u: Tensor,
+    pub(super) d_v: Tensor,
 }
 
 /// Scratch for the backward, shared by every layer application.
@@ -48,6 +67,7 @@ pub(super) struct Scratch {
     pub(super) wgrad_parts: Tensor,
     /// Gradient reaching each state.
     pub(super) d_states: Vec<Tensor>,
+    pub(super) mix: Option<MixScratch>,
 }
 
 impl Graph {
@@ -57,7 +77,13 @@ impl Graph {
 
     /// `out (+)= x · w` for `x [rows, k]`, `w [k, n]`.
     pub(super) fn linear(&self, x: Tensor, w: Tensor, out: Tensor, k: usize, n: usize, accumulate: bool) -> Box<dyn Kernel> {
-        let mut mm = Matmul::new(x, w, out, self.rows, k, n).path(self.path);
+        self.linear_rows(self.rows, x, w, out, k, n, accumulate)
+    }
+
+    /// `linear` over `rows` rows other than the batch's tokens (the token MLP's channels).
+    #[allow(clippy::too_many_arguments)]
+    fn linear_rows(&self, rows: usize, x: Tensor, w: Tensor, out: Tensor, k: usize, n: usize, accumulate: bool) -> Box<dyn Kernel> {
+        let mut mm = Matmul::new(x, w, out, rows, k, n).path(self.path);
         mm.accumulate = accumulate;
         Box::new(mm)
     }
@@ -73,8 +99,12 @@ impl Graph {
 
     /// `d_w += xᵀ · d_out` for `x [rows, k]`, `d_out [rows, n]`, split over the rows.
     pub(super) fn weight_grad(&self, x: Tensor, d_out: Tensor, w: Tensor, k: usize, n: usize) -> Box<dyn Kernel> {
+        self.weight_grad_rows(self.rows, x, d_out, w, k, n)
+    }
+
+    fn weight_grad_rows(&self, rows: usize, x: Tensor, d_out: Tensor, w: Tensor, k: usize, n: usize) -> Box<dyn Kernel> {
         let parts = self.grads.as_ref().expect("weight gradients belong to a backward").wgrad_parts;
-        Box::new(Matmul::new(x, d_out, self.grad(w), k, self.rows, n).trans_a().accumulate().path(self.path).split_k(parts))
+        Box::new(Matmul::new(x, d_out, self.grad(w), k, rows, n).trans_a().accumulate().path(self.path).split_k(parts))
     }
 
     pub(super) fn norm(&self, x: Tensor, weight: Option<Tensor>, out: Tensor, rstd: Tensor) -> Box<dyn Kernel> {
@@ -99,7 +129,7 @@ impl Graph {
         (self.m.heads, self.m.d_model / self.m.heads)
     }
 
-    pub(super) fn attention_forward(&self, acts: &LayerActs, lp: &LayerParams) -> Box<dyn Kernel> {
+    fn attention_forward(&self, acts: &LayerActs, rel_bias: Option<Tensor>) -> Box<dyn Kernel> {
         let (heads, head_dim) = self.heads();
         let Shape { batch, grid, .. } = self.shape;
         match self.m.attention {
@@ -116,7 +146,7 @@ impl Graph {
             }),
             Attention::Local => Box::new(LocalAttentionForward {
                 qkv: acts.qkv,
-                bias: lp.rel_bias.expect("local attention plans rel_bias"),
+                bias: rel_bias.expect("local attention plans rel_bias"),
                 probs: acts.probs,
                 out: acts.att,
                 batch,
@@ -129,7 +159,7 @@ impl Graph {
         }
     }
 
-    pub(super) fn attention_backward(&self, acts: &LayerActs, lp: &LayerParams, s: &Scratch) -> Box<dyn Kernel> {
+    fn attention_backward(&self, acts: &LayerActs, rel_bias: Option<Tensor>, s: &Scratch) -> Box<dyn Kernel> {
         let (heads, head_dim) = self.heads();
         let Shape { batch, grid, .. } = self.shape;
         match self.m.attention {
@@ -146,7 +176,7 @@ impl Graph {
                 causal: self.m.causal,
             }),
             Attention::Local => {
-                let bias = lp.rel_bias.expect("local attention plans rel_bias");
+                let bias = rel_bias.expect("local attention plans rel_bias");
                 Box::new(LocalAttentionBackward {
                     qkv: acts.qkv,
                     probs: acts.probs,
@@ -172,18 +202,12 @@ impl Graph {
         if pre {
             ks.push(self.norm(acts.h_in, lp.norm1, acts.attn_in, acts.rstd1));
         }
-        ks.push(self.linear(acts.attn_in, lp.qkv, acts.qkv, d, 3 * d, false));
-        ks.push(self.attention_forward(acts, lp));
-        ks.push(Box::new(Copy { x: acts.h_in, out: acts.sum1 }));
-        ks.push(self.linear(acts.att, lp.attn_out, acts.sum1, d, d, true));
+        self.mix_forward(acts, lp.mix, ks);
         // Pre-norm: the MLP reads norm2(sum1) and adds to sum1. Post-norm: sum1 is normalized first.
         let (mlp_norm, mlp_rstd) = if pre { (lp.norm2, acts.rstd2) } else { (lp.norm1, acts.rstd1) };
         ks.push(self.norm(acts.sum1, mlp_norm, acts.mlp_in, mlp_rstd));
         ks.push(self.linear(acts.mlp_in, lp.mlp_in, acts.u, d, uw, false));
-        ks.push(match self.m.mlp {
-            Mlp::Swiglu => Box::new(SwigluForward { x: acts.u, out: acts.a, rows, hidden: f }) as Box<dyn Kernel>,
-            Mlp::Gelu => Box::new(GeluForward { x: acts.u, out: acts.a }),
-        });
+        ks.push(self.activation(acts.u, acts.a, rows));
         let residual = if pre { acts.sum1 } else { acts.mlp_in };
         ks.push(Box::new(Copy { x: residual, out: acts.sum2 }));
         ks.push(self.linear(acts.a, lp.mlp_out, acts.sum2, f, d, true));
@@ -206,10 +230,7 @@ impl Graph {
         };
         ks.push(Box::new(Matmul::new(d_sum2, lp.mlp_out, s.d_a, rows, d, f).trans_b().path(self.path)));
         ks.push(self.weight_grad(acts.a, d_sum2, lp.mlp_out, f, d));
-        ks.push(match self.m.mlp {
-            Mlp::Swiglu => Box::new(SwigluBackward { x: acts.u, d_out: s.d_a, d_x: s.d_u, rows, hidden: f }) as Box<dyn Kernel>,
-            Mlp::Gelu => Box::new(GeluBackward { x: acts.u, d_out: s.d_a, d_x: s.d_u }),
-        });
+        ks.push(self.activation_backward(acts.u, s.d_a, s.d_u, rows));
         let mlp_norm = if pre { lp.norm2 } else { lp.norm1 };
         let mlp_rstd = if pre { acts.rstd2 } else { acts.rstd1 };
         if pre {
@@ -223,23 +244,91 @@ impl Graph {
             ks.push(self.norm_backward(acts.sum1, mlp_norm, mlp_rstd, s.dh, s.d_s, false));
             ks.push(Box::new(Copy { x: s.d_s, out: s.dh }));
         }
-        // Attention branch: dh = dL/d sum1, which is also the residual part of dL/d h_in.
-        ks.push(Box::new(Matmul::new(s.dh, lp.attn_out, s.d_att, rows, d, d).trans_b().path(self.path)));
-        ks.push(self.weight_grad(acts.att, s.dh, lp.attn_out, d, d));
-        ks.push(self.attention_backward(acts, lp, s));
+        // Token mixing: dh = dL/d sum1, which is also the residual part of dL/d h_in. Pre-norm: the mixing's
+        // gradient w.r.t. attn_in lands in d_n, then passes through norm1; post-norm: it adds to dh.
+        let (d_attn_in, accumulate) = if pre { (s.d_n, false) } else { (s.dh, true) };
+        self.mix_backward(acts, lp.mix, s, d_attn_in, accumulate, ks);
         if pre {
-            self.linear_backward(acts.attn_in, lp.qkv, s.d_qkv, s.d_n, d, 3 * d, false, ks);
             ks.push(self.norm_backward(acts.h_in, lp.norm1, acts.rstd1, s.d_n, s.dh, true));
-        } else {
-            self.linear_backward(acts.attn_in, lp.qkv, s.d_qkv, s.dh, d, 3 * d, true, ks);
+        }
+    }
+
+    /// `sum1 = h_in + mix(attn_in)`: attention and its output projection, or the token MLP (transposed to
+    /// channels x tokens, through the MLP over positions, transposed back).
+    fn mix_forward(&self, acts: &LayerActs, mix: TokenMix, ks: &mut Kernels) {
+        let d = self.m.d_model;
+        match (mix, &acts.mix) {
+            (TokenMix::Attention { qkv, out, rel_bias }, _) => {
+                ks.push(self.linear(acts.attn_in, qkv, acts.qkv, d, 3 * d, false));
+                ks.push(self.attention_forward(acts, rel_bias));
+                ks.push(Box::new(Copy { x: acts.h_in, out: acts.sum1 }));
+                ks.push(self.linear(acts.att, out, acts.sum1, d, d, true));
+            }
+            (TokenMix::Mlp { w_in, w_out }, Some(t)) => {
+                let Shape { batch, seq, .. } = self.shape;
+                let (f, uw, channels) = (self.m.mlp_hidden, mlp_in_width(&self.m), batch * d);
+                ks.push(Box::new(Transpose { x: acts.attn_in, out: t.v, batch, rows: seq, cols: d }));
+                ks.push(self.linear_rows(channels, t.v, w_in, t.u, seq, uw, false));
+                ks.push(self.activation(t.u, t.a, channels));
+                ks.push(self.linear_rows(channels, t.a, w_out, t.o, f, seq, false));
+                ks.push(Box::new(Transpose { x: t.o, out: acts.att, batch, rows: d, cols: seq }));
+                ks.push(Box::new(Add { a: acts.h_in, b: acts.att, out: acts.sum1 }));
+            }
+            (TokenMix::Mlp { .. }, None) => unreachable!("token-MLP layers plan their activations"),
+        }
+    }
+
+    /// The gradient of `mix(attn_in)` given `s.dh` = dL/d sum1, into `d_attn_in` (set, or added to it).
+    fn mix_backward(&self, acts: &LayerActs, mix: TokenMix, s: &Scratch, d_attn_in: Tensor, accumulate: bool, ks: &mut Kernels) {
+        let (d, rows) = (self.m.d_model, self.rows);
+        match (mix, &acts.mix, &s.mix) {
+            (TokenMix::Attention { qkv, out, rel_bias }, _, _) => {
+                ks.push(Box::new(Matmul::new(s.dh, out, s.d_att, rows, d, d).trans_b().path(self.path)));
+                ks.push(self.weight_grad(acts.att, s.dh, out, d, d));
+                ks.push(self.attention_backward(acts, rel_bias, s));
+                self.linear_backward(acts.attn_in, qkv, s.d_qkv, d_attn_in, d, 3 * d, accumulate, ks);
+            }
+            (TokenMix::Mlp { w_in, w_out }, Some(t), Some(g)) => {
+                let Shape { batch, seq, .. } = self.shape;
+                let (f, uw, channels) = (self.m.mlp_hidden, mlp_in_width(&self.m), batch * d);
+                ks.push(Box::new(Transpose { x: s.dh, out: g.d_o, batch, rows: seq, cols: d }));
+                ks.push(Box::new(Matmul::new(g.d_o, w_out, g.d_a, channels, seq, f).trans_b().path(self.path)));
+                ks.push(self.weight_grad_rows(channels, t.a, g.d_o, w_out, f, seq));
+                ks.push(self.activation_backward(t.u, g.d_a, g.d_u, channels));
+                ks.push(Box::new(Matmul::new(g.d_u, w_in, g.d_v, channels, uw, seq).trans_b().path(self.path)));
+                ks.push(self.weight_grad_rows(channels, t.v, g.d_u, w_in, seq, uw));
+                // Back to tokens x channels; post-norm adds it to dh through the scratch d_att.
+                let target = if accumulate { s.d_att } else { d_attn_in };
+                ks.push(Box::new(Transpose { x: g.d_v, out: target, batch, rows: d, cols: seq }));
+                if accumulate {
+                    ks.push(Box::new(Accumulate { x: s.d_att, out: d_attn_in, scale: 1.0 }));
+                }
+            }
+            (TokenMix::Mlp { .. }, _, _) => unreachable!("token-MLP layers plan their activations and scratch"),
+        }
+    }
+
+    /// SwiGLU or GELU over `rows` rows of `x` into `out`.
+    fn activation(&self, x: Tensor, out: Tensor, rows: usize) -> Box<dyn Kernel> {
+        match self.m.mlp {
+            Mlp::Swiglu => Box::new(SwigluForward { x, out, rows, hidden: self.m.mlp_hidden }),
+            Mlp::Gelu => Box::new(GeluForward { x, out }),
+        }
+    }
+
+    fn activation_backward(&self, x: Tensor, d_out: Tensor, d_x: Tensor, rows: usize) -> Box<dyn Kernel> {
+        match self.m.mlp {
+            Mlp::Swiglu => Box::new(SwigluBackward { x, d_out, d_x, rows, hidden: self.m.mlp_hidden }),
+            Mlp::Gelu => Box::new(GeluBackward { x, d_out, d_x }),
         }
     }
 }
 
 /// Elements of the largest weight matrix (the output head included).
-pub(super) fn largest_weight(m: &ModelConfig, vocab: usize) -> usize {
+pub(super) fn largest_weight(m: &ModelConfig, vocab: usize, seq: usize) -> usize {
     let d = m.d_model;
-    [d * 3 * d, d * mlp_in_width(m), m.mlp_hidden * d, d * vocab].into_iter().max().unwrap_or(0)
+    let token_mlp = if m.mixer == Mixer::Mlp { seq * mlp_in_width(m) } else { 0 };
+    [d * 3 * d, d * mlp_in_width(m), m.mlp_hidden * d, d * vocab, token_mlp].into_iter().max().unwrap_or(0)
 }
 
 /// Elements of one layer's attention map: `[batch, heads, seq, seq]`, or `[batch, heads, seq, window]` local.
@@ -255,6 +344,7 @@ pub(super) fn plan_layer(b: &mut Planner, m: &ModelConfig, shape: Shape, l: usiz
     let rows = shape.batch * shape.seq;
     let (d, f, uw) = (m.d_model, m.mlp_hidden, mlp_in_width(m));
     let pre = m.norm == Norm::Pre;
+    let attention = m.mixer == Mixer::Attention;
     let attn_in = if pre { b.buf(&format!("{tag}.norm1"), rows * d) } else { h_in };
     // Pre-norm: the layer output is the second residual sum; post-norm normalizes it into a buffer of its own.
     let sum2 = b.buf(&format!("{tag}.sum2"), rows * d);
@@ -264,8 +354,8 @@ pub(super) fn plan_layer(b: &mut Planner, m: &ModelConfig, shape: Shape, l: usiz
         h_in,
         attn_in,
         rstd1: b.buf(&format!("{tag}.rstd1"), rows),
-        qkv: b.buf(&format!("{tag}.qkv"), rows * 3 * d),
-        probs: b.buf(&format!("{tag}.probs"), probs_len(m, shape)),
+        qkv: b.buf(&format!("{tag}.qkv"), if attention { rows * 3 * d } else { 0 }),
+        probs: b.buf(&format!("{tag}.probs"), if attention { probs_len(m, shape) } else { 0 }),
         att: b.buf(&format!("{tag}.att"), rows * d),
         sum1: b.buf(&format!("{tag}.sum1"), rows * d),
         mlp_in: b.buf(&format!("{tag}.mlp_in"), rows * d),
@@ -274,5 +364,22 @@ pub(super) fn plan_layer(b: &mut Planner, m: &ModelConfig, shape: Shape, l: usiz
         a: b.buf(&format!("{tag}.a"), rows * f),
         sum2,
         h_out,
+        mix: (!attention).then(|| MixActs {
+            v: b.buf(&format!("{tag}.mix_v"), rows * d),
+            u: b.buf(&format!("{tag}.mix_u"), shape.batch * d * uw),
+            a: b.buf(&format!("{tag}.mix_a"), shape.batch * d * f),
+            o: b.buf(&format!("{tag}.mix_o"), rows * d),
+        }),
     }
+}
+
+/// The token MLP's backward scratch for `shape`, when the model mixes tokens with one.
+pub(super) fn plan_mix_scratch(b: &mut Planner, m: &ModelConfig, shape: Shape) -> Option<MixScratch> {
+    let (rows, d, channels) = (shape.batch * shape.seq, m.d_model, shape.batch * m.d_model);
+    (m.mixer == Mixer::Mlp).then(|| MixScratch {
+        d_o: b.buf("mix_d_o", rows * d),
+        d_a: b.buf("mix_d_a", channels * m.mlp_hidden),
+        d_u: b.buf("mix_d_u", channels * mlp_in_width(m)),
+        d_v: b.buf("mix_d_v", rows * d),
+    })
 }

@@ -24,7 +24,7 @@ use crate::ops::halting::{HaltBackward, HaltForward};
 use crate::ops::matmul::{Matmul, MatmulPath};
 use crate::ops::reduce::ExactMatch;
 use crate::ops::Kernel;
-use layer::{largest_weight, plan_layer, probs_len, LayerActs, Scratch};
+use layer::{largest_weight, plan_layer, plan_mix_scratch, probs_len, LayerActs, Scratch};
 
 const EPS: f32 = 1e-5;
 
@@ -245,7 +245,9 @@ impl Graph {
                 d_scores: b.buf("d_scores", probs_len),
                 d_emb: b.buf("d_emb", rows * d),
                 d_final: b.buf("d_final", rows * d),
-                wgrad_parts: b.buf("wgrad_parts", Matmul::splits(rows) * largest_weight(m, shape.vocab)),
+                // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
+                wgrad_parts: b.buf("wgrad_parts", Matmul::splits(rows.max(shape.batch * d)) * largest_weight(m, shape.vocab, shape.seq)),
+                mix: plan_mix_scratch(&mut b, m, shape),
                 d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
             }
         });
