@@ -308,11 +308,15 @@ test('save a checkpoint, export the history, load the checkpoint back; a garbage
     assert.equal(await page.inputValue('#task-p'), '11', 'the checkpoint config replaces the form');
     assert.match(await page.evaluate(() => location.hash), /task\.p=11/, 'and the URL hash');
     assert.ok(await points(page, '#chart-loss') === 0, 'a file alone has no history');
-    await trainPast(page, saved);
+    const loaded = await trainPast(page, saved);
+    // The form now describes the file's config exactly: a reload finds the loaded run's autosave under it.
+    await page.reload();
+    await labReady(page);
+    assert.equal(await stepCount(page), loaded, 'a reload resumes the loaded run');
 
     await page.setInputFiles('#load-file', { name: 'garbage.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not a checkpoint at all') });
     await page.waitForFunction(() => /checkpoint garbage\.safetensors: /.test(document.getElementById('message').textContent), null, { timeout: 30_000 });
-    assert.ok(await stepCount(page) > saved, 'the current run is kept');
+    assert.equal(await stepCount(page), loaded, 'the current run is kept');
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();
