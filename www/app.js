@@ -242,8 +242,12 @@ ui.loadFile.addEventListener('change', async () => {
   ui.loadFile.value = '';
   if (!file) return;
   clearMessage();
-  const bytes = await file.arrayBuffer();
-  worker.postMessage({ type: 'load', bytes, name: file.name, backend: state.backend }, [bytes]);
+  try {
+    const bytes = await file.arrayBuffer();
+    worker.postMessage({ type: 'load', bytes, name: file.name, backend: state.backend }, [bytes]);
+  } catch (e) {
+    showMessage(`Could not read ${file.name}: ${e?.message || e}`);
+  }
 });
 
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
