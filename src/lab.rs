@@ -55,6 +55,23 @@ impl Lab {
         &self.trainer.history
     }
 
+    /// The history as `looplab train` writes history.json (the page exports the same text).
+    pub fn history_json(&self) -> String {
+        serde_json::to_string_pretty(self.history()).expect("history serializes")
+    }
+
+    /// The history as history.csv: the scalar columns, one row per evaluation.
+    pub fn history_csv(&self) -> String {
+        let mut s = String::from("step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s\n");
+        for r in self.history() {
+            s += &format!(
+                "{},{},{},{},{},{},{},{},{},{}\n",
+                r.step, r.loss, r.train_acc, r.test_acc, r.train_exact, r.test_exact, r.test_loss, r.grad_norm, r.lr, r.elapsed_s
+            );
+        }
+        s
+    }
+
     pub fn parameter_count(&self) -> usize {
         self.trainer.params.count()
     }

@@ -11,6 +11,7 @@ use crate::backend::{Backend, BackendKind};
 use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
+use crate::train::Record;
 
 mod solve;
 
@@ -64,6 +65,47 @@ impl WebLab {
         let kind: BackendKind = backend.parse().map_err(js_error)?;
         let lab = Lab::new(config, kind).await.map_err(js_error)?;
         Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
+    }
+
+    /// Continues a run from checkpoint bytes (saved by the page or by `looplab train`; `source` names the file in
+    /// errors) with its history so far (an array of records, or null).
+    pub async fn resume(bytes: Vec<u8>, source: String, backend: String, history: JsValue) -> Result<WebLab, JsValue> {
+        let kind: BackendKind = backend.parse().map_err(js_error)?;
+        let history: Vec<Record> = if history.is_null() || history.is_undefined() {
+            Vec::new()
+        } else {
+            serde_wasm_bindgen::from_value(history)
+                .map_err(|e| js_error(LabError::Checkpoint { path: source.clone(), what: format!("the saved history is not valid ({e})") }))?
+        };
+        let lab = Lab::resume(&bytes, &source, kind, history).await.map_err(js_error)?;
+        Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
+    }
+
+    /// Resolves to the run as safetensors bytes (a Uint8Array), the same file `looplab train` writes.
+    pub fn checkpoint(&self) -> js_sys::Promise {
+        let lab = self.lab.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut lab = lab.try_borrow_mut().map_err(busy)?;
+            let bytes = lab.checkpoint().await.map_err(js_error)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// The run's records so far.
+    pub fn history(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.lab.borrow().history())
+    }
+
+    /// The history as the CLI's history.csv.
+    #[wasm_bindgen(js_name = historyCsv)]
+    pub fn history_csv(&self) -> String {
+        self.lab.borrow().history_csv()
+    }
+
+    /// The history as the CLI's history.json.
+    #[wasm_bindgen(js_name = historyJson)]
+    pub fn history_json(&self) -> String {
+        self.lab.borrow().history_json()
     }
 
     pub fn device(&self) -> String {

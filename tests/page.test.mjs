@@ -3,6 +3,7 @@
 // Set LOOPLAB_SCREENSHOT=/tmp/page.png to save a screenshot of the page after training.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
 
 const URL = process.env.LOOPLAB_URL || 'http://127.0.0.1:8080/';
@@ -18,6 +19,12 @@ before(async () => {
 });
 after(async () => { await browser?.close(); });
 
+// Waits until the worker has built a lab (the device is named).
+const labReady = (page) => page.waitForFunction(() => {
+  const d = document.getElementById('device').textContent;
+  return d && !d.startsWith('starting');
+}, null, { timeout: 30_000 });
+
 // A fresh page at 1280x720 that records console errors and uncaught exceptions (page and worker).
 async function openPage(b = browser, hash = '') {
   const page = await b.newPage({ viewport: { width: 1280, height: 720 } });
@@ -26,11 +33,7 @@ async function openPage(b = browser, hash = '') {
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') errors.push(`worker console: ${m.text()}`); }));
   await page.goto(URL + hash);
-  // The worker has built a lab once the device is named.
-  await page.waitForFunction(() => {
-    const d = document.getElementById('device').textContent;
-    return d && !d.startsWith('starting');
-  }, null, { timeout: 30_000 });
+  await labReady(page);
   return { page, errors };
 }
 
@@ -246,6 +249,121 @@ test('a maze model solves a drawn and a typed maze; a bad maze is named', async 
     assert.equal(await scrub(page), 3);
     await solve(page, '#####\n#S..#\n###.#\n#G.x#\n#####');
     assert.match(await page.textContent('#solve-error'), /unknown character 'x' at line 4/);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+const stepAbove = (page, s) => page.waitForFunction((s) => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > s, s, { timeout: 60_000 });
+const stepIs = (page, s) => page.waitForFunction((s) => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) === s, s, { timeout: 30_000 });
+
+// Trains until the counter passes `s`, then pauses; returns the step it paused at.
+async function trainPast(page, s) {
+  await page.click('#start');
+  await stepAbove(page, s);
+  await page.click('#pause');
+  await page.waitForSelector('#pause:disabled', { timeout: 30_000 });
+  return stepCount(page);
+}
+
+// Clicks `selector` and returns the downloaded file's name and bytes.
+async function download(page, selector) {
+  const [file] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click(selector)]);
+  return { name: file.suggestedFilename(), bytes: await readFile(await file.path()) };
+}
+
+// The JSON header of a safetensors file: an 8-byte little-endian length, then that many bytes of JSON.
+function safetensorsHeader(bytes) {
+  const n = Number(bytes.readBigUInt64LE(0));
+  assert.ok(n > 0 && 8 + n <= bytes.length, `header length ${n} fits in ${bytes.length} bytes`);
+  return JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+}
+
+test('save a checkpoint, export the history, load the checkpoint back; a garbage file is named', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    const saved = await trainPast(page, 3);
+    const ckpt = await download(page, '#save');
+    assert.match(ckpt.name, new RegExp(`step${saved}\\.safetensors$`));
+    const meta = safetensorsHeader(ckpt.bytes).__metadata__;
+    assert.equal(meta.format, 'looplab-checkpoint-1');
+    assert.equal(meta.step, String(saved), 'the metadata holds the step');
+    assert.equal(JSON.parse(meta.config).task.p, 11, 'the metadata holds the config');
+
+    const csv = (await download(page, '#export-csv')).bytes.toString('utf8').trim().split('\n');
+    assert.equal(csv[0], 'step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s');
+    assert.ok(csv.length >= 2 && csv.slice(1).every((row) => row.split(',').length === 10), `one row per record: ${csv.join(' | ')}`);
+    const json = JSON.parse((await download(page, '#export-json')).bytes.toString('utf8'));
+    assert.equal(json.length, csv.length - 1, 'the JSON has the same records');
+
+    // Reset and change a setting: loading the file brings back its step and its config.
+    await page.click('#reset');
+    await stepIs(page, 0);
+    await labReady(page);
+    await page.fill('#task-p', '13');
+    await page.setInputFiles('#load-file', { name: 'run.safetensors', mimeType: 'application/octet-stream', buffer: ckpt.bytes });
+    await stepIs(page, saved);
+    assert.match(await page.textContent('#message'), /Loaded run\.safetensors/);
+    assert.equal(await page.inputValue('#task-p'), '11', 'the checkpoint config replaces the form');
+    assert.match(await page.evaluate(() => location.hash), /task\.p=11/, 'and the URL hash');
+    assert.ok(await points(page, '#chart-loss') === 0, 'a file alone has no history');
+    const loaded = await trainPast(page, saved);
+    // The form now describes the file's config exactly: a reload finds the loaded run's autosave under it.
+    await page.reload();
+    await labReady(page);
+    assert.equal(await stepCount(page), loaded, 'a reload resumes the loaded run');
+
+    await page.setInputFiles('#load-file', { name: 'garbage.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not a checkpoint at all') });
+    await page.waitForFunction(() => /checkpoint garbage\.safetensors: /.test(document.getElementById('message').textContent), null, { timeout: 30_000 });
+    assert.equal(await stepCount(page), loaded, 'the current run is kept');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('the run is autosaved and resumed on reload; Reset deletes the autosave', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    const saved = await trainPast(page, 3);
+    const curve = await points(page, '#chart-loss');
+    await page.reload();
+    await labReady(page);
+    assert.equal(await stepCount(page), saved, 'resumed at the step it paused at');
+    assert.match(await page.textContent('#message'), new RegExp(`Resumed from the autosave of step ${saved}`));
+    assert.equal(await points(page, '#chart-loss'), curve, 'the curves come back with the history');
+    await trainPast(page, saved);
+
+    await page.click('#reset');
+    await stepIs(page, 0);
+    await labReady(page);
+    await page.reload();
+    await labReady(page);
+    assert.equal(await stepCount(page), 0, 'after Reset a reload starts from step 0');
+    assert.equal(await page.isHidden('#message'), true, `no message: ${await page.textContent('#message')}`);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a lost GPU device stops training and the run recovers from the autosave on the CPU', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    const saved = await trainPast(page, 3);
+    await page.click('#start');
+    // SwiftShader cannot be made to lose its device: the worker's test hook fails the next step the same way.
+    await page.workers()[0].evaluate(() => self.looplabTest.loseDevice());
+    await page.waitForSelector('#recover-offer:not([hidden])', { timeout: 30_000 });
+    assert.match(await page.textContent('#message'), /GPU device was lost/);
+    assert.equal(await page.isDisabled('#pause'), true, 'training stopped');
+    await page.click('#recover-cpu');
+    await labReady(page);
+    assert.match(await page.textContent('#device'), /cpu/i, 'the lab runs on the cpu backend');
+    assert.ok(await stepCount(page) >= saved, 'resumed from the autosave');
+    assert.match(await page.textContent('#message'), /Resumed from the autosave/);
+    await trainPast(page, await stepCount(page));
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();

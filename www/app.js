@@ -10,6 +10,8 @@ const ui = {
   start: $('start'), pause: $('pause'), reset: $('reset'), useCpu: $('use-cpu'), cpuOffer: $('cpu-offer'),
   step: $('step-count'), total: $('step-total'), rate: $('steps-per-s'), device: $('device'), message: $('message'),
   status: $('status'), loss: $('last-loss'), trainAcc: $('last-train-acc'), testAcc: $('last-test-acc'),
+  save: $('save'), loadFile: $('load-file'), exportCsv: $('export-csv'), exportJson: $('export-json'),
+  recoverOffer: $('recover-offer'), recoverGpu: $('recover-gpu'), recoverCpu: $('recover-cpu'),
 };
 
 const lossChart = new Chart($('chart-loss'), {
@@ -61,6 +63,7 @@ function render() {
   form.disabled = state.running || state.step > 0;
   solve.panel.hidden = !state.solvable;
   solve.run.disabled = solve.draw.disabled = !state.ready || state.running || state.solving;
+  ui.save.disabled = ui.exportCsv.disabled = ui.exportJson.disabled = !state.ready;
   ui.step.textContent = state.step.toLocaleString('en-US');
   ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
   ui.status.textContent = state.running ? 'training…'
@@ -110,16 +113,32 @@ function onRecords(records, step, stepsPerS) {
 worker.onmessage = ({ data: msg }) => {
   switch (msg.type) {
     case 'ready':
+      clearRun();
       state.ready = true;
-      state.step = msg.step;
+      onRecords(msg.history, msg.step, 0);
+      if (msg.source === 'file') {
+        form.fromConfig(msg.config);
+        history.replaceState(null, '', form.hash());
+        document.title = `looplab · ${form.preset}`;
+      }
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
-      ui.cpuOffer.hidden = true;
+      ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
       clearMessage();
+      if (msg.note) showMessage(msg.note, 'info');
       // A problem with the URL (an unknown preset) outlives the lab's first start.
       if (hashProblem) showMessage(hashProblem);
       hashProblem = null;
+      break;
+    case 'note':
+      showMessage(msg.message, 'info');
+      break;
+    case 'checkpoint':
+      download(`looplab-${form.preset}-step${msg.step}.safetensors`, new Blob([msg.bytes], { type: 'application/octet-stream' }));
+      break;
+    case 'export':
+      download(`looplab-${form.preset}-history.${msg.format}`, new Blob([msg.text], { type: msg.format === 'csv' ? 'text/csv' : 'application/json' }));
       break;
     case 'records':
       onRecords(msg.records, msg.step, msg.stepsPerS);
@@ -150,10 +169,24 @@ worker.onmessage = ({ data: msg }) => {
         ui.device.textContent = 'no WebGPU adapter';
         ui.cpuOffer.hidden = false;
       }
+      if (msg.deviceLost) {
+        state.ready = false;
+        ui.device.textContent = 'GPU device lost';
+        showMessage(`The GPU device was lost, so training stopped (${msg.message}). You can continue from the last autosave, on the GPU (a new device) or on the CPU.`);
+        ui.recoverOffer.hidden = false;
+      }
       break;
   }
   render();
 };
+function download(name, blob) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
 function startSolve(text) {
   solve.error.hidden = true;
   state.solving = true;
@@ -189,7 +222,32 @@ ui.useCpu.addEventListener('click', () => {
   clearMessage();
   ui.cpuOffer.hidden = true;
   ui.device.textContent = 'starting the CPU backend…';
-  send('create');
+  send('create', { autosave: true });
+});
+function recover(backend) {
+  state.backend = backend;
+  clearMessage();
+  ui.recoverOffer.hidden = true;
+  ui.device.textContent = `starting the ${backend.toUpperCase()} backend…`;
+  send('create', { autosave: true, recover: true });
+}
+ui.recoverGpu.addEventListener('click', () => recover('gpu'));
+ui.recoverCpu.addEventListener('click', () => recover('cpu'));
+ui.save.addEventListener('click', () => send('checkpoint'));
+ui.exportCsv.addEventListener('click', () => send('export', { format: 'csv' }));
+ui.exportJson.addEventListener('click', () => send('export', { format: 'json' }));
+// The file's bytes go to the worker (transferred, not copied); its config replaces the form's once it loads.
+ui.loadFile.addEventListener('change', async () => {
+  const file = ui.loadFile.files[0];
+  ui.loadFile.value = '';
+  if (!file) return;
+  clearMessage();
+  try {
+    const bytes = await file.arrayBuffer();
+    worker.postMessage({ type: 'load', bytes, name: file.name, backend: state.backend }, [bytes]);
+  } catch (e) {
+    showMessage(`Could not read ${file.name}: ${e?.message || e}`);
+  }
 });
 
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
@@ -208,7 +266,7 @@ function newSettings(problem) {
   render();
   if (problem) showMessage(problem);
   else clearMessage();
-  send('reset');
+  send('create', { autosave: true });
 }
 form.select.addEventListener('change', () => {
   form.build(form.select.value);
@@ -226,7 +284,7 @@ if (!navigator.gpu) {
   ui.device.textContent = 'no WebGPU';
   ui.cpuOffer.hidden = false;
 } else {
-  send('create');
+  send('create', { autosave: true });
 }
 document.title = `looplab · ${form.preset}`;
 render();

@@ -63,6 +63,24 @@ export class ConfigForm {
     return problem || this.problem();
   }
 
+  // Fills the form with a whole config (a loaded checkpoint's): the preset of its task that differs from it in the
+  // fewest keys, plus those keys.
+  fromConfig(config) {
+    const flat = flatten(config);
+    let best = null;
+    for (const p of this.list) {
+      const defaults = flatten(presetConfig(p.name, []));
+      const differ = Object.keys(flat).filter((k) => String(flat[k]) !== String(defaults[k]));
+      if (!best || differ.length < best.differ.length) best = { name: p.name, differ };
+    }
+    this.build(best.name);
+    for (const key of best.differ) {
+      const input = this.inputs.find((i) => i.name === key);
+      if (input) setValue(input, String(flat[key]));
+      else this.extras.push(`${key}=${flat[key]}`);
+    }
+  }
+
   // Shows `name`'s settings at their preset values.
   build(name) {
     this.preset = name;
@@ -110,6 +128,15 @@ export class ConfigForm {
     this.select.disabled = value;
     for (const input of this.inputs) input.disabled = value;
   }
+}
+
+// {"task.kind": "modular", ...}: every leaf of a config under its dotted key.
+function flatten(config, prefix = '', out = {}) {
+  for (const [k, v] of Object.entries(config)) {
+    if (v && typeof v === 'object') flatten(v, `${prefix}${k}.`, out);
+    else out[`${prefix}${k}`] = v;
+  }
+  return out;
 }
 
 // A select shows a value it does not list as an extra option, so the validation message can name it.

@@ -126,23 +126,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-fn history_csv(history: &[Record]) -> String {
-    let mut s = String::from("step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s\n");
-    for r in history {
-        s += &format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
-            r.step, r.loss, r.train_acc, r.test_acc, r.train_exact, r.test_exact, r.test_loss, r.grad_norm, r.lr, r.elapsed_s
-        );
-    }
-    s
-}
-
 async fn save_run(lab: &mut Lab, out: &Path) -> Result<(), LabError> {
     let ckpt = lab.checkpoint().await?;
     write_atomic(&out.join("model.safetensors"), &ckpt)?;
-    let json = serde_json::to_string_pretty(lab.history()).expect("history serializes");
-    write_atomic(&out.join("history.json"), json.as_bytes())?;
-    write_atomic(&out.join("history.csv"), history_csv(lab.history()).as_bytes())
+    write_atomic(&out.join("history.json"), lab.history_json().as_bytes())?;
+    write_atomic(&out.join("history.csv"), lab.history_csv().as_bytes())
 }
 
 async fn train(a: &TrainArgs) -> Result<(), LabError> {
