@@ -1,7 +1,7 @@
 //! Multi-head scaled dot-product attention, bidirectional or causal, with an optional additive bias.
 //! Shader: shaders/attention.wgsl.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
+use super::{check_views, dot, f, grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
@@ -78,18 +78,8 @@ impl Dims {
     }
     fn check(&self, op: &str, sized: &[(&str, Tensor, usize)], outputs: &[Tensor], bindings: &[Tensor]) {
         assert!(self.head_dim > 0, "{op}: head_dim must be positive");
-        for (name, t, len) in sized {
-            assert_eq!(t.len, *len, "{op}: {name} has {} elements, expected {len}", t.len);
-        }
-        for out in outputs {
-            let shared = bindings.iter().filter(|t| t.buf == out.buf).count();
-            assert_eq!(shared, 1, "{op}: an output shares a buffer with another tensor");
-        }
+        check_views(op, sized, outputs, bindings);
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl AttentionForward {

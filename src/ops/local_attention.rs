@@ -2,7 +2,7 @@
 //! the tokens within `radius` of it in both grid directions. Nothing depends on absolute positions, so a model
 //! trained on one grid size runs on others. Shader: shaders/local_attention.wgsl.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
+use super::{check_views, dot, f, grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
@@ -96,18 +96,8 @@ impl Dims {
         assert!(self.height > 0 && self.width > 0, "{op}: the grid {}x{} is empty", self.height, self.width);
         // The d_bias launch puts offsets on the x axis of its workgroup grid.
         assert!(self.window() <= 65535, "{op}: radius {} gives more than 65535 offsets", self.radius);
-        for (name, t, len) in sized {
-            assert_eq!(t.len, *len, "{op}: {name} has {} elements, expected {len}", t.len);
-        }
-        for out in outputs {
-            let shared = bindings.iter().filter(|t| t.buf == out.buf).count();
-            assert_eq!(shared, 1, "{op}: an output shares a buffer with another tensor");
-        }
+        check_views(op, sized, outputs, bindings);
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl LocalAttentionForward {

@@ -95,6 +95,22 @@ pub trait Kernel {
     fn launches(&self) -> Vec<Launch>;
 }
 
+/// Every `(name, tensor, expected length)` has its length, and no output shares a buffer with another of the
+/// dispatch's `bindings` (WebGPU forbids a writable binding aliasing another).
+pub fn check_views(op: &str, sized: &[(&str, Tensor, usize)], outputs: &[Tensor], bindings: &[Tensor]) {
+    for (name, t, len) in sized {
+        assert_eq!(t.len, *len, "{op}: {name} has {} elements, expected {len}", t.len);
+    }
+    for out in outputs {
+        let shared = bindings.iter().filter(|t| t.buf == out.buf).count();
+        assert_eq!(shared, 1, "{op}: an output shares a buffer with another tensor");
+    }
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// Packs an f32 into a uniform word.
 pub fn f(x: f32) -> u32 {
     x.to_bits()
