@@ -441,10 +441,11 @@ test('the probe view draws a looped model\'s probes, agrees with the native prob
         near(l.mean_rank, native.lens[i].mean_rank, 1e-9, `lens mean rank at iteration ${i + 1}`);
       });
       const [c, n] = [report.convergence.series[0].changes[0], native.convergence.series[0].changes[0]];
-      near(c.relative_change, n.relative_change, 1e-3, 'relative change 1 -> 2');
-      near(c.cosine, n.cosine, 1e-4, 'cosine 1 -> 2');
-      report.attention.series[0].entropy[1].forEach((e, h) => near(e, native.attention.series[0].entropy[1][h], 1e-3, `entropy of head ${h}`));
-      near(report.path.mean_cosine, native.path.mean_cosine, 1e-3, 'path independence mean cosine');
+      near(c.relative_change, n.relative_change, 1e-4, 'relative change 1 -> 2');
+      near(c.cosine, n.cosine, 1e-5, 'cosine 1 -> 2');
+      report.attention.series[0].entropy[1].forEach((e, h) => near(e, native.attention.series[0].entropy[1][h], 1e-4, `entropy of head ${h}`));
+      near(report.path.mean_cosine, native.path.mean_cosine, 1e-4, 'path independence mean cosine');
+      t.diagnostic(`page (WebGPU) vs native cpu: relative change ${c.relative_change} vs ${n.relative_change}, path cosine ${report.path.mean_cosine} vs ${native.path.mean_cosine}`);
       assert.deepEqual(report.verdict.map((v) => v.question), native.verdict.map((v) => v.question));
     }
     assert.deepEqual(errors, [], 'no console errors');
