@@ -14,6 +14,7 @@ use crate::lab::Lab;
 use crate::train::Record;
 
 mod solve;
+mod probe;
 
 fn js_error(e: LabError) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
@@ -155,5 +156,40 @@ impl WebLab {
     #[wasm_bindgen(js_name = totalSteps)]
     pub fn total_steps(&self) -> f64 {
         self.lab.borrow().config().train.steps as f64
+    }
+
+    /// Runs every probe of `looplab probe` on the current model and the first test split: `examples` (0: 16)
+    /// examples at `iterations` (0: the training depth), with the run's history for the phases. Resolves to
+    /// `{step, twin_step, report}` with the `ProbeReport` as `looplab probe --json` prints it; a model the
+    /// probes refuse (an MLP mixer) rejects with the reason.
+    pub fn probe(&self, examples: f64, iterations: f64) -> js_sys::Promise {
+        self.probe_against(examples, iterations, None)
+    }
+
+    /// `probe` with a feedforward `twin` lab trained on the same task: its current weights give the CKA matrix.
+    #[wasm_bindgen(js_name = probeWithTwin)]
+    pub fn probe_with_twin(&self, examples: f64, iterations: f64, twin: &WebLab) -> js_sys::Promise {
+        self.probe_against(examples, iterations, Some(twin.lab.clone()))
+    }
+}
+
+impl WebLab {
+    fn probe_against(&self, examples: f64, iterations: f64, twin: Option<Rc<RefCell<Lab>>>) -> js_sys::Promise {
+        let lab = self.lab.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            if twin.as_ref().is_some_and(|t| Rc::ptr_eq(t, &lab)) {
+                return Err(js_error(LabError::Usage("the twin must be another lab (a feedforward model)".into())));
+            }
+            let mut lab = lab.try_borrow_mut().map_err(busy)?;
+            let mut twin = match &twin {
+                Some(t) => Some(t.try_borrow_mut().map_err(busy)?),
+                None => None,
+            };
+            // 0 (or anything not a positive number) asks for the default.
+            let count = |x: f64| if x.is_finite() && x >= 1.0 { x as usize } else { 0 };
+            let twin = twin.as_deref_mut().map(|t| &mut t.trainer);
+            let probed = probe::probe(&mut lab.trainer, twin, count(examples), count(iterations)).await.map_err(js_error)?;
+            to_js(&probed)
+        })
     }
 }

@@ -96,3 +96,53 @@ async fn training_steps_match_cpu_in_the_browser() {
     }
     assert!(curves[0][5] < curves[0][0], "the loss should fall: {:?}", curves[0]);
 }
+
+/// The page's probe (`WebLab::probeWithTwin`) on a looped lab and its feedforward twin, both after 2 steps:
+/// the report's shapes, a CKA matrix of loop states x twin layers, and training that continues exactly as if
+/// nothing had been probed (the probe runs on a backend of its own).
+#[wasm_bindgen_test]
+async fn probe_with_a_twin_reports_shapes_and_leaves_training_alone() {
+    use looplab::web::WebLab;
+    use wasm_bindgen_futures::JsFuture;
+    let overrides = || ["task.p=11", "model.d_model=16", "model.mlp_hidden=32", "train.eval_every=1"].iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let losses = |records: wasm_bindgen::JsValue| -> Vec<f64> {
+        let records: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(records).unwrap();
+        records.iter().map(|r| r["loss"].as_f64().unwrap()).collect()
+    };
+    let lab = WebLab::create("grokking".into(), overrides(), "cpu".into()).await.unwrap();
+    let twin = WebLab::create("grokking-ff".into(), overrides(), "cpu".into()).await.unwrap();
+    let mut probed_run = losses(JsFuture::from(lab.train(2.0)).await.unwrap());
+    JsFuture::from(twin.train(3.0)).await.unwrap();
+
+    let probed = JsFuture::from(lab.probe_with_twin(8.0, 0.0, &twin)).await.unwrap();
+    let probed: serde_json::Value = serde_wasm_bindgen::from_value(probed).unwrap();
+    let r = &probed["report"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap() as usize;
+    let len = |v: &serde_json::Value| v.as_array().unwrap().len();
+    assert_eq!((n(&probed["step"]), n(&probed["twin_step"])), (2, 3));
+    let (iterations, seq, heads, keys) = (n(&r["iterations"]), n(&r["seq"]), n(&r["attention"]["heads"]), n(&r["attention"]["keys"]));
+    assert_eq!((iterations, n(&r["examples"])), (2, 8), "grokking loops a 1-layer block twice");
+    assert_eq!(len(&r["states"]), 2, "one loop state per iteration");
+    assert_eq!(len(&r["convergence"]["per_token"]), 1, "one transition");
+    assert_eq!(len(&r["convergence"]["per_token"][0]), seq, "one column per token");
+    assert_eq!(len(&r["lens"]), 2);
+    assert!(r["attention"]["maps"].as_array().unwrap().iter().all(|m| len(m) == heads * seq * keys));
+    let cka = r["cka"]["values"].as_array().unwrap();
+    assert_eq!(cka.len(), 2, "a CKA row per loop state");
+    for row in cka {
+        assert_eq!(len(row), 2, "a column per twin layer");
+        assert!(row.as_array().unwrap().iter().all(|x| (0.0..=1.0).contains(&x.as_f64().unwrap())), "CKA in [0, 1]: {row}");
+    }
+    let mirroring = r["verdict"].as_array().unwrap().iter().find(|v| v["question"] == "stage mirroring (CKA with the feedforward twin)?").unwrap();
+    assert_eq!(mirroring["answer"], r["cka"]["pattern"], "the verdict names the CKA pattern");
+
+    // The probed lab trains on exactly as a lab that was never probed.
+    probed_run.extend(losses(JsFuture::from(lab.train(2.0)).await.unwrap()));
+    let plain = WebLab::create("grokking".into(), overrides(), "cpu".into()).await.unwrap();
+    let plain_run = losses(JsFuture::from(plain.train(4.0)).await.unwrap());
+    assert_eq!(probed_run, plain_run, "losses per step with and without a probe after step 2");
+
+    // The lab cannot be its own twin.
+    let own = JsFuture::from(twin.probe_with_twin(4.0, 0.0, &twin)).await.unwrap_err();
+    assert!(format!("{:?}", own).contains("the twin must be another lab"), "{own:?}");
+}

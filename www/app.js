@@ -3,6 +3,7 @@ import init from './pkg/looplab.js';
 import { Chart, PALETTE } from './plot.js';
 import { ConfigForm } from './form.js';
 import { SolveView } from './solve.js';
+import { ProbeView } from './probes.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,6 +45,17 @@ const solveView = new SolveView({
   step: $('solve-step'), verdict: $('solve-verdict'),
 });
 
+const probes = new ProbeView({
+  panel: $('probes'), run: $('probe-run'), download: $('probe-download'), examples: $('probe-examples'),
+  iterations: $('probe-iterations'), status: $('probe-status'), error: $('probe-error'), result: $('probe-result'),
+  canvases: {
+    change: $('probe-change'), cosine: $('probe-cosine'), tokens: $('probe-tokens'), map: $('probe-map'), entropy: $('probe-entropy'),
+    js: $('probe-js'), lens: $('probe-lens'), rank: $('probe-rank'), cka: $('probe-cka'),
+  },
+  selectors: { series: $('probe-series'), head: $('probe-head'), step: $('probe-step'), stepLabel: $('probe-step-label') },
+  path: $('probe-path'), phases: $('probe-phases'), verdict: $('probe-verdict'),
+}, (examples, iterations) => send('probe', { examples, iterations }));
+
 function showMessage(text, kind = 'error') {
   ui.message.textContent = text;
   ui.message.className = `message ${kind}`;
@@ -64,6 +76,7 @@ function render() {
   solve.panel.hidden = !state.solvable;
   solve.run.disabled = solve.draw.disabled = !state.ready || state.running || state.solving;
   ui.save.disabled = ui.exportCsv.disabled = ui.exportJson.disabled = !state.ready;
+  probes.enable(state.ready && !state.running);
   ui.step.textContent = state.step.toLocaleString('en-US');
   ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
   ui.status.textContent = state.running ? 'training…'
@@ -92,6 +105,7 @@ function clearRun() {
   ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = '–';
   solveView.clear();
   solve.error.hidden = true;
+  probes.clear();
 }
 
 function onRecords(records, step, stepsPerS) {
@@ -156,6 +170,10 @@ worker.onmessage = ({ data: msg }) => {
       solve.error.textContent = msg.message;
       solve.error.hidden = false;
       solveView.clear();
+      break;
+    case 'probe':
+    case 'probe-error':
+      probes.receive(msg);
       break;
     case 'done':
       showMessage('Training finished: reached the configured number of steps.', 'info');

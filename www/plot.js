@@ -16,14 +16,14 @@ function formatStep(v) {
   return String(v);
 }
 
-function formatY(v, percent) {
+export function formatY(v, percent) {
   if (percent) return `${Math.round(v * 100)}%`;
   if (v >= 1000 || v < 0.01) return v.toExponential(0);
   return String(+v.toPrecision(3));
 }
 
 // Ticks of a log axis over [lo, hi]: decades, plus 2 and 5 when the range spans few decades.
-function logTicks(lo, hi) {
+export function logTicks(lo, hi) {
   const major = [];
   const minor = [];
   const few = log10(hi / lo) < 2.5;

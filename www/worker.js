@@ -3,14 +3,17 @@
 //   {type: 'create', autosave}  a new lab; with `autosave`, resumed from this config's autosave if there is one
 //   {type: 'reset'}  deletes the autosave, then a new lab from step 0     {type: 'load', bytes, name}  a checkpoint file
 //   {type: 'start' | 'pause' | 'solve' | 'checkpoint'}   {type: 'export', format: 'csv' | 'json'}
+//   {type: 'probe', examples, iterations}  (0: the defaults; with `twin` set, its CKA against the twin too)
 // Messages out: {type: 'ready', device, fallback, config, step, total, history, source, note}
 //   {type: 'records', records, step, stepsPerS}  {type: 'state', running}  {type: 'done'}  {type: 'note', message}
 //   {type: 'checkpoint', bytes, step}  {type: 'export', format, text}  {type: 'solution' | 'solve-error', ...}
+//   {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
 //   {type: 'error', message, noAdapter, deviceLost}
 import init, { WebLab, presetConfig } from './pkg/looplab.js';
 import * as autosave from './autosave.js';
 
 let lab = null;
+let twin = null;          // a feedforward twin WebLab on the same task (compare mode): probes add its CKA
 let labKey = '';          // the settings `lab` was built from; null for a checkpoint file (never rebuilt implicitly)
 let saveKey = null;       // the autosave key of `lab`'s config
 let savedStep = -1;       // the step of the last autosave
@@ -243,6 +246,19 @@ async function handle(msg) {
         post({ type: 'solution', solution: await lab.solve(msg.text) });
       } catch (e) {
         post({ type: 'solve-error', message: errorMessage(e) });
+      }
+      break;
+    case 'probe':
+      if (!(await current(msg))) {
+        post({ type: 'probe-error', message: 'There is no model to probe: the lab did not start (see the message above).' });
+        return;
+      }
+      await stopLoop();  // as for solve: the page offers probing only while training is paused
+      try {
+        const probed = await (twin ? lab.probeWithTwin(msg.examples, msg.iterations, twin) : lab.probe(msg.examples, msg.iterations));
+        post({ type: 'probe', probed });
+      } catch (e) {
+        post({ type: 'probe-error', message: errorMessage(e) });
       }
       break;
     case 'pause':

@@ -8,12 +8,9 @@ use super::{io_err, value};
 use crate::backend::{Backend, BackendKind};
 use crate::config::Arch;
 use crate::error::LabError;
-use crate::probes::{self, ProbeOptions, ProbeReport, Thresholds};
+use crate::probes::{self, ProbeOptions, ProbeReport, Thresholds, MAX_EXAMPLES};
 use crate::tasks::Dataset;
-use crate::train::{checkpoint::Weights, training_depth, Record};
-
-/// The most examples `--examples` takes (activations of every iteration are stored for all of them).
-pub const MAX_EXAMPLES: usize = 4096;
+use crate::train::{checkpoint::Weights, Record};
 
 #[derive(Debug, Default)]
 pub struct ProbeArgs {
@@ -86,7 +83,7 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
     if let Some(t) = &twin {
         probes::check_twin(&weights.config, &t.config)?;
     }
-    let depth = a.iters.unwrap_or_else(|| training_depth(&weights.config));
+    let depth = a.iters.unwrap_or_else(|| probes::default_depth(&weights.config));
     if weights.config.model.arch == Arch::Feedforward && depth != 1 {
         return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
     }
@@ -94,8 +91,7 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
     let names: Vec<&str> = dataset.splits.iter().map(|s| s.name).collect();
     let split = match &a.split {
         Some(name) => dataset.splits.iter().find(|s| s.name == name).ok_or_else(|| LabError::invalid("--split", name, names.join(", ")))?,
-        // The first test split: what the model has not trained on.
-        None => dataset.splits.get(1).unwrap_or(&dataset.splits[0]),
+        None => probes::default_split(&dataset),
     };
     let history = history_beside(path)?;
     let mut options = ProbeOptions::new(a.examples.unwrap_or(probes::DEFAULT_EXAMPLES), depth);

@@ -33,9 +33,9 @@ use crate::error::LabError;
 use crate::model::transformer::Graph;
 use crate::model::window;
 use crate::rng::Rng;
-use crate::tasks::{composition, Split};
+use crate::tasks::{composition, Dataset, Split};
 use crate::train::checkpoint::Weights;
-use crate::train::Record;
+use crate::train::{training_depth, Record};
 
 use attention::MapShape;
 use cka::{Centered, Pattern};
@@ -48,6 +48,9 @@ use verdict::VerdictLine;
 /// Examples probed when not told otherwise: enough for stable means, small enough that every iteration's
 /// activations fit.
 pub const DEFAULT_EXAMPLES: usize = 32;
+
+/// The most examples a probe takes (activations of every iteration are stored for all of them).
+pub const MAX_EXAMPLES: usize = 4096;
 
 /// Thresholds of the verdict and the phases.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -189,6 +192,21 @@ pub struct ProbeReport {
     pub verdict: Vec<VerdictLine>,
 }
 
+/// The split probed when none is named: the first test split (what the model has not trained on), or the
+/// training split when the task has no other.
+pub fn default_split(dataset: &Dataset) -> &Split {
+    dataset.splits.get(1).unwrap_or(&dataset.splits[0])
+}
+
+/// The iterations probed when not told: the training depth; 1 for a feedforward model, which runs once.
+pub fn default_depth(config: &LabConfig) -> usize {
+    if config.model.arch == Arch::Feedforward {
+        1
+    } else {
+        training_depth(config)
+    }
+}
+
 /// Refuses a twin that is not feedforward or was trained on other inputs, naming the difference.
 pub fn check_twin(model: &LabConfig, twin: &LabConfig) -> Result<(), LabError> {
     if twin.model.arch != Arch::Feedforward {
@@ -253,8 +271,8 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
     if m.mixer == crate::config::Mixer::Mlp {
         return Err(LabError::Input("the probes read attention maps, and this model mixes tokens with an MLP (model.mixer=mlp): not supported yet".into()));
     }
-    if options.examples == 0 {
-        return Err(LabError::invalid("--examples", 0, "a number of examples >= 1"));
+    if !(1..=MAX_EXAMPLES).contains(&options.examples) {
+        return Err(LabError::invalid("--examples", options.examples, format!("a number of examples from 1 to {MAX_EXAMPLES}")));
     }
     if split.is_empty() {
         return Err(LabError::Usage(format!("split `{}` has no examples to probe", split.name)));

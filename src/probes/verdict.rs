@@ -83,7 +83,7 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
     // Stage mirroring.
     let q = "stage mirroring (CKA with the feedforward twin)?";
     match &r.cka {
-        None => out.push(line(q, "not measured", "give a feedforward twin with --twin FILE")),
+        None => out.push(line(q, "not measured", "needs a feedforward twin trained on the same task (`looplab probe --twin FILE`)")),
         Some(c) => {
             let diag: Vec<String> = c.best.iter().zip(&c.values).map(|(&b, row)| format!("{b} ({:.2})", row[b])).collect();
             let what = match c.pattern {
