@@ -253,6 +253,9 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
     if m.mixer == crate::config::Mixer::Mlp {
         return Err(LabError::Input("the probes read attention maps, and this model mixes tokens with an MLP (model.mixer=mlp): not supported yet".into()));
     }
+    if m.block > 0 {
+        return Err(LabError::Input("the probes read whole-sequence attention maps, and this model runs block by block (model.block > 0): not supported yet".into()));
+    }
     if options.examples == 0 {
         return Err(LabError::invalid("--examples", 0, "a number of examples >= 1"));
     }
