@@ -91,7 +91,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "passkey-fam",
-        description: "passkey retrieval over 48 tokens (distances 1-47, test splits per distance), 2 layers run block by block (blocks of 8) with 8 feedback-memory vectors per layer (TransformerFAM)",
+        description: "passkey retrieval over 32 tokens (16 keys, distances 1-31, a test split per distance), 2 layers (d 32) run block by block (blocks of 4) with 4 feedback-memory vectors per layer (TransformerFAM)",
         config: passkey_fam,
     },
     Preset {
@@ -293,15 +293,15 @@ fn stage_mirroring_ff() -> LabConfig {
 fn passkey_window() -> LabConfig {
     let mut c = grokking();
     c.task.kind = TaskKind::Passkey;
-    (c.task.size, c.task.seq_len, c.task.examples, c.task.test_examples) = (16, 48, 20000, 256);
-    (c.model.arch, c.model.loops, c.model.layers, c.model.d_model, c.model.mlp_hidden) = (Arch::Feedforward, 1, 2, 64, 128);
-    (c.model.block, c.model.memory) = (8, 0);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (1500, 64, 1e-3, 0.1, 100, 100);
+    (c.task.size, c.task.seq_len, c.task.examples, c.task.test_examples) = (16, 32, 20000, 256);
+    (c.model.arch, c.model.loops, c.model.layers, c.model.d_model, c.model.mlp_hidden) = (Arch::Feedforward, 1, 2, 32, 64);
+    (c.model.block, c.model.memory) = (4, 0);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (1500, 32, 1e-3, 0.1, 100, 100);
     c
 }
 
 fn passkey_fam() -> LabConfig {
     let mut c = passkey_window();
-    c.model.memory = 8;
+    c.model.memory = 4;
     c
 }
