@@ -7,7 +7,7 @@ LOOPLAB=${LOOPLAB:-target/release/looplab}
 mkdir -p "$OUT"
 for preset in passkey-fam passkey-window; do
   for seed in 0 1 2; do
-    [ -f "$OUT/$preset-$seed/history.json" ] || "$LOOPLAB" train --preset "$preset" --backend cpu --set seed=$seed --out "$OUT/$preset-$seed" >"$OUT/$preset-$seed.log" 2>&1
+    grep -qs "^done:" "$OUT/$preset-$seed.log" || "$LOOPLAB" train --preset "$preset" --backend cpu --set seed=$seed --out "$OUT/$preset-$seed" >"$OUT/$preset-$seed.log" 2>&1
   done &
 done
 wait
