@@ -76,10 +76,10 @@ fn bad_configs_are_refused_with_what_is_allowed() {
     assert!(err("passkey-window", &["model.memory=4", "model.block=0"]).contains("model.memory"));
     let looped = err("passkey-fam", &["model.arch=looped", "model.loops=2"]);
     assert!(looped.contains("model.block") && looped.contains("feedforward"), "{looped}");
-    // 48 tokens are not whole blocks of 5: refused when the data is known, before anything is allocated.
+    // 32 tokens are not whole blocks of 5: refused when the data is known, before anything is allocated.
     let c = config("passkey-fam", &["model.block=5", "task.examples=10", "task.test_examples=2"]);
     let msg = pollster::block_on(async { Trainer::new(c, Backend::Cpu(CpuBackend::new())).await.err().expect("refused").to_string() });
-    assert!(msg.contains("model.block") && msg.contains("divisor") && msg.contains("48"), "{msg}");
+    assert!(msg.contains("model.block") && msg.contains("divisor") && msg.contains("32"), "{msg}");
 }
 
 /// The logits of `tokens` (one example per `seq` tokens) with the weights of seed 1: through the evaluation
