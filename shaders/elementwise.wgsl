@@ -57,3 +57,32 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n) { return; }
     out[i] = p.scalar;
 }
+
+// CopyRows: element e of the copied rows is element `chunk` of example b = e / chunk (chunk = rows * d); it
+// goes from x[b * x_seq + x_start + ...] to out[b * out_seq + out_start + ...] (all in elements).
+struct RowParams {
+    n: u32,
+    chunk: u32,
+    x_seq: u32,
+    x_start: u32,
+    out_seq: u32,
+    out_start: u32,
+    accumulate: u32,
+    pad: u32,
+}
+@group(0) @binding(0) var<uniform> rp: RowParams;
+
+@compute @workgroup_size(256)
+fn copy_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = linear_id(gid, nwg);
+    if (e >= rp.n) { return; }
+    let b = e / rp.chunk;
+    let i = e % rp.chunk;
+    let to = b * rp.out_seq + rp.out_start + i;
+    let v = x[b * rp.x_seq + rp.x_start + i];
+    if (rp.accumulate != 0u) {
+        out[to] += v;
+    } else {
+        out[to] = v;
+    }
+}

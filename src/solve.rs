@@ -67,6 +67,7 @@ pub fn plan(weights: &Weights<'_>, plan: &mut MemoryPlan, tokens: &[u32], grid: 
     if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= weights.vocab) {
         return Err(LabError::Input(format!("token {bad} is outside the model's vocabulary of {}", weights.vocab)));
     }
+    crate::model::check_blocks(m, seq)?;
     let (batch, vocab) = (tokens.len() / seq, weights.vocab);
     let params = Params::plan(plan, m, vocab, weights.positions.max(1), false);
     let mut graph = Graph::plan(plan, m, &params, Shape { batch, seq, grid, vocab }, stored_iterations, false, MatmulPath::Blocked, prefix);

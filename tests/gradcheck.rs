@@ -211,3 +211,16 @@ fn stablemax_loss() {
     c.train.stablemax = true;
     check_model(&c, Schedule { frozen: 1, led: 0, k: 2 });
 }
+
+/// Block-wise processing over 6 tokens in blocks of 2 (3 blocks, so later blocks attend to the previous one)
+/// with TransformerFAM's feedback memory (2 vectors per layer, carried across blocks: the gradient flows back
+/// through them) and without it (block sliding-window attention), pre- and post-norm.
+#[test]
+fn feedback_memory_and_block_windows() {
+    for (norm, mlp, memory) in [(Norm::Pre, Mlp::Swiglu, 2), (Norm::Post, Mlp::Gelu, 2), (Norm::Pre, Mlp::Swiglu, 0)] {
+        let mut c = tiny(Arch::Feedforward, norm, mlp, false);
+        (c.model.block, c.model.memory) = (2, memory);
+        c.validate().unwrap();
+        check_model(&c, full(&c));
+    }
+}

@@ -34,6 +34,8 @@ pub enum TaskKind {
     PointerChasing,
     /// Two-hop / k-hop composition over a synthetic knowledge graph (see `tasks::composition`).
     Composition,
+    /// A passkey at distance D before a query (`task.size` passkeys, `task.seq_len` tokens; see `tasks::passkey`).
+    Passkey,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +211,14 @@ pub struct ModelConfig {
     pub halting: bool,
     #[serde(default)]
     pub mixer: Mixer,
+    /// Block-wise processing (feedforward only): the sequence is cut into blocks of this many tokens and each
+    /// layer runs on one block at a time, attending within [memory; previous block; block]. 0 = off.
+    #[serde(default)]
+    pub block: usize,
+    /// TransformerFAM's feedback memory (with `block`): this many memory vectors per layer, carried from block
+    /// to block by the same weights. 0 = none: block sliding-window attention.
+    #[serde(default)]
+    pub memory: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,6 +352,7 @@ impl LabConfig {
             TaskKind::PrefixSums => crate::tasks::prefix_sums::validate(t)?,
             TaskKind::PointerChasing => crate::tasks::pointer_chasing::validate(t)?,
             TaskKind::Composition => crate::tasks::composition::validate(t, self.seed)?,
+            TaskKind::Passkey => crate::tasks::passkey::validate(t)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;
@@ -394,6 +405,7 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
             return Err(LabError::invalid("model.mixer", "mlp", "attention unless model.positions=learned (the token MLP has weights per position, so inputs are padded to one length)"));
         }
     }
+    validate_blocks(m)?;
     let recurrent = m.arch != Arch::Feedforward;
     if tr.backprop > m.loops {
         return Err(LabError::invalid("train.backprop", tr.backprop, format!("0 (all) or at most model.loops ({})", m.loops)));
@@ -416,6 +428,27 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
     }
     if tr.segments > 1 && m.arch == Arch::Looped && !m.injection {
         return Err(LabError::invalid("train.segments", tr.segments, "1 for a looped model without model.injection (a later segment would never see the input)"));
+    }
+    Ok(())
+}
+
+/// Block-wise processing and feedback memory (the sequence length is checked against the data by
+/// `model::check_blocks`).
+fn validate_blocks(m: &ModelConfig) -> Result<(), LabError> {
+    if m.block == 0 {
+        if m.memory > 0 {
+            return Err(LabError::invalid("model.memory", m.memory, "0 unless model.block > 0 (the memory is carried from block to block)"));
+        }
+        return Ok(());
+    }
+    range("model.block", m.block as f64, 1.0, 4096.0)?;
+    range("model.memory", m.memory as f64, 0.0, 256.0)?;
+    if m.arch != Arch::Feedforward || m.attention != Attention::Global || m.mixer != Mixer::Attention || m.causal || m.halting {
+        return Err(LabError::invalid(
+            "model.block",
+            m.block,
+            "0 unless model.arch=feedforward, model.attention=global, model.mixer=attention, model.causal=false and model.halting=false (block-wise processing is built for those)",
+        ));
     }
     Ok(())
 }

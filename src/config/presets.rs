@@ -89,6 +89,16 @@ pub const PRESETS: &[Preset] = &[
         description: "the iso-FLOP feedforward twin of `stage-mirroring`: 4 distinct layers run once (4 layer applications either way), same data and optimizer",
         config: stage_mirroring_ff,
     },
+    Preset {
+        name: "passkey-fam",
+        description: "passkey retrieval over 32 tokens (16 keys, distances 1-31, a test split per distance), 2 layers (d 32) run block by block (blocks of 4) with 4 feedback-memory vectors per layer (TransformerFAM)",
+        config: passkey_fam,
+    },
+    Preset {
+        name: "passkey-window",
+        description: "the baseline of `passkey-fam`: the same 2 layers and blocks with block sliding-window attention (each block sees the previous one) and no memory",
+        config: passkey_window,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -132,6 +142,8 @@ fn grokking() -> LabConfig {
             positions: Positions::Learned,
             halting: false,
             mixer: Mixer::Attention,
+            block: 0,
+            memory: 0,
         },
         train: TrainConfig {
             steps: 4000,
@@ -275,5 +287,21 @@ fn stage_mirroring() -> LabConfig {
 fn stage_mirroring_ff() -> LabConfig {
     let mut c = stage_mirroring();
     (c.model.arch, c.model.layers, c.model.loops) = (Arch::Feedforward, 4, 1);
+    c
+}
+
+fn passkey_window() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Passkey;
+    (c.task.size, c.task.seq_len, c.task.examples, c.task.test_examples) = (16, 32, 20000, 256);
+    (c.model.arch, c.model.loops, c.model.layers, c.model.d_model, c.model.mlp_hidden) = (Arch::Feedforward, 1, 2, 32, 64);
+    (c.model.block, c.model.memory) = (4, 0);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (1500, 32, 1e-3, 0.1, 100, 100);
+    c
+}
+
+fn passkey_fam() -> LabConfig {
+    let mut c = passkey_window();
+    c.model.memory = 4;
     c
 }

@@ -6,6 +6,7 @@ pub mod transformer;
 
 use crate::backend::{BufId, MemoryPlan, Tensor};
 use crate::config::{Arch, Attention, Mixer, Mlp, ModelConfig, Positions};
+use crate::error::LabError;
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,8 +60,8 @@ pub struct Params {
     pub ema: Option<BufId>,
     /// ACT's halting head: weight `[d]` and bias `[1]`.
     pub halt: Option<(Tensor, Tensor)>,
-    /// Fixed random initial states of TRM and HRM, `[d]` each (aligned views of one buffer): drawn from the
-    /// seed, never trained.
+    /// Fixed random initial states (aligned views of one buffer), drawn from the seed, never trained: TRM's
+    /// and HRM's two states, `[d]` each, or every layer's feedback memory, `[memory, d]`.
     pub init_states: Vec<Tensor>,
     /// Weight decay applies to elements before this offset: matrices and embeddings, not norm scales.
     pub decay_len: usize,
@@ -77,9 +78,24 @@ pub fn window(m: &ModelConfig) -> usize {
     (2 * m.radius + 1).pow(2)
 }
 
-/// Recurrent states that start from fixed random vectors (TRM's y and z, HRM's zH and zL).
-pub fn random_states(m: &ModelConfig) -> usize {
-    if matches!(m.arch, Arch::Trm | Arch::Hrm) { 2 } else { 0 }
+/// Lengths of the fixed random initial states: TRM's y and z and HRM's zH and zL (`[d]` each), or each
+/// layer's feedback memory (`[memory, d]`; distinct rows, or the memory vectors could never differ).
+pub fn random_states(m: &ModelConfig) -> Vec<usize> {
+    if matches!(m.arch, Arch::Trm | Arch::Hrm) {
+        vec![m.d_model; 2]
+    } else if m.memory > 0 {
+        vec![m.memory * m.d_model; m.layers]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Refuses a sequence length that block-wise processing cannot cut into whole blocks.
+pub fn check_blocks(m: &ModelConfig, seq: usize) -> Result<(), LabError> {
+    if m.block > 0 && !seq.is_multiple_of(m.block) {
+        return Err(LabError::invalid("model.block", m.block, format!("a divisor of the sequence length ({seq} tokens)")));
+    }
+    Ok(())
 }
 
 /// Width of the first MLP matrix's output.
@@ -155,7 +171,7 @@ impl Params {
         let (grads, adam_m, adam_v) = (twin("grads"), twin("adam_m"), twin("adam_v"));
         let ema = with_ema.then(|| twin("ema"));
         let pool = plan.pool("init_states");
-        let init_states = (0..random_states(m)).map(|_| plan.carve(pool, d)).collect();
+        let init_states = random_states(m).into_iter().map(|len| plan.carve(pool, len)).collect();
         Params { list, layers, tok_emb, pos_emb, final_norm, head, values, grads, adam_m, adam_v, ema, halt, init_states, decay_len, len }
     }
 

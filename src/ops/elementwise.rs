@@ -52,6 +52,25 @@ pub struct Transpose {
     pub cols: usize,
 }
 
+/// Rows between two sequence layouts: for each example `b < batch` and row `r < rows`, row `out_start + r` of
+/// example b in `out` (`out_seq` rows of `d` per example) is set to, or with `accumulate` increased by, row
+/// `x_start + r` of example b in `x` (`x_seq` rows per example; 0 = the same rows for every example). Gathers
+/// a window of memory and blocks out of a sequence; the same op with the layouts swapped scatters its
+/// gradient back.
+#[derive(Clone, Debug)]
+pub struct CopyRows {
+    pub x: Tensor,
+    pub out: Tensor,
+    pub batch: usize,
+    pub rows: usize,
+    pub d: usize,
+    pub x_seq: usize,
+    pub x_start: usize,
+    pub out_seq: usize,
+    pub out_start: usize,
+    pub accumulate: bool,
+}
+
 /// Shape and aliasing checks shared by every op here: inputs as long as the output and in other buffers
 /// (a dispatch may not bind one buffer both writable and read-only).
 fn check(op: &str, out: Tensor, inputs: &[Tensor]) {
@@ -172,5 +191,57 @@ impl Kernel for Fill {
 
     fn launches(&self) -> Vec<Launch> {
         launch("fill", self.out, &[], self.value)
+    }
+}
+
+impl CopyRows {
+    fn check(&self) {
+        let x_rows = if self.x_seq == 0 { self.x_start + self.rows } else { self.batch * self.x_seq };
+        assert!(self.x_seq == 0 || self.x_start + self.rows <= self.x_seq, "copy_rows: rows {}+{} outside examples of {}", self.x_start, self.rows, self.x_seq);
+        assert!(self.out_start + self.rows <= self.out_seq, "copy_rows: rows {}+{} outside examples of {}", self.out_start, self.rows, self.out_seq);
+        assert!(self.x.len >= x_rows * self.d, "copy_rows: input of {} elements is shorter than {x_rows} rows of {}", self.x.len, self.d);
+        assert_eq!(self.out.len, self.batch * self.out_seq * self.d, "copy_rows: output is not {} examples of {}x{}", self.batch, self.out_seq, self.d);
+        assert!(self.x.buf != self.out.buf, "copy_rows: output shares a buffer with an input");
+    }
+}
+
+impl Kernel for CopyRows {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let (n, d) = (self.rows * self.d, self.d);
+        mem.out(self.out, |mem, out| {
+            let x = mem.get(self.x);
+            for b in 0..self.batch {
+                let from = &x[(b * self.x_seq + self.x_start) * d..][..n];
+                let to = &mut out[(b * self.out_seq + self.out_start) * d..][..n];
+                if self.accumulate {
+                    to.iter_mut().zip(from).for_each(|(o, v)| *o += v);
+                } else {
+                    to.copy_from_slice(from);
+                }
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        let d = self.d;
+        let n = self.batch * self.rows * d;
+        vec![Launch {
+            shader: Shader::Elementwise,
+            entry: "copy_rows",
+            params: vec![
+                u(n),
+                u(self.rows * d),
+                u(self.x_seq * d),
+                u(self.x_start * d),
+                u(self.out_seq * d),
+                u(self.out_start * d),
+                u(self.accumulate as usize),
+                0,
+            ],
+            bindings: vec![write(self.out), read(self.x)],
+            workgroups: grid(n),
+        }]
     }
 }

@@ -271,6 +271,9 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
     if m.mixer == crate::config::Mixer::Mlp {
         return Err(LabError::Input("the probes read attention maps, and this model mixes tokens with an MLP (model.mixer=mlp): not supported yet".into()));
     }
+    if m.block > 0 {
+        return Err(LabError::Input("the probes read whole-sequence attention maps, and this model runs block by block (model.block > 0): not supported yet".into()));
+    }
     if !(1..=MAX_EXAMPLES).contains(&options.examples) {
         return Err(LabError::invalid("--examples", options.examples, format!("a number of examples from 1 to {MAX_EXAMPLES}")));
     }

@@ -6,6 +6,7 @@
 pub mod composition;
 pub mod maze;
 pub mod modular;
+pub mod passkey;
 pub mod pointer_chasing;
 pub mod prefix_sums;
 pub mod random;
@@ -78,6 +79,7 @@ impl Dataset {
             TaskKind::PrefixSums => prefix_sums::build(&config.task, config.seed, pad),
             TaskKind::PointerChasing => pointer_chasing::build(&config.task, config.seed),
             TaskKind::Composition => composition::build(&config.task, config.seed),
+            TaskKind::Passkey => passkey::build(&config.task, config.seed),
         }
     }
 

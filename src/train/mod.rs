@@ -190,6 +190,9 @@ impl Trainer {
         };
         let mut plan = MemoryPlan::default();
         let max_seq = dataset.splits.iter().map(|s| s.seq_len).max().unwrap_or(1);
+        for s in &dataset.splits {
+            crate::model::check_blocks(m, s.seq_len)?;
+        }
         let params = Params::plan(&mut plan, m, vocab, max_seq, t.ema > 0.0);
         let shape = Shape { batch, seq: train_split.seq_len, grid: train_split.grid, vocab };
         let mut train_graph = Graph::plan(&mut plan, m, &params, shape, stored_iterations, true, path, "train");

@@ -1,5 +1,5 @@
 use super::*;
-use looplab::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill, Transpose};
+use looplab::ops::elementwise::{Accumulate, Add, Broadcast, Copy, CopyRows, Fill, Transpose};
 
 /// All four ops in one program, on views at non-zero offsets of shared pools.
 fn case(n: usize, seed: u64) {
@@ -83,5 +83,37 @@ fn transpose_matches_cpu() {
         assert_eq!(results[1].1, results[2].0, "twice is the identity");
         let (x0, t0) = (&results[2].0, &results[0].1);
         assert_eq!(t0[(batch - 1) * rows * cols + (cols - 1) * rows], x0[(batch - 1) * rows * cols + cols - 1], "last matrix, first row, last column");
+    }
+}
+
+/// Rows gathered out of one sequence layout into another, set and accumulated, per example and shared by
+/// every example (`x_seq = 0`), checked against a direct loop.
+#[test]
+fn copy_rows_matches_cpu() {
+    for (i, (batch, rows, d, x_seq, x_start, out_seq, out_start)) in
+        [(1, 1, 1, 1, 0, 1, 0), (3, 2, 5, 7, 4, 4, 1), (2, 5, 17, 0, 0, 9, 3), (5, 8, 64, 48, 40, 24, 16)].into_iter().enumerate()
+    {
+        let mut rng = Rng::new(70 + i as u64);
+        let mut plan = MemoryPlan::default();
+        let x_len = if x_seq == 0 { rows * d } else { batch * x_seq * d };
+        let n = batch * out_seq * d;
+        let (x, set, acc) = (plan.buffer("x", x_len), plan.buffer("set", n), plan.buffer("acc", n));
+        let (x0, set0, acc0) = (rng.vec(x_len), rng.vec(n), rng.vec(n));
+        let inputs = [(x, Data::F32(x0.clone())), (set, Data::F32(set0.clone())), (acc, Data::F32(acc0.clone()))];
+        let op = |out, accumulate| CopyRows { x, out, batch, rows, d, x_seq, x_start, out_seq, out_start, accumulate };
+        let results = run_both(&plan, &inputs, || vec![Box::new(op(set, false)) as Box<dyn Kernel>, Box::new(op(acc, true))], &[set, acc]);
+        let name = format!("copy_rows {batch}x{rows}x{d} from {x_seq}@{x_start} to {out_seq}@{out_start}");
+        let (mut want_set, mut want_acc) = (set0, acc0);
+        for b in 0..batch {
+            for r in 0..rows * d {
+                let (to, from) = ((b * out_seq + out_start) * d + r, (b * x_seq + x_start) * d + r);
+                want_set[to] = x0[from];
+                want_acc[to] += x0[from];
+            }
+        }
+        assert_close(&name, &results[0].0, &results[0].1, 0.0);
+        assert_close(&name, &results[1].0, &results[1].1, 1e-6);
+        assert_eq!(results[0].0, want_set, "{name}: set");
+        assert_eq!(results[1].0, want_acc, "{name}: accumulate");
     }
 }

@@ -17,6 +17,8 @@ use crate::ops::Kernel;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LayerActs {
     pub(super) layer: usize,
+    /// The examples and tokens it runs on: the batch's, or a block-wise window's.
+    pub(super) shape: Shape,
     pub(super) h_in: Tensor,
     pub(super) attn_in: Tensor, // pre-norm: norm1(h_in); post-norm: h_in
     pub(super) rstd1: Tensor,
@@ -75,9 +77,10 @@ impl Graph {
         t.in_buf(self.p.grads)
     }
 
-    /// `out (+)= x · w` for `x [rows, k]`, `w [k, n]`.
+    /// `out (+)= x · w` for `x [rows, k]`, `w [k, n]` (rows from the length of `x`, so block-wise windows use
+    /// the same helpers).
     pub(super) fn linear(&self, x: Tensor, w: Tensor, out: Tensor, k: usize, n: usize, accumulate: bool) -> Box<dyn Kernel> {
-        self.linear_rows(self.rows, x, w, out, k, n, accumulate)
+        self.linear_rows(x.len / k, x, w, out, k, n, accumulate)
     }
 
     /// `linear` over `rows` rows other than the batch's tokens (the token MLP's channels).
@@ -91,7 +94,7 @@ impl Graph {
     /// Backward of `out = x · w`: `d_x (+)= d_out · wᵀ` and `d_w += xᵀ · d_out`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn linear_backward(&self, x: Tensor, w: Tensor, d_out: Tensor, d_x: Tensor, k: usize, n: usize, acc_dx: bool, ks: &mut Kernels) {
-        let mut dx = Matmul::new(d_out, w, d_x, self.rows, n, k).trans_b().path(self.path);
+        let mut dx = Matmul::new(d_out, w, d_x, x.len / k, n, k).trans_b().path(self.path);
         dx.accumulate = acc_dx;
         ks.push(Box::new(dx));
         ks.push(self.weight_grad(x, d_out, w, k, n));
@@ -99,7 +102,7 @@ impl Graph {
 
     /// `d_w += xᵀ · d_out` for `x [rows, k]`, `d_out [rows, n]`, split over the rows.
     pub(super) fn weight_grad(&self, x: Tensor, d_out: Tensor, w: Tensor, k: usize, n: usize) -> Box<dyn Kernel> {
-        self.weight_grad_rows(self.rows, x, d_out, w, k, n)
+        self.weight_grad_rows(x.len / k, x, d_out, w, k, n)
     }
 
     fn weight_grad_rows(&self, rows: usize, x: Tensor, d_out: Tensor, w: Tensor, k: usize, n: usize) -> Box<dyn Kernel> {
@@ -108,7 +111,7 @@ impl Graph {
     }
 
     pub(super) fn norm(&self, x: Tensor, weight: Option<Tensor>, out: Tensor, rstd: Tensor) -> Box<dyn Kernel> {
-        Box::new(RmsNormForward { x, weight, out, rstd, rows: self.rows, d: self.m.d_model, eps: EPS })
+        Box::new(RmsNormForward { x, weight, out, rstd, rows: x.len / self.m.d_model, d: self.m.d_model, eps: EPS })
     }
 
     pub(super) fn norm_backward(&self, x: Tensor, weight: Option<Tensor>, rstd: Tensor, d_out: Tensor, d_x: Tensor, acc: bool) -> Box<dyn Kernel> {
@@ -119,7 +122,7 @@ impl Graph {
             d_out,
             d_x,
             d_weight: weight.map(|w| self.grad(w)),
-            rows: self.rows,
+            rows: x.len / self.m.d_model,
             d: self.m.d_model,
             accumulate_dx: acc,
         })
@@ -131,7 +134,7 @@ impl Graph {
 
     fn attention_forward(&self, acts: &LayerActs, rel_bias: Option<Tensor>) -> Box<dyn Kernel> {
         let (heads, head_dim) = self.heads();
-        let Shape { batch, grid, .. } = self.shape;
+        let Shape { batch, seq, grid, .. } = acts.shape;
         match self.m.attention {
             Attention::Global => Box::new(AttentionForward {
                 qkv: acts.qkv,
@@ -139,7 +142,7 @@ impl Graph {
                 probs: acts.probs,
                 out: acts.att,
                 batch,
-                seq: self.shape.seq,
+                seq,
                 heads,
                 head_dim,
                 causal: self.m.causal,
@@ -161,7 +164,7 @@ impl Graph {
 
     fn attention_backward(&self, acts: &LayerActs, rel_bias: Option<Tensor>, s: &Scratch) -> Box<dyn Kernel> {
         let (heads, head_dim) = self.heads();
-        let Shape { batch, grid, .. } = self.shape;
+        let Shape { batch, seq, grid, .. } = acts.shape;
         match self.m.attention {
             Attention::Global => Box::new(AttentionBackward {
                 qkv: acts.qkv,
@@ -170,7 +173,7 @@ impl Graph {
                 d_scores: s.d_scores,
                 d_qkv: s.d_qkv,
                 batch,
-                seq: self.shape.seq,
+                seq,
                 heads,
                 head_dim,
                 causal: self.m.causal,
@@ -196,7 +199,7 @@ impl Graph {
     }
 
     pub(super) fn layer_forward(&self, acts: &LayerActs, ks: &mut Kernels) {
-        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), self.rows);
+        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), acts.shape.batch * acts.shape.seq);
         let lp = &self.p.layers[acts.layer];
         let pre = self.m.norm == Norm::Pre;
         if pre {
@@ -218,7 +221,7 @@ impl Graph {
 
     /// Turns `s.dh` (gradient w.r.t. the layer output) into the gradient w.r.t. its input.
     pub(super) fn layer_backward(&self, acts: &LayerActs, s: &Scratch, ks: &mut Kernels) {
-        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), self.rows);
+        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), acts.shape.batch * acts.shape.seq);
         let lp = &self.p.layers[acts.layer];
         let pre = self.m.norm == Norm::Pre;
         // MLP branch. Post-norm first passes through norm2: d_s = dL/d sum2.
@@ -265,7 +268,7 @@ impl Graph {
                 ks.push(self.linear(acts.att, out, acts.sum1, d, d, true));
             }
             (TokenMix::Mlp { w_in, w_out }, Some(t)) => {
-                let Shape { batch, seq, .. } = self.shape;
+                let Shape { batch, seq, .. } = acts.shape;
                 let (f, uw, channels) = (self.m.mlp_hidden, mlp_in_width(&self.m), batch * d);
                 ks.push(Box::new(Transpose { x: acts.attn_in, out: t.v, batch, rows: seq, cols: d }));
                 ks.push(self.linear_rows(channels, t.v, w_in, t.u, seq, uw, false));
@@ -280,7 +283,7 @@ impl Graph {
 
     /// The gradient of `mix(attn_in)` given `s.dh` = dL/d sum1, into `d_attn_in` (set, or added to it).
     fn mix_backward(&self, acts: &LayerActs, mix: TokenMix, s: &Scratch, d_attn_in: Tensor, accumulate: bool, ks: &mut Kernels) {
-        let (d, rows) = (self.m.d_model, self.rows);
+        let (d, rows) = (self.m.d_model, acts.shape.batch * acts.shape.seq);
         match (mix, &acts.mix, &s.mix) {
             (TokenMix::Attention { qkv, out, rel_bias }, _, _) => {
                 ks.push(Box::new(Matmul::new(s.dh, out, s.d_att, rows, d, d).trans_b().path(self.path)));
@@ -289,7 +292,7 @@ impl Graph {
                 self.linear_backward(acts.attn_in, qkv, s.d_qkv, d_attn_in, d, 3 * d, accumulate, ks);
             }
             (TokenMix::Mlp { w_in, w_out }, Some(t), Some(g)) => {
-                let Shape { batch, seq, .. } = self.shape;
+                let Shape { batch, seq, .. } = acts.shape;
                 let (f, uw, channels) = (self.m.mlp_hidden, mlp_in_width(&self.m), batch * d);
                 ks.push(Box::new(Transpose { x: s.dh, out: g.d_o, batch, rows: seq, cols: d }));
                 ks.push(Box::new(Matmul::new(g.d_o, w_out, g.d_a, channels, seq, f).trans_b().path(self.path)));
@@ -351,6 +354,7 @@ pub(super) fn plan_layer(b: &mut Planner, m: &ModelConfig, shape: Shape, l: usiz
     let h_out = if pre { sum2 } else { b.buf(&format!("{tag}.out"), rows * d) };
     LayerActs {
         layer: l,
+        shape,
         h_in,
         attn_in,
         rstd1: b.buf(&format!("{tag}.rstd1"), rows),

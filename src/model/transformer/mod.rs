@@ -13,6 +13,7 @@
 use std::ops::Range;
 
 mod layer;
+mod memory;
 
 use super::{mlp_in_width, Params};
 use crate::backend::{MemoryPlan, Tensor};
@@ -25,6 +26,7 @@ use crate::ops::matmul::{Matmul, MatmulPath};
 use crate::ops::reduce::ExactMatch;
 use crate::ops::Kernel;
 use layer::{largest_weight, plan_layer, plan_mix_scratch, probs_len, LayerActs, Scratch};
+use memory::{largest_window_rows, plan_block_scratch, plan_blocked, BlockScratch, Blocked};
 
 const EPS: f32 = 1e-5;
 
@@ -97,16 +99,35 @@ fn recurrence(m: &ModelConfig) -> Recurrence {
     }
 }
 
-/// Activations of one call: its summed input and each layer's.
+/// Activations of one call: its summed input and each layer's, or with `model.block` its block-wise windows.
 #[derive(Clone, Debug)]
 struct CallActs {
     input: Tensor,
     layers: Vec<LayerActs>,
+    blocked: Option<Blocked>,
 }
 
 impl CallActs {
     fn output(&self) -> Tensor {
-        self.layers.last().expect("a block has layers").h_out
+        match &self.blocked {
+            Some(bl) => bl.output(),
+            None => self.layers.last().expect("a block has layers").h_out,
+        }
+    }
+
+    fn layer_outputs(&self) -> Vec<Tensor> {
+        match &self.blocked {
+            Some(bl) => bl.outputs().to_vec(),
+            None => self.layers.iter().map(|l| l.h_out).collect(),
+        }
+    }
+
+    /// Each layer's attention map (block-wise: the last block's windows).
+    fn probs(&self) -> Vec<Tensor> {
+        match &self.blocked {
+            Some(bl) => bl.last_probs(),
+            None => self.layers.iter().map(|l| l.probs).collect(),
+        }
     }
 }
 
@@ -139,6 +160,8 @@ pub struct Graph {
     count: Tensor,
     halt: Option<HaltBuffers>,
     grads: Option<Scratch>,
+    /// The block-wise backward's buffers (`model.block` with a backward).
+    blocks: Option<BlockScratch>,
 }
 
 /// The halting head's per-example buffers: its target (exact match now), logit, loss and logit gradient.
@@ -196,8 +219,11 @@ impl Graph {
         let targets = b.buf("targets", rows);
         let emb = b.buf("emb", rows * d);
         let homes = (0..rec.starts.len()).map(|s| b.buf(&format!("state{s}"), rows * d)).collect();
-        let call_acts = |b: &mut Planner, tag: &str, layers: Range<usize>| {
+        let call_acts = |b: &mut Planner, tag: &str, layers: Range<usize>, stored: bool| {
             let input = b.buf(&format!("{tag}.in"), rows * d);
+            if m.block > 0 {
+                return CallActs { input, layers: Vec::new(), blocked: Some(plan_blocked(b, m, shape, tag, layers, stored)) };
+            }
             let mut h = input;
             let mut acts = Vec::new();
             for l in layers {
@@ -205,17 +231,17 @@ impl Graph {
                 h = a.h_out;
                 acts.push(a);
             }
-            CallActs { input, layers: acts }
+            CallActs { input, layers: acts, blocked: None }
         };
         let mut scratch: Vec<(usize, CallActs)> = Vec::new();
         for call in &rec.calls {
             if !scratch.iter().any(|(first, _)| *first == call.layers.start) {
-                scratch.push((call.layers.start, call_acts(&mut b, &format!("scratch{}", call.layers.start), call.layers.clone())));
+                scratch.push((call.layers.start, call_acts(&mut b, &format!("scratch{}", call.layers.start), call.layers.clone(), false)));
             }
         }
         let per_iteration = rec.calls.len();
         let stored = (0..stored_iterations * per_iteration)
-            .map(|i| call_acts(&mut b, &format!("it{}.c{}", i / per_iteration, i % per_iteration), rec.calls[i % per_iteration].layers.clone()))
+            .map(|i| call_acts(&mut b, &format!("it{}.c{}", i / per_iteration, i % per_iteration), rec.calls[i % per_iteration].layers.clone(), true))
             .collect();
         let final_out = b.buf("final", rows * d);
         let final_rstd = b.buf("final_rstd", rows);
@@ -246,11 +272,15 @@ impl Graph {
                 d_emb: b.buf("d_emb", rows * d),
                 d_final: b.buf("d_final", rows * d),
                 // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
-                wgrad_parts: b.buf("wgrad_parts", Matmul::splits(rows.max(shape.batch * d)) * largest_weight(m, shape.vocab, shape.seq)),
+                wgrad_parts: b.buf(
+                    "wgrad_parts",
+                    Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape))) * largest_weight(m, shape.vocab, shape.seq),
+                ),
                 mix: plan_mix_scratch(&mut b, m, shape),
                 d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
             }
         });
+        let blocks = grads.as_ref().filter(|_| m.block > 0).map(|s| plan_block_scratch(&mut b, m, shape, m.layers, s));
         Graph {
             shape,
             rows,
@@ -276,6 +306,7 @@ impl Graph {
             count,
             halt,
             grads,
+            blocks,
         }
     }
 
@@ -344,8 +375,8 @@ impl Graph {
                 iteration: i / per_iteration,
                 call: i % per_iteration,
                 state: self.rec.calls[i % per_iteration].out,
-                layer_outputs: self.stored[i].layers.iter().map(|l| l.h_out).collect(),
-                probs: self.stored[i].layers.iter().map(|l| l.probs).collect(),
+                layer_outputs: self.stored[i].layer_outputs(),
+                probs: self.stored[i].probs(),
             })
             .collect()
     }
@@ -485,8 +516,9 @@ impl Graph {
         bwd.push(Box::new(Fill { out: s.d_emb, value: 0.0 }));
         for (call, acts) in stored_calls.iter().rev() {
             bwd.push(Box::new(Copy { x: s.d_states[call.out], out: s.dh }));
-            for layer in acts.layers.iter().rev() {
-                self.layer_backward(layer, s, &mut bwd);
+            match &acts.blocked {
+                Some(bl) => self.blocked_backward(bl, s, &mut bwd),
+                None => acts.layers.iter().rev().for_each(|layer| self.layer_backward(layer, s, &mut bwd)),
             }
             // s.dh is now the gradient of the summed input: each summand gets it. The state's earlier version
             // only matters if it was one of them.
@@ -540,8 +572,9 @@ impl Graph {
         for x in sources {
             ks.push(Box::new(Accumulate { x, out: acts.input, scale: 1.0 }));
         }
-        for layer in &acts.layers {
-            self.layer_forward(layer, ks);
+        match &acts.blocked {
+            Some(bl) => self.blocked_forward(acts.input, bl, ks),
+            None => acts.layers.iter().for_each(|layer| self.layer_forward(layer, ks)),
         }
     }
 
