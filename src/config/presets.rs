@@ -295,7 +295,7 @@ fn bandit() -> LabConfig {
     (c.task.size, c.task.seq_len, c.task.examples, c.task.test_examples) = (5, 32, 20000, 500);
     (c.model.arch, c.model.layers, c.model.loops, c.model.causal) = (Arch::Feedforward, 2, 1, true);
     (c.model.d_model, c.model.mlp_hidden) = (64, 128);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (3000, 64, 1e-3, 0.1, 250, 100);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (2000, 64, 1e-3, 0.1, 250, 100);
     c
 }
 
