@@ -1,6 +1,7 @@
 //! looplab: looped and feedforward transformers trained by hand-written WGSL on wgpu, natively and in the browser.
 
 pub mod backend;
+pub mod bandit;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,6 +1,7 @@
 //! The native command line: train, evaluate, solve, probe, list presets, show the device, benchmark
 //! (src/bin/looplab.rs calls `main`).
 
+mod bandit;
 mod probe;
 mod solve;
 
@@ -20,6 +21,7 @@ const USAGE: &str = "usage:
   looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
+  looplab bandit --checkpoint FILE [--tasks N] [--horizon H] [--backend gpu|cpu] [--json]
   looplab presets
   looplab devices
   looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
@@ -45,6 +47,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
         "eval" => eval(&EvalArgs::parse(rest)?).await,
         "solve" => solve::run(&solve::SolveArgs::parse(rest)?).await,
         "probe" => probe::run(&probe::ProbeArgs::parse(rest)?).await,
+        "bandit" => bandit::run(&bandit::BanditArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
             for p in PRESETS {
@@ -61,7 +64,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, bandit, presets, devices, bench"))),
     }
 }
 

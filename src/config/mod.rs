@@ -36,6 +36,8 @@ pub enum TaskKind {
     Composition,
     /// A passkey at distance D before a query (`task.size` passkeys, `task.seq_len` tokens; see `tasks::passkey`).
     Passkey,
+    /// Multi-armed bandit histories of a teacher algorithm, for in-context learning (see `tasks::bandit`).
+    Bandit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,11 +61,12 @@ pub struct TaskConfig {
     pub op: ModOp,
     /// Share of all (a, b) pairs used for training; the rest is the test split.
     pub train_fraction: f64,
-    /// Random task only: vocabulary size, sequence length and number of examples.
+    /// Random task only: vocabulary size, sequence length and number of examples (bandit: `seq_len` is the
+    /// episode's steps, `examples` its training tasks).
     pub vocab: usize,
     pub seq_len: usize,
     pub examples: usize,
-    /// Sudoku and maze: board side (Sudoku 4, 6 or 9; maze cells per side of the training mazes).
+    /// Sudoku and maze: board side (Sudoku 4, 6 or 9; maze cells per side of the training mazes); bandit: arms.
     #[serde(default)]
     pub size: usize,
     /// Sudoku: givens per puzzle (0 = minimal).
@@ -72,7 +75,7 @@ pub struct TaskConfig {
     /// Maze: cells per side of the test mazes; 0 means `size`.
     #[serde(default)]
     pub test_size: usize,
-    /// Sudoku and maze: number of test examples (`examples` is the training count).
+    /// Sudoku, maze and others: number of test examples (`examples` is the training count; bandit: test tasks).
     #[serde(default)]
     pub test_examples: usize,
     /// Maze: share of the backtracker's remaining interior walls removed to create loops; 0 gives perfect mazes.
@@ -353,6 +356,7 @@ impl LabConfig {
             TaskKind::PointerChasing => crate::tasks::pointer_chasing::validate(t)?,
             TaskKind::Composition => crate::tasks::composition::validate(t, self.seed)?,
             TaskKind::Passkey => crate::tasks::passkey::validate(t)?,
+            TaskKind::Bandit => crate::tasks::bandit::validate(t)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;

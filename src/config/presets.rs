@@ -99,6 +99,16 @@ pub const PRESETS: &[Preset] = &[
         description: "the baseline of `passkey-fam`: the same 2 layers and blocks with block sliding-window attention (each block sees the previous one) and no memory",
         config: passkey_window,
     },
+    Preset {
+        name: "bandit",
+        description: "in-context learning: 5-armed Bernoulli bandits, 32-step Thompson-sampling episodes on 20000 tasks, a causal 2-layer model (d_model 64) predicts the teacher's next arm; `looplab bandit` rolls it out on unseen tasks",
+        config: bandit,
+    },
+    Preset {
+        name: "bandit-looped",
+        description: "`bandit` with a 1-layer block looped twice (the same layer applications, half the parameters)",
+        config: bandit_looped,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -303,5 +313,22 @@ fn passkey_window() -> LabConfig {
 fn passkey_fam() -> LabConfig {
     let mut c = passkey_window();
     c.model.memory = 4;
+    c
+}
+
+/// Algorithm Distillation on bandits: one causal model over teacher episodes, every position supervised.
+fn bandit() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Bandit;
+    (c.task.size, c.task.seq_len, c.task.examples, c.task.test_examples) = (5, 32, 20000, 500);
+    (c.model.arch, c.model.layers, c.model.loops, c.model.causal) = (Arch::Feedforward, 2, 1, true);
+    (c.model.d_model, c.model.mlp_hidden) = (64, 128);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (2000, 64, 1e-3, 0.1, 250, 100);
+    c
+}
+
+fn bandit_looped() -> LabConfig {
+    let mut c = bandit();
+    (c.model.arch, c.model.layers, c.model.loops) = (Arch::Looped, 1, 2);
     c
 }

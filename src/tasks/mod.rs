@@ -3,6 +3,7 @@
 //! in length (a maze model trained on small mazes, tested on larger ones); each knows its grid, the layout
 //! local attention reads.
 
+pub mod bandit;
 pub mod composition;
 pub mod maze;
 pub mod modular;
@@ -80,6 +81,7 @@ impl Dataset {
             TaskKind::PointerChasing => pointer_chasing::build(&config.task, config.seed),
             TaskKind::Composition => composition::build(&config.task, config.seed),
             TaskKind::Passkey => passkey::build(&config.task, config.seed),
+            TaskKind::Bandit => bandit::build(&config.task, config.seed),
         }
     }
 
