@@ -12,6 +12,7 @@ pub mod model;
 pub mod ops;
 pub mod probes;
 pub mod rng;
+pub mod self_improve;
 pub mod solve;
 pub mod tasks;
 pub mod train;

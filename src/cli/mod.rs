@@ -2,6 +2,7 @@
 //! (src/bin/looplab.rs calls `main`).
 
 mod probe;
+mod self_improve;
 mod solve;
 
 use std::io::{IsTerminal, Write};
@@ -20,6 +21,7 @@ const USAGE: &str = "usage:
   looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
+  looplab self-improve --preset NAME [--set key=value ...] [--rounds R] [--models M] [--agreement X] [--filter none|length|vote|both] [--round-steps N] [--problems N] [--backend gpu|cpu] [--out DIR]
   looplab presets
   looplab devices
   looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
@@ -45,6 +47,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
         "eval" => eval(&EvalArgs::parse(rest)?).await,
         "solve" => solve::run(&solve::SolveArgs::parse(rest)?).await,
         "probe" => probe::run(&probe::ProbeArgs::parse(rest)?).await,
+        "self-improve" => self_improve::run(&self_improve::SelfImproveArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
             for p in PRESETS {
@@ -61,7 +64,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, self-improve, presets, devices, bench"))),
     }
 }
 
@@ -120,7 +123,7 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
 }
 
 /// Writes via a temporary file and a rename, so a crash never leaves a half-written file behind.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err(path))

@@ -34,6 +34,20 @@ pub enum TaskKind {
     PointerChasing,
     /// Two-hop / k-hop composition over a synthetic knowledge graph (see `tasks::composition`).
     Composition,
+    /// Multi-digit addition on a 3-row grid, 1..`task.size` digits for training, up to `task.test_size` for test
+    /// (see `tasks::addition`; `looplab self-improve`).
+    Addition,
+}
+
+/// Which end of a number comes first (left) in a task's layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigitOrder {
+    /// Least significant digit first: the carry flows left to right.
+    #[default]
+    Reverse,
+    /// Most significant digit first, as numbers are written: the carry flows right to left.
+    Forward,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +103,9 @@ pub struct TaskConfig {
     /// Composition: hops per inferred fact; pointer chasing: successor steps k of the answer pi^k(start).
     #[serde(default)]
     pub hops: usize,
+    /// Addition: digit order of the operands and the answer.
+    #[serde(default)]
+    pub order: DigitOrder,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,6 +359,7 @@ impl LabConfig {
             TaskKind::PrefixSums => crate::tasks::prefix_sums::validate(t)?,
             TaskKind::PointerChasing => crate::tasks::pointer_chasing::validate(t)?,
             TaskKind::Composition => crate::tasks::composition::validate(t, self.seed)?,
+            TaskKind::Addition => crate::tasks::addition::validate(t)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;

@@ -89,6 +89,11 @@ pub const PRESETS: &[Preset] = &[
         description: "the iso-FLOP feedforward twin of `stage-mirroring`: 4 distinct layers run once (4 layer applications either way), same data and optimizer",
         config: stage_mirroring_ff,
     },
+    Preset {
+        name: "self-improve-addition",
+        description: "addition of 1-5 digit numbers on a 3-row grid (reverse digit order), tested up to 10 digits: local attention (radius 1), no absolute positions, a 1-layer block looped 12 times, progressive loss; the base model of `looplab self-improve`",
+        config: self_improve_addition,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -112,6 +117,7 @@ fn grokking() -> LabConfig {
             hops: 0,
             phi: 0.0,
             ood_fraction: 0.0,
+            order: DigitOrder::Reverse,
         },
         model: ModelConfig {
             arch: Arch::Looped,
@@ -275,5 +281,16 @@ fn stage_mirroring() -> LabConfig {
 fn stage_mirroring_ff() -> LabConfig {
     let mut c = stage_mirroring();
     (c.model.arch, c.model.layers, c.model.loops) = (Arch::Feedforward, 4, 1);
+    c
+}
+
+/// Sized so that `looplab self-improve` (3 models, base training and 3 rounds) takes a few minutes on 2 CPU
+/// cores: the 3 x 11 grid is small and the carry needs at most one iteration per column.
+fn self_improve_addition() -> LabConfig {
+    let mut c = maze();
+    c.task.kind = TaskKind::Addition;
+    (c.task.size, c.task.test_size, c.task.examples, c.task.test_examples) = (5, 10, 5000, 100);
+    (c.model.d_model, c.model.mlp_hidden, c.model.loops) = (48, 96, 12);
+    (c.train.steps, c.train.eval_every, c.train.warmup) = (1500, 500, 100);
     c
 }

@@ -3,6 +3,7 @@
 //! in length (a maze model trained on small mazes, tested on larger ones); each knows its grid, the layout
 //! local attention reads.
 
+pub mod addition;
 pub mod composition;
 pub mod maze;
 pub mod modular;
@@ -78,6 +79,7 @@ impl Dataset {
             TaskKind::PrefixSums => prefix_sums::build(&config.task, config.seed, pad),
             TaskKind::PointerChasing => pointer_chasing::build(&config.task, config.seed),
             TaskKind::Composition => composition::build(&config.task, config.seed),
+            TaskKind::Addition => addition::build(&config.task, config.seed),
         }
     }
 
