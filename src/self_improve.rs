@@ -62,16 +62,16 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults for a config: 3 rounds, 3 models, agreement 0.7, both filters, half the base steps per round,
-    /// and per round as many problems as base training has per length.
+    /// Defaults for a config: 3 rounds, 3 models, agreement 0.7, both filters, a sixth of the base steps per
+    /// round, and per round a quarter as many problems as base training has per length.
     pub fn defaults(config: &LabConfig) -> Options {
         Options {
             rounds: 3,
             models: 3,
             agreement: 0.7,
             filter: Filter::Both,
-            round_steps: (config.train.steps / 2).max(1),
-            problems: (config.task.examples / config.task.size.max(1)).max(1),
+            round_steps: (config.train.steps / 6).max(1),
+            problems: (config.task.examples / config.task.size.max(1) / 4).max(1),
         }
     }
 
