@@ -1,5 +1,6 @@
 //! looplab: looped and feedforward transformers trained by hand-written WGSL on wgpu, natively and in the browser.
 
+pub mod audit;
 pub mod backend;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;

@@ -1,6 +1,7 @@
 //! The native command line: train, evaluate, solve, probe, list presets, show the device, benchmark
 //! (src/bin/looplab.rs calls `main`).
 
+mod audit;
 mod probe;
 mod self_improve;
 mod solve;
@@ -22,6 +23,7 @@ const USAGE: &str = "usage:
   looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
   looplab self-improve --preset NAME [--set key=value ...] [--rounds R] [--models M] [--agreement X] [--filter none|length|vote|both] [--round-steps N] [--problems N] [--backend gpu|cpu] [--out DIR]
+  looplab audit --checkpoint FILE [--backend gpu|cpu] [--json]
   looplab presets
   looplab devices
   looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
@@ -47,6 +49,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
         "eval" => eval(&EvalArgs::parse(rest)?).await,
         "solve" => solve::run(&solve::SolveArgs::parse(rest)?).await,
         "probe" => probe::run(&probe::ProbeArgs::parse(rest)?).await,
+        "audit" => audit::run(&audit::AuditArgs::parse(rest)?).await,
         "self-improve" => self_improve::run(&self_improve::SelfImproveArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
@@ -64,7 +67,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, self-improve, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, self-improve, audit, presets, devices, bench"))),
     }
 }
 

@@ -37,6 +37,9 @@ pub enum TaskKind {
     /// Multi-digit addition on a 3-row grid, 1..`task.size` digits for training, up to `task.test_size` for test
     /// (see `tasks::addition`; `looplab self-improve`).
     Addition,
+    /// `a x b` of `task.size`- and `task.size_b`-digit numbers, with each answer digit's computation graph (see
+    /// `tasks::multiplication`; `looplab audit`).
+    Multiplication,
 }
 
 /// Which end of a number comes first (left) in a task's layout.
@@ -106,6 +109,9 @@ pub struct TaskConfig {
     /// Addition: digit order of the operands and the answer.
     #[serde(default)]
     pub order: DigitOrder,
+    /// Multiplication: digits of the second operand b (0 = `size`).
+    #[serde(default)]
+    pub size_b: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,6 +366,7 @@ impl LabConfig {
             TaskKind::PointerChasing => crate::tasks::pointer_chasing::validate(t)?,
             TaskKind::Composition => crate::tasks::composition::validate(t, self.seed)?,
             TaskKind::Addition => crate::tasks::addition::validate(t)?,
+            TaskKind::Multiplication => crate::tasks::multiplication::validate(t)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;

@@ -7,6 +7,7 @@ pub mod addition;
 pub mod composition;
 pub mod maze;
 pub mod modular;
+pub mod multiplication;
 pub mod pointer_chasing;
 pub mod prefix_sums;
 pub mod random;
@@ -80,6 +81,7 @@ impl Dataset {
             TaskKind::PointerChasing => pointer_chasing::build(&config.task, config.seed),
             TaskKind::Composition => composition::build(&config.task, config.seed),
             TaskKind::Addition => addition::build(&config.task, config.seed),
+            TaskKind::Multiplication => multiplication::build(&config.task, config.seed),
         }
     }
 
