@@ -40,6 +40,10 @@ fn long_multiplication_graph_of_12_times_34() {
 fn dataset_holds_true_products_and_disjoint_splits() {
     let sets = ["task.examples=300", "task.test_examples=100"].map(String::from);
     let c = LabConfig::from_preset("multiplication", &sets).unwrap();
+    let too_many = LabConfig::from_preset("multiplication", &["task.size=1".into(), "task.size_b=1".into()]).unwrap_err().to_string();
+    assert!(too_many.contains("at most 1000000 each and 100 together (distinct 1x1-digit problems)"), "{too_many}");
+    let bad_b = LabConfig::from_preset("multiplication", &["task.size_b=9".into()]).unwrap_err().to_string();
+    assert!(bad_b.contains("`task.size_b`"), "{bad_b}");
     let d = Dataset::build(&c);
     assert_eq!((d.splits[0].len(), d.splits[1].len(), d.seq_len()), (300, 100, 12));
     let mut train = std::collections::HashSet::new();

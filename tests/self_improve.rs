@@ -135,6 +135,16 @@ fn self_improve_rejects_what_it_cannot_run() {
     assert!(bad(o.clone(), &LabConfig::from_preset("maze", &[]).unwrap()).contains("addition"));
     assert!(bad(o.clone(), &config(&["train.batch_size=0"])).contains("train.batch_size"));
     assert!("most".parse::<Filter>().unwrap_err().to_string().contains("none, length, vote or both"));
+    let task = |sets: &[&str]| {
+        let mut c = config(&[]);
+        sets.iter().for_each(|s| c.set(s).unwrap());
+        c.validate().expect_err("invalid").to_string()
+    };
+    assert!(task(&["task.size=0"]).contains("`task.size`: expected the longest training operand, from 1 to 64 digits"));
+    assert!(task(&["task.test_size=3"]).contains("from task.size (4) to 64"));
+    assert!(task(&["task.test_examples=0"]).contains("`task.test_examples`"));
+    let order = config(&[]).set("task.order=sideways").unwrap_err().to_string();
+    assert!(order.contains("`task.order`: expected `reverse` or `forward`"), "{order}");
 }
 
 #[test]

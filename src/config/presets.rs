@@ -302,7 +302,7 @@ fn self_improve_addition() -> LabConfig {
     c.task.kind = TaskKind::Addition;
     (c.task.size, c.task.test_size, c.task.examples, c.task.test_examples) = (4, 7, 5000, 100);
     (c.model.d_model, c.model.heads, c.model.mlp_hidden, c.model.loops) = (32, 2, 64, 8);
-    (c.train.steps, c.train.eval_every, c.train.warmup, c.train.lr, c.train.batch_size) = (3000, 250, 100, 3e-3, 32);
+    (c.train.steps, c.train.eval_every, c.train.warmup, c.train.lr, c.train.batch_size) = (2000, 250, 100, 3e-3, 32);
     c
 }
 
