@@ -1,5 +1,6 @@
 //! looplab: looped and feedforward transformers trained by hand-written WGSL on wgpu, natively and in the browser.
 
+pub mod audit;
 pub mod backend;
 pub mod bandit;
 #[cfg(not(target_arch = "wasm32"))]
@@ -13,6 +14,7 @@ pub mod model;
 pub mod ops;
 pub mod probes;
 pub mod rng;
+pub mod self_improve;
 pub mod solve;
 pub mod tasks;
 pub mod train;

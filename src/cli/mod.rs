@@ -1,8 +1,10 @@
 //! The native command line: train, evaluate, solve, probe, list presets, show the device, benchmark
 //! (src/bin/looplab.rs calls `main`).
 
+mod audit;
 mod bandit;
 mod probe;
+mod self_improve;
 mod solve;
 
 use std::io::{IsTerminal, Write};
@@ -22,6 +24,8 @@ const USAGE: &str = "usage:
   looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
   looplab bandit --checkpoint FILE [--tasks N] [--horizon H] [--backend gpu|cpu] [--json]
+  looplab self-improve --preset NAME [--set key=value ...] [--rounds R] [--models M] [--agreement X] [--filter none|length|vote|both] [--round-steps N] [--problems N] [--backend gpu|cpu] [--out DIR]
+  looplab audit --checkpoint FILE [--backend gpu|cpu] [--json]
   looplab presets
   looplab devices
   looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
@@ -48,6 +52,8 @@ async fn run(args: &[String]) -> Result<(), LabError> {
         "solve" => solve::run(&solve::SolveArgs::parse(rest)?).await,
         "probe" => probe::run(&probe::ProbeArgs::parse(rest)?).await,
         "bandit" => bandit::run(&bandit::BanditArgs::parse(rest)?).await,
+        "audit" => audit::run(&audit::AuditArgs::parse(rest)?).await,
+        "self-improve" => self_improve::run(&self_improve::SelfImproveArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
             for p in PRESETS {
@@ -64,7 +70,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, bandit, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, bandit, self-improve, audit, presets, devices, bench"))),
     }
 }
 
@@ -123,7 +129,7 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
 }
 
 /// Writes via a temporary file and a rename, so a crash never leaves a half-written file behind.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err(path))

@@ -38,6 +38,23 @@ pub enum TaskKind {
     Passkey,
     /// Multi-armed bandit histories of a teacher algorithm, for in-context learning (see `tasks::bandit`).
     Bandit,
+    /// Multi-digit addition on a 3-row grid, 1..`task.size` digits for training, up to `task.test_size` for test
+    /// (see `tasks::addition`; `looplab self-improve`).
+    Addition,
+    /// `a x b` of `task.size`- and `task.size_b`-digit numbers, with each answer digit's computation graph (see
+    /// `tasks::multiplication`; `looplab audit`).
+    Multiplication,
+}
+
+/// Which end of a number comes first (left) in a task's layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigitOrder {
+    /// Least significant digit first: the carry flows left to right.
+    #[default]
+    Reverse,
+    /// Most significant digit first, as numbers are written: the carry flows right to left.
+    Forward,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +111,12 @@ pub struct TaskConfig {
     /// Composition: hops per inferred fact; pointer chasing: successor steps k of the answer pi^k(start).
     #[serde(default)]
     pub hops: usize,
+    /// Addition: digit order of the operands and the answer.
+    #[serde(default)]
+    pub order: DigitOrder,
+    /// Multiplication: digits of the second operand b (0 = `size`).
+    #[serde(default)]
+    pub size_b: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,6 +380,8 @@ impl LabConfig {
             TaskKind::Composition => crate::tasks::composition::validate(t, self.seed)?,
             TaskKind::Passkey => crate::tasks::passkey::validate(t)?,
             TaskKind::Bandit => crate::tasks::bandit::validate(t)?,
+            TaskKind::Addition => crate::tasks::addition::validate(t)?,
+            TaskKind::Multiplication => crate::tasks::multiplication::validate(t)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;

@@ -109,6 +109,21 @@ pub const PRESETS: &[Preset] = &[
         description: "`bandit` with a 1-layer block looped twice (the same layer applications, half the parameters)",
         config: bandit_looped,
     },
+    Preset {
+        name: "self-improve-addition",
+        description: "addition of 1-4 digit numbers on a 3-row grid (reverse digit order), tested up to 7 digits: local attention (radius 1), no absolute positions, a 1-layer block (d 32) looped 8 times, progressive loss; the base model of `looplab self-improve`",
+        config: self_improve_addition,
+    },
+    Preset {
+        name: "multiplication",
+        description: "3-digit x 2-digit multiplication, 8000 training problems, global attention: a 1-layer block (d 64) looped 4 times; audit it with `looplab audit`",
+        config: multiplication,
+    },
+    Preset {
+        name: "multiplication-ff",
+        description: "the feedforward twin of `multiplication`: 4 distinct layers run once (4 layer applications either way)",
+        config: multiplication_ff,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -132,6 +147,8 @@ fn grokking() -> LabConfig {
             hops: 0,
             phi: 0.0,
             ood_fraction: 0.0,
+            order: DigitOrder::Reverse,
+            size_b: 0,
         },
         model: ModelConfig {
             arch: Arch::Looped,
@@ -330,5 +347,33 @@ fn bandit() -> LabConfig {
 fn bandit_looped() -> LabConfig {
     let mut c = bandit();
     (c.model.arch, c.model.layers, c.model.loops) = (Arch::Looped, 1, 2);
+    c
+}
+
+/// Small enough for `looplab self-improve` (3 models, base training and 3 rounds) on 2 CPU cores: a 3 x 8
+/// grid, d 32; 8 iterations carry across every column of the longest test problems.
+fn self_improve_addition() -> LabConfig {
+    let mut c = maze();
+    c.task.kind = TaskKind::Addition;
+    (c.task.size, c.task.test_size, c.task.examples, c.task.test_examples) = (4, 7, 5000, 100);
+    (c.model.d_model, c.model.heads, c.model.mlp_hidden, c.model.loops) = (32, 2, 64, 8);
+    (c.train.steps, c.train.eval_every, c.train.warmup, c.train.lr, c.train.batch_size) = (2000, 250, 100, 3e-3, 32);
+    c
+}
+
+/// Small enough to train in a few minutes on 2 CPU cores; long multiplication's answer digits reach graph
+/// depths 3 to 9, which `looplab audit` relates to accuracy.
+fn multiplication() -> LabConfig {
+    let mut c = grokking();
+    c.task.kind = TaskKind::Multiplication;
+    (c.task.size, c.task.size_b, c.task.examples, c.task.test_examples) = (3, 2, 8000, 500);
+    (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (64, 128, 1, 4);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (3000, 64, 1e-3, 0.1, 250, 100);
+    c
+}
+
+fn multiplication_ff() -> LabConfig {
+    let mut c = multiplication();
+    (c.model.arch, c.model.layers, c.model.loops) = (Arch::Feedforward, 4, 1);
     c
 }

@@ -3,10 +3,12 @@
 //! in length (a maze model trained on small mazes, tested on larger ones); each knows its grid, the layout
 //! local attention reads.
 
+pub mod addition;
 pub mod bandit;
 pub mod composition;
 pub mod maze;
 pub mod modular;
+pub mod multiplication;
 pub mod passkey;
 pub mod pointer_chasing;
 pub mod prefix_sums;
@@ -82,6 +84,8 @@ impl Dataset {
             TaskKind::Composition => composition::build(&config.task, config.seed),
             TaskKind::Passkey => passkey::build(&config.task, config.seed),
             TaskKind::Bandit => bandit::build(&config.task, config.seed),
+            TaskKind::Addition => addition::build(&config.task, config.seed),
+            TaskKind::Multiplication => multiplication::build(&config.task, config.seed),
         }
     }
 
