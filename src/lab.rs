@@ -12,15 +12,21 @@ pub struct Lab {
 
 impl Lab {
     pub async fn new(config: LabConfig, backend: BackendKind) -> Result<Lab, LabError> {
-        config.validate()?;
-        let backend = Backend::open(backend).await?;
-        Ok(Lab { trainer: Trainer::new(config, backend).await? })
+        Lab::with_eval_depths(config, backend, &[]).await
     }
 
-    /// Continues a run from checkpoint bytes; `history` is the run's history so far.
-    pub async fn resume(bytes: &[u8], source: &str, backend: BackendKind, history: Vec<Record>) -> Result<Lab, LabError> {
+    /// A lab that can also evaluate at other iteration counts (see `Trainer::with_eval_depths`).
+    pub async fn with_eval_depths(config: LabConfig, backend: BackendKind, extra_depths: &[usize]) -> Result<Lab, LabError> {
+        config.validate()?;
         let backend = Backend::open(backend).await?;
-        let mut trainer = checkpoint::restore(bytes, source, backend, &[]).await?;
+        Ok(Lab { trainer: Trainer::with_eval_depths(config, backend, extra_depths).await? })
+    }
+
+    /// Continues a run from checkpoint bytes; `history` is the run's history so far; `extra_depths` as for
+    /// `with_eval_depths`.
+    pub async fn resume(bytes: &[u8], source: &str, backend: BackendKind, history: Vec<Record>, extra_depths: &[usize]) -> Result<Lab, LabError> {
+        let backend = Backend::open(backend).await?;
+        let mut trainer = checkpoint::restore(bytes, source, backend, extra_depths).await?;
         trainer.history = history.into_iter().filter(|r| r.step <= trainer.step).collect();
         Ok(Lab { trainer })
     }

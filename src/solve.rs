@@ -123,6 +123,45 @@ pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32],
     Ok(Trace { batch, seq, vocab, logits: all.chunks(stride).map(|c| c[..per_iteration].to_vec()).collect(), halt })
 }
 
+/// Exact accuracy and mean iterations used when each example of a split exits by the KL rule, next to the
+/// exact accuracy at the full depth: the halting measurement of `eval --exit-kl` and of the page's
+/// exit histogram.
+#[derive(serde::Serialize)]
+pub struct ExitScore {
+    /// Examples scored: the split's first `examples`.
+    pub examples: usize,
+    pub exact_at_exit: f64,
+    pub exact_at_depth: f64,
+    pub mean_iterations: f64,
+    /// `histogram[t-1]`: examples that exited at iteration t.
+    pub histogram: Vec<usize>,
+}
+
+/// Scores the split's first `examples` examples (all of them when it has fewer).
+pub async fn exit_score(weights: &Weights<'_>, backend: &mut Backend, split: &crate::tasks::Split, examples: usize, depth: usize, rule: Exit) -> Result<ExitScore, LabError> {
+    // Chunks small enough that every iteration's logits fit in a few tens of MiB.
+    let chunk = (4_000_000 / (depth * split.seq_len * weights.vocab).max(1)).clamp(1, 512);
+    let (mut exact_exit, mut exact_depth, mut iterations) = (0usize, 0usize, 0usize);
+    let mut histogram = vec![0; depth];
+    let examples = examples.min(split.len());
+    for start in (0..examples).step_by(chunk) {
+        let ids = start..(start + chunk).min(examples);
+        let tokens: Vec<u32> = ids.clone().flat_map(|i| split.example(i).0.to_vec()).collect();
+        let t = trace(weights, backend, &tokens, split.grid, depth).await?;
+        for (b, i) in ids.enumerate() {
+            let targets = split.example(i).1;
+            let exact = |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::ops::cross_entropy::IGNORE || y == x);
+            let exit = t.exit(b, rule)?;
+            histogram[exit - 1] += 1;
+            iterations += exit;
+            exact_exit += exact(t.predictions(exit - 1, b)) as usize;
+            exact_depth += exact(t.predictions(depth - 1, b)) as usize;
+        }
+    }
+    let n = examples.max(1) as f64;
+    Ok(ExitScore { examples, exact_at_exit: exact_exit as f64 / n, exact_at_depth: exact_depth as f64 / n, mean_iterations: iterations as f64 / n, histogram })
+}
+
 impl Trace {
     pub fn iterations(&self) -> usize {
         self.logits.len()

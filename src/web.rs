@@ -8,10 +8,12 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{Backend, BackendKind};
-use crate::config::{LabConfig, PRESETS};
+use crate::config::{Arch, LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
-use crate::train::Record;
+use crate::solve::{exit_score, Exit, ExitScore, EXIT_KL};
+use crate::train::checkpoint::{self, Weights};
+use crate::train::{training_depth, Record};
 
 mod solve;
 mod probe;
@@ -52,6 +54,46 @@ pub fn preset_config(preset: String, overrides: Vec<String>) -> Result<JsValue, 
     to_js(&LabConfig::from_preset(&preset, &overrides).map_err(js_error)?)
 }
 
+/// `probes::phases` of a history (an array of records): per split, the first step its accuracy reaches
+/// `threshold`. The page shades the memorization / ID / OOD phases from it.
+#[wasm_bindgen]
+pub fn phases(history: JsValue, threshold: f64) -> Result<JsValue, JsValue> {
+    let history: Vec<Record> = serde_wasm_bindgen::from_value(history).map_err(|e| js_sys::Error::new(&format!("the history is not valid ({e})")))?;
+    to_js(&crate::probes::phases::phases(&history, threshold))
+}
+
+/// Extra iteration counts a page lab evaluates at: up to twice the training depth (recurrent models only).
+fn sweep_depths(config: &LabConfig) -> Vec<usize> {
+    let depth = training_depth(config);
+    let deep = (2 * depth).min(256);
+    if config.model.arch == Arch::Feedforward || deep <= depth { Vec::new() } else { vec![deep] }
+}
+
+#[derive(Serialize)]
+struct SplitSweep {
+    split: String,
+    /// Token and exact-match accuracy after iterations 1, 2, ...
+    accuracy: Vec<f64>,
+    exact: Vec<f64>,
+}
+
+#[derive(Serialize)]
+struct ExitHistogram {
+    split: String,
+    rule: String,
+    #[serde(flatten)]
+    score: ExitScore,
+}
+
+#[derive(Serialize)]
+struct DepthSweep {
+    step: u64,
+    training_depth: usize,
+    splits: Vec<SplitSweep>,
+    /// Iterations each example used under the adaptive KL exit; absent for feedforward models.
+    exit: Option<ExitHistogram>,
+}
+
 /// A training session. Calls must not overlap (the worker awaits each one); an overlapping call is refused.
 #[wasm_bindgen]
 pub struct WebLab {
@@ -64,7 +106,8 @@ impl WebLab {
     pub async fn create(preset: String, overrides: Vec<String>, backend: String) -> Result<WebLab, JsValue> {
         let config = LabConfig::from_preset(&preset, &overrides).map_err(js_error)?;
         let kind: BackendKind = backend.parse().map_err(js_error)?;
-        let lab = Lab::new(config, kind).await.map_err(js_error)?;
+        let extra = sweep_depths(&config);
+        let lab = Lab::with_eval_depths(config, kind, &extra).await.map_err(js_error)?;
         Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
     }
 
@@ -78,7 +121,8 @@ impl WebLab {
             serde_wasm_bindgen::from_value(history)
                 .map_err(|e| js_error(LabError::Checkpoint { path: source.clone(), what: format!("the saved history is not valid ({e})") }))?
         };
-        let lab = Lab::resume(&bytes, &source, kind, history).await.map_err(js_error)?;
+        let config = checkpoint::read_config(&bytes, &source).map_err(js_error)?;
+        let lab = Lab::resume(&bytes, &source, kind, history, &sweep_depths(&config)).await.map_err(js_error)?;
         Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
     }
 
@@ -146,6 +190,35 @@ impl WebLab {
             let mut lab = lab.try_borrow_mut().map_err(busy)?;
             let solution = solve::solve(&mut lab.trainer, &text, pick).await.map_err(js_error)?;
             to_js(&solution)
+        })
+    }
+
+    /// Accuracy of every split after each test-time iteration, 1 to twice the training depth (the trainer's
+    /// evaluation programs), and, with `exit_examples` > 0, the histogram of iterations the first
+    /// `exit_examples` examples of the test split use under the adaptive KL exit (`looplab eval --exit-kl`).
+    pub fn depths(&self, exit_examples: f64) -> js_sys::Promise {
+        let lab = self.lab.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut lab = lab.try_borrow_mut().map_err(busy)?;
+            let t = &mut lab.trainer;
+            let mut splits = Vec::new();
+            for i in 0..t.dataset.splits.len() {
+                let scores = t.evaluate_depths(i).await.map_err(js_error)?;
+                let split = t.dataset.splits[i].name.to_string();
+                splits.push(SplitSweep { split, accuracy: scores.iter().map(|e| e.accuracy).collect(), exact: scores.iter().map(|e| e.exact).collect() });
+            }
+            let deepest = splits[0].accuracy.len();
+            let exit = if exit_examples >= 1.0 && t.config.model.arch != Arch::Feedforward {
+                let bytes = checkpoint::save(t).await.map_err(js_error)?;
+                let weights = Weights::read(&bytes, "the current model").map_err(js_error)?;
+                let mut backend = Backend::open(t.backend.kind()).await.map_err(js_error)?;
+                let rule = Exit::Kl(EXIT_KL);
+                let score = exit_score(&weights, &mut backend, &t.dataset.splits[1], exit_examples as usize, deepest, rule).await.map_err(js_error)?;
+                Some(ExitHistogram { split: t.dataset.splits[1].name.to_string(), rule: rule.to_string(), score })
+            } else {
+                None
+            };
+            to_js(&DepthSweep { step: t.step, training_depth: training_depth(&t.config), splits, exit })
         })
     }
 

@@ -117,15 +117,19 @@ test('an invalid setting is reported in the message area', async () => {
 });
 
 test('settings from the URL hash reach the lab; divergence is reported in the message area', async () => {
-  // lr x weight_decay > 2 makes decoupled weight decay flip and grow the weights every step: a real divergence.
-  const { page, errors } = await openPage(browser, `#task.p=23&train.lr=5&${SMALL}`);
+  // lr x weight_decay > 2 makes decoupled weight decay flip and grow the weights every step: a real divergence,
+  // here (x 100) before the first evaluation, so there is no earlier state to go back to.
+  const { page, errors } = await openPage(browser, `#task.p=23&train.lr=1&train.weight_decay=100&${SMALL}`);
   try {
     assert.equal(await page.inputValue('#task-p'), '23', 'a hash key with an input fills it');
     await page.click('#start');
-    await page.waitForSelector('#message:not([hidden])', { timeout: 60_000 });
-    assert.match(await page.textContent('#message'), /diverged/);
+    await page.waitForFunction(() => /diverged/.test(document.getElementById('message').textContent)
+      && /No earlier state|last good state/.test(document.getElementById('message').textContent), null, { timeout: 60_000 });
+    const message = await page.textContent('#message');
+    assert.match(message, /train\.lr/, `the message says what to change: ${message}`);
     await page.waitForSelector('#start:enabled', { timeout: 30_000 });
     assert.equal(await page.isDisabled('#pause'), true, 'training stopped');
+    assert.equal(await page.textContent('#status'), 'paused');
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();
@@ -370,6 +374,148 @@ test('a lost GPU device stops training and the run recovers from the autosave on
     assert.match(await page.textContent('#message'), /Resumed from the autosave/);
     await trainPast(page, await stepCount(page));
     assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+const seriesCounts = (page, id) => page.$eval(id, (c) => Object.fromEntries(c.dataset.series.split(' ').filter(Boolean).map((kv) => {
+  const at = kv.lastIndexOf(':');
+  return [kv.slice(0, at), Number(kv.slice(at + 1))];
+})));
+
+test('Step trains exactly one step; the depth plots and PNG downloads follow an evaluation', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    for (const expected of [1, 2]) {
+      await page.click('#step');
+      await stepIs(page, expected);
+      await page.waitForSelector('#step:enabled', { timeout: 30_000 });
+    }
+    assert.equal(await page.textContent('#status'), 'paused');
+    assert.match(await page.textContent('#elapsed'), /^\d+ s$/);
+    assert.match(await page.textContent('#eta'), /^(\d+ (s|min|h)|–)/);
+    // Step 2 is an evaluation: the depth sweep follows (grokking's model loops 2 times: iterations 1..4).
+    await page.waitForFunction(() => Number(document.getElementById('chart-depth').dataset.points) > 0, null, { timeout: 60_000 });
+    const config = await page.evaluate(async () => (await import('./pkg/looplab.js')).presetConfig('grokking', ['task.p=11']));
+    const depth = config.model.loops * config.train.segments;
+    assert.deepEqual(await seriesCounts(page, '#chart-depth'), { train: 2 * depth, test: 2 * depth }, 'accuracy at 1..2x the training depth per split');
+    await page.waitForFunction(() => Number(document.getElementById('chart-exit').dataset.points) > 0, null, { timeout: 60_000 });
+    assert.equal(await points(page, '#chart-exit'), 2 * depth, 'one histogram bar per exit iteration');
+    assert.equal(await stepCount(page), 2, 'the sweep trains nothing');
+
+    const png = await download(page, '#chart-acc + button.png');
+    assert.equal(png.name, 'accuracy.png');
+    assert.deepEqual([...png.bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], 'a PNG file');
+
+    // A fixed speed trains in steps of that size.
+    await page.selectOption('#speed', '1');
+    await trainPast(page, 4);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('compare mode trains a looped model and its feedforward twin together; both curves advance', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}&compare=flops`);
+  try {
+    assert.equal(await page.inputValue('#compare'), 'flops', 'the hash sets the mode');
+    const downloads = [];
+    page.on('download', (d) => downloads.push(d));
+    const s1 = await trainPast(page, 4);
+    const first = await seriesCounts(page, '#chart-acc');
+    for (const key of ['train', 'test', 'twin:train', 'twin:test']) assert.ok(first[key] >= 2, `${key} has points: ${JSON.stringify(first)}`);
+    assert.match(await page.textContent('#last-twin-acc'), /%$/);
+    await trainPast(page, s1 + 2);
+    const second = await seriesCounts(page, '#chart-acc');
+    for (const key of ['test', 'twin:test']) assert.ok(second[key] > first[key], `${key} advanced: ${JSON.stringify(second)}`);
+
+    await page.click('#export-csv');
+    await page.waitForFunction(() => true);
+    for (let i = 0; i < 50 && downloads.length < 2; i++) await page.waitForTimeout(100);
+    assert.deepEqual(downloads.map((d) => d.suggestedFilename()).sort(), ['looplab-grokking-history.csv', 'looplab-grokking-twin-history.csv']);
+
+    // Changing the mode after Reset goes to the hash.
+    await page.click('#reset');
+    await stepIs(page, 0);
+    await labReady(page);
+    await page.selectOption('#compare', 'params');
+    assert.match(await page.evaluate(() => location.hash), /&compare=params$/);
+    await page.selectOption('#compare', 'off');
+    assert.doesNotMatch(await page.evaluate(() => location.hash), /compare/);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+// A history whose train accuracy reaches 90% at step 20 and test_id at step 200, test_ood never.
+function plantedHistory(ood) {
+  return [10, 20, 50, 100, 200, 400].map((step) => {
+    const train = step >= 20 ? 0.95 : 0.5;
+    const id = step >= 200 ? 0.92 : 0.1;
+    const splits = [{ split: 'train', loss: 1, accuracy: train, exact: 0 }, { split: ood ? 'test_id' : 'test', loss: 1, accuracy: id, exact: 0 }];
+    if (ood) splits.push({ split: 'test_ood', loss: 1, accuracy: step >= 400 ? 0.9 : 0.05, exact: 0 });
+    return { step, loss: 1, train_acc: train, test_acc: id, train_exact: 0, test_exact: 0, test_loss: 1, grad_norm: 1, lr: 1e-3, elapsed_s: 1, splits };
+  });
+}
+
+test('phases from the Rust detector are shaded on the accuracy plot', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    const bands = await page.evaluate(async (h) => (await import('./phases.js')).phaseBands(h), plantedHistory(true));
+    assert.deepEqual(bands.map((b) => [b.label, b.from, b.to]), [['memorization', 20, 200], ['ID generalization', 200, 400], ['OOD generalization', 400, 400]]);
+    await page.evaluate((h) => window.looplabTest.records(h), plantedHistory(false));
+    await page.waitForFunction(() => document.getElementById('chart-acc').dataset.bands === 'memorization,generalization');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('the main thread has no task over 50 ms while training', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}&compare=params`);
+  try {
+    await page.evaluate(() => {
+      window.longTasks = [];
+      new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    });
+    await trainPast(page, 8);
+    const long = await page.evaluate(() => window.longTasks);
+    assert.deepEqual(long, [], `long tasks (ms): ${long.join(', ')}`);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a diverging run goes back to its last good state; a config too large for the device names the limit', async () => {
+  // Weight decay 100 with a warmup: lr x weight_decay passes 2 at step 3, after the first evaluation's autosave.
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}&train.weight_decay=100&train.lr=0.5&train.warmup=25`);
+  try {
+    await page.click('#start');
+    await page.waitForFunction(() => /autosave of step|No earlier state/.test(document.getElementById('message').textContent), null, { timeout: 90_000 });
+    const message = await page.textContent('#message');
+    assert.match(message, /training diverged at step \d+.*train\.lr/s);
+    const saved = Number(message.match(/the autosave of step (\d+)/)?.[1]);
+    assert.ok(saved >= 2, `rolled back to an autosave: ${message}`);
+    await stepIs(page, saved);
+    assert.equal(await page.textContent('#status'), 'paused');
+    assert.equal(await page.isEnabled('#start'), true);
+
+    const { page: big } = await openPage(browser, '#task.p=1000&task.train_fraction=0.9&model.d_model=1024');
+    await big.waitForSelector('#message:not([hidden])', { timeout: 60_000 });
+    assert.match(await big.textContent('#message'), /needs \d+ MiB for buffer .* device allows \d+ MiB \((maxStorageBufferBindingSize|maxBufferSize)\)/);
+    await big.close();
+
+    // A malformed hash still gives a working page.
+    const { page: odd, errors: oddErrors } = await openPage(browser, `#%zz&&compare=bogus&model.loops=x&${SMALL}`);
+    assert.match(await odd.textContent('#message'), /model\.loops|%zz/);
+    assert.equal(await odd.inputValue('#compare'), 'off');
+    await odd.fill('#model-loops', '2');
+    await odd.close();
+    assert.deepEqual([...errors, ...oddErrors], [], 'no console errors');
   } finally {
     await page.close();
   }

@@ -1,9 +1,12 @@
 // The page: settings, buttons, numbers and charts. Training runs in worker.js; this file only talks to it.
-import init from './pkg/looplab.js';
-import { Chart, PALETTE } from './plot.js';
+import init, { presetConfig } from './pkg/looplab.js';
+import { Chart, PALETTE, pngButton } from './plot.js';
 import { ConfigForm } from './form.js';
 import { SolveView } from './solve.js';
 import { ProbeView } from './probes.js';
+import { twinOverrides, compareFromHash } from './compare.js';
+import { DepthView } from './depth.js';
+import { phaseBands, splitColor } from './phases.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -13,19 +16,37 @@ const ui = {
   status: $('status'), loss: $('last-loss'), trainAcc: $('last-train-acc'), testAcc: $('last-test-acc'),
   save: $('save'), loadFile: $('load-file'), exportCsv: $('export-csv'), exportJson: $('export-json'),
   recoverOffer: $('recover-offer'), recoverGpu: $('recover-gpu'), recoverCpu: $('recover-cpu'),
+  stepOnce: $('step'), speed: $('speed'), compare: $('compare'), elapsed: $('elapsed'), eta: $('eta'),
+  twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'),
 };
 
+const INK = '#1d1d1f';
 const lossChart = new Chart($('chart-loss'), {
-  title: 'Training loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null,
-  series: [{ key: 'loss', label: 'train loss', color: PALETTE.blue }],
+  title: 'Training loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null, series: [],
 });
 const accChart = new Chart($('chart-acc'), {
-  title: 'Accuracy', yLabel: 'accuracy', yLog: false, yRange: [0, 1], percent: true,
-  series: [
-    { key: 'train_acc', label: 'train', color: PALETTE.orange },
-    { key: 'test_acc', label: 'test', color: PALETTE.green, dash: [7, 4] },
-  ],
+  title: 'Accuracy', yLabel: 'token accuracy', yLog: false, yRange: [0, 1], percent: true, series: [],
 });
+const depthView = new DepthView({ depthCanvas: $('chart-depth'), exitCanvas: $('chart-exit') });
+const charts = [['chart-loss', 'loss'], ['chart-acc', 'accuracy'], ['chart-depth', 'depth'], ['chart-exit', 'exit-iterations']];
+for (const [id, name] of charts) pngButton($(id), name);
+
+// Series for `splits` (names, from the records): one colour per split; the twin's dashed in compare mode.
+function setSeries(splits) {
+  const twin = state.compare !== null;
+  lossChart.setSeries([
+    { key: 'loss', label: twin ? 'looped' : 'train loss', color: PALETTE.blue },
+    ...(twin ? [{ key: 'twin:loss', label: 'feedforward twin', color: PALETTE.blue, dash: [7, 4] }] : []),
+  ]);
+  const series = splits.map((split, i) => ({ key: split, label: split, color: splitColor(split, i) }));
+  accChart.options.legend = twin
+    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: [7, 4] }] : null;
+  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: [7, 4] })) : [])]);
+  state.splits = splits;
+}
+
+// [[split, accuracy]] of a record (older histories have only train_acc / test_acc).
+const splitScores = (r) => (r.splits?.length ? r.splits.map((s) => [s.split, s.accuracy]) : [['train', r.train_acc], ['test', r.test_acc]]);
 
 const state = {
   backend: 'gpu',
@@ -35,6 +56,11 @@ const state = {
   rate: null,       // smoothed steps/s
   solvable: false,  // the lab's task is Sudoku or maze
   solving: false,   // a solve is in flight
+  compare: compareFromHash(location.hash),  // 'params' | 'flops' | null
+  splits: [],       // split names of the accuracy series
+  records: [],      // the looped model's history (for the phases)
+  trainedS: 0,      // seconds of training
+  total: 0,
 };
 
 const solve = {
@@ -73,6 +99,13 @@ function render() {
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
   form.disabled = state.running || state.step > 0;
+  ui.compare.disabled = state.running || state.step > 0;
+  ui.stepOnce.disabled = !state.ready || state.running || state.step >= state.total;
+  ui.depthRefresh.disabled = !state.ready || state.running || state.step === 0;
+  ui.twinRow.hidden = ui.twinAcc.hidden = state.compare === null;
+  ui.elapsed.textContent = state.step > 0 ? duration(state.trainedS) : '–';
+  ui.eta.textContent = state.rate > 0 && state.step < state.total ? duration((state.total - state.step) / state.rate)
+    : state.step >= state.total && state.total > 0 ? 'done' : '–';
   solve.panel.hidden = !state.solvable;
   solve.run.disabled = solve.draw.disabled = !state.ready || state.running || state.solving;
   ui.save.disabled = ui.exportCsv.disabled = ui.exportJson.disabled = !state.ready;
@@ -82,6 +115,14 @@ function render() {
   ui.status.textContent = state.running ? 'training…'
     : !state.ready ? 'not ready'
     : state.step > 0 ? 'paused' : 'ready';
+}
+
+// "42 s", "3 min 05 s", "1 h 02 min".
+function duration(seconds) {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, '0')} min`;
 }
 
 // The main thread loads the wasm module too, only to list presets and check settings (no lab, no device).
@@ -95,67 +136,108 @@ try {
 }
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-const send = (type, extra = {}) => worker.postMessage({ type, preset: form.preset, overrides: form.overrides(), backend: state.backend, ...extra });
+// The twin's overrides in compare mode (null when off, or when the settings do not validate: the lab says why).
+function twin() {
+  if (state.compare === null) return null;
+  try {
+    return twinOverrides(presetConfig(form.preset, form.overrides()), form.overrides(), state.compare);
+  } catch {
+    return null;
+  }
+}
+const speed = () => (ui.speed.value === 'auto' ? 'auto' : Number(ui.speed.value));
+const send = (type, extra = {}) => worker.postMessage({
+  type, preset: form.preset, overrides: form.overrides(), backend: state.backend, twin: twin(), speed: speed(), ...extra,
+});
+// The URL hash: the settings, plus the compare mode.
+const pageHash = () => form.hash() + (state.compare ? `&compare=${state.compare}` : '');
 
 function clearRun() {
   state.step = 0;
   state.rate = null;
+  state.records = [];
+  state.trainedS = 0;
   lossChart.clear();
   accChart.clear();
-  ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = '–';
+  depthView.clear();
+  ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = ui.twinAcc.textContent = '–';
   solveView.clear();
   solve.error.hidden = true;
   probes.clear();
 }
 
-function onRecords(records, step, stepsPerS) {
+const percent = (x) => `${(100 * x).toFixed(1)}%`;
+
+function onRecords(records, twinRecords, step, stepsPerS) {
   state.step = step;
   if (stepsPerS > 0) state.rate = state.rate == null ? stepsPerS : 0.7 * state.rate + 0.3 * stepsPerS;
+  const first = records[0] || twinRecords[0];
+  if (first && !state.splits.length) setSeries(splitScores(first).map(([name]) => name));
+  const add = (rs, prefix) => {
+    if (!rs.length) return;
+    lossChart.add({ [`${prefix}loss`]: rs.map((r) => [r.step, r.loss]) });
+    const points = {};
+    for (const r of rs) for (const [split, acc] of splitScores(r)) (points[prefix + split] ||= []).push([r.step, acc]);
+    accChart.add(points);
+  };
+  add(records, '');
+  add(twinRecords, 'twin:');
   if (records.length) {
-    lossChart.add({ loss: records.map((r) => [r.step, r.loss]) });
-    accChart.add({
-      train_acc: records.map((r) => [r.step, r.train_acc]),
-      test_acc: records.map((r) => [r.step, r.test_acc]),
-    });
+    state.records.push(...records);
+    accChart.setBands(phaseBands(state.records));
     const last = records[records.length - 1];
     ui.loss.textContent = last.loss.toFixed(4);
-    ui.trainAcc.textContent = `${(100 * last.train_acc).toFixed(1)}%`;
-    ui.testAcc.textContent = `${(100 * last.test_acc).toFixed(1)}%`;
+    ui.trainAcc.textContent = percent(last.train_acc);
+    ui.testAcc.textContent = percent(last.test_acc);
   }
+  if (twinRecords.length) ui.twinAcc.textContent = percent(twinRecords[twinRecords.length - 1].test_acc);
 }
+
+// The page test plants records (a history with known phase crossings) through this hook.
+window.looplabTest = { records: (records) => { onRecords(records, [], state.step, 0); render(); } };
 
 worker.onmessage = ({ data: msg }) => {
   switch (msg.type) {
     case 'ready':
       clearRun();
       state.ready = true;
-      onRecords(msg.history, msg.step, 0);
+      state.total = Number(msg.total);
       if (msg.source === 'file') {
         form.fromConfig(msg.config);
-        history.replaceState(null, '', form.hash());
+        state.compare = null;  // a file is one model
+        ui.compare.value = 'off';
+        history.replaceState(null, '', pageHash());
         document.title = `looplab · ${form.preset}`;
       }
+      state.splits = [];
+      setSeries([]);
+      onRecords(msg.history, msg.twin?.history || [], msg.step, 0);
+      state.trainedS = msg.trainedS || 0;
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
       clearMessage();
-      if (msg.note) showMessage(msg.note, 'info');
+      if (msg.note) showMessage(msg.note, msg.noteKind || 'info');
       // A problem with the URL (an unknown preset) outlives the lab's first start.
       if (hashProblem) showMessage(hashProblem);
       hashProblem = null;
       break;
     case 'note':
-      showMessage(msg.message, 'info');
+      showMessage(msg.message, msg.kind || 'info');
+      break;
+    case 'depths':
+      depthView.show(msg.sweep);
       break;
     case 'checkpoint':
       download(`looplab-${form.preset}-step${msg.step}.safetensors`, new Blob([msg.bytes], { type: 'application/octet-stream' }));
       break;
     case 'export':
-      download(`looplab-${form.preset}-history.${msg.format}`, new Blob([msg.text], { type: msg.format === 'csv' ? 'text/csv' : 'application/json' }));
+      download(`looplab-${form.preset}-${msg.name}.${msg.format}`, new Blob([msg.text], { type: msg.format === 'csv' ? 'text/csv' : 'application/json' }));
       break;
     case 'records':
-      onRecords(msg.records, msg.step, msg.stepsPerS);
+      onRecords(msg.records, msg.twinRecords, msg.step, msg.stepsPerS);
+      state.trainedS = msg.trainedS;
       break;
     case 'state':
       state.running = msg.running;
@@ -182,7 +264,8 @@ worker.onmessage = ({ data: msg }) => {
       state.running = false;
       state.solving = false;
       if (!state.ready && !msg.noAdapter) ui.device.textContent = 'not started';
-      showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.` : msg.message);
+      showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.`
+        : msg.diverged ? `${msg.message}\nTraining is paused; going back to the last good state…` : msg.message);
       if (msg.noAdapter) {
         ui.device.textContent = 'no WebGPU adapter';
         ui.cpuOffer.hidden = false;
@@ -227,6 +310,20 @@ ui.start.addEventListener('click', () => {
   send('start');
 });
 ui.pause.addEventListener('click', () => send('pause'));
+ui.stepOnce.addEventListener('click', () => {
+  clearMessage();
+  ui.stepOnce.disabled = true;  // until the step's records come back
+  send('step');
+});
+ui.speed.addEventListener('change', () => send('speed'));
+ui.depthRefresh.addEventListener('click', () => send('depths'));
+ui.compare.value = state.compare || 'off';
+ui.compare.addEventListener('change', () => {
+  state.compare = ui.compare.value === 'off' ? null : ui.compare.value;
+  history.replaceState(null, '', pageHash());
+  if (state.compare && !twin()) showMessage('Compare mode needs a recurrent model (model.arch looped, trm or hrm) and valid settings.');
+  newSettings(null);
+});
 ui.reset.addEventListener('click', () => {
   clearMessage();
   clearRun();
@@ -270,7 +367,7 @@ ui.loadFile.addEventListener('change', async () => {
 
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
 function settingsChanged() {
-  history.replaceState(null, '', form.hash());
+  history.replaceState(null, '', pageHash());
   const problem = form.problem();
   if (problem) showMessage(problem);
   else clearMessage();
@@ -288,11 +385,14 @@ function newSettings(problem) {
 }
 form.select.addEventListener('change', () => {
   form.build(form.select.value);
-  history.replaceState(null, '', form.hash());
+  history.replaceState(null, '', pageHash());
   newSettings(null);
 });
 window.addEventListener('hashchange', () => {
-  if (!state.running && state.step === 0) newSettings(form.fromHash(location.hash));
+  if (state.running || state.step > 0) return;
+  state.compare = compareFromHash(location.hash);
+  ui.compare.value = state.compare || 'off';
+  newSettings(form.fromHash(location.hash));
 });
 
 let hashProblem = form.fromHash(location.hash);

@@ -1,4 +1,5 @@
-// Small hand-written line charts on a canvas: log-scale step axis, linear or log y axis, ticks, labels, legend.
+// Small hand-written charts on a canvas: a log-scale step axis (or a linear one), linear or log y axis, ticks,
+// labels, legend; lines or bars; shaded x bands (training phases) and vertical markers (the training depth).
 
 // Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 export const PALETTE = { blue: '#0072B2', orange: '#E69F00', green: '#009E73', vermillion: '#D55E00', purple: '#CC79A7' };
@@ -18,6 +19,7 @@ function formatStep(v) {
 
 export function formatY(v, percent) {
   if (percent) return `${Math.round(v * 100)}%`;
+  if (v === 0) return '0';
   if (v >= 1000 || v < 0.01) return v.toExponential(0);
   return String(+v.toPrecision(3));
 }
@@ -39,23 +41,56 @@ export function logTicks(lo, hi) {
 }
 
 export class Chart {
-  // options: {title, yLabel, yLog, yRange: [lo, hi] | null, percent, series: [{key, label, color, dash}]}
+  // options: {title, yLabel, yLog, yRange: [lo, hi] | null, percent, series: [{key, label, color, dash}],
+  //   xLinear, xLabel, xRange: [lo, hi] (linear x only), bars (series drawn as bars), legend: [{label, color, dash}]
+  //   (replaces the series' entries), empty (the text shown without data)}
   constructor(canvas, options) {
     this.canvas = canvas;
     this.options = options;
-    this.data = Object.fromEntries(options.series.map((s) => [s.key, []]));
+    this.bands = [];    // [{from, to, label, color}]: shaded x intervals
+    this.markers = [];  // [{x, label}]: dashed vertical lines
+    this.setSeries(options.series);
     this.pending = false;
     new ResizeObserver(() => this.redraw()).observe(canvas);
   }
 
+  // Replaces the series (keeping the points of keys that stay).
+  setSeries(series) {
+    const old = this.data || {};
+    this.options.series = series;
+    this.data = Object.fromEntries(series.map((s) => [s.key, old[s.key] || []]));
+    this.redraw();
+  }
+
+  setBands(bands) {
+    this.bands = bands;
+    this.canvas.dataset.bands = bands.map((b) => b.label).join(',');
+    this.redraw();
+  }
+
+  setMarkers(markers) {
+    this.markers = markers;
+    this.redraw();
+  }
+
+  // Replaces every series' points: {seriesKey: [[x, y], ...]}.
+  set(points) {
+    for (const key of Object.keys(this.data)) this.data[key] = [];
+    this.add(points);
+  }
+
   clear() {
     for (const key of Object.keys(this.data)) this.data[key] = [];
+    this.bands = [];
+    this.markers = [];
+    this.canvas.dataset.bands = '';
     this.redraw();
   }
 
   // points: {seriesKey: [[x, y], ...]}
   add(points) {
     for (const [key, pts] of Object.entries(points)) {
+      if (!this.data[key]) continue;
       for (const [x, y] of pts) if (x > 0 && Number.isFinite(y)) this.data[key].push([x, y]);
     }
     this.redraw();
@@ -67,6 +102,7 @@ export class Chart {
 
   redraw() {
     this.canvas.dataset.points = String(this.pointCount());
+    this.canvas.dataset.series = Object.entries(this.data).map(([key, pts]) => `${key}:${pts.length}`).join(' ');
     if (this.pending) return;
     this.pending = true;
     requestAnimationFrame(() => { this.pending = false; this.draw(); });
@@ -74,6 +110,12 @@ export class Chart {
 
   // From step 1 to the smallest of 1, 2, 5 x 10^k at or above the last step (at least 10).
   xDomain() {
+    if (this.options.xLinear) {
+      if (this.options.xRange) return this.options.xRange;
+      let hi = 1;
+      for (const pts of Object.values(this.data)) for (const [x] of pts) hi = Math.max(hi, x);
+      return [this.options.bars ? 0.5 : 1, this.options.bars ? hi + 0.5 : Math.max(hi, 2)];
+    }
     let hi = 10;
     for (const pts of Object.values(this.data)) if (pts.length) hi = Math.max(hi, pts[pts.length - 1][0]);
     const decade = 10 ** Math.floor(log10(hi));
@@ -106,7 +148,8 @@ export class Chart {
     }
     const ctx = canvas.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = '#ffffff';  // opaque, so the PNG download has a background
+    ctx.fillRect(0, 0, w, h);
 
     const x0 = MARGIN.left;
     const x1 = w - MARGIN.right;
@@ -114,7 +157,9 @@ export class Chart {
     const y1 = MARGIN.top;
     const [xlo, xhi] = this.xDomain();
     const [ylo, yhi] = this.yDomain();
-    const sx = (x) => x0 + (log10(x) - log10(xlo)) / (log10(xhi) - log10(xlo)) * (x1 - x0);
+    const sx = options.xLinear
+      ? (x) => x0 + (x - xlo) / (xhi - xlo) * (x1 - x0)
+      : (x) => x0 + (log10(x) - log10(xlo)) / (log10(xhi) - log10(xlo)) * (x1 - x0);
     const sy = options.yLog
       ? (y) => y0 - (log10(Math.max(y, ylo)) - log10(ylo)) / (log10(yhi) - log10(ylo)) * (y0 - y1)
       : (y) => y0 - (y - ylo) / (yhi - ylo) * (y0 - y1);
@@ -122,8 +167,21 @@ export class Chart {
     ctx.font = '12px system-ui, sans-serif';
     ctx.lineWidth = 1;
 
+    // Shaded bands (behind everything), each labelled at its top left.
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'top';
+    for (const b of this.bands) {
+      const bx0 = Math.max(x0, sx(Math.max(b.from, xlo)));
+      const bx1 = Math.min(x1, sx(Math.min(b.to, xhi)));
+      if (bx1 <= bx0) continue;
+      ctx.fillStyle = b.color;
+      ctx.fillRect(bx0, y1, bx1 - bx0, y0 - y1);
+      ctx.fillStyle = MUTED;
+      if (bx1 - bx0 > ctx.measureText(b.label).width + 8) ctx.fillText(b.label, bx0 + 4, y1 + 4);
+    }
+
     // Grid and ticks.
-    const xt = logTicks(xlo, xhi);
+    const xt = options.xLinear ? linearTicks(xlo, xhi) : logTicks(xlo, xhi);
     const yt = options.yLog ? logTicks(ylo, yhi)
       : { major: Array.from({ length: 5 }, (_, i) => ylo + (yhi - ylo) * i / 4), minor: [] };
     ctx.strokeStyle = GRID;
@@ -135,7 +193,7 @@ export class Chart {
     ctx.fillStyle = MUTED;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    for (const x of xt.major) ctx.fillText(formatStep(x), sx(x), y0 + 6);
+    for (const x of xt.major) ctx.fillText(options.xLinear ? String(x) : formatStep(x), sx(x), y0 + 6);
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
     for (const y of yt.major) ctx.fillText(formatY(y, options.percent), x0 - 6, sy(y));
@@ -152,7 +210,7 @@ export class Chart {
     ctx.fillStyle = INK;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'bottom';
-    ctx.fillText('step (log scale)', (x0 + x1) / 2, h - 4);
+    ctx.fillText(options.xLabel || 'step (log scale)', (x0 + x1) / 2, h - 4);
     ctx.save();
     ctx.translate(14, (y0 + y1) / 2);
     ctx.rotate(-Math.PI / 2);
@@ -167,20 +225,25 @@ export class Chart {
     // Legend, top right.
     ctx.font = '12px system-ui, sans-serif';
     let lx = x1;
-    for (const s of [...options.series].reverse()) {
+    for (const s of [...(options.legend || options.series)].reverse()) {
       const tw = ctx.measureText(s.label).width;
       lx -= tw;
       ctx.fillStyle = INK;
       ctx.fillText(s.label, lx, y1 / 2 + 2);
       lx -= 26;
-      ctx.strokeStyle = s.color;
-      ctx.lineWidth = 2.5;
-      ctx.setLineDash(s.dash || []);
-      ctx.beginPath();
-      ctx.moveTo(lx, y1 / 2 + 2);
-      ctx.lineTo(lx + 20, y1 / 2 + 2);
-      ctx.stroke();
-      ctx.setLineDash([]);
+      if (options.bars) {
+        ctx.fillStyle = s.color;
+        ctx.fillRect(lx + 4, y1 / 2 - 4, 12, 12);
+      } else {
+        ctx.strokeStyle = s.color;
+        ctx.lineWidth = 2.5;
+        ctx.setLineDash(s.dash || []);
+        ctx.beginPath();
+        ctx.moveTo(lx, y1 / 2 + 2);
+        ctx.lineTo(lx + 20, y1 / 2 + 2);
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
       lx -= 16;
     }
 
@@ -190,9 +253,18 @@ export class Chart {
     ctx.rect(x0, y1, x1 - x0, y0 - y1);
     ctx.clip();
     ctx.lineJoin = 'round';
-    for (const s of options.series) {
+    const barWidth = options.bars ? Math.max(1, (sx(2) - sx(1)) * 0.8 / options.series.length) : 0;
+    options.series.forEach((s, i) => {
       const pts = this.data[s.key];
-      if (!pts.length) continue;
+      if (!pts.length) return;
+      if (options.bars) {
+        ctx.fillStyle = s.color;
+        for (const [x, y] of pts) {
+          const left = sx(x) - barWidth * options.series.length / 2 + i * barWidth;
+          ctx.fillRect(left, sy(y), barWidth, y0 - sy(y));
+        }
+        return;
+      }
       ctx.strokeStyle = s.color;
       ctx.lineWidth = 2;
       ctx.setLineDash(s.dash || []);
@@ -205,15 +277,61 @@ export class Chart {
         ctx.arc(sx(pts[0][0]), sy(pts[0][1]), 3, 0, 2 * Math.PI);
         ctx.fill();
       }
-    }
+    });
     ctx.restore();
     ctx.setLineDash([]);
+    // Markers over the series: dashed vertical lines, labelled at the top.
+    for (const m of this.markers) {
+      ctx.strokeStyle = INK;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash([3, 3]);
+      ctx.beginPath();
+      ctx.moveTo(sx(m.x), y0);
+      ctx.lineTo(sx(m.x), y1);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.textAlign = sx(m.x) > (x0 + x1) / 2 ? 'right' : 'left';
+      const tx = sx(m.x) + (ctx.textAlign === 'right' ? -4 : 4);
+      const tw = ctx.measureText(m.label).width;
+      ctx.fillStyle = 'rgba(255,255,255,0.85)';  // legible over bars and curves
+      ctx.fillRect(ctx.textAlign === 'right' ? tx - tw - 2 : tx - 2, y1 + 10, tw + 4, 16);
+      ctx.fillStyle = INK;
+      ctx.fillText(m.label, tx, y1 + 18);
+    }
 
     if (this.pointCount() === 0) {
       ctx.fillStyle = MUTED;
       ctx.textAlign = 'center';
       ctx.textBaseline = 'middle';
-      ctx.fillText('no data yet: press Start', (x0 + x1) / 2, (y0 + y1) / 2);
+      ctx.fillText(options.empty || 'no data yet: press Start', (x0 + x1) / 2, (y0 + y1) / 2);
     }
   }
+}
+
+// Integer ticks over [lo, hi], about six of them.
+function linearTicks(lo, hi) {
+  const step = Math.max(1, [1, 2, 5, 10, 20, 50, 100].find((s) => (hi - lo) / s <= 8) || 100);
+  const major = [];
+  for (let v = Math.ceil(lo / step) * step || step; v <= hi; v += step) major.push(v);
+  if (!major.includes(1) && lo <= 1) major.unshift(1);
+  return { major, minor: [] };
+}
+
+// Adds a "PNG" button to `canvas`'s figure that downloads the chart as `name`.png.
+export function pngButton(canvas, name) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'png';
+  button.textContent = 'PNG';
+  button.title = `Download this plot as ${name}.png`;
+  button.setAttribute('aria-label', `Download the ${canvas.getAttribute('aria-label') || name} plot as PNG`);
+  button.addEventListener('click', () => canvas.toBlob((blob) => {
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${name}.png`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }, 'image/png'));
+  canvas.parentElement.appendChild(button);
+  return button;
 }

@@ -1,19 +1,23 @@
-// Training runs here, off the main thread: the page posts commands, this worker drives the wasm lab and posts
-// records back. Messages in (each with preset, overrides, backend):
+// Training runs here, off the main thread: the page posts commands, this worker drives the wasm lab (and, in
+// compare mode, its feedforward twin: a second lab trained in turn with it) and posts records back.
+// Messages in (each with preset, overrides, backend, twin: the twin's overrides or null, speed):
 //   {type: 'create', autosave}  a new lab; with `autosave`, resumed from this config's autosave if there is one
 //   {type: 'reset'}  deletes the autosave, then a new lab from step 0     {type: 'load', bytes, name}  a checkpoint file
-//   {type: 'start' | 'pause' | 'solve' | 'checkpoint'}   {type: 'export', format: 'csv' | 'json'}
-//   {type: 'probe', examples, iterations}  (0: the defaults; with `twin` set, its CKA against the twin too)
-// Messages out: {type: 'ready', device, fallback, config, step, total, history, source, note}
-//   {type: 'records', records, step, stepsPerS}  {type: 'state', running}  {type: 'done'}  {type: 'note', message}
-//   {type: 'checkpoint', bytes, step}  {type: 'export', format, text}  {type: 'solution' | 'solve-error', ...}
-//   {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
-//   {type: 'error', message, noAdapter, deviceLost}
+//   {type: 'start' | 'step' | 'pause' | 'solve' | 'checkpoint' | 'depths'}   {type: 'export', format: 'csv' | 'json'}
+//   {type: 'speed'}  steps per frame: 'auto' (as many as fit in CALL_MS) or a number
+//   {type: 'probe', examples, iterations}  (0: the defaults; in compare mode, also CKA against the twin)
+// Messages out: {type: 'ready', device, fallback, config, step, total, history, twin, source, note, noteKind}
+//   {type: 'records', records, twinRecords, step, stepsPerS, trainedS}  {type: 'state', running}  {type: 'done'}
+//   {type: 'depths', sweep}  {type: 'note', message}  {type: 'checkpoint', bytes, step}  {type: 'export', format, text, name}
+//   {type: 'solution' | 'solve-error', ...}  {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
+//   {type: 'error', message, noAdapter, deviceLost, diverged}
 import init, { WebLab, presetConfig } from './pkg/looplab.js';
 import * as autosave from './autosave.js';
 
 let lab = null;
-let twin = null;          // a feedforward twin WebLab on the same task (compare mode): probes add its CKA
+let twin = null;          // the feedforward twin in compare mode
+let twinSaveKey = null;   // the autosave key of `twin`'s config
+let labBackend = 'gpu';   // the backend `lab` runs on
 let labKey = '';          // the settings `lab` was built from; null for a checkpoint file (never rebuilt implicitly)
 let saveKey = null;       // the autosave key of `lab`'s config
 let savedStep = -1;       // the step of the last autosave
@@ -22,6 +26,11 @@ let running = false;
 let loop = null;          // the promise of the running training loop, if any
 let queue = Promise.resolve();
 let loseDevice = false;   // set by the page test's hook: the next step fails as a lost device does
+let speed = 'auto';       // steps per frame, or 'auto'
+let trainedS = 0;         // seconds spent training this run (from the last record's clock on resume)
+let sweptStep = -1;       // the step of the last depth sweep
+let lastSweep = -Infinity;
+let sweepMs = 0;          // how long the last depth sweep took
 
 // The page test cannot make SwiftShader lose its device, so it asks for the same error through this hook.
 self.looplabTest = { loseDevice: () => { loseDevice = true; } };
@@ -29,9 +38,18 @@ self.looplabTest = { loseDevice: () => { loseDevice = true; } };
 const SAVE_EVERY_MS = 10_000;
 // LabError::Device's message: the lab is unusable after it.
 const DEVICE_LOST = /^the GPU device failed/;
+// LabError::Diverged's message: the weights are NaN/Inf; the last autosave is the last good state.
+const DIVERGED = /^training diverged/;
+// Test examples whose adaptive-exit iterations the depth view counts (a trace of every iteration's logits).
+const EXIT_EXAMPLES = 128;
+// A fixed speed trains its steps, then waits for the rest of a frame.
+const FRAME_MS = 1000 / 60;
+// Depth sweeps take at most about a fifth of the training time.
+const SWEEP_SHARE = 0.2;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
-const keyOf = (msg) => JSON.stringify([msg.preset, msg.overrides, msg.backend]);
+const keyOf = (msg) => JSON.stringify([msg.preset, msg.overrides, msg.backend, msg.twin]);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function errorMessage(e) {
   return (e && e.message) ? e.message : String(e);
@@ -58,8 +76,9 @@ async function stopLoop() {
 
 function dropLab() {
   if (lab) lab.free();
-  lab = null;
-  saveKey = null;
+  if (twin) twin.free();
+  lab = twin = null;
+  saveKey = twinSaveKey = null;
 }
 
 // Replaces the lab with `build()`'s on `backend`; `info` holds what the page is told besides the lab's state.
@@ -85,42 +104,72 @@ async function openLab(backend, build, info, keep = false) {
     return false;
   }
   dropLab();
-  lab = next;
+  ({ lab, twin } = next);
+  labBackend = backend;
   saveKey = await autosave.keyOf(lab.config());
+  twinSaveKey = twin ? await autosave.keyOf(twin.config()) : null;
   savedStep = lab.step();
   lastSave = -Infinity;
+  sweptStep = -1;
+  const last = lab.history().at(-1);
+  trainedS = last ? last.elapsed_s : 0;
   let device = lab.device();
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
     type: 'ready', device, fallback: lab.isFallback(), config: lab.config(), step: lab.step(), total: lab.totalSteps(),
-    backend, history: lab.history(), ...info,
+    backend, history: lab.history(), trainedS,
+    twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
   });
   return true;
 }
 
-// The autosave key of the config `msg` describes, or null for settings that do not validate.
-async function configKey(msg) {
+// The lab with `overrides`, resumed from its autosave under `key` when there is one; says which in `info`.
+async function createOrResume(msg, overrides, key, info, who) {
+  const saved = key ? await autosave.load(key).catch(() => null) : null;
+  const fresh = () => WebLab.create(msg.preset, overrides, msg.backend);
+  if (!saved) return fresh();
   try {
-    return await autosave.keyOf(presetConfig(msg.preset, msg.overrides));
+    const resumed = await WebLab.resume(saved.bytes, 'the autosave', msg.backend, saved.history);
+    const when = new Date(saved.savedAt).toLocaleString();
+    Object.assign(info, { source: 'autosave', note: `Resumed from the autosave of step ${saved.step} (saved ${when}). Reset starts again from step 0.` });
+    return resumed;
+  } catch (e) {
+    info.note = `The autosave${who} could not be resumed (${errorMessage(e)}); started again from step 0.`;
+    return fresh();
+  }
+}
+
+// The twin, or an error naming it.
+async function buildTwin(msg, build) {
+  try {
+    return await build();
+  } catch (e) {
+    throw new Error(`the feedforward twin: ${errorMessage(e)}`);
+  }
+}
+
+// The autosave key of the config `msg` describes, or null for settings that do not validate.
+async function configKey(preset, overrides) {
+  try {
+    return await autosave.keyOf(presetConfig(preset, overrides));
   } catch {
     return null;
   }
 }
 
 async function create(msg) {
-  const fresh = () => WebLab.create(msg.preset, msg.overrides, msg.backend);
-  const key = msg.autosave ? await configKey(msg) : null;
-  const saved = key ? await autosave.load(key).catch(() => null) : null;
   const info = { source: 'new', note: msg.recover ? 'No autosave of this run was found; started again from step 0.' : null };
-  const build = !saved ? fresh : async () => {
+  const key = msg.autosave ? await configKey(msg.preset, msg.overrides) : null;
+  const twinKey = msg.autosave && msg.twin ? await configKey(msg.preset, msg.twin) : null;
+  const build = async () => {
+    const built = await createOrResume(msg, msg.overrides, key, info, '');
     try {
-      const resumed = await WebLab.resume(saved.bytes, 'the autosave', msg.backend, saved.history);
-      const when = new Date(saved.savedAt).toLocaleString();
-      Object.assign(info, { source: 'autosave', note: `Resumed from the autosave of step ${saved.step} (saved ${when}). Reset starts again from step 0.` });
-      return resumed;
+      const twinInfo = {};
+      const t = msg.twin ? await buildTwin(msg, () => createOrResume(msg, msg.twin, twinKey, twinInfo, ' of the twin')) : null;
+      return { lab: built, twin: t };
     } catch (e) {
-      info.note = `The autosave could not be resumed (${errorMessage(e)}); started again from step 0.`;
-      return fresh();
+      built.free();
+      throw e;
     }
   };
   const ok = await openLab(msg.backend, build, info);
@@ -129,8 +178,9 @@ async function create(msg) {
 }
 
 async function load(msg) {
-  const ok = await openLab(msg.backend, () => WebLab.resume(new Uint8Array(msg.bytes), msg.name, msg.backend, null),
-    { source: 'file', note: `Loaded ${msg.name}.` }, true);
+  // A file is one model: compare mode does not apply to it.
+  const build = async () => ({ lab: await WebLab.resume(new Uint8Array(msg.bytes), msg.name, msg.backend, null), twin: null });
+  const ok = await openLab(msg.backend, build, { source: 'file', note: `Loaded ${msg.name}.` }, true);
   if (ok) labKey = null;
 }
 
@@ -139,6 +189,7 @@ async function saveNow() {
   try {
     const step = lab.step();
     await autosave.store(saveKey, { bytes: await lab.checkpoint(), history: lab.history(), step, savedAt: Date.now() });
+    if (twin) await autosave.store(twinSaveKey, { bytes: await twin.checkpoint(), history: twin.history(), step: twin.step(), savedAt: Date.now() });
     savedStep = step;
     lastSave = performance.now();
   } catch (e) {
@@ -150,40 +201,106 @@ async function saveNow() {
 // records still come every train.eval_every steps.
 const CALL_MS = 250;
 
+// Trains `n` steps of the lab (and of the twin), posts the records; returns the call's milliseconds.
+async function trainSteps(n) {
+  const before = lab.step();
+  const t0 = performance.now();
+  if (loseDevice) {
+    loseDevice = false;
+    throw new Error('the GPU device failed: the device was lost (simulated by the page test hook)');
+  }
+  const records = await lab.train(Math.min(n, lab.totalSteps() - before));
+  let twinRecords = [];
+  if (twin) {
+    try {
+      twinRecords = await twin.train(Math.min(n, twin.totalSteps() - twin.step()));
+    } catch (e) {
+      throw new Error(`the feedforward twin: ${errorMessage(e)}`);
+    }
+  }
+  const ms = performance.now() - t0;
+  trainedS += ms / 1000;
+  const step = lab.step();
+  post({ type: 'records', records, twinRecords, step, stepsPerS: ms > 0 ? (step - before) / (ms / 1000) : 0, trainedS });
+  if (records.length && performance.now() - lastSave >= SAVE_EVERY_MS) await saveNow();
+  return { ms, recorded: records.length > 0 };
+}
+
+// Accuracy against test-time iterations and the adaptive-exit histogram of the current model.
+async function sweep() {
+  if (!lab || sweptStep === lab.step()) return;
+  const t0 = performance.now();
+  try {
+    post({ type: 'depths', sweep: await lab.depths(EXIT_EXAMPLES) });
+  } catch (e) {
+    post({ type: 'note', message: `The depth sweep failed: ${errorMessage(e)}` });
+  }
+  sweptStep = lab.step();
+  sweepMs = performance.now() - t0;
+  lastSweep = performance.now();
+}
+
+// A new evaluation record refreshes the depth view when the sweeps so far took under SWEEP_SHARE of the time.
+const sweepDue = () => performance.now() - lastSweep >= sweepMs / SWEEP_SHARE;
+
+// A failed call: a lost device leaves nothing to save or train (the page offers the last autosave); a diverged
+// run goes back to its last autosave, the last good state.
+async function failed(e) {
+  const message = errorMessage(e);
+  const lost = DEVICE_LOST.test(message);
+  const diverged = DIVERGED.test(message.replace(/^the feedforward twin: /, ''));
+  if (lost) dropLab();
+  post({ type: 'error', message, deviceLost: lost, diverged });
+  return { broken: lost || diverged, rollBack: diverged ? () => rollBack(message) : null };
+}
+
+async function rollBack(message) {
+  const saved = saveKey ? await autosave.load(saveKey).catch(() => null) : null;
+  const twinSaved = twinSaveKey ? await autosave.load(twinSaveKey).catch(() => null) : null;
+  const backend = labBackend;
+  if (!saved || (twin && !twinSaved)) {
+    post({ type: 'note', kind: 'error', message: `${message}\nNo earlier state of this run was saved: Reset, change the settings and start again.` });
+    return;
+  }
+  const build = async () => ({
+    lab: await WebLab.resume(saved.bytes, 'the autosave', backend, saved.history),
+    twin: twinSaved ? await WebLab.resume(twinSaved.bytes, 'the autosave of the twin', backend, twinSaved.history) : null,
+  });
+  const key = labKey;
+  await openLab(backend, build, {
+    source: 'autosave', noteKind: 'error',
+    note: `${message}\nThe run went back to its last good state, the autosave of step ${saved.step}. Reset to change the settings.`,
+  });
+  labKey = key;
+}
+
 async function trainLoop() {
   const evalEvery = Math.max(1, Number(lab.config().train?.eval_every) || 100);
   let chunk = 1;
-  let lost = false;
+  let failure = { broken: false, rollBack: null };
   post({ type: 'state', running: true });
   try {
     while (running && lab) {
       if (lab.step() >= lab.totalSteps()) { post({ type: 'done' }); break; }
-      const before = lab.step();
-      const t0 = performance.now();
-      if (loseDevice) {
-        loseDevice = false;
-        throw new Error('the GPU device failed: the device was lost (simulated by the page test hook)');
-      }
-      const records = await lab.train(Math.min(chunk, lab.totalSteps() - before));
-      const ms = performance.now() - t0;
-      const seconds = ms / 1000;
-      const step = lab.step();
-      chunk = Math.max(1, Math.min(evalEvery, Math.round(chunk * CALL_MS / Math.max(ms, 1))));
-      post({ type: 'records', records, step, stepsPerS: seconds > 0 ? (step - before) / seconds : 0 });
-      if (records.length && performance.now() - lastSave >= SAVE_EVERY_MS) await saveNow();
+      const fixed = speed !== 'auto';
+      const { ms, recorded } = await trainSteps(fixed ? speed : chunk);
+      if (!fixed) chunk = Math.max(1, Math.min(evalEvery, Math.round(chunk * CALL_MS / Math.max(ms, 1))));
+      if (recorded && sweepDue()) await sweep();
+      if (fixed && ms < FRAME_MS) await sleep(FRAME_MS - ms);
     }
   } catch (e) {
-    const message = errorMessage(e);
-    lost = DEVICE_LOST.test(message);
-    // A lost device leaves nothing to save or train; the page offers the last autosave instead.
-    if (lost) dropLab();
-    post({ type: 'error', message, deviceLost: lost });
+    failure = await failed(e);
   } finally {
     running = false;
-    if (!lost) await saveNow();
+    if (!failure.broken) {
+      await saveNow();
+      if (lab?.history().length) await sweep();
+    }
     loop = null;
     post({ type: 'state', running: false });
   }
+  // After `loop` is cleared: rolling back builds a new lab, which first waits for the loop to stop.
+  if (failure.rollBack) await failure.rollBack();
 }
 
 // Settings changed before the first step: rebuild from them. After that they wait for Reset.
@@ -213,7 +330,7 @@ async function handle(msg) {
       break;
     case 'reset': {
       await stopLoop();
-      const keys = [saveKey, await configKey(msg)].filter(Boolean);
+      const keys = [saveKey, twinSaveKey, await configKey(msg.preset, msg.overrides), msg.twin && await configKey(msg.preset, msg.twin)].filter(Boolean);
       for (const key of keys) await autosave.remove(key).catch(() => {});
       await create({ ...msg, autosave: false });
       break;
@@ -222,9 +339,29 @@ async function handle(msg) {
       await load(msg);
       break;
     case 'start':
+      speed = msg.speed;
       if (!(await current(msg))) return;
       running = true;
       if (!loop) loop = trainLoop();
+      break;
+    case 'step':
+      if (running || !(await current(msg))) return;
+      if (lab.step() >= lab.totalSteps()) { post({ type: 'done' }); return; }
+      try {
+        const { recorded } = await trainSteps(1);
+        if (recorded) await sweep();
+      } catch (e) {
+        await (await failed(e)).rollBack?.();
+      }
+      post({ type: 'state', running: false });
+      break;
+    case 'speed':
+      speed = msg.speed;
+      break;
+    case 'depths':
+      if (!lab || running) return;
+      sweptStep = -1;
+      await sweep();
       break;
     case 'checkpoint':
       if (!lab) return;
@@ -236,7 +373,9 @@ async function handle(msg) {
     case 'export':
       if (!lab) return;
       await paused(async () => {
-        post({ type: 'export', format: msg.format, text: msg.format === 'csv' ? lab.historyCsv() : lab.historyJson() });
+        for (const [l, name] of [[lab, 'history'], [twin, 'twin-history']]) {
+          if (l) post({ type: 'export', format: msg.format, name, text: msg.format === 'csv' ? l.historyCsv() : l.historyJson() });
+        }
       });
       break;
     case 'solve':
@@ -275,6 +414,7 @@ const ready = init().catch((e) => {
 self.onmessage = (event) => {
   const msg = event.data;
   if (msg.type === 'pause') running = false;  // takes effect at once, not after queued work
+  if (msg.type === 'speed') speed = msg.speed;
   queue = queue.then(() => ready).then(() => handle(msg)).catch((e) => {
     post({ type: 'error', message: errorMessage(e) });
   });

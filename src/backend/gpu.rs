@@ -89,14 +89,19 @@ impl GpuBackend {
     }
 
     pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
-        let max_binding = self.limits.max_storage_buffer_binding_size;
+        // Every buffer is bound as storage, so the smaller of the two limits applies.
+        let (allowed, limit) = if self.limits.max_buffer_size < self.limits.max_storage_buffer_binding_size as u64 {
+            (self.limits.max_buffer_size, "maxBufferSize")
+        } else {
+            (self.limits.max_storage_buffer_binding_size as u64, "maxStorageBufferBindingSize")
+        };
         if let Some(big) = plan.largest() {
             let bytes = big.len as u64 * 4;
-            if bytes > max_binding {
+            if bytes > allowed {
                 return Err(LabError::TooLarge {
                     needed: format!("{} MiB for buffer `{}`", bytes >> 20, big.name),
-                    allowed: format!("{} MiB", max_binding >> 20),
-                    limit: "maxStorageBufferBindingSize".into(),
+                    allowed: format!("{} MiB", allowed >> 20),
+                    limit: limit.into(),
                 });
             }
         }

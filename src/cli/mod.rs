@@ -155,7 +155,7 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
             })?,
             Err(_) => Vec::new(),
         };
-        let mut lab = Lab::resume(&bytes, &path.display().to_string(), backend, history).await?;
+        let mut lab = Lab::resume(&bytes, &path.display().to_string(), backend, history, &[]).await?;
         if let Some(steps) = a.steps {
             lab.trainer.config.train.steps = steps;
         }
@@ -314,7 +314,7 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
         let depth = wanted.iter().copied().max().unwrap_or(depths[0]);
         for &s in &splits {
             let mut backend = crate::backend::Backend::open(t.backend.kind()).await?;
-            let e = solve::exit_score(&weights, &mut backend, &t.dataset.splits[s], depth, rule).await?;
+            let e = crate::solve::exit_score(&weights, &mut backend, &t.dataset.splits[s], t.dataset.splits[s].len(), depth, rule).await?;
             exits.push(ExitRow { split: names[s], rule: rule.to_string(), max_iterations: depth, exact_at_exit: e.exact_at_exit, exact_at_max: e.exact_at_depth, mean_iterations: e.mean_iterations, histogram: e.histogram });
         }
     }

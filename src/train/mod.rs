@@ -86,7 +86,10 @@ struct EvalProgram {
     seq: usize,
     grid: [usize; 2],
     inputs: GraphInputs,
+    /// Runs the training depth (what records score).
     program: ProgramId,
+    /// Runs `1..=deepest` iterations when that is more than the training depth (`evaluate_depths`).
+    deep: Option<ProgramId>,
 }
 
 /// The programs a training step is composed of (recorded into one submit).
@@ -277,20 +280,27 @@ impl Trainer {
         };
         let mut evals = Vec::new();
         for (graph, &(exact, has_target)) in eval_graphs.iter().zip(&eval_flags) {
-            let mut eval: Vec<Box<dyn Kernel>> = graph.start(true);
-            for depth in 0..deepest {
-                eval.append(&mut graph.iterate());
-                eval.append(&mut graph.decode());
-                let slot_at = |i: usize| eval_metrics.slice((depth * slot::EVAL_LEN + i) * slot::STRIDE, 1);
-                eval.extend(sums(graph, [slot_at(0), slot_at(1), slot_at(2)]));
-                let (correct, supervised) = (graph.correct, graph.supervised);
-                eval.push(Box::new(ExactMatch { correct, supervised, exact, has_target, batch: graph.shape.batch, seq: graph.shape.seq }));
-                for (x, s) in [(exact, 3), (has_target, 4)] {
-                    eval.push(Box::new(Reduce { x, out: slot_at(s), op: Reduction::Sum, accumulate: true }));
+            // Iterations 1..=depths, each decoded and scored into its metric slot.
+            let eval = |depths: usize| {
+                let mut eval: Vec<Box<dyn Kernel>> = graph.start(true);
+                for depth in 0..depths {
+                    eval.append(&mut graph.iterate());
+                    eval.append(&mut graph.decode());
+                    let slot_at = |i: usize| eval_metrics.slice((depth * slot::EVAL_LEN + i) * slot::STRIDE, 1);
+                    eval.extend(sums(graph, [slot_at(0), slot_at(1), slot_at(2)]));
+                    let (correct, supervised) = (graph.correct, graph.supervised);
+                    eval.push(Box::new(ExactMatch { correct, supervised, exact, has_target, batch: graph.shape.batch, seq: graph.shape.seq }) as Box<dyn Kernel>);
+                    for (x, s) in [(exact, 3), (has_target, 4)] {
+                        eval.push(Box::new(Reduce { x, out: slot_at(s), op: Reduction::Sum, accumulate: true }));
+                    }
                 }
-            }
+                eval
+            };
             let inputs = GraphInputs { tokens: graph.tokens, targets: graph.targets, batch: graph.shape.batch };
-            evals.push(EvalProgram { seq: graph.shape.seq, grid: graph.shape.grid, inputs, program: backend.prepare(eval).await? });
+            let depth = training_depth(&config);
+            let program = backend.prepare(eval(depth)).await?;
+            let deep = if deepest > depth { Some(backend.prepare(eval(deepest)).await?) } else { None };
+            evals.push(EvalProgram { seq: graph.shape.seq, grid: graph.shape.grid, inputs, program, deep });
         }
 
         let mut trainer = Trainer {
@@ -483,7 +493,7 @@ impl Trainer {
     /// Loss and accuracies of the model (EMA weights when enabled) on one split, at the training depth.
     pub async fn evaluate(&mut self, split: usize) -> Result<Evaluation, LabError> {
         let depth = training_depth(&self.config);
-        Ok(self.evaluate_depths(split).await?[depth - 1])
+        Ok(self.sweep(split, depth).await?[depth - 1])
     }
 
     /// The iteration counts asked for at construction, the training depth first.
@@ -495,13 +505,19 @@ impl Trainer {
     /// output head reads the state after every iteration). The training split is scored on its first
     /// `TRAIN_EVAL_EXAMPLES` examples.
     pub async fn evaluate_depths(&mut self, split: usize) -> Result<Vec<Evaluation>, LabError> {
+        self.sweep(split, self.deepest).await
+    }
+
+    /// Scores after iterations `1..=depths` (the training depth or the deepest planned).
+    async fn sweep(&mut self, split: usize, depths: usize) -> Result<Vec<Evaluation>, LabError> {
         let s = &self.dataset.splits[split];
         let n = if split == 0 { s.len().min(TRAIN_EVAL_EXAMPLES) } else { s.len() };
         let (seq, grid) = (s.seq_len, s.grid);
         let e = self.evals.iter().find(|e| e.seq == seq && e.grid == grid).expect("an evaluation program per geometry");
-        let (inputs, program) = (e.inputs, e.program);
-        let len = self.deepest * slot::EVAL_LEN * slot::STRIDE;
-        self.backend.write(self.eval_metrics, &vec![0.0; len]);
+        let (inputs, program) = (e.inputs, if depths > training_depth(&self.config) { e.deep.expect("planned") } else { e.program });
+        let len = depths * slot::EVAL_LEN * slot::STRIDE;
+        let slots = self.eval_metrics.slice(0, len);
+        self.backend.write(slots, &vec![0.0; len]);
         let mut start = 0;
         while start < n {
             let ids: Vec<usize> = (start..(start + inputs.batch).min(n)).collect();
@@ -509,9 +525,9 @@ impl Trainer {
             self.backend.run(&[program]);
             start += inputs.batch;
         }
-        let all = self.backend.read(self.eval_metrics).await?;
+        let all = self.backend.read(slots).await?;
         let at = |depth: usize, i: usize| all[(depth * slot::EVAL_LEN + i) * slot::STRIDE] as f64;
-        Ok((0..self.deepest)
+        Ok((0..depths)
             .map(|d| {
                 let count = at(d, 2).max(1.0);
                 Evaluation { loss: at(d, 0) / count, accuracy: at(d, 1) / count, exact: at(d, 3) / at(d, 4).max(1.0) }
