@@ -45,8 +45,10 @@ for name in $NAMES; do
       --set task.test_size=$bits --set task.test_examples=200 --iters 5,10,20,40,80,160 || echo "(eval failed)"
   done
 done
-for eps in 1e-1 1e-2 1e-3 1e-4; do
-  echo "== recall-progressive, 32 bits, adaptive exit at KL < $eps (at most 160 iterations)"
-  "$BIN" eval --backend "$BACKEND" --checkpoint "$OUT/recall-progressive/model.safetensors" --split test \
-    --set task.test_size=32 --set task.test_examples=200 --iters 160 --exit-kl "$eps" || echo "(eval failed)"
+for name in recall-fixed recall-progressive; do
+  for eps in 1e-1 1e-2 1e-3 1e-4; do
+    echo "== $name, 32 bits, adaptive exit at KL < $eps (at most 160 iterations)"
+    "$BIN" eval --backend "$BACKEND" --checkpoint "$OUT/$name/model.safetensors" --split test \
+      --set task.test_size=32 --set task.test_examples=200 --iters 160 --exit-kl "$eps" || echo "(eval failed)"
+  done
 done
