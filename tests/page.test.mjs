@@ -623,7 +623,7 @@ test('the bandit view rolls the current model out and its baselines match the na
     await page.click('#bandit-run');
     await page.waitForSelector('#bandit-run:enabled', { timeout: 60_000 });
     assert.equal(await page.isHidden('#bandit-error'), true, `no error: ${await page.textContent('#bandit-error')}`);
-    assert.match(await page.textContent('#bandit-status'), /^Step \d+: 100 unseen 5-armed tasks, 8 steps, block looped 1 time\./);
+    assert.match(await page.textContent('#bandit-status'), /^Step \d+: 100 unseen 5-armed tasks, 8 steps, block looped 1 time\. Lines are means over tasks; "model blind"/);
     const policies = ['model', 'model-argmax', 'model-blind', 'thompson', 'random', 'greedy'];
     assert.deepEqual(await seriesCounts(page, '#chart-bandit'), Object.fromEntries(policies.map((p) => [p, 8])), 'a line of 8 steps per policy');
     const summary = await page.textContent('#bandit-summary');

@@ -54,10 +54,10 @@ class RunPanel {
 
 // Policies in the order of the legend, with their colours and dashes (the model's variants in blue).
 const POLICIES = {
-  model: { label: 'model (sampled)', color: PALETTE.blue },
-  'model-argmax': { label: 'model (argmax)', color: PALETTE.blue, dash: [7, 4] },
-  'model-blind': { label: 'model, rewards hidden', color: PALETTE.blue, dash: [2, 3] },
-  thompson: { label: 'Thompson (teacher)', color: PALETTE.green },
+  model: { label: 'model', color: PALETTE.blue },
+  'model-argmax': { label: 'model argmax', color: PALETTE.blue, dash: [7, 4] },
+  'model-blind': { label: 'model blind', color: PALETTE.blue, dash: [2, 3] },
+  thompson: { label: 'Thompson', color: PALETTE.green },
   random: { label: 'random', color: PALETTE.vermillion },
   greedy: { label: 'greedy', color: PALETTE.orange },
 };
@@ -67,7 +67,7 @@ export class BanditView extends RunPanel {
   constructor(el, request) {
     super(el, 'bandit', request);
     this.chart = new Chart(el.canvas, {
-      title: 'Cumulative regret on unseen tasks', yLabel: 'cumulative regret', xLinear: true,
+      title: 'Cumulative regret', yLabel: 'cumulative regret', xLinear: true,
       xLabel: 'episode step', series: [], empty: 'press Roll out',
     });
     pngButton(el.canvas, 'bandit-regret');
@@ -76,7 +76,8 @@ export class BanditView extends RunPanel {
   // `rolled`: {step, report} with the report of `looplab bandit --json`.
   show({ step, report }) {
     this.el.status.textContent = `Step ${step}: ${report.tasks} unseen ${report.arms}-armed tasks, ${report.horizon} steps, `
-      + `block looped ${report.depth} time${report.depth === 1 ? '' : 's'}. Lines are means over tasks.`;
+      + `block looped ${report.depth} time${report.depth === 1 ? '' : 's'}. Lines are means over tasks; `
+      + '"model blind" is the model shown every reward as 0 (a control that cannot learn from rewards).';
     this.chart.options.xRange = [1, Math.max(2, report.horizon)];
     this.chart.setSeries(report.curves.map((c) => ({ key: c.policy, ...(POLICIES[c.policy] || { label: c.policy, color: PALETTE.purple }) })));
     this.chart.set(Object.fromEntries(report.curves.map((c) => [c.policy, c.cumulative.map((y, t) => [t + 1, y])])));
@@ -95,7 +96,7 @@ export class AuditView extends RunPanel {
   constructor(el, request) {
     super(el, 'multiplication', request);
     this.chart = new Chart(el.canvas, {
-      title: 'Accuracy by computation-graph depth', yLabel: 'digit accuracy', yRange: [0, 1], percent: true,
+      title: 'Accuracy by graph depth', yLabel: 'digit accuracy', yRange: [0, 1], percent: true,
       xLinear: true, bars: true, xLabel: 'graph depth of the answer digit', series: [], empty: 'press Audit',
     });
     pngButton(el.canvas, 'audit-depth');
@@ -192,11 +193,10 @@ export class SelfImproveView {
   draw() {
     const r = this.report;
     if (!r || this.el.result.hidden) return;
-    const label = (round) => (round.round === 0 ? 'base' : `round ${round.round}${round.labelled_length ? ` (+${round.labelled_length})` : ''}`);
     heatmap(this.el.canvas, {
-      title: 'Exact accuracy by round and operand length', xLabel: 'operand digits', yLabel: 'round',
+      title: 'Exact accuracy by round and operand length', xLabel: 'operand digits', yLabel: 'round (0: base model)',
       rows: r.rounds.length, cols: r.lengths.length, value: (i, j) => r.rounds[i].accuracy[j],
-      rowLabel: (i) => label(r.rounds[i]), colLabel: (j) => String(r.lengths[j]), lo: 0, hi: 1, scaleLabel: 'exact accuracy',
+      rowLabel: (i) => String(r.rounds[i].round), colLabel: (j) => String(r.lengths[j]), lo: 0, hi: 1, scaleLabel: 'exact accuracy',
       mark: (i, j) => r.lengths[j] <= r.rounds[i].frontier,
     });
   }
