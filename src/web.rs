@@ -17,6 +17,7 @@ use crate::train::{training_depth, Record};
 
 mod solve;
 mod probe;
+mod mechanisms;
 
 fn js_error(e: LabError) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
@@ -237,6 +238,28 @@ impl WebLab {
     /// probes refuse (an MLP mixer) rejects with the reason.
     pub fn probe(&self, examples: f64, iterations: f64) -> js_sys::Promise {
         self.probe_against(examples, iterations, None)
+    }
+
+    /// Rolls the current bandit model out on `tasks` (0: 100; at most 10000) unseen tasks with its weights fixed, next to the
+    /// teacher, random and greedy policies (`looplab bandit`). Resolves to `{step, report}` with the report as
+    /// `looplab bandit --json` prints it; a model of another task rejects with the reason.
+    pub fn bandit(&self, tasks: f64) -> js_sys::Promise {
+        let lab = self.lab.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut lab = lab.try_borrow_mut().map_err(busy)?;
+            let tasks = if tasks.is_finite() && tasks >= 1.0 { tasks as usize } else { 0 };
+            to_js(&mechanisms::bandit(&mut lab.trainer, tasks).await.map_err(js_error)?)
+        })
+    }
+
+    /// The computation-graph audit of the current multiplication model on its test split (`looplab audit`).
+    /// Resolves to `{step, audit}` with the audit as `looplab audit --json` prints it.
+    pub fn audit(&self) -> js_sys::Promise {
+        let lab = self.lab.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut lab = lab.try_borrow_mut().map_err(busy)?;
+            to_js(&mechanisms::audit(&mut lab.trainer).await.map_err(js_error)?)
+        })
     }
 
     /// `probe` with a feedforward `twin` lab trained on the same task: its current weights give the CKA matrix.

@@ -7,6 +7,7 @@ import { ProbeView } from './probes.js';
 import { twinOverrides, compareFromHash } from './compare.js';
 import { DepthView } from './depth.js';
 import { phaseBands, splitColor } from './phases.js';
+import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -82,6 +83,17 @@ const probes = new ProbeView({
   path: $('probe-path'), phases: $('probe-phases'), verdict: $('probe-verdict'),
 }, (examples, iterations) => send('probe', { examples, iterations }));
 
+const panel = (id, extra = {}) => ({
+  panel: $(id), run: $(`${id}-run`), status: $(`${id}-status`), error: $(`${id}-error`), result: $(`${id}-result`), ...extra,
+});
+const banditView = new BanditView(panel('bandit', { canvas: $('chart-bandit'), summary: $('bandit-summary') }), () => send('bandit'));
+const auditView = new AuditView(panel('audit', { canvas: $('chart-audit'), table: $('audit-table') }), () => send('audit'));
+const splitView = new SplitView({ panel: $('splits-panel'), canvas: $('chart-splits') });
+new SelfImproveView({
+  file: $('selfimprove-file'), error: $('selfimprove-error'), result: $('selfimprove-result'),
+  canvas: $('selfimprove-map'), summary: $('selfimprove-summary'),
+});
+
 function showMessage(text, kind = 'error') {
   ui.message.textContent = text;
   ui.message.className = `message ${kind}`;
@@ -110,6 +122,7 @@ function render() {
   solve.run.disabled = solve.draw.disabled = !state.ready || state.running || state.solving;
   ui.save.disabled = ui.exportCsv.disabled = ui.exportJson.disabled = !state.ready;
   probes.enable(state.ready && !state.running);
+  for (const v of [banditView, auditView]) v.enable(state.ready && !state.running);
   ui.step.textContent = state.step.toLocaleString('en-US');
   ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
   ui.status.textContent = state.running ? 'training…'
@@ -164,6 +177,9 @@ function clearRun() {
   solveView.clear();
   solve.error.hidden = true;
   probes.clear();
+  banditView.clear();
+  auditView.clear();
+  splitView.clear();
 }
 
 const percent = (x) => `${(100 * x).toFixed(1)}%`;
@@ -186,6 +202,7 @@ function onRecords(records, twinRecords, step, stepsPerS) {
     state.records.push(...records);
     accChart.setBands(phaseBands(state.records));
     const last = records[records.length - 1];
+    splitView.show(last);
     ui.loss.textContent = last.loss.toFixed(4);
     ui.trainAcc.textContent = percent(last.train_acc);
     ui.testAcc.textContent = percent(last.test_acc);
@@ -214,6 +231,7 @@ worker.onmessage = ({ data: msg }) => {
       onRecords(msg.history, msg.twin?.history || [], msg.step, 0);
       state.trainedS = msg.trainedS || 0;
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
+      for (const v of [banditView, auditView]) v.setTask(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
@@ -256,6 +274,12 @@ worker.onmessage = ({ data: msg }) => {
     case 'probe':
     case 'probe-error':
       probes.receive(msg);
+      break;
+    case 'bandit':
+      banditView.receive(msg);
+      break;
+    case 'audit':
+      auditView.receive(msg);
       break;
     case 'done':
       showMessage('Training finished: reached the configured number of steps.', 'info');

@@ -184,7 +184,7 @@ function lineChart(canvas, o) {
 // A heatmap: options {title, xLabel, yLabel, rows, cols, value(r, c), rowLabel(r), colLabel(c), lo, hi, log,
 // scaleLabel, mark(r, c)}. Colour is viridis over [lo, hi] (log10 when `log`), with a colour bar on the
 // right; `mark` outlines cells. Sets data-rows and data-cols.
-function heatmap(canvas, o) {
+export function heatmap(canvas, o) {
   canvas.dataset.rows = String(o.rows);
   canvas.dataset.cols = String(o.cols);
   const s = surface(canvas);

@@ -6,10 +6,12 @@
 //   {type: 'start' | 'step' | 'pause' | 'solve' | 'checkpoint' | 'depths'}   {type: 'export', format: 'csv' | 'json'}
 //   {type: 'speed'}  steps per frame: 'auto' (as many as fit in CALL_MS) or a number
 //   {type: 'probe', examples, iterations}  (0: the defaults; in compare mode, also CKA against the twin)
+//   {type: 'bandit' | 'audit'}  `looplab bandit` / `looplab audit` on the current weights
 // Messages out: {type: 'ready', device, fallback, config, step, total, history, twin, source, note, noteKind}
 //   {type: 'records', records, twinRecords, step, stepsPerS, trainedS}  {type: 'state', running}  {type: 'done'}
 //   {type: 'depths', sweep}  {type: 'note', message}  {type: 'checkpoint', bytes, step}  {type: 'export', format, text, name}
 //   {type: 'solution' | 'solve-error', ...}  {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
+//   {type: 'bandit' | 'audit', result} or {type: 'bandit' | 'audit', message} (an error)
 //   {type: 'error', message, noAdapter, deviceLost, diverged}
 import init, { WebLab, presetConfig } from './pkg/looplab.js';
 import * as autosave from './autosave.js';
@@ -398,6 +400,19 @@ async function handle(msg) {
         post({ type: 'probe', probed });
       } catch (e) {
         post({ type: 'probe-error', message: errorMessage(e) });
+      }
+      break;
+    case 'bandit':
+    case 'audit':
+      if (!(await current(msg))) {
+        post({ type: msg.type, message: 'There is no model to run: the lab did not start (see the message above).' });
+        return;
+      }
+      await stopLoop();  // as for solve: the page offers these only while training is paused
+      try {
+        post({ type: msg.type, result: await (msg.type === 'bandit' ? lab.bandit(0) : lab.audit()) });
+      } catch (e) {
+        post({ type: msg.type, message: errorMessage(e) });
       }
       break;
     case 'pause':
