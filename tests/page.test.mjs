@@ -187,6 +187,49 @@ test('the preset picker rebuilds the form and round-trips through the URL hash',
   }
 });
 
+test('the backend switch moves the lab to the CPU and into the hash; an unknown backend is named', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    assert.equal(await page.inputValue('#backend'), 'gpu');
+    await page.selectOption('#backend', 'cpu');
+    await page.waitForFunction(() => document.getElementById('device').textContent.startsWith('cpu'), null, { timeout: 30_000 });
+    assert.match(await page.evaluate(() => location.hash), /&backend=cpu$/);
+    await trainPast(page, 2);
+    assert.equal(await page.isDisabled('#backend'), true, 'the backend is fixed once a run has steps');
+    const { page: bad } = await openPage(browser, `#task.p=11&${SMALL}&backend=tpu`);
+    assert.match(await bad.textContent('#message'), /Unknown backend "tpu".*gpu, cpu/);
+    assert.equal(await bad.inputValue('#backend'), 'gpu');
+    await bad.close();
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+// Every preset builds on the page and records two evaluations. The wasm cpu backend (one thread) with small
+// splits and batches keeps the 9x9 Sudoku and the deep recurrent presets to seconds; the gpu path of the same
+// kernels is covered by the other tests and the native ones.
+test('every preset starts and its curves advance', async () => {
+  const { page: first, errors } = await openPage(browser);
+  const presets = await first.$$eval('#preset option', (o) => o.map((e) => e.value));
+  await first.close();
+  assert.ok(presets.length >= 20, `the picker lists the presets: ${presets}`);
+  for (const name of presets) {
+    const { page, errors: own } = await openPage(browser, `#preset=${name}&task.examples=64&task.test_examples=8&train.batch_size=8&train.eval_every=1&backend=cpu`);
+    try {
+      assert.equal(await page.isHidden('#message'), true, `${name}: ${await page.textContent('#message')}`);
+      await page.click('#start');
+      await page.waitForFunction(() => Number(document.getElementById('chart-loss').dataset.points) >= 2, null, { timeout: 180_000 });
+      await page.click('#pause');
+      assert.ok(await stepCount(page) >= 2, `${name} trained`);
+      errors.push(...own);
+    } finally {
+      await page.close();
+    }
+  }
+  assert.deepEqual(errors, [], 'no console errors');
+});
+
 // A tiny 4x4 Sudoku model: SwiftShader trains a few steps of it per second.
 const SUDOKU = '#preset=sudoku-4x4&model.d_model=16&model.mlp_hidden=32&task.examples=64&task.test_examples=8&train.eval_every=5';
 const PUZZLE = '1.3. .4.2 2.4. .3.1';

@@ -17,7 +17,7 @@ const ui = {
   status: $('status'), loss: $('last-loss'), trainAcc: $('last-train-acc'), testAcc: $('last-test-acc'),
   save: $('save'), loadFile: $('load-file'), exportCsv: $('export-csv'), exportJson: $('export-json'),
   recoverOffer: $('recover-offer'), recoverGpu: $('recover-gpu'), recoverCpu: $('recover-cpu'),
-  stepOnce: $('step'), speed: $('speed'), compare: $('compare'), elapsed: $('elapsed'), eta: $('eta'),
+  stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
   twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'),
 };
 
@@ -49,8 +49,15 @@ function setSeries(splits) {
 // [[split, accuracy]] of a record (older histories have only train_acc / test_acc).
 const splitScores = (r) => (r.splits?.length ? r.splits.map((s) => [s.split, s.accuracy]) : [['train', r.train_acc], ['test', r.test_acc]]);
 
+// The backend named by the URL hash's `backend=` value ('gpu' when absent), and what is wrong with the value.
+function backendFromHash(hash) {
+  const value = new URLSearchParams(hash.replace(/^#/, '')).get('backend');
+  if (value === null || value === 'gpu' || value === 'cpu') return { backend: value || 'gpu', problem: null };
+  return { backend: 'gpu', problem: `Unknown backend "${value}" in the URL; using gpu. Backends: gpu, cpu.` };
+}
+
 const state = {
-  backend: 'gpu',
+  backend: backendFromHash(location.hash).backend,
   ready: false,     // a lab exists in the worker
   running: false,
   step: 0,
@@ -111,7 +118,8 @@ function render() {
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
   form.disabled = state.running || state.step > 0;
-  ui.compare.disabled = state.running || state.step > 0;
+  ui.compare.disabled = ui.backend.disabled = state.running || state.step > 0;
+  ui.backend.value = state.backend;
   ui.stepOnce.disabled = !state.ready || state.running || state.step >= state.total;
   ui.depthRefresh.disabled = !state.ready || state.running || state.step === 0;
   ui.twinRow.hidden = ui.twinAcc.hidden = state.compare === null;
@@ -163,7 +171,7 @@ const send = (type, extra = {}) => worker.postMessage({
   type, preset: form.preset, overrides: form.overrides(), backend: state.backend, twin: twin(), speed: speed(), ...extra,
 });
 // The URL hash: the settings, plus the compare mode.
-const pageHash = () => form.hash() + (state.compare ? `&compare=${state.compare}` : '');
+const pageHash = () => form.hash() + (state.compare ? `&compare=${state.compare}` : '') + (state.backend === 'cpu' ? '&backend=cpu' : '');
 
 function clearRun() {
   state.step = 0;
@@ -348,6 +356,13 @@ ui.compare.addEventListener('change', () => {
   if (state.compare && !twin()) showMessage('Compare mode needs a recurrent model (model.arch looped, trm or hrm) and valid settings.');
   newSettings(null);
 });
+ui.backend.addEventListener('change', () => {
+  state.backend = ui.backend.value;
+  history.replaceState(null, '', pageHash());
+  ui.cpuOffer.hidden = true;
+  ui.device.textContent = `starting the ${state.backend.toUpperCase()} backend…`;
+  newSettings(null);
+});
 ui.reset.addEventListener('click', () => {
   clearMessage();
   clearRun();
@@ -358,6 +373,7 @@ ui.reset.addEventListener('click', () => {
 });
 ui.useCpu.addEventListener('click', () => {
   state.backend = 'cpu';
+  history.replaceState(null, '', pageHash());
   clearMessage();
   ui.cpuOffer.hidden = true;
   ui.device.textContent = 'starting the CPU backend…';
@@ -365,6 +381,7 @@ ui.useCpu.addEventListener('click', () => {
 });
 function recover(backend) {
   state.backend = backend;
+  history.replaceState(null, '', pageHash());
   clearMessage();
   ui.recoverOffer.hidden = true;
   ui.device.textContent = `starting the ${backend.toUpperCase()} backend…`;
@@ -416,12 +433,14 @@ window.addEventListener('hashchange', () => {
   if (state.running || state.step > 0) return;
   state.compare = compareFromHash(location.hash);
   ui.compare.value = state.compare || 'off';
-  newSettings(form.fromHash(location.hash));
+  const backend = backendFromHash(location.hash);
+  state.backend = backend.backend;
+  newSettings(form.fromHash(location.hash) || backend.problem);
 });
 
-let hashProblem = form.fromHash(location.hash);
+let hashProblem = form.fromHash(location.hash) || backendFromHash(location.hash).problem;
 if (hashProblem) showMessage(hashProblem);
-if (!navigator.gpu) {
+if (!navigator.gpu && state.backend === 'gpu') {
   showMessage('This browser does not support WebGPU (navigator.gpu is missing), so training cannot use the GPU.');
   ui.device.textContent = 'no WebGPU';
   ui.cpuOffer.hidden = false;

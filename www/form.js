@@ -49,7 +49,8 @@ export class ConfigForm {
     const params = new URLSearchParams(hash.replace(/^#/, ''));
     let name = params.get('preset') || 'grokking';
     params.delete('preset');
-    params.delete('compare');  // the page's own key (compare.js), not a config setting
+    params.delete('compare');  // the page's own keys (compare.js, app.js), not config settings
+    params.delete('backend');
     let problem = null;
     if (!this.list.some((p) => p.name === name)) {
       problem = `Unknown preset "${name}" in the URL; showing grokking. Presets: ${this.list.map((p) => p.name).join(', ')}.`;
