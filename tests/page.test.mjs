@@ -524,9 +524,16 @@ test('the main thread has no task over 50 ms while training', async () => {
       window.longTasks = [];
       new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
     });
-    await trainPast(page, 8);
-    const long = await page.evaluate(() => window.longTasks);
-    assert.deepEqual(long, [], `long tasks (ms): ${long.join(', ')}`);
+    // A long task is wall time, so a main thread merely descheduled on a busy 2-core machine can show one; page
+    // code that blocks shows one in every window. Pass when one of two training windows has none.
+    const windows = [];
+    for (const until of [8, 16]) {
+      await page.evaluate(() => { window.longTasks = []; });
+      await trainPast(page, until);
+      windows.push(await page.evaluate(() => window.longTasks));
+      if (windows.at(-1).length === 0) break;
+    }
+    assert.deepEqual(windows.at(-1), [], `long tasks (ms) per window: ${windows.map((w) => w.join(', ')).join(' | ')}`);
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();
