@@ -72,6 +72,30 @@ pub(super) struct Scratch {
     pub(super) mix: Option<MixScratch>,
 }
 
+impl Scratch {
+    /// The per-layer backward buffers for `shape` (names under `prefix`), with the buffers shared across layer
+    /// applications given; no state gradients or mixer scratch (the caller adds them where it needs them).
+    pub(super) fn plan(b: &mut Planner, prefix: &str, m: &ModelConfig, shape: Shape, d_emb: Tensor, d_final: Tensor, wgrad_parts: Tensor) -> Scratch {
+        let (rows, d) = (shape.batch * shape.seq, m.d_model);
+        let mut buf = |name: &str, len: usize| b.buf(&format!("{prefix}{name}"), len);
+        Scratch {
+            dh: buf("d_h", rows * d),
+            d_s: buf("d_s", rows * d),
+            d_n: buf("d_n", rows * d),
+            d_a: buf("d_a", rows * m.mlp_hidden),
+            d_u: buf("d_u", rows * mlp_in_width(m)),
+            d_att: buf("d_att", rows * d),
+            d_qkv: buf("d_qkv", rows * 3 * d),
+            d_scores: buf("d_scores", probs_len(m, shape)),
+            d_emb,
+            d_final,
+            wgrad_parts,
+            d_states: Vec::new(),
+            mix: None,
+        }
+    }
+}
+
 impl Graph {
     pub(super) fn grad(&self, t: Tensor) -> Tensor {
         t.in_buf(self.p.grads)

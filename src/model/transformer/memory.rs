@@ -93,26 +93,12 @@ pub(super) fn plan_blocked(b: &mut Planner, m: &ModelConfig, shape: Shape, tag: 
 /// Plans the backward's buffers for `layers` layers.
 pub(super) fn plan_block_scratch(b: &mut Planner, m: &ModelConfig, shape: Shape, layers: usize, shared: &Scratch) -> BlockScratch {
     let ws = window_shape(m, shape, (shape.seq / m.block).min(2) - 1);
-    let (rows, d) = (ws.batch * ws.seq, m.d_model);
+    let d = m.d_model;
     let full = shape.batch * shape.seq * d;
     BlockScratch {
         d_inputs: (0..layers).map(|l| b.buf(&format!("blocks.d_in{l}"), full)).collect(),
         d_memory: (0..layers).map(|l| b.buf(&format!("blocks.d_mem{l}"), shape.batch * m.memory * d)).collect(),
-        layer: Scratch {
-            dh: b.buf("blocks.d_h", rows * d),
-            d_s: b.buf("blocks.d_s", rows * d),
-            d_n: b.buf("blocks.d_n", rows * d),
-            d_a: b.buf("blocks.d_a", rows * m.mlp_hidden),
-            d_u: b.buf("blocks.d_u", rows * mlp_in_width(m)),
-            d_att: b.buf("blocks.d_att", rows * d),
-            d_qkv: b.buf("blocks.d_qkv", rows * 3 * d),
-            d_scores: b.buf("blocks.d_scores", probs_len(m, ws)),
-            d_emb: shared.d_emb,
-            d_final: shared.d_final,
-            wgrad_parts: shared.wgrad_parts,
-            d_states: Vec::new(),
-            mix: None,
-        },
+        layer: Scratch::plan(b, "blocks.", m, ws, shared.d_emb, shared.d_final, shared.wgrad_parts),
     }
 }
 

@@ -15,7 +15,7 @@ use std::ops::Range;
 mod layer;
 mod memory;
 
-use super::{mlp_in_width, Params};
+use super::Params;
 use crate::backend::{MemoryPlan, Tensor};
 use crate::config::{Arch, ModelConfig, Norm};
 use crate::ops::cross_entropy::CrossEntropy;
@@ -25,7 +25,7 @@ use crate::ops::halting::{HaltBackward, HaltForward};
 use crate::ops::matmul::{Matmul, MatmulPath};
 use crate::ops::reduce::ExactMatch;
 use crate::ops::Kernel;
-use layer::{largest_weight, plan_layer, plan_mix_scratch, probs_len, LayerActs, Scratch};
+use layer::{largest_weight, plan_layer, plan_mix_scratch, LayerActs, Scratch};
 use memory::{largest_window_rows, plan_block_scratch, plan_blocked, BlockScratch, Blocked};
 
 const EPS: f32 = 1e-5;
@@ -259,25 +259,17 @@ impl Graph {
             d_q: b.buf("halt.d_q", shape.batch),
         });
         let grads = with_backward.then(|| {
-            let probs_len = probs_len(m, shape);
+            let d_emb = b.buf("d_emb", rows * d);
+            let d_final = b.buf("d_final", rows * d);
+            // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
+            let wgrad_parts = b.buf(
+                "wgrad_parts",
+                Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape))) * largest_weight(m, shape.vocab, shape.seq),
+            );
             Scratch {
-                dh: b.buf("d_h", rows * d),
-                d_s: b.buf("d_s", rows * d),
-                d_n: b.buf("d_n", rows * d),
-                d_a: b.buf("d_a", rows * m.mlp_hidden),
-                d_u: b.buf("d_u", rows * mlp_in_width(m)),
-                d_att: b.buf("d_att", rows * d),
-                d_qkv: b.buf("d_qkv", rows * 3 * d),
-                d_scores: b.buf("d_scores", probs_len),
-                d_emb: b.buf("d_emb", rows * d),
-                d_final: b.buf("d_final", rows * d),
-                // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
-                wgrad_parts: b.buf(
-                    "wgrad_parts",
-                    Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape))) * largest_weight(m, shape.vocab, shape.seq),
-                ),
                 mix: plan_mix_scratch(&mut b, m, shape),
                 d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
+                ..Scratch::plan(&mut b, "", m, shape, d_emb, d_final, wgrad_parts)
             }
         });
         let blocks = grads.as_ref().filter(|_| m.block > 0).map(|s| plan_block_scratch(&mut b, m, shape, m.layers, s));
