@@ -479,6 +479,17 @@ test('compare mode trains a looped model and its feedforward twin together; both
     for (let i = 0; i < 50 && downloads.length < 2; i++) await page.waitForTimeout(100);
     assert.deepEqual(downloads.map((d) => d.suggestedFilename()).sort(), ['looplab-grokking-history.csv', 'looplab-grokking-twin-history.csv']);
 
+    // The probe view compares with the twin: a CKA row per loop state, the twin's phases, the held-out gain.
+    await probe(page);
+    assert.equal(await page.isHidden('#probe-error'), true, `no error: ${await page.textContent('#probe-error')}`);
+    const report = JSON.parse((await download(page, '#probe-download')).bytes.toString('utf8'));
+    assert.equal((await dataset(page, '#probe-cka')).rows, String(report.iterations), 'a CKA row per iteration');
+    assert.equal(report.twin_phases.splits.length, report.phases.splits.length, 'the twin has the same splits');
+    assert.equal(await page.$$eval('#probe-phases tr', (tr) => tr.length), 1 + 2 * report.phases.splits.length, 'a phase row per split, the twin\'s too');
+    const gain = report.verdict.find((v) => v.question === 'held-out gain over the feedforward twin?');
+    assert.match(gain.answer, /^(no|yes: .*)$/);
+    assert.match(gain.evidence, /^last token accuracy of each held-out split, this model vs the twin: test: \d\.\d{3} /);
+
     // Changing the mode after Reset goes to the hash.
     await page.click('#reset');
     await stepIs(page, 0);

@@ -11,6 +11,7 @@ use looplab::probes::cka::{linear_cka, pattern, Pattern};
 use looplab::probes::convergence::{cosine, mean_change, relative_change, series, token_changes};
 use looplab::probes::lens::{bridge_lens, lens};
 use looplab::probes::phases::phases;
+use looplab::probes::verdict::verdict;
 use looplab::probes::{self, path, ProbeOptions, ProbeReport};
 use looplab::rng::Rng;
 use looplab::train::checkpoint::{self, Weights};
@@ -328,7 +329,7 @@ fn probes_a_trained_looped_model_and_its_feedforward_twin() {
         let looped = config("modular-small", &[&small[..], &["model.loops=3"]].concat());
         let ff = config("modular-small", &[&small[..], &["model.arch=feedforward", "model.loops=1", "model.layers=3"]].concat());
         let (looped_bytes, history) = trained(looped.clone(), 40).await;
-        let (ff_bytes, _) = trained(ff, 40).await;
+        let (ff_bytes, ff_history) = trained(ff, 40).await;
         let weights = Weights::read(&looped_bytes, "looped").unwrap();
         let twin = Weights::read(&ff_bytes, "twin").unwrap();
         let split = test_split(&looped, 1);
@@ -338,6 +339,7 @@ fn probes_a_trained_looped_model_and_its_feedforward_twin() {
         let mut options = ProbeOptions::new(16, depth);
         options.twin = Some(&twin);
         options.history = Some(&history);
+        options.twin_history = Some(&ff_history);
         let r = probes::run(&weights, &mut backend, &split, &options).await.unwrap();
         let seq = split.seq_len;
         assert_eq!((r.examples, r.seq, r.iterations, r.step_unit.as_str()), (16, seq, depth, "iteration"));
@@ -353,10 +355,27 @@ fn probes_a_trained_looped_model_and_its_feedforward_twin() {
         let c = r.cka.as_ref().expect("a twin gives CKA");
         assert_eq!((c.twin_layers, c.best.len()), (3, depth));
         assert_eq!(r.path.as_ref().expect("a looped model has path independence").iterations, depth);
-        let phases = r.phases.as_ref().expect("a history gives phases");
-        assert_eq!(phases.splits.len(), 2);
-        assert_eq!(phases.last_step, 40);
+        let history_phases = r.phases.as_ref().expect("a history gives phases");
+        assert_eq!(history_phases.splits.len(), 2);
+        assert_eq!(history_phases.last_step, 40);
+        assert_eq!(r.twin_phases.as_ref().expect("the twin's history gives its phases").last_step, 40);
         assert_ranges(&r, seq);
+
+        // The held-out gain over the twin, on planted last records: test_ood 0.30 vs 0.10 is a gain, test_id
+        // 0.62 vs 0.60 is under the 0.05 margin; the other way round there is none.
+        let gain = |model: Record, twin: Record| {
+            let mut planted = r.clone();
+            (planted.phases, planted.twin_phases) = (Some(phases(&[model], 0.9)), Some(phases(&[twin], 0.9)));
+            verdict(&planted).into_iter().find(|v| v.question == "held-out gain over the feedforward twin?").expect("a gain line")
+        };
+        let (ours, twins) = (record(100, 1.0, 0.62, Some(0.30)), record(100, 1.0, 0.60, Some(0.10)));
+        let line = gain(ours.clone(), twins.clone());
+        assert_eq!(line.answer, "yes: test_ood +0.200");
+        assert!(line.evidence.contains("test_id: 0.620 (best 0.620, phase never) vs twin 0.600 (best 0.600, phase never)"), "{}", line.evidence);
+        assert_eq!(gain(twins, ours).answer, "no");
+        let mut alone = r.clone();
+        alone.twin_phases = None;
+        assert_eq!(verdict(&alone).iter().find(|v| v.question.starts_with("held-out gain")).unwrap().answer, "not measured");
         // The lens over the whole training split at the training depth is the train accuracy the trainer
         // recorded (well above 0 after 40 steps).
         let train = test_split(&looped, 0);

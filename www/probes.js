@@ -472,7 +472,8 @@ export class ProbeView {
       : 'Path independence: not applicable (a feedforward model starts from its input).';
     const ph = r.phases;
     const step = (s) => (s == null ? 'never' : String(s));
-    const rows = ph ? ph.splits.map((s) => [s.split, step(s.accuracy_step), step(s.exact_step), fixed(s.best_accuracy, 4), fixed(s.final_accuracy, 4)]) : [];
+    const row = (prefix) => (s) => [prefix + s.split, step(s.accuracy_step), step(s.exact_step), fixed(s.best_accuracy, 4), fixed(s.final_accuracy, 4)];
+    const rows = ph ? ph.splits.map(row('')).concat(r.twin_phases ? r.twin_phases.splits.map(row('twin ')) : []) : [];
     const cell = (tag, text) => Object.assign(document.createElement(tag), { textContent: text });
     const caption = ph ? `Phases: first recorded step with accuracy ≥ ${ph.threshold} (${ph.records} records up to step ${ph.last_step})` : 'Phases: no history';
     const head = document.createElement('tr');

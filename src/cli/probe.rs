@@ -94,9 +94,14 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
         None => probes::default_split(&dataset),
     };
     let history = history_beside(path)?;
+    let twin_history = match &a.twin {
+        Some(t) => history_beside(t)?,
+        None => None,
+    };
     let mut options = ProbeOptions::new(a.examples.unwrap_or(probes::DEFAULT_EXAMPLES), depth);
     options.twin = twin.as_ref();
     options.history = history.as_deref();
+    options.twin_history = twin_history.as_deref();
     options.thresholds = Thresholds { phase: a.threshold.unwrap_or(Thresholds::default().phase), ..Thresholds::default() };
     let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
     let report = probes::run(&weights, &mut backend, split, &options).await?;
@@ -221,10 +226,14 @@ pub fn render(r: &ProbeReport) -> String {
 
     if let Some(p) = &r.phases {
         let _ = writeln!(s, "\nphases: first recorded step with accuracy >= {} ({} records up to step {})", p.threshold, p.records, p.last_step);
-        let _ = writeln!(s, "  {:<10} {:>10} {:>10} {:>10} {:>10}", "split", "token acc", "exact", "best", "final");
+        let _ = writeln!(s, "  {:<15} {:>10} {:>10} {:>10} {:>10}", "split", "token acc", "exact", "best", "final");
         let step = |x: Option<u64>| x.map_or("never".to_string(), |v| v.to_string());
-        for ph in &p.splits {
-            let _ = writeln!(s, "  {:<10} {:>10} {:>10} {:>10.4} {:>10.4}", ph.split, step(ph.accuracy_step), step(ph.exact_step), ph.best_accuracy, ph.final_accuracy);
+        let twin = r.twin_phases.iter().flat_map(|t| t.splits.iter().map(move |ph| (format!("twin {}", ph.split), ph)));
+        for (name, ph) in p.splits.iter().map(|ph| (ph.split.clone(), ph)).chain(twin) {
+            let _ = writeln!(s, "  {:<15} {:>10} {:>10} {:>10.4} {:>10.4}", name, step(ph.accuracy_step), step(ph.exact_step), ph.best_accuracy, ph.final_accuracy);
+        }
+        if let Some(t) = &r.twin_phases {
+            let _ = writeln!(s, "  (twin: {} records up to step {})", t.records, t.last_step);
         }
     }
 

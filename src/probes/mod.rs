@@ -1,6 +1,6 @@
 //! Probes of a trained model: what its loop does on real inputs. Each measurement is a small pure function
 //! over f32 slices in its own file; `run` gathers the activations they read and returns one serializable
-//! `ProbeReport` (the CLI prints it, the page will draw it).
+//! `ProbeReport` (the CLI prints it, the page draws it).
 //!
 //! - `convergence`: fixed-point convergence per iteration and per layer of the block (relative change and
 //!   cosine between successive iterations' states), and per token;
@@ -8,7 +8,8 @@
 //! - `lens`: the logit lens per iteration (token / exact accuracy, answer rank; composition's bridge entities);
 //! - `cka`: stage mirroring, linear CKA between every loop state and every layer of a feedforward twin;
 //! - `path`: path independence, the final state from the true initial state vs from a perturbed one;
-//! - `phases`: first steps at which each split's accuracy crosses a threshold, from the run's history;
+//! - `phases`: first steps at which each split's accuracy crosses a threshold, from the run's history (and
+//!   from the twin's, for the held-out gain over it);
 //! - `verdict`: the evidence side by side.
 //!
 //! A *loop state* is the output of one layer of the block in one call of one iteration. Feedforward models
@@ -65,11 +66,14 @@ pub struct Thresholds {
     /// Mean cosine above which final states from the true and the perturbed start count as the same
     /// (default 0.99).
     pub path_cosine: f64,
+    /// How far a held-out split's final accuracy must lie above the feedforward twin's to count as a gain
+    /// (default 0.05: about 1.5 standard deviations of the difference of two 500-example splits at 50%).
+    pub gain: f64,
 }
 
 impl Default for Thresholds {
     fn default() -> Thresholds {
-        Thresholds { phase: 0.9, fixed_point: 0.01, attention_js: 0.01, path_cosine: 0.99 }
+        Thresholds { phase: 0.9, fixed_point: 0.01, attention_js: 0.01, path_cosine: 0.99, gain: 0.05 }
     }
 }
 
@@ -84,13 +88,15 @@ pub struct ProbeOptions<'a> {
     pub twin: Option<&'a Weights<'a>>,
     /// The run's history (history.json): enables the phases.
     pub history: Option<&'a [Record]>,
+    /// The twin's history: enables the held-out gain over the twin.
+    pub twin_history: Option<&'a [Record]>,
     pub thresholds: Thresholds,
 }
 
 impl<'a> ProbeOptions<'a> {
     /// No twin, no history, default thresholds.
     pub fn new(examples: usize, depth: usize) -> ProbeOptions<'a> {
-        ProbeOptions { examples, depth, twin: None, history: None, thresholds: Thresholds::default() }
+        ProbeOptions { examples, depth, twin: None, history: None, twin_history: None, thresholds: Thresholds::default() }
     }
 }
 
@@ -188,6 +194,8 @@ pub struct ProbeReport {
     pub path: Option<PathIndependence>,
     /// With a history.
     pub phases: Option<Phases>,
+    /// With the twin's history: the same phases for the feedforward twin.
+    pub twin_phases: Option<Phases>,
     pub thresholds: Thresholds,
     pub verdict: Vec<VerdictLine>,
 }
@@ -404,6 +412,7 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
         cka,
         path,
         phases: options.history.map(|h| phases::phases(h, options.thresholds.phase)),
+        twin_phases: options.twin_history.map(|h| phases::phases(h, options.thresholds.phase)),
         thresholds: options.thresholds,
         verdict: Vec::new(),
     };

@@ -1,10 +1,11 @@
 //! The evidence side by side: one line per question, each stating the numbers it rests on and answering only
-//! what they support. Extrapolation and OOD gains need several checkpoints or depths, so from one checkpoint
-//! the phases of its history are reported instead.
+//! what they support. The gain on held-out splits (OOD, longer inputs) is read from the histories of the model
+//! and of its feedforward twin.
 
 use serde::{Deserialize, Serialize};
 
 use super::cka::Pattern;
+use super::phases::Phase;
 use super::ProbeReport;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,7 +160,7 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
                 q,
                 steps.join(", "),
                 format!(
-                    "first recorded step with token accuracy >= {} in {} records up to step {}; last accuracies: {}. Extrapolation and OOD gains need more than one checkpoint: compare these steps across runs",
+                    "first recorded step with token accuracy >= {} in {} records up to step {}; last accuracies: {}",
                     p.threshold,
                     p.records,
                     p.last_step,
@@ -167,6 +168,55 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
                 ),
             ));
         }
+    }
+
+    // Held-out gain over the twin.
+    let q = "held-out gain over the feedforward twin?";
+    let gain = t.gain;
+    match (&r.phases, &r.twin_phases) {
+        (Some(p), Some(tp)) => {
+            let pairs: Vec<(&Phase, &Phase)> =
+                p.splits.iter().filter(|s| s.split != "train").filter_map(|s| tp.splits.iter().find(|t| t.split == s.split).map(|t| (s, t))).collect();
+            let step = |x: Option<u64>| x.map_or("never".to_string(), |v| format!("step {v}"));
+            let gains: Vec<String> = pairs
+                .iter()
+                .filter(|(s, twin)| s.final_accuracy - twin.final_accuracy >= gain)
+                .map(|(s, twin)| format!("{} {:+.3}", s.split, s.final_accuracy - twin.final_accuracy))
+                .collect();
+            let each: Vec<String> = pairs
+                .iter()
+                .map(|(s, twin)| {
+                    format!(
+                        "{}: {:.3} (best {:.3}, phase {}) vs twin {:.3} (best {:.3}, phase {})",
+                        s.split,
+                        s.final_accuracy,
+                        s.best_accuracy,
+                        step(s.accuracy_step),
+                        twin.final_accuracy,
+                        twin.best_accuracy,
+                        step(twin.accuracy_step)
+                    )
+                })
+                .collect();
+            let answer = match (pairs.is_empty(), gains.is_empty()) {
+                (true, _) => "not measured".to_string(),
+                (false, true) => "no".to_string(),
+                (false, false) => format!("yes: {}", gains.join(", ")),
+            };
+            let evidence = if pairs.is_empty() {
+                "the histories share no held-out split".to_string()
+            } else {
+                format!(
+                    "last token accuracy of each held-out split, this model vs the twin: {}; last records at step {} (this model) and {} (twin); a gain is at least {} above the twin",
+                    each.join("; "),
+                    p.last_step,
+                    tp.last_step,
+                    t.gain
+                )
+            };
+            out.push(line(q, answer, evidence));
+        }
+        _ => out.push(line(q, "not measured", "needs a feedforward twin and both histories (`looplab probe --twin FILE` with history.json beside each)")),
     }
     out
 }
