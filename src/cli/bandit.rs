@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{io_err, value};
+use super::{count, io_err, value};
 use crate::backend::{Backend, BackendKind};
 use crate::bandit::evaluate;
 use crate::error::LabError;
@@ -28,11 +28,7 @@ impl BanditArgs {
         while let Some(flag) = it.next() {
             match flag.as_str() {
                 "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--tasks" => {
-                    let v = value(flag, &mut it)?;
-                    let n = v.parse::<usize>().ok().filter(|n| (2..=MAX_TASKS).contains(n));
-                    a.tasks = Some(n.ok_or_else(|| LabError::invalid("--tasks", v, format!("a number of unseen tasks from 2 to {MAX_TASKS}")))?);
-                }
+                "--tasks" => a.tasks = Some(count(flag, &mut it, 2..=MAX_TASKS, "a number of unseen tasks")?),
                 "--horizon" => {
                     let v = value(flag, &mut it)?;
                     a.horizon = Some(v.parse::<usize>().map_err(|_| LabError::invalid("--horizon", v, "a number of steps, at most the trained episode length"))?);

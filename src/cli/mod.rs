@@ -96,6 +96,12 @@ pub(crate) fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -
     it.next().filter(|v| !v.starts_with("--")).ok_or_else(|| LabError::Usage(format!("`{flag}` needs a value")))
 }
 
+/// The value of `flag` as a whole number in `range`, or an error naming it: "{what} from {start} to {end}".
+pub(crate) fn count<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>, range: std::ops::RangeInclusive<usize>, what: &str) -> Result<usize, LabError> {
+    let v = value(flag, it)?;
+    v.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| LabError::invalid(flag, v, format!("{what} from {} to {}", range.start(), range.end())))
+}
+
 impl TrainArgs {
     fn parse(args: &[String]) -> Result<TrainArgs, LabError> {
         let mut a = TrainArgs::default();

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{io_err, value};
+use super::{count, io_err, value};
 use crate::backend::{Backend, BackendKind};
 use crate::config::Arch;
 use crate::error::LabError;
@@ -33,15 +33,8 @@ impl ProbeArgs {
                 "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--twin" => a.twin = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--split" => a.split = Some(value(flag, &mut it)?.clone()),
-                "--examples" => {
-                    let v = value(flag, &mut it)?;
-                    let n = v.parse::<usize>().ok().filter(|n| (1..=MAX_EXAMPLES).contains(n));
-                    a.examples = Some(n.ok_or_else(|| LabError::invalid("--examples", v, format!("a number of examples from 1 to {MAX_EXAMPLES}")))?);
-                }
-                "--iters" => {
-                    let v = value(flag, &mut it)?;
-                    a.iters = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| LabError::invalid("--iters", v, "a count from 1 to 256"))?);
-                }
+                "--examples" => a.examples = Some(count(flag, &mut it, 1..=MAX_EXAMPLES, "a number of examples")?),
+                "--iters" => a.iters = Some(count(flag, &mut it, 1..=256, "a count")?),
                 "--threshold" => {
                     let v = value(flag, &mut it)?;
                     let x = v.parse::<f64>().ok().filter(|x| *x > 0.0 && *x <= 1.0);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{io_err, value};
+use super::{count, io_err, value};
 use crate::backend::{Backend, BackendKind};
 use crate::config::TaskKind;
 use crate::error::LabError;
@@ -44,10 +44,7 @@ impl SolveArgs {
                 "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--sudoku" => a.sudoku = Some(value(flag, &mut it)?.clone()),
                 "--maze" => a.maze = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--iters" => {
-                    let v = value(flag, &mut it)?;
-                    a.iters = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| LabError::invalid("--iters", v, "a count from 1 to 256"))?);
-                }
+                "--iters" => a.iters = Some(count(flag, &mut it, 1..=256, "a count")?),
                 "--exit-kl" | "--exit-halt" => a.exit = Some(parse_exit(flag, &mut it, a.exit)?),
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
                 "--json" => a.json = true,
