@@ -180,8 +180,10 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
             let step = |x: Option<u64>| x.map_or("never".to_string(), |v| format!("step {v}"));
             let gains: Vec<String> = pairs
                 .iter()
-                .filter(|(s, twin)| s.final_accuracy - twin.final_accuracy >= gain)
-                .map(|(s, twin)| format!("{} {:+.3}", s.split, s.final_accuracy - twin.final_accuracy))
+                .filter_map(|(s, twin)| {
+                    let ahead = s.final_accuracy - twin.final_accuracy;
+                    (ahead >= gain).then(|| format!("{} {ahead:+.3}", s.split))
+                })
                 .collect();
             let each: Vec<String> = pairs
                 .iter()
@@ -211,7 +213,7 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
                     each.join("; "),
                     p.last_step,
                     tp.last_step,
-                    t.gain
+                    gain
                 )
             };
             out.push(line(q, answer, evidence));
