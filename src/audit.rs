@@ -63,7 +63,8 @@ pub fn audit(problems: &[Problem], predicted: &[Vec<u32>], train: &[Problem]) ->
     let (na, nb) = (first.a.len(), first.b.len());
     let graph = multiplication::graph(na, nb);
     let seen: Vec<HashSet<_>> = graph.iter().map(|g| train.iter().map(|p| p.subgraph_key(g.digit)).collect()).collect();
-    let mut digits: Vec<DigitAudit> = graph.iter().map(|g| DigitAudit { digit: g.digit, depth: g.depth, ..Default::default() }).collect();
+    let mut digits: Vec<DigitAudit> =
+        graph.iter().map(|g| DigitAudit { digit: g.digit, depth: g.depth, ..Default::default() }).collect();
     let mut exact = 0;
     for (p, answer) in problems.iter().zip(predicted) {
         let right: Vec<bool> = p.product().iter().zip(answer).map(|(&t, &y)| t as u32 == y).collect();
@@ -110,7 +111,10 @@ fn problems_of(split: &Split, na: usize, nb: usize) -> Vec<Problem> {
 pub async fn run(weights: &Weights<'_>, backend: &mut Backend) -> Result<Audit, LabError> {
     let config = &weights.config;
     if config.task.kind != TaskKind::Multiplication {
-        return Err(LabError::Input(format!("the audit needs a multiplication model; this checkpoint's task is {:?}", config.task.kind)));
+        return Err(LabError::Input(format!(
+            "the audit needs a multiplication model; this checkpoint's task is {:?}",
+            config.task.kind
+        )));
     }
     let (na, nb) = (config.task.size, multiplication::b_digits(&config.task));
     let data = Dataset::build(config);
@@ -129,8 +133,20 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend) -> Result<Audit, 
 
 impl Audit {
     pub fn table(&self) -> String {
-        let mut s = format!("{} test problems, exact (whole product right) {:.1}%\n", self.examples, 100.0 * self.exact);
-        s += &format!("{:>5} {:>5} {:>8} {:>12} {:>14} {:>10} {:>12} {:>6} {:>11}\n", "digit", "depth", "accuracy", "right+seen", "right+unseen", "wrong+seen", "wrong+unseen", "local", "propagation");
+        let mut s =
+            format!("{} test problems, exact (whole product right) {:.1}%\n", self.examples, 100.0 * self.exact);
+        s += &format!(
+            "{:>5} {:>5} {:>8} {:>12} {:>14} {:>10} {:>12} {:>6} {:>11}\n",
+            "digit",
+            "depth",
+            "accuracy",
+            "right+seen",
+            "right+unseen",
+            "wrong+seen",
+            "wrong+unseen",
+            "local",
+            "propagation"
+        );
         for d in &self.digits {
             s += &format!(
                 "{:>5} {:>5} {:>7.1}% {:>12} {:>14} {:>10} {:>12} {:>6} {:>11}\n",
@@ -146,7 +162,12 @@ impl Audit {
             );
         }
         s += "accuracy by graph depth: ";
-        s += &self.by_depth.iter().map(|d| format!("{}: {:.1}%", d.depth, 100.0 * d.accuracy)).collect::<Vec<_>>().join(", ");
+        s += &self
+            .by_depth
+            .iter()
+            .map(|d| format!("{}: {:.1}%", d.depth, 100.0 * d.accuracy))
+            .collect::<Vec<_>>()
+            .join(", ");
         s + "\n"
     }
 }

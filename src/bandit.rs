@@ -35,7 +35,12 @@ pub struct ModelPolicy {
 }
 
 impl ModelPolicy {
-    pub async fn new(weights: &Weights<'_>, backend: &mut Backend, batch: usize, seq: usize) -> Result<ModelPolicy, LabError> {
+    pub async fn new(
+        weights: &Weights<'_>,
+        backend: &mut Backend,
+        batch: usize,
+        seq: usize,
+    ) -> Result<ModelPolicy, LabError> {
         let task = &weights.config.task;
         if task.kind != TaskKind::Bandit {
             return Err(LabError::Input(format!(
@@ -64,12 +69,23 @@ impl ModelPolicy {
     /// Plays `steps` more steps of every episode (as many as the planned batch) with the model's arms. `blind`
     /// shows the model every reward as 0 (a control: a policy that cannot see rewards has the random policy's
     /// expected regret, since the arms' means are exchangeable).
-    pub async fn play(&self, backend: &mut Backend, episodes: &mut Episodes, steps: usize, choice: Choice, blind: bool, rng: &mut Rng) -> Result<(), LabError> {
+    pub async fn play(
+        &self,
+        backend: &mut Backend,
+        episodes: &mut Episodes,
+        steps: usize,
+        choice: Choice,
+        blind: bool,
+        rng: &mut Rng,
+    ) -> Result<(), LabError> {
         let g = &self.planned.graph;
         let (batch, seq, vocab) = (g.shape.batch, g.shape.seq, g.shape.vocab);
         assert_eq!(episodes.tasks.len(), batch, "one episode per planned example");
         if episodes.len() + steps > seq {
-            return Err(LabError::Input(format!("{} steps do not fit this model's {seq} positions", episodes.len() + steps)));
+            return Err(LabError::Input(format!(
+                "{} steps do not fit this model's {seq} positions",
+                episodes.len() + steps
+            )));
         }
         for _ in 0..steps {
             let t = episodes.len();
@@ -199,8 +215,18 @@ impl InContext {
         let regret = model.regret();
         let early = mean_stderr(&regret.iter().map(|r| avg(r, 0)).collect::<Vec<_>>()).0;
         let late = late_of(model);
-        let (drop, drop_stderr) = mean_stderr(&regret.iter().map(|r| avg(r, 0) - avg(r, h - window)).collect::<Vec<_>>());
-        InContext { window, early, late, drop, drop_stderr, random_late: late_of(random), teacher_late: late_of(teacher), improves: drop > 3.0 * drop_stderr }
+        let (drop, drop_stderr) =
+            mean_stderr(&regret.iter().map(|r| avg(r, 0) - avg(r, h - window)).collect::<Vec<_>>());
+        InContext {
+            window,
+            early,
+            late,
+            drop,
+            drop_stderr,
+            random_late: late_of(random),
+            teacher_late: late_of(teacher),
+            improves: drop > 3.0 * drop_stderr,
+        }
     }
 }
 
@@ -218,19 +244,32 @@ pub struct Report {
 
 /// Rolls the model and the baselines out on `tasks` unseen tasks for `horizon` steps (default: the trained
 /// episode length).
-pub async fn evaluate(weights: &Weights<'_>, backend: &mut Backend, tasks: usize, horizon: Option<usize>) -> Result<Report, LabError> {
+pub async fn evaluate(
+    weights: &Weights<'_>,
+    backend: &mut Backend,
+    tasks: usize,
+    horizon: Option<usize>,
+) -> Result<Report, LabError> {
     let c = &weights.config;
     let trained = c.task.seq_len;
     let seq = if weights.positions > 0 { weights.positions } else { trained };
     let horizon = horizon.unwrap_or(trained);
     if !(MIN_STEPS..=seq).contains(&horizon) {
-        return Err(LabError::invalid("--horizon", horizon, format!("a number of steps from {MIN_STEPS} to {seq} (the model's positions)")));
+        return Err(LabError::invalid(
+            "--horizon",
+            horizon,
+            format!("a number of steps from {MIN_STEPS} to {seq} (the model's positions)"),
+        ));
     }
     let unseen: Vec<Bandit> = test_tasks(&c.task, c.seed, tasks);
     let rng = |name: &str| Rng::fork(c.seed, &format!("bandit-rollout-{name}"));
     let model = ModelPolicy::new(weights, backend, tasks, seq).await?;
     let mut played = Vec::new();
-    for (name, choice, blind) in [("model", Choice::Sample, false), ("model-argmax", Choice::Argmax, false), ("model-blind", Choice::Sample, true)] {
+    for (name, choice, blind) in [
+        ("model", Choice::Sample, false),
+        ("model-argmax", Choice::Argmax, false),
+        ("model-blind", Choice::Sample, true),
+    ] {
         let mut e = Episodes::new(unseen.clone());
         model.play(backend, &mut e, horizon, choice, blind, &mut rng(name)).await?;
         played.push((name, e));
@@ -258,9 +297,13 @@ impl Report {
     /// Cumulative regret (mean ± standard error) at steps 1, 2, 4, ..., H, one row per step, one column per
     /// policy; then the in-context verdict.
     pub fn table(&self) -> String {
-        let mut steps: Vec<usize> = std::iter::successors(Some(1), |s| Some(s * 2)).take_while(|&s| s < self.horizon).collect();
+        let mut steps: Vec<usize> =
+            std::iter::successors(Some(1), |s| Some(s * 2)).take_while(|&s| s < self.horizon).collect();
         steps.push(self.horizon);
-        let mut out = format!("cumulative regret (mean ± stderr over {} unseen {}-armed tasks), by step\n{:>6}", self.tasks, self.arms, "step");
+        let mut out = format!(
+            "cumulative regret (mean ± stderr over {} unseen {}-armed tasks), by step\n{:>6}",
+            self.tasks, self.arms, "step"
+        );
         for c in &self.curves {
             out += &format!(" {:>16}", c.policy);
         }

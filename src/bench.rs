@@ -21,7 +21,8 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     pub fn parse(args: &[String]) -> Result<BenchArgs, LabError> {
-        let mut a = BenchArgs { json: false, backends: vec![BackendKind::Gpu, BackendKind::Cpu], steps: 3, filter: None };
+        let mut a =
+            BenchArgs { json: false, backends: vec![BackendKind::Gpu, BackendKind::Cpu], steps: 3, filter: None };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut value = || it.next().cloned().ok_or_else(|| LabError::Usage(format!("`{flag}` needs a value")));
@@ -31,7 +32,11 @@ impl BenchArgs {
                 "--filter" => a.filter = Some(value()?),
                 "--steps" => {
                     let v = value()?;
-                    a.steps = v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| LabError::invalid("--steps", v, "a whole number >= 1"))?;
+                    a.steps = v
+                        .parse()
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| LabError::invalid("--steps", v, "a whole number >= 1"))?;
                 }
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `bench`"))),
             }
@@ -79,7 +84,8 @@ fn reference_config(shape: (&str, usize, usize, usize, usize, usize, usize, usiz
     c.task.kind = TaskKind::Random;
     (c.task.vocab, c.task.seq_len, c.task.examples) = (vocab, seq, batch * 4);
     c.model.arch = if loops > 1 { Arch::Looped } else { Arch::Feedforward };
-    (c.model.d_model, c.model.heads, c.model.mlp_hidden, c.model.layers, c.model.loops) = (d, heads, hidden, layers, loops);
+    (c.model.d_model, c.model.heads, c.model.mlp_hidden, c.model.layers, c.model.loops) =
+        (d, heads, hidden, layers, loops);
     c.train.batch_size = batch;
     // Never reached: the bench drives single steps.
     c.train.steps = 1_000_000_000;
@@ -120,7 +126,8 @@ async fn time_matmul(kind: BackendKind, path: MatmulPath, n: usize) -> Result<Ma
     backend.write(a, &ones);
     backend.write(b, &ones);
     let reps = 5;
-    let kernels: Vec<Box<dyn Kernel>> = (0..reps).map(|_| Box::new(Matmul::new(a, b, c, n, n, n).path(path)) as Box<dyn Kernel>).collect();
+    let kernels: Vec<Box<dyn Kernel>> =
+        (0..reps).map(|_| Box::new(Matmul::new(a, b, c, n, n, n).path(path)) as Box<dyn Kernel>).collect();
     let program = backend.prepare(kernels).await?;
     backend.run(&[program]);
     backend.read(c.slice(0, 1)).await?;
@@ -128,7 +135,12 @@ async fn time_matmul(kind: BackendKind, path: MatmulPath, n: usize) -> Result<Ma
     backend.run(&[program]);
     backend.read(c.slice(0, 1)).await?;
     let seconds = start.elapsed().as_secs_f64();
-    Ok(MatmulFigure { backend: kind, path: format!("{path:?}").to_lowercase(), size: n, gflops: 2.0 * (n * n * n * reps) as f64 / seconds / 1e9 })
+    Ok(MatmulFigure {
+        backend: kind,
+        path: format!("{path:?}").to_lowercase(),
+        size: n,
+        gflops: 2.0 * (n * n * n * reps) as f64 / seconds / 1e9,
+    })
 }
 
 pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
@@ -152,12 +164,18 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
             }
             report.steps.push(f);
         }
-        let paths: &[MatmulPath] = if kind == BackendKind::Gpu { &[MatmulPath::Blocked, MatmulPath::Tiled] } else { &[MatmulPath::Blocked] };
+        let paths: &[MatmulPath] =
+            if kind == BackendKind::Gpu { &[MatmulPath::Blocked, MatmulPath::Tiled] } else { &[MatmulPath::Blocked] };
         for &path in paths.iter().filter(|_| wanted("matmul")) {
             for n in [256, 512, 1024] {
                 let f = time_matmul(kind, path, n).await?;
                 if !args.json {
-                    println!("matmul {:>4}^3 {:<8} {:>7.2} GFLOP/s", f.size, if kind == BackendKind::Gpu { &f.path } else { "sgemm" }, f.gflops);
+                    println!(
+                        "matmul {:>4}^3 {:<8} {:>7.2} GFLOP/s",
+                        f.size,
+                        if kind == BackendKind::Gpu { &f.path } else { "sgemm" },
+                        f.gflops
+                    );
                 }
                 report.matmul.push(f);
             }

@@ -16,7 +16,11 @@ impl Lab {
     }
 
     /// A lab that can also evaluate at other iteration counts (see `Trainer::with_eval_depths`).
-    pub async fn with_eval_depths(config: LabConfig, backend: BackendKind, extra_depths: &[usize]) -> Result<Lab, LabError> {
+    pub async fn with_eval_depths(
+        config: LabConfig,
+        backend: BackendKind,
+        extra_depths: &[usize],
+    ) -> Result<Lab, LabError> {
         config.validate()?;
         let backend = Backend::open(backend).await?;
         Ok(Lab { trainer: Trainer::with_eval_depths(config, backend, extra_depths).await? })
@@ -24,7 +28,13 @@ impl Lab {
 
     /// Continues a run from checkpoint bytes; `history` is the run's history so far; `extra_depths` as for
     /// `with_eval_depths`.
-    pub async fn resume(bytes: &[u8], source: &str, backend: BackendKind, history: Vec<Record>, extra_depths: &[usize]) -> Result<Lab, LabError> {
+    pub async fn resume(
+        bytes: &[u8],
+        source: &str,
+        backend: BackendKind,
+        history: Vec<Record>,
+        extra_depths: &[usize],
+    ) -> Result<Lab, LabError> {
         let backend = Backend::open(backend).await?;
         let mut trainer = checkpoint::restore(bytes, source, backend, extra_depths).await?;
         trainer.history = history.into_iter().filter(|r| r.step <= trainer.step).collect();
@@ -68,11 +78,21 @@ impl Lab {
 
     /// The history as history.csv: the scalar columns, one row per evaluation.
     pub fn history_csv(&self) -> String {
-        let mut s = String::from("step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s\n");
+        let mut s =
+            String::from("step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s\n");
         for r in self.history() {
             s += &format!(
                 "{},{},{},{},{},{},{},{},{},{}\n",
-                r.step, r.loss, r.train_acc, r.test_acc, r.train_exact, r.test_exact, r.test_loss, r.grad_norm, r.lr, r.elapsed_s
+                r.step,
+                r.loss,
+                r.train_acc,
+                r.test_acc,
+                r.train_exact,
+                r.test_exact,
+                r.test_loss,
+                r.grad_norm,
+                r.lr,
+                r.elapsed_s
             );
         }
         s

@@ -77,13 +77,29 @@ impl Options {
 
     pub fn validate(&self, config: &LabConfig) -> Result<(), LabError> {
         if config.task.kind != TaskKind::Addition {
-            return Err(LabError::invalid("task.kind", format!("{:?}", config.task.kind).to_lowercase(), "addition (self-improvement labels longer addition problems)"));
+            return Err(LabError::invalid(
+                "task.kind",
+                format!("{:?}", config.task.kind).to_lowercase(),
+                "addition (self-improvement labels longer addition problems)",
+            ));
         }
         if config.train.batch_size == 0 {
-            return Err(LabError::invalid("train.batch_size", 0, "a minibatch size >= 1 (the training set grows every round)"));
+            return Err(LabError::invalid(
+                "train.batch_size",
+                0,
+                "a minibatch size >= 1 (the training set grows every round)",
+            ));
         }
         if !(1..=addition::MAX_DIGITS - config.task.size).contains(&self.rounds) {
-            return Err(LabError::invalid("--rounds", self.rounds, format!("from 1 to {} (task.size + rounds digits at most {})", addition::MAX_DIGITS - config.task.size, addition::MAX_DIGITS)));
+            return Err(LabError::invalid(
+                "--rounds",
+                self.rounds,
+                format!(
+                    "from 1 to {} (task.size + rounds digits at most {})",
+                    addition::MAX_DIGITS - config.task.size,
+                    addition::MAX_DIGITS
+                ),
+            ));
         }
         if !(1..=16).contains(&self.models) {
             return Err(LabError::invalid("--models", self.models, "from 1 to 16"));
@@ -167,9 +183,14 @@ async fn answers(trainer: &mut Trainer, problems: &[Problem]) -> Result<Vec<Vec<
     let chunk = (4_000_000 / (depth * seq * addition::VOCAB)).clamp(1, 512);
     let mut out = Vec::with_capacity(problems.len());
     for part in problems.chunks(chunk) {
-        let tokens: Vec<u32> = part.iter().flat_map(|p| addition::encode(p, &addition::true_answer(p), w, order).0).collect();
+        let tokens: Vec<u32> =
+            part.iter().flat_map(|p| addition::encode(p, &addition::true_answer(p), w, order).0).collect();
         let t = trace(&weights, &mut backend, &tokens, [addition::ROWS, w], depth).await?;
-        out.extend(part.iter().enumerate().map(|(b, p)| addition::answer_slots(&t.predictions(depth - 1, b), p.len(), w, order)));
+        out.extend(
+            part.iter()
+                .enumerate()
+                .map(|(b, p)| addition::answer_slots(&t.predictions(depth - 1, b), p.len(), w, order)),
+        );
     }
     Ok(out)
 }
@@ -178,7 +199,9 @@ async fn answers(trainer: &mut Trainer, problems: &[Problem]) -> Result<Vec<Vec<
 fn accuracy_by_length(trainer: &Trainer, lengths: usize) -> Vec<f64> {
     let record = trainer.history.last().expect("a record after training");
     (1..=lengths)
-        .map(|len| record.splits.iter().find(|s| s.split == addition::split_name(len)).map_or(0.0, |s| s.evaluation.exact))
+        .map(|len| {
+            record.splits.iter().find(|s| s.split == addition::split_name(len)).map_or(0.0, |s| s.evaluation.exact)
+        })
         .collect()
 }
 
@@ -198,9 +221,16 @@ async fn train_all(trainers: &mut [Trainer], steps: u64, lengths: usize) -> Resu
     Ok(per_model)
 }
 
-fn round_row(round: usize, frontier: usize, labelled: Option<usize>, trainers: &[Trainer], per_model: Vec<Vec<f64>>) -> Round {
+fn round_row(
+    round: usize,
+    frontier: usize,
+    labelled: Option<usize>,
+    trainers: &[Trainer],
+    per_model: Vec<Vec<f64>>,
+) -> Round {
     let lengths = per_model[0].len();
-    let accuracy: Vec<f64> = (0..lengths).map(|l| per_model.iter().map(|m| m[l]).sum::<f64>() / per_model.len() as f64).collect();
+    let accuracy: Vec<f64> =
+        (0..lengths).map(|l| per_model.iter().map(|m| m[l]).sum::<f64>() / per_model.len() as f64).collect();
     Round {
         round,
         frontier,
@@ -216,7 +246,12 @@ fn round_row(round: usize, frontier: usize, labelled: Option<usize>, trainers: &
 }
 
 /// Runs the whole experiment; `progress` sees each row as it is made.
-pub async fn run(config: &LabConfig, options: &Options, backend: crate::backend::BackendKind, mut progress: impl FnMut(&Round)) -> Result<Report, LabError> {
+pub async fn run(
+    config: &LabConfig,
+    options: &Options,
+    backend: crate::backend::BackendKind,
+    mut progress: impl FnMut(&Round),
+) -> Result<Report, LabError> {
     let mut config = config.clone();
     // Every labelled length gets a held-out split.
     config.task.test_size = config.task.test_size.max(config.task.size + options.rounds);
@@ -241,7 +276,12 @@ pub async fn run(config: &LabConfig, options: &Options, backend: crate::backend:
     for round in 1..=options.rounds {
         let len = config.task.size + round;
         let exclude: HashSet<Problem> = test[len - 1].iter().cloned().collect();
-        let generated = addition::problems(len, options.problems, &exclude, &mut Rng::fork(config.seed, &format!("self-improve-{round}")));
+        let generated = addition::problems(
+            len,
+            options.problems,
+            &exclude,
+            &mut Rng::fork(config.seed, &format!("self-improve-{round}")),
+        );
         let mut all = Vec::new();
         for t in trainers.iter_mut() {
             all.push(answers(t, &generated).await?);
@@ -277,7 +317,11 @@ impl Report {
         s += &self.lengths.iter().map(|l| format!("{:>5}", format!("L{l}"))).collect::<String>();
         s += "\n";
         for r in &self.rounds {
-            let kept = if r.labelled_length.is_some() { format!("{}/{}", r.kept.iter().sum::<usize>() / r.kept.len().max(1), r.generated) } else { "-".into() };
+            let kept = if r.labelled_length.is_some() {
+                format!("{}/{}", r.kept.iter().sum::<usize>() / r.kept.len().max(1), r.generated)
+            } else {
+                "-".into()
+            };
             s += &format!("{:>5} {:>8} {:>10} ", r.round, r.frontier, kept);
             s += &r.accuracy.iter().map(|a| format!("{:>5.0}", 100.0 * a)).collect::<String>();
             s += "\n";

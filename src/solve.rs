@@ -52,7 +52,14 @@ pub struct Planned {
 
 /// Checks that `tokens` are whole `grid` inputs the model can take, then plans its graph with
 /// `stored_iterations` of activations (0 for decoding only) and no backward.
-pub fn plan(weights: &Weights<'_>, plan: &mut MemoryPlan, tokens: &[u32], grid: [usize; 2], stored_iterations: usize, prefix: &str) -> Result<Planned, LabError> {
+pub fn plan(
+    weights: &Weights<'_>,
+    plan: &mut MemoryPlan,
+    tokens: &[u32],
+    grid: [usize; 2],
+    stored_iterations: usize,
+    prefix: &str,
+) -> Result<Planned, LabError> {
     let m = &weights.config.model;
     let seq = grid[0] * grid[1];
     if seq == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(seq) {
@@ -70,7 +77,16 @@ pub fn plan(weights: &Weights<'_>, plan: &mut MemoryPlan, tokens: &[u32], grid: 
     crate::model::check_blocks(m, seq)?;
     let (batch, vocab) = (tokens.len() / seq, weights.vocab);
     let params = Params::plan(plan, m, vocab, weights.positions.max(1), false);
-    let mut graph = Graph::plan(plan, m, &params, Shape { batch, seq, grid, vocab }, stored_iterations, false, MatmulPath::Blocked, prefix);
+    let mut graph = Graph::plan(
+        plan,
+        m,
+        &params,
+        Shape { batch, seq, grid, vocab },
+        stored_iterations,
+        false,
+        MatmulPath::Blocked,
+        prefix,
+    );
     graph.stablemax = weights.config.train.stablemax;
     Ok(Planned { graph, params })
 }
@@ -91,7 +107,13 @@ impl Planned {
 }
 
 /// Runs `batch` examples (`tokens` holds `batch * seq` of them, laid out as `grid`) for `depth` iterations.
-pub async fn trace(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32], grid: [usize; 2], depth: usize) -> Result<Trace, LabError> {
+pub async fn trace(
+    weights: &Weights<'_>,
+    backend: &mut Backend,
+    tokens: &[u32],
+    grid: [usize; 2],
+    depth: usize,
+) -> Result<Trace, LabError> {
     let mut memory = MemoryPlan::default();
     let planned = plan(weights, &mut memory, tokens, grid, 0, "trace")?;
     let graph = &planned.graph;
@@ -138,7 +160,14 @@ pub struct ExitScore {
 }
 
 /// Scores the split's first `examples` examples (all of them when it has fewer).
-pub async fn exit_score(weights: &Weights<'_>, backend: &mut Backend, split: &crate::tasks::Split, examples: usize, depth: usize, rule: Exit) -> Result<ExitScore, LabError> {
+pub async fn exit_score(
+    weights: &Weights<'_>,
+    backend: &mut Backend,
+    split: &crate::tasks::Split,
+    examples: usize,
+    depth: usize,
+    rule: Exit,
+) -> Result<ExitScore, LabError> {
     // Chunks small enough that every iteration's logits fit in a few tens of MiB.
     let chunk = (4_000_000 / (depth * split.seq_len * weights.vocab).max(1)).clamp(1, 512);
     let (mut exact_exit, mut exact_depth, mut iterations) = (0usize, 0usize, 0usize);
@@ -150,7 +179,8 @@ pub async fn exit_score(weights: &Weights<'_>, backend: &mut Backend, split: &cr
         let t = trace(weights, backend, &tokens, split.grid, depth).await?;
         for (b, i) in ids.enumerate() {
             let targets = split.example(i).1;
-            let exact = |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::ops::cross_entropy::IGNORE || y == x);
+            let exact =
+                |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::ops::cross_entropy::IGNORE || y == x);
             let exit = t.exit(b, rule)?;
             histogram[exit - 1] += 1;
             iterations += exit;
@@ -159,7 +189,13 @@ pub async fn exit_score(weights: &Weights<'_>, backend: &mut Backend, split: &cr
         }
     }
     let n = examples.max(1) as f64;
-    Ok(ExitScore { examples, exact_at_exit: exact_exit as f64 / n, exact_at_depth: exact_depth as f64 / n, mean_iterations: iterations as f64 / n, histogram })
+    Ok(ExitScore {
+        examples,
+        exact_at_exit: exact_exit as f64 / n,
+        exact_at_depth: exact_depth as f64 / n,
+        mean_iterations: iterations as f64 / n,
+        histogram,
+    })
 }
 
 impl Trace {
@@ -194,7 +230,10 @@ impl Trace {
         Ok(match rule {
             Exit::Kl(threshold) => (1..last).find(|&t| self.kl(t, b) < threshold).map_or(last, |t| t + 1),
             Exit::Halt if self.halt.is_empty() => {
-                return Err(LabError::Input("this model has no halting head (train it with model.halting=true), so it cannot exit by one".into()));
+                return Err(LabError::Input(
+                    "this model has no halting head (train it with model.halting=true), so it cannot exit by one"
+                        .into(),
+                ));
             }
             Exit::Halt => (0..last).find(|&t| self.halt[t][b] > 0.0).map_or(last, |t| t + 1),
         })

@@ -15,9 +15,9 @@ use crate::solve::{exit_score, Exit, ExitScore, EXIT_KL};
 use crate::train::checkpoint::{self, Weights};
 use crate::train::{training_depth, Record};
 
-mod solve;
-mod probe;
 mod mechanisms;
+mod probe;
+mod solve;
 
 fn js_error(e: LabError) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
@@ -28,7 +28,9 @@ fn busy<T>(_: T) -> JsValue {
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_sys::Error::new(&e.to_string()).into())
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_sys::Error::new(&e.to_string()).into())
 }
 
 #[wasm_bindgen(start)]
@@ -59,7 +61,8 @@ pub fn preset_config(preset: String, overrides: Vec<String>) -> Result<JsValue, 
 /// `threshold`. The page shades the memorization / ID / OOD phases from it.
 #[wasm_bindgen]
 pub fn phases(history: JsValue, threshold: f64) -> Result<JsValue, JsValue> {
-    let history: Vec<Record> = serde_wasm_bindgen::from_value(history).map_err(|e| js_sys::Error::new(&format!("the history is not valid ({e})")))?;
+    let history: Vec<Record> = serde_wasm_bindgen::from_value(history)
+        .map_err(|e| js_sys::Error::new(&format!("the history is not valid ({e})")))?;
     to_js(&crate::probes::phases::phases(&history, threshold))
 }
 
@@ -67,7 +70,11 @@ pub fn phases(history: JsValue, threshold: f64) -> Result<JsValue, JsValue> {
 fn sweep_depths(config: &LabConfig) -> Vec<usize> {
     let depth = training_depth(config);
     let deep = (2 * depth).min(256);
-    if config.model.arch == Arch::Feedforward || deep <= depth { Vec::new() } else { vec![deep] }
+    if config.model.arch == Arch::Feedforward || deep <= depth {
+        Vec::new()
+    } else {
+        vec![deep]
+    }
 }
 
 #[derive(Serialize)]
@@ -119,8 +126,12 @@ impl WebLab {
         let history: Vec<Record> = if history.is_null() || history.is_undefined() {
             Vec::new()
         } else {
-            serde_wasm_bindgen::from_value(history)
-                .map_err(|e| js_error(LabError::Checkpoint { path: source.clone(), what: format!("the saved history is not valid ({e})") }))?
+            serde_wasm_bindgen::from_value(history).map_err(|e| {
+                js_error(LabError::Checkpoint {
+                    path: source.clone(),
+                    what: format!("the saved history is not valid ({e})"),
+                })
+            })?
         };
         let config = checkpoint::read_config(&bytes, &source).map_err(js_error)?;
         let lab = Lab::resume(&bytes, &source, kind, history, &sweep_depths(&config)).await.map_err(js_error)?;
@@ -206,7 +217,11 @@ impl WebLab {
             for i in 0..t.dataset.splits.len() {
                 let scores = t.evaluate_depths(i).await.map_err(js_error)?;
                 let split = t.dataset.splits[i].name.to_string();
-                splits.push(SplitSweep { split, accuracy: scores.iter().map(|e| e.accuracy).collect(), exact: scores.iter().map(|e| e.exact).collect() });
+                splits.push(SplitSweep {
+                    split,
+                    accuracy: scores.iter().map(|e| e.accuracy).collect(),
+                    exact: scores.iter().map(|e| e.exact).collect(),
+                });
             }
             let deepest = splits[0].accuracy.len();
             let exit = if exit_examples >= 1.0 && t.config.model.arch != Arch::Feedforward {
@@ -214,7 +229,10 @@ impl WebLab {
                 let weights = Weights::read(&bytes, "the current model").map_err(js_error)?;
                 let mut backend = Backend::open(t.backend.kind()).await.map_err(js_error)?;
                 let rule = Exit::Kl(EXIT_KL);
-                let score = exit_score(&weights, &mut backend, &t.dataset.splits[1], exit_examples as usize, deepest, rule).await.map_err(js_error)?;
+                let score =
+                    exit_score(&weights, &mut backend, &t.dataset.splits[1], exit_examples as usize, deepest, rule)
+                        .await
+                        .map_err(js_error)?;
                 Some(ExitHistogram { split: t.dataset.splits[1].name.to_string(), rule: rule.to_string(), score })
             } else {
                 None
@@ -284,7 +302,8 @@ impl WebLab {
             // 0 (or anything not a positive number) asks for the default.
             let count = |x: f64| if x.is_finite() && x >= 1.0 { x as usize } else { 0 };
             let twin = twin.as_deref_mut().map(|t| &mut t.trainer);
-            let probed = probe::probe(&mut lab.trainer, twin, count(examples), count(iterations)).await.map_err(js_error)?;
+            let probed =
+                probe::probe(&mut lab.trainer, twin, count(examples), count(iterations)).await.map_err(js_error)?;
             to_js(&probed)
         })
     }

@@ -40,7 +40,9 @@ fn long_multiplication_graph_of_12_times_34() {
 fn dataset_holds_true_products_and_disjoint_splits() {
     let sets = ["task.examples=300", "task.test_examples=100"].map(String::from);
     let c = LabConfig::from_preset("multiplication", &sets).unwrap();
-    let too_many = LabConfig::from_preset("multiplication", &["task.size=1".into(), "task.size_b=1".into()]).unwrap_err().to_string();
+    let too_many = LabConfig::from_preset("multiplication", &["task.size=1".into(), "task.size_b=1".into()])
+        .unwrap_err()
+        .to_string();
     assert!(too_many.contains("at most 1000000 each and 100 together (distinct 1x1-digit problems)"), "{too_many}");
     let bad_b = LabConfig::from_preset("multiplication", &["task.size_b=9".into()]).unwrap_err().to_string();
     assert!(bad_b.contains("`task.size_b`"), "{bad_b}");
@@ -92,7 +94,10 @@ fn audit_classifies_seen_subgraphs_and_error_kinds_on_planted_answers() {
     assert_eq!((d2.wrong_unseen, d2.local_errors, d2.propagation_errors), (1, 0, 1));
     // 13 x 35's digit 0 error makes its later (right) digits neither kind; a right digit is never an error.
     assert_eq!(a.digits[3].local_errors + a.digits[3].propagation_errors, 0);
-    assert_eq!(a.by_depth.iter().map(|d| (d.depth, d.digits.clone())).collect::<Vec<_>>(), [(3, vec![0]), (5, vec![1]), (7, vec![2, 3])]);
+    assert_eq!(
+        a.by_depth.iter().map(|d| (d.depth, d.digits.clone())).collect::<Vec<_>>(),
+        [(3, vec![0]), (5, vec![1]), (7, vec![2, 3])]
+    );
     assert!((a.by_depth[0].accuracy - 2.0 / 3.0).abs() < 1e-12);
 }
 
@@ -100,12 +105,31 @@ fn audit_classifies_seen_subgraphs_and_error_kinds_on_planted_answers() {
 fn audit_cli_reports_a_trained_checkpoint_and_refuses_bad_arguments() {
     let dir = std::env::temp_dir().join(format!("looplab-audit-test-{}", std::process::id()));
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let out = dir.to_str().unwrap();
-    let sets = ["--set", "task.examples=200", "--set", "task.test_examples=40", "--set", "model.d_model=16", "--set", "model.mlp_hidden=32"];
-    let (code, _, err) = run(&[&["train", "--preset", "multiplication", "--backend", "cpu", "--steps", "10", "--out", out][..], &sets].concat());
+    let sets = [
+        "--set",
+        "task.examples=200",
+        "--set",
+        "task.test_examples=40",
+        "--set",
+        "model.d_model=16",
+        "--set",
+        "model.mlp_hidden=32",
+    ];
+    let (code, _, err) =
+        run(&[&["train", "--preset", "multiplication", "--backend", "cpu", "--steps", "10", "--out", out][..], &sets]
+            .concat());
     assert_eq!(code, 0, "{err}");
     let ckpt = dir.join("model.safetensors");
     let (code, stdout, err) = run(&["audit", "--checkpoint", ckpt.to_str().unwrap(), "--backend", "cpu", "--json"]);
@@ -115,7 +139,10 @@ fn audit_cli_reports_a_trained_checkpoint_and_refuses_bad_arguments() {
     let digits = j["digits"].as_array().unwrap();
     assert_eq!(digits.iter().map(|d| d["depth"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 5, 7, 9, 9]);
     for d in digits {
-        let sum: u64 = ["correct_seen", "correct_unseen", "wrong_seen", "wrong_unseen"].iter().map(|k| d[k].as_u64().unwrap()).sum();
+        let sum: u64 = ["correct_seen", "correct_unseen", "wrong_seen", "wrong_unseen"]
+            .iter()
+            .map(|k| d[k].as_u64().unwrap())
+            .sum();
         assert_eq!(sum, 40, "{d}");
         let wrong = d["wrong_seen"].as_u64().unwrap() + d["wrong_unseen"].as_u64().unwrap();
         assert_eq!(d["local_errors"].as_u64().unwrap() + d["propagation_errors"].as_u64().unwrap(), wrong);
@@ -126,7 +153,8 @@ fn audit_cli_reports_a_trained_checkpoint_and_refuses_bad_arguments() {
     let (code, _, err) = run(&["audit"]);
     assert_eq!(code, 1);
     assert!(err.contains("`audit` needs --checkpoint FILE"), "{err}");
-    let (code, _, err) = run(&["audit", "--checkpoint", dir.join("missing.safetensors").to_str().unwrap(), "--backend", "cpu"]);
+    let (code, _, err) =
+        run(&["audit", "--checkpoint", dir.join("missing.safetensors").to_str().unwrap(), "--backend", "cpu"]);
     assert_eq!(code, 1);
     assert!(err.contains("missing.safetensors"), "{err}");
     std::fs::remove_dir_all(&dir).ok();

@@ -50,7 +50,10 @@ fn teacher_episodes_are_valid_and_rewards_follow_the_means() {
     let c = config(&["task.examples=3000", "task.test_examples=100"]);
     let (arms, h) = (c.task.size, c.task.seq_len);
     let d = Dataset::build(&c);
-    assert_eq!((d.vocab, d.splits.len(), d.seq_len(), d.train().len(), d.splits[1].len()), (vocab(arms), 2, h, 3000, 100));
+    assert_eq!(
+        (d.vocab, d.splits.len(), d.seq_len(), d.train().len(), d.splits[1].len()),
+        (vocab(arms), 2, h, 3000, 100)
+    );
     let tasks = train_tasks(&c.task, c.seed);
     let (mut surprise, mut variance) = (0.0, 0.0);
     for (b, task) in tasks.iter().enumerate() {
@@ -72,8 +75,17 @@ fn teacher_episodes_are_valid_and_rewards_follow_the_means() {
     let z = surprise / variance.sqrt();
     assert!(z.abs() < 4.0, "rewards deviate from the means by {z:.1} standard deviations");
     // The teacher learns: it pulls the best arm far more often at the end of an episode than at the start.
-    let best_share = |t: usize| tasks.iter().enumerate().filter(|(b, task)| task.regret(d.train().example(*b).1[t] as usize) == 0.0).count() as f64 / tasks.len() as f64;
-    assert!(best_share(0) < 0.3 && best_share(h - 1) > 0.45, "best arm share {} at step 1, {} at step {h}", best_share(0), best_share(h - 1));
+    let best_share = |t: usize| {
+        tasks.iter().enumerate().filter(|(b, task)| task.regret(d.train().example(*b).1[t] as usize) == 0.0).count()
+            as f64
+            / tasks.len() as f64
+    };
+    assert!(
+        best_share(0) < 0.3 && best_share(h - 1) > 0.45,
+        "best arm share {} at step 1, {} at step {h}",
+        best_share(0),
+        best_share(h - 1)
+    );
 }
 
 #[test]
@@ -85,7 +97,8 @@ fn splits_are_deterministic_and_test_tasks_are_unseen() {
     let train = train_tasks(&c.task, c.seed);
     let test = test_tasks(&c.task, c.seed, 1000);
     assert_eq!(test[..300], test_tasks(&c.task, c.seed, 300)[..], "the test split's tasks come first");
-    let seen: std::collections::HashSet<Vec<u64>> = train.iter().map(|t| t.means.iter().map(|m| m.to_bits()).collect()).collect();
+    let seen: std::collections::HashSet<Vec<u64>> =
+        train.iter().map(|t| t.means.iter().map(|m| m.to_bits()).collect()).collect();
     assert!(test.iter().all(|t| !seen.contains(&t.means.iter().map(|m| m.to_bits()).collect::<Vec<_>>())));
     let other = config(&["seed=1", "task.examples=2000", "task.test_examples=300"]);
     assert_ne!(train_tasks(&other.task, other.seed), train);
@@ -105,7 +118,9 @@ fn bandit_config_values_are_checked() {
         c.validate().expect_err("should be invalid").to_string()
     };
     assert!(invalid(&["task.size=1"]).contains("`task.size`: expected a number of arms from 2 to 16"));
-    assert!(invalid(&["task.seq_len=1"]).contains("`task.seq_len`: expected a number of steps per episode from 2 to 512"));
+    assert!(
+        invalid(&["task.seq_len=1"]).contains("`task.seq_len`: expected a number of steps per episode from 2 to 512")
+    );
     assert!(invalid(&["task.examples=0"]).contains("`task.examples`: expected a number of training tasks"));
     assert!(invalid(&["task.test_examples=0"]).contains("`task.test_examples`: expected a number of test tasks"));
     config(&["task.kind=bandit", "task.size=2", "task.seq_len=2"]);
@@ -119,7 +134,9 @@ fn bandit_config_values_are_checked() {
 fn baselines_have_their_expected_regret() {
     let c = config(&[]);
     let tasks = test_tasks(&c.task, 7, 2000);
-    let expected: f64 = tasks.iter().map(|t| t.best() - t.means.iter().sum::<f64>() / t.means.len() as f64).sum::<f64>() / tasks.len() as f64;
+    let expected: f64 =
+        tasks.iter().map(|t| t.best() - t.means.iter().sum::<f64>() / t.means.len() as f64).sum::<f64>()
+            / tasks.len() as f64;
     let mut random = Episodes::new(tasks.clone());
     random.run(Policy::Random, 32, &mut Rng::new(1));
     let per_task: Vec<f64> = random.regret().iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).collect();
@@ -190,7 +207,10 @@ fn causal_logits_ignore_later_tokens() {
         let v = ta.vocab;
         let (la, lb) = (&ta.logits[0], &tb.logits[0]);
         assert!(la[..4 * v].iter().zip(&lb[..4 * v]).all(|(x, y)| (x - y).abs() < 1e-5), "positions 0-3 changed");
-        assert!(la[4 * v..].iter().zip(&lb[4 * v..]).any(|(x, y)| (x - y).abs() > 1e-4), "later positions should see their tokens");
+        assert!(
+            la[4 * v..].iter().zip(&lb[4 * v..]).any(|(x, y)| (x - y).abs() > 1e-4),
+            "later positions should see their tokens"
+        );
     });
 }
 
@@ -200,7 +220,14 @@ fn causal_logits_ignore_later_tokens() {
 #[test]
 fn trained_model_learns_in_context_on_unseen_tasks() {
     pollster::block_on(async {
-        let c = config(&["task.examples=4000", "task.seq_len=24", "model.d_model=32", "model.mlp_hidden=64", "train.steps=300", "train.eval_every=300"]);
+        let c = config(&[
+            "task.examples=4000",
+            "task.seq_len=24",
+            "model.d_model=32",
+            "model.mlp_hidden=64",
+            "train.steps=300",
+            "train.eval_every=300",
+        ]);
         let mut lab = Lab::new(c, BackendKind::Cpu).await.unwrap();
         let r = lab.train(u64::MAX).await.unwrap();
         println!("step {} loss {:.3} test acc {:.3}", lab.step(), r.last().unwrap().loss, r.last().unwrap().test_acc);
@@ -218,7 +245,8 @@ fn trained_model_learns_in_context_on_unseen_tasks() {
         let se = blind.cumulative_stderr.last().unwrap().hypot(*random.cumulative_stderr.last().unwrap());
         assert!((b - r).abs() < 4.0 * se, "reward-blind model {b} vs random {r} (stderr {se})");
         // The rollout refuses a model it cannot run step by step.
-        let mut other = Lab::new(LabConfig::from_preset("modular-small", &[]).unwrap(), BackendKind::Cpu).await.unwrap();
+        let mut other =
+            Lab::new(LabConfig::from_preset("modular-small", &[]).unwrap(), BackendKind::Cpu).await.unwrap();
         let other_bytes = other.checkpoint().await.unwrap();
         let err = ModelPolicy::new(&Weights::read(&other_bytes, "m").unwrap(), &mut backend, 4, 4).await.err().unwrap();
         assert!(err.to_string().contains("trained on task.kind=modular"), "{err}");
@@ -230,15 +258,25 @@ fn trained_model_learns_in_context_on_unseen_tasks() {
 #[test]
 fn cli_refuses_bad_bandit_arguments() {
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_looplab"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     for (args, message) in [
         (vec!["bandit"], "`bandit` needs --checkpoint FILE"),
-        (vec!["bandit", "--checkpoint", "x", "--tasks", "1"], "`--tasks`: expected a number of unseen tasks from 2 to 100000"),
+        (
+            vec!["bandit", "--checkpoint", "x", "--tasks", "1"],
+            "`--tasks`: expected a number of unseen tasks from 2 to 100000",
+        ),
         (vec!["bandit", "--checkpoint", "x", "--horizon", "many"], "`--horizon`: expected a number of steps"),
         (vec!["bandit", "--checkpoint", "x", "--greedy"], "unknown option `--greedy` for `bandit`"),
-        (vec!["bandit", "--checkpoint", "/nonexistent/model.safetensors", "--backend", "cpu"], "/nonexistent/model.safetensors"),
+        (
+            vec!["bandit", "--checkpoint", "/nonexistent/model.safetensors", "--backend", "cpu"],
+            "/nonexistent/model.safetensors",
+        ),
     ] {
         let (code, stderr) = run(&args);
         assert_eq!(code, Some(1), "{args:?}: {stderr}");

@@ -25,7 +25,13 @@ fn random(seed: u64, n: usize) -> Vec<f32> {
 }
 
 /// Runs the same kernels on `kind` from the same inputs and reads `out` back.
-async fn run(kind: BackendKind, plan: &MemoryPlan, inputs: &[(Tensor, Vec<f32>)], kernels: Vec<Box<dyn Kernel>>, out: Tensor) -> Vec<f32> {
+async fn run(
+    kind: BackendKind,
+    plan: &MemoryPlan,
+    inputs: &[(Tensor, Vec<f32>)],
+    kernels: Vec<Box<dyn Kernel>>,
+    out: Tensor,
+) -> Vec<f32> {
     let mut backend = Backend::open(kind).await.expect("a WebGPU adapter (SwiftShader in headless Chromium)");
     backend.allocate(plan).unwrap();
     for (t, v) in inputs {
@@ -82,7 +88,10 @@ async fn training_steps_match_cpu_in_the_browser() {
     use looplab::config::LabConfig;
     use looplab::lab::Lab;
     let overrides: Vec<String> =
-        ["task.p=11", "train.steps=6", "train.eval_every=1", "model.zero_init=false", "model.loops=2"].iter().map(|s| s.to_string()).collect();
+        ["task.p=11", "train.steps=6", "train.eval_every=1", "model.zero_init=false", "model.loops=2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let mut curves = Vec::new();
     for kind in [BackendKind::Cpu, BackendKind::Gpu] {
         let config = LabConfig::from_preset("modular-small", &overrides).unwrap();
@@ -104,7 +113,12 @@ async fn training_steps_match_cpu_in_the_browser() {
 async fn probe_with_a_twin_reports_shapes_and_leaves_training_alone() {
     use looplab::web::WebLab;
     use wasm_bindgen_futures::JsFuture;
-    let overrides = || ["task.p=11", "model.d_model=16", "model.mlp_hidden=32", "train.eval_every=1"].iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let overrides = || {
+        ["task.p=11", "model.d_model=16", "model.mlp_hidden=32", "train.eval_every=1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
     let losses = |records: wasm_bindgen::JsValue| -> Vec<f64> {
         let records: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(records).unwrap();
         records.iter().map(|r| r["loss"].as_f64().unwrap()).collect()
@@ -120,7 +134,8 @@ async fn probe_with_a_twin_reports_shapes_and_leaves_training_alone() {
     let n = |v: &serde_json::Value| v.as_u64().unwrap() as usize;
     let len = |v: &serde_json::Value| v.as_array().unwrap().len();
     assert_eq!((n(&probed["step"]), n(&probed["twin_step"])), (2, 3));
-    let (iterations, seq, heads, keys) = (n(&r["iterations"]), n(&r["seq"]), n(&r["attention"]["heads"]), n(&r["attention"]["keys"]));
+    let (iterations, seq, heads, keys) =
+        (n(&r["iterations"]), n(&r["seq"]), n(&r["attention"]["heads"]), n(&r["attention"]["keys"]));
     assert_eq!((iterations, n(&r["examples"])), (2, 8), "grokking loops a 1-layer block twice");
     assert_eq!(len(&r["states"]), 2, "one loop state per iteration");
     assert_eq!(len(&r["convergence"]["per_token"]), 1, "one transition");
@@ -131,9 +146,17 @@ async fn probe_with_a_twin_reports_shapes_and_leaves_training_alone() {
     assert_eq!(cka.len(), 2, "a CKA row per loop state");
     for row in cka {
         assert_eq!(len(row), 2, "a column per twin layer");
-        assert!(row.as_array().unwrap().iter().all(|x| (0.0..=1.0).contains(&x.as_f64().unwrap())), "CKA in [0, 1]: {row}");
+        assert!(
+            row.as_array().unwrap().iter().all(|x| (0.0..=1.0).contains(&x.as_f64().unwrap())),
+            "CKA in [0, 1]: {row}"
+        );
     }
-    let mirroring = r["verdict"].as_array().unwrap().iter().find(|v| v["question"] == "stage mirroring (CKA with the feedforward twin)?").unwrap();
+    let mirroring = r["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["question"] == "stage mirroring (CKA with the feedforward twin)?")
+        .unwrap();
     assert_eq!(mirroring["answer"], r["cka"]["pattern"], "the verdict names the CKA pattern");
 
     // The probed lab trains on exactly as a lab that was never probed.

@@ -5,7 +5,11 @@
 use std::process::Command;
 
 fn looplab(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_looplab"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -28,13 +32,19 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         (vec!["train", "--preset", "grokking", "--steps", "0"], "`--steps`: expected a whole number >= 1"),
         (vec!["train", "--preset", "grokking", "--backend", "tpu"], "`backend`: expected gpu or cpu"),
         ([&train[..], &["noequals"]].concat(), "expected key=value"),
-        ([&train[..], &["task.q=3"]].concat(), "unknown config key `task.q`; known keys: task.entities, task.examples, "),
+        (
+            [&train[..], &["task.q=3"]].concat(),
+            "unknown config key `task.q`; known keys: task.entities, task.examples, ",
+        ),
         ([&train[..], &["depth=3"]].concat(), "unknown config key `depth`; known keys: model, seed, task, train"),
         ([&train[..], &["task.p=abc"]].concat(), "invalid value \"abc\" for `task.p`: expected a whole number >= 0"),
         ([&train[..], &["task.p=1"]].concat(), "`task.p`: expected a number from 2 to 1000"),
         ([&train[..], &["task.train_fraction=1.5"]].concat(), "`task.train_fraction`: expected a fraction in (0, 1)"),
         ([&train[..], &["model.heads=3"]].concat(), "`model.heads`: expected a divisor of model.d_model (128)"),
-        ([&train[..], &["model.arch=recurrent"]].concat(), "`model.arch`: expected one of `feedforward`, `looped`, `trm`, `hrm`"),
+        (
+            [&train[..], &["model.arch=recurrent"]].concat(),
+            "`model.arch`: expected one of `feedforward`, `looped`, `trm`, `hrm`",
+        ),
         ([&train[..], &["model.loops=0"]].concat(), "`model.loops`: expected a number from 1 to 256"),
         ([&train[..], &["model.injection=maybe"]].concat(), "`model.injection`: expected true or false"),
         ([&train[..], &["train.lr=nan"]].concat(), "`train.lr`: expected a finite number"),
@@ -49,15 +59,37 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         ([&train[..], &["model.radius=2"]].concat(), "`model.radius`: expected 0 unless model.attention=local"),
         ([&train[..], &["model.positions=rotary"]].concat(), "`model.positions`: expected `learned` or `none`"),
         ([&train[..], &["train.backprop=3"]].concat(), "`train.backprop`: expected 0 (all) or at most model.loops (2)"),
-        ([&train[..], &["train.depth=deep"]].concat(), "`train.depth`: expected one of `fixed`, `random`, `progressive`"),
-        ([&train[..], &["train.depth=progressive", "--set", "train.progressive_alpha=0"]].concat(), "`train.progressive_alpha`: expected a weight in (0, 1]"),
+        (
+            [&train[..], &["train.depth=deep"]].concat(),
+            "`train.depth`: expected one of `fixed`, `random`, `progressive`",
+        ),
+        (
+            [&train[..], &["train.depth=progressive", "--set", "train.progressive_alpha=0"]].concat(),
+            "`train.progressive_alpha`: expected a weight in (0, 1]",
+        ),
         ([&train[..], &["train.segments=0"]].concat(), "`train.segments`: expected a number from 1 to 64"),
-        ([&train[..], &["train.depth=progressive", "--set", "train.progressive_alpha=0.5", "--set", "train.segments=2"]].concat(), "1 when train.progressive_alpha < 1"),
-        ([&train[..], &["model.injection=false", "--set", "train.segments=2"]].concat(), "a later segment would never see the input"),
+        (
+            [
+                &train[..],
+                &["train.depth=progressive", "--set", "train.progressive_alpha=0.5", "--set", "train.segments=2"],
+            ]
+            .concat(),
+            "1 when train.progressive_alpha < 1",
+        ),
+        (
+            [&train[..], &["model.injection=false", "--set", "train.segments=2"]].concat(),
+            "a later segment would never see the input",
+        ),
         (vec!["train", "--preset", "grokking-ff", "--set", "train.depth=random"], "apply to recurrent models"),
         (vec!["train", "--preset", "sudoku-6x6-hrm", "--set", "train.backprop=2"], "0 or 1 for hrm"),
-        (vec!["train", "--preset", "maze", "--set", "model.mixer=mlp"], "`model.mixer`: expected attention only with model.attention=global"),
-        ([&train[..], &["model.mixer=mlp", "--set", "model.positions=none"]].concat(), "attention unless model.positions=learned"),
+        (
+            vec!["train", "--preset", "maze", "--set", "model.mixer=mlp"],
+            "`model.mixer`: expected attention only with model.attention=global",
+        ),
+        (
+            [&train[..], &["model.mixer=mlp", "--set", "model.positions=none"]].concat(),
+            "attention unless model.positions=learned",
+        ),
         ([&train[..], &["model.mixer=conv"]].concat(), "`model.mixer`: expected `attention` or `mlp`"),
         (vec!["train", "--resume", "/nonexistent/run"], "/nonexistent/run/model.safetensors"),
         (vec!["train", "--resume", garbage], "not a complete safetensors file"),
@@ -68,7 +100,10 @@ fn invalid_arguments_and_configs_get_specific_messages() {
     for (args, expected) in &cases {
         let (code, stderr) = looplab(args);
         if code != 1 || !stderr.contains(expected) || stderr.contains("panicked") {
-            failures.push(format!("looplab {}: exit {code}, expected message containing {expected:?}, got:\n{stderr}", args.join(" ")));
+            failures.push(format!(
+                "looplab {}: exit {code}, expected message containing {expected:?}, got:\n{stderr}",
+                args.join(" ")
+            ));
         }
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
@@ -91,10 +126,30 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
     let dir = std::env::temp_dir().join(format!("looplab-eval-test-{}", std::process::id()));
     let out = dir.to_str().unwrap();
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
-    let (code, _, err) = run(&["train", "--preset", "modular-small", "--backend", "cpu", "--steps", "40", "--set", "train.eval_every=20", "--out", out]);
+    let (code, _, err) = run(&[
+        "train",
+        "--preset",
+        "modular-small",
+        "--backend",
+        "cpu",
+        "--steps",
+        "40",
+        "--set",
+        "train.eval_every=20",
+        "--out",
+        out,
+    ]);
     assert_eq!(code, 0, "{err}");
     let checkpoint = dir.join("model.safetensors");
     let ckpt = checkpoint.to_str().unwrap();
@@ -103,28 +158,52 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
     let sweep: serde_json::Value = serde_json::from_str(&json).unwrap();
     let rows = sweep["depths"].as_array().unwrap();
     assert_eq!(rows.len(), 6, "3 depths x 2 splits: {json}");
-    let history: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
+    let history: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
     let recorded = history.last().unwrap()["test_acc"].as_f64().unwrap();
-    let at_two = rows.iter().find(|r| r["iterations"] == 2 && r["split"] == "test").unwrap()["accuracy"].as_f64().unwrap();
+    let at_two =
+        rows.iter().find(|r| r["iterations"] == 2 && r["split"] == "test").unwrap()["accuracy"].as_f64().unwrap();
     assert!((recorded - at_two).abs() < 1e-9, "eval at the training depth {at_two} vs recorded {recorded}");
     for r in rows {
         let acc = r["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc), "{r}");
     }
 
-    let (code, _, err) = run(&["train", "--preset", "grokking-ff", "--backend", "cpu", "--steps", "1", "--set", "task.p=11", "--out", &format!("{out}-ff")]);
+    let (code, _, err) = run(&[
+        "train",
+        "--preset",
+        "grokking-ff",
+        "--backend",
+        "cpu",
+        "--steps",
+        "1",
+        "--set",
+        "task.p=11",
+        "--out",
+        &format!("{out}-ff"),
+    ]);
     assert_eq!(code, 0, "{err}");
     let ff = format!("{out}-ff/model.safetensors");
     let bad: Vec<(Vec<&str>, &str)> = vec![
         (vec!["eval"], "`eval` needs --checkpoint FILE"),
-        (vec!["eval", "--checkpoint", ckpt, "--iters", "0"], "`--iters`: expected a comma-separated list of counts from 1 to 256"),
+        (
+            vec!["eval", "--checkpoint", ckpt, "--iters", "0"],
+            "`--iters`: expected a comma-separated list of counts from 1 to 256",
+        ),
         (vec!["eval", "--checkpoint", ckpt, "--iters", "2,x"], "`--iters`: expected a comma-separated list"),
         (vec!["eval", "--checkpoint", ckpt, "--split", "nope", "--backend", "cpu"], "`--split`: expected train, test"),
-        (vec!["eval", "--checkpoint", &ff, "--iters", "2", "--backend", "cpu"], "`--iters`: expected 1 for a feedforward model"),
+        (
+            vec!["eval", "--checkpoint", &ff, "--iters", "2", "--backend", "cpu"],
+            "`--iters`: expected 1 for a feedforward model",
+        ),
     ];
     for (args, expected) in bad {
         let (code, _, err) = run(&args);
-        assert!(code == 1 && err.contains(expected) && !err.contains("panicked"), "looplab {}: exit {code}, expected {expected:?}, got:\n{err}", args.join(" "));
+        assert!(
+            code == 1 && err.contains(expected) && !err.contains("panicked"),
+            "looplab {}: exit {code}, expected {expected:?}, got:\n{err}",
+            args.join(" ")
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(format!("{out}-ff"));
@@ -137,12 +216,30 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
 fn probe_reports_every_probe_and_refuses_bad_arguments() {
     let dir = std::env::temp_dir().join(format!("looplab-probe-test-{}", std::process::id()));
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let train = |name: &str, extra: &[&str]| -> String {
         let out = dir.join(name);
-        let mut args = vec!["train", "--preset", "modular-small", "--backend", "cpu", "--steps", "20", "--out", out.to_str().unwrap()];
+        let mut args = vec![
+            "train",
+            "--preset",
+            "modular-small",
+            "--backend",
+            "cpu",
+            "--steps",
+            "20",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         for s in ["task.p=11", "model.d_model=32", "model.mlp_hidden=64", "train.eval_every=10"].iter().chain(extra) {
             args.extend(["--set", s]);
         }
@@ -154,15 +251,45 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
     let ff = train("ff", &["model.arch=feedforward", "model.loops=1", "model.layers=2"]);
     let other = train("other", &["task.p=13", "model.arch=feedforward", "model.loops=1"]);
 
-    let (code, text, err) = run(&["probe", "--checkpoint", &looped, "--twin", &ff, "--iters", "3", "--examples", "8", "--backend", "cpu"]);
+    let (code, text, err) =
+        run(&["probe", "--checkpoint", &looped, "--twin", &ff, "--iters", "3", "--examples", "8", "--backend", "cpu"]);
     assert_eq!(code, 0, "{err}");
-    for expected in ["fixed-point convergence", "per-token relative change", "attention per head", "logit lens", "stage mirroring: linear CKA", "path independence", "phases: first recorded step", "verdict", "fixed point reached?"] {
+    for expected in [
+        "fixed-point convergence",
+        "per-token relative change",
+        "attention per head",
+        "logit lens",
+        "stage mirroring: linear CKA",
+        "path independence",
+        "phases: first recorded step",
+        "verdict",
+        "fixed point reached?",
+    ] {
         assert!(text.contains(expected), "the report lacks {expected:?}:\n{text}");
     }
-    let (code, json, err) = run(&["probe", "--checkpoint", &looped, "--twin", &ff, "--examples", "8", "--threshold", "0.5", "--split", "train", "--backend", "cpu", "--json"]);
+    let (code, json, err) = run(&[
+        "probe",
+        "--checkpoint",
+        &looped,
+        "--twin",
+        &ff,
+        "--examples",
+        "8",
+        "--threshold",
+        "0.5",
+        "--split",
+        "train",
+        "--backend",
+        "cpu",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let r: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!((r["split"].as_str(), r["examples"].as_u64(), r["iterations"].as_u64()), (Some("train"), Some(8), Some(2)), "training depth by default");
+    assert_eq!(
+        (r["split"].as_str(), r["examples"].as_u64(), r["iterations"].as_u64()),
+        (Some("train"), Some(8), Some(2)),
+        "training depth by default"
+    );
     assert_eq!(r["cka"]["values"].as_array().unwrap().len(), 2);
     assert_eq!(r["phases"]["threshold"].as_f64(), Some(0.5));
     assert_eq!(r["attention"]["maps"].as_array().unwrap().len(), 2);
@@ -170,7 +297,13 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage").unwrap();
     let garbage = garbage.to_str().unwrap();
-    let with = |extra: &[&str]| -> Vec<String> { ["probe", "--checkpoint", &looped, "--backend", "cpu"].iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect() };
+    let with = |extra: &[&str]| -> Vec<String> {
+        ["probe", "--checkpoint", &looped, "--backend", "cpu"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
     let bad: Vec<(Vec<String>, String)> = vec![
         (vec!["probe".into()], "`probe` needs --checkpoint FILE".into()),
         (vec!["probe".into(), "--checkpoint".into(), "/nonexistent/model.safetensors".into()], "/nonexistent/model.safetensors".into()),
@@ -190,7 +323,11 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
     ];
     for (args, expected) in &bad {
         let (code, _, err) = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(code == 1 && err.contains(expected.as_str()) && !err.contains("panicked"), "looplab {}: exit {code}, expected {expected:?}, got:\n{err}", args.join(" "));
+        assert!(
+            code == 1 && err.contains(expected.as_str()) && !err.contains("panicked"),
+            "looplab {}: exit {code}, expected {expected:?}, got:\n{err}",
+            args.join(" ")
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -203,18 +340,78 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     let dir = std::env::temp_dir().join(format!("looplab-solve-test-{}", std::process::id()));
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
-    let tiny = ["--backend", "cpu", "--steps", "2", "--set", "train.eval_every=1", "--set", "model.d_model=16", "--set", "model.mlp_hidden=32"];
+    let tiny = [
+        "--backend",
+        "cpu",
+        "--steps",
+        "2",
+        "--set",
+        "train.eval_every=1",
+        "--set",
+        "model.d_model=16",
+        "--set",
+        "model.mlp_hidden=32",
+    ];
     let (sudoku, maze) = (path("sudoku"), path("maze"));
-    let (code, _, err) = run(&[&["train", "--preset", "sudoku-4x4", "--out", &sudoku, "--set", "task.examples=40", "--set", "task.test_examples=8"][..], &tiny].concat());
+    let (code, _, err) = run(&[
+        &[
+            "train",
+            "--preset",
+            "sudoku-4x4",
+            "--out",
+            &sudoku,
+            "--set",
+            "task.examples=40",
+            "--set",
+            "task.test_examples=8",
+        ][..],
+        &tiny,
+    ]
+    .concat());
     assert_eq!(code, 0, "{err}");
     let halting = path("halting");
-    let (code, _, err) = run(&[&["train", "--preset", "sudoku-4x4", "--out", &halting, "--set", "task.examples=40", "--set", "task.test_examples=8", "--set", "model.halting=true"][..], &tiny].concat());
+    let (code, _, err) = run(&[
+        &[
+            "train",
+            "--preset",
+            "sudoku-4x4",
+            "--out",
+            &halting,
+            "--set",
+            "task.examples=40",
+            "--set",
+            "task.test_examples=8",
+            "--set",
+            "model.halting=true",
+        ][..],
+        &tiny,
+    ]
+    .concat());
     assert_eq!(code, 0, "{err}");
     let halting_ckpt = format!("{halting}/model.safetensors");
-    let small_maze = ["--set", "task.size=2", "--set", "task.test_size=2", "--set", "task.examples=20", "--set", "task.test_examples=4", "--set", "model.loops=3"];
+    let small_maze = [
+        "--set",
+        "task.size=2",
+        "--set",
+        "task.test_size=2",
+        "--set",
+        "task.examples=20",
+        "--set",
+        "task.test_examples=4",
+        "--set",
+        "model.loops=3",
+    ];
     let (code, _, err) = run(&[&["train", "--preset", "maze", "--out", &maze][..], &small_maze, &tiny].concat());
     assert_eq!(code, 0, "{err}");
     let sudoku_ckpt = format!("{sudoku}/model.safetensors");
@@ -227,7 +424,8 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
     assert!(text.contains("valid: the validator accepts it") || text.contains("not valid: "), "{text}");
-    let (code, json, err) = run(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--iters", "6", "--json"]);
+    let (code, json, err) =
+        run(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--iters", "6", "--json"]);
     assert_eq!(code, 0, "{err}");
     let s: serde_json::Value = serde_json::from_str(&json).unwrap();
     let steps = s["iterations"].as_array().unwrap();
@@ -239,14 +437,17 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     assert!(steps.iter().all(|step| step["halt_logit"].is_null()), "no halting head: {json}");
 
     // A model with a halting head exits by it: HRM's initial bias (-5) says "continue" until training moves it.
-    let (code, json, err) = run(&["solve", "--checkpoint", &halting_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--exit-halt", "--json"]);
+    let (code, json, err) =
+        run(&["solve", "--checkpoint", &halting_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--exit-halt", "--json"]);
     assert_eq!(code, 0, "{err}");
     let s: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(s["exit_rule"], "halting head", "{json}");
-    let logits: Vec<f64> = s["iterations"].as_array().unwrap().iter().map(|step| step["halt_logit"].as_f64().unwrap()).collect();
+    let logits: Vec<f64> =
+        s["iterations"].as_array().unwrap().iter().map(|step| step["halt_logit"].as_f64().unwrap()).collect();
     let first_positive = logits.iter().position(|&q| q > 0.0).map_or(logits.len(), |t| t + 1);
     assert_eq!(s["exit_iteration"].as_u64().unwrap() as usize, first_positive, "{json}");
-    let (code, json, err) = run(&["eval", "--checkpoint", &halting_ckpt, "--backend", "cpu", "--split", "test", "--exit-halt", "--json"]);
+    let (code, json, err) =
+        run(&["eval", "--checkpoint", &halting_ckpt, "--backend", "cpu", "--split", "test", "--exit-halt", "--json"]);
     assert_eq!(code, 0, "{err}");
     let e: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(e["exit"][0]["rule"], "halting head", "{json}");
@@ -254,10 +455,26 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     // A 3x3-cell maze (7x7 grid) through a model trained on 2x2-cell mazes: local attention, no positions.
     let maze_text = "#######\n#S....#\n#####.#\n#.....#\n#.#####\n#....G#\n#######\n";
     std::fs::write(dir.join("maze.txt"), maze_text).unwrap();
-    let (code, text, err) = run(&["solve", "--checkpoint", &maze_ckpt, "--maze", &path("maze.txt"), "--backend", "cpu", "--iters", "5"]);
+    let (code, text, err) =
+        run(&["solve", "--checkpoint", &maze_ckpt, "--maze", &path("maze.txt"), "--backend", "cpu", "--iters", "5"]);
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("iteration 5:") && text.contains("#S") && text.contains("G#"), "{text}");
-    let (code, json, err) = run(&["eval", "--checkpoint", &maze_ckpt, "--backend", "cpu", "--split", "test", "--set", "task.test_size=3", "--iters", "2,4", "--exit-kl", "0.01", "--json"]);
+    let (code, json, err) = run(&[
+        "eval",
+        "--checkpoint",
+        &maze_ckpt,
+        "--backend",
+        "cpu",
+        "--split",
+        "test",
+        "--set",
+        "task.test_size=3",
+        "--iters",
+        "2,4",
+        "--exit-kl",
+        "0.01",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let e: serde_json::Value = serde_json::from_str(&json).unwrap();
     let exit = &e["exit"][0];
@@ -271,21 +488,55 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     let bad: Vec<(Vec<&str>, &str)> = vec![
         (vec!["solve", "--sudoku", puzzle], "`solve` needs --checkpoint FILE"),
         (vec!["solve", "--checkpoint", &sudoku_ckpt], "exactly one of --sudoku PUZZLE or --maze FILE"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1.3.", "--backend", "cpu"], "wrong length: expected 16 cells"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1.3x.4.22.4..3.1", "--backend", "cpu"], "bad character 'x'"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "11.. .... .... ....", "--backend", "cpu"], "the givens break a rule"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1... .... .... ....", "--backend", "cpu"], "several solutions"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--maze", &maze_file, "--backend", "cpu"], "needs a checkpoint trained on that task"),
-        (vec!["solve", "--checkpoint", &maze_ckpt, "--maze", &no_path_file, "--backend", "cpu"], "no path from 'S' to 'G'"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-kl", "-1"], "`--exit-kl`: expected a positive threshold"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-kl", "0.1", "--exit-halt"], "give one exit rule"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-halt", "--backend", "cpu"], "has no halting head"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--iters", "0"], "`--iters`: expected a count from 1 to 256"),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1.3.", "--backend", "cpu"],
+            "wrong length: expected 16 cells",
+        ),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1.3x.4.22.4..3.1", "--backend", "cpu"],
+            "bad character 'x'",
+        ),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "11.. .... .... ....", "--backend", "cpu"],
+            "the givens break a rule",
+        ),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1... .... .... ....", "--backend", "cpu"],
+            "several solutions",
+        ),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--maze", &maze_file, "--backend", "cpu"],
+            "needs a checkpoint trained on that task",
+        ),
+        (
+            vec!["solve", "--checkpoint", &maze_ckpt, "--maze", &no_path_file, "--backend", "cpu"],
+            "no path from 'S' to 'G'",
+        ),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-kl", "-1"],
+            "`--exit-kl`: expected a positive threshold",
+        ),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-kl", "0.1", "--exit-halt"],
+            "give one exit rule",
+        ),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--exit-halt", "--backend", "cpu"],
+            "has no halting head",
+        ),
+        (
+            vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--iters", "0"],
+            "`--iters`: expected a count from 1 to 256",
+        ),
         (vec!["eval", "--checkpoint", &sudoku_ckpt, "--set", "model.loops=2", "--backend", "cpu"], "task.* keys only"),
     ];
     for (args, expected) in bad {
         let (code, _, err) = run(&args);
-        assert!(code == 1 && err.contains(expected) && !err.contains("panicked"), "looplab {}: exit {code}, expected {expected:?}, got:\n{err}", args.join(" "));
+        assert!(
+            code == 1 && err.contains(expected) && !err.contains("panicked"),
+            "looplab {}: exit {code}, expected {expected:?}, got:\n{err}",
+            args.join(" ")
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -27,7 +27,16 @@ fn tiny(memory: usize) -> LabConfig {
     let memory = format!("model.memory={memory}");
     config(
         "passkey-fam",
-        &["task.seq_len=16", "task.examples=64", "task.test_examples=8", "model.block=2", &memory, "model.d_model=16", "model.mlp_hidden=32", "model.zero_init=false"],
+        &[
+            "task.seq_len=16",
+            "task.examples=64",
+            "task.test_examples=8",
+            "model.block=2",
+            &memory,
+            "model.d_model=16",
+            "model.mlp_hidden=32",
+            "model.zero_init=false",
+        ],
     )
 }
 
@@ -50,9 +59,20 @@ fn passkey_examples_hold_one_key_at_their_distance() {
             let at: Vec<usize> = (0..len).filter(|&p| (tokens[p] as usize) < keys).collect();
             assert_eq!(at.len(), 1, "{} example {i}: exactly one passkey, got {at:?}", split.name);
             let p = at[0];
-            assert!(tokens.iter().enumerate().all(|(q, &t)| q == p || q == len - 1 || (keys..keys + FILLER).contains(&(t as usize))), "filler elsewhere");
+            assert!(
+                tokens
+                    .iter()
+                    .enumerate()
+                    .all(|(q, &t)| q == p || q == len - 1 || (keys..keys + FILLER).contains(&(t as usize))),
+                "filler elsewhere"
+            );
             for (q, &t) in targets.iter().enumerate() {
-                assert_eq!(t, if q == len - 1 { tokens[p] } else { IGNORE }, "{} example {i}: only the query is supervised, with the key", split.name);
+                assert_eq!(
+                    t,
+                    if q == len - 1 { tokens[p] } else { IGNORE },
+                    "{} example {i}: only the query is supervised, with the key",
+                    split.name
+                );
             }
             let distance = len - 1 - p;
             match split.name.strip_prefix('d') {
@@ -78,7 +98,9 @@ fn bad_configs_are_refused_with_what_is_allowed() {
     assert!(looped.contains("model.block") && looped.contains("feedforward"), "{looped}");
     // 32 tokens are not whole blocks of 5: refused when the data is known, before anything is allocated.
     let c = config("passkey-fam", &["model.block=5", "task.examples=10", "task.test_examples=2"]);
-    let msg = pollster::block_on(async { Trainer::new(c, Backend::Cpu(CpuBackend::new())).await.err().expect("refused").to_string() });
+    let msg = pollster::block_on(async {
+        Trainer::new(c, Backend::Cpu(CpuBackend::new())).await.err().expect("refused").to_string()
+    });
     assert!(msg.contains("model.block") && msg.contains("divisor") && msg.contains("32"), "{msg}");
 }
 
@@ -168,7 +190,11 @@ fn gpu_and_cpu_agree_on_block_wise_training() {
                 losses.push(t.train(20).await.unwrap().iter().map(|r| r.loss).collect::<Vec<_>>());
             }
             for (step, (cpu, gpu)) in losses[0].iter().zip(&losses[1]).enumerate() {
-                assert!((cpu - gpu).abs() / cpu.abs().max(1e-3) < 1e-3, "memory {memory}, step {}: cpu loss {cpu} vs gpu {gpu}", step + 1);
+                assert!(
+                    (cpu - gpu).abs() / cpu.abs().max(1e-3) < 1e-3,
+                    "memory {memory}, step {}: cpu loss {cpu} vs gpu {gpu}",
+                    step + 1
+                );
             }
             assert!(losses[0][19] < losses[0][0], "memory {memory}: the loss should fall: {:?}", losses[0]);
             println!("memory {memory}: cpu losses {:?}", losses[0]);
@@ -179,7 +205,10 @@ fn gpu_and_cpu_agree_on_block_wise_training() {
 /// Accuracy per split at the end of a short run of `preset` over 16 tokens (blocks of 4: two layers of
 /// sliding windows reach back 2 blocks, so the key at distance 12, in the first block, is out of reach).
 fn accuracy_by_distance(preset: &str) -> Vec<(String, f64)> {
-    let c = config(preset, &["task.seq_len=16", "task.examples=4000", "task.test_examples=128", "train.steps=700", "train.eval_every=700"]);
+    let c = config(
+        preset,
+        &["task.seq_len=16", "task.examples=4000", "task.test_examples=128", "train.steps=700", "train.eval_every=700"],
+    );
     pollster::block_on(async {
         let mut t = Trainer::new(c, Backend::Cpu(CpuBackend::new())).await.unwrap();
         let last = t.train(700).await.unwrap().pop().unwrap();

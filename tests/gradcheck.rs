@@ -62,7 +62,10 @@ fn check_model(config: &LabConfig, s: Schedule) {
         }
         prefix.append(&mut graph.lead(s.led));
         let prefix = cpu.prepare(prefix).await.unwrap();
-        let zero = cpu.prepare(vec![Box::new(Fill { out: params.all(params.grads), value: 0.0 }) as Box<dyn Kernel>]).await.unwrap();
+        let zero = cpu
+            .prepare(vec![Box::new(Fill { out: params.all(params.grads), value: 0.0 }) as Box<dyn Kernel>])
+            .await
+            .unwrap();
         let embed = cpu.prepare(graph.start(false)).await.unwrap();
         let forward = cpu.prepare(forward).await.unwrap();
         let backward = cpu.prepare(backward).await.unwrap();
@@ -95,7 +98,9 @@ fn check_model(config: &LabConfig, s: Schedule) {
             cpu.write(values, values_now);
             cpu.run(&run);
             let losses = pollster::block_on(cpu.read(graph.losses)).unwrap();
-            let halt: f64 = graph.halt_losses().map_or(0.0, |h| pollster::block_on(cpu.read(h)).unwrap().iter().map(|&l| l as f64).sum::<f64>() / batch as f64);
+            let halt: f64 = graph.halt_losses().map_or(0.0, |h| {
+                pollster::block_on(cpu.read(h)).unwrap().iter().map(|&l| l as f64).sum::<f64>() / batch as f64
+            });
             losses.iter().map(|&l| l as f64).sum::<f64>() / supervised + halt
         };
         let eps = 1e-2f32;
@@ -113,11 +118,24 @@ fn check_model(config: &LabConfig, s: Schedule) {
                 let analytic = grads[i] as f64;
                 let err = (numeric - analytic).abs() / (numeric.abs().max(analytic.abs()).max(1e-2));
                 worst = worst.max(err);
-                assert!(err < 3e-2, "{}[{}]: analytic {analytic:.6} vs finite difference {numeric:.6} (rel err {err:.3})", p.name, i - p.tensor.offset);
+                assert!(
+                    err < 3e-2,
+                    "{}[{}]: analytic {analytic:.6} vs finite difference {numeric:.6} (rel err {err:.3})",
+                    p.name,
+                    i - p.tensor.offset
+                );
             }
         }
         let m = &config.model;
-        println!("{:?} {:?} {:?} {:?} injection={}: {} tensors, max rel err {worst:.2e}", m.arch, m.norm, m.mlp, m.attention, m.injection, params.list.len());
+        println!(
+            "{:?} {:?} {:?} {:?} injection={}: {} tensors, max rel err {worst:.2e}",
+            m.arch,
+            m.norm,
+            m.mlp,
+            m.attention,
+            m.injection,
+            params.list.len()
+        );
     });
 }
 

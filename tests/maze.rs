@@ -67,7 +67,8 @@ fn targets_are_shortest_paths_for_all_sizes() {
                     assert!(path.contains(&m.start) && path.contains(&m.goal));
                     assert!(path.iter().all(|&i| m.is_open(i)));
                     assert_eq!(path.len() - 1, m.distances(m.start)[m.goal]);
-                    check(&m, &path).unwrap_or_else(|e| panic!("{n}x{n} loops {loops}: {e}\n{}", to_text(&m, Some(&path))));
+                    check(&m, &path)
+                        .unwrap_or_else(|e| panic!("{n}x{n} loops {loops}: {e}\n{}", to_text(&m, Some(&path))));
                     assert_ne!(m.start, m.goal);
                 }
             }
@@ -99,7 +100,8 @@ fn validator_accepts_any_shortest_path_and_rejects_bad_ones() {
     check(&m, &target).unwrap();
     let left_bottom: Vec<usize> = (1..=5).map(|r| at(r, 1)).chain((2..=5).map(|c| at(5, c))).collect();
     check(&m, &left_bottom).unwrap();
-    let mut middle: Vec<usize> = (1..=3).map(|r| at(r, 1)).chain((2..=5).map(|c| at(3, c))).chain([at(4, 5), at(5, 5)]).collect();
+    let mut middle: Vec<usize> =
+        (1..=3).map(|r| at(r, 1)).chain((2..=5).map(|c| at(3, c))).chain([at(4, 5), at(5, 5)]).collect();
     middle.reverse();
     check(&m, &middle).unwrap();
 
@@ -211,7 +213,8 @@ fn smaller_mazes_are_padded_with_walls() {
 
 #[test]
 fn without_learned_positions_each_split_keeps_its_size() {
-    let sets = ["task.size=3", "task.test_size=5", "model.attention=local", "model.radius=1", "model.positions=none"].map(String::from);
+    let sets = ["task.size=3", "task.test_size=5", "model.attention=local", "model.radius=1", "model.positions=none"]
+        .map(String::from);
     let d = Dataset::build(&LabConfig::from_preset("maze", &sets).unwrap());
     assert_eq!((d.splits[0].seq_len, d.splits[0].grid), (49, [7, 7]));
     assert_eq!((d.splits[1].seq_len, d.splits[1].grid), (121, [11, 11]));
@@ -245,10 +248,11 @@ fn config_validation_names_the_key() {
 fn maze_preset_takes_training_steps_on_cpu() {
     use looplab::backend::{Backend, BackendKind};
     use looplab::train::Trainer;
-    let o: Vec<String> = ["task.examples=8", "task.test_examples=4", "train.batch_size=4", "model.loops=2", "train.eval_every=1"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let o: Vec<String> =
+        ["task.examples=8", "task.test_examples=4", "train.batch_size=4", "model.loops=2", "train.eval_every=1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let c = LabConfig::from_preset("maze", &o).unwrap();
     pollster::block_on(async {
         let mut t = Trainer::new(c, Backend::open(BackendKind::Cpu).await.unwrap()).await.unwrap();

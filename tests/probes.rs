@@ -143,7 +143,10 @@ fn a_state_sequence_that_stops_changing_reports_convergence() {
     }
     let per_token = token_changes(&s0, &moved, examples, seq, d);
     assert_eq!(per_token.len(), seq);
-    assert!(per_token.iter().enumerate().all(|(i, &x)| if i == 2 { (x - 2.0).abs() < 1e-6 } else { x == 0.0 }), "{per_token:?}");
+    assert!(
+        per_token.iter().enumerate().all(|(i, &x)| if i == 2 { (x - 2.0).abs() < 1e-6 } else { x == 0.0 }),
+        "{per_token:?}"
+    );
 }
 
 #[test]
@@ -166,7 +169,15 @@ fn entropy_and_js_divergence_have_known_values() {
         for _ in 0..shape.batch {
             for h in 0..shape.heads {
                 for _ in 0..shape.seq {
-                    v.extend((0..4).map(|k| if h == 0 { 0.25 } else if k == hot { 1.0 } else { 0.0 }));
+                    v.extend((0..4).map(|k| {
+                        if h == 0 {
+                            0.25
+                        } else if k == hot {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    }));
                 }
             }
         }
@@ -179,10 +190,25 @@ fn entropy_and_js_divergence_have_known_values() {
 }
 
 fn record(step: u64, train: f64, test: f64, ood: Option<f64>) -> Record {
-    let score = |name: &str, accuracy: f64| SplitScore { split: name.into(), evaluation: Evaluation { loss: 1.0, accuracy, exact: accuracy / 2.0 } };
+    let score = |name: &str, accuracy: f64| SplitScore {
+        split: name.into(),
+        evaluation: Evaluation { loss: 1.0, accuracy, exact: accuracy / 2.0 },
+    };
     let mut splits = vec![score("train", train), score("test_id", test)];
     splits.extend(ood.map(|a| score("test_ood", a)));
-    Record { step, loss: 1.0, train_acc: train, test_acc: test, train_exact: train, test_exact: test, test_loss: 1.0, grad_norm: 1.0, lr: 1e-3, elapsed_s: 0.0, splits }
+    Record {
+        step,
+        loss: 1.0,
+        train_acc: train,
+        test_acc: test,
+        train_exact: train,
+        test_exact: test,
+        test_loss: 1.0,
+        grad_norm: 1.0,
+        lr: 1e-3,
+        elapsed_s: 0.0,
+        splits,
+    }
 }
 
 #[test]
@@ -209,7 +235,10 @@ fn phases_find_the_planted_steps_and_report_never() {
     // Records without per-split lists (older histories) give train and test.
     let old: Vec<Record> = history.iter().map(|r| Record { splits: Vec::new(), ..r.clone() }).collect();
     let p = phases(&old, 0.9);
-    assert_eq!(p.splits.iter().map(|s| (s.split.as_str(), s.accuracy_step)).collect::<Vec<_>>(), [("train", Some(200)), ("test", Some(700))]);
+    assert_eq!(
+        p.splits.iter().map(|s| (s.split.as_str(), s.accuracy_step)).collect::<Vec<_>>(),
+        [("train", Some(200)), ("test", Some(700))]
+    );
 }
 
 #[test]
@@ -217,7 +246,19 @@ fn logit_lens_scores_constructed_logits() {
     use looplab::ops::cross_entropy::IGNORE;
     // 2 examples x 2 positions, vocab 4; only position 1 is supervised, targets 2 and 3.
     let targets = [IGNORE, 2, IGNORE, 3];
-    let row = |top: usize, second: usize| -> Vec<f32> { (0..4).map(|v| if v == top { 2.0 } else if v == second { 1.0 } else { 0.0 }).collect() };
+    let row = |top: usize, second: usize| -> Vec<f32> {
+        (0..4)
+            .map(|v| {
+                if v == top {
+                    2.0
+                } else if v == second {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
     let iteration = |rows: [Vec<f32>; 4]| rows.concat();
     let logits = vec![
         // Iteration 1: example 0 has 2 second (rank 2); example 1's 3 ties token 2 below two larger logits
@@ -256,7 +297,12 @@ fn path_independence_compares_final_states() {
     assert!((same.mean_cosine - 1.0).abs() < 1e-12 && same.mean_relative_distance == 0.0);
     let flipped: Vec<f32> = a.iter().enumerate().map(|(i, &v)| if i < 6 { v } else { -v }).collect();
     let p = path::compare(&a, &flipped, 2, 5, 1.0);
-    assert!((p.min_cosine + 1.0).abs() < 1e-9 && p.mean_cosine.abs() < 1e-9 && (p.mean_relative_distance - 1.0).abs() < 1e-6, "{p:?}");
+    assert!(
+        (p.min_cosine + 1.0).abs() < 1e-9
+            && p.mean_cosine.abs() < 1e-9
+            && (p.mean_relative_distance - 1.0).abs() < 1e-6,
+        "{p:?}"
+    );
 }
 
 fn config(preset: &str, overrides: &[&str]) -> LabConfig {
@@ -301,7 +347,10 @@ fn assert_ranges(r: &ProbeReport, keys: usize) {
     }
     assert_eq!(r.lens.len(), r.iterations);
     for l in &r.lens {
-        assert!((0.0..=1.0).contains(&l.token_accuracy) && (0.0..=1.0).contains(&l.exact_accuracy) && l.mean_rank >= 1.0, "{l:?}");
+        assert!(
+            (0.0..=1.0).contains(&l.token_accuracy) && (0.0..=1.0).contains(&l.exact_accuracy) && l.mean_rank >= 1.0,
+            "{l:?}"
+        );
     }
     if let Some(c) = &r.cka {
         assert_eq!(c.values.len(), r.states.len());
@@ -315,9 +364,16 @@ fn assert_ranges(r: &ProbeReport, keys: usize) {
     // The report survives JSON (floats up to their last digit: serde_json parses without exact round trip).
     let json = serde_json::to_string(r).unwrap();
     let back: ProbeReport = serde_json::from_str(&json).unwrap();
-    assert_eq!((&back.states, &back.verdict, back.attention.maps.len()), (&r.states, &r.verdict, r.attention.maps.len()));
+    assert_eq!(
+        (&back.states, &back.verdict, back.attention.maps.len()),
+        (&r.states, &r.verdict, r.attention.maps.len())
+    );
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1.0);
-    assert!(back.lens.iter().zip(&r.lens).all(|(a, b)| close(a.mean_rank, b.mean_rank) && close(a.token_accuracy, b.token_accuracy)));
+    assert!(back
+        .lens
+        .iter()
+        .zip(&r.lens)
+        .all(|(a, b)| close(a.mean_rank, b.mean_rank) && close(a.token_accuracy, b.token_accuracy)));
 }
 
 /// A tiny looped model and its feedforward twin, trained 40 steps each: every probe's shape and range, and
@@ -325,9 +381,19 @@ fn assert_ranges(r: &ProbeReport, keys: usize) {
 #[test]
 fn probes_a_trained_looped_model_and_its_feedforward_twin() {
     pollster::block_on(async {
-        let small = ["task.p=11", "model.d_model=32", "model.mlp_hidden=64", "model.zero_init=false", "train.steps=40", "train.eval_every=20"];
+        let small = [
+            "task.p=11",
+            "model.d_model=32",
+            "model.mlp_hidden=64",
+            "model.zero_init=false",
+            "train.steps=40",
+            "train.eval_every=20",
+        ];
         let looped = config("modular-small", &[&small[..], &["model.loops=3"]].concat());
-        let ff = config("modular-small", &[&small[..], &["model.arch=feedforward", "model.loops=1", "model.layers=3"]].concat());
+        let ff = config(
+            "modular-small",
+            &[&small[..], &["model.arch=feedforward", "model.loops=1", "model.layers=3"]].concat(),
+        );
         let (looped_bytes, history) = trained(looped.clone(), 40).await;
         let (ff_bytes, ff_history) = trained(ff, 40).await;
         let weights = Weights::read(&looped_bytes, "looped").unwrap();
@@ -366,23 +432,37 @@ fn probes_a_trained_looped_model_and_its_feedforward_twin() {
         let gain = |model: Record, twin: Record| {
             let mut planted = r.clone();
             (planted.phases, planted.twin_phases) = (Some(phases(&[model], 0.9)), Some(phases(&[twin], 0.9)));
-            verdict(&planted).into_iter().find(|v| v.question == "held-out gain over the feedforward twin?").expect("a gain line")
+            verdict(&planted)
+                .into_iter()
+                .find(|v| v.question == "held-out gain over the feedforward twin?")
+                .expect("a gain line")
         };
         let (ours, twins) = (record(100, 1.0, 0.62, Some(0.30)), record(100, 1.0, 0.60, Some(0.10)));
         let line = gain(ours.clone(), twins.clone());
         assert_eq!(line.answer, "yes: test_ood +0.200");
-        assert!(line.evidence.contains("test_id: 0.620 (best 0.620, phase never) vs twin 0.600 (best 0.600, phase never)"), "{}", line.evidence);
+        assert!(
+            line.evidence.contains("test_id: 0.620 (best 0.620, phase never) vs twin 0.600 (best 0.600, phase never)"),
+            "{}",
+            line.evidence
+        );
         assert_eq!(gain(twins, ours).answer, "no");
         let mut alone = r.clone();
         alone.twin_phases = None;
-        assert_eq!(verdict(&alone).iter().find(|v| v.question.starts_with("held-out gain")).unwrap().answer, "not measured");
+        assert_eq!(
+            verdict(&alone).iter().find(|v| v.question.starts_with("held-out gain")).unwrap().answer,
+            "not measured"
+        );
         // The lens over the whole training split at the training depth is the train accuracy the trainer
         // recorded (well above 0 after 40 steps).
         let train = test_split(&looped, 0);
         let all = probes::run(&weights, &mut backend, &train, &ProbeOptions::new(train.len(), 3)).await.unwrap();
         let recorded = history.last().unwrap().train_acc;
         assert_eq!(all.examples, train.len());
-        assert!(recorded > 0.2 && (all.lens[2].token_accuracy - recorded).abs() < 1e-9, "lens {} vs recorded {recorded}", all.lens[2].token_accuracy);
+        assert!(
+            recorded > 0.2 && (all.lens[2].token_accuracy - recorded).abs() < 1e-9,
+            "lens {} vs recorded {recorded}",
+            all.lens[2].token_accuracy
+        );
 
         // The twin against itself: each layer matches itself (CKA 1), so the best layers run 0, 1, 2.
         let mut options = ProbeOptions::new(16, 1);
@@ -403,7 +483,8 @@ fn probes_a_trained_looped_model_and_its_feedforward_twin() {
         options.twin = Some(&weights);
         let e = probes::run(&weights, &mut backend, &split, &options).await.unwrap_err();
         assert!(e.to_string().contains("must be a feedforward checkpoint"), "{e}");
-        let other = config("modular-small", &[&small[..], &["task.p=13", "model.arch=feedforward", "model.loops=1"]].concat());
+        let other =
+            config("modular-small", &[&small[..], &["task.p=13", "model.arch=feedforward", "model.loops=1"]].concat());
         let (other_bytes, _) = trained(other, 1).await;
         let other = Weights::read(&other_bytes, "other").unwrap();
         options.twin = Some(&other);
@@ -420,7 +501,18 @@ fn probes_composition_bridges() {
     pollster::block_on(async {
         let c = config(
             "composition",
-            &["task.entities=40", "task.relations=6", "task.phi=2", "task.ood_fraction=0.2", "task.test_examples=50", "model.d_model=32", "model.mlp_hidden=64", "model.loops=3", "train.batch_size=64", "train.eval_every=10"],
+            &[
+                "task.entities=40",
+                "task.relations=6",
+                "task.phi=2",
+                "task.ood_fraction=0.2",
+                "task.test_examples=50",
+                "model.d_model=32",
+                "model.mlp_hidden=64",
+                "model.loops=3",
+                "train.batch_size=64",
+                "train.eval_every=10",
+            ],
         );
         let (bytes, _) = trained(c.clone(), 20).await;
         let weights = Weights::read(&bytes, "composition").unwrap();
@@ -432,7 +524,10 @@ fn probes_composition_bridges() {
         assert_eq!(b.examples, r.examples, "every test_id example is an inferred fact with a bridge");
         assert_eq!(b.first_top.iter().sum::<usize>() + b.never_top, b.examples);
         assert_eq!((b.top_share.len(), b.mean_rank.len()), (3, 3));
-        assert!(b.top_share.iter().all(|x| (0.0..=1.0).contains(x)) && b.mean_rank.iter().all(|&x| x >= 1.0 && x <= weights.vocab as f64));
+        assert!(
+            b.top_share.iter().all(|x| (0.0..=1.0).contains(x))
+                && b.mean_rank.iter().all(|&x| x >= 1.0 && x <= weights.vocab as f64)
+        );
         assert!(r.verdict.iter().any(|v| v.question.starts_with("bridge b1")));
         assert_ranges(&r, r.seq);
     });
@@ -466,8 +561,15 @@ fn stage_mirroring_presets_are_iso_flop_twins_on_a_k_hop_task() {
     assert_eq!(looped.seed, ff.seed);
     assert_eq!(looped.model.arch, looplab::config::Arch::Looped);
     assert_eq!(ff.model.arch, looplab::config::Arch::Feedforward);
-    assert_eq!(looped.model.layers * looped.model.loops, ff.model.layers * ff.model.loops, "iso-FLOP: the same layer applications");
-    assert_eq!((looped.model.d_model, looped.model.mlp_hidden, looped.model.heads), (ff.model.d_model, ff.model.mlp_hidden, ff.model.heads));
+    assert_eq!(
+        looped.model.layers * looped.model.loops,
+        ff.model.layers * ff.model.loops,
+        "iso-FLOP: the same layer applications"
+    );
+    assert_eq!(
+        (looped.model.d_model, looped.model.mlp_hidden, looped.model.heads),
+        (ff.model.d_model, ff.model.mlp_hidden, ff.model.heads)
+    );
     probes::check_twin(&looped, &ff).unwrap();
     let d = looplab::tasks::Dataset::build(&looped);
     let sizes: Vec<(&str, usize)> = d.splits.iter().map(|s| (s.name, s.len())).collect();

@@ -20,7 +20,15 @@ fn value(digits: &[u8]) -> u64 {
 }
 
 fn problem(a: u64, b: u64, len: usize) -> Problem {
-    let digits = |mut x: u64| (0..len).map(|_| { let d = (x % 10) as u8; x /= 10; d }).collect();
+    let digits = |mut x: u64| {
+        (0..len)
+            .map(|_| {
+                let d = (x % 10) as u8;
+                x /= 10;
+                d
+            })
+            .collect()
+    };
     Problem { a: digits(a), b: digits(b) }
 }
 
@@ -38,7 +46,10 @@ fn sums_carry_and_both_orders_lay_out_the_same_digits_mirrored() {
     assert_eq!(row(&tokens, 1), [BLANK, BLANK, BLANK, BLANK, PAD, PAD]);
     assert_eq!(row(&tokens, 2), [8, 6, 4, PAD, PAD, PAD]);
     assert_eq!(row(&targets, 1), [5, 2, 4, 1, IGNORE, IGNORE]);
-    assert!(row(&targets, 0).iter().chain(&row(&targets, 2)).all(|&t| t == IGNORE), "only the answer row is supervised");
+    assert!(
+        row(&targets, 0).iter().chain(&row(&targets, 2)).all(|&t| t == IGNORE),
+        "only the answer row is supervised"
+    );
     let (ftokens, ftargets) = encode(&p, &true_answer(&p), width, DigitOrder::Forward);
     for r in 0..3 {
         let mirrored: Vec<u32> = row(&tokens, r).into_iter().rev().collect();
@@ -64,7 +75,10 @@ fn splits_cover_their_lengths_with_true_sums_and_held_out_problems_never_train()
     let decode = |s: &looplab::tasks::Split, i: usize| -> (Problem, Vec<u32>) {
         let (tokens, targets) = s.example(i);
         let len = tokens[..6].iter().filter(|&&t| t <= 9).count();
-        let p = Problem { a: tokens[..len].iter().map(|&t| t as u8).collect(), b: tokens[12..12 + len].iter().map(|&t| t as u8).collect() };
+        let p = Problem {
+            a: tokens[..len].iter().map(|&t| t as u8).collect(),
+            b: tokens[12..12 + len].iter().map(|&t| t as u8).collect(),
+        };
         (p, answer_slots(targets, len, 6, DigitOrder::Reverse))
     };
     let mut seen = HashSet::new();
@@ -116,7 +130,11 @@ fn filters_keep_agreed_well_formed_labels_and_drop_the_rest() {
     assert_eq!(length[1], [Some(good.clone()), Some(other.clone()), None, None]);
     let vote = labels(&answers, Filter::Vote, 0.7);
     for m in 0..3 {
-        assert_eq!(vote[m], [Some(good.clone()), None, Some(malformed.clone()), None], "model {m}: 2/3 < 0.7 is dropped");
+        assert_eq!(
+            vote[m],
+            [Some(good.clone()), None, Some(malformed.clone()), None],
+            "model {m}: 2/3 < 0.7 is dropped"
+        );
     }
     let vote_half = labels(&answers, Filter::Vote, 0.6);
     assert_eq!(vote_half[0][1], Some(other.clone()), "the majority answer labels every model");
@@ -149,7 +167,16 @@ fn self_improve_rejects_what_it_cannot_run() {
 
 #[test]
 fn self_improve_rounds_extend_the_labelled_frontier_and_record_a_round_by_length_heatmap() {
-    let c = config(&["task.size=2", "task.test_size=3", "task.examples=300", "task.test_examples=20", "model.d_model=16", "model.mlp_hidden=32", "model.loops=4", "train.batch_size=16"]);
+    let c = config(&[
+        "task.size=2",
+        "task.test_size=3",
+        "task.examples=300",
+        "task.test_examples=20",
+        "model.d_model=16",
+        "model.mlp_hidden=32",
+        "model.loops=4",
+        "train.batch_size=16",
+    ]);
     let c = LabConfig { train: looplab::config::TrainConfig { steps: 20, ..c.train }, ..c };
     let o = Options { rounds: 2, models: 2, agreement: 0.7, filter: Filter::Both, round_steps: 10, problems: 30 };
     let mut seen = Vec::new();

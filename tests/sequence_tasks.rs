@@ -29,7 +29,10 @@ fn invalid(preset: &str, sets: &[&str]) -> String {
 fn prefix_sums_targets_are_prefix_parities_and_padding_is_ignored() {
     // Learned absolute positions: both splits padded to the longer length.
     let sizes = ["task.size=5", "task.test_size=9", "task.examples=20", "task.test_examples=30"];
-    let c = config("prefix-sums", &[&sizes[..], &["model.attention=global", "model.radius=0", "model.positions=learned"]].concat());
+    let c = config(
+        "prefix-sums",
+        &[&sizes[..], &["model.attention=global", "model.radius=0", "model.positions=learned"]].concat(),
+    );
     assert_eq!(c.task.kind, TaskKind::PrefixSums);
     // Without them (the preset), each split keeps its own length: the same strings, unpadded.
     let unpadded = Dataset::build(&config("prefix-sums", &sizes));
@@ -78,7 +81,10 @@ fn prefix_sums_splits_are_deterministic_distinct_and_disjoint() {
     assert_eq!((train.len(), test.len()), (40, 24), "strings repeat within a split");
     assert!(train.is_disjoint(&test));
     // A large space (rejection sampling) too.
-    let big = Dataset::build(&config("prefix-sums", &["task.size=16", "task.test_size=0", "task.examples=3000", "task.test_examples=3000"]));
+    let big = Dataset::build(&config(
+        "prefix-sums",
+        &["task.size=16", "task.test_size=0", "task.examples=3000", "task.test_examples=3000"],
+    ));
     let train: HashSet<Vec<u32>> = rows(&big, 0).into_iter().map(|r| r.0).collect();
     let test: HashSet<Vec<u32>> = rows(&big, 1).into_iter().map(|r| r.0).collect();
     assert_eq!((train.len(), test.len()), (3000, 3000));
@@ -120,7 +126,10 @@ fn perm_of(tokens: &[u32], n: usize) -> Vec<u32> {
 #[test]
 fn pointer_chasing_answers_the_kth_successor() {
     for (n, hops) in [(5, 1), (8, 3), (6, 7)] {
-        let c = config("pointer-chasing", &[&format!("task.size={n}"), &format!("task.hops={hops}"), "task.examples=50", "task.test_examples=20"]);
+        let c = config(
+            "pointer-chasing",
+            &[&format!("task.size={n}"), &format!("task.hops={hops}"), "task.examples=50", "task.test_examples=20"],
+        );
         assert_eq!(c.task.kind, TaskKind::PointerChasing);
         let d = Dataset::build(&c);
         assert_eq!((d.vocab, d.seq_len()), (n + 3, 3 * n + 3));
@@ -153,9 +162,11 @@ fn pointer_chasing_splits_are_deterministic_distinct_and_disjoint() {
     let key = |tokens: &[u32], n: usize| (perm_of(tokens, n), tokens[3 * n + 1]);
     // 3 nodes: 3! * 3 = 18 (permutation, start) pairs, all used.
     for (n, train_n, test_n) in [(3, 10, 8), (7, 3000, 3000)] {
-        let sets = [format!("task.size={n}"), format!("task.examples={train_n}"), format!("task.test_examples={test_n}")];
+        let sets =
+            [format!("task.size={n}"), format!("task.examples={train_n}"), format!("task.test_examples={test_n}")];
         let sets: Vec<&str> = sets.iter().map(|s| s.as_str()).collect();
-        let (a, b) = (Dataset::build(&config("pointer-chasing", &sets)), Dataset::build(&config("pointer-chasing", &sets)));
+        let (a, b) =
+            (Dataset::build(&config("pointer-chasing", &sets)), Dataset::build(&config("pointer-chasing", &sets)));
         assert_eq!((&a.splits[0].tokens, &a.splits[1].tokens), (&b.splits[0].tokens, &b.splits[1].tokens));
         let mut other = sets.clone();
         other.push("seed=3");
@@ -193,7 +204,10 @@ fn pointer_chasing_validate_names_each_bad_value() {
 #[test]
 fn presets_and_config_keys() {
     let p = config("prefix-sums", &[]);
-    assert_eq!((p.task.size, p.task.test_size, p.model.d_model, p.model.loops, p.model.layers, p.model.mlp_hidden), (16, 32, 64, 20, 1, 128));
+    assert_eq!(
+        (p.task.size, p.task.test_size, p.model.d_model, p.model.loops, p.model.layers, p.model.mlp_hidden),
+        (16, 32, 64, 20, 1, 128)
+    );
     let d = Dataset::build(&p);
     assert_eq!((d.seq_len(), d.splits[1].seq_len), (16, 32));
     let q = config("pointer-chasing", &[]);

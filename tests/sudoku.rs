@@ -79,8 +79,8 @@ fn symmetries(n: usize, rng: &mut Rng) -> Vec<Symmetry> {
     digits[1..].rotate_left(1);
     let mut out = vec![
         Symmetry { digits, ..id.clone() },
-        Symmetry { rows: swap(&id.rows, 0, 1), ..id.clone() },             // rows inside a band
-        Symmetry { cols: swap(&id.cols, 0, bc - 1), ..id.clone() },        // columns inside a stack
+        Symmetry { rows: swap(&id.rows, 0, 1), ..id.clone() }, // rows inside a band
+        Symmetry { cols: swap(&id.cols, 0, bc - 1), ..id.clone() }, // columns inside a stack
         Symmetry { rows: (0..n).map(|r| (r + br) % n).collect(), ..id.clone() }, // bands
         Symmetry { cols: (0..n).map(|c| (c + bc) % n).collect(), ..id.clone() }, // stacks
     ];
@@ -262,7 +262,11 @@ fn literature_9x9_puzzles_solve() {
 
 #[test]
 fn config_validation_messages() {
-    let err = |sets: &[&str]| LabConfig::from_preset("sudoku-4x4", &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap_err().to_string();
+    let err = |sets: &[&str]| {
+        LabConfig::from_preset("sudoku-4x4", &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap_err()
+            .to_string()
+    };
     assert!(err(&["task.size=5"]).contains("`task.size`: expected 4, 6 or 9"));
     assert!(err(&["task.givens=3"]).contains("0 (a minimal puzzle) or from 4 to 15 for a 4x4 board"));
     assert!(err(&["task.size=9", "task.givens=16"]).contains("from 17 to 80"));

@@ -27,10 +27,33 @@ fn gpu_and_cpu_give_the_same_loss_curve() {
             &["model.arch=looped", "model.loops=3"],
             &["model.arch=feedforward", "model.loops=1", "model.layers=2", "model.norm=post", "model.mlp=gelu"],
             &["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.ema=0.99"],
-            &["model.arch=hrm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.stablemax=true", "train.segments=2", "model.halting=true"],
+            &[
+                "model.arch=hrm",
+                "model.inner=2",
+                "model.loops=2",
+                "train.backprop=1",
+                "train.stablemax=true",
+                "train.segments=2",
+                "model.halting=true",
+            ],
             &["model.arch=looped", "model.loops=3", "train.depth=random", "train.backprop=2"],
-            &["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "model.mixer=mlp", "model.norm=post"],
-            &["model.arch=looped", "model.loops=3", "train.depth=progressive", "train.progressive_alpha=0.5", "model.attention=local", "model.radius=1", "model.positions=none"],
+            &[
+                "model.arch=trm",
+                "model.inner=2",
+                "model.loops=2",
+                "train.backprop=1",
+                "model.mixer=mlp",
+                "model.norm=post",
+            ],
+            &[
+                "model.arch=looped",
+                "model.loops=3",
+                "train.depth=progressive",
+                "train.progressive_alpha=0.5",
+                "model.attention=local",
+                "model.radius=1",
+                "model.positions=none",
+            ],
         ];
         for arch in methods {
             let mut overrides = vec!["task.p=11", "train.eval_every=1", "train.steps=20", "model.zero_init=false"];
@@ -60,13 +83,21 @@ fn gpu_and_cpu_give_the_same_loss_curve() {
 #[test]
 fn trm_learns_modular_arithmetic() {
     pollster::block_on(async {
-        let c = config(&["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.eval_every=250"]);
+        let c =
+            config(&["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.eval_every=250"]);
         let mut lab = Lab::new(c, BackendKind::Cpu).await.unwrap();
         let mut records = Vec::new();
         while !lab.trainer.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.9) {
             records.extend(lab.train(250).await.unwrap());
         }
-        println!("{}", records.iter().map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc)).collect::<Vec<_>>().join("\n"));
+        println!(
+            "{}",
+            records
+                .iter()
+                .map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         let best = records.iter().map(|r| r.test_acc).fold(0.0, f64::max);
         assert!(best >= 0.9, "TRM: best test accuracy {best} < 0.9 in {} steps", lab.step());
     });
@@ -82,7 +113,14 @@ fn modular_small_learns_to_99_percent_test_accuracy() {
         while !lab.trainer.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.99) {
             records.extend(lab.train(100).await.unwrap());
         }
-        println!("{}", records.iter().map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc)).collect::<Vec<_>>().join("\n"));
+        println!(
+            "{}",
+            records
+                .iter()
+                .map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         let best = records.iter().map(|r| r.test_acc).fold(0.0, f64::max);
         assert!(best >= 0.99, "best test accuracy {best} < 0.99 in {} steps", lab.step());
         let first_train = records.iter().find(|r| r.train_acc >= 0.99).expect("train accuracy reaches 99%").step;
@@ -102,7 +140,10 @@ fn gpu_training_clearly_learns() {
         let mut lab = Lab::new(config(&["train.steps=300"]), BackendKind::Gpu).await.unwrap();
         let records = lab.train(u64::MAX).await.unwrap();
         let (first, last) = (records.first().unwrap(), records.last().unwrap());
-        println!("gpu: step {} loss {:.3} train {:.3} -> step {} loss {:.3} train {:.3} test {:.3}", first.step, first.loss, first.train_acc, last.step, last.loss, last.train_acc, last.test_acc);
+        println!(
+            "gpu: step {} loss {:.3} train {:.3} -> step {} loss {:.3} train {:.3} test {:.3}",
+            first.step, first.loss, first.train_acc, last.step, last.loss, last.train_acc, last.test_acc
+        );
         assert!(last.train_acc > 0.5, "train accuracy {} after 300 steps (chance is 1/23)", last.train_acc);
         assert!(last.loss < 0.5 * first.loss);
     });
@@ -122,14 +163,16 @@ fn resume_continues_exactly() {
             let bytes = checkpoint::save(&mut first).await.unwrap();
             let history = first.history.clone();
             drop(first);
-            let mut resumed = checkpoint::restore(&bytes, "test", Backend::open(kind).await.unwrap(), &[]).await.unwrap();
+            let mut resumed =
+                checkpoint::restore(&bytes, "test", Backend::open(kind).await.unwrap(), &[]).await.unwrap();
             resumed.history = history;
             assert_eq!(resumed.step, 20);
             resumed.train(20).await.unwrap();
             let a = straight.backend.read(straight.params.all(straight.params.values)).await.unwrap();
             let b = resumed.backend.read(resumed.params.all(resumed.params.values)).await.unwrap();
             assert_eq!(a, b, "{kind:?}: weights differ after resuming");
-            let strip = |t: &Trainer| t.history.iter().map(|r| (r.step, r.loss, r.train_acc, r.test_acc)).collect::<Vec<_>>();
+            let strip =
+                |t: &Trainer| t.history.iter().map(|r| (r.step, r.loss, r.train_acc, r.test_acc)).collect::<Vec<_>>();
             assert_eq!(strip(&straight), strip(&resumed), "{kind:?}: history differs after resuming");
         }
     });
@@ -147,7 +190,10 @@ fn divergence_is_detected_and_named() {
             let err = t.train(10).await.unwrap_err();
             assert!(matches!(err, LabError::Diverged { step: 10, .. }), "{kind:?}: {err}");
             let msg = err.to_string();
-            assert!(msg.contains("step 10") && msg.contains("since the record at step 5") && msg.contains("train.lr"), "{msg}");
+            assert!(
+                msg.contains("step 10") && msg.contains("since the record at step 5") && msg.contains("train.lr"),
+                "{msg}"
+            );
         }
     });
 }
@@ -161,10 +207,15 @@ fn bad_checkpoints_are_refused() {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"not a checkpoint at all".to_vec(), "not a complete safetensors file"),
             (good[..good.len() / 2].to_vec(), "not a complete safetensors file"),
-            (safetensors::serialize(Vec::<(String, safetensors::tensor::TensorView)>::new(), None).unwrap(), "not a looplab checkpoint"),
+            (
+                safetensors::serialize(Vec::<(String, safetensors::tensor::TensorView)>::new(), None).unwrap(),
+                "not a looplab checkpoint",
+            ),
         ];
         for (bytes, expected) in cases {
-            let err = checkpoint::restore(&bytes, "bad.safetensors", Backend::open(BackendKind::Cpu).await.unwrap(), &[]).await;
+            let err =
+                checkpoint::restore(&bytes, "bad.safetensors", Backend::open(BackendKind::Cpu).await.unwrap(), &[])
+                    .await;
             let msg = err.err().expect("must fail").to_string();
             assert!(msg.contains("bad.safetensors") && msg.contains(expected), "{msg}");
         }
@@ -177,7 +228,11 @@ fn bad_checkpoints_are_refused() {
 fn oversized_configs_are_refused_naming_the_limit() {
     pollster::block_on(async {
         // Full batch over 90% of 1000^2 pairs: activations of 3.6M rows x 1024 wide.
-        let c = LabConfig::from_preset("grokking", &["task.p=1000".into(), "task.train_fraction=0.9".into(), "model.d_model=1024".into()]).unwrap();
+        let c = LabConfig::from_preset(
+            "grokking",
+            &["task.p=1000".into(), "task.train_fraction=0.9".into(), "model.d_model=1024".into()],
+        )
+        .unwrap();
         for (kind, limit) in [(BackendKind::Gpu, "maxStorageBufferBindingSize"), (BackendKind::Cpu, "memory budget")] {
             let err = Trainer::new(c.clone(), Backend::open(kind).await.unwrap()).await.err().expect("must be refused");
             let msg = err.to_string();
@@ -192,7 +247,10 @@ fn oversized_configs_are_refused_naming_the_limit() {
 #[test]
 fn exact_match_accuracy_is_reported_separately() {
     pollster::block_on(async {
-        let o: Vec<String> = ["task.examples=200", "task.test_examples=50", "train.steps=20", "train.eval_every=10"].iter().map(|s| s.to_string()).collect();
+        let o: Vec<String> = ["task.examples=200", "task.test_examples=50", "train.steps=20", "train.eval_every=10"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut t = trainer(LabConfig::from_preset("sudoku-4x4", &o).unwrap(), BackendKind::Cpu).await;
         let records = t.train(20).await.unwrap();
         for r in &records {
@@ -207,15 +265,26 @@ fn exact_match_accuracy_is_reported_separately() {
 #[test]
 fn records_score_every_split() {
     pollster::block_on(async {
-        let o: Vec<String> = ["task.entities=60", "task.relations=5", "task.phi=2", "model.d_model=32", "model.mlp_hidden=64", "train.steps=2", "train.eval_every=2"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let o: Vec<String> = [
+            "task.entities=60",
+            "task.relations=5",
+            "task.phi=2",
+            "model.d_model=32",
+            "model.mlp_hidden=64",
+            "train.steps=2",
+            "train.eval_every=2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let mut t = trainer(LabConfig::from_preset("composition", &o).unwrap(), BackendKind::Cpu).await;
         let r = t.train(2).await.unwrap().pop().unwrap();
         let names: Vec<&str> = r.splits.iter().map(|s| s.split.as_str()).collect();
         assert_eq!(names, ["train", "test_id", "test_ood"]);
-        assert_eq!((r.test_acc, r.test_exact, r.test_loss), (r.splits[1].evaluation.accuracy, r.splits[1].evaluation.exact, r.splits[1].evaluation.loss));
+        assert_eq!(
+            (r.test_acc, r.test_exact, r.test_loss),
+            (r.splits[1].evaluation.accuracy, r.splits[1].evaluation.exact, r.splits[1].evaluation.loss)
+        );
         assert_eq!(r.train_acc, r.splits[0].evaluation.accuracy);
         let json = serde_json::to_value(&r).unwrap();
         assert!(json["splits"][2]["accuracy"].is_number(), "{json}");
@@ -229,7 +298,16 @@ fn records_score_every_split() {
 #[test]
 fn prefix_sums_extrapolate_to_longer_inputs_with_more_iterations() {
     pollster::block_on(async {
-        let sets = ["task.size=8", "task.test_size=12", "task.examples=256", "task.test_examples=200", "model.loops=10", "train.lr=3e-3", "train.eval_every=500", "train.steps=3000"];
+        let sets = [
+            "task.size=8",
+            "task.test_size=12",
+            "task.examples=256",
+            "task.test_examples=200",
+            "model.loops=10",
+            "train.lr=3e-3",
+            "train.eval_every=500",
+            "train.steps=3000",
+        ];
         let c = LabConfig::from_preset("prefix-sums", &sets.map(String::from)).unwrap();
         let mut t = Trainer::with_eval_depths(c, Backend::open(BackendKind::Cpu).await.unwrap(), &[24]).await.unwrap();
         t.train(3000).await.unwrap();
@@ -237,6 +315,11 @@ fn prefix_sums_extrapolate_to_longer_inputs_with_more_iterations() {
         let (trained, longer) = (depths[9], depths[23]);
         println!("12-bit test strings: at 10 iterations {trained:?}, at 24 {longer:?}");
         assert!(longer.accuracy >= 0.9, "token accuracy at 24 iterations {} < 0.9", longer.accuracy);
-        assert!(longer.exact >= trained.exact + 0.2, "exact accuracy should rise with more iterations: {} at 10, {} at 24", trained.exact, longer.exact);
+        assert!(
+            longer.exact >= trained.exact + 0.2,
+            "exact accuracy should rise with more iterations: {} at 10, {} at 24",
+            trained.exact,
+            longer.exact
+        );
     });
 }

@@ -146,7 +146,8 @@ impl GpuBackend {
                     count: None,
                 });
             }
-            let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
+            let bgl =
+                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
             let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: None,
                 bind_group_layouts: &[Some(&bgl)],
@@ -205,8 +206,17 @@ impl GpuBackend {
 
         // Every device allows views at multiples of 256 bytes; finer offsets work on some (lavapipe) and fail on
         // others (an NVIDIA driver), so refuse them everywhere.
-        if let Some((l, t)) = launches.iter().flat_map(|l| l.bindings.iter().map(move |(t, _)| (l, t))).find(|(_, t)| t.offset % super::VIEW_ALIGN != 0) {
-            return Err(LabError::Device(format!("{}: a view at element offset {} is not a multiple of {} (256 bytes)", l.entry, t.offset, super::VIEW_ALIGN)));
+        if let Some((l, t)) = launches
+            .iter()
+            .flat_map(|l| l.bindings.iter().map(move |(t, _)| (l, t)))
+            .find(|(_, t)| t.offset % super::VIEW_ALIGN != 0)
+        {
+            return Err(LabError::Device(format!(
+                "{}: a view at element offset {} is not a multiple of {} (256 bytes)",
+                l.entry,
+                t.offset,
+                super::VIEW_ALIGN
+            )));
         }
         let mut dispatches = Vec::with_capacity(launches.len());
         for (i, l) in launches.iter().enumerate() {
@@ -249,7 +259,8 @@ impl GpuBackend {
     pub fn run(&mut self, ids: &[ProgramId]) {
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
             for id in ids {
                 let program = &self.programs[id.0];
                 for d in &program.dispatches {
@@ -281,7 +292,13 @@ impl GpuBackend {
         }
         let staging = self.staging.as_ref().expect("staging buffer");
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
-        encoder.copy_buffer_to_buffer(&self.buffers[t.buf.0 as usize], t.offset as u64 * 4, staging, 0, t.len as u64 * 4);
+        encoder.copy_buffer_to_buffer(
+            &self.buffers[t.buf.0 as usize],
+            t.offset as u64 * 4,
+            staging,
+            0,
+            t.len as u64 * 4,
+        );
         self.queue.submit([encoder.finish()]);
         let slice = staging.slice(0..t.len as u64 * 4);
         let (tx, rx) = futures_channel::oneshot::channel();

@@ -27,7 +27,9 @@ impl AuditArgs {
             }
         }
         if a.checkpoint.is_none() {
-            return Err(LabError::Usage("`audit` needs --checkpoint FILE (a multiplication model.safetensors written by `train`)".into()));
+            return Err(LabError::Usage(
+                "`audit` needs --checkpoint FILE (a multiplication model.safetensors written by `train`)".into(),
+            ));
         }
         Ok(a)
     }

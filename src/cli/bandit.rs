@@ -31,7 +31,9 @@ impl BanditArgs {
                 "--tasks" => a.tasks = Some(count(flag, &mut it, 2..=MAX_TASKS, "a number of unseen tasks")?),
                 "--horizon" => {
                     let v = value(flag, &mut it)?;
-                    a.horizon = Some(v.parse::<usize>().map_err(|_| LabError::invalid("--horizon", v, "a number of steps, at most the trained episode length"))?);
+                    a.horizon = Some(v.parse::<usize>().map_err(|_| {
+                        LabError::invalid("--horizon", v, "a number of steps, at most the trained episode length")
+                    })?);
                 }
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
                 "--json" => a.json = true,
@@ -39,7 +41,9 @@ impl BanditArgs {
             }
         }
         if a.checkpoint.is_none() {
-            return Err(LabError::Usage("`bandit` needs --checkpoint FILE (a model.safetensors written by `train --preset bandit`)".into()));
+            return Err(LabError::Usage(
+                "`bandit` needs --checkpoint FILE (a model.safetensors written by `train --preset bandit`)".into(),
+            ));
         }
         Ok(a)
     }

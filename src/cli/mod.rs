@@ -97,9 +97,17 @@ pub(crate) fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -
 }
 
 /// The value of `flag` as a whole number in `range`, or an error naming it: "{what} from {start} to {end}".
-pub(crate) fn count<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>, range: std::ops::RangeInclusive<usize>, what: &str) -> Result<usize, LabError> {
+pub(crate) fn count<'a>(
+    flag: &str,
+    it: &mut impl Iterator<Item = &'a String>,
+    range: std::ops::RangeInclusive<usize>,
+    what: &str,
+) -> Result<usize, LabError> {
     let v = value(flag, it)?;
-    v.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| LabError::invalid(flag, v, format!("{what} from {} to {}", range.start(), range.end())))
+    v.parse::<usize>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| LabError::invalid(flag, v, format!("{what} from {} to {}", range.start(), range.end())))
 }
 
 impl TrainArgs {
@@ -123,8 +131,12 @@ impl TrainArgs {
         }
         match (&a.preset, &a.resume) {
             (None, None) => Err(LabError::Usage("`train` needs --preset NAME or --resume DIR".into())),
-            (Some(_), Some(_)) => Err(LabError::Usage("give either --preset or --resume, not both (a resumed run keeps its config)".into())),
-            (None, Some(_)) if !a.sets.is_empty() => Err(LabError::Usage("--set cannot change a resumed run's config".into())),
+            (Some(_), Some(_)) => Err(LabError::Usage(
+                "give either --preset or --resume, not both (a resumed run keeps its config)".into(),
+            )),
+            (None, Some(_)) if !a.sets.is_empty() => {
+                Err(LabError::Usage("--set cannot change a resumed run's config".into()))
+            }
             _ => Ok(a),
         }
     }
@@ -174,7 +186,11 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
         }
         Lab::new(config, backend).await?
     };
-    let out = a.out.clone().or_else(|| a.resume.clone()).unwrap_or_else(|| PathBuf::from("runs").join(a.preset.as_deref().unwrap_or("run")));
+    let out = a
+        .out
+        .clone()
+        .or_else(|| a.resume.clone())
+        .unwrap_or_else(|| PathBuf::from("runs").join(a.preset.as_deref().unwrap_or("run")));
     std::fs::create_dir_all(&out).map_err(io_err(&out))?;
     eprintln!(
         "device: {}\nmodel: {} parameters, {} MiB of buffers, {:?} x{} loops; {} steps from step {}; writing {}",
@@ -255,7 +271,13 @@ impl EvalArgs {
                         .split(',')
                         .map(|x| x.trim().parse::<usize>().ok().filter(|&n| (1..=256).contains(&n)))
                         .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| LabError::invalid("--iters", v, "a comma-separated list of counts from 1 to 256, e.g. 1,2,4,8"))?;
+                        .ok_or_else(|| {
+                            LabError::invalid(
+                                "--iters",
+                                v,
+                                "a comma-separated list of counts from 1 to 256, e.g. 1,2,4,8",
+                            )
+                        })?;
                 }
                 "--split" => a.split = Some(value(flag, &mut it)?.clone()),
                 "--set" => a.sets.push(value(flag, &mut it)?.clone()),
@@ -266,7 +288,9 @@ impl EvalArgs {
             }
         }
         if a.checkpoint.is_none() {
-            return Err(LabError::Usage("`eval` needs --checkpoint FILE (a model.safetensors written by `train`)".into()));
+            return Err(LabError::Usage(
+                "`eval` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
+            ));
         }
         Ok(a)
     }
@@ -297,11 +321,15 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
     let path = a.checkpoint.as_ref().expect("checked by parse");
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     let backend = crate::backend::Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
-    let mut t = crate::train::checkpoint::restore_with(&bytes, &path.display().to_string(), backend, &a.iters, &a.sets).await?;
+    let mut t =
+        crate::train::checkpoint::restore_with(&bytes, &path.display().to_string(), backend, &a.iters, &a.sets).await?;
     let names: Vec<&'static str> = t.dataset.splits.iter().map(|s| s.name).collect();
     let splits: Vec<usize> = match &a.split {
         None => (0..names.len()).collect(),
-        Some(name) => vec![names.iter().position(|n| n == name).ok_or_else(|| LabError::invalid("--split", name, names.join(", ")))?],
+        Some(name) => vec![names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| LabError::invalid("--split", name, names.join(", ")))?],
     };
     let depths = t.eval_depths();
     let wanted: Vec<usize> = if a.iters.is_empty() { vec![depths[0]] } else { a.iters.clone() };
@@ -320,8 +348,24 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
         let depth = wanted.iter().copied().max().unwrap_or(depths[0]);
         for &s in &splits {
             let mut backend = crate::backend::Backend::open(t.backend.kind()).await?;
-            let e = crate::solve::exit_score(&weights, &mut backend, &t.dataset.splits[s], t.dataset.splits[s].len(), depth, rule).await?;
-            exits.push(ExitRow { split: names[s], rule: rule.to_string(), max_iterations: depth, exact_at_exit: e.exact_at_exit, exact_at_max: e.exact_at_depth, mean_iterations: e.mean_iterations, histogram: e.histogram });
+            let e = crate::solve::exit_score(
+                &weights,
+                &mut backend,
+                &t.dataset.splits[s],
+                t.dataset.splits[s].len(),
+                depth,
+                rule,
+            )
+            .await?;
+            exits.push(ExitRow {
+                split: names[s],
+                rule: rule.to_string(),
+                max_iterations: depth,
+                exact_at_exit: e.exact_at_exit,
+                exact_at_max: e.exact_at_depth,
+                mean_iterations: e.mean_iterations,
+                histogram: e.histogram,
+            });
         }
     }
     if a.json {
@@ -331,10 +375,18 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
         println!("checkpoint {} (step {}, trained at {} iterations)", path.display(), t.step, depths[0]);
         println!("{:>10}  {:<10} {:>8} {:>9} {:>9}", "iterations", "split", "loss", "accuracy", "exact");
         for r in &rows {
-            println!("{:>10}  {:<10} {:>8.4} {:>8.2}% {:>8.2}%", r.iterations, r.split, r.loss, 100.0 * r.accuracy, 100.0 * r.exact);
+            println!(
+                "{:>10}  {:<10} {:>8.4} {:>8.2}% {:>8.2}%",
+                r.iterations,
+                r.split,
+                r.loss,
+                100.0 * r.accuracy,
+                100.0 * r.exact
+            );
         }
         for e in &exits {
-            let exits: Vec<String> = e.histogram.iter().enumerate().filter(|(_, &n)| n > 0).map(|(t, n)| format!("{}:{n}", t + 1)).collect();
+            let exits: Vec<String> =
+                e.histogram.iter().enumerate().filter(|(_, &n)| n > 0).map(|(t, n)| format!("{}:{n}", t + 1)).collect();
             println!(
                 "adaptive exit on {} ({}, at most {}): exact {:.2}% (vs {:.2}% at {}), mean {:.2} iterations; examples exiting at iteration t (t:count) {}",
                 e.split, e.rule, e.max_iterations, 100.0 * e.exact_at_exit, 100.0 * e.exact_at_max, e.max_iterations, e.mean_iterations, exits.join(" ")

@@ -38,7 +38,8 @@ impl ProbeArgs {
                 "--threshold" => {
                     let v = value(flag, &mut it)?;
                     let x = v.parse::<f64>().ok().filter(|x| *x > 0.0 && *x <= 1.0);
-                    a.threshold = Some(x.ok_or_else(|| LabError::invalid("--threshold", v, "an accuracy in (0, 1], e.g. 0.9"))?);
+                    a.threshold =
+                        Some(x.ok_or_else(|| LabError::invalid("--threshold", v, "an accuracy in (0, 1], e.g. 0.9"))?);
                 }
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
                 "--json" => a.json = true,
@@ -46,7 +47,9 @@ impl ProbeArgs {
             }
         }
         if a.checkpoint.is_none() {
-            return Err(LabError::Usage("`probe` needs --checkpoint FILE (a model.safetensors written by `train`)".into()));
+            return Err(LabError::Usage(
+                "`probe` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
+            ));
         }
         Ok(a)
     }
@@ -56,9 +59,10 @@ impl ProbeArgs {
 fn history_beside(checkpoint: &Path) -> Result<Option<Vec<Record>>, LabError> {
     let path = checkpoint.parent().unwrap_or(Path::new(".")).join("history.json");
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| LabError::Checkpoint { path: path.display().to_string(), what: format!("history is not valid JSON ({e})") })
+    serde_json::from_str(&text).map(Some).map_err(|e| LabError::Checkpoint {
+        path: path.display().to_string(),
+        what: format!("history is not valid JSON ({e})"),
+    })
 }
 
 pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
@@ -83,7 +87,11 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
     let dataset = Dataset::build(&weights.config);
     let names: Vec<&str> = dataset.splits.iter().map(|s| s.name).collect();
     let split = match &a.split {
-        Some(name) => dataset.splits.iter().find(|s| s.name == name).ok_or_else(|| LabError::invalid("--split", name, names.join(", ")))?,
+        Some(name) => dataset
+            .splits
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| LabError::invalid("--split", name, names.join(", ")))?,
         None => probes::default_split(&dataset),
     };
     let history = history_beside(path)?;
@@ -95,13 +103,16 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
     options.twin = twin.as_ref();
     options.history = history.as_deref();
     options.twin_history = twin_history.as_deref();
-    options.thresholds = Thresholds { phase: a.threshold.unwrap_or(Thresholds::default().phase), ..Thresholds::default() };
+    options.thresholds =
+        Thresholds { phase: a.threshold.unwrap_or(Thresholds::default().phase), ..Thresholds::default() };
     let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
     let report = probes::run(&weights, &mut backend, split, &options).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("the report serializes"));
     } else {
-        let step = safetensors::SafeTensors::read_metadata(&bytes).ok().and_then(|(_, m)| m.metadata().as_ref()?.get("step").cloned());
+        let step = safetensors::SafeTensors::read_metadata(&bytes)
+            .ok()
+            .and_then(|(_, m)| m.metadata().as_ref()?.get("step").cloned());
         let step = step.map_or(String::new(), |s| format!(", step {s}"));
         println!("checkpoint {}{step}", path.display());
         print!("{}", render(&report));
@@ -145,8 +156,18 @@ pub fn render(r: &ProbeReport) -> String {
     for (i, series) in c.series.iter().enumerate() {
         for (t, ch) in series.changes.iter().enumerate() {
             let mark = if i == c.answer_series { "  (answer state)" } else { "" };
-            let (call, layer) = if unit == "layer" { ("-".to_string(), "-".to_string()) } else { (series.call.to_string(), series.layer.to_string()) };
-            let _ = writeln!(s, "  {:>10} {call:>5} {layer:>6} {:>12.3e} {:>10.6}{mark}", format!("{} -> {}", t + 1, t + 2), ch.relative_change, ch.cosine);
+            let (call, layer) = if unit == "layer" {
+                ("-".to_string(), "-".to_string())
+            } else {
+                (series.call.to_string(), series.layer.to_string())
+            };
+            let _ = writeln!(
+                s,
+                "  {:>10} {call:>5} {layer:>6} {:>12.3e} {:>10.6}{mark}",
+                format!("{} -> {}", t + 1, t + 2),
+                ch.relative_change,
+                ch.cosine
+            );
         }
     }
     if !c.per_token.is_empty() {
@@ -181,7 +202,14 @@ pub fn render(r: &ProbeReport) -> String {
     let _ = writeln!(s, "\nlogit lens: the output head on the answer state after each iteration");
     let _ = writeln!(s, "  {:>9} {:>10} {:>10} {:>10}", "iteration", "token acc", "exact acc", "mean rank");
     for l in &r.lens {
-        let _ = writeln!(s, "  {:>9} {:>9.2}% {:>9.2}% {:>10.2}", l.iteration, 100.0 * l.token_accuracy, 100.0 * l.exact_accuracy, l.mean_rank);
+        let _ = writeln!(
+            s,
+            "  {:>9} {:>9.2}% {:>9.2}% {:>10.2}",
+            l.iteration,
+            100.0 * l.token_accuracy,
+            100.0 * l.exact_accuracy,
+            l.mean_rank
+        );
     }
     for b in &r.bridges {
         let share: Vec<String> = b.top_share.iter().map(|x| format!("{:.2}", x)).collect();
@@ -205,7 +233,11 @@ pub fn render(r: &ProbeReport) -> String {
         for (label, (row, &best)) in r.states.iter().zip(k.values.iter().zip(&k.best)) {
             let cells: String = row.iter().map(|x| format!("{x:>6.2}")).collect();
             let map: String = row.iter().map(|&x| shade(x)).collect();
-            let _ = writeln!(s, "  {:>10} {cells}   |{map}|  L{best}", format!("{}.{}.{}", label.step, label.call, label.layer));
+            let _ = writeln!(
+                s,
+                "  {:>10} {cells}   |{map}|  L{best}",
+                format!("{}.{}.{}", label.step, label.call, label.layer)
+            );
         }
     }
 
@@ -218,12 +250,24 @@ pub fn render(r: &ProbeReport) -> String {
     }
 
     if let Some(p) = &r.phases {
-        let _ = writeln!(s, "\nphases: first recorded step with accuracy >= {} ({} records up to step {})", p.threshold, p.records, p.last_step);
+        let _ = writeln!(
+            s,
+            "\nphases: first recorded step with accuracy >= {} ({} records up to step {})",
+            p.threshold, p.records, p.last_step
+        );
         let _ = writeln!(s, "  {:<15} {:>10} {:>10} {:>10} {:>10}", "split", "token acc", "exact", "best", "final");
         let step = |x: Option<u64>| x.map_or("never".to_string(), |v| v.to_string());
         let twin = r.twin_phases.iter().flat_map(|t| t.splits.iter().map(move |ph| (format!("twin {}", ph.split), ph)));
         for (name, ph) in p.splits.iter().map(|ph| (ph.split.clone(), ph)).chain(twin) {
-            let _ = writeln!(s, "  {:<15} {:>10} {:>10} {:>10.4} {:>10.4}", name, step(ph.accuracy_step), step(ph.exact_step), ph.best_accuracy, ph.final_accuracy);
+            let _ = writeln!(
+                s,
+                "  {:<15} {:>10} {:>10} {:>10.4} {:>10.4}",
+                name,
+                step(ph.accuracy_step),
+                step(ph.exact_step),
+                ph.best_accuracy,
+                ph.final_accuracy
+            );
         }
         if let Some(t) = &r.twin_phases {
             let _ = writeln!(s, "  (twin: {} records up to step {})", t.records, t.last_step);

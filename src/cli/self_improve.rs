@@ -38,7 +38,9 @@ impl SelfImproveArgs {
                 "--set" => a.sets.push(value(f, &mut it)?.clone()),
                 "--rounds" => a.rounds = Some(number(f, value(f, &mut it)?, "a whole number >= 1")?),
                 "--models" => a.models = Some(number(f, value(f, &mut it)?, "a whole number from 1 to 16")?),
-                "--agreement" => a.agreement = Some(number(f, value(f, &mut it)?, "a share of models in (0, 1], e.g. 0.7")?),
+                "--agreement" => {
+                    a.agreement = Some(number(f, value(f, &mut it)?, "a share of models in (0, 1], e.g. 0.7")?)
+                }
                 "--filter" => a.filter = Some(value(f, &mut it)?.parse()?),
                 "--round-steps" => a.round_steps = Some(number(f, value(f, &mut it)?, "a whole number >= 1")?),
                 "--problems" => a.problems = Some(number(f, value(f, &mut it)?, "a whole number >= 1")?),
@@ -78,9 +80,13 @@ pub async fn run(a: &SelfImproveArgs) -> Result<(), LabError> {
         out.display()
     );
     let report = self_improve::run(&config, &o, a.backend.unwrap_or(BackendKind::Gpu), |r| {
-        let kept = r.kept.iter().zip(&r.kept_correct).map(|(k, c)| format!("{k} ({c} right)")).collect::<Vec<_>>().join(", ");
+        let kept =
+            r.kept.iter().zip(&r.kept_correct).map(|(k, c)| format!("{k} ({c} right)")).collect::<Vec<_>>().join(", ");
         let acc = r.accuracy.iter().map(|a| format!("{:.0}", 100.0 * a)).collect::<Vec<_>>().join(" ");
-        eprintln!("round {}: frontier {}, kept of {} labelled: [{kept}]; exact % by length 1..: {acc}", r.round, r.frontier, r.generated);
+        eprintln!(
+            "round {}: frontier {}, kept of {} labelled: [{kept}]; exact % by length 1..: {acc}",
+            r.round, r.frontier, r.generated
+        );
     })
     .await?;
     let path = out.join("self_improve.json");

@@ -52,7 +52,9 @@ impl SolveArgs {
             }
         }
         if a.checkpoint.is_none() {
-            return Err(LabError::Usage("`solve` needs --checkpoint FILE (a model.safetensors written by `train`)".into()));
+            return Err(LabError::Usage(
+                "`solve` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
+            ));
         }
         if a.sudoku.is_some() == a.maze.is_some() {
             return Err(LabError::Usage("`solve` needs exactly one of --sudoku PUZZLE or --maze FILE".into()));
@@ -158,10 +160,14 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     let task = &weights.config.task;
     let problem = match (&a.sudoku, &a.maze, task.kind) {
         (Some(text), _, TaskKind::Sudoku) => sudoku_problem(text, task.size)?,
-        (_, Some(file), TaskKind::Maze) => maze_problem(&std::fs::read_to_string(file).map_err(io_err(file))?, weights.positions)?,
+        (_, Some(file), TaskKind::Maze) => {
+            maze_problem(&std::fs::read_to_string(file).map_err(io_err(file))?, weights.positions)?
+        }
         (Some(_), _, kind) | (_, Some(_), kind) => {
             let given = if a.sudoku.is_some() { "--sudoku" } else { "--maze" };
-            return Err(LabError::Input(format!("{given} needs a checkpoint trained on that task; this one was trained on task.kind={kind:?}")));
+            return Err(LabError::Input(format!(
+                "{given} needs a checkpoint trained on that task; this one was trained on task.kind={kind:?}"
+            )));
         }
         (None, None, _) => unreachable!("checked by parse"),
     };

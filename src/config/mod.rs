@@ -350,16 +350,20 @@ impl LabConfig {
                 Value::from(x.ok_or_else(|| LabError::invalid(key, raw, "a finite number"))?)
             }
             Value::String(_) => Value::String(raw.to_string()),
-            Value::Object(_) => return Err(LabError::invalid(key, raw, format!("one of its fields, e.g. {key}.<field>=..."))),
+            Value::Object(_) => {
+                return Err(LabError::invalid(key, raw, format!("one of its fields, e.g. {key}.<field>=...")))
+            }
             _ => unreachable!("config holds no null or array"),
         };
-        *self = serde_json::from_value(root).map_err(|e| LabError::invalid(key, raw, allowed_for(key, &e.to_string())))?;
+        *self =
+            serde_json::from_value(root).map_err(|e| LabError::invalid(key, raw, allowed_for(key, &e.to_string())))?;
         Ok(())
     }
 
     /// Parses a whole config from JSON (a checkpoint's metadata, a saved run), then validates it.
     pub fn from_json(text: &str) -> Result<LabConfig, LabError> {
-        let config: LabConfig = serde_json::from_str(text).map_err(|e| LabError::Usage(format!("invalid config JSON: {e}")))?;
+        let config: LabConfig =
+            serde_json::from_str(text).map_err(|e| LabError::Usage(format!("invalid config JSON: {e}")))?;
         config.validate()?;
         Ok(config)
     }
@@ -386,12 +390,20 @@ impl LabConfig {
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;
         if m.d_model % m.heads != 0 {
-            return Err(LabError::invalid("model.heads", m.heads, format!("a divisor of model.d_model ({})", m.d_model)));
+            return Err(LabError::invalid(
+                "model.heads",
+                m.heads,
+                format!("a divisor of model.d_model ({})", m.d_model),
+            ));
         }
         range("model.layers", m.layers as f64, 1.0, 64.0)?;
         range("model.loops", m.loops as f64, 1.0, 256.0)?;
         if m.arch == Arch::Feedforward && m.loops != 1 {
-            return Err(LabError::invalid("model.loops", m.loops, "1 for model.arch=feedforward (use model.arch=looped to iterate)"));
+            return Err(LabError::invalid(
+                "model.loops",
+                m.loops,
+                "1 for model.arch=feedforward (use model.arch=looped to iterate)",
+            ));
         }
         validate_recurrence(m, tr)?;
         range("model.mlp_hidden", m.mlp_hidden as f64, 1.0, 16384.0)?;
@@ -413,7 +425,9 @@ impl LabConfig {
 fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError> {
     match m.arch {
         Arch::Trm | Arch::Hrm => range("model.inner", m.inner as f64, 1.0, 64.0)?,
-        _ if m.inner != 0 => return Err(LabError::invalid("model.inner", m.inner, "0 unless model.arch is trm or hrm")),
+        _ if m.inner != 0 => {
+            return Err(LabError::invalid("model.inner", m.inner, "0 unless model.arch is trm or hrm"))
+        }
         _ => {}
     }
     match m.attention {
@@ -423,12 +437,18 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
                 return Err(LabError::invalid("model.causal", true, "false with model.attention=local"));
             }
         }
-        Attention::Global if m.radius != 0 => return Err(LabError::invalid("model.radius", m.radius, "0 unless model.attention=local")),
+        Attention::Global if m.radius != 0 => {
+            return Err(LabError::invalid("model.radius", m.radius, "0 unless model.attention=local"))
+        }
         Attention::Global => {}
     }
     if m.mixer == Mixer::Mlp {
         if m.attention != Attention::Global || m.causal {
-            return Err(LabError::invalid("model.mixer", "mlp", "attention only with model.attention=global and model.causal=false (the MLP replaces attention)"));
+            return Err(LabError::invalid(
+                "model.mixer",
+                "mlp",
+                "attention only with model.attention=global and model.causal=false (the MLP replaces attention)",
+            ));
         }
         if m.positions != Positions::Learned {
             return Err(LabError::invalid("model.mixer", "mlp", "attention unless model.positions=learned (the token MLP has weights per position, so inputs are padded to one length)"));
@@ -437,26 +457,46 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
     validate_blocks(m)?;
     let recurrent = m.arch != Arch::Feedforward;
     if tr.backprop > m.loops {
-        return Err(LabError::invalid("train.backprop", tr.backprop, format!("0 (all) or at most model.loops ({})", m.loops)));
+        return Err(LabError::invalid(
+            "train.backprop",
+            tr.backprop,
+            format!("0 (all) or at most model.loops ({})", m.loops),
+        ));
     }
     if !recurrent && (tr.depth != Depth::Fixed || tr.backprop > 0 || tr.segments != 1) {
         return Err(LabError::Usage("train.depth, train.backprop and train.segments apply to recurrent models (model.arch looped, trm or hrm), not feedforward".into()));
     }
     if m.arch == Arch::Hrm && tr.backprop > 1 {
-        return Err(LabError::invalid("train.backprop", tr.backprop, "0 or 1 for hrm (its one-step gradient flows through the last L step and the last H step)"));
+        return Err(LabError::invalid(
+            "train.backprop",
+            tr.backprop,
+            "0 or 1 for hrm (its one-step gradient flows through the last L step and the last H step)",
+        ));
     }
     if tr.depth == Depth::Progressive && !(tr.progressive_alpha > 0.0 && tr.progressive_alpha <= 1.0) {
         return Err(LabError::invalid("train.progressive_alpha", tr.progressive_alpha, "a weight in (0, 1]"));
     }
     if tr.depth == Depth::Progressive && tr.progressive_alpha < 1.0 && tr.backprop != 0 {
-        return Err(LabError::invalid("train.backprop", tr.backprop, "0 when train.progressive_alpha < 1 (its full-depth loss backpropagates through every iteration)"));
+        return Err(LabError::invalid(
+            "train.backprop",
+            tr.backprop,
+            "0 when train.progressive_alpha < 1 (its full-depth loss backpropagates through every iteration)",
+        ));
     }
     range("train.segments", tr.segments as f64, 1.0, 64.0)?;
     if tr.segments > 1 && tr.depth == Depth::Progressive && tr.progressive_alpha < 1.0 {
-        return Err(LabError::invalid("train.segments", tr.segments, "1 when train.progressive_alpha < 1 (its full-depth loss restarts the batch's state)"));
+        return Err(LabError::invalid(
+            "train.segments",
+            tr.segments,
+            "1 when train.progressive_alpha < 1 (its full-depth loss restarts the batch's state)",
+        ));
     }
     if tr.segments > 1 && m.arch == Arch::Looped && !m.injection {
-        return Err(LabError::invalid("train.segments", tr.segments, "1 for a looped model without model.injection (a later segment would never see the input)"));
+        return Err(LabError::invalid(
+            "train.segments",
+            tr.segments,
+            "1 for a looped model without model.injection (a later segment would never see the input)",
+        ));
     }
     Ok(())
 }
@@ -466,13 +506,22 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
 fn validate_blocks(m: &ModelConfig) -> Result<(), LabError> {
     if m.block == 0 {
         if m.memory > 0 {
-            return Err(LabError::invalid("model.memory", m.memory, "0 unless model.block > 0 (the memory is carried from block to block)"));
+            return Err(LabError::invalid(
+                "model.memory",
+                m.memory,
+                "0 unless model.block > 0 (the memory is carried from block to block)",
+            ));
         }
         return Ok(());
     }
     range("model.block", m.block as f64, 1.0, 4096.0)?;
     range("model.memory", m.memory as f64, 0.0, 256.0)?;
-    if m.arch != Arch::Feedforward || m.attention != Attention::Global || m.mixer != Mixer::Attention || m.causal || m.halting {
+    if m.arch != Arch::Feedforward
+        || m.attention != Attention::Global
+        || m.mixer != Mixer::Attention
+        || m.causal
+        || m.halting
+    {
         return Err(LabError::invalid(
             "model.block",
             m.block,
@@ -485,12 +534,20 @@ fn validate_blocks(m: &ModelConfig) -> Result<(), LabError> {
 fn validate_modular(t: &TaskConfig) -> Result<(), LabError> {
     range("task.p", t.p as f64, 2.0, 1000.0)?;
     if t.op == ModOp::Div && !is_prime(t.p) {
-        return Err(LabError::invalid("task.p", t.p, "a prime when task.op is / (division needs every b != 0 invertible)"));
+        return Err(LabError::invalid(
+            "task.p",
+            t.p,
+            "a prime when task.op is / (division needs every b != 0 invertible)",
+        ));
     }
     let pairs = if t.op == ModOp::Div { t.p * (t.p - 1) } else { t.p * t.p };
     let train = (t.train_fraction * pairs as f64).round() as usize;
     if !(t.train_fraction > 0.0 && t.train_fraction < 1.0) || train == 0 || train == pairs {
-        return Err(LabError::invalid("task.train_fraction", t.train_fraction, format!("a fraction in (0, 1) leaving both splits non-empty ({pairs} pairs)")));
+        return Err(LabError::invalid(
+            "task.train_fraction",
+            t.train_fraction,
+            format!("a fraction in (0, 1) leaving both splits non-empty ({pairs} pairs)"),
+        ));
     }
     Ok(())
 }
@@ -509,7 +566,9 @@ fn is_prime(n: usize) -> bool {
 
 fn unknown(key: &str, parent: &str, known: &Value) -> LabError {
     let names: Vec<String> = match known {
-        Value::Object(o) => o.keys().map(|k| if parent.is_empty() { k.clone() } else { format!("{parent}.{k}") }).collect(),
+        Value::Object(o) => {
+            o.keys().map(|k| if parent.is_empty() { k.clone() } else { format!("{parent}.{k}") }).collect()
+        }
         _ => vec![],
     };
     LabError::UnknownKey { key: key.to_string(), known: names.join(", ") }

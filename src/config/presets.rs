@@ -217,7 +217,8 @@ fn sudoku_4x4() -> LabConfig {
     c.task.kind = TaskKind::Sudoku;
     (c.task.size, c.task.givens, c.task.examples, c.task.test_examples) = (4, 6, 2000, 200);
     (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (64, 128, 2, 4);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (3000, 128, 1e-3, 0.1, 100);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) =
+        (3000, 128, 1e-3, 0.1, 100);
     c
 }
 
@@ -225,7 +226,8 @@ fn sudoku_6x6() -> LabConfig {
     let mut c = sudoku_4x4();
     (c.task.size, c.task.givens, c.task.examples, c.task.test_examples) = (6, 14, 20000, 500);
     (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (128, 256, 2, 8);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.ema) = (6000, 128, 1e-3, 0.1, 250, 0.999);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.ema) =
+        (6000, 128, 1e-3, 0.1, 250, 0.999);
     c.train.warmup = 200;
     c
 }
@@ -271,7 +273,8 @@ fn maze() -> LabConfig {
     (c.task.size, c.task.test_size, c.task.examples, c.task.test_examples) = (4, 6, 10000, 500);
     (c.model.d_model, c.model.mlp_hidden, c.model.loops) = (64, 128, 20);
     (c.model.attention, c.model.radius, c.model.positions) = (Attention::Local, 1, Positions::None);
-    (c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.steps, c.train.eval_every, c.train.warmup) = (64, 1e-3, 0.1, 5000, 250, 100);
+    (c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.steps, c.train.eval_every, c.train.warmup) =
+        (64, 1e-3, 0.1, 5000, 250, 100);
     (c.train.depth, c.train.grad_clip) = (Depth::Progressive, 1.0);
     c
 }
@@ -285,7 +288,8 @@ fn prefix_sums() -> LabConfig {
 
 fn pointer_chasing() -> LabConfig {
     let mut c = maze();
-    (c.model.attention, c.model.radius, c.model.positions, c.model.loops) = (Attention::Global, 0, Positions::Learned, 8);
+    (c.model.attention, c.model.radius, c.model.positions, c.model.loops) =
+        (Attention::Global, 0, Positions::Learned, 8);
     (c.train.depth, c.task.test_size) = (Depth::Fixed, 0);
     c.task.kind = TaskKind::PointerChasing;
     (c.task.size, c.task.hops, c.task.examples, c.task.test_examples) = (8, 3, 4000, 500);
@@ -295,9 +299,11 @@ fn pointer_chasing() -> LabConfig {
 fn composition() -> LabConfig {
     let mut c = grokking();
     c.task.kind = TaskKind::Composition;
-    (c.task.entities, c.task.relations, c.task.hops, c.task.phi, c.task.ood_fraction, c.task.test_examples) = (200, 10, 2, 7.2, 0.05, 500);
+    (c.task.entities, c.task.relations, c.task.hops, c.task.phi, c.task.ood_fraction, c.task.test_examples) =
+        (200, 10, 2, 7.2, 0.05, 500);
     (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (128, 256, 1, 4);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) = (20000, 512, 1e-3, 0.1, 200);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every) =
+        (20000, 512, 1e-3, 0.1, 200);
     c
 }
 
@@ -321,9 +327,11 @@ fn passkey_window() -> LabConfig {
     let mut c = grokking();
     c.task.kind = TaskKind::Passkey;
     (c.task.size, c.task.seq_len, c.task.examples, c.task.test_examples) = (16, 32, 20000, 256);
-    (c.model.arch, c.model.loops, c.model.layers, c.model.d_model, c.model.mlp_hidden) = (Arch::Feedforward, 1, 2, 32, 64);
+    (c.model.arch, c.model.loops, c.model.layers, c.model.d_model, c.model.mlp_hidden) =
+        (Arch::Feedforward, 1, 2, 32, 64);
     (c.model.block, c.model.memory) = (4, 0);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (1500, 32, 1e-3, 0.1, 100, 100);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) =
+        (1500, 32, 1e-3, 0.1, 100, 100);
     c
 }
 
@@ -340,7 +348,8 @@ fn bandit() -> LabConfig {
     (c.task.size, c.task.seq_len, c.task.examples, c.task.test_examples) = (5, 32, 20000, 500);
     (c.model.arch, c.model.layers, c.model.loops, c.model.causal) = (Arch::Feedforward, 2, 1, true);
     (c.model.d_model, c.model.mlp_hidden) = (64, 128);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (2000, 64, 1e-3, 0.1, 250, 100);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) =
+        (2000, 64, 1e-3, 0.1, 250, 100);
     c
 }
 
@@ -368,7 +377,8 @@ fn multiplication() -> LabConfig {
     c.task.kind = TaskKind::Multiplication;
     (c.task.size, c.task.size_b, c.task.examples, c.task.test_examples) = (3, 2, 8000, 500);
     (c.model.d_model, c.model.mlp_hidden, c.model.layers, c.model.loops) = (64, 128, 1, 4);
-    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) = (3000, 64, 1e-3, 0.1, 250, 100);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.weight_decay, c.train.eval_every, c.train.warmup) =
+        (3000, 64, 1e-3, 0.1, 250, 100);
     c
 }
 

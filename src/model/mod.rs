@@ -48,7 +48,7 @@ pub struct LayerParams {
 pub struct Params {
     pub list: Vec<Param>,
     pub layers: Vec<LayerParams>,
-    pub tok_emb: Tensor, // [vocab, d]
+    pub tok_emb: Tensor,         // [vocab, d]
     pub pos_emb: Option<Tensor>, // [seq, d]
     pub final_norm: Option<Tensor>,
     pub head: Tensor, // [d, vocab]
@@ -70,7 +70,11 @@ pub struct Params {
 
 /// Layers with weights of their own: HRM's L and H blocks each have `layers`.
 pub fn weight_layers(m: &ModelConfig) -> usize {
-    if m.arch == Arch::Hrm { 2 * m.layers } else { m.layers }
+    if m.arch == Arch::Hrm {
+        2 * m.layers
+    } else {
+        m.layers
+    }
 }
 
 /// Offsets local attention looks at: a (2r+1) x (2r+1) window.
@@ -93,7 +97,11 @@ pub fn random_states(m: &ModelConfig) -> Vec<usize> {
 /// Refuses a sequence length that block-wise processing cannot cut into whole blocks.
 pub fn check_blocks(m: &ModelConfig, seq: usize) -> Result<(), LabError> {
     if m.block > 0 && !seq.is_multiple_of(m.block) {
-        return Err(LabError::invalid("model.block", m.block, format!("a divisor of the sequence length ({seq} tokens)")));
+        return Err(LabError::invalid(
+            "model.block",
+            m.block,
+            format!("a divisor of the sequence length ({seq} tokens)"),
+        ));
     }
     Ok(())
 }
@@ -130,29 +138,62 @@ impl Params {
         for l in 0..weight_layers(m) {
             let mix = match m.mixer {
                 Mixer::Attention => {
-                    let qkv = add(plan, format!("layers.{l}.attn.qkv"), vec![d, 3 * d], Init::Normal(1.0 / (d as f32).sqrt()));
-                    TokenMix::Attention { qkv, out: add(plan, format!("layers.{l}.attn.out"), vec![d, d], out_init(d)), rel_bias: None }
+                    let qkv = add(
+                        plan,
+                        format!("layers.{l}.attn.qkv"),
+                        vec![d, 3 * d],
+                        Init::Normal(1.0 / (d as f32).sqrt()),
+                    );
+                    TokenMix::Attention {
+                        qkv,
+                        out: add(plan, format!("layers.{l}.attn.out"), vec![d, d], out_init(d)),
+                        rel_bias: None,
+                    }
                 }
                 Mixer::Mlp => {
-                    let w_in = add(plan, format!("layers.{l}.mix.in"), vec![seq, mlp_in_width(m)], Init::Normal(1.0 / (seq as f32).sqrt()));
-                    TokenMix::Mlp { w_in, w_out: add(plan, format!("layers.{l}.mix.out"), vec![m.mlp_hidden, seq], out_init(m.mlp_hidden)) }
+                    let w_in = add(
+                        plan,
+                        format!("layers.{l}.mix.in"),
+                        vec![seq, mlp_in_width(m)],
+                        Init::Normal(1.0 / (seq as f32).sqrt()),
+                    );
+                    TokenMix::Mlp {
+                        w_in,
+                        w_out: add(
+                            plan,
+                            format!("layers.{l}.mix.out"),
+                            vec![m.mlp_hidden, seq],
+                            out_init(m.mlp_hidden),
+                        ),
+                    }
                 }
             };
-            let mlp_in =
-                add(plan, format!("layers.{l}.mlp.in"), vec![d, mlp_in_width(m)], Init::Normal(1.0 / (d as f32).sqrt()));
+            let mlp_in = add(
+                plan,
+                format!("layers.{l}.mlp.in"),
+                vec![d, mlp_in_width(m)],
+                Init::Normal(1.0 / (d as f32).sqrt()),
+            );
             let mlp_out = add(plan, format!("layers.{l}.mlp.out"), vec![m.mlp_hidden, d], out_init(m.mlp_hidden));
             layers.push(LayerParams { mix, mlp_in, mlp_out, norm1: None, norm2: None });
         }
         let head = add(plan, "head".into(), vec![d, vocab], Init::Normal(1.0 / (d as f32).sqrt()));
         let tok_emb = add(plan, "tok_emb".into(), vec![vocab, d], Init::Normal(1.0));
-        let pos_emb = (m.positions == Positions::Learned).then(|| add(plan, "pos_emb".into(), vec![seq, d], Init::Normal(1.0)));
+        let pos_emb =
+            (m.positions == Positions::Learned).then(|| add(plan, "pos_emb".into(), vec![seq, d], Init::Normal(1.0)));
         let decay_len = plan.len(values);
         // The halting head starts at "continue" (HRM: weight 0, bias -5).
-        let halt = m.halting.then(|| (add(plan, "halt.weight".into(), vec![d], Init::Zeros), add(plan, "halt.bias".into(), vec![1], Init::Constant(-5.0))));
+        let halt = m.halting.then(|| {
+            (
+                add(plan, "halt.weight".into(), vec![d], Init::Zeros),
+                add(plan, "halt.bias".into(), vec![1], Init::Constant(-5.0)),
+            )
+        });
         if m.attention == Attention::Local {
             for (l, layer) in layers.iter_mut().enumerate() {
                 if let TokenMix::Attention { rel_bias, .. } = &mut layer.mix {
-                    *rel_bias = Some(add(plan, format!("layers.{l}.attn.rel_bias"), vec![m.heads, window(m)], Init::Zeros));
+                    *rel_bias =
+                        Some(add(plan, format!("layers.{l}.attn.rel_bias"), vec![m.heads, window(m)], Init::Zeros));
                 }
             }
         }
@@ -172,7 +213,23 @@ impl Params {
         let ema = with_ema.then(|| twin("ema"));
         let pool = plan.pool("init_states");
         let init_states = random_states(m).into_iter().map(|len| plan.carve(pool, len)).collect();
-        Params { list, layers, tok_emb, pos_emb, final_norm, head, values, grads, adam_m, adam_v, ema, halt, init_states, decay_len, len }
+        Params {
+            list,
+            layers,
+            tok_emb,
+            pos_emb,
+            final_norm,
+            head,
+            values,
+            grads,
+            adam_m,
+            adam_v,
+            ema,
+            halt,
+            init_states,
+            decay_len,
+            len,
+        }
     }
 
     /// The weights evaluation reads: the EMA copy when there is one.
@@ -185,7 +242,9 @@ impl Params {
             [&mut l.mlp_in, &mut l.mlp_out].into_iter().for_each(rebase);
             l.norm1.iter_mut().chain(l.norm2.iter_mut()).for_each(rebase);
             match &mut l.mix {
-                TokenMix::Attention { qkv, out, rel_bias } => [qkv, out].into_iter().chain(rel_bias.iter_mut()).for_each(rebase),
+                TokenMix::Attention { qkv, out, rel_bias } => {
+                    [qkv, out].into_iter().chain(rel_bias.iter_mut()).for_each(rebase)
+                }
                 TokenMix::Mlp { w_in, w_out } => [w_in, w_out].into_iter().for_each(rebase),
             }
         }

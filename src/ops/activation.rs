@@ -62,7 +62,13 @@ fn check(op: &str, out: Tensor, inputs: &[Tensor], lens: &[(&str, Tensor, usize)
 fn launch(entry: &'static str, threads: usize, out: Tensor, inputs: &[Tensor], hidden: usize) -> Vec<Launch> {
     let mut bindings = vec![write(out)];
     bindings.extend(inputs.iter().map(|&t| read(t)));
-    vec![Launch { shader: Shader::Activation, entry, params: vec![u(threads), u(hidden), 0, 0], bindings, workgroups: grid(threads) }]
+    vec![Launch {
+        shader: Shader::Activation,
+        entry,
+        params: vec![u(threads), u(hidden), 0, 0],
+        bindings,
+        workgroups: grid(threads),
+    }]
 }
 
 impl SwigluForward {

@@ -69,7 +69,8 @@ impl Kernel for AdamW {
         let (b1, b2) = (self.beta1, self.beta2);
         let (correction1, correction2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
         let grads = mem.get(self.grads);
-        let (mut params, mut m, mut v) = (mem.get(self.params).to_vec(), mem.get(self.m).to_vec(), mem.get(self.v).to_vec());
+        let (mut params, mut m, mut v) =
+            (mem.get(self.params).to_vec(), mem.get(self.m).to_vec(), mem.get(self.v).to_vec());
         for i in 0..params.len() {
             let g = grads[i] * scale;
             m[i] = b1 * m[i] + (1.0 - b1) * g;
@@ -91,12 +92,22 @@ impl Kernel for AdamW {
             shader: Shader::Adamw,
             entry: "adamw",
             params: vec![
-                u(n), u(self.decay_len), f(self.beta1), f(self.beta2),
-                f(self.eps), f(self.weight_decay), f(self.clip), 0,
+                u(n),
+                u(self.decay_len),
+                f(self.beta1),
+                f(self.beta2),
+                f(self.eps),
+                f(self.weight_decay),
+                f(self.clip),
+                0,
             ],
             bindings: vec![
-                write(self.params), write(self.m), write(self.v),
-                read(self.grads), read(self.step_info), read(self.grad_norm_sq),
+                write(self.params),
+                write(self.m),
+                write(self.v),
+                read(self.grads),
+                read(self.step_info),
+                read(self.grad_norm_sq),
             ],
             workgroups: grid(n),
         }]

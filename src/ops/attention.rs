@@ -58,11 +58,19 @@ impl Dims {
     }
     /// Keys query i attends to: `0..visible(i)`.
     fn visible(&self, i: usize) -> usize {
-        if self.causal { i + 1 } else { self.seq }
+        if self.causal {
+            i + 1
+        } else {
+            self.seq
+        }
     }
     /// Queries that attend to key j.
     fn queries_seeing(&self, j: usize) -> std::ops::Range<usize> {
-        if self.causal { j..self.seq } else { 0..self.seq }
+        if self.causal {
+            j..self.seq
+        } else {
+            0..self.seq
+        }
     }
     /// The head_dim values of `part` (Q, K or V) for token i of batch b, head h.
     fn head<'a>(&self, qkv: &'a [f32], part: usize, b: usize, i: usize, h: usize) -> &'a [f32] {
@@ -90,7 +98,8 @@ impl AttentionForward {
         let dm = self.dims();
         let (bs, s) = (self.batch * self.seq, self.seq);
         let probs_len = self.batch * self.heads * s * s;
-        let mut sized = vec![("qkv", self.qkv, bs * 3 * dm.d()), ("probs", self.probs, probs_len), ("out", self.out, bs * dm.d())];
+        let mut sized =
+            vec![("qkv", self.qkv, bs * 3 * dm.d()), ("probs", self.probs, probs_len), ("out", self.out, bs * dm.d())];
         sized.extend(self.bias.map(|t| ("bias", t, s * s)));
         let bindings: Vec<Tensor> = [self.qkv, self.probs, self.out].into_iter().chain(self.bias).collect();
         dm.check("attention forward", &sized, &[self.probs, self.out], &bindings);
@@ -213,7 +222,8 @@ impl Kernel for AttentionBackward {
         });
         // dQ = dS·K·scale, dK = dSᵀ·Q·scale, dV = Pᵀ·dO, each head's columns of d_qkv.
         mem.out(self.d_qkv, |mem, d_qkv| {
-            let (qkv, probs, d_out, d_scores) = (mem.get(self.qkv), mem.get(self.probs), mem.get(self.d_out), mem.get(self.d_scores));
+            let (qkv, probs, d_out, d_scores) =
+                (mem.get(self.qkv), mem.get(self.probs), mem.get(self.d_out), mem.get(self.d_scores));
             for b in 0..dm.batch {
                 for i in 0..seq {
                     for h in 0..dm.heads {
@@ -223,7 +233,8 @@ impl Kernel for AttentionBackward {
                         let ds_col = |r: usize| d_scores[dm.prob_row(b, h, r) + i];
                         let p_col = |r: usize| probs[dm.prob_row(b, h, r) + i];
                         for c in 0..hd {
-                            let d_q: f32 = ds_row.iter().enumerate().map(|(j, ds)| ds * dm.head(qkv, K, b, j, h)[c]).sum();
+                            let d_q: f32 =
+                                ds_row.iter().enumerate().map(|(j, ds)| ds * dm.head(qkv, K, b, j, h)[c]).sum();
                             let d_k: f32 = dm.queries_seeing(i).map(|r| ds_col(r) * dm.head(qkv, Q, b, r, h)[c]).sum();
                             let d_v: f32 = dm.queries_seeing(i).map(|r| p_col(r) * d_out[d_out_at(b, r, h) + c]).sum();
                             d_qkv[at(Q) + c] = scale * d_q;
@@ -250,7 +261,13 @@ impl Kernel for AttentionBackward {
                 shader: Shader::Attention,
                 entry: "attention_d_qkv",
                 params: dm.params(),
-                bindings: vec![read(self.qkv), read(self.probs), read(self.d_out), read(self.d_scores), write(self.d_qkv)],
+                bindings: vec![
+                    read(self.qkv),
+                    read(self.probs),
+                    read(self.d_out),
+                    read(self.d_scores),
+                    write(self.d_qkv),
+                ],
                 workgroups: grid(self.d_qkv.len),
             },
         ]

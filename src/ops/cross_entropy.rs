@@ -35,11 +35,19 @@ pub struct CrossEntropy {
 
 /// Stablemax's s(x); `stable_slope` is s'(x). The two pieces meet at s(0) = 1 with slope 1.
 fn stable(x: f64) -> f64 {
-    if x >= 0.0 { x + 1.0 } else { 1.0 / (1.0 - x) }
+    if x >= 0.0 {
+        x + 1.0
+    } else {
+        1.0 / (1.0 - x)
+    }
 }
 
 fn stable_slope(x: f64) -> f64 {
-    if x >= 0.0 { 1.0 } else { 1.0 / ((1.0 - x) * (1.0 - x)) }
+    if x >= 0.0 {
+        1.0
+    } else {
+        1.0 / ((1.0 - x) * (1.0 - x))
+    }
 }
 
 impl CrossEntropy {
@@ -47,9 +55,19 @@ impl CrossEntropy {
         let (rows, vocab) = (self.rows, self.vocab);
         assert!(vocab > 0, "cross_entropy: vocab must be positive");
         for (name, t) in [("logits", self.logits), ("d_logits", self.d_logits)] {
-            assert_eq!(t.len, rows * vocab, "cross_entropy: {name} has {} elements, expected rows*vocab = {rows}*{vocab}", t.len);
+            assert_eq!(
+                t.len,
+                rows * vocab,
+                "cross_entropy: {name} has {} elements, expected rows*vocab = {rows}*{vocab}",
+                t.len
+            );
         }
-        for (name, t) in [("targets", self.targets), ("losses", self.losses), ("correct", self.correct), ("supervised", self.supervised)] {
+        for (name, t) in [
+            ("targets", self.targets),
+            ("losses", self.losses),
+            ("correct", self.correct),
+            ("supervised", self.supervised),
+        ] {
             assert_eq!(t.len, rows, "cross_entropy: {name} has {} elements, expected rows = {rows}", t.len);
         }
         assert_eq!(self.count.len, 1, "cross_entropy: count has {} elements, expected 1", self.count.len);
@@ -63,17 +81,33 @@ impl CrossEntropy {
     // p_j = weight(x_j) / Σ_k weight(x_k), so d loss / d x_j = slope(x_j) / Σ_k weight(x_k) - [j = t] d_log_weight(x_t).
     // Softmax's weight is exp(x - max): the row maximum keeps exp finite and cancels in p.
     fn weight(&self, x: f64, max: f64) -> f64 {
-        if self.stablemax { stable(x) } else { (x - max).exp() }
+        if self.stablemax {
+            stable(x)
+        } else {
+            (x - max).exp()
+        }
     }
     fn slope(&self, x: f64, max: f64) -> f64 {
-        if self.stablemax { stable_slope(x) } else { (x - max).exp() }
+        if self.stablemax {
+            stable_slope(x)
+        } else {
+            (x - max).exp()
+        }
     }
     /// log weight(x), written out for softmax so a far-from-maximum target does not underflow to log(0).
     fn log_weight(&self, x: f64, max: f64) -> f64 {
-        if self.stablemax { stable(x).ln() } else { x - max }
+        if self.stablemax {
+            stable(x).ln()
+        } else {
+            x - max
+        }
     }
     fn d_log_weight(&self, x: f64) -> f64 {
-        if self.stablemax { stable_slope(x) / stable(x) } else { 1.0 }
+        if self.stablemax {
+            stable_slope(x) / stable(x)
+        } else {
+            1.0
+        }
     }
 }
 
@@ -82,7 +116,11 @@ impl Kernel for CrossEntropy {
         self.check();
         let targets = mem.get_u32(self.targets);
         for (r, &t) in targets.iter().enumerate() {
-            assert!(t == IGNORE || (t as usize) < self.vocab, "cross_entropy: row {r} has target {t}, outside vocab {}", self.vocab);
+            assert!(
+                t == IGNORE || (t as usize) < self.vocab,
+                "cross_entropy: row {r} has target {t}, outside vocab {}",
+                self.vocab
+            );
         }
         let supervised: Vec<f32> = targets.iter().map(|&t| (t != IGNORE) as u32 as f32).collect();
         let count: f32 = supervised.iter().sum();
@@ -114,7 +152,8 @@ impl Kernel for CrossEntropy {
                 correct[r] = (argmax == t as usize) as u32 as f32;
                 for (j, (d, &v)) in d_row.iter_mut().zip(row).enumerate() {
                     let at_target = if j == t as usize { self.d_log_weight(x_t) } else { 0.0 };
-                    *d = ((self.slope(v as f64, max) / sum - at_target) * self.scale as f64 / count.max(1.0) as f64) as f32;
+                    *d = ((self.slope(v as f64, max) / sum - at_target) * self.scale as f64 / count.max(1.0) as f64)
+                        as f32;
                 }
             }
         });

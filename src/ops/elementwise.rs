@@ -37,7 +37,7 @@ pub struct Fill {
 /// `out[r*d + c] = x[c]`: one vector copied into every row (initial recurrent states).
 #[derive(Clone, Debug)]
 pub struct Broadcast {
-    pub x: Tensor, // [d]
+    pub x: Tensor,   // [d]
     pub out: Tensor, // [rows, d]
 }
 
@@ -139,7 +139,12 @@ impl Kernel for Copy {
 
 impl Broadcast {
     fn check(&self) {
-        assert!(self.x.len > 0 && self.out.len.is_multiple_of(self.x.len), "broadcast: output of {} elements is not whole rows of {}", self.out.len, self.x.len);
+        assert!(
+            self.x.len > 0 && self.out.len.is_multiple_of(self.x.len),
+            "broadcast: output of {} elements is not whole rows of {}",
+            self.out.len,
+            self.x.len
+        );
         assert!(self.x.buf != self.out.buf, "broadcast: output shares a buffer with an input");
     }
 }
@@ -147,7 +152,9 @@ impl Broadcast {
 impl Kernel for Broadcast {
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
-        mem.out(self.out, |mem, out| out.chunks_exact_mut(self.x.len).for_each(|row| row.copy_from_slice(mem.get(self.x))));
+        mem.out(self.out, |mem, out| {
+            out.chunks_exact_mut(self.x.len).for_each(|row| row.copy_from_slice(mem.get(self.x)))
+        });
     }
 
     fn launches(&self) -> Vec<Launch> {
@@ -162,7 +169,13 @@ impl Kernel for Transpose {
     fn cpu(&self, mem: &mut CpuMemory) {
         check("transpose", self.out, &[self.x]);
         let (rows, cols) = (self.rows, self.cols);
-        assert_eq!(self.out.len, self.batch * rows * cols, "transpose: {} elements are not {} matrices of {rows}x{cols}", self.out.len, self.batch);
+        assert_eq!(
+            self.out.len,
+            self.batch * rows * cols,
+            "transpose: {} elements are not {} matrices of {rows}x{cols}",
+            self.out.len,
+            self.batch
+        );
         mem.out(self.out, |mem, out| {
             let x = mem.get(self.x);
             for b in 0..self.batch {
@@ -177,7 +190,15 @@ impl Kernel for Transpose {
 
     fn launches(&self) -> Vec<Launch> {
         check("transpose", self.out, &[self.x]);
-        assert_eq!(self.out.len, self.batch * self.rows * self.cols, "transpose: {} elements are not {} matrices of {}x{}", self.out.len, self.batch, self.rows, self.cols);
+        assert_eq!(
+            self.out.len,
+            self.batch * self.rows * self.cols,
+            "transpose: {} elements are not {} matrices of {}x{}",
+            self.out.len,
+            self.batch,
+            self.rows,
+            self.cols
+        );
         let mut l = launch("transpose", self.out, &[self.x], 0.0);
         (l[0].params[2], l[0].params[3]) = (u(self.cols), u(self.rows));
         l
@@ -197,10 +218,34 @@ impl Kernel for Fill {
 impl CopyRows {
     fn check(&self) {
         let x_rows = if self.x_seq == 0 { self.x_start + self.rows } else { self.batch * self.x_seq };
-        assert!(self.x_seq == 0 || self.x_start + self.rows <= self.x_seq, "copy_rows: rows {}+{} outside examples of {}", self.x_start, self.rows, self.x_seq);
-        assert!(self.out_start + self.rows <= self.out_seq, "copy_rows: rows {}+{} outside examples of {}", self.out_start, self.rows, self.out_seq);
-        assert!(self.x.len >= x_rows * self.d, "copy_rows: input of {} elements is shorter than {x_rows} rows of {}", self.x.len, self.d);
-        assert_eq!(self.out.len, self.batch * self.out_seq * self.d, "copy_rows: output is not {} examples of {}x{}", self.batch, self.out_seq, self.d);
+        assert!(
+            self.x_seq == 0 || self.x_start + self.rows <= self.x_seq,
+            "copy_rows: rows {}+{} outside examples of {}",
+            self.x_start,
+            self.rows,
+            self.x_seq
+        );
+        assert!(
+            self.out_start + self.rows <= self.out_seq,
+            "copy_rows: rows {}+{} outside examples of {}",
+            self.out_start,
+            self.rows,
+            self.out_seq
+        );
+        assert!(
+            self.x.len >= x_rows * self.d,
+            "copy_rows: input of {} elements is shorter than {x_rows} rows of {}",
+            self.x.len,
+            self.d
+        );
+        assert_eq!(
+            self.out.len,
+            self.batch * self.out_seq * self.d,
+            "copy_rows: output is not {} examples of {}x{}",
+            self.batch,
+            self.out_seq,
+            self.d
+        );
         assert!(self.x.buf != self.out.buf, "copy_rows: output shares a buffer with an input");
     }
 }

@@ -9,8 +9,8 @@ use crate::backend::Tensor;
 /// `positions`: models that run on any input size); `tokens` holds u32 bits.
 #[derive(Clone, Debug)]
 pub struct EmbeddingForward {
-    pub tokens: Tensor,    // [rows] u32
-    pub table: Tensor,     // [vocab, d]
+    pub tokens: Tensor,            // [rows] u32
+    pub table: Tensor,             // [vocab, d]
     pub positions: Option<Tensor>, // [seq, d]
     pub out: Tensor,               // [rows, d]
     pub rows: usize,
@@ -25,7 +25,7 @@ pub struct EmbeddingForward {
 #[derive(Clone, Debug)]
 pub struct EmbeddingBackward {
     pub tokens: Tensor,
-    pub d_out: Tensor,       // [rows, d]
+    pub d_out: Tensor,               // [rows, d]
     pub d_table: Tensor,             // [vocab, d]
     pub d_positions: Option<Tensor>, // [seq, d]
     pub rows: usize,
@@ -36,7 +36,14 @@ pub struct EmbeddingBackward {
 
 /// Asserts the shapes shared by both directions: `rows_t` is `[rows, d]`, `table_t` `[vocab, d]`,
 /// `positions_t` `[seq, d]`.
-fn check_shapes(op: &str, [rows, vocab, seq, d]: [usize; 4], tokens: Tensor, rows_t: Tensor, table_t: Tensor, positions_t: Option<Tensor>) {
+fn check_shapes(
+    op: &str,
+    [rows, vocab, seq, d]: [usize; 4],
+    tokens: Tensor,
+    rows_t: Tensor,
+    table_t: Tensor,
+    positions_t: Option<Tensor>,
+) {
     assert!(seq > 0, "{op}: seq must be positive");
     assert_eq!(tokens.len, rows, "{op}: tokens has {} elements, expected rows = {rows}", tokens.len);
     assert_eq!(rows_t.len, rows * d, "{op}: [rows, d] tensor has {} elements, expected {rows}*{d}", rows_t.len);
@@ -87,7 +94,12 @@ impl Kernel for EmbeddingForward {
             entry: "embedding_forward",
             // Without positions the table is bound in their place (never read) and the flag in `vocab`'s word is 0.
             params: vec![u(self.rows), u(self.seq), u(self.d), self.positions.is_some() as u32],
-            bindings: vec![write(self.out), read(self.table), read(self.tokens), read(self.positions.unwrap_or(self.table))],
+            bindings: vec![
+                write(self.out),
+                read(self.table),
+                read(self.tokens),
+                read(self.positions.unwrap_or(self.table)),
+            ],
             workgroups: grid(self.rows * self.d),
         }]
     }

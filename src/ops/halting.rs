@@ -64,7 +64,11 @@ impl HaltForward {
         assert_eq!(self.bias.len, 1, "halt forward: bias has {} elements, expected 1", self.bias.len);
         let outputs = [self.q, self.losses, self.d_q];
         for o in outputs {
-            let shared = outputs.iter().chain(&[self.x, self.weight, self.bias, self.exact, self.has_target]).filter(|t| t.buf == o.buf).count();
+            let shared = outputs
+                .iter()
+                .chain(&[self.x, self.weight, self.bias, self.exact, self.has_target])
+                .filter(|t| t.buf == o.buf)
+                .count();
             assert_eq!(shared, 1, "halt forward: an output shares a buffer with another tensor");
         }
     }
@@ -76,11 +80,13 @@ impl Kernel for HaltForward {
         let (x, w, bias) = (mem.get(self.x), mem.get(self.weight), mem.get(self.bias)[0]);
         let (exact, has_target) = (mem.get(self.exact), mem.get(self.has_target));
         let row = |b: usize| &x[b * self.seq * self.d..(b * self.seq + 1) * self.d];
-        let q: Vec<f32> = (0..self.batch).map(|b| row(b).iter().zip(w).map(|(a, b)| a * b).sum::<f32>() + bias).collect();
+        let q: Vec<f32> =
+            (0..self.batch).map(|b| row(b).iter().zip(w).map(|(a, b)| a * b).sum::<f32>() + bias).collect();
         let target = |b: usize| has_target[b] > 0.5;
         let losses: Vec<f32> = (0..self.batch).map(|b| if target(b) { bce(q[b], exact[b]) } else { 0.0 }).collect();
-        let d_q: Vec<f32> =
-            (0..self.batch).map(|b| if target(b) { (sigmoid(q[b]) - exact[b]) * self.scale / self.batch as f32 } else { 0.0 }).collect();
+        let d_q: Vec<f32> = (0..self.batch)
+            .map(|b| if target(b) { (sigmoid(q[b]) - exact[b]) * self.scale / self.batch as f32 } else { 0.0 })
+            .collect();
         for (t, v) in [(self.q, q), (self.losses, losses), (self.d_q, d_q)] {
             mem.out(t, |_, out| out.copy_from_slice(&v));
         }
@@ -110,10 +116,20 @@ impl Kernel for HaltForward {
 impl HaltBackward {
     fn check(&self) {
         check_shapes("halt backward", self.x, self.weight, [self.batch, self.seq, self.d], &[self.d_q]);
-        assert_eq!((self.d_x.len, self.d_weight.len, self.d_bias.len), (self.x.len, self.d, 1), "halt backward: gradient shapes");
-        assert!(![self.x.buf, self.weight.buf, self.d_q.buf].contains(&self.d_x.buf), "halt backward: d_x shares a buffer with an input");
+        assert_eq!(
+            (self.d_x.len, self.d_weight.len, self.d_bias.len),
+            (self.x.len, self.d, 1),
+            "halt backward: gradient shapes"
+        );
+        assert!(
+            ![self.x.buf, self.weight.buf, self.d_q.buf].contains(&self.d_x.buf),
+            "halt backward: d_x shares a buffer with an input"
+        );
         let reads = [self.x.buf, self.d_q.buf, self.weight.buf];
-        assert!(!reads.contains(&self.d_weight.buf) && !reads.contains(&self.d_bias.buf), "halt backward: a gradient shares a buffer with an input");
+        assert!(
+            !reads.contains(&self.d_weight.buf) && !reads.contains(&self.d_bias.buf),
+            "halt backward: a gradient shares a buffer with an input"
+        );
     }
 }
 
@@ -157,7 +173,13 @@ impl Kernel for HaltBackward {
                 bindings: vec![read(self.x), read(self.d_q), write(self.d_weight)],
                 workgroups: grid(self.d),
             },
-            Launch { shader: Shader::Halting, entry: "halt_d_bias", params, bindings: vec![read(self.d_q), write(self.d_bias)], workgroups: [1, 1, 1] },
+            Launch {
+                shader: Shader::Halting,
+                entry: "halt_d_bias",
+                params,
+                bindings: vec![read(self.d_q), write(self.d_bias)],
+                workgroups: [1, 1, 1],
+            },
         ]
     }
 }

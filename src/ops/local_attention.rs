@@ -89,7 +89,16 @@ impl Dims {
         ((b * self.heads + h) * self.seq() + i) * self.window()
     }
     fn params(&self) -> Vec<u32> {
-        vec![u(self.batch), u(self.height), u(self.width), u(self.heads), u(self.head_dim), u(self.radius), f(self.scale()), 0]
+        vec![
+            u(self.batch),
+            u(self.height),
+            u(self.width),
+            u(self.heads),
+            u(self.head_dim),
+            u(self.radius),
+            f(self.scale()),
+            0,
+        ]
     }
     fn check(&self, op: &str, sized: &[(&str, Tensor, usize)], outputs: &[Tensor], bindings: &[Tensor]) {
         assert!(self.head_dim > 0, "{op}: head_dim must be positive");
@@ -102,7 +111,14 @@ impl Dims {
 
 impl LocalAttentionForward {
     fn dims(&self) -> Dims {
-        Dims { batch: self.batch, height: self.height, width: self.width, heads: self.heads, head_dim: self.head_dim, radius: self.radius }
+        Dims {
+            batch: self.batch,
+            height: self.height,
+            width: self.width,
+            heads: self.heads,
+            head_dim: self.head_dim,
+            radius: self.radius,
+        }
     }
     fn check(&self) -> Dims {
         let dm = self.dims();
@@ -113,7 +129,12 @@ impl LocalAttentionForward {
             ("probs", self.probs, bs * self.heads * dm.window()),
             ("out", self.out, bs * dm.d()),
         ];
-        dm.check("local attention forward", &sized, &[self.probs, self.out], &[self.qkv, self.bias, self.probs, self.out]);
+        dm.check(
+            "local attention forward",
+            &sized,
+            &[self.probs, self.out],
+            &[self.qkv, self.bias, self.probs, self.out],
+        );
         dm
     }
 }
@@ -132,7 +153,8 @@ impl Kernel for LocalAttentionForward {
                         let mut max = f32::NEG_INFINITY;
                         for (o, (s, j)) in row.iter_mut().zip(&keys).enumerate() {
                             if let Some(j) = *j {
-                                *s = dot(dm.head(qkv, Q, b, i, h), dm.head(qkv, K, b, j, h)) * scale + bias[h * window + o];
+                                *s = dot(dm.head(qkv, Q, b, i, h), dm.head(qkv, K, b, j, h)) * scale
+                                    + bias[h * window + o];
                                 max = max.max(*s);
                             }
                         }
@@ -153,7 +175,9 @@ impl Kernel for LocalAttentionForward {
                         let p = &probs[dm.prob_row(b, h, i)..][..window];
                         let dst = &mut out[(b * dm.seq() + i) * dm.d() + h * dm.head_dim..][..dm.head_dim];
                         for (c, x) in dst.iter_mut().enumerate() {
-                            *x = (0..window).filter_map(|o| dm.shifted(i, o, 1).map(|j| p[o] * dm.head(qkv, V, b, j, h)[c])).sum();
+                            *x = (0..window)
+                                .filter_map(|o| dm.shifted(i, o, 1).map(|j| p[o] * dm.head(qkv, V, b, j, h)[c]))
+                                .sum();
                         }
                     }
                 }
@@ -184,7 +208,14 @@ impl Kernel for LocalAttentionForward {
 
 impl LocalAttentionBackward {
     fn dims(&self) -> Dims {
-        Dims { batch: self.batch, height: self.height, width: self.width, heads: self.heads, head_dim: self.head_dim, radius: self.radius }
+        Dims {
+            batch: self.batch,
+            height: self.height,
+            width: self.width,
+            heads: self.heads,
+            head_dim: self.head_dim,
+            radius: self.radius,
+        }
     }
     fn check(&self) -> Dims {
         let dm = self.dims();
@@ -230,15 +261,18 @@ impl Kernel for LocalAttentionBackward {
         });
         // dQ_i = scale·Σ_o dS[i,o] K_j; a key or value j gathers from the queries i that see it, one per offset.
         mem.out(self.d_qkv, |mem, d_qkv| {
-            let (qkv, probs, d_out, d_scores) = (mem.get(self.qkv), mem.get(self.probs), mem.get(self.d_out), mem.get(self.d_scores));
+            let (qkv, probs, d_out, d_scores) =
+                (mem.get(self.qkv), mem.get(self.probs), mem.get(self.d_out), mem.get(self.d_scores));
             for b in 0..dm.batch {
                 for t in 0..seq {
                     for h in 0..dm.heads {
                         let at = |part: usize| (b * seq + t) * 3 * dm.d() + part * dm.d() + h * hd;
                         let ds = |i: usize, o: usize| d_scores[dm.prob_row(b, h, i) + o];
                         let p = |i: usize, o: usize| probs[dm.prob_row(b, h, i) + o];
-                        let keys: Vec<(usize, usize)> = (0..window).filter_map(|o| dm.shifted(t, o, 1).map(|j| (o, j))).collect();
-                        let queries: Vec<(usize, usize)> = (0..window).filter_map(|o| dm.shifted(t, o, -1).map(|i| (o, i))).collect();
+                        let keys: Vec<(usize, usize)> =
+                            (0..window).filter_map(|o| dm.shifted(t, o, 1).map(|j| (o, j))).collect();
+                        let queries: Vec<(usize, usize)> =
+                            (0..window).filter_map(|o| dm.shifted(t, o, -1).map(|i| (o, i))).collect();
                         for c in 0..hd {
                             let d_q: f32 = keys.iter().map(|&(o, j)| ds(t, o) * dm.head(qkv, K, b, j, h)[c]).sum();
                             let d_k: f32 = queries.iter().map(|&(o, i)| ds(i, o) * dm.head(qkv, Q, b, i, h)[c]).sum();
@@ -281,7 +315,13 @@ impl Kernel for LocalAttentionBackward {
                 shader: Shader::LocalAttention,
                 entry: "local_attention_d_qkv",
                 params: dm.params(),
-                bindings: vec![read(self.qkv), read(self.probs), read(self.d_out), read(self.d_scores), write(self.d_qkv)],
+                bindings: vec![
+                    read(self.qkv),
+                    read(self.probs),
+                    read(self.d_out),
+                    read(self.d_scores),
+                    write(self.d_qkv),
+                ],
                 workgroups: grid(self.d_qkv.len),
             },
             // Its own launch: d_bias lives in the gradient buffer. One workgroup per (o, h), a fixed-order sum.

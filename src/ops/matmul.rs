@@ -38,7 +38,19 @@ pub struct Matmul {
 impl Matmul {
     /// `c = a·b` for row-major `a[m,k]`, `b[k,n]`.
     pub fn new(a: Tensor, b: Tensor, c: Tensor, m: usize, k: usize, n: usize) -> Matmul {
-        Matmul { a, b, c, m, n, k, trans_a: false, trans_b: false, accumulate: false, path: MatmulPath::Blocked, split: None }
+        Matmul {
+            a,
+            b,
+            c,
+            m,
+            n,
+            k,
+            trans_a: false,
+            trans_b: false,
+            accumulate: false,
+            path: MatmulPath::Blocked,
+            split: None,
+        }
     }
     pub fn trans_a(mut self) -> Self {
         self.trans_a = true;
@@ -93,13 +105,43 @@ impl Matmul {
     }
 
     fn check(&self) {
-        assert_eq!(self.a.len, self.m * self.k, "matmul: a has {} elements, expected m*k = {}*{}", self.a.len, self.m, self.k);
-        assert_eq!(self.b.len, self.k * self.n, "matmul: b has {} elements, expected k*n = {}*{}", self.b.len, self.k, self.n);
-        assert_eq!(self.c.len, self.m * self.n, "matmul: c has {} elements, expected m*n = {}*{}", self.c.len, self.m, self.n);
+        assert_eq!(
+            self.a.len,
+            self.m * self.k,
+            "matmul: a has {} elements, expected m*k = {}*{}",
+            self.a.len,
+            self.m,
+            self.k
+        );
+        assert_eq!(
+            self.b.len,
+            self.k * self.n,
+            "matmul: b has {} elements, expected k*n = {}*{}",
+            self.b.len,
+            self.k,
+            self.n
+        );
+        assert_eq!(
+            self.c.len,
+            self.m * self.n,
+            "matmul: c has {} elements, expected m*n = {}*{}",
+            self.c.len,
+            self.m,
+            self.n
+        );
         assert!(self.c.buf != self.a.buf && self.c.buf != self.b.buf, "matmul: output shares a buffer with an input");
         if let Some((scratch, splits)) = self.split {
-            assert!(scratch.len >= splits * self.m * self.n, "matmul: split-K scratch has {} elements, needs {splits}*{}*{}", scratch.len, self.m, self.n);
-            assert!(![self.a.buf, self.b.buf, self.c.buf].contains(&scratch.buf), "matmul: split-K scratch shares a buffer with an operand");
+            assert!(
+                scratch.len >= splits * self.m * self.n,
+                "matmul: split-K scratch has {} elements, needs {splits}*{}*{}",
+                scratch.len,
+                self.m,
+                self.n
+            );
+            assert!(
+                ![self.a.buf, self.b.buf, self.c.buf].contains(&scratch.buf),
+                "matmul: split-K scratch shares a buffer with an operand"
+            );
         }
     }
 }
@@ -118,10 +160,20 @@ impl Kernel for Matmul {
             // SAFETY: the strides describe views inside `a`, `b` and `c`, whose lengths `check` verified.
             unsafe {
                 matrixmultiply::sgemm(
-                    m, k, n, 1.0,
-                    a.as_ptr(), a_i as isize, a_k as isize,
-                    b.as_ptr(), b_k as isize, b_j as isize,
-                    beta, c.as_mut_ptr(), n as isize, 1,
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    a_i as isize,
+                    a_k as isize,
+                    b.as_ptr(),
+                    b_k as isize,
+                    b_j as isize,
+                    beta,
+                    c.as_mut_ptr(),
+                    n as isize,
+                    1,
                 );
             }
         });
@@ -132,7 +184,20 @@ impl Kernel for Matmul {
         let [a_i, a_k, b_k, b_j] = self.strides();
         let entry = self.entry();
         let params = |accumulate: bool, k_chunk: usize, splits: usize| {
-            vec![u(self.m), u(self.n), u(self.k), accumulate as u32, u(a_i), u(a_k), u(b_k), u(b_j), u(k_chunk), u(splits), 0, 0]
+            vec![
+                u(self.m),
+                u(self.n),
+                u(self.k),
+                accumulate as u32,
+                u(a_i),
+                u(a_k),
+                u(b_k),
+                u(b_j),
+                u(k_chunk),
+                u(splits),
+                0,
+                0,
+            ]
         };
         let tiles = [u(self.n.div_ceil(64)).max(1), u(self.m.div_ceil(64)).max(1)];
         let Some((scratch, splits)) = self.split else {

@@ -71,10 +71,21 @@ pub struct ExactMatch {
 impl ExactMatch {
     fn check(&self) {
         let rows = self.batch * self.seq;
-        assert_eq!((self.correct.len, self.supervised.len), (rows, rows), "exact match: flags must have batch*seq = {rows} elements");
-        assert_eq!((self.exact.len, self.has_target.len), (self.batch, self.batch), "exact match: outputs must have batch elements");
+        assert_eq!(
+            (self.correct.len, self.supervised.len),
+            (rows, rows),
+            "exact match: flags must have batch*seq = {rows} elements"
+        );
+        assert_eq!(
+            (self.exact.len, self.has_target.len),
+            (self.batch, self.batch),
+            "exact match: outputs must have batch elements"
+        );
         let outputs = [self.exact.buf, self.has_target.buf];
-        assert!(outputs[0] != outputs[1] && !outputs.contains(&self.correct.buf) && !outputs.contains(&self.supervised.buf), "exact match: outputs must have buffers of their own");
+        assert!(
+            outputs[0] != outputs[1] && !outputs.contains(&self.correct.buf) && !outputs.contains(&self.supervised.buf),
+            "exact match: outputs must have buffers of their own"
+        );
     }
 }
 

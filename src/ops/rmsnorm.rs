@@ -46,8 +46,18 @@ fn scale(weight: Option<&[f32]>, c: usize) -> f32 {
 impl RmsNormForward {
     fn check(&self) {
         let (rows, d) = (self.rows, self.d);
-        assert_eq!(self.x.len, rows * d, "rmsnorm forward: x has {} elements, expected rows*d = {rows}*{d}", self.x.len);
-        assert_eq!(self.out.len, rows * d, "rmsnorm forward: out has {} elements, expected rows*d = {rows}*{d}", self.out.len);
+        assert_eq!(
+            self.x.len,
+            rows * d,
+            "rmsnorm forward: x has {} elements, expected rows*d = {rows}*{d}",
+            self.x.len
+        );
+        assert_eq!(
+            self.out.len,
+            rows * d,
+            "rmsnorm forward: out has {} elements, expected rows*d = {rows}*{d}",
+            self.out.len
+        );
         assert_eq!(self.rstd.len, rows, "rmsnorm forward: rstd has {} elements, expected rows = {rows}", self.rstd.len);
         if let Some(w) = self.weight {
             assert_eq!(w.len, d, "rmsnorm forward: weight has {} elements, expected d = {d}", w.len);
@@ -97,9 +107,18 @@ impl RmsNormBackward {
     fn check(&self) {
         let (rows, d) = (self.rows, self.d);
         for (name, t) in [("x", self.x), ("d_out", self.d_out), ("d_x", self.d_x)] {
-            assert_eq!(t.len, rows * d, "rmsnorm backward: {name} has {} elements, expected rows*d = {rows}*{d}", t.len);
+            assert_eq!(
+                t.len,
+                rows * d,
+                "rmsnorm backward: {name} has {} elements, expected rows*d = {rows}*{d}",
+                t.len
+            );
         }
-        assert_eq!(self.rstd.len, rows, "rmsnorm backward: rstd has {} elements, expected rows = {rows}", self.rstd.len);
+        assert_eq!(
+            self.rstd.len, rows,
+            "rmsnorm backward: rstd has {} elements, expected rows = {rows}",
+            self.rstd.len
+        );
         for (name, t) in [("weight", self.weight), ("d_weight", self.d_weight)] {
             if let Some(t) = t {
                 assert_eq!(t.len, d, "rmsnorm backward: {name} has {} elements, expected d = {d}", t.len);
@@ -160,7 +179,13 @@ impl Kernel for RmsNormBackward {
         if let Some(d_weight) = self.d_weight {
             let mut bindings = vec![write(d_weight)];
             bindings.extend(reads);
-            launches.push(Launch { shader: Shader::Rmsnorm, entry: "rmsnorm_backward_weight", params, bindings, workgroups: [u(self.d), 1, 1] });
+            launches.push(Launch {
+                shader: Shader::Rmsnorm,
+                entry: "rmsnorm_backward_weight",
+                params,
+                bindings,
+                workgroups: [u(self.d), 1, 1],
+            });
         }
         launches
     }

@@ -68,7 +68,12 @@ pub fn head_entropy(probs: &[f32], shape: MapShape) -> Vec<f64> {
 
 /// Mean Jensen-Shannon divergence per head between two sets of maps of one shape.
 pub fn head_js(p: &[f32], q: &[f32], shape: MapShape) -> Vec<f64> {
-    assert!(p.len() == shape.len() && q.len() == shape.len(), "head_js: {} and {} elements for {shape:?}", p.len(), q.len());
+    assert!(
+        p.len() == shape.len() && q.len() == shape.len(),
+        "head_js: {} and {} elements for {shape:?}",
+        p.len(),
+        q.len()
+    );
     let k = shape.keys.max(1);
     shape.per_head(p.chunks(k).zip(q.chunks(k)).map(|(a, b)| js_divergence(a, b)))
 }

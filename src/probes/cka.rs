@@ -23,7 +23,22 @@ fn cross_sq(a: &[f64], da: usize, b: &[f64], db: usize, n: usize) -> f64 {
         // with strides (db, 1) inside `b`, C is da x db with strides (db, 1); the lengths are checked by the
         // callers (`Centered::new` asserts rows * cols).
         unsafe {
-            matrixmultiply::dgemm(da, n, db, 1.0, a.as_ptr(), 1, da as isize, b.as_ptr(), db as isize, 1, 0.0, c.as_mut_ptr(), db as isize, 1);
+            matrixmultiply::dgemm(
+                da,
+                n,
+                db,
+                1.0,
+                a.as_ptr(),
+                1,
+                da as isize,
+                b.as_ptr(),
+                db as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                db as isize,
+                1,
+            );
         }
     }
     c.iter().map(|x| x * x).sum()

@@ -40,7 +40,12 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// The change from `before` to `after`, both `[examples, per_example]` row-major, averaged over examples.
 pub fn mean_change(before: &[f32], after: &[f32], examples: usize) -> Change {
-    assert!(examples > 0 && before.len() == after.len() && before.len().is_multiple_of(examples), "mean_change: {} and {} elements in {examples} examples", before.len(), after.len());
+    assert!(
+        examples > 0 && before.len() == after.len() && before.len().is_multiple_of(examples),
+        "mean_change: {} and {} elements in {examples} examples",
+        before.len(),
+        after.len()
+    );
     let per = before.len() / examples;
     let (mut rel, mut cos) = (0.0, 0.0);
     for (a, b) in before.chunks(per).zip(after.chunks(per)) {
@@ -52,7 +57,12 @@ pub fn mean_change(before: &[f32], after: &[f32], examples: usize) -> Change {
 
 /// Per token position: the mean over examples of that token's relative change, for states `[examples, seq, d]`.
 pub fn token_changes(before: &[f32], after: &[f32], examples: usize, seq: usize, d: usize) -> Vec<f64> {
-    assert!(before.len() == examples * seq * d && after.len() == before.len(), "token_changes: {} and {} elements, expected {examples}x{seq}x{d}", before.len(), after.len());
+    assert!(
+        before.len() == examples * seq * d && after.len() == before.len(),
+        "token_changes: {} and {} elements, expected {examples}x{seq}x{d}",
+        before.len(),
+        after.len()
+    );
     let mut out = vec![0.0; seq];
     for (i, (a, b)) in before.chunks(d).zip(after.chunks(d)).enumerate() {
         out[i % seq] += relative_change(a, b);

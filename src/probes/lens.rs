@@ -36,8 +36,15 @@ pub fn lens(logits: &[Vec<f32>], targets: &[u32], seq: usize, vocab: usize) -> V
         .iter()
         .enumerate()
         .map(|(t, all)| {
-            assert_eq!(all.len(), targets.len() * vocab, "lens: {} logits for {} positions of {vocab}", all.len(), targets.len());
-            let (mut correct, mut supervised, mut rank_sum, mut exact, mut scored) = (0usize, 0usize, 0usize, 0usize, 0usize);
+            assert_eq!(
+                all.len(),
+                targets.len() * vocab,
+                "lens: {} logits for {} positions of {vocab}",
+                all.len(),
+                targets.len()
+            );
+            let (mut correct, mut supervised, mut rank_sum, mut exact, mut scored) =
+                (0usize, 0usize, 0usize, 0usize, 0usize);
             for (example, ys) in targets.chunks(seq).enumerate() {
                 let mut all_right = true;
                 let mut any = false;
@@ -59,7 +66,12 @@ pub fn lens(logits: &[Vec<f32>], targets: &[u32], seq: usize, vocab: usize) -> V
                 }
             }
             let per = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-            LensStep { iteration: t + 1, token_accuracy: per(correct, supervised), exact_accuracy: per(exact, scored), mean_rank: per(rank_sum, supervised) }
+            LensStep {
+                iteration: t + 1,
+                token_accuracy: per(correct, supervised),
+                exact_accuracy: per(exact, scored),
+                mean_rank: per(rank_sum, supervised),
+            }
         })
         .collect()
 }
@@ -83,12 +95,25 @@ pub struct BridgeReading {
 
 /// For each bridge index j, over examples that have bridge j: whether it is the top token at `position`
 /// after each iteration. `bridges[b]` lists example b's bridges in order (empty for atomic facts).
-pub fn bridge_lens(logits: &[Vec<f32>], bridges: &[Vec<usize>], position: usize, seq: usize, vocab: usize) -> Vec<BridgeReading> {
+pub fn bridge_lens(
+    logits: &[Vec<f32>],
+    bridges: &[Vec<usize>],
+    position: usize,
+    seq: usize,
+    vocab: usize,
+) -> Vec<BridgeReading> {
     let iterations = logits.len();
     let most = bridges.iter().map(Vec::len).max().unwrap_or(0);
     (0..most)
         .map(|j| {
-            let mut r = BridgeReading { bridge: j + 1, examples: 0, top_share: vec![0.0; iterations], mean_rank: vec![0.0; iterations], first_top: vec![0; iterations], never_top: 0 };
+            let mut r = BridgeReading {
+                bridge: j + 1,
+                examples: 0,
+                top_share: vec![0.0; iterations],
+                mean_rank: vec![0.0; iterations],
+                first_top: vec![0; iterations],
+                never_top: 0,
+            };
             for (b, list) in bridges.iter().enumerate() {
                 let Some(&entity) = list.get(j) else { continue };
                 r.examples += 1;

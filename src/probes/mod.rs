@@ -96,7 +96,14 @@ pub struct ProbeOptions<'a> {
 impl<'a> ProbeOptions<'a> {
     /// No twin, no history, default thresholds.
     pub fn new(examples: usize, depth: usize) -> ProbeOptions<'a> {
-        ProbeOptions { examples, depth, twin: None, history: None, twin_history: None, thresholds: Thresholds::default() }
+        ProbeOptions {
+            examples,
+            depth,
+            twin: None,
+            history: None,
+            twin_history: None,
+            thresholds: Thresholds::default(),
+        }
     }
 }
 
@@ -224,7 +231,10 @@ pub fn check_twin(model: &LabConfig, twin: &LabConfig) -> Result<(), LabError> {
         )));
     }
     if twin.task != model.task {
-        let (a, b) = (serde_json::to_value(&model.task).unwrap_or_default(), serde_json::to_value(&twin.task).unwrap_or_default());
+        let (a, b) = (
+            serde_json::to_value(&model.task).unwrap_or_default(),
+            serde_json::to_value(&twin.task).unwrap_or_default(),
+        );
         let differ: Vec<String> = a
             .as_object()
             .into_iter()
@@ -232,7 +242,10 @@ pub fn check_twin(model: &LabConfig, twin: &LabConfig) -> Result<(), LabError> {
             .filter(|(k, v)| b.get(k.as_str()) != Some(v))
             .map(|(k, v)| format!("task.{k}: model {v}, twin {}", b.get(k.as_str()).cloned().unwrap_or_default()))
             .collect();
-        return Err(LabError::Usage(format!("the twin (--twin) was trained on another task ({}); CKA needs both models on the same inputs", differ.join("; "))));
+        return Err(LabError::Usage(format!(
+            "the twin (--twin) was trained on another task ({}); CKA needs both models on the same inputs",
+            differ.join("; ")
+        )));
     }
     if model.task.kind == TaskKind::Composition && twin.seed != model.seed {
         return Err(LabError::Usage(format!(
@@ -250,7 +263,14 @@ struct Forward {
     finish: ProgramId,
 }
 
-async fn plan_forward(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u32], grid: [usize; 2], depth: usize, prefix: &str) -> Result<Forward, LabError> {
+async fn plan_forward(
+    weights: &Weights<'_>,
+    backend: &mut Backend,
+    tokens: &[u32],
+    grid: [usize; 2],
+    depth: usize,
+    prefix: &str,
+) -> Result<Forward, LabError> {
     let mut memory = MemoryPlan::default();
     let planned = crate::solve::plan(weights, &mut memory, tokens, grid, depth, prefix)?;
     backend.allocate(&memory)?;
@@ -265,7 +285,12 @@ async fn plan_forward(weights: &Weights<'_>, backend: &mut Backend, tokens: &[u3
 /// outputs and attention maps back, then runs the perturbed start (path independence), the feedforward twin
 /// (CKA) and `solve::trace` (logit lens). Memory is planned up front: a batch the device cannot hold comes back
 /// as the backend's `TooLarge` error.
-pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, options: &ProbeOptions<'_>) -> Result<ProbeReport, LabError> {
+pub async fn run(
+    weights: &Weights<'_>,
+    backend: &mut Backend,
+    split: &Split,
+    options: &ProbeOptions<'_>,
+) -> Result<ProbeReport, LabError> {
     let config = &weights.config;
     let m = &config.model;
     let feedforward = m.arch == Arch::Feedforward;
@@ -283,7 +308,11 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
         return Err(LabError::Input("the probes read whole-sequence attention maps, and this model runs block by block (model.block > 0): not supported yet".into()));
     }
     if !(1..=MAX_EXAMPLES).contains(&options.examples) {
-        return Err(LabError::invalid("--examples", options.examples, format!("a number of examples from 1 to {MAX_EXAMPLES}")));
+        return Err(LabError::invalid(
+            "--examples",
+            options.examples,
+            format!("a number of examples from 1 to {MAX_EXAMPLES}"),
+        ));
     }
     if split.is_empty() {
         return Err(LabError::Usage(format!("split `{}` has no examples to probe", split.name)));
@@ -314,7 +343,12 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
     backend.run(&[f.start, f.finish]);
     let g = &f.graph;
     let records = g.recorded_calls(depth);
-    let answer_call = records.iter().filter(|r| r.iteration == 0 && r.state == g.answer_state()).map(|r| r.call).next_back().unwrap_or(0);
+    let answer_call = records
+        .iter()
+        .filter(|r| r.iteration == 0 && r.state == g.answer_state())
+        .map(|r| r.call)
+        .next_back()
+        .unwrap_or(0);
     let answer_key = if feedforward { (0, 0) } else { (answer_call, m.layers - 1) };
     let keys = if m.attention == Attention::Local { window(m) } else { seq };
     let shape = MapShape { batch: n, heads: m.heads, seq, keys };
@@ -328,7 +362,11 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
     let mut previous: HashMap<(usize, usize), (Vec<f32>, Vec<f32>)> = HashMap::new();
     for r in &records {
         for (j, (&h_t, &p_t)) in r.layer_outputs.iter().zip(&r.probs).enumerate() {
-            let label = if feedforward { StateLabel { step: j + 1, call: 0, layer: 0 } } else { StateLabel { step: r.iteration + 1, call: r.call, layer: j } };
+            let label = if feedforward {
+                StateLabel { step: j + 1, call: 0, layer: 0 }
+            } else {
+                StateLabel { step: r.iteration + 1, call: r.call, layer: j }
+            };
             let key = (label.call, label.layer);
             let (h, p) = (backend.read(h_t).await?, backend.read(p_t).await?);
             let at = match conv.iter().position(|s| (s.call, s.layer) == key) {
@@ -383,14 +421,18 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
     let lens = lens::lens(&trace.logits, targets, seq, weights.vocab);
     let bridges = if config.task.kind == TaskKind::Composition {
         let graph = composition::generate(&config.task, config.seed).graph;
-        let per_example: Vec<Vec<usize>> = tokens.chunks(seq).map(|t| composition::bridges(&graph, &config.task, t)).collect();
+        let per_example: Vec<Vec<usize>> =
+            tokens.chunks(seq).map(|t| composition::bridges(&graph, &config.task, t)).collect();
         lens::bridge_lens(&trace.logits, &per_example, seq - 1, seq, weights.vocab)
     } else {
         Vec::new()
     };
 
     let cka = twin.map(|twin| {
-        let best: Vec<usize> = cka_rows.iter().map(|row| row.iter().enumerate().fold(0, |b, (i, &x)| if x > row[b] { i } else { b })).collect();
+        let best: Vec<usize> = cka_rows
+            .iter()
+            .map(|row| row.iter().enumerate().fold(0, |b, (i, &x)| if x > row[b] { i } else { b }))
+            .collect();
         let per_iteration = if feedforward { 1 } else { g.calls_per_iteration() * m.layers };
         CkaReport { twin_layers: twin.len(), pattern: cka::pattern(&best, per_iteration), values: cka_rows, best }
     });
@@ -406,7 +448,15 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend, split: &Split, op
         block_layers: m.layers,
         states,
         convergence: Convergence { series: conv, answer_series, per_token },
-        attention: AttentionReport { heads: m.heads, seq, keys, local: m.attention == Attention::Local, series: att, map_example: 0, maps },
+        attention: AttentionReport {
+            heads: m.heads,
+            seq,
+            keys,
+            local: m.attention == Attention::Local,
+            series: att,
+            map_example: 0,
+            maps,
+        },
         lens,
         bridges,
         cka,

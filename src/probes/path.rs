@@ -22,8 +22,19 @@ pub struct PathIndependence {
 }
 
 /// Compares final states `from_true` and `from_random`, both `[examples, per_example]`.
-pub fn compare(from_true: &[f32], from_random: &[f32], examples: usize, iterations: usize, noise_std: f64) -> PathIndependence {
-    assert!(examples > 0 && from_true.len() == from_random.len() && from_true.len().is_multiple_of(examples), "path: {} and {} elements in {examples} examples", from_true.len(), from_random.len());
+pub fn compare(
+    from_true: &[f32],
+    from_random: &[f32],
+    examples: usize,
+    iterations: usize,
+    noise_std: f64,
+) -> PathIndependence {
+    assert!(
+        examples > 0 && from_true.len() == from_random.len() && from_true.len().is_multiple_of(examples),
+        "path: {} and {} elements in {examples} examples",
+        from_true.len(),
+        from_random.len()
+    );
     let per = from_true.len() / examples;
     let pairs = || from_true.chunks(per).zip(from_random.chunks(per));
     let cosines: Vec<f64> = pairs().map(|(a, b)| cosine(a, b)).collect();

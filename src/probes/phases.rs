@@ -53,7 +53,8 @@ pub fn phases(history: &[Record], threshold: f64) -> Phases {
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let points: Vec<(u64, f64, f64)> = history.iter().filter_map(|r| value(r, i, name).map(|(a, e)| (r.step, a, e))).collect();
+            let points: Vec<(u64, f64, f64)> =
+                history.iter().filter_map(|r| value(r, i, name).map(|(a, e)| (r.step, a, e))).collect();
             let acc: Vec<(u64, f64)> = points.iter().map(|&(s, a, _)| (s, a)).collect();
             let exact: Vec<(u64, f64)> = points.iter().map(|&(s, _, e)| (s, e)).collect();
             Phase {

@@ -84,16 +84,22 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
     // Stage mirroring.
     let q = "stage mirroring (CKA with the feedforward twin)?";
     match &r.cka {
-        None => out.push(line(q, "not measured", "needs a feedforward twin trained on the same task (`looplab probe --twin FILE`)")),
+        None => out.push(line(
+            q,
+            "not measured",
+            "needs a feedforward twin trained on the same task (`looplab probe --twin FILE`)",
+        )),
         Some(c) => {
-            let diag: Vec<String> = c.best.iter().zip(&c.values).map(|(&b, row)| format!("{b} ({:.2})", row[b])).collect();
+            let diag: Vec<String> =
+                c.best.iter().zip(&c.values).map(|(&b, row)| format!("{b} ({:.2})", row[b])).collect();
             let what = match c.pattern {
                 Pattern::Diagonal => "diagonal: the best-matching twin layer advances with the loop (new computation per step)",
                 Pattern::Periodic => "periodic: every iteration repeats the same sequence of best-matching twin layers (the same stage re-applied)",
                 Pattern::Constant => "constant: one twin layer matches every loop state best",
                 Pattern::Mixed => "mixed: the best-matching twin layer neither advances steadily nor repeats per iteration",
             };
-            let name = serde_json::to_value(c.pattern).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            let name =
+                serde_json::to_value(c.pattern).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
             let all = c.values.iter().flatten();
             let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
             out.push(line(q, name, format!("{what}; best twin layer (CKA) per loop state in order: {}; every entry of the matrix lies in [{lo:.2}, {hi:.2}]", diag.join(", "))));
@@ -114,7 +120,8 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
     }
     for b in &r.bridges {
         let q = format!("bridge b{} the top token at the answer position?", b.bridge);
-        let (peak_t, peak) = b.top_share.iter().enumerate().fold((0, 0.0), |(bt, bv), (t, &v)| if v > bv { (t, v) } else { (bt, bv) });
+        let (peak_t, peak) =
+            b.top_share.iter().enumerate().fold((0, 0.0), |(bt, bv), (t, &v)| if v > bv { (t, v) } else { (bt, bv) });
         let ranks: Vec<String> = b.mean_rank.iter().map(|x| format!("{x:.1}")).collect();
         let ranks = format!("mean rank per iteration {}", ranks.join(", "));
         if peak > 0.0 {
@@ -131,7 +138,15 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
                 ),
             ));
         } else {
-            out.push(line(&q, "never", format!("never the top token for any of {} examples at any of {} iterations; {ranks}", b.examples, b.top_share.len())));
+            out.push(line(
+                &q,
+                "never",
+                format!(
+                    "never the top token for any of {} examples at any of {} iterations; {ranks}",
+                    b.examples,
+                    b.top_share.len()
+                ),
+            ));
         }
     }
 
@@ -154,8 +169,16 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
     match &r.phases {
         None => out.push(line(q, "not measured", "no history.json next to the checkpoint")),
         Some(p) => {
-            let steps: Vec<String> = p.splits.iter().map(|s| format!("{} {}", s.split, s.accuracy_step.map_or("never".to_string(), |x| x.to_string()))).collect();
-            let finals: Vec<String> = p.splits.iter().map(|s| format!("{} {:.3} (best {:.3})", s.split, s.final_accuracy, s.best_accuracy)).collect();
+            let steps: Vec<String> = p
+                .splits
+                .iter()
+                .map(|s| format!("{} {}", s.split, s.accuracy_step.map_or("never".to_string(), |x| x.to_string())))
+                .collect();
+            let finals: Vec<String> = p
+                .splits
+                .iter()
+                .map(|s| format!("{} {:.3} (best {:.3})", s.split, s.final_accuracy, s.best_accuracy))
+                .collect();
             out.push(line(
                 q,
                 steps.join(", "),
@@ -175,8 +198,12 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
     let gain = t.gain;
     match (&r.phases, &r.twin_phases) {
         (Some(p), Some(tp)) => {
-            let pairs: Vec<(&Phase, &Phase)> =
-                p.splits.iter().filter(|s| s.split != "train").filter_map(|s| tp.splits.iter().find(|t| t.split == s.split).map(|t| (s, t))).collect();
+            let pairs: Vec<(&Phase, &Phase)> = p
+                .splits
+                .iter()
+                .filter(|s| s.split != "train")
+                .filter_map(|s| tp.splits.iter().find(|t| t.split == s.split).map(|t| (s, t)))
+                .collect();
             let step = |x: Option<u64>| x.map_or("never".to_string(), |v| format!("step {v}"));
             let gains: Vec<String> = pairs
                 .iter()
@@ -218,7 +245,11 @@ pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
             };
             out.push(line(q, answer, evidence));
         }
-        _ => out.push(line(q, "not measured", "needs a feedforward twin and both histories (`looplab probe --twin FILE` with history.json beside each)")),
+        _ => out.push(line(
+            q,
+            "not measured",
+            "needs a feedforward twin and both histories (`looplab probe --twin FILE` with history.json beside each)",
+        )),
     }
     out
 }

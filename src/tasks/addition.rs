@@ -162,7 +162,10 @@ pub fn problems(len: usize, count: usize, exclude: &HashSet<Problem>, rng: &mut 
     let operands = if len == 1 { 10 } else { 9 * 10u64.pow(len as u32 - 1) };
     let low = if len == 1 { 0 } else { 10u64.pow(len as u32 - 1) };
     let decode = |i: u64| Problem { a: digits_of(low + i / operands, len), b: digits_of(low + i % operands, len) };
-    sample_distinct(space(len), count, exclude, rng, decode, |rng| Problem { a: random_operand(len, rng), b: random_operand(len, rng) })
+    sample_distinct(space(len), count, exclude, rng, decode, |rng| Problem {
+        a: random_operand(len, rng),
+        b: random_operand(len, rng),
+    })
 }
 
 /// Held-out problems per length `1..=task.test_size` (index `len - 1`), the same for every model of a seed.
@@ -184,16 +187,35 @@ pub fn split_name(len: usize) -> &'static str {
 
 pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
     if !(1..=MAX_DIGITS).contains(&t.size) {
-        return Err(LabError::invalid("task.size", t.size, format!("the longest training operand, from 1 to {MAX_DIGITS} digits")));
+        return Err(LabError::invalid(
+            "task.size",
+            t.size,
+            format!("the longest training operand, from 1 to {MAX_DIGITS} digits"),
+        ));
     }
     if t.test_size != 0 && !(t.size..=MAX_DIGITS).contains(&t.test_size) {
-        return Err(LabError::invalid("task.test_size", t.test_size, format!("0 (same as task.size) or the longest test operand, from task.size ({}) to {MAX_DIGITS} digits", t.size)));
+        return Err(LabError::invalid(
+            "task.test_size",
+            t.test_size,
+            format!(
+                "0 (same as task.size) or the longest test operand, from task.size ({}) to {MAX_DIGITS} digits",
+                t.size
+            ),
+        ));
     }
     if !(1..=MAX_EXAMPLES).contains(&t.examples) {
-        return Err(LabError::invalid("task.examples", t.examples, format!("a number of training problems from 1 to {MAX_EXAMPLES}")));
+        return Err(LabError::invalid(
+            "task.examples",
+            t.examples,
+            format!("a number of training problems from 1 to {MAX_EXAMPLES}"),
+        ));
     }
     if !(1..=MAX_TEST_EXAMPLES).contains(&t.test_examples) {
-        return Err(LabError::invalid("task.test_examples", t.test_examples, format!("a number of test problems per length from 1 to {MAX_TEST_EXAMPLES}")));
+        return Err(LabError::invalid(
+            "task.test_examples",
+            t.test_examples,
+            format!("a number of test problems per length from 1 to {MAX_TEST_EXAMPLES}"),
+        ));
     }
     Ok(())
 }

@@ -186,20 +186,26 @@ impl Episodes {
     /// Plays `policy` for `steps` more steps in every task.
     pub fn run(&mut self, policy: Policy, steps: usize, rng: &mut Rng) {
         for _ in 0..steps {
-            let arms: Vec<usize> = (0..self.tasks.len()).map(|b| policy.act(&self.pulls[b], &self.wins[b], rng)).collect();
+            let arms: Vec<usize> =
+                (0..self.tasks.len()).map(|b| policy.act(&self.pulls[b], &self.wins[b], rng)).collect();
             self.play(&arms, rng);
         }
     }
 
     /// `regret[b][t]`: the pseudo-regret of task b's step t.
     pub fn regret(&self) -> Vec<Vec<f64>> {
-        self.tasks.iter().zip(&self.steps).map(|(task, steps)| steps.iter().map(|s| task.regret(s.arm)).collect()).collect()
+        self.tasks
+            .iter()
+            .zip(&self.steps)
+            .map(|(task, steps)| steps.iter().map(|s| task.regret(s.arm)).collect())
+            .collect()
     }
 
     /// The model's input for task b: `START`, then the first `seq_len - 1` steps, padded with `START`.
     pub fn input(&self, b: usize, seq_len: usize) -> Vec<u32> {
         let start = start(self.arms());
-        let mut tokens: Vec<u32> = std::iter::once(start).chain(self.steps[b].iter().map(|s| s.token())).take(seq_len).collect();
+        let mut tokens: Vec<u32> =
+            std::iter::once(start).chain(self.steps[b].iter().map(|s| s.token())).take(seq_len).collect();
         tokens.resize(seq_len, start);
         tokens
     }
@@ -216,13 +222,25 @@ pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
         return Err(LabError::invalid("task.size", t.size, format!("a number of arms from {MIN_ARMS} to {MAX_ARMS}")));
     }
     if !(MIN_STEPS..=MAX_STEPS).contains(&t.seq_len) {
-        return Err(LabError::invalid("task.seq_len", t.seq_len, format!("a number of steps per episode from {MIN_STEPS} to {MAX_STEPS}")));
+        return Err(LabError::invalid(
+            "task.seq_len",
+            t.seq_len,
+            format!("a number of steps per episode from {MIN_STEPS} to {MAX_STEPS}"),
+        ));
     }
     if !(1..=MAX_TASKS).contains(&t.examples) {
-        return Err(LabError::invalid("task.examples", t.examples, format!("a number of training tasks from 1 to {MAX_TASKS}")));
+        return Err(LabError::invalid(
+            "task.examples",
+            t.examples,
+            format!("a number of training tasks from 1 to {MAX_TASKS}"),
+        ));
     }
     if !(1..=MAX_TASKS).contains(&t.test_examples) {
-        return Err(LabError::invalid("task.test_examples", t.test_examples, format!("a number of test tasks from 1 to {MAX_TASKS}")));
+        return Err(LabError::invalid(
+            "task.test_examples",
+            t.test_examples,
+            format!("a number of test tasks from 1 to {MAX_TASKS}"),
+        ));
     }
     Ok(())
 }

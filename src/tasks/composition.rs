@@ -91,10 +91,13 @@ impl Graph {
     /// The entities visited by a query: `[b1, ..., b_{k-1}, t]` (the last one is the answer).
     pub fn path(&self, fact: &Fact) -> Vec<usize> {
         let mut e = fact.head;
-        fact.relations.iter().map(|&r| {
-            e = self.tail(e, r);
-            e
-        }).collect()
+        fact.relations
+            .iter()
+            .map(|&r| {
+                e = self.tail(e, r);
+                e
+            })
+            .collect()
     }
 
     pub fn answer(&self, fact: &Fact) -> usize {
@@ -111,11 +114,14 @@ impl Graph {
     /// Whether each hop (atomic fact) of the query is OOD, in order.
     pub fn hop_ood(&self, fact: &Fact) -> Vec<bool> {
         let mut e = fact.head;
-        fact.relations.iter().map(|&r| {
-            let o = self.is_ood(e, r);
-            e = self.tail(e, r);
-            o
-        }).collect()
+        fact.relations
+            .iter()
+            .map(|&r| {
+                let o = self.is_ood(e, r);
+                e = self.tail(e, r);
+                o
+            })
+            .collect()
     }
 
     /// `counts[j][e]`: the number of j-hop chains from `e` whose every hop has `is_ood == ood`.
@@ -190,7 +196,16 @@ impl Graph {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn enumerate(&self, head: usize, e: usize, left: usize, ood: bool, counts: &[Vec<u128>], rels: &mut Vec<usize>, out: &mut Vec<Fact>) {
+    fn enumerate(
+        &self,
+        head: usize,
+        e: usize,
+        left: usize,
+        ood: bool,
+        counts: &[Vec<u128>],
+        rels: &mut Vec<usize>,
+        out: &mut Vec<Fact>,
+    ) {
         if left == 0 {
             out.push(Fact { head, relations: rels.clone() });
             return;
@@ -235,7 +250,11 @@ pub fn sep_token(task: &TaskConfig) -> u32 {
 /// The query of one example's tokens (`seq_len` of them): head and relations, PAD skipped.
 pub fn decode(task: &TaskConfig, tokens: &[u32]) -> Fact {
     let e = task.entities as u32;
-    let relations = tokens[1..tokens.len() - 1].iter().filter(|&&t| t >= e && t < pad_token(task)).map(|&t| (t - e) as usize).collect();
+    let relations = tokens[1..tokens.len() - 1]
+        .iter()
+        .filter(|&&t| t >= e && t < pad_token(task))
+        .map(|&t| (t - e) as usize)
+        .collect();
     Fact { head: tokens[0] as usize, relations }
 }
 
@@ -253,11 +272,19 @@ pub fn bridge(graph: &Graph, task: &TaskConfig, tokens: &[u32]) -> Option<usize>
 /// that `validate` would reject for lack of facts (the affected split is just short or empty).
 pub fn generate(task: &TaskConfig, seed: u64) -> Composition {
     let graph = Graph::generate(task.entities, task.relations, task.ood_fraction, seed);
-    let atomic = (0..task.entities).flat_map(|h| (0..task.relations).map(move |r| Fact { head: h, relations: vec![r] })).collect();
+    let atomic = (0..task.entities)
+        .flat_map(|h| (0..task.relations).map(move |r| Fact { head: h, relations: vec![r] }))
+        .collect();
     let n_train = train_inferred_count(task);
-    let mut id = graph.sample_chains(task.hops, false, n_train.saturating_add(task.test_examples), &mut Rng::fork(seed, "composition-id"));
+    let mut id = graph.sample_chains(
+        task.hops,
+        false,
+        n_train.saturating_add(task.test_examples),
+        &mut Rng::fork(seed, "composition-id"),
+    );
     let test_id = id.split_off(n_train.min(id.len()));
-    let test_ood = graph.sample_chains(task.hops, true, task.test_examples, &mut Rng::fork(seed, "composition-ood-test"));
+    let test_ood =
+        graph.sample_chains(task.hops, true, task.test_examples, &mut Rng::fork(seed, "composition-ood-test"));
     Composition { graph, hops: task.hops, atomic, train_inferred: id, test_id, test_ood }
 }
 
@@ -315,13 +342,25 @@ pub fn validate(t: &TaskConfig, seed: u64) -> Result<(), LabError> {
         return Err(LabError::invalid("task.hops", t.hops, "a number of hops per inferred fact from 2 to 8"));
     }
     if !(t.phi > 0.0 && t.phi <= 1e4) {
-        return Err(LabError::invalid("task.phi", t.phi, "a ratio of inferred to ID atomic facts in training, > 0 and at most 10000 (e.g. 7.2)"));
+        return Err(LabError::invalid(
+            "task.phi",
+            t.phi,
+            "a ratio of inferred to ID atomic facts in training, > 0 and at most 10000 (e.g. 7.2)",
+        ));
     }
     if !(t.ood_fraction > 0.0 && t.ood_fraction <= 0.5) {
-        return Err(LabError::invalid("task.ood_fraction", t.ood_fraction, "a share of OOD atomic facts in (0, 0.5], e.g. 0.05"));
+        return Err(LabError::invalid(
+            "task.ood_fraction",
+            t.ood_fraction,
+            "a share of OOD atomic facts in (0, 0.5], e.g. 0.05",
+        ));
     }
     if !(1..=10_000_000).contains(&t.test_examples) {
-        return Err(LabError::invalid("task.test_examples", t.test_examples, "a number of test facts per test split from 1 to 10000000"));
+        return Err(LabError::invalid(
+            "task.test_examples",
+            t.test_examples,
+            "a number of test facts per test split from 1 to 10000000",
+        ));
     }
     let atomic = t.entities * t.relations;
     let m = ood_count(t.entities, t.relations, t.ood_fraction);
@@ -329,14 +368,21 @@ pub fn validate(t: &TaskConfig, seed: u64) -> Result<(), LabError> {
         return Err(LabError::invalid(
             "task.ood_fraction",
             t.ood_fraction,
-            format!("a share that marks at least one of the {atomic} atomic facts OOD (at least {:.2e})", 0.5 / atomic as f64),
+            format!(
+                "a share that marks at least one of the {atomic} atomic facts OOD (at least {:.2e})",
+                0.5 / atomic as f64
+            ),
         ));
     }
     let graph = Graph::generate(t.entities, t.relations, t.ood_fraction, seed);
     let id_chains = graph.count_chains(t.hops, false);
     let n_train = train_inferred_count(t) as u128;
     if n_train == 0 {
-        return Err(LabError::invalid("task.phi", t.phi, format!("a ratio large enough for at least one training inferred fact ({} ID atomic facts)", atomic - m)));
+        return Err(LabError::invalid(
+            "task.phi",
+            t.phi,
+            format!("a ratio large enough for at least one training inferred fact ({} ID atomic facts)", atomic - m),
+        ));
     }
     if n_train >= id_chains {
         return Err(LabError::invalid(

@@ -121,7 +121,9 @@ impl Maze {
                 1 => Ok(Cell::Open),
                 2 => Ok(Cell::Start),
                 3 => Ok(Cell::Goal),
-                _ => Err(LabError::Input(format!("maze tokens: unknown token {t}; expected 0 wall, 1 open, 2 start, 3 goal"))),
+                _ => Err(LabError::Input(format!(
+                    "maze tokens: unknown token {t}; expected 0 wall, 1 open, 2 start, 3 goal"
+                ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (start, goal) = endpoints(&cells)?;
@@ -152,11 +154,16 @@ fn backtracker(n: usize, rng: &mut Rng) -> Vec<Cell> {
     let mut stack = vec![first];
     while let Some(&cell) = stack.last() {
         let (r, c) = (cell / n, cell % n);
-        let options: Vec<usize> = [(r > 0).then(|| cell - n), (c > 0).then(|| cell - 1), (c + 1 < n).then(|| cell + 1), (r + 1 < n).then(|| cell + n)]
-            .into_iter()
-            .flatten()
-            .filter(|&m| !visited[m])
-            .collect();
+        let options: Vec<usize> = [
+            (r > 0).then(|| cell - n),
+            (c > 0).then(|| cell - 1),
+            (c + 1 < n).then(|| cell + 1),
+            (r + 1 < n).then(|| cell + n),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|&m| !visited[m])
+        .collect();
         if options.is_empty() {
             stack.pop();
             continue;
@@ -318,7 +325,10 @@ pub fn parse_with_path(text: &str) -> Result<(Maze, Vec<usize>), LabError> {
         }
         let len = line.chars().count();
         if len != width {
-            return Err(err(format!("line {} has {len} characters but line 1 has {width}; all lines must have equal length", r + 1)));
+            return Err(err(format!(
+                "line {} has {len} characters but line 1 has {width}; all lines must have equal length",
+                r + 1
+            )));
         }
     }
     let side = lines.len();
@@ -328,7 +338,8 @@ pub fn parse_with_path(text: &str) -> Result<(Maze, Vec<usize>), LabError> {
     let (start, goal) = endpoints(&cells).map_err(|e| err(e.to_string().trim_start_matches("maze: ").to_string()))?;
     for (i, &cell) in cells.iter().enumerate() {
         let (r, c) = (i / side, i % side);
-        let (border, cell_pos, corner) = (r == 0 || c == 0 || r == side - 1 || c == side - 1, r % 2 == 1 && c % 2 == 1, r % 2 == 0 && c % 2 == 0);
+        let (border, cell_pos, corner) =
+            (r == 0 || c == 0 || r == side - 1 || c == side - 1, r % 2 == 1 && c % 2 == 1, r % 2 == 0 && c % 2 == 0);
         let wrong = if border || corner {
             cell != Cell::Wall
         } else if cell_pos {
@@ -361,10 +372,18 @@ pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
         return Err(LabError::invalid("task.examples", t.examples, "a number of training mazes from 1 to 10000000"));
     }
     if !(1..=10_000_000).contains(&t.test_examples) {
-        return Err(LabError::invalid("task.test_examples", t.test_examples, "a number of test mazes from 1 to 10000000"));
+        return Err(LabError::invalid(
+            "task.test_examples",
+            t.test_examples,
+            "a number of test mazes from 1 to 10000000",
+        ));
     }
     if !(0.0..=1.0).contains(&t.maze_loops) {
-        return Err(LabError::invalid("task.maze_loops", t.maze_loops, "a share of interior walls to remove from 0 (perfect mazes) to 1"));
+        return Err(LabError::invalid(
+            "task.maze_loops",
+            t.maze_loops,
+            "a share of interior walls to remove from 0 (perfect mazes) to 1",
+        ));
     }
     Ok(())
 }
@@ -394,7 +413,10 @@ pub fn build(task: &TaskConfig, seed: u64, pad: bool) -> Dataset {
         }
     }
     let side = |cells: usize| 2 * if pad { task.size.max(test_size) } else { cells } + 1;
-    Dataset { vocab: VOCAB, splits: vec![split("train", &train, side(task.size)), split("test", &test, side(test_size))] }
+    Dataset {
+        vocab: VOCAB,
+        splits: vec![split("train", &train, side(task.size)), split("test", &test, side(test_size))],
+    }
 }
 
 fn split(name: &'static str, mazes: &[Maze], side: usize) -> Split {
@@ -419,4 +441,3 @@ pub fn embed(maze: &Maze, side: usize) -> (Vec<u32>, Vec<u32>) {
     }
     (tokens, targets)
 }
-

@@ -43,7 +43,13 @@ impl Split {
 
     /// Appends one example.
     pub fn push(&mut self, tokens: &[u32], targets: &[u32]) {
-        assert!(tokens.len() == self.seq_len && targets.len() == self.seq_len, "{}: an example of {} tokens in a split of {}", self.name, tokens.len(), self.seq_len);
+        assert!(
+            tokens.len() == self.seq_len && targets.len() == self.seq_len,
+            "{}: an example of {} tokens in a split of {}",
+            self.name,
+            tokens.len(),
+            self.seq_len
+        );
         self.tokens.extend_from_slice(tokens);
         self.targets.extend_from_slice(targets);
     }

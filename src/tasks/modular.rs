@@ -50,8 +50,5 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
         }
         s
     };
-    Dataset {
-        vocab: vocab(p),
-        splits: vec![split("train", &pairs[..n_train]), split("test", &pairs[n_train..])],
-    }
+    Dataset { vocab: vocab(p), splits: vec![split("train", &pairs[..n_train]), split("test", &pairs[n_train..])] }
 }

@@ -56,7 +56,8 @@ impl Problem {
         let mut out = Vec::with_capacity(na + nb);
         let mut carry = 0u32;
         for k in 0..na + nb - 1 {
-            let column: u32 = (0..na).filter(|&i| k >= i && k - i < nb).map(|i| self.a[i] as u32 * self.b[k - i] as u32).sum();
+            let column: u32 =
+                (0..na).filter(|&i| k >= i && k - i < nb).map(|i| self.a[i] as u32 * self.b[k - i] as u32).sum();
             let s = column + carry;
             out.push((s % 10) as u8);
             carry = s / 10;
@@ -79,7 +80,8 @@ pub fn graph(na: usize, nb: usize) -> Vec<DigitGraph> {
         .map(|k| {
             // The top digit is the carry out of column top - 1: same depth and ancestors as that column's digit.
             let column = k.min(top - 1);
-            let ancestors = (0..na).flat_map(|i| (0..nb).map(move |j| (i, j))).filter(|&(i, j)| i + j <= column).collect();
+            let ancestors =
+                (0..na).flat_map(|i| (0..nb).map(move |j| (i, j))).filter(|&(i, j)| i + j <= column).collect();
             DigitGraph { digit: k, depth: 2 * column + 3, ancestors }
         })
         .collect()
@@ -112,7 +114,10 @@ pub fn encode(p: &Problem) -> (Vec<u32>, Vec<u32>) {
 
 /// The problem an encoded example holds (the inverse of `encode` on its tokens).
 pub fn decode(tokens: &[u32], na: usize, nb: usize) -> Problem {
-    Problem { a: tokens[..na].iter().map(|&t| t as u8).collect(), b: tokens[na + 1..na + 1 + nb].iter().map(|&t| t as u8).collect() }
+    Problem {
+        a: tokens[..na].iter().map(|&t| t as u8).collect(),
+        b: tokens[na + 1..na + 1 + nb].iter().map(|&t| t as u8).collect(),
+    }
 }
 
 /// The predicted answer digits (tokens at the answer slots) of an example's predictions.
@@ -151,11 +156,20 @@ pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
         return Err(LabError::invalid("task.size", t.size, format!("digits of a, from 1 to {MAX_DIGITS}")));
     }
     if t.size_b > MAX_DIGITS {
-        return Err(LabError::invalid("task.size_b", t.size_b, format!("0 (same as task.size) or digits of b, from 1 to {MAX_DIGITS}")));
+        return Err(LabError::invalid(
+            "task.size_b",
+            t.size_b,
+            format!("0 (same as task.size) or digits of b, from 1 to {MAX_DIGITS}"),
+        ));
     }
     let space = operands(t.size) * operands(b_digits(t));
     let total = t.examples as u64 + t.test_examples as u64;
-    if t.examples == 0 || t.test_examples == 0 || t.examples > MAX_EXAMPLES || t.test_examples > MAX_EXAMPLES || total > space {
+    if t.examples == 0
+        || t.test_examples == 0
+        || t.examples > MAX_EXAMPLES
+        || t.test_examples > MAX_EXAMPLES
+        || total > space
+    {
         return Err(LabError::invalid(
             "task.examples",
             format!("{} (+ {} test)", t.examples, t.test_examples),
@@ -169,9 +183,13 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     let (na, nb) = (task.size, b_digits(task));
     let (oa, ob) = (operands(na), operands(nb));
     let decode = |i: u64| Problem { a: digits_of(low(na) + i / ob, na), b: digits_of(low(nb) + i % ob, nb) };
-    let random = |rng: &mut Rng| Problem { a: digits_of(low(na) + rng.below(oa as usize) as u64, na), b: digits_of(low(nb) + rng.below(ob as usize) as u64, nb) };
+    let random = |rng: &mut Rng| Problem {
+        a: digits_of(low(na) + rng.below(oa as usize) as u64, na),
+        b: digits_of(low(nb) + rng.below(ob as usize) as u64, nb),
+    };
     let mut rng = Rng::fork(seed, "multiplication");
-    let all = sample_distinct(Some(oa * ob), task.examples + task.test_examples, &HashSet::new(), &mut rng, decode, random);
+    let all =
+        sample_distinct(Some(oa * ob), task.examples + task.test_examples, &HashSet::new(), &mut rng, decode, random);
     let mut splits = vec![Split::sequences("train", seq_len(na, nb)), Split::sequences("test", seq_len(na, nb))];
     for (i, p) in all.iter().enumerate() {
         let (tokens, targets) = encode(p);

@@ -57,7 +57,10 @@ pub fn vocab(keys: usize) -> usize {
 /// before the final QUERY.
 pub fn encode(keys: usize, filler: &[u32], key: u32, distance: usize) -> (Vec<u32>, Vec<u32>) {
     let len = filler.len() + 2;
-    assert!((1..len).contains(&distance) && (key as usize) < keys, "passkey {key} at distance {distance} in {len} tokens");
+    assert!(
+        (1..len).contains(&distance) && (key as usize) < keys,
+        "passkey {key} at distance {distance} in {len} tokens"
+    );
     let mut tokens = filler.to_vec();
     tokens.insert(len - 1 - distance, key);
     tokens.push(query(keys));
@@ -68,27 +71,54 @@ pub fn encode(keys: usize, filler: &[u32], key: u32, distance: usize) -> (Vec<u3
 
 pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
     if !(MIN_KEYS..=MAX_KEYS).contains(&t.size) {
-        return Err(LabError::invalid("task.size", t.size, format!("a number of distinct passkeys from {MIN_KEYS} to {MAX_KEYS}")));
+        return Err(LabError::invalid(
+            "task.size",
+            t.size,
+            format!("a number of distinct passkeys from {MIN_KEYS} to {MAX_KEYS}"),
+        ));
     }
     if !(MIN_LEN..=MAX_LEN).contains(&t.seq_len) {
-        return Err(LabError::invalid("task.seq_len", t.seq_len, format!("a sequence length from {MIN_LEN} to {MAX_LEN} (passkey, filler and the query)")));
+        return Err(LabError::invalid(
+            "task.seq_len",
+            t.seq_len,
+            format!("a sequence length from {MIN_LEN} to {MAX_LEN} (passkey, filler and the query)"),
+        ));
     }
     if !(1..=MAX_EXAMPLES).contains(&t.examples) {
-        return Err(LabError::invalid("task.examples", t.examples, format!("a number of training examples from 1 to {MAX_EXAMPLES}")));
+        return Err(LabError::invalid(
+            "task.examples",
+            t.examples,
+            format!("a number of training examples from 1 to {MAX_EXAMPLES}"),
+        ));
     }
     if !(1..=MAX_EXAMPLES).contains(&t.test_examples) {
-        return Err(LabError::invalid("task.test_examples", t.test_examples, format!("a number of test examples per distance from 1 to {MAX_EXAMPLES}")));
+        return Err(LabError::invalid(
+            "task.test_examples",
+            t.test_examples,
+            format!("a number of test examples per distance from 1 to {MAX_EXAMPLES}"),
+        ));
     }
     // Distinct examples need room: K * FILLER^(L-2) sequences per distance.
     let room = (t.size as f64) * (FILLER as f64).powi(t.seq_len as i32 - 2);
     if room < 4.0 * t.examples.max(t.test_examples) as f64 {
-        return Err(LabError::invalid("task.seq_len", t.seq_len, format!("a longer sequence: too few distinct sequences for {} examples", t.examples.max(t.test_examples))));
+        return Err(LabError::invalid(
+            "task.seq_len",
+            t.seq_len,
+            format!("a longer sequence: too few distinct sequences for {} examples", t.examples.max(t.test_examples)),
+        ));
     }
     Ok(())
 }
 
 /// `count` distinct examples not in `seen` (which collects them), at the distance `distance` gives.
-fn draw(t: &TaskConfig, count: usize, seen: &mut HashSet<Vec<u32>>, rng: &mut Rng, distance: impl Fn(&mut Rng) -> usize, split: &mut Split) {
+fn draw(
+    t: &TaskConfig,
+    count: usize,
+    seen: &mut HashSet<Vec<u32>>,
+    rng: &mut Rng,
+    distance: impl Fn(&mut Rng) -> usize,
+    split: &mut Split,
+) {
     let (keys, len) = (t.size, t.seq_len);
     while split.len() < count {
         let d = distance(rng);

@@ -91,10 +91,18 @@ fn decode(n: usize, index: u64) -> (Vec<u8>, u8) {
 
 pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
     if !(MIN_NODES..=MAX_NODES).contains(&t.size) {
-        return Err(LabError::invalid("task.size", t.size, format!("a number of nodes from {MIN_NODES} to {MAX_NODES}")));
+        return Err(LabError::invalid(
+            "task.size",
+            t.size,
+            format!("a number of nodes from {MIN_NODES} to {MAX_NODES}"),
+        ));
     }
     if !(MIN_HOPS..=MAX_HOPS).contains(&t.hops) {
-        return Err(LabError::invalid("task.hops", t.hops, format!("a number of pointer hops from {MIN_HOPS} to {MAX_HOPS}")));
+        return Err(LabError::invalid(
+            "task.hops",
+            t.hops,
+            format!("a number of pointer hops from {MIN_HOPS} to {MAX_HOPS}"),
+        ));
     }
     let room = space(t.size).unwrap_or(u64::MAX);
     let train_room = room.min(MAX_EXAMPLES as u64);
@@ -117,11 +125,18 @@ pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
 }
 
 fn draw(n: usize, count: usize, exclude: &HashSet<(Vec<u8>, u8)>, rng: &mut Rng) -> Vec<(Vec<u8>, u8)> {
-    sample_distinct(space(n), count, exclude, rng, |i| decode(n, i), |rng| {
-        let mut perm: Vec<u8> = (0..n as u8).collect();
-        rng.shuffle(&mut perm);
-        (perm, rng.below(n) as u8)
-    })
+    sample_distinct(
+        space(n),
+        count,
+        exclude,
+        rng,
+        |i| decode(n, i),
+        |rng| {
+            let mut perm: Vec<u8> = (0..n as u8).collect();
+            rng.shuffle(&mut perm);
+            (perm, rng.below(n) as u8)
+        },
+    )
 }
 
 pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
@@ -144,6 +159,9 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     };
     Dataset {
         vocab: vocab(n),
-        splits: vec![split("train", &train, "pointer-chasing-train-order"), split("test", &test, "pointer-chasing-test-order")],
+        splits: vec![
+            split("train", &train, "pointer-chasing-train-order"),
+            split("test", &test, "pointer-chasing-test-order"),
+        ],
     }
 }

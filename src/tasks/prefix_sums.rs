@@ -72,7 +72,11 @@ pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
     let room = |len: usize| space(len).map_or(u64::MAX, |s| s);
     let train_room = room(t.size).min(MAX_EXAMPLES as u64);
     if !(1..=train_room).contains(&(t.examples as u64)) {
-        return Err(LabError::invalid("task.examples", t.examples, format!("a number of training strings from 1 to {train_room} (distinct {}-bit strings)", t.size)));
+        return Err(LabError::invalid(
+            "task.examples",
+            t.examples,
+            format!("a number of training strings from 1 to {train_room} (distinct {}-bit strings)", t.size),
+        ));
     }
     let tl = test_len(t);
     let left = if tl == t.size { room(tl) - t.examples as u64 } else { room(tl) };

@@ -50,13 +50,25 @@ pub fn validate(task: &TaskConfig) -> Result<(), LabError> {
     }
     let (lo, hi) = (min_givens(n), n * n - 1);
     if task.givens != 0 && !(lo..=hi).contains(&task.givens) {
-        return Err(LabError::invalid("task.givens", task.givens, format!("0 (a minimal puzzle) or from {lo} to {hi} for a {n}x{n} board")));
+        return Err(LabError::invalid(
+            "task.givens",
+            task.givens,
+            format!("0 (a minimal puzzle) or from {lo} to {hi} for a {n}x{n} board"),
+        ));
     }
     if !(1..=1_000_000).contains(&task.examples) {
-        return Err(LabError::invalid("task.examples", task.examples, "a number of training puzzles from 1 to 1000000"));
+        return Err(LabError::invalid(
+            "task.examples",
+            task.examples,
+            "a number of training puzzles from 1 to 1000000",
+        ));
     }
     if !(1..=100_000).contains(&task.test_examples) {
-        return Err(LabError::invalid("task.test_examples", task.test_examples, "a number of test puzzles from 1 to 100000"));
+        return Err(LabError::invalid(
+            "task.test_examples",
+            task.test_examples,
+            "a number of test puzzles from 1 to 100000",
+        ));
     }
     Ok(())
 }
@@ -115,7 +127,9 @@ impl fmt::Display for Violation {
                 };
                 write!(f, "{unit} {index} has digit {digit} twice")
             }
-            Violation::NotDigit { row, col, value } => write!(f, "cell (row {row}, column {col}) holds {value}, not a digit"),
+            Violation::NotDigit { row, col, value } => {
+                write!(f, "cell (row {row}, column {col}) holds {value}, not a digit")
+            }
             Violation::ChangedGiven { row, col, given, answer } => {
                 write!(f, "cell (row {row}, column {col}) changes the given {given} to {answer}")
             }
@@ -194,7 +208,17 @@ impl Solver {
         let n = board.n;
         let (br, bc) = box_shape(n)?;
         let box_of = (0..n * n).map(|i| (i / n / br) * (n / bc) + (i % n) / bc).collect();
-        let mut s = Solver { n, cells: vec![0; n * n], rows: vec![0; n], cols: vec![0; n], boxes: vec![0; n], box_of, rng, count: 0, first: None };
+        let mut s = Solver {
+            n,
+            cells: vec![0; n * n],
+            rows: vec![0; n],
+            cols: vec![0; n],
+            boxes: vec![0; n],
+            box_of,
+            rng,
+            count: 0,
+            first: None,
+        };
         for (i, &d) in board.cells.iter().enumerate() {
             if d != 0 {
                 let bit = 1u16 << (d - 1);
@@ -339,7 +363,10 @@ fn permutations(k: usize) -> Vec<Vec<usize>> {
 fn all_line_perms(groups: usize, size: usize) -> Vec<Vec<usize>> {
     let mut inners: Vec<Vec<Vec<usize>>> = vec![vec![]];
     for _ in 0..groups {
-        inners = inners.into_iter().flat_map(|acc| permutations(size).into_iter().map(move |p| [acc.clone(), vec![p]].concat())).collect();
+        inners = inners
+            .into_iter()
+            .flat_map(|acc| permutations(size).into_iter().map(move |p| [acc.clone(), vec![p]].concat()))
+            .collect();
     }
     permutations(groups).iter().flat_map(|g| inners.iter().map(move |inner| line_perm(g, inner, size))).collect()
 }
@@ -386,7 +413,10 @@ impl Symmetry {
     pub fn apply(&self, board: &Board) -> Board {
         let n = board.n;
         let src = if self.transpose { board.transposed() } else { board.clone() };
-        Board { n, cells: (0..n * n).map(|i| self.digits[src.get(self.rows[i / n], self.cols[i % n]) as usize]).collect() }
+        Board {
+            n,
+            cells: (0..n * n).map(|i| self.digits[src.get(self.rows[i / n], self.cols[i % n]) as usize]).collect(),
+        }
     }
 }
 
@@ -419,7 +449,8 @@ pub fn fingerprint(board: &Board) -> Vec<u8> {
     let one = |b: &Board| {
         let n = b.n;
         let (br, bc) = box_shape(n).expect("board side 4, 6 or 9");
-        let (mut row, mut col, mut bx, mut band, mut stack, mut freq) = ([0u8; 9], [0u8; 9], [0u8; 9], [0u8; 3], [0u8; 3], [0u8; 10]);
+        let (mut row, mut col, mut bx, mut band, mut stack, mut freq) =
+            ([0u8; 9], [0u8; 9], [0u8; 9], [0u8; 3], [0u8; 3], [0u8; 10]);
         let box_of = |i: usize| (i / n / br) * (n / bc) + (i % n) / bc;
         let given = |i: &usize| b.cells[*i] != 0;
         for i in (0..n * n).filter(given) {
@@ -432,18 +463,35 @@ pub fn fingerprint(board: &Board) -> Vec<u8> {
         }
         let mut tuples: Vec<[u8; 6]> = (0..n * n)
             .filter(given)
-            .map(|i| [row[i / n], col[i % n], bx[box_of(i)], band[i / n / br], stack[(i % n) / bc], freq[b.cells[i] as usize]])
+            .map(|i| {
+                [
+                    row[i / n],
+                    col[i % n],
+                    bx[box_of(i)],
+                    band[i / n / br],
+                    stack[(i % n) / bc],
+                    freq[b.cells[i] as usize],
+                ]
+            })
             .collect();
         tuples.sort_unstable();
         tuples.concat()
     };
     let (br, bc) = box_shape(board.n).expect("board side 4, 6 or 9");
-    if br == bc { one(board).min(one(&board.transposed())) } else { one(board) }
+    if br == bc {
+        one(board).min(one(&board.transposed()))
+    } else {
+        one(board)
+    }
 }
 
 /// The key that decides a puzzle's split (see the module docs).
 pub fn split_key(puzzle: &Board) -> Vec<u8> {
-    if puzzle.n == 4 { canonical(puzzle) } else { fingerprint(puzzle) }
+    if puzzle.n == 4 {
+        canonical(puzzle)
+    } else {
+        fingerprint(puzzle)
+    }
 }
 
 /// Parses the one-line format: digits 1..n, '.' or '0' for blanks, whitespace ignored. The puzzle must follow
@@ -458,7 +506,12 @@ pub fn parse(text: &str, n: usize) -> Result<Board, LabError> {
         cells.push(match ch {
             '.' | '0' => 0,
             '1'..='9' if (ch as usize - '0' as usize) <= n => ch as u8 - b'0',
-            _ => return Err(err(format!("bad character {ch:?} at position {}: expected a digit 1-{n}, '.' or '0'", pos + 1))),
+            _ => {
+                return Err(err(format!(
+                    "bad character {ch:?} at position {}: expected a digit 1-{n}, '.' or '0'",
+                    pos + 1
+                )))
+            }
         });
     }
     if cells.len() != n * n {
@@ -492,9 +545,21 @@ pub fn pretty(board: &Board) -> String {
             out += &rule;
             out.push('\n');
         }
-        let stacks: Vec<String> = (0..n / bc)
-            .map(|s| (0..bc).map(|c| if board.get(r, s * bc + c) == 0 { ".".into() } else { board.get(r, s * bc + c).to_string() }).collect::<Vec<_>>().join(" "))
-            .collect();
+        let stacks: Vec<String> =
+            (0..n / bc)
+                .map(|s| {
+                    (0..bc)
+                        .map(|c| {
+                            if board.get(r, s * bc + c) == 0 {
+                                ".".into()
+                            } else {
+                                board.get(r, s * bc + c).to_string()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
         out += &stacks.join(" | ");
         out.push('\n');
     }
@@ -551,10 +616,15 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     let (mut n_train, mut n_test, mut attempts) = (0, 0, 0usize);
     while n_train < task.examples || n_test < task.test_examples {
         attempts += 1;
-        assert!(attempts <= 100 * (train_bases + task.test_examples) + 1000, "sudoku: could not fill both splits; use more task.givens or fewer examples");
+        assert!(
+            attempts <= 100 * (train_bases + task.test_examples) + 1000,
+            "sudoku: could not fill both splits; use more task.givens or fewer examples"
+        );
         let solution = random_grid(n, &mut rng);
         let puzzle = make_puzzle(&solution, task.givens, &mut rng);
-        let hash = split_key(&puzzle).iter().fold(salt ^ 0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x1000_0000_01b3));
+        let hash = split_key(&puzzle)
+            .iter()
+            .fold(salt ^ 0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x1000_0000_01b3));
         if Rng::new(hash).uniform() < test_share {
             if n_test < task.test_examples {
                 push(&mut test, &puzzle, &solution);

@@ -9,8 +9,8 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use super::Trainer;
 use crate::backend::{Backend, BufId};
 use crate::config::LabConfig;
-use crate::model::Params;
 use crate::error::LabError;
+use crate::model::Params;
 
 const FORMAT: &str = "looplab-checkpoint-1";
 
@@ -34,7 +34,8 @@ pub async fn save(t: &mut Trainer) -> Result<Vec<u8>, LabError> {
     for (prefix, values) in &buffers {
         for p in &t.params.list {
             let data: &[f32] = &values[p.tensor.offset..p.tensor.offset + p.tensor.len];
-            let view = TensorView::new(Dtype::F32, p.shape.clone(), bytemuck::cast_slice(data)).expect("shape matches data");
+            let view =
+                TensorView::new(Dtype::F32, p.shape.clone(), bytemuck::cast_slice(data)).expect("shape matches data");
             tensors.push((format!("{prefix}{}", p.name), view));
         }
     }
@@ -45,13 +46,15 @@ pub async fn save(t: &mut Trainer) -> Result<Vec<u8>, LabError> {
         ("batch_rng".to_string(), t.batch_rng.state.to_string()),
         ("elapsed_s".to_string(), t.elapsed().to_string()),
     ]);
-    safetensors::serialize(tensors, Some(metadata)).map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
+    safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
 }
 
 /// The config stored in a checkpoint (to build the trainer it restores into).
 pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a complete safetensors file ({e})")))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a complete safetensors file ({e})")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(bad(format!("not a looplab checkpoint (metadata `format` is not {FORMAT})")));
@@ -61,7 +64,12 @@ pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
 }
 
 /// One stored tensor as f32 values, checked against the shape the model expects.
-fn tensor(st: &SafeTensors, name: &str, shape: &[usize], bad: &dyn Fn(String) -> LabError) -> Result<Vec<f32>, LabError> {
+fn tensor(
+    st: &SafeTensors,
+    name: &str,
+    shape: &[usize],
+    bad: &dyn Fn(String) -> LabError,
+) -> Result<Vec<f32>, LabError> {
     let view = st.tensor(name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
     if view.dtype() != Dtype::F32 || view.shape() != shape {
         return Err(bad(format!("tensor `{name}` is {:?} {:?}, expected F32 {:?}", view.dtype(), view.shape(), shape)));
@@ -74,7 +82,12 @@ fn tensor(st: &SafeTensors, name: &str, shape: &[usize], bad: &dyn Fn(String) ->
 }
 
 /// The whole buffer of `params`' layout from the tensors stored under `prefix`.
-fn buffer(st: &SafeTensors, prefix: &str, params: &Params, bad: &dyn Fn(String) -> LabError) -> Result<Vec<f32>, LabError> {
+fn buffer(
+    st: &SafeTensors,
+    prefix: &str,
+    params: &Params,
+    bad: &dyn Fn(String) -> LabError,
+) -> Result<Vec<f32>, LabError> {
     let mut values = vec![0.0f32; params.len];
     for p in &params.list {
         let data = tensor(st, &format!("{prefix}{}", p.name), &p.shape, bad)?;
@@ -121,11 +134,21 @@ pub async fn restore(bytes: &[u8], source: &str, backend: Backend, eval_depths: 
 
 /// Like `restore`, with `task.*` overrides (evaluate on other sizes or more test examples); the model and
 /// training keys cannot change.
-pub async fn restore_with(bytes: &[u8], source: &str, backend: Backend, eval_depths: &[usize], task_overrides: &[String]) -> Result<Trainer, LabError> {
+pub async fn restore_with(
+    bytes: &[u8],
+    source: &str,
+    backend: Backend,
+    eval_depths: &[usize],
+    task_overrides: &[String],
+) -> Result<Trainer, LabError> {
     let mut config = read_config(bytes, source)?;
     for o in task_overrides {
         if !o.trim_start().starts_with("task.") {
-            return Err(LabError::invalid("--set", o, "task.* keys only (a checkpoint's model and training settings are fixed)"));
+            return Err(LabError::invalid(
+                "--set",
+                o,
+                "task.* keys only (a checkpoint's model and training settings are fixed)",
+            ));
         }
         config.set(o)?;
     }
@@ -134,7 +157,9 @@ pub async fn restore_with(bytes: &[u8], source: &str, backend: Backend, eval_dep
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let meta = meta.metadata().clone().unwrap_or_default();
-    let number = |key: &str| -> Result<&str, LabError> { meta.get(key).map(String::as_str).ok_or_else(|| bad(format!("metadata has no `{key}`"))) };
+    let number = |key: &str| -> Result<&str, LabError> {
+        meta.get(key).map(String::as_str).ok_or_else(|| bad(format!("metadata has no `{key}`")))
+    };
     let step: u64 = number("step")?.parse().map_err(|_| bad("metadata `step` is not a number".into()))?;
     let rng: u64 = number("batch_rng")?.parse().map_err(|_| bad("metadata `batch_rng` is not a number".into()))?;
     let elapsed: f64 = number("elapsed_s")?.parse().map_err(|_| bad("metadata `elapsed_s` is not a number".into()))?;

@@ -160,14 +160,22 @@ impl Trainer {
     }
 
     /// A trainer that can also evaluate at other iteration counts (`evaluate_depths`); recurrent models only.
-    pub async fn with_eval_depths(config: LabConfig, mut backend: Backend, extra_depths: &[usize]) -> Result<Trainer, LabError> {
+    pub async fn with_eval_depths(
+        config: LabConfig,
+        mut backend: Backend,
+        extra_depths: &[usize],
+    ) -> Result<Trainer, LabError> {
         config.validate()?;
         let m = &config.model;
         let t = &config.train;
         let mut requested = vec![training_depth(&config)];
         for &d in extra_depths {
             if m.arch == Arch::Feedforward && d != 1 {
-                return Err(LabError::invalid("--iters", d, "1 for a feedforward model (only recurrent models run at other depths)"));
+                return Err(LabError::invalid(
+                    "--iters",
+                    d,
+                    "1 for a feedforward model (only recurrent models run at other depths)",
+                ));
             }
             if d == 0 || d > 256 {
                 return Err(LabError::invalid("--iters", d, "a count from 1 to 256"));
@@ -209,17 +217,32 @@ impl Trainer {
             }
             let keys = if m.attention == crate::config::Attention::Local { crate::model::window(m) } else { s.seq_len };
             let rows = EVAL_ROWS.min(EVAL_PROBS / (m.heads * keys)).max(s.seq_len);
-            let largest = dataset.splits.iter().filter(|o| o.seq_len == s.seq_len && o.grid == s.grid).map(|o| o.len()).max().unwrap_or(1);
+            let largest = dataset
+                .splits
+                .iter()
+                .filter(|o| o.seq_len == s.seq_len && o.grid == s.grid)
+                .map(|o| o.len())
+                .max()
+                .unwrap_or(1);
             let eval_batch = largest.clamp(1, rows / s.seq_len);
             let shape = Shape { batch: eval_batch, seq: s.seq_len, grid: s.grid, vocab };
-            let mut g = Graph::plan(&mut plan, m, &eval_params, shape, 0, false, path, &format!("eval{}", eval_graphs.len()));
+            let mut g =
+                Graph::plan(&mut plan, m, &eval_params, shape, 0, false, path, &format!("eval{}", eval_graphs.len()));
             g.stablemax = t.stablemax;
             eval_graphs.push(g);
         }
         let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
         let eval_metrics = plan.buffer("eval_metrics", deepest * slot::EVAL_LEN * slot::STRIDE);
-        let eval_flags: Vec<(Tensor, Tensor)> =
-            eval_graphs.iter().enumerate().map(|(i, g)| (plan.buffer(format!("eval{i}.exact"), g.shape.batch), plan.buffer(format!("eval{i}.has_target"), g.shape.batch))).collect();
+        let eval_flags: Vec<(Tensor, Tensor)> = eval_graphs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                (
+                    plan.buffer(format!("eval{i}.exact"), g.shape.batch),
+                    plan.buffer(format!("eval{i}.has_target"), g.shape.batch),
+                )
+            })
+            .collect();
         let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
         let step_info = plan.buffer("step_info", 2);
         backend.allocate(&plan)?;
@@ -253,10 +276,16 @@ impl Trainer {
                     finish.push((k, from_start, prepare(finish_program(k, led, alpha, from_start)).await?));
                 }
             }
-            let full_depth = if alpha < 1.0 { Some(prepare(finish_program(m.loops, 0, 1.0 - alpha, true)).await?) } else { None };
+            let full_depth =
+                if alpha < 1.0 { Some(prepare(finish_program(m.loops, 0, 1.0 - alpha, true)).await?) } else { None };
             let mut opt: Vec<Box<dyn Kernel>> = vec![
                 Box::new(Reduce { x: grads, out: grad_norm_sq, op: Reduction::SumSquares, accumulate: false }),
-                Box::new(Reduce { x: grad_norm_sq, out: at(slot::GRAD_NORM_SQ_SUM), op: Reduction::Sum, accumulate: true }),
+                Box::new(Reduce {
+                    x: grad_norm_sq,
+                    out: at(slot::GRAD_NORM_SQ_SUM),
+                    op: Reduction::Sum,
+                    accumulate: true,
+                }),
                 Box::new(AdamW {
                     params: params.all(params.values),
                     grads,
@@ -273,10 +302,24 @@ impl Trainer {
                 }),
             ];
             if let Some(ema) = params.ema {
-                opt.push(Box::new(Ema { params: params.all(params.values), ema: params.all(ema), decay: t.ema as f32 }));
+                opt.push(Box::new(Ema {
+                    params: params.all(params.values),
+                    ema: params.all(ema),
+                    decay: t.ema as f32,
+                }));
             }
             let optimize = prepare(opt).await?;
-            StepPrograms { zero_grads, start_new, start_continue, iterate, lead, finish, full_depth, starts_from_input: g.starts_from_input(), optimize }
+            StepPrograms {
+                zero_grads,
+                start_new,
+                start_continue,
+                iterate,
+                lead,
+                finish,
+                full_depth,
+                starts_from_input: g.starts_from_input(),
+                optimize,
+            }
         };
         let mut evals = Vec::new();
         for (graph, &(exact, has_target)) in eval_graphs.iter().zip(&eval_flags) {
@@ -289,7 +332,14 @@ impl Trainer {
                     let slot_at = |i: usize| eval_metrics.slice((depth * slot::EVAL_LEN + i) * slot::STRIDE, 1);
                     eval.extend(sums(graph, [slot_at(0), slot_at(1), slot_at(2)]));
                     let (correct, supervised) = (graph.correct, graph.supervised);
-                    eval.push(Box::new(ExactMatch { correct, supervised, exact, has_target, batch: graph.shape.batch, seq: graph.shape.seq }) as Box<dyn Kernel>);
+                    eval.push(Box::new(ExactMatch {
+                        correct,
+                        supervised,
+                        exact,
+                        has_target,
+                        batch: graph.shape.batch,
+                        seq: graph.shape.seq,
+                    }) as Box<dyn Kernel>);
                     for (x, s) in [(exact, 3), (has_target, 4)] {
                         eval.push(Box::new(Reduce { x, out: slot_at(s), op: Reduction::Sum, accumulate: true }));
                     }
@@ -349,7 +399,8 @@ impl Trainer {
     }
 
     fn upload_batch(&mut self, split: usize, ids: &[usize], inputs: GraphInputs) {
-        let (mut tokens, mut targets) = (std::mem::take(&mut self.scratch_tokens), std::mem::take(&mut self.scratch_targets));
+        let (mut tokens, mut targets) =
+            (std::mem::take(&mut self.scratch_tokens), std::mem::take(&mut self.scratch_targets));
         Dataset::gather(&self.dataset.splits[split], ids, inputs.batch, &mut tokens, &mut targets);
         let (tt, tg) = (inputs.tokens, inputs.targets);
         self.backend.write_u32(tt, &tokens);
@@ -458,7 +509,8 @@ impl Trainer {
         let grad_norm = (m[slot::GRAD_NORM_SQ_SUM] as f64 / steps).sqrt();
         if !loss.is_finite() || !grad_norm.is_finite() {
             let what = if !loss.is_finite() { "the loss is NaN/Inf" } else { "the gradient norm is NaN/Inf" };
-            let since = self.history.last().map_or("the start".to_string(), |r| format!("the record at step {}", r.step));
+            let since =
+                self.history.last().map_or("the start".to_string(), |r| format!("the record at step {}", r.step));
             return Err(LabError::Diverged { step: self.step, what: format!("{what} in the steps since {since}") });
         }
         self.backend.write(self.metrics, &[0.0; slot::LEN * slot::STRIDE]);
@@ -514,7 +566,8 @@ impl Trainer {
         let n = if split == 0 { s.len().min(TRAIN_EVAL_EXAMPLES) } else { s.len() };
         let (seq, grid) = (s.seq_len, s.grid);
         let e = self.evals.iter().find(|e| e.seq == seq && e.grid == grid).expect("an evaluation program per geometry");
-        let (inputs, program) = (e.inputs, if depths > training_depth(&self.config) { e.deep.expect("planned") } else { e.program });
+        let (inputs, program) =
+            (e.inputs, if depths > training_depth(&self.config) { e.deep.expect("planned") } else { e.program });
         let len = depths * slot::EVAL_LEN * slot::STRIDE;
         let slots = self.eval_metrics.slice(0, len);
         self.backend.write(slots, &vec![0.0; len]);

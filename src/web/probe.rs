@@ -25,7 +25,12 @@ pub struct Probed {
 /// Probes the trainer's current weights (`examples` 0: `DEFAULT_EXAMPLES`; `iterations` 0: the training depth).
 /// The trainers' buffers stay untouched: as in `solve`, the weights go through a checkpoint to a backend of
 /// their own, where the probes plan their memory.
-pub async fn probe(trainer: &mut Trainer, mut twin: Option<&mut Trainer>, examples: usize, iterations: usize) -> Result<Probed, LabError> {
+pub async fn probe(
+    trainer: &mut Trainer,
+    mut twin: Option<&mut Trainer>,
+    examples: usize,
+    iterations: usize,
+) -> Result<Probed, LabError> {
     let bytes = checkpoint::save(trainer).await?;
     let weights = Weights::read(&bytes, "the current model")?;
     let twin_bytes = match twin.as_deref_mut() {

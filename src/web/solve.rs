@@ -41,9 +41,15 @@ pub struct Solution {
 }
 
 enum Input {
-    Sudoku { puzzle: Board, boxes: (usize, usize) },
+    Sudoku {
+        puzzle: Board,
+        boxes: (usize, usize),
+    },
     /// `padded` is `maze` in the grid the model takes (walled round where it learned positions for a larger grid).
-    Maze { maze: Maze, padded: Maze },
+    Maze {
+        maze: Maze,
+        padded: Maze,
+    },
 }
 
 impl Input {
@@ -58,7 +64,8 @@ impl Input {
         };
         match task.kind {
             TaskKind::Sudoku => {
-                let boxes = sudoku::box_shape(task.size).ok_or_else(|| LabError::invalid("task.size", task.size, "4, 6 or 9"))?;
+                let boxes = sudoku::box_shape(task.size)
+                    .ok_or_else(|| LabError::invalid("task.size", task.size, "4, 6 or 9"))?;
                 let puzzle = if text.is_empty() {
                     Board { n: task.size, cells: drawn()?.iter().map(|&t| t as u8).collect() }
                 } else {
@@ -67,8 +74,13 @@ impl Input {
                 Ok(Input::Sudoku { puzzle, boxes })
             }
             TaskKind::Maze => {
-                let maze = if text.is_empty() { crop(drawn()?, if task.test_size == 0 { task.size } else { task.test_size })? } else { maze::parse(text)? };
-                let side = if weights.positions > 0 { (weights.positions as f64).sqrt().round() as usize } else { maze.side };
+                let maze = if text.is_empty() {
+                    crop(drawn()?, if task.test_size == 0 { task.size } else { task.test_size })?
+                } else {
+                    maze::parse(text)?
+                };
+                let side =
+                    if weights.positions > 0 { (weights.positions as f64).sqrt().round() as usize } else { maze.side };
                 if side < maze.side {
                     return Err(LabError::Input(format!(
                         "a {0}x{0} maze grid is larger than the {side}x{side} grid this model learned positions for; train with model.attention=local and model.positions=none to solve larger mazes",
@@ -78,7 +90,10 @@ impl Input {
                 let padded = Maze::from_tokens(&maze::embed(&maze, side).0)?;
                 Ok(Input::Maze { maze, padded })
             }
-            kind => Err(LabError::Input(format!("solving is for Sudoku and maze tasks; this lab trains task.kind={}", serde_json::to_string(&kind).unwrap_or_default()))),
+            kind => Err(LabError::Input(format!(
+                "solving is for Sudoku and maze tasks; this lab trains task.kind={}",
+                serde_json::to_string(&kind).unwrap_or_default()
+            ))),
         }
     }
 
@@ -101,11 +116,16 @@ impl Input {
         match self {
             Input::Sudoku { puzzle, boxes: (br, bc) } => {
                 let n = puzzle.n;
-                let same_unit = |i: usize, j: usize| i / n == j / n || i % n == j % n || (i / n / br == j / n / br && i % n / bc == j % n / bc);
+                let same_unit = |i: usize, j: usize| {
+                    i / n == j / n || i % n == j % n || (i / n / br == j / n / br && i % n / bc == j % n / bc)
+                };
                 let marked = (0..n * n)
                     .map(|i| {
                         let given = puzzle.cells[i] as u32;
-                        p[i] == 0 || p[i] as usize > n || (given != 0 && p[i] != given) || (0..n * n).any(|j| j != i && p[j] == p[i] && same_unit(i, j))
+                        p[i] == 0
+                            || p[i] as usize > n
+                            || (given != 0 && p[i] != given)
+                            || (0..n * n).any(|j| j != i && p[j] == p[i] && same_unit(i, j))
                     })
                     .collect();
                 let answer = Board { n, cells: p.iter().map(|&d| d.min(255) as u8).collect() };

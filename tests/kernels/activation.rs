@@ -48,7 +48,14 @@ fn swiglu_matches_cpu_on_awkward_shapes() {
         let s = setup(rows * 2 * hidden, rows * hidden);
         let range = if i % 2 == 0 { 2.0 } else { 20.0 }; // large gates saturate the sigmoid
         let inputs = inputs(&s, &mut rng, range);
-        check(&format!("swiglu rows={rows} hidden={hidden}"), &s.plan, &inputs, || swiglu(&s, rows, hidden), &[s.out, s.d_x], 1e-5);
+        check(
+            &format!("swiglu rows={rows} hidden={hidden}"),
+            &s.plan,
+            &inputs,
+            || swiglu(&s, rows, hidden),
+            &[s.out, s.d_x],
+            1e-5,
+        );
     }
 }
 
@@ -64,7 +71,12 @@ fn gelu_matches_cpu_on_awkward_sizes() {
 }
 
 /// d_x from the CPU backward against central differences of `sum(out * d_out)` through the CPU forward.
-fn check_finite_differences(name: &str, s: &Setup, kernels: Vec<Box<dyn Kernel>>, forward: impl Fn() -> Vec<Box<dyn Kernel>>) {
+fn check_finite_differences(
+    name: &str,
+    s: &Setup,
+    kernels: Vec<Box<dyn Kernel>>,
+    forward: impl Fn() -> Vec<Box<dyn Kernel>>,
+) {
     let mut rng = Rng::new(3);
     let (x0, loss_weights) = (rng.vec(s.x.len).iter().map(|v| v * 3.0).collect::<Vec<_>>(), rng.vec(s.out.len));
     let loss = |x: &[f32]| -> f64 {
@@ -81,7 +93,9 @@ fn check_finite_differences(name: &str, s: &Setup, kernels: Vec<Box<dyn Kernel>>
 fn activation_backwards_match_finite_differences() {
     let (rows, hidden) = (2, 3);
     let s = setup(rows * 2 * hidden, rows * hidden);
-    check_finite_differences("swiglu", &s, swiglu(&s, rows, hidden), || vec![Box::new(SwigluForward { x: s.x, out: s.out, rows, hidden })]);
+    check_finite_differences("swiglu", &s, swiglu(&s, rows, hidden), || {
+        vec![Box::new(SwigluForward { x: s.x, out: s.out, rows, hidden })]
+    });
     let s = setup(9, 9);
     check_finite_differences("gelu", &s, gelu(&s), || vec![Box::new(GeluForward { x: s.x, out: s.out })]);
 }

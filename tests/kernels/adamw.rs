@@ -26,8 +26,18 @@ fn setup(n: usize) -> Setup {
 
 fn adamw(s: &Setup, clip: f32, decay_len: usize) -> AdamW {
     AdamW {
-        params: s.params, grads: s.grads, m: s.m, v: s.v, step_info: s.step_info, grad_norm_sq: s.grad_norm_sq,
-        beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, clip, decay_len,
+        params: s.params,
+        grads: s.grads,
+        m: s.m,
+        v: s.v,
+        step_info: s.step_info,
+        grad_norm_sq: s.grad_norm_sq,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        clip,
+        decay_len,
     }
 }
 

@@ -24,7 +24,8 @@ impl Case {
     /// The inputs with `qkv` in place of the case's, and stale values in the outputs so a kernel that skips an
     /// element fails.
     fn inputs(&self, qkv: &[f32]) -> Vec<(Tensor, Data)> {
-        let mut inputs = vec![(self.forward.qkv, Data::F32(qkv.to_vec())), (self.backward.d_out, Data::F32(self.d_out.clone()))];
+        let mut inputs =
+            vec![(self.forward.qkv, Data::F32(qkv.to_vec())), (self.backward.d_out, Data::F32(self.d_out.clone()))];
         if let (Some(t), Some(v)) = (self.forward.bias, &self.bias) {
             inputs.push((t, Data::F32(v.clone())));
         }
@@ -61,7 +62,9 @@ fn compare(s: Shape, seed: u64) {
     let c = case(s, seed);
     let kernels = || -> Vec<Box<dyn Kernel>> { vec![Box::new(c.forward.clone()), Box::new(c.backward.clone())] };
     let outputs = [c.forward.probs, c.forward.out, c.backward.d_scores, c.backward.d_qkv];
-    for ((cpu, gpu), name) in run_both(&c.plan, &c.inputs(&c.qkv), kernels, &outputs).iter().zip(["probs", "out", "d_scores", "d_qkv"]) {
+    for ((cpu, gpu), name) in
+        run_both(&c.plan, &c.inputs(&c.qkv), kernels, &outputs).iter().zip(["probs", "out", "d_scores", "d_qkv"])
+    {
         assert_close(&format!("attention {s:?} {name}"), cpu, gpu, 1e-5);
     }
 }

@@ -161,6 +161,8 @@ fn cross_entropy_gradient_matches_finite_difference() {
         };
         let analytic = run_cpu(&plan, &inputs, vec![Box::new(op.clone())], &[op.d_logits]).remove(0);
         let name = format!("cross_entropy stablemax={stablemax} scale={scale} d_logits");
-        super::attention::assert_gradient(&name, &analytic, |i| scale as f64 * finite_difference(&mean_loss, x, i, 1e-2));
+        super::attention::assert_gradient(&name, &analytic, |i| {
+            scale as f64 * finite_difference(&mean_loss, x, i, 1e-2)
+        });
     }
 }

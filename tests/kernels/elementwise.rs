@@ -76,13 +76,20 @@ fn transpose_matches_cpu() {
         let (x, t, back) = (plan.buffer("x", n), plan.buffer("t", n), plan.buffer("back", n));
         let inputs = [(x, Data::F32(rng.vec(n)))];
         let kernels = || -> Vec<Box<dyn Kernel>> {
-            vec![Box::new(Transpose { x, out: t, batch, rows, cols }), Box::new(Transpose { x: t, out: back, batch, rows: cols, cols: rows })]
+            vec![
+                Box::new(Transpose { x, out: t, batch, rows, cols }),
+                Box::new(Transpose { x: t, out: back, batch, rows: cols, cols: rows }),
+            ]
         };
         let results = run_both(&plan, &inputs, kernels, &[t, back, x]);
         assert_close(&format!("transpose {batch}x{rows}x{cols}"), &results[0].0, &results[0].1, 0.0);
         assert_eq!(results[1].1, results[2].0, "twice is the identity");
         let (x0, t0) = (&results[2].0, &results[0].1);
-        assert_eq!(t0[(batch - 1) * rows * cols + (cols - 1) * rows], x0[(batch - 1) * rows * cols + cols - 1], "last matrix, first row, last column");
+        assert_eq!(
+            t0[(batch - 1) * rows * cols + (cols - 1) * rows],
+            x0[(batch - 1) * rows * cols + cols - 1],
+            "last matrix, first row, last column"
+        );
     }
 }
 
@@ -91,7 +98,9 @@ fn transpose_matches_cpu() {
 #[test]
 fn copy_rows_matches_cpu() {
     for (i, (batch, rows, d, x_seq, x_start, out_seq, out_start)) in
-        [(1, 1, 1, 1, 0, 1, 0), (3, 2, 5, 7, 4, 4, 1), (2, 5, 17, 0, 0, 9, 3), (5, 8, 64, 48, 40, 24, 16)].into_iter().enumerate()
+        [(1, 1, 1, 1, 0, 1, 0), (3, 2, 5, 7, 4, 4, 1), (2, 5, 17, 0, 0, 9, 3), (5, 8, 64, 48, 40, 24, 16)]
+            .into_iter()
+            .enumerate()
     {
         let mut rng = Rng::new(70 + i as u64);
         let mut plan = MemoryPlan::default();
@@ -101,7 +110,12 @@ fn copy_rows_matches_cpu() {
         let (x0, set0, acc0) = (rng.vec(x_len), rng.vec(n), rng.vec(n));
         let inputs = [(x, Data::F32(x0.clone())), (set, Data::F32(set0.clone())), (acc, Data::F32(acc0.clone()))];
         let op = |out, accumulate| CopyRows { x, out, batch, rows, d, x_seq, x_start, out_seq, out_start, accumulate };
-        let results = run_both(&plan, &inputs, || vec![Box::new(op(set, false)) as Box<dyn Kernel>, Box::new(op(acc, true))], &[set, acc]);
+        let results = run_both(
+            &plan,
+            &inputs,
+            || vec![Box::new(op(set, false)) as Box<dyn Kernel>, Box::new(op(acc, true))],
+            &[set, acc],
+        );
         let name = format!("copy_rows {batch}x{rows}x{d} from {x_seq}@{x_start} to {out_seq}@{out_start}");
         let (mut want_set, mut want_acc) = (set0, acc0);
         for b in 0..batch {

@@ -57,7 +57,11 @@ fn case(rows: usize, vocab: usize, seq: usize, d: usize, seed: u64, with_positio
         let results = run_both(&plan, &inputs, kernels, &[out, table, d_positions]);
         let (Data::U32(toks), Data::F32(d_pos0)) = (&inputs[0].1, &inputs[5].1) else { unreachable!() };
         for (i, &t) in toks.iter().enumerate() {
-            assert_eq!(&results[0].0[i * d..(i + 1) * d], &results[1].0[t as usize * d..(t as usize + 1) * d], "row {i} is its token's embedding");
+            assert_eq!(
+                &results[0].0[i * d..(i + 1) * d],
+                &results[1].0[t as usize * d..(t as usize + 1) * d],
+                "row {i} is its token's embedding"
+            );
         }
         assert_eq!(&results[2].0, d_pos0, "no position gradient without positions");
     }
@@ -82,16 +86,41 @@ fn embedding_backward_matches_finite_differences() {
     let tokens: Vec<u32> = (0..rows).map(|_| rng.below(vocab - 1) as u32).collect(); // the last row stays unused
     let (table0, positions0, weights) = (rng.vec(vocab * d), rng.vec(seq * d), rng.vec(rows * d));
     let forward = |table: &[f32], positions: &[f32]| -> f64 {
-        let inputs = [(s.tokens, Data::U32(tokens.clone())), (s.table, Data::F32(table.to_vec())), (s.positions, Data::F32(positions.to_vec()))];
-        let kernel = EmbeddingForward { tokens: s.tokens, table: s.table, positions: Some(s.positions), out: s.out, rows, vocab, seq, d };
+        let inputs = [
+            (s.tokens, Data::U32(tokens.clone())),
+            (s.table, Data::F32(table.to_vec())),
+            (s.positions, Data::F32(positions.to_vec())),
+        ];
+        let kernel = EmbeddingForward {
+            tokens: s.tokens,
+            table: s.table,
+            positions: Some(s.positions),
+            out: s.out,
+            rows,
+            vocab,
+            seq,
+            d,
+        };
         let out = run_cpu(&s.plan, &inputs, vec![Box::new(kernel)], &[s.out]).remove(0);
         out.iter().zip(&weights).map(|(o, w)| *o as f64 * *w as f64).sum()
     };
-    let backward = EmbeddingBackward { tokens: s.tokens, d_out: s.d_out, d_table: s.d_table, d_positions: Some(s.d_positions), rows, vocab, seq, d };
+    let backward = EmbeddingBackward {
+        tokens: s.tokens,
+        d_out: s.d_out,
+        d_table: s.d_table,
+        d_positions: Some(s.d_positions),
+        rows,
+        vocab,
+        seq,
+        d,
+    };
     let inputs = [(s.tokens, Data::U32(tokens.clone())), (s.d_out, Data::F32(weights.clone()))];
     let grads = run_cpu(&s.plan, &inputs, vec![Box::new(backward)], &[s.d_table, s.d_positions]);
-    let numeric_table: Vec<f32> = (0..table0.len()).map(|i| finite_difference(|t| forward(t, &positions0), &table0, i, 1e-2) as f32).collect();
-    let numeric_positions: Vec<f32> = (0..positions0.len()).map(|i| finite_difference(|p| forward(&table0, p), &positions0, i, 1e-2) as f32).collect();
+    let numeric_table: Vec<f32> =
+        (0..table0.len()).map(|i| finite_difference(|t| forward(t, &positions0), &table0, i, 1e-2) as f32).collect();
+    let numeric_positions: Vec<f32> = (0..positions0.len())
+        .map(|i| finite_difference(|p| forward(&table0, p), &positions0, i, 1e-2) as f32)
+        .collect();
     assert_close("embedding d_table vs finite differences", &grads[0], &numeric_table, 1e-2);
     assert_close("embedding d_positions vs finite differences", &grads[1], &numeric_positions, 1e-2);
     assert!(grads[0][(vocab - 1) * d..].iter().all(|&g| g == 0.0), "an unused token row received gradient");

@@ -40,8 +40,31 @@ fn setup(batch: usize, seq: usize, d: usize) -> Setup {
 
 fn kernels(s: &Setup, batch: usize, seq: usize, d: usize, scale: f32) -> Vec<Box<dyn Kernel>> {
     vec![
-        Box::new(HaltForward { x: s.x, weight: s.weight, bias: s.bias, exact: s.exact, has_target: s.has_target, q: s.q, losses: s.losses, d_q: s.d_q, batch, seq, d, scale }),
-        Box::new(HaltBackward { x: s.x, weight: s.weight, d_q: s.d_q, d_x: s.d_x, d_weight: s.d_weight, d_bias: s.d_bias, batch, seq, d }),
+        Box::new(HaltForward {
+            x: s.x,
+            weight: s.weight,
+            bias: s.bias,
+            exact: s.exact,
+            has_target: s.has_target,
+            q: s.q,
+            losses: s.losses,
+            d_q: s.d_q,
+            batch,
+            seq,
+            d,
+            scale,
+        }),
+        Box::new(HaltBackward {
+            x: s.x,
+            weight: s.weight,
+            d_q: s.d_q,
+            d_x: s.d_x,
+            d_weight: s.d_weight,
+            d_bias: s.d_bias,
+            batch,
+            seq,
+            d,
+        }),
     ]
 }
 
@@ -67,7 +90,14 @@ fn halting_head_matches_cpu_on_awkward_shapes() {
         let s = setup(batch, seq, d);
         let data = inputs(&s, batch, seq, d, &mut Rng::new(i as u64));
         let outputs = [s.q, s.losses, s.d_q, s.d_x, s.d_weight, s.d_bias];
-        check(&format!("halting b={batch} seq={seq} d={d}"), &s.plan, &data, || kernels(&s, batch, seq, d, 0.7), &outputs, 1e-5);
+        check(
+            &format!("halting b={batch} seq={seq} d={d}"),
+            &s.plan,
+            &data,
+            || kernels(&s, batch, seq, d, 0.7),
+            &outputs,
+            1e-5,
+        );
         let results = run_cpu(&s.plan, &data, kernels(&s, batch, seq, d, 0.7), &[s.losses, s.d_q]);
         let (Data::F32(has_target), Data::F32(d_x0)) = (&data[4].1, &data[5].1) else { unreachable!() };
         for b in 0..batch {
@@ -107,7 +137,10 @@ fn halting_backward_matches_finite_differences() {
         for (i, &g) in grad.iter().enumerate() {
             let numeric = finite_difference(|v| loss(which, v), x0, i, 1e-2);
             let analytic = g as f64;
-            assert!((numeric - analytic).abs() <= 1e-3 + 1e-2 * numeric.abs(), "input {which}[{i}]: analytic {analytic} vs numeric {numeric}");
+            assert!(
+                (numeric - analytic).abs() <= 1e-3 + 1e-2 * numeric.abs(),
+                "input {which}[{i}]: analytic {analytic} vs numeric {numeric}"
+            );
         }
     }
 }

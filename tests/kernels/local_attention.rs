@@ -68,7 +68,20 @@ fn case(s: Shape, seed: u64) -> Case {
     let d_bias = plan.buffer("d_bias", s.heads * s.window());
     let Shape { batch, height, width, heads, head_dim, radius } = s;
     let forward = LocalAttentionForward { qkv, bias, probs, out, batch, height, width, heads, head_dim, radius };
-    let backward = LocalAttentionBackward { qkv, probs, d_out, d_scores, d_qkv, d_bias, batch, height, width, heads, head_dim, radius };
+    let backward = LocalAttentionBackward {
+        qkv,
+        probs,
+        d_out,
+        d_scores,
+        d_qkv,
+        d_bias,
+        batch,
+        height,
+        width,
+        heads,
+        head_dim,
+        radius,
+    };
     Case {
         plan,
         forward,
@@ -114,11 +127,11 @@ const fn shape(batch: usize, height: usize, width: usize, heads: usize, head_dim
 #[test]
 fn local_attention_matches_cpu_on_awkward_shapes() {
     let shapes = [
-        shape(1, 1, 1, 1, 1, 1),   // a single token: only the centre offset is inside
-        shape(2, 2, 3, 3, 5, 2),   // a grid smaller than the window
-        shape(3, 1, 17, 2, 3, 2),  // a sequence: only dy = 0 offsets
-        shape(2, 1, 65, 3, 5, 1),  // more rows than a workgroup
-        shape(2, 5, 7, 2, 5, 1),   // non-square grids, both ways round
+        shape(1, 1, 1, 1, 1, 1),  // a single token: only the centre offset is inside
+        shape(2, 2, 3, 3, 5, 2),  // a grid smaller than the window
+        shape(3, 1, 17, 2, 3, 2), // a sequence: only dy = 0 offsets
+        shape(2, 1, 65, 3, 5, 1), // more rows than a workgroup
+        shape(2, 5, 7, 2, 5, 1),  // non-square grids, both ways round
         shape(1, 9, 4, 1, 16, 2),
         shape(1, 3, 3, 2, 4, 3),   // radius beyond the grid in every direction
         shape(2, 21, 19, 2, 6, 1), // d_bias sums more rows than the workgroup has threads
@@ -140,8 +153,12 @@ fn local_attention_backward_matches_finite_difference() {
             out.iter().zip(&c.d_out).map(|(&o, &w)| o as f64 * w as f64).sum::<f64>()
         };
         let analytic = run_cpu(&c.plan, &c.inputs(&c.qkv, &c.bias), c.kernels(), &[bwd.d_qkv, bwd.d_bias]);
-        assert_gradient(&format!("local attention {s:?} d_qkv"), &analytic[0], |i| finite_difference(|q| loss(q, &c.bias), &c.qkv, i, 1e-2));
-        assert_gradient(&format!("local attention {s:?} d_bias"), &analytic[1], |i| finite_difference(|b| loss(&c.qkv, b), &c.bias, i, 1e-2));
+        assert_gradient(&format!("local attention {s:?} d_qkv"), &analytic[0], |i| {
+            finite_difference(|q| loss(q, &c.bias), &c.qkv, i, 1e-2)
+        });
+        assert_gradient(&format!("local attention {s:?} d_bias"), &analytic[1], |i| {
+            finite_difference(|b| loss(&c.qkv, b), &c.bias, i, 1e-2)
+        });
     }
 }
 
@@ -159,9 +176,29 @@ fn local_attention_covering_the_grid_is_global_attention() {
         let global_d_qkv = c.plan.buffer("global d_qkv", tokens * 3 * s.heads * s.head_dim);
         let (batch, heads, head_dim) = (s.batch, s.heads, s.head_dim);
         let (qkv, d_out) = (c.forward.qkv, c.backward.d_out);
-        let global_forward = AttentionForward { qkv, bias: None, probs: global_probs, out: global_out, batch, seq, heads, head_dim, causal: false };
-        let global_backward =
-            AttentionBackward { qkv, probs: global_probs, d_out, d_scores: global_d_scores, d_qkv: global_d_qkv, batch, seq, heads, head_dim, causal: false };
+        let global_forward = AttentionForward {
+            qkv,
+            bias: None,
+            probs: global_probs,
+            out: global_out,
+            batch,
+            seq,
+            heads,
+            head_dim,
+            causal: false,
+        };
+        let global_backward = AttentionBackward {
+            qkv,
+            probs: global_probs,
+            d_out,
+            d_scores: global_d_scores,
+            d_qkv: global_d_qkv,
+            batch,
+            seq,
+            heads,
+            head_dim,
+            causal: false,
+        };
         let kernels = || {
             let mut k = c.kernels();
             k.push(Box::new(global_forward.clone()));
@@ -169,7 +206,9 @@ fn local_attention_covering_the_grid_is_global_attention() {
             k
         };
         let outputs = [c.forward.out, global_out, c.backward.d_qkv, global_d_qkv];
-        for (backend, outs) in ["cpu", "gpu"].into_iter().zip(transpose(run_both(&c.plan, &c.inputs(&c.qkv, &c.bias), kernels, &outputs))) {
+        for (backend, outs) in
+            ["cpu", "gpu"].into_iter().zip(transpose(run_both(&c.plan, &c.inputs(&c.qkv, &c.bias), kernels, &outputs)))
+        {
             assert_close(&format!("local vs global attention {s:?} {backend} out"), &outs[1], &outs[0], 1e-5);
             assert_close(&format!("local vs global attention {s:?} {backend} d_qkv"), &outs[3], &outs[2], 1e-5);
         }

@@ -59,7 +59,12 @@ pub fn bits(v: &[u32]) -> Vec<f32> {
 }
 
 /// Runs `kernels` on the CPU and on the GPU from the same inputs and returns, per output, (cpu, gpu) values.
-pub fn run_both(plan: &MemoryPlan, inputs: &[(Tensor, Data)], kernels: impl Fn() -> Vec<Box<dyn Kernel>>, outputs: &[Tensor]) -> Vec<(Vec<f32>, Vec<f32>)> {
+pub fn run_both(
+    plan: &MemoryPlan,
+    inputs: &[(Tensor, Data)],
+    kernels: impl Fn() -> Vec<Box<dyn Kernel>>,
+    outputs: &[Tensor],
+) -> Vec<(Vec<f32>, Vec<f32>)> {
     pollster::block_on(async {
         let mut cpu = Backend::Cpu(CpuBackend::new());
         let mut gpu = Backend::Gpu(GpuBackend::new().await.expect("a GPU adapter (lavapipe in CI)"));
@@ -92,14 +97,24 @@ pub fn assert_close(name: &str, cpu: &[f32], gpu: &[f32], tol: f32) {
     let mut worst = 0f32;
     for (i, (c, g)) in cpu.iter().zip(gpu).enumerate() {
         let err = (c - g).abs() / c.abs().max(1.0);
-        assert!(err <= tol || (c.is_nan() && g.is_nan()), "{name}: element {i}: cpu {c} vs gpu {g} (rel err {err} > {tol})");
+        assert!(
+            err <= tol || (c.is_nan() && g.is_nan()),
+            "{name}: element {i}: cpu {c} vs gpu {g} (rel err {err} > {tol})"
+        );
         worst = worst.max(err);
     }
     println!("{name}: {} elements, max rel diff {worst:.2e}", cpu.len());
 }
 
 /// Runs and compares every output.
-pub fn check(name: &str, plan: &MemoryPlan, inputs: &[(Tensor, Data)], kernels: impl Fn() -> Vec<Box<dyn Kernel>>, outputs: &[Tensor], tol: f32) {
+pub fn check(
+    name: &str,
+    plan: &MemoryPlan,
+    inputs: &[(Tensor, Data)],
+    kernels: impl Fn() -> Vec<Box<dyn Kernel>>,
+    outputs: &[Tensor],
+    tol: f32,
+) {
     for (i, (c, g)) in run_both(plan, inputs, kernels, outputs).iter().enumerate() {
         assert_close(&format!("{name} output {i}"), c, g, tol);
     }
@@ -115,7 +130,12 @@ pub fn finite_difference(mut f: impl FnMut(&[f32]) -> f64, x: &[f32], i: usize, 
 }
 
 /// Runs kernels on the CPU backend only (for finite-difference checks of backward references).
-pub fn run_cpu(plan: &MemoryPlan, inputs: &[(Tensor, Data)], kernels: Vec<Box<dyn Kernel>>, outputs: &[Tensor]) -> Vec<Vec<f32>> {
+pub fn run_cpu(
+    plan: &MemoryPlan,
+    inputs: &[(Tensor, Data)],
+    kernels: Vec<Box<dyn Kernel>>,
+    outputs: &[Tensor],
+) -> Vec<Vec<f32>> {
     pollster::block_on(async {
         let mut cpu = Backend::Cpu(CpuBackend::new());
         cpu.allocate(plan).unwrap();

@@ -9,7 +9,17 @@ fn case(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumulate: 
 
 /// With `split`, k is split into slices (split-K) through a scratch buffer that starts dirty.
 #[allow(clippy::too_many_arguments)]
-fn case_split(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumulate: bool, path: MatmulPath, seed: u64, split: bool) {
+fn case_split(
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+    accumulate: bool,
+    path: MatmulPath,
+    seed: u64,
+    split: bool,
+) {
     let mut rng = Rng::new(seed);
     let mut plan = MemoryPlan::default();
     let a = plan.buffer("a", m * k);
@@ -17,7 +27,12 @@ fn case_split(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumu
     let c = plan.buffer("c", m * n);
     let parts_len = Matmul::splits(k) * m * n + 7;
     let parts = plan.buffer("parts", parts_len);
-    let inputs = [(a, Data::F32(rng.vec(m * k))), (b, Data::F32(rng.vec(k * n))), (c, Data::F32(rng.vec(m * n))), (parts, Data::F32(rng.vec(parts_len)))];
+    let inputs = [
+        (a, Data::F32(rng.vec(m * k))),
+        (b, Data::F32(rng.vec(k * n))),
+        (c, Data::F32(rng.vec(m * n))),
+        (parts, Data::F32(rng.vec(parts_len))),
+    ];
     let kernels = || -> Vec<Box<dyn Kernel>> {
         let mut mm = Matmul::new(a, b, c, m, k, n).path(path);
         mm.trans_a = trans_a;
@@ -75,7 +90,14 @@ fn matmul_vec4_paths_match_cpu() {
     .iter()
     .enumerate()
     {
-        let mut mm = Matmul::new(Tensor { buf: BufId(0), offset: 0, len: m * k }, Tensor { buf: BufId(1), offset: 0, len: k * n }, Tensor { buf: BufId(2), offset: 0, len: m * n }, m, k, n);
+        let mut mm = Matmul::new(
+            Tensor { buf: BufId(0), offset: 0, len: m * k },
+            Tensor { buf: BufId(1), offset: 0, len: k * n },
+            Tensor { buf: BufId(2), offset: 0, len: m * n },
+            m,
+            k,
+            n,
+        );
         (mm.trans_a, mm.trans_b) = (trans_a, trans_b);
         assert_eq!(mm.entry(), entry, "{m}x{k}x{n}");
         case(m, k, n, trans_a, trans_b, i % 2 == 1, MatmulPath::Blocked, 100 + i as u64);
@@ -85,7 +107,16 @@ fn matmul_vec4_paths_match_cpu() {
 /// Split-K (weight gradients: k is the batch rows) on every path, k not a multiple of the slice or of 4.
 #[test]
 fn matmul_split_k_matches_cpu() {
-    for (i, &(m, k, n, ta, tb)) in [(20, 1030, 8, true, false), (7, 777, 5, true, false), (64, 2048, 96, true, false), (9, 600, 13, false, true), (12, 516, 16, false, false)].iter().enumerate() {
+    for (i, &(m, k, n, ta, tb)) in [
+        (20, 1030, 8, true, false),
+        (7, 777, 5, true, false),
+        (64, 2048, 96, true, false),
+        (9, 600, 13, false, true),
+        (12, 516, 16, false, false),
+    ]
+    .iter()
+    .enumerate()
+    {
         for path in [MatmulPath::Blocked, MatmulPath::Tiled] {
             case_split(m, k, n, ta, tb, i % 2 == 0, path, 300 + i as u64, true);
         }

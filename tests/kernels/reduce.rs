@@ -67,7 +67,9 @@ fn exact_match_flags_whole_examples() {
         let (c, s) = (plan.buffer("correct", batch * seq), plan.buffer("supervised", batch * seq));
         let (exact, has) = (plan.buffer("exact", batch), plan.buffer("has_target", batch));
         let inputs = [(c, Data::F32(correct)), (s, Data::F32(supervised))];
-        let kernels = || -> Vec<Box<dyn Kernel>> { vec![Box::new(ExactMatch { correct: c, supervised: s, exact, has_target: has, batch, seq })] };
+        let kernels = || -> Vec<Box<dyn Kernel>> {
+            vec![Box::new(ExactMatch { correct: c, supervised: s, exact, has_target: has, batch, seq })]
+        };
         let out = run_both(&plan, &inputs, kernels, &[exact, has]);
         for (i, (cpu, gpu)) in out.iter().enumerate() {
             assert_eq!(cpu, gpu, "output {i}");

@@ -39,8 +39,15 @@ fn kernels(s: &Setup, rows: usize, d: usize, accumulate_dx: bool) -> Vec<Box<dyn
     vec![
         Box::new(RmsNormForward { x: s.x, weight: s.weight, out: s.out, rstd: s.rstd, rows, d, eps: EPS }),
         Box::new(RmsNormBackward {
-            x: s.x, weight: s.weight, rstd: s.rstd, d_out: s.d_out, d_x: s.d_x, d_weight: s.d_weight,
-            rows, d, accumulate_dx,
+            x: s.x,
+            weight: s.weight,
+            rstd: s.rstd,
+            d_out: s.d_out,
+            d_x: s.d_x,
+            d_weight: s.d_weight,
+            rows,
+            d,
+            accumulate_dx,
         }),
     ]
 }
@@ -91,10 +98,12 @@ fn rmsnorm_backward_matches_finite_differences() {
         inputs.extend(s.weight.map(|t| (t, Data::F32(w0.clone()))));
         let outputs: Vec<Tensor> = [s.d_x].into_iter().chain(s.d_weight).collect();
         let grads = run_cpu(&s.plan, &inputs, kernels(&s, rows, d, false), &outputs);
-        let numeric_x: Vec<f32> = (0..x0.len()).map(|i| finite_difference(|x| loss(x, &w0), &x0, i, 1e-2) as f32).collect();
+        let numeric_x: Vec<f32> =
+            (0..x0.len()).map(|i| finite_difference(|x| loss(x, &w0), &x0, i, 1e-2) as f32).collect();
         assert_close(&format!("rmsnorm d_x weight={weighted} vs finite differences"), &grads[0], &numeric_x, 1e-2);
         if weighted {
-            let numeric_w: Vec<f32> = (0..d).map(|i| finite_difference(|w| loss(&x0, w), &w0, i, 1e-2) as f32).collect();
+            let numeric_w: Vec<f32> =
+                (0..d).map(|i| finite_difference(|w| loss(&x0, w), &w0, i, 1e-2) as f32).collect();
             assert_close("rmsnorm d_weight vs finite differences", &grads[1], &numeric_w, 1e-2);
         }
     }

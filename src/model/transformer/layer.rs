@@ -25,7 +25,7 @@ pub(super) struct LayerActs {
     pub(super) qkv: Tensor,
     pub(super) probs: Tensor,
     pub(super) att: Tensor,
-    pub(super) sum1: Tensor,   // h_in + attention branch (pre-norm: this is the MLP's residual input)
+    pub(super) sum1: Tensor, // h_in + attention branch (pre-norm: this is the MLP's residual input)
     pub(super) mlp_in: Tensor, // pre-norm: norm2(sum1); post-norm: norm1(sum1)
     pub(super) rstd2: Tensor,
     pub(super) u: Tensor,
@@ -75,7 +75,15 @@ pub(super) struct Scratch {
 impl Scratch {
     /// The per-layer backward buffers for `shape` (names under `prefix`), with the buffers shared across layer
     /// applications given; no state gradients or mixer scratch (the caller adds them where it needs them).
-    pub(super) fn plan(b: &mut Planner, prefix: &str, m: &ModelConfig, shape: Shape, d_emb: Tensor, d_final: Tensor, wgrad_parts: Tensor) -> Scratch {
+    pub(super) fn plan(
+        b: &mut Planner,
+        prefix: &str,
+        m: &ModelConfig,
+        shape: Shape,
+        d_emb: Tensor,
+        d_final: Tensor,
+        wgrad_parts: Tensor,
+    ) -> Scratch {
         let (rows, d) = (shape.batch * shape.seq, m.d_model);
         let mut buf = |name: &str, len: usize| b.buf(&format!("{prefix}{name}"), len);
         Scratch {
@@ -103,13 +111,30 @@ impl Graph {
 
     /// `out (+)= x · w` for `x [rows, k]`, `w [k, n]` (rows from the length of `x`, so block-wise windows use
     /// the same helpers).
-    pub(super) fn linear(&self, x: Tensor, w: Tensor, out: Tensor, k: usize, n: usize, accumulate: bool) -> Box<dyn Kernel> {
+    pub(super) fn linear(
+        &self,
+        x: Tensor,
+        w: Tensor,
+        out: Tensor,
+        k: usize,
+        n: usize,
+        accumulate: bool,
+    ) -> Box<dyn Kernel> {
         self.linear_rows(x.len / k, x, w, out, k, n, accumulate)
     }
 
     /// `linear` over `rows` rows other than the batch's tokens (the token MLP's channels).
     #[allow(clippy::too_many_arguments)]
-    fn linear_rows(&self, rows: usize, x: Tensor, w: Tensor, out: Tensor, k: usize, n: usize, accumulate: bool) -> Box<dyn Kernel> {
+    fn linear_rows(
+        &self,
+        rows: usize,
+        x: Tensor,
+        w: Tensor,
+        out: Tensor,
+        k: usize,
+        n: usize,
+        accumulate: bool,
+    ) -> Box<dyn Kernel> {
         let mut mm = Matmul::new(x, w, out, rows, k, n).path(self.path);
         mm.accumulate = accumulate;
         Box::new(mm)
@@ -117,7 +142,17 @@ impl Graph {
 
     /// Backward of `out = x · w`: `d_x (+)= d_out · wᵀ` and `d_w += xᵀ · d_out`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn linear_backward(&self, x: Tensor, w: Tensor, d_out: Tensor, d_x: Tensor, k: usize, n: usize, acc_dx: bool, ks: &mut Kernels) {
+    pub(super) fn linear_backward(
+        &self,
+        x: Tensor,
+        w: Tensor,
+        d_out: Tensor,
+        d_x: Tensor,
+        k: usize,
+        n: usize,
+        acc_dx: bool,
+        ks: &mut Kernels,
+    ) {
         let mut dx = Matmul::new(d_out, w, d_x, x.len / k, n, k).trans_b().path(self.path);
         dx.accumulate = acc_dx;
         ks.push(Box::new(dx));
@@ -129,7 +164,15 @@ impl Graph {
         self.weight_grad_rows(x.len / k, x, d_out, w, k, n)
     }
 
-    fn weight_grad_rows(&self, rows: usize, x: Tensor, d_out: Tensor, w: Tensor, k: usize, n: usize) -> Box<dyn Kernel> {
+    fn weight_grad_rows(
+        &self,
+        rows: usize,
+        x: Tensor,
+        d_out: Tensor,
+        w: Tensor,
+        k: usize,
+        n: usize,
+    ) -> Box<dyn Kernel> {
         let parts = self.grads.as_ref().expect("weight gradients belong to a backward").wgrad_parts;
         Box::new(Matmul::new(x, d_out, self.grad(w), k, rows, n).trans_a().accumulate().path(self.path).split_k(parts))
     }
@@ -138,7 +181,15 @@ impl Graph {
         Box::new(RmsNormForward { x, weight, out, rstd, rows: x.len / self.m.d_model, d: self.m.d_model, eps: EPS })
     }
 
-    pub(super) fn norm_backward(&self, x: Tensor, weight: Option<Tensor>, rstd: Tensor, d_out: Tensor, d_x: Tensor, acc: bool) -> Box<dyn Kernel> {
+    pub(super) fn norm_backward(
+        &self,
+        x: Tensor,
+        weight: Option<Tensor>,
+        rstd: Tensor,
+        d_out: Tensor,
+        d_x: Tensor,
+        acc: bool,
+    ) -> Box<dyn Kernel> {
         Box::new(RmsNormBackward {
             x,
             weight,
@@ -223,7 +274,8 @@ impl Graph {
     }
 
     pub(super) fn layer_forward(&self, acts: &LayerActs, ks: &mut Kernels) {
-        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), acts.shape.batch * acts.shape.seq);
+        let (d, f, uw, rows) =
+            (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), acts.shape.batch * acts.shape.seq);
         let lp = &self.p.layers[acts.layer];
         let pre = self.m.norm == Norm::Pre;
         if pre {
@@ -245,7 +297,8 @@ impl Graph {
 
     /// Turns `s.dh` (gradient w.r.t. the layer output) into the gradient w.r.t. its input.
     pub(super) fn layer_backward(&self, acts: &LayerActs, s: &Scratch, ks: &mut Kernels) {
-        let (d, f, uw, rows) = (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), acts.shape.batch * acts.shape.seq);
+        let (d, f, uw, rows) =
+            (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), acts.shape.batch * acts.shape.seq);
         let lp = &self.p.layers[acts.layer];
         let pre = self.m.norm == Norm::Pre;
         // MLP branch. Post-norm first passes through norm2: d_s = dL/d sum2.
@@ -306,7 +359,15 @@ impl Graph {
     }
 
     /// The gradient of `mix(attn_in)` given `s.dh` = dL/d sum1, into `d_attn_in` (set, or added to it).
-    fn mix_backward(&self, acts: &LayerActs, mix: TokenMix, s: &Scratch, d_attn_in: Tensor, accumulate: bool, ks: &mut Kernels) {
+    fn mix_backward(
+        &self,
+        acts: &LayerActs,
+        mix: TokenMix,
+        s: &Scratch,
+        d_attn_in: Tensor,
+        accumulate: bool,
+        ks: &mut Kernels,
+    ) {
         let (d, rows) = (self.m.d_model, acts.shape.batch * acts.shape.seq);
         match (mix, &acts.mix, &s.mix) {
             (TokenMix::Attention { qkv, out, rel_bias }, _, _) => {
@@ -367,7 +428,14 @@ pub(super) fn probs_len(m: &ModelConfig, shape: Shape) -> usize {
     shape.batch * m.heads * shape.seq * keys
 }
 
-pub(super) fn plan_layer(b: &mut Planner, m: &ModelConfig, shape: Shape, l: usize, tag: &str, h_in: Tensor) -> LayerActs {
+pub(super) fn plan_layer(
+    b: &mut Planner,
+    m: &ModelConfig,
+    shape: Shape,
+    l: usize,
+    tag: &str,
+    h_in: Tensor,
+) -> LayerActs {
     let rows = shape.batch * shape.seq;
     let (d, f, uw) = (m.d_model, m.mlp_hidden, mlp_in_width(m));
     let pre = m.norm == Norm::Pre;

@@ -67,11 +67,22 @@ fn window_shape(m: &ModelConfig, shape: Shape, i: usize) -> Shape {
 
 /// The largest window's rows over the batch (the backward's weight-gradient split covers them).
 pub(super) fn largest_window_rows(m: &ModelConfig, shape: Shape) -> usize {
-    if m.block == 0 { 0 } else { shape.batch * window_rows(m, (shape.seq / m.block).min(2) - 1) }
+    if m.block == 0 {
+        0
+    } else {
+        shape.batch * window_rows(m, (shape.seq / m.block).min(2) - 1)
+    }
 }
 
 /// Plans a block-wise call of `layers`: every block's windows when `stored`, else blocks 0 and 1 only.
-pub(super) fn plan_blocked(b: &mut Planner, m: &ModelConfig, shape: Shape, tag: &str, layers: Range<usize>, stored: bool) -> Blocked {
+pub(super) fn plan_blocked(
+    b: &mut Planner,
+    m: &ModelConfig,
+    shape: Shape,
+    tag: &str,
+    layers: Range<usize>,
+    stored: bool,
+) -> Blocked {
     let blocks = shape.seq / m.block;
     let planned = if stored { blocks } else { blocks.min(2) };
     let windows = (0..planned)
@@ -91,7 +102,13 @@ pub(super) fn plan_blocked(b: &mut Planner, m: &ModelConfig, shape: Shape, tag: 
 }
 
 /// Plans the backward's buffers for `layers` layers.
-pub(super) fn plan_block_scratch(b: &mut Planner, m: &ModelConfig, shape: Shape, layers: usize, shared: &Scratch) -> BlockScratch {
+pub(super) fn plan_block_scratch(
+    b: &mut Planner,
+    m: &ModelConfig,
+    shape: Shape,
+    layers: usize,
+    shared: &Scratch,
+) -> BlockScratch {
     let ws = window_shape(m, shape, (shape.seq / m.block).min(2) - 1);
     let d = m.d_model;
     let full = shape.batch * shape.seq * d;
@@ -127,8 +144,29 @@ impl Scratch {
 impl Graph {
     /// `rows` rows per example from `x` (`x_seq` rows per example, starting at `x_start`) into `out`.
     #[allow(clippy::too_many_arguments)]
-    fn copy_rows(&self, x: Tensor, x_seq: usize, x_start: usize, out: Tensor, out_seq: usize, out_start: usize, rows: usize, accumulate: bool) -> Box<CopyRows> {
-        Box::new(CopyRows { x, out, batch: self.shape.batch, rows, d: self.m.d_model, x_seq, x_start, out_seq, out_start, accumulate })
+    fn copy_rows(
+        &self,
+        x: Tensor,
+        x_seq: usize,
+        x_start: usize,
+        out: Tensor,
+        out_seq: usize,
+        out_start: usize,
+        rows: usize,
+        accumulate: bool,
+    ) -> Box<CopyRows> {
+        Box::new(CopyRows {
+            x,
+            out,
+            batch: self.shape.batch,
+            rows,
+            d: self.m.d_model,
+            x_seq,
+            x_start,
+            out_seq,
+            out_start,
+            accumulate,
+        })
     }
 
     /// Runs the blocks of a call on `input` (`[rows, d]`); the output ends in `bl.output()`.

@@ -78,15 +78,26 @@ fn recurrence(m: &ModelConfig) -> Recurrence {
     use Source::{Input, State};
     let block = 0..m.layers;
     match m.arch {
-        Arch::Feedforward => Recurrence { starts: vec![Start::Input], answer: 0, calls: vec![Call { layers: block, inputs: vec![State(0)], out: 0 }] },
+        Arch::Feedforward => Recurrence {
+            starts: vec![Start::Input],
+            answer: 0,
+            calls: vec![Call { layers: block, inputs: vec![State(0)], out: 0 }],
+        },
         // With injection h starts at 0 and every iteration reads h + x; without, h starts as x.
-        Arch::Looped if m.injection => {
-            Recurrence { starts: vec![Start::Zero], answer: 0, calls: vec![Call { layers: block, inputs: vec![State(0), Input], out: 0 }] }
-        }
-        Arch::Looped => Recurrence { starts: vec![Start::Input], answer: 0, calls: vec![Call { layers: block, inputs: vec![State(0)], out: 0 }] },
+        Arch::Looped if m.injection => Recurrence {
+            starts: vec![Start::Zero],
+            answer: 0,
+            calls: vec![Call { layers: block, inputs: vec![State(0), Input], out: 0 }],
+        },
+        Arch::Looped => Recurrence {
+            starts: vec![Start::Input],
+            answer: 0,
+            calls: vec![Call { layers: block, inputs: vec![State(0)], out: 0 }],
+        },
         // States: y = 0, z = 1. n times z <- net(x + y + z), then y <- net(y + z).
         Arch::Trm => {
-            let mut calls = vec![Call { layers: block.clone(), inputs: vec![Input, State(0), State(1)], out: 1 }; m.inner];
+            let mut calls =
+                vec![Call { layers: block.clone(), inputs: vec![Input, State(0), State(1)], out: 1 }; m.inner];
             calls.push(Call { layers: block, inputs: vec![State(0), State(1)], out: 0 });
             Recurrence { starts: vec![Start::Random(0), Start::Random(1)], answer: 0, calls }
         }
@@ -222,7 +233,11 @@ impl Graph {
         let call_acts = |b: &mut Planner, tag: &str, layers: Range<usize>, stored: bool| {
             let input = b.buf(&format!("{tag}.in"), rows * d);
             if m.block > 0 {
-                return CallActs { input, layers: Vec::new(), blocked: Some(plan_blocked(b, m, shape, tag, layers, stored)) };
+                return CallActs {
+                    input,
+                    layers: Vec::new(),
+                    blocked: Some(plan_blocked(b, m, shape, tag, layers, stored)),
+                };
             }
             let mut h = input;
             let mut acts = Vec::new();
@@ -236,12 +251,22 @@ impl Graph {
         let mut scratch: Vec<(usize, CallActs)> = Vec::new();
         for call in &rec.calls {
             if !scratch.iter().any(|(first, _)| *first == call.layers.start) {
-                scratch.push((call.layers.start, call_acts(&mut b, &format!("scratch{}", call.layers.start), call.layers.clone(), false)));
+                scratch.push((
+                    call.layers.start,
+                    call_acts(&mut b, &format!("scratch{}", call.layers.start), call.layers.clone(), false),
+                ));
             }
         }
         let per_iteration = rec.calls.len();
         let stored = (0..stored_iterations * per_iteration)
-            .map(|i| call_acts(&mut b, &format!("it{}.c{}", i / per_iteration, i % per_iteration), rec.calls[i % per_iteration].layers.clone(), true))
+            .map(|i| {
+                call_acts(
+                    &mut b,
+                    &format!("it{}.c{}", i / per_iteration, i % per_iteration),
+                    rec.calls[i % per_iteration].layers.clone(),
+                    true,
+                )
+            })
             .collect();
         let final_out = b.buf("final", rows * d);
         let final_rstd = b.buf("final_rstd", rows);
@@ -264,7 +289,8 @@ impl Graph {
             // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
             let wgrad_parts = b.buf(
                 "wgrad_parts",
-                Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape))) * largest_weight(m, shape.vocab, shape.seq),
+                Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape)))
+                    * largest_weight(m, shape.vocab, shape.seq),
             );
             Scratch {
                 mix: plan_mix_scratch(&mut b, m, shape),
@@ -324,9 +350,7 @@ impl Graph {
                 ks.push(match start {
                     Start::Zero => Box::new(Fill { out: home, value: 0.0 }),
                     Start::Input => Box::new(Copy { x: self.emb, out: home }),
-                    Start::Random(i) => {
-                        Box::new(Broadcast { x: self.p.init_states[i], out: home })
-                    }
+                    Start::Random(i) => Box::new(Broadcast { x: self.p.init_states[i], out: home }),
                 });
             }
         }
@@ -403,7 +427,11 @@ impl Graph {
 
     /// What the output head reads: the final norm of the state (pre-norm), or the state itself.
     fn head_input(&self, state: Tensor) -> Tensor {
-        if self.m.norm == Norm::Pre { self.final_out } else { state }
+        if self.m.norm == Norm::Pre {
+            self.final_out
+        } else {
+            state
+        }
     }
 
     /// Decodes `state` with the output head into `logits`, and scores it: `losses`, `correct`, `supervised`,
@@ -430,7 +458,14 @@ impl Graph {
         }));
         if let (Some(h), Some((weight, bias))) = (&self.halt, self.p.halt) {
             let Shape { batch, seq, .. } = self.shape;
-            ks.push(Box::new(ExactMatch { correct: self.correct, supervised: self.supervised, exact: h.exact, has_target: h.has_target, batch, seq }));
+            ks.push(Box::new(ExactMatch {
+                correct: self.correct,
+                supervised: self.supervised,
+                exact: h.exact,
+                has_target: h.has_target,
+                batch,
+                seq,
+            }));
             ks.push(Box::new(HaltForward {
                 x: input,
                 weight,
@@ -452,7 +487,17 @@ impl Graph {
     fn halt_backward(&self, input: Tensor, d_input: Tensor, ks: &mut Kernels) {
         if let (Some(h), Some((weight, bias))) = (&self.halt, self.p.halt) {
             let Shape { batch, seq, .. } = self.shape;
-            ks.push(Box::new(HaltBackward { x: input, weight, d_q: h.d_q, d_x: d_input, d_weight: self.grad(weight), d_bias: self.grad(bias), batch, seq, d: self.m.d_model }));
+            ks.push(Box::new(HaltBackward {
+                x: input,
+                weight,
+                d_q: h.d_q,
+                d_x: d_input,
+                d_weight: self.grad(weight),
+                d_bias: self.grad(bias),
+                batch,
+                seq,
+                d: self.m.d_model,
+            }));
         }
     }
 
@@ -569,7 +614,4 @@ impl Graph {
             None => acts.layers.iter().for_each(|layer| self.layer_forward(layer, ks)),
         }
     }
-
 }
-
-
