@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # looplab build and test entry point.
 #   ./build.sh serve   install what is missing, build the wasm package into www/pkg, serve www/ on http://127.0.0.1:8080
-#   ./build.sh test    install what is missing, then: native tests, browser (wasm) tests, page (Playwright) tests
+#   ./build.sh test    install what is missing, then: rustfmt and clippy gates, native tests, browser (wasm) tests,
+#                      page (Playwright) tests
 #   ./build.sh bench   native benchmarks (`looplab bench`)
 # Every install step checks first, so a second run installs nothing.
 set -euo pipefail
@@ -66,6 +67,11 @@ install_rust_target() {
   rustup target add wasm32-unknown-unknown
 }
 
+install_rust_components() {
+  if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then echo "rustfmt and clippy present"; return; fi
+  rustup component add rustfmt clippy
+}
+
 # The version of a crate pinned in Cargo.lock.
 locked_version() {
   awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
@@ -100,6 +106,7 @@ install_npm() {
 install_all() {
   install_apt
   install_rust_target
+  install_rust_components
   install_wasm_bindgen_cli
   install_wasm_pack
   install_npm
@@ -108,6 +115,13 @@ install_all() {
 build_wasm() {
   # Cargo.toml turns wasm-opt off: Debian's binaryen breaks wasm-bindgen 0.2.130 output.
   wasm-pack build --release --target web --out-dir www/pkg --no-pack
+}
+
+# The format and lint gates, native and wasm32 (src/web is compiled only there).
+lint() {
+  cargo fmt --check
+  cargo clippy --all-targets -- -D warnings
+  cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 }
 
 native_tests() {
@@ -163,6 +177,7 @@ case "$cmd" in
   test)
     t_all=$SECONDS
     stage "install" install_all
+    stage "lint (rustfmt, clippy)" lint
     stage "native tests (cargo test)" native_tests
     stage "browser tests (wasm-pack)" browser_tests
     stage "build wasm package" build_wasm

@@ -71,14 +71,17 @@ pub struct Report {
     pub matmul: Vec<MatmulFigure>,
 }
 
-/// The shapes of shared/bench/torch_ref.py: (name, vocab, seq, d, heads, swiglu hidden, block layers, iterations, batch).
-const REFERENCE: [(&str, usize, usize, usize, usize, usize, usize, usize, usize); 3] = [
+/// (name, vocab, seq, d, heads, swiglu hidden, block layers, iterations, batch).
+type RefShape = (&'static str, usize, usize, usize, usize, usize, usize, usize, usize);
+
+/// The shapes of shared/bench/torch_ref.py.
+const REFERENCE: [RefShape; 3] = [
     ("grok-ff1", 99, 4, 128, 4, 512, 1, 1, 512),
     ("sudoku6-loop", 8, 36, 128, 4, 512, 2, 8, 64),
     ("maze15-loop", 6, 225, 64, 4, 256, 1, 16, 32),
 ];
 
-fn reference_config(shape: (&str, usize, usize, usize, usize, usize, usize, usize, usize)) -> LabConfig {
+fn reference_config(shape: RefShape) -> LabConfig {
     let (_, vocab, seq, d, heads, hidden, layers, loops, batch) = shape;
     let mut c = preset("grokking").expect("preset exists");
     c.task.kind = TaskKind::Random;

@@ -1,6 +1,10 @@
 //! The page's face of [`Lab`] (wasm32 only): the Web Worker creates a `WebLab` from a preset and
 //! `key=value` overrides, then calls `train` in a loop and posts the records to the page.
 
+// Each call borrows the lab for its whole run, awaits included, on purpose: a second call while one runs gets
+// `busy` from `try_borrow_mut` instead of interleaving with it (JS runs one call at a time per worker).
+#![allow(clippy::await_holding_refcell_ref)]
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

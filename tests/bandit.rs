@@ -34,7 +34,7 @@ fn step_tokens_round_trip() {
         for arm in 0..arms {
             for reward in [0, 1] {
                 let s = Step { arm, reward };
-                assert!(s.token() < start(arms as usize) && seen.insert(s.token()));
+                assert!(s.token() < start(arms) && seen.insert(s.token()));
                 assert_eq!(Step::from_token(s.token(), arms), Some(s));
             }
         }

@@ -129,12 +129,8 @@ fn filters_keep_agreed_well_formed_labels_and_drop_the_rest() {
     assert_eq!(length[0], [Some(good.clone()), Some(good.clone()), None, Some(good.clone())]);
     assert_eq!(length[1], [Some(good.clone()), Some(other.clone()), None, None]);
     let vote = labels(&answers, Filter::Vote, 0.7);
-    for m in 0..3 {
-        assert_eq!(
-            vote[m],
-            [Some(good.clone()), None, Some(malformed.clone()), None],
-            "model {m}: 2/3 < 0.7 is dropped"
-        );
+    for (m, vote) in vote.iter().enumerate() {
+        assert_eq!(*vote, [Some(good.clone()), None, Some(malformed.clone()), None], "model {m}: 2/3 < 0.7 is dropped");
     }
     let vote_half = labels(&answers, Filter::Vote, 0.6);
     assert_eq!(vote_half[0][1], Some(other.clone()), "the majority answer labels every model");

@@ -90,10 +90,10 @@ impl GpuBackend {
 
     pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
         // Every buffer is bound as storage, so the smaller of the two limits applies.
-        let (allowed, limit) = if self.limits.max_buffer_size < self.limits.max_storage_buffer_binding_size as u64 {
+        let (allowed, limit) = if self.limits.max_buffer_size < self.limits.max_storage_buffer_binding_size {
             (self.limits.max_buffer_size, "maxBufferSize")
         } else {
-            (self.limits.max_storage_buffer_binding_size as u64, "maxStorageBufferBindingSize")
+            (self.limits.max_storage_buffer_binding_size, "maxStorageBufferBindingSize")
         };
         if let Some(big) = plan.largest() {
             let bytes = big.len as u64 * 4;

@@ -115,6 +115,8 @@ impl std::str::FromStr for BackendKind {
 }
 
 /// The two implementations behind one interface (an enum, not a trait object, so `read` can be async).
+/// A lab holds one or two backends, so the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     Cpu(cpu::CpuBackend),
     Gpu(gpu::GpuBackend),

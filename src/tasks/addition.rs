@@ -105,14 +105,14 @@ pub fn encode(p: &Problem, answer: &[u32], width: usize, order: DigitOrder) -> (
     assert!(l < width && answer.len() == l + 1, "{l} digits with {} answer slots in {width} columns", answer.len());
     let mut tokens = vec![PAD; ROWS * width];
     let mut targets = vec![IGNORE; ROWS * width];
-    for j in 0..=l {
+    for (j, &digit) in answer.iter().enumerate() {
         let c = column(j, width, order);
         if j < l {
             tokens[c] = p.a[j] as u32;
             tokens[2 * width + c] = p.b[j] as u32;
         }
         tokens[ANSWER_ROW * width + c] = BLANK;
-        targets[ANSWER_ROW * width + c] = answer[j];
+        targets[ANSWER_ROW * width + c] = digit;
     }
     (tokens, targets)
 }

@@ -56,7 +56,7 @@ impl Step {
 
     /// The step a token stands for; `None` for `START` and tokens outside the vocabulary.
     pub fn from_token(token: u32, arms: usize) -> Option<Step> {
-        (token < start(arms)).then(|| Step { arm: token as usize / 2, reward: (token % 2) as u8 })
+        (token < start(arms)).then_some(Step { arm: token as usize / 2, reward: (token % 2) as u8 })
     }
 }
 

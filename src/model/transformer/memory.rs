@@ -67,10 +67,9 @@ fn window_shape(m: &ModelConfig, shape: Shape, i: usize) -> Shape {
 
 /// The largest window's rows over the batch (the backward's weight-gradient split covers them).
 pub(super) fn largest_window_rows(m: &ModelConfig, shape: Shape) -> usize {
-    if m.block == 0 {
-        0
-    } else {
-        shape.batch * window_rows(m, (shape.seq / m.block).min(2) - 1)
+    match shape.seq.checked_div(m.block) {
+        None => 0,
+        Some(blocks) => shape.batch * window_rows(m, blocks.min(2) - 1),
     }
 }
 
