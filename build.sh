@@ -150,7 +150,7 @@ stop_server() {
 
 page_tests() {
   start_server
-  LOOPLAB_URL="http://127.0.0.1:$PORT/" node --test tests/page.test.mjs
+  LOOPLAB_URL="http://127.0.0.1:$PORT/" node --test --test-concurrency=1 tests/page/*.test.mjs
   stop_server
 }
 

@@ -1,0 +1,169 @@
+// Page tests: the page itself: load, train, pause, reset, settings, the URL hash, no WebGPU, presets, the backend switch.
+// Run: LOOPLAB_URL=http://127.0.0.1:8080/ node --test tests/page/basics.test.mjs (./build.sh test serves the page).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import {
+  CHROMIUM, browser, useBrowser, openPage, stepCount, points, pixels, SMALL, trainPast,
+} from './helpers.mjs';
+
+useBrowser();
+
+test('page loads, shows the device, trains, pauses and resets', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    const device = await page.textContent('#device');
+    assert.ok(device.length > 0 && !/no WebGPU/i.test(device), `device shown: ${device}`);
+    assert.equal(await page.isHidden('#message'), true, `no message at load: ${await page.textContent('#message')}`);
+    assert.equal(await stepCount(page), 0);
+    const emptyLoss = await pixels(page, '#chart-loss');
+
+    await page.click('#start');
+    await page.waitForFunction(() => Number(document.getElementById('chart-acc').dataset.points) >= 10, null, { timeout: 30_000 });
+    const s1 = await stepCount(page);
+    assert.ok(s1 > 0, 'the step counter advanced');
+    await page.waitForFunction((s) => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > s, s1, { timeout: 30_000 });
+    assert.notEqual(await pixels(page, '#chart-loss'), emptyLoss, 'the loss curve was drawn');
+    assert.match(await page.textContent('#steps-per-s'), /^[0-9.]+$/, 'steps/s shown');
+
+    await page.click('#pause');
+    await page.waitForSelector('#pause:disabled', { timeout: 30_000 });
+    const paused = await stepCount(page);
+    const pausedPoints = await points(page, '#chart-loss');
+    // Pause is confirmed by the worker (the button is disabled once its loop has stopped), so nothing can
+    // arrive later; the wait only gives a broken pause the time to show itself.
+    await page.waitForTimeout(600);
+    assert.equal(await stepCount(page), paused, 'pause stops the counter');
+    assert.equal(await points(page, '#chart-loss'), pausedPoints, 'pause stops the curves');
+
+    // Resume continues from where it stopped.
+    await page.click('#start');
+    await page.waitForFunction((s) => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > s, paused, { timeout: 30_000 });
+    await page.click('#pause');
+    await page.waitForSelector('#pause:disabled', { timeout: 30_000 });
+    if (process.env.LOOPLAB_SCREENSHOT) await page.screenshot({ path: process.env.LOOPLAB_SCREENSHOT });
+
+    await page.click('#reset');
+    await page.waitForFunction(() => document.getElementById('step-count').textContent === '0'
+      && document.getElementById('chart-loss').dataset.points === '0'
+      && !document.getElementById('device').textContent.startsWith('starting'), null, { timeout: 30_000 });
+    assert.equal(await points(page, '#chart-acc'), 0, 'reset clears the curves');
+    assert.equal(await page.isEnabled('#task-p'), true, 'settings editable after reset');
+
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('an invalid setting is reported in the message area', async () => {
+  const { page, errors } = await openPage(browser, `#${SMALL}`);
+  try {
+    await page.fill('#task-p', '1');
+    await page.click('#start');
+    await page.waitForSelector('#message:not([hidden])', { timeout: 30_000 });
+    const message = await page.textContent('#message');
+    assert.match(message, /task\.p/, `the message names the key: ${message}`);
+    assert.equal(await stepCount(page), 0, 'nothing trained');
+    assert.equal(await page.isEnabled('#start'), true, 'start stays available to retry');
+
+    // Fixing the value and starting again trains and clears the message.
+    await page.fill('#task-p', '23');
+    await page.click('#start');
+    await page.waitForFunction(() => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > 0, null, { timeout: 30_000 });
+    assert.equal(await page.isHidden('#message'), true, 'message cleared');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('settings from the URL hash reach the lab; divergence is reported in the message area', async () => {
+  // lr x weight_decay > 2 makes decoupled weight decay flip and grow the weights every step: a real divergence,
+  // here (x 100) before the first evaluation, so there is no earlier state to go back to.
+  const { page, errors } = await openPage(browser, `#task.p=23&train.lr=1&train.weight_decay=100&${SMALL}`);
+  try {
+    assert.equal(await page.inputValue('#task-p'), '23', 'a hash key with an input fills it');
+    await page.click('#start');
+    await page.waitForFunction(() => /diverged/.test(document.getElementById('message').textContent)
+      && /No earlier state|last good state/.test(document.getElementById('message').textContent), null, { timeout: 60_000 });
+    const message = await page.textContent('#message');
+    assert.match(message, /train\.lr/, `the message says what to change: ${message}`);
+    await page.waitForSelector('#start:enabled', { timeout: 30_000 });
+    assert.equal(await page.isDisabled('#pause'), true, 'training stopped');
+    assert.equal(await page.textContent('#status'), 'paused');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('without WebGPU the page says so and offers the CPU backend', async () => {
+  // Headless Chromium without the WebGPU flags has navigator.gpu but no adapter.
+  const plain = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
+  try {
+    const { page, errors } = await openPage(plain, `#${SMALL}`);
+    assert.match(await page.textContent('#message'), /WebGPU/, 'the message names WebGPU');
+    assert.equal(await page.isVisible('#use-cpu'), true, 'a CPU button is offered');
+    await page.click('#use-cpu');
+    await page.waitForFunction(() => /cpu/i.test(document.getElementById('device').textContent), null, { timeout: 30_000 });
+    assert.equal(await page.isHidden('#message'), true, 'message cleared once the CPU lab is ready');
+    await page.click('#start');
+    await page.waitForFunction(() => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > 0, null, { timeout: 30_000 });
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await plain.close();
+  }
+});
+
+test('the preset picker rebuilds the form and round-trips through the URL hash', async () => {
+  const { page, errors } = await openPage(browser, '#preset=maze&model.loops=7');
+  try {
+    assert.equal(await page.inputValue('#preset'), 'maze');
+    assert.equal(await page.inputValue('#model-loops'), '7', 'a hash key fills its input');
+    assert.equal(await page.inputValue('#task-test_size'), '6', 'the maze knobs are shown at the preset values');
+    assert.equal(await page.isVisible('#solve'), true, 'a maze preset offers the solving view');
+
+    await page.selectOption('#preset', 'sudoku-4x4');
+    await page.waitForFunction(() => location.hash === '#preset=sudoku-4x4');
+    assert.equal(await page.inputValue('#task-givens'), '6', 'the form shows the new preset');
+    assert.equal(await page.$('#task-test_size'), null, 'knobs of other tasks are gone');
+    await page.fill('#model-loops', '5');
+    await page.selectOption('#model-arch', 'trm');
+    const hash = await page.evaluate(() => location.hash);
+    assert.equal(hash, '#preset=sudoku-4x4&model.arch=trm&model.loops=5', 'changed settings are written to the hash');
+
+    const { page: again } = await openPage(browser, hash);
+    assert.equal(await again.inputValue('#preset'), 'sudoku-4x4');
+    assert.equal(await again.inputValue('#model-loops'), '5');
+    assert.equal(await again.inputValue('#model-arch'), 'trm');
+    await again.close();
+
+    const { page: bad } = await openPage(browser, '#preset=grokking&model.arch=spiral');
+    assert.match(await bad.textContent('#message'), /model\.arch/, 'an invalid hash value is named');
+    assert.equal(await bad.isHidden('#solve'), true, 'no solving view for modular arithmetic');
+    await bad.close();
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('the backend switch moves the lab to the CPU and into the hash; an unknown backend is named', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    assert.equal(await page.inputValue('#backend'), 'gpu');
+    await page.selectOption('#backend', 'cpu');
+    await page.waitForFunction(() => document.getElementById('device').textContent.startsWith('cpu'), null, { timeout: 30_000 });
+    assert.match(await page.evaluate(() => location.hash), /&backend=cpu$/);
+    await trainPast(page, 2);
+    assert.equal(await page.isDisabled('#backend'), true, 'the backend is fixed once a run has steps');
+    const { page: bad } = await openPage(browser, `#task.p=11&${SMALL}&backend=tpu`);
+    assert.match(await bad.textContent('#message'), /Unknown backend "tpu".*gpu, cpu/);
+    assert.equal(await bad.inputValue('#backend'), 'gpu');
+    await bad.close();
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});

@@ -1,0 +1,100 @@
+// Page tests: runs that outlive the page: checkpoint files, the autosave, a lost device.
+// Run: LOOPLAB_URL=http://127.0.0.1:8080/ node --test tests/page/runs.test.mjs (./build.sh test serves the page).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import {
+  browser, useBrowser, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, safetensorsHeader,
+} from './helpers.mjs';
+
+useBrowser();
+
+test('save a checkpoint, export the history, load the checkpoint back; a garbage file is named', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    const saved = await trainPast(page, 3);
+    const ckpt = await download(page, '#save');
+    assert.match(ckpt.name, new RegExp(`step${saved}\\.safetensors$`));
+    const meta = safetensorsHeader(ckpt.bytes).__metadata__;
+    assert.equal(meta.format, 'looplab-checkpoint-1');
+    assert.equal(meta.step, String(saved), 'the metadata holds the step');
+    assert.equal(JSON.parse(meta.config).task.p, 11, 'the metadata holds the config');
+
+    const csv = (await download(page, '#export-csv')).bytes.toString('utf8').trim().split('\n');
+    assert.equal(csv[0], 'step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s');
+    assert.ok(csv.length >= 2 && csv.slice(1).every((row) => row.split(',').length === 10), `one row per record: ${csv.join(' | ')}`);
+    const json = JSON.parse((await download(page, '#export-json')).bytes.toString('utf8'));
+    assert.equal(json.length, csv.length - 1, 'the JSON has the same records');
+
+    // Reset and change a setting: loading the file brings back its step and its config.
+    await page.click('#reset');
+    await stepIs(page, 0);
+    await labReady(page);
+    await page.fill('#task-p', '13');
+    await page.setInputFiles('#load-file', { name: 'run.safetensors', mimeType: 'application/octet-stream', buffer: ckpt.bytes });
+    await stepIs(page, saved);
+    assert.match(await page.textContent('#message'), /Loaded run\.safetensors/);
+    assert.equal(await page.inputValue('#task-p'), '11', 'the checkpoint config replaces the form');
+    assert.match(await page.evaluate(() => location.hash), /task\.p=11/, 'and the URL hash');
+    assert.ok(await points(page, '#chart-loss') === 0, 'a file alone has no history');
+    const loaded = await trainPast(page, saved);
+    // The form now describes the file's config exactly: a reload finds the loaded run's autosave under it.
+    await page.reload();
+    await labReady(page);
+    assert.equal(await stepCount(page), loaded, 'a reload resumes the loaded run');
+
+    await page.setInputFiles('#load-file', { name: 'garbage.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not a checkpoint at all') });
+    await page.waitForFunction(() => /checkpoint garbage\.safetensors: /.test(document.getElementById('message').textContent), null, { timeout: 30_000 });
+    assert.equal(await stepCount(page), loaded, 'the current run is kept');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('the run is autosaved and resumed on reload; Reset deletes the autosave', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    const saved = await trainPast(page, 3);
+    const curve = await points(page, '#chart-loss');
+    await page.reload();
+    await labReady(page);
+    assert.equal(await stepCount(page), saved, 'resumed at the step it paused at');
+    assert.match(await page.textContent('#message'), new RegExp(`Resumed from the autosave of step ${saved}`));
+    assert.equal(await points(page, '#chart-loss'), curve, 'the curves come back with the history');
+    await trainPast(page, saved);
+
+    await page.click('#reset');
+    await stepIs(page, 0);
+    await labReady(page);
+    await page.reload();
+    await labReady(page);
+    assert.equal(await stepCount(page), 0, 'after Reset a reload starts from step 0');
+    assert.equal(await page.isHidden('#message'), true, `no message: ${await page.textContent('#message')}`);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a lost GPU device stops training and the run recovers from the autosave on the CPU', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    const saved = await trainPast(page, 3);
+    await page.click('#start');
+    // SwiftShader cannot be made to lose its device: the worker's test hook fails the next step the same way.
+    await page.workers()[0].evaluate(() => self.looplabTest.loseDevice());
+    await page.waitForSelector('#recover-offer:not([hidden])', { timeout: 30_000 });
+    assert.match(await page.textContent('#message'), /GPU device was lost/);
+    assert.equal(await page.isDisabled('#pause'), true, 'training stopped');
+    await page.click('#recover-cpu');
+    await labReady(page);
+    assert.match(await page.textContent('#device'), /cpu/i, 'the lab runs on the cpu backend');
+    assert.ok(await stepCount(page) >= saved, 'resumed from the autosave');
+    assert.match(await page.textContent('#message'), /Resumed from the autosave/);
+    await trainPast(page, await stepCount(page));
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
