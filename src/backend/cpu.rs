@@ -109,6 +109,25 @@ impl CpuBackend {
     }
 }
 
+/// Runs `f(index, chunk)` over the consecutive `chunk_len`-element chunks of `out` (the last may be shorter):
+/// natively on every core, in order on one thread in wasm. `work` estimates the operations per chunk; below
+/// about 32k operations in all the work stays on the calling thread, where handing it out costs more than it saves.
+/// Chunks are disjoint, so the result never depends on the thread count.
+pub fn for_each_chunk(out: &mut [f32], chunk_len: usize, work: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    let chunk_len = chunk_len.max(1);
+    let chunks = out.len().div_ceil(chunk_len);
+    #[cfg(not(target_arch = "wasm32"))]
+    if chunks > 1 && chunks.saturating_mul(work) >= 1 << 15 {
+        use rayon::prelude::*;
+        // Enough chunks per task that one task is worth ~32k operations.
+        let per_task = ((1usize << 15) / work.max(1)).max(1);
+        out.par_chunks_mut(chunk_len).with_min_len(per_task).enumerate().for_each(|(i, c)| f(i, c));
+        return;
+    }
+    let _ = (chunks, work);
+    out.chunks_mut(chunk_len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
 impl Default for CpuBackend {
     fn default() -> Self {
         Self::new()
