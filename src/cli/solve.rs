@@ -1,5 +1,6 @@
-//! `looplab solve`: one Sudoku or maze through a trained model, the board after every iteration, the
-//! iteration an adaptive exit stops at, and whether the task's validator accepts the answer.
+//! `looplab solve`: one Sudoku, maze or automaton program through a trained model, the board (or space-time
+//! diagram) after every iteration, the iteration an adaptive exit stops at, and whether the task's validator
+//! accepts the answer.
 
 use std::path::PathBuf;
 
@@ -8,7 +9,7 @@ use crate::backend::{Backend, BackendKind};
 use crate::config::TaskKind;
 use crate::error::LabError;
 use crate::solve::{trace, Exit, Trace, EXIT_KL};
-use crate::tasks::{maze, sudoku};
+use crate::tasks::{automaton, maze, sudoku};
 use crate::train::{checkpoint::Weights, training_depth};
 
 #[derive(Debug, Default)]
@@ -16,6 +17,7 @@ pub struct SolveArgs {
     checkpoint: Option<PathBuf>,
     sudoku: Option<String>,
     maze: Option<PathBuf>,
+    program: Option<String>,
     iters: Option<usize>,
     exit: Option<Exit>,
     backend: Option<BackendKind>,
@@ -44,6 +46,7 @@ impl SolveArgs {
                 "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--sudoku" => a.sudoku = Some(value(flag, &mut it)?.clone()),
                 "--maze" => a.maze = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--program" => a.program = Some(value(flag, &mut it)?.clone()),
                 "--iters" => a.iters = Some(count(flag, &mut it, 1..=256, "a count")?),
                 "--exit-kl" | "--exit-halt" => a.exit = Some(parse_exit(flag, &mut it, a.exit)?),
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
@@ -56,8 +59,10 @@ impl SolveArgs {
                 "`solve` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
             ));
         }
-        if a.sudoku.is_some() == a.maze.is_some() {
-            return Err(LabError::Usage("`solve` needs exactly one of --sudoku PUZZLE or --maze FILE".into()));
+        if [a.sudoku.is_some(), a.maze.is_some(), a.program.is_some()].iter().filter(|&&x| x).count() != 1 {
+            return Err(LabError::Usage(
+                "`solve` needs exactly one of --sudoku PUZZLE, --maze FILE or --program \"RULE TAPE STEPS\"".into(),
+            ));
         }
         Ok(a)
     }
@@ -79,6 +84,8 @@ struct Step {
 
 #[derive(serde::Serialize)]
 struct Solution {
+    /// About the input (the automaton's rule: trained on or held out).
+    note: Option<String>,
     iterations: Vec<Step>,
     exit_iteration: usize,
     /// The exit rule: "KL < EPS" or "halting head".
@@ -98,6 +105,10 @@ struct Problem {
     grid: [usize; 2],
     render: Render,
     judge: Judge,
+    /// A line about the input to print first (the automaton's rule: trained on or held out).
+    note: Option<String>,
+    /// The fewest iterations that can solve it, when the task knows (one per program step).
+    min_depth: usize,
 }
 
 fn sudoku_problem(text: &str, n: usize) -> Result<Problem, LabError> {
@@ -109,6 +120,8 @@ fn sudoku_problem(text: &str, n: usize) -> Result<Problem, LabError> {
         grid: [n, n],
         render: Box::new(move |p| sudoku::pretty(&board(p))),
         judge: Box::new(move |p| sudoku::check(&given, &board(p)).map_err(|v| v.to_string())),
+        note: None,
+        min_depth: 1,
     })
 }
 
@@ -131,6 +144,30 @@ fn maze_problem(text: &str, positions: usize) -> Result<Problem, LabError> {
         grid: [side, side],
         render: Box::new(move |p| maze::to_text(&draw, Some(&path(p)))),
         judge: Box::new(move |p| maze::check(&check, &path(p)).map_err(|e| e.to_string())),
+        note: None,
+        min_depth: 1,
+    })
+}
+
+/// An automaton program, laid out on the grid the model takes (see `automaton::model_grid`).
+fn program_problem(text: &str, weights: &Weights<'_>) -> Result<Problem, LabError> {
+    let program = automaton::parse(text)?;
+    let (task, seed) = (&weights.config.task, weights.config.seed);
+    let grid = automaton::model_grid(&program, task, weights.positions)?;
+    let (tokens, _) = program.encode(grid);
+    let (shown, judged) = (program.clone(), program.clone());
+    Ok(Problem {
+        tokens,
+        grid,
+        render: Box::new(move |p| automaton::render(&shown, &automaton::read(&shown, p, grid))),
+        judge: Box::new(move |p| automaton::verdict(&judged, &automaton::read(&judged, p, grid))),
+        note: Some(format!(
+            "{}; {} steps need at least {} iterations",
+            automaton::rule_note(program.rule, task, seed),
+            program.steps,
+            program.steps
+        )),
+        min_depth: program.steps,
     })
 }
 
@@ -158,20 +195,27 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     let weights = Weights::read(&bytes, &path.display().to_string())?;
     let task = &weights.config.task;
-    let problem = match (&a.sudoku, &a.maze, task.kind) {
-        (Some(text), _, TaskKind::Sudoku) => sudoku_problem(text, task.size)?,
-        (_, Some(file), TaskKind::Maze) => {
+    let problem = match (&a.sudoku, &a.maze, &a.program, task.kind) {
+        (Some(text), _, _, TaskKind::Sudoku) => sudoku_problem(text, task.size)?,
+        (_, Some(file), _, TaskKind::Maze) => {
             maze_problem(&std::fs::read_to_string(file).map_err(io_err(file))?, weights.positions)?
         }
-        (Some(_), _, kind) | (_, Some(_), kind) => {
-            let given = if a.sudoku.is_some() { "--sudoku" } else { "--maze" };
+        (_, _, Some(text), TaskKind::Automaton) => program_problem(text, &weights)?,
+        (sudoku, maze, _, kind) => {
+            let given = if sudoku.is_some() {
+                "--sudoku"
+            } else if maze.is_some() {
+                "--maze"
+            } else {
+                "--program"
+            };
             return Err(LabError::Input(format!(
                 "{given} needs a checkpoint trained on that task; this one was trained on task.kind={kind:?}"
             )));
         }
-        (None, None, _) => unreachable!("checked by parse"),
     };
-    let depth = a.iters.unwrap_or_else(|| training_depth(&weights.config));
+    // By default at least one iteration per program step (a longer program than trained needs more).
+    let depth = a.iters.unwrap_or_else(|| training_depth(&weights.config).max(problem.min_depth));
     if weights.config.model.arch == crate::config::Arch::Feedforward && depth != 1 {
         return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
     }
@@ -182,6 +226,7 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     let answer = t.predictions(exit - 1, 0);
     let verdict = (problem.judge)(&answer);
     let solution = Solution {
+        note: problem.note.clone(),
         iterations: steps(&problem, &t),
         exit_iteration: exit,
         exit_rule: rule.to_string(),
@@ -192,6 +237,9 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&solution).expect("solution serializes"));
         return Ok(());
+    }
+    if let Some(note) = &solution.note {
+        println!("{note}");
     }
     for s in &solution.iterations {
         let kl = s.kl.map_or(String::new(), |k| format!(", KL {k:.2e}"));

@@ -44,6 +44,9 @@ pub enum TaskKind {
     /// `a x b` of `task.size`- and `task.size_b`-digit numbers, with each answer digit's computation graph (see
     /// `tasks::multiplication`; `looplab audit`).
     Multiplication,
+    /// An elementary cellular automaton whose rule is in the prompt, run `task.steps` steps on `task.size` cells,
+    /// with held-out rules, longer runs and wider tapes (see `tasks::automaton`).
+    Automaton,
 }
 
 /// Which end of a number comes first (left) in a task's layout.
@@ -99,7 +102,7 @@ pub struct TaskConfig {
     #[serde(default)]
     pub maze_loops: f64,
     /// Composition: entities, relations, inferred facts per ID atomic fact in training (phi), and share of atomic
-    /// facts held out as OOD.
+    /// facts held out as OOD (automaton: share of the rule classes held out).
     #[serde(default)]
     pub entities: usize,
     #[serde(default)]
@@ -117,6 +120,11 @@ pub struct TaskConfig {
     /// Multiplication: digits of the second operand b (0 = `size`).
     #[serde(default)]
     pub size_b: usize,
+    /// Automaton: program steps of the training runs, and of the long test runs (0 = `steps`).
+    #[serde(default)]
+    pub steps: usize,
+    #[serde(default)]
+    pub test_steps: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -386,6 +394,7 @@ impl LabConfig {
             TaskKind::Bandit => crate::tasks::bandit::validate(t)?,
             TaskKind::Addition => crate::tasks::addition::validate(t)?,
             TaskKind::Multiplication => crate::tasks::multiplication::validate(t)?,
+            TaskKind::Automaton => crate::tasks::automaton::validate(t, self.seed)?,
         }
         range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
         range("model.heads", m.heads as f64, 1.0, 64.0)?;

@@ -124,6 +124,21 @@ pub const PRESETS: &[Preset] = &[
         description: "the feedforward twin of `multiplication`: 4 distinct layers run once (4 layer applications either way)",
         config: multiplication_ff,
     },
+    Preset {
+        name: "automaton",
+        description: "programs in the prompt: an elementary cellular automaton whose rule table is in the input, 6 steps on 8 cells (the space-time diagram), 22 of 88 rule classes held out, tested on 12 steps and 16 cells: local attention (radius 1), no positions, a 1-layer block looped 8 times, progressive loss",
+        config: automaton,
+    },
+    Preset {
+        name: "automaton-ff",
+        description: "the iso-FLOP feedforward twin of `automaton`: 8 distinct layers run once (8 layer applications either way, 8x the parameters)",
+        config: automaton_ff,
+    },
+    Preset {
+        name: "automaton-ff-narrow",
+        description: "the iso-parameter feedforward twin of `automaton`: 8 distinct layers of width 12 (about the looped block's parameters)",
+        config: automaton_ff_narrow,
+    },
 ];
 
 fn grokking() -> LabConfig {
@@ -149,6 +164,8 @@ fn grokking() -> LabConfig {
             ood_fraction: 0.0,
             order: DigitOrder::Reverse,
             size_b: 0,
+            steps: 0,
+            test_steps: 0,
         },
         model: ModelConfig {
             arch: Arch::Looped,
@@ -385,5 +402,29 @@ fn multiplication() -> LabConfig {
 fn multiplication_ff() -> LabConfig {
     let mut c = multiplication();
     (c.model.arch, c.model.layers, c.model.loops) = (Arch::Feedforward, 4, 1);
+    c
+}
+
+/// Depth is program steps: with radius-1 attention one iteration moves information one row of the space-time
+/// diagram, so 8 iterations can fill the 6 training rows and the 12-step runs need at least 12.
+fn automaton() -> LabConfig {
+    let mut c = maze();
+    c.task.kind = TaskKind::Automaton;
+    (c.task.size, c.task.test_size, c.task.steps, c.task.test_steps) = (8, 16, 6, 12);
+    (c.task.examples, c.task.test_examples, c.task.ood_fraction) = (10000, 128, 0.25);
+    (c.model.d_model, c.model.heads, c.model.mlp_hidden, c.model.loops) = (32, 4, 64, 8);
+    (c.train.steps, c.train.batch_size, c.train.lr, c.train.eval_every) = (3000, 32, 2e-3, 250);
+    c
+}
+
+fn automaton_ff() -> LabConfig {
+    let mut c = automaton();
+    (c.model.arch, c.model.layers, c.model.loops, c.train.depth) = (Arch::Feedforward, 8, 1, Depth::Fixed);
+    c
+}
+
+fn automaton_ff_narrow() -> LabConfig {
+    let mut c = automaton_ff();
+    (c.model.d_model, c.model.mlp_hidden) = (12, 24);
     c
 }

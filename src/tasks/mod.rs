@@ -4,6 +4,7 @@
 //! local attention reads.
 
 pub mod addition;
+pub mod automaton;
 pub mod bandit;
 pub mod composition;
 pub mod maze;
@@ -92,6 +93,7 @@ impl Dataset {
             TaskKind::Bandit => bandit::build(&config.task, config.seed),
             TaskKind::Addition => addition::build(&config.task, config.seed),
             TaskKind::Multiplication => multiplication::build(&config.task, config.seed),
+            TaskKind::Automaton => automaton::build(&config.task, config.seed, pad),
         }
     }
 

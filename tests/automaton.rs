@@ -1,0 +1,178 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The cellular-automaton task (programs in the prompt): the simulator against hand-worked runs, the rule
+//! symmetries, the layout, determinism by seed, disjoint splits (held-out rules disjoint from training rules
+//! under reflection and complement), and the parser's messages.
+
+use std::collections::HashSet;
+
+use looplab::config::LabConfig;
+use looplab::ops::cross_entropy::IGNORE;
+use looplab::tasks::automaton::{self, class, complement, reflect, step, Program, EDGE, HI, LO};
+use looplab::tasks::Dataset;
+
+fn config(sets: &[&str]) -> LabConfig {
+    LabConfig::from_preset("automaton", &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+}
+
+fn bits(s: &str) -> Vec<u8> {
+    s.bytes().map(|b| b - b'0').collect()
+}
+
+#[test]
+fn the_simulator_matches_hand_worked_runs() {
+    // Rule 90: each cell becomes the XOR of its neighbours; from a single 1, the Sierpinski triangle.
+    let rule90 = Program { rule: 90, tape: bits("0000100000"), steps: 3 }.run();
+    assert_eq!(rule90, ["0000100000", "0001010000", "0010001000", "0101010100"].map(bits));
+    // Rule 30: new = l XOR (c OR r).
+    let rule30 = Program { rule: 30, tape: bits("00000100000"), steps: 3 }.run();
+    assert_eq!(rule30, ["00000100000", "00001110000", "00011001000", "00110111100"].map(bits));
+    // The null boundary: cells beyond the ends are 0 and never change. Rule 255 (all 1) fills everything,
+    // rule 170 (new = r) shifts left and lets zeros in from the right edge.
+    assert_eq!(step(255, &bits("0000")), bits("1111"));
+    assert_eq!(step(170, &bits("1011")), bits("0110"));
+    assert_eq!(step(240, &bits("1011")), bits("0101"));
+    // Rule 1 (only 000 -> 1): the edges see a 0 beyond them.
+    assert_eq!(step(1, &bits("0001")), bits("1100"));
+}
+
+#[test]
+fn rule_symmetries_are_involutions_with_88_classes() {
+    // Known pairs: 110 mirrors to 124 and complements to 137; 30 <-> 86 mirrored, 30 <-> 135 complemented.
+    assert_eq!((reflect(110), complement(110), reflect(30), complement(30)), (124, 137, 86, 135));
+    assert_eq!((reflect(90), complement(90)), (90, 165));
+    for r in 0..=255u8 {
+        assert_eq!((reflect(reflect(r)), complement(complement(r))), (r, r), "rule {r}");
+        // Reflection is an exact symmetry of a run: the mirrored tape runs to the mirrored diagram.
+        let tape = bits("1101001110");
+        let mirrored: Vec<u8> = tape.iter().rev().copied().collect();
+        let a = step(r, &tape);
+        let b: Vec<u8> = step(reflect(r), &mirrored).into_iter().rev().collect();
+        assert_eq!(a, b, "rule {r}");
+    }
+    let classes: HashSet<u8> = (0..=255u8).map(class).collect();
+    assert_eq!(classes.len(), automaton::CLASSES);
+}
+
+#[test]
+fn the_layout_carries_the_tape_the_rule_and_the_diagram() {
+    let p = Program { rule: 110, tape: bits("0110"), steps: 2 };
+    assert_eq!(p.grid(), [3, 6]);
+    let (tokens, targets) = p.encode([3, 6]);
+    let (hi, lo) = (HI + (110 >> 4), LO + (110 & 15));
+    assert_eq!(
+        tokens,
+        [[EDGE, 0, 1, 1, 0, EDGE], [EDGE, hi, lo, hi, lo, EDGE], [EDGE, hi, lo, hi, lo, EDGE],].concat()
+    );
+    let run = p.run();
+    let i = IGNORE;
+    let row = |t: usize| run[t].iter().map(|&c| c as u32).collect::<Vec<u32>>();
+    assert_eq!(targets, [vec![i; 6], [&[i][..], &row(1), &[i]].concat(), [&[i][..], &row(2), &[i]].concat()].concat());
+    assert_eq!(Program::from_tokens(&tokens, [3, 6]).unwrap(), p);
+    // Padded into a larger grid (learned positions): EDGE round it, no targets, and it reads back the same.
+    let (padded, padded_targets) = p.encode([5, 9]);
+    assert_eq!(padded.iter().filter(|&&t| t != EDGE).count(), 12);
+    assert_eq!(padded_targets.iter().filter(|&&y| y != IGNORE).count(), 8);
+    assert_eq!(Program::from_tokens(&padded, [5, 9]).unwrap(), p);
+}
+
+#[test]
+fn splits_are_deterministic_and_held_out_rules_never_meet_training_rules() {
+    let sets = ["task.examples=600", "task.test_examples=40"];
+    let (a, b) = (Dataset::build(&config(&sets)), Dataset::build(&config(&sets)));
+    let names: Vec<&str> = a.splits.iter().map(|s| s.name).collect();
+    assert_eq!(names, ["train", "unseen", "seen", "unseen-long", "unseen-wide"]);
+    let grids: Vec<[usize; 2]> = a.splits.iter().map(|s| s.grid).collect();
+    assert_eq!(grids, [[7, 10], [7, 10], [7, 10], [13, 10], [7, 18]]);
+    for (x, y) in a.splits.iter().zip(&b.splits) {
+        assert_eq!((&x.tokens, &x.targets), (&y.tokens, &y.targets), "split {}", x.name);
+    }
+    let other = Dataset::build(&config(&[&sets[..], &["seed=1"]].concat()));
+    assert_ne!(other.splits[0].tokens, a.splits[0].tokens);
+    let c = config(&sets);
+    let held = automaton::held_out_rules(&c.task, c.seed);
+    let held_other = automaton::held_out_rules(&c.task, 1);
+    assert_ne!(held, held_other, "the seed draws the held-out rules");
+    let programs = |s: usize| -> Vec<Program> {
+        let split = &a.splits[s];
+        (0..split.len()).map(|i| Program::from_tokens(split.example(i).0, split.grid).unwrap()).collect()
+    };
+    let train = programs(0);
+    let train_rules: HashSet<u8> = train.iter().map(|p| p.rule).collect();
+    let train_classes: HashSet<u8> = train_rules.iter().map(|&r| class(r)).collect();
+    // Every rule of a held-out class is held out: no held-out rule is a mirror image or complement of a
+    // training rule.
+    for &r in &held {
+        assert!(held.contains(&reflect(r)) && held.contains(&complement(r)), "rule {r}");
+        assert!(!train_classes.contains(&class(r)), "held-out rule {r} has a training relative");
+    }
+    assert_eq!(automaton::training_rules(&c.task, c.seed).len() + held.len(), 256);
+    let held_classes: HashSet<u8> = held.iter().map(|&r| class(r)).collect();
+    assert_eq!(held_classes.len(), 22, "a quarter of the 88 classes");
+    for nibble in [|r: u8| r >> 4, |r: u8| r & 15] {
+        let seen: HashSet<u8> = train_rules.iter().map(|&r| nibble(r)).collect();
+        assert_eq!(seen.len(), 16, "every half of a rule table occurs in training");
+    }
+    let distinct: HashSet<&Program> = train.iter().collect();
+    assert_eq!(distinct.len(), train.len(), "no training program twice");
+    for (s, name) in a.splits.iter().enumerate().skip(1).map(|(i, s)| (i, s.name)) {
+        let list = programs(s);
+        assert_eq!(list.len(), 40, "{name}");
+        if name == "seen" {
+            assert!(list.iter().all(|p| train_rules.contains(&p.rule) && !distinct.contains(&p)), "{name}");
+        } else {
+            assert!(list.iter().all(|p| held.contains(&p.rule)), "{name}");
+        }
+        // Targets are the true execution.
+        for (i, p) in list.iter().enumerate() {
+            assert_eq!(a.splits[s].example(i).1, &p.encode(a.splits[s].grid).1[..], "{name} {i}");
+        }
+    }
+    // Learned positions: every split on the largest grid.
+    let padded = Dataset::build(&config(
+        &[&sets[..], &["model.attention=global", "model.radius=0", "model.positions=learned"]].concat(),
+    ));
+    assert!(padded.splits.iter().all(|s| s.grid == [13, 18]));
+}
+
+#[test]
+fn bad_programs_and_settings_are_named() {
+    assert_eq!(automaton::parse("110 0001000 8").unwrap(), Program { rule: 110, tape: bits("0001000"), steps: 8 });
+    assert_eq!(automaton::parse("  30 ..#.. 2 ").unwrap(), Program { rule: 30, tape: bits("00100"), steps: 2 });
+    let cases = [
+        ("", "expected three words, RULE TAPE STEPS"),
+        ("110 0001", "expected three words, RULE TAPE STEPS (e.g. \"110 0001000100 8\"), got 2"),
+        ("256 0001 3", "the rule \"256\" is not a Wolfram code; expected a whole number from 0 to 255"),
+        ("rule 0001 3", "the rule \"rule\" is not a Wolfram code"),
+        ("110 00x1 3", "the tape has 'x' at cell 3; expected 0 or 1 (or . and #)"),
+        ("110 1 3", "the tape has 1 cells; expected 2 to 128"),
+        ("110 0101 0", "the steps \"0\" are not a count; expected a whole number from 1 to 128"),
+        ("110 0101 many", "the steps \"many\" are not a count"),
+    ];
+    for (text, want) in cases {
+        let e = automaton::parse(text).unwrap_err().to_string();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    let invalid = |sets: &[&str]| {
+        let mut c = config(&[]);
+        for s in sets {
+            c.set(s).unwrap();
+        }
+        c.validate().unwrap_err().to_string()
+    };
+    for (sets, want) in [
+        (&["task.size=1"][..], "`task.size`: expected a number of tape cells from 2 to 128"),
+        (
+            &["task.test_size=4"],
+            "`task.test_size`: expected 0 (same as task.size) or the test tapes' cells, from task.size (8)",
+        ),
+        (&["task.steps=0"], "`task.steps`: expected a number of program steps from 1 to 128"),
+        (&["task.test_steps=3"], "`task.test_steps`: expected 0 (same as task.steps) or the long runs' steps"),
+        (&["task.ood_fraction=0"], "`task.ood_fraction`: expected a share of the 88 rule classes to hold out"),
+        (&["task.ood_fraction=0.9"], "`task.ood_fraction`"),
+        (&["task.size=2", "task.examples=1000"], "`task.examples`: expected a number of training programs from 1 to"),
+        (&["task.test_examples=0"], "`task.test_examples`: expected a number of programs per test split"),
+    ] {
+        let e = invalid(sets);
+        assert!(e.contains(want), "{sets:?}: {e}");
+    }
+}
