@@ -21,6 +21,7 @@ use crate::train::{training_depth, Record};
 
 mod mechanisms;
 mod probe;
+mod program;
 mod solve;
 
 fn js_error(e: LabError) -> JsValue {
@@ -206,6 +207,19 @@ impl WebLab {
             let mut lab = lab.try_borrow_mut().map_err(busy)?;
             let solution = solve::solve(&mut lab.trainer, &text, pick).await.map_err(js_error)?;
             to_js(&solution)
+        })
+    }
+
+    /// Runs the current automaton model on one program: `text` as `RULE TAPE STEPS`, or empty to draw one from
+    /// the held-out split. Resolves to `{text, rule, steps, cells, held_out, note, truth, iterations: [{rows,
+    /// wrong, right_rows, answer_right, confidence}], exit_iteration, valid, verdict}`; a bad program rejects
+    /// with the parser's message.
+    pub fn program(&self, text: String) -> js_sys::Promise {
+        let lab = self.lab.clone();
+        let pick = js_sys::Math::random();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut lab = lab.try_borrow_mut().map_err(busy)?;
+            to_js(&program::run(&mut lab.trainer, &text, pick).await.map_err(js_error)?)
         })
     }
 

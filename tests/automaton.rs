@@ -82,7 +82,7 @@ fn splits_are_deterministic_and_held_out_rules_never_meet_training_rules() {
     let names: Vec<&str> = a.splits.iter().map(|s| s.name).collect();
     assert_eq!(names, ["train", "unseen", "seen", "unseen-long", "unseen-wide"]);
     let grids: Vec<[usize; 2]> = a.splits.iter().map(|s| s.grid).collect();
-    assert_eq!(grids, [[7, 10], [7, 10], [7, 10], [13, 10], [7, 18]]);
+    assert_eq!(grids, [[5, 10], [5, 10], [5, 10], [9, 10], [5, 18]]);
     for (x, y) in a.splits.iter().zip(&b.splits) {
         assert_eq!((&x.tokens, &x.targets), (&y.tokens, &y.targets), "split {}", x.name);
     }
@@ -131,7 +131,7 @@ fn splits_are_deterministic_and_held_out_rules_never_meet_training_rules() {
     let padded = Dataset::build(&config(
         &[&sets[..], &["model.attention=global", "model.radius=0", "model.positions=learned"]].concat(),
     ));
-    assert!(padded.splits.iter().all(|s| s.grid == [13, 18]));
+    assert!(padded.splits.iter().all(|s| s.grid == [9, 18]));
 }
 
 #[test]

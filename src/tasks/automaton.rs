@@ -432,9 +432,13 @@ pub fn model_grid(program: &Program, task: &TaskConfig, positions: usize) -> Res
     Ok(grid)
 }
 
+pub fn is_held_out(rule: u8, task: &TaskConfig, seed: u64) -> bool {
+    held_out_rules(task, seed).binary_search(&rule).is_ok()
+}
+
 /// Whether the rule was trained on or held out (with its relatives: held-out classes are whole).
 pub fn rule_note(rule: u8, task: &TaskConfig, seed: u64) -> String {
-    let held = held_out_rules(task, seed).binary_search(&rule).is_ok();
+    let held = is_held_out(rule, task, seed);
     let relatives = format!("mirror image {}, complement {}", reflect(rule), complement(rule));
     if held {
         format!("rule {rule} is held out: neither it nor its relatives ({relatives}) were trained on")
