@@ -4,10 +4,10 @@
 // predicted 1 is shaded by its probability, wrong cells are outlined, and the rows the model has right from
 // the start are ticked on the left.
 import { PALETTE } from './plot.js';
+import { Scrub } from './scrub.js';
 
 const INK = '#1d1d1f';
 const UNKNOWN = '#c8c8cc';
-const PLAY_MS = 400;
 const MAX_CELL = 22;
 
 // `rgb` (#rrggbb) at `alpha` over white.
@@ -27,7 +27,6 @@ export class ProgramView {
     };
     this.busy = false;
     this.execution = null;
-    this.timer = null;
     const go = (text) => {
       this.busy = true;
       this.el.error.hidden = true;
@@ -36,8 +35,7 @@ export class ProgramView {
     };
     this.el.run.addEventListener('click', () => go(this.el.input.value));
     this.el.draw.addEventListener('click', () => go(''));
-    this.el.slider.addEventListener('input', () => { this.stop(); this.draw(); });
-    this.el.play.addEventListener('click', () => (this.timer ? this.stop() : this.play()));
+    this.scrub = new Scrub(this.el.slider, this.el.play, () => this.draw());
   }
 
   setTask(kind) {
@@ -49,7 +47,7 @@ export class ProgramView {
   }
 
   clear() {
-    this.stop();
+    this.scrub.stop();
     this.execution = null;
     this.el.result.hidden = true;
     this.el.error.hidden = true;
@@ -68,7 +66,7 @@ export class ProgramView {
   }
 
   show(execution) {
-    this.stop();
+    this.scrub.stop();
     this.execution = execution;
     this.el.input.value = execution.text;
     const n = execution.iterations.length;
@@ -80,24 +78,6 @@ export class ProgramView {
     this.el.result.hidden = false;
     this.el.root.dataset.valid = String(execution.valid);
     this.draw();
-  }
-
-  play() {
-    const s = this.el.slider;
-    if (Number(s.value) >= Number(s.max)) s.value = 1;
-    this.draw();
-    this.el.play.textContent = 'Stop';
-    this.timer = setInterval(() => {
-      if (Number(s.value) >= Number(s.max)) return this.stop();
-      s.value = Number(s.value) + 1;
-      this.draw();
-    }, PLAY_MS);
-  }
-
-  stop() {
-    clearInterval(this.timer);
-    this.timer = null;
-    this.el.play.textContent = 'Play';
   }
 
   draw() {
