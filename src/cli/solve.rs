@@ -162,9 +162,8 @@ fn program_problem(text: &str, weights: &Weights<'_>) -> Result<Problem, LabErro
         render: Box::new(move |p| automaton::render(&shown, &automaton::read(&shown, p, grid))),
         judge: Box::new(move |p| automaton::verdict(&judged, &automaton::read(&judged, p, grid))),
         note: Some(format!(
-            "{}; {} steps need at least {} iterations",
+            "{}; {} program step(s) need at least as many iterations",
             automaton::rule_note(program.rule, task, seed),
-            program.steps,
             program.steps
         )),
         min_depth: program.steps,
