@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 18, programs in the prompt: the `automaton` preset (a 1-layer block looped 6 times, two seeds) beside its
-# iso-FLOP (`automaton-ff`, 6 layers) and iso-parameter (`automaton-ff-narrow`, 6 narrow layers) feedforward
+# Issue 18, programs in the prompt: the `automaton` preset (a 1-layer block looped 10 times, two seeds) beside its
+# iso-FLOP (`automaton-ff`, 10 layers) and iso-parameter (`automaton-ff-narrow`, 10 narrow layers) feedforward
 # twins, trained one at a time; then for each model the depth sweep (accuracy per split against test-time
 # iterations), the probes on held-out rules (program steps per iteration: which rows of the space-time diagram
 # are right after each iteration) at the training size, on the long runs with more iterations, and on the wide
@@ -10,7 +10,7 @@
 # A run whose folder already has a checkpoint is resumed up to STEPS; a finished one is only evaluated again.
 set -uo pipefail
 OUT=${1:?usage: experiments/automaton.sh OUT_DIR [STEPS]}
-STEPS=${2:-4000}
+STEPS=${2:-6000}
 BIN=${LOOPLAB:-target/release/looplab}
 BACKEND=${BACKEND:-cpu}
 mkdir -p "$OUT"
@@ -30,11 +30,11 @@ train() {
 # measure NAME: the depth sweep and the probes of one trained run.
 measure() {
   local name=$1 ckpt=$OUT/$1/model.safetensors
-  "$BIN" eval --backend "$BACKEND" --checkpoint "$ckpt" --iters 1,2,3,4,5,6,7,8,9,10,12,16 >"$OUT/$name.eval.txt" 2>&1 \
+  "$BIN" eval --backend "$BACKEND" --checkpoint "$ckpt" --iters 1,2,3,4,5,6,8,10,12,16,20 >"$OUT/$name.eval.txt" 2>&1 \
     || "$BIN" eval --backend "$BACKEND" --checkpoint "$ckpt" >"$OUT/$name.eval.txt" 2>&1
   for split in unseen seen unseen-long unseen-wide; do
     local iters=()
-    [ "$split" = unseen-long ] && [ "${name#ff}" = "$name" ] && iters=(--iters 16)
+    [ "$split" = unseen-long ] && [ "${name#ff}" = "$name" ] && iters=(--iters 20)
     "$BIN" probe --backend "$BACKEND" --checkpoint "$ckpt" --split "$split" --examples 128 "${iters[@]}" \
       >"$OUT/$name.probe-$split.txt" 2>&1
     "$BIN" probe --backend "$BACKEND" --checkpoint "$ckpt" --split "$split" --examples 128 "${iters[@]}" --json \

@@ -249,6 +249,8 @@ fn the_cli_runs_programs_and_names_bad_ones() {
         "model.d_model=16",
         "--set",
         "model.mlp_hidden=32",
+        "--set",
+        "model.loops=6",
     ]);
     assert_eq!(code, 0, "{err}");
     let ckpt = format!("{out}/model.safetensors");

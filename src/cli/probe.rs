@@ -235,6 +235,8 @@ pub fn render(r: &ProbeReport) -> String {
             let diagonal = p.diagonal.get(i).map_or("-".to_string(), |d| format!("{d:.2}"));
             let _ = writeln!(s, "  {:>9} {:>8.2} {diagonal:>8} {cells}", i + 1, p.frontier[i]);
         }
+        let readable: String = p.readable.iter().map(|x| format!("{x:>5}")).collect();
+        let _ = writeln!(s, "  {:>27}{readable}   (iteration a row first reaches 90% of its best)", "readable at");
     }
 
     if let Some(k) = &r.cka {

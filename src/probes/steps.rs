@@ -21,6 +21,9 @@ pub struct StepLens {
     /// `diagonal[r]`: share of examples whose grid row r+1 (the tape after r+1 steps) is right after iteration
     /// r+1, i.e. iteration r+1 has run step r+1; for the iterations that have such a row.
     pub diagonal: Vec<f64>,
+    /// `readable[k]`: the first iteration (1-based) at which row `rows[k]` is entirely right in at least 90% as
+    /// many examples as at its best iteration: its slope against the row is iterations per program step.
+    pub readable: Vec<usize>,
 }
 
 /// `logits[t]` is `[batch, h*w, vocab]` after iteration t+1, `targets` `[batch, h*w]` on a `grid` of `[h, w]`.
@@ -29,8 +32,14 @@ pub fn step_lens(logits: &[Vec<f32>], targets: &[u32], grid: [usize; 2], vocab: 
     let seq = h * w;
     let batch = targets.len() / seq;
     let rows: Vec<usize> = (0..h).filter(|&t| (0..batch).any(|b| has_target(targets, b * seq + t * w, w))).collect();
-    let mut report =
-        StepLens { rows: rows.clone(), row_exact: vec![], row_accuracy: vec![], frontier: vec![], diagonal: vec![] };
+    let mut report = StepLens {
+        rows: rows.clone(),
+        row_exact: vec![],
+        row_accuracy: vec![],
+        frontier: vec![],
+        diagonal: vec![],
+        readable: vec![],
+    };
     for all in logits {
         let mut exact = vec![0usize; rows.len()];
         let (mut right, mut cells) = (vec![0usize; rows.len()], vec![0usize; rows.len()]);
@@ -61,6 +70,12 @@ pub fn step_lens(logits: &[Vec<f32>], targets: &[u32], grid: [usize; 2], vocab: 
     }
     report.diagonal = (0..logits.len())
         .map_while(|r| rows.iter().position(|&t| t == r + 1).map(|k| report.row_exact[r][k]))
+        .collect();
+    report.readable = (0..rows.len())
+        .map(|k| {
+            let best = report.row_exact.iter().map(|row| row[k]).fold(0.0, f64::max);
+            1 + report.row_exact.iter().position(|row| row[k] >= 0.9 * best).unwrap_or(0)
+        })
         .collect();
     report
 }

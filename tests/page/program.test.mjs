@@ -9,7 +9,7 @@ useBrowser();
 
 // A tiny automaton model: 4 steps on 6 cells, the block looped 6 times.
 const AUTOMATON = '#preset=automaton&task.size=6&task.test_size=0&task.test_steps=0&task.examples=64&task.test_examples=8'
-  + '&model.d_model=16&model.mlp_hidden=32&train.eval_every=2';
+  + '&model.loops=6&model.d_model=16&model.mlp_hidden=32&train.eval_every=2';
 
 // Runs the text in the box (or draws a held-out program) and waits until the view is idle again.
 async function run(page, text) {
