@@ -317,3 +317,31 @@ fn the_cli_runs_programs_and_names_bad_ones() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The program-steps lens on constructed logits: two 3x3 examples (rows 1 and 2 supervised), iteration 1 reads
+/// row 1 right in both and row 2 right in one; iteration 2 reads everything right except one cell of example 1's
+/// row 1.
+#[test]
+fn the_steps_lens_scores_rows_per_iteration() {
+    use looplab::probes::steps::step_lens;
+    let vocab = 2;
+    let i = IGNORE;
+    let targets: Vec<u32> = [[i, i, i, 0, 1, i, 1, 1, i], [i, i, i, 1, 0, i, 0, 0, i]].concat();
+    // Logits that put the top on `tokens`, position by position.
+    let logits = |tokens: &[u32]| -> Vec<f32> {
+        tokens.iter().flat_map(|&t| if t == 1 { [0.0, 1.0] } else { [1.0, 0.0] }).collect()
+    };
+    let right: Vec<u32> = targets.iter().map(|&y| if y == i { 0 } else { y }).collect();
+    let mut first = right.clone();
+    first[7] = 0; // example 0, row 2: wrong
+    let mut second = right.clone();
+    second[9 + 3] = 0; // example 1, row 1: wrong
+    let lens = step_lens(&[logits(&first), logits(&second)], &targets, [3, 3], vocab);
+    assert_eq!(lens.rows, [1, 2]);
+    assert_eq!(lens.row_exact, [[1.0, 0.5], [0.5, 1.0]]);
+    assert_eq!(lens.row_accuracy, [[1.0, 0.75], [0.75, 1.0]]);
+    // Leading rows all right: iteration 1 has 2 + 1, iteration 2 has 2 + 0.
+    assert_eq!(lens.frontier, [1.5, 1.0]);
+    assert_eq!(lens.diagonal, [1.0, 1.0]);
+    assert_eq!(lens.readable, [1, 2]);
+}

@@ -94,7 +94,7 @@ export class ProgramView {
     const model = ex.truth.map((row, r) => (r === 0 ? row.map((c) => ({ c, p: 1 }))
       : it.rows[r - 1].map((c, j) => ({ c, p: it.confidence[r - 1][j], wrong: it.wrong[r - 1][j] }))));
     diagram(this.el.model, model, it.right_rows);
-    diagram(this.el.truth, ex.truth.map((row) => row.map((c) => ({ c, p: 1 }))), ex.steps);
+    diagram(this.el.truth, ex.truth.map((row) => row.map((c) => ({ c, p: 1 }))), 0);
   }
 }
 
