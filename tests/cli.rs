@@ -95,6 +95,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         (vec!["train", "--resume", garbage], "not a complete safetensors file"),
         (vec!["train", "--resume", garbage, "--set", "task.p=5"], "--set cannot change a resumed run's config"),
         (vec!["bench", "--steps", "x"], "`--steps`: expected a whole number >= 1"),
+        (vec!["bench", "--only", "maze,nope"], "`--only`: expected comma-separated names among grokking, "),
     ];
     let mut failures = Vec::new();
     for (args, expected) in &cases {

@@ -1,5 +1,6 @@
 //! The reference backend: plain Rust, one Vec per buffer, kernels run one after another.
 
+use super::profile::{cpu_kind, Profile, ProfileSource};
 use super::{BackendStats, BufId, MemoryPlan, ProgramId, Tensor};
 use crate::error::LabError;
 use crate::ops::Kernel;
@@ -53,12 +54,14 @@ const CPU_MEMORY_BUDGET: u64 = 8 << 30;
 pub struct CpuBackend {
     pub mem: CpuMemory,
     programs: Vec<Vec<Box<dyn Kernel>>>,
+    /// Set while profiling: each kernel is timed.
+    profile: Option<Profile>,
     pub stats: BackendStats,
 }
 
 impl CpuBackend {
     pub fn new() -> CpuBackend {
-        CpuBackend { mem: CpuMemory::default(), programs: Vec::new(), stats: BackendStats::default() }
+        CpuBackend { mem: CpuMemory::default(), programs: Vec::new(), profile: None, stats: BackendStats::default() }
     }
 
     pub fn describe(&self) -> String {
@@ -92,12 +95,31 @@ impl CpuBackend {
         for id in ids {
             let program = std::mem::take(&mut self.programs[id.0]);
             for kernel in &program {
-                kernel.cpu(&mut self.mem);
+                match self.profile.as_mut() {
+                    None => kernel.cpu(&mut self.mem),
+                    Some(profile) => {
+                        let start = web_time::Instant::now();
+                        kernel.cpu(&mut self.mem);
+                        profile.add(cpu_kind(kernel.as_ref()), start.elapsed().as_secs_f64());
+                    }
+                }
+            }
+            if let Some(profile) = self.profile.as_mut() {
+                profile.runs += 1;
             }
             self.stats.dispatches += program.len() as u64;
             self.programs[id.0] = program;
         }
         self.stats.submits += 1;
+    }
+
+    /// Times every kernel of every run from now on until `take_profile`.
+    pub fn start_profile(&mut self) {
+        self.profile = Some(Profile::new(ProfileSource::CpuTimers));
+    }
+
+    pub fn take_profile(&mut self) -> Option<Profile> {
+        self.profile.take()
     }
 
     pub fn write(&mut self, t: Tensor, data: &[f32]) {

@@ -4,6 +4,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod profile;
 
 use crate::error::LabError;
 use crate::ops::Kernel;
@@ -187,6 +188,25 @@ impl Backend {
         match self {
             Backend::Cpu(c) => Ok(c.read(t)),
             Backend::Gpu(g) => g.read(t).await,
+        }
+    }
+
+    /// Profiles every run from now on (per-kernel times; see profile.rs) until `take_profile`.
+    pub fn start_profile(&mut self) -> Result<(), LabError> {
+        match self {
+            Backend::Cpu(c) => {
+                c.start_profile();
+                Ok(())
+            }
+            Backend::Gpu(g) => g.start_profile(),
+        }
+    }
+
+    /// The profile since `start_profile` (None if it was not started), which ends profiling.
+    pub fn take_profile(&mut self) -> Option<Result<profile::Profile, LabError>> {
+        match self {
+            Backend::Cpu(c) => c.take_profile().map(Ok),
+            Backend::Gpu(g) => g.take_profile(),
         }
     }
 

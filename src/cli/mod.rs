@@ -28,7 +28,7 @@ const USAGE: &str = "usage:
   looplab audit --checkpoint FILE [--backend gpu|cpu] [--json]
   looplab presets
   looplab devices
-  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
+  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter TEXT] [--only NAME,NAME] [--profile]";
 
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -93,6 +93,11 @@ pub fn write(t: Tensor) -> (Tensor, Access) {
 pub trait Kernel {
     fn cpu(&self, mem: &mut CpuMemory);
     fn launches(&self) -> Vec<Launch>;
+    /// The kernel's type for profiles, e.g. `matmul::Matmul`.
+    fn name(&self) -> &'static str {
+        let path = std::any::type_name::<Self>();
+        path.strip_prefix("looplab::ops::").unwrap_or(path)
+    }
 }
 
 /// Every `(name, tensor, expected length)` has its length, and no output shares a buffer with another of the

@@ -59,6 +59,15 @@ pub struct Evaluation {
     pub exact: f64,
 }
 
+/// What one training step ran: iterations in all, the last `backprop` of them with gradient, and whether it
+/// started a new batch (deep supervision continues the previous segment's states otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StepDepth {
+    pub iterations: usize,
+    pub backprop: usize,
+    pub new_batch: bool,
+}
+
 /// Slots of the training metrics buffer: accumulated on the device, read back every `eval_every` steps.
 mod slot {
     pub const LOSS: usize = 0;
@@ -446,7 +455,8 @@ impl Trainer {
     }
 
     /// Records one training step on the device: the batch and step info are uploaded, nothing is read back.
-    pub fn step_once(&mut self) {
+    /// Returns the depth it ran (the bench reports it, so a twin can replay the same sampled depths).
+    pub fn step_once(&mut self) -> StepDepth {
         let new_batch = self.batch_due || self.step.is_multiple_of(self.config.train.segments as u64);
         if new_batch && self.config.train.batch_size > 0 {
             let n = self.dataset.train().len();
@@ -471,6 +481,7 @@ impl Trainer {
         run.push(p.optimize);
         self.backend.run(&run);
         self.steps_since_read += 1;
+        StepDepth { iterations: total, backprop: k, new_batch }
     }
 
     /// Continues the clock of a resumed run.
