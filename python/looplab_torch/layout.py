@@ -93,7 +93,7 @@ def to_looplab(model, tensors):
         if kind == "linear":
             out[name] = torch.cat([tensors[p].t() for p in pieces], dim=1).contiguous()
         else:
-            out[name] = tensors[pieces[0]].reshape(shape).contiguous()
+            out[name] = tensors[pieces[0]].reshape(shape).clone()
     return out
 
 
@@ -115,7 +115,7 @@ def from_looplab(model, tensors, source="the checkpoint", prefix=""):
                 out[p] = t[:, cols:cols + n].t().contiguous()
                 cols += n
         else:
-            out[pieces[0]] = t.reshape(own[pieces[0]].shape).contiguous()
+            out[pieces[0]] = t.reshape(own[pieces[0]].shape).clone()
     return out
 
 

@@ -152,7 +152,7 @@ class Trainer:
         if new_batch:
             self.next_batch()
         self.batch_due = False
-        total, k = self.sample_depth()
+        total, k = self.last_depth = self.sample_depth()
         self.step += 1
         per = len(self.model.calls)
         led = per - 2 if m["arch"] == "hrm" and t["backprop"] == 1 else 0
