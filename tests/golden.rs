@@ -123,6 +123,7 @@ async fn check(g: &Golden, kind: BackendKind) -> Vec<String> {
     let mut backend = Backend::open(kind).await.unwrap();
     let trace = solve::trace(&weights, &mut backend, &g.tokens, grid, training_depth(&g.config)).await.unwrap();
     let e = relative_error(trace.logits.last().unwrap(), g.get("logits"));
+    let logits_error = e;
     if e > LOGITS_TOL {
         fail(format!("logits differ by {e:.2e} (relative)"));
     }
@@ -141,10 +142,12 @@ async fn check(g: &Golden, kind: BackendKind) -> Vec<String> {
         None => None,
     };
     let lr = t.lr_at(1);
+    let mut worst_grad = 0.0f64;
     for param in &p.list {
         let at = param.tensor.offset..param.tensor.offset + param.tensor.len;
         let want = g.get(&format!("grads.{}", param.name));
         let e = relative_error(&grads[at.clone()], want);
+        worst_grad = worst_grad.max(e);
         if e > GRAD_TOL {
             fail(format!("gradient of {} differs by {e:.2e} (relative; largest {:.3e})", param.name, max_abs(want)));
         }
@@ -171,6 +174,11 @@ async fn check(g: &Golden, kind: BackendKind) -> Vec<String> {
             );
         }
     }
+    println!(
+        "{:<36} {kind:?}: logits {logits_error:.1e}, loss {:.1e}, worst gradient {worst_grad:.1e} (relative)",
+        g.name,
+        (record.loss - g.loss).abs() / g.loss.abs()
+    );
     assert_eq!(ema.is_some(), g.has(&format!("ema_after.{}", p.list[0].name)), "{}: EMA presence", g.name);
     failures
 }
