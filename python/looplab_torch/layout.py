@@ -278,9 +278,9 @@ def read_data(folder, config=None):
         theirs = {"seed": data_config["seed"], "task": data_config["task"],
                   "model.positions": data_config["model"]["positions"]}
         if mine != theirs:
-            keys = [k for k in ("seed", "model.positions") if mine[k] != theirs[k]]
-            keys += [f"task.{k}" for k in sorted(set(mine["task"]) | set(theirs["task"]))
-                     if mine["task"].get(k) != theirs["task"].get(k)]
+            keys = [f"task.{k}" for k in sorted(set(mine["task"]) | set(theirs["task"]), key=lambda k: k != "kind")
+                    if mine["task"].get(k) != theirs["task"].get(k)]
+            keys += [k for k in ("seed", "model.positions") if mine[k] != theirs[k]]
             raise LayoutError(f"{path} holds the data of another config ({keys[0]} is "
                               f"{_at(theirs, keys[0])!r} there, {_at(mine, keys[0])!r} in the training config); "
                               "write this config's data with `looplab data`")
