@@ -115,8 +115,11 @@ class Trainer:
         runner = Step(self.model)
         if world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
+            # Only a looped model without injection can leave the embeddings out of a step's gradient (when the
+            # iterations with gradient do not reach its start).
+            unused = m["arch"] == "looped" and not m["injection"]
             runner = nn.parallel.DistributedDataParallel(runner, device_ids=ids, broadcast_buffers=False,
-                                                         find_unused_parameters=True)
+                                                         find_unused_parameters=unused)
         self.runner = runner
 
     def sample_depth(self):
