@@ -29,6 +29,8 @@ pub struct BenchArgs {
     pub only: Option<Vec<String>>,
     /// Also profile each step's kernels (on steps of their own).
     pub profile: bool,
+    /// Also write the JSON report here (the text still goes to stdout).
+    pub save: Option<String>,
 }
 
 impl BenchArgs {
@@ -40,6 +42,7 @@ impl BenchArgs {
             filter: None,
             only: None,
             profile: false,
+            save: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -50,6 +53,7 @@ impl BenchArgs {
                 "--backend" => a.backends = vec![value()?.parse()?],
                 "--filter" => a.filter = Some(value()?),
                 "--only" => a.only = Some(parse_names(&value()?)?),
+                "--save" => a.save = Some(value()?),
                 "--steps" => {
                     let v = value()?;
                     a.steps = v
@@ -310,8 +314,12 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
             }
         }
     }
+    let json = serde_json::to_string_pretty(&report).expect("report serializes");
+    if let Some(path) = &args.save {
+        std::fs::write(path, format!("{json}\n")).map_err(|source| LabError::Io { path: path.clone(), source })?;
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        println!("{json}");
     }
     Ok(())
 }

@@ -32,7 +32,7 @@ const USAGE: &str = "usage:
   looplab export --checkpoint FILE --out DIR [--format page|torch|both] [--name NAME] [--backend gpu|cpu]
   looplab presets
   looplab devices
-  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter TEXT] [--only NAME,NAME] [--profile]";
+  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter TEXT] [--only NAME,NAME] [--profile] [--save FILE]";
 
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
