@@ -7,7 +7,8 @@
 #   LOOPLAB     a looplab binary to use when this machine cannot build one (no cargo, or no crates offline)
 #   LOOPLAB_PYTHON  the Python with torch (default python3); DEVICE names the results folder (default from
 #   nvidia-smi, e.g. h200); BUDGET_S the whole run's time limit (default 450 s: finished inside 8 minutes);
-#   OUT, when set (the device tool's output folder), receives the tar.
+#   OUT, when set (the device tool's output folder), receives the tar. Through the device tool: carry a
+#   target/release/looplab built here (and .gl, the Vulkan loader, if that machine lacks one; see its notes).
 # Every part runs under its own timeout within the budget and logs its exit status in log.txt: a failing or
 # slow part costs its own results only.
 set -uo pipefail
@@ -24,7 +25,7 @@ ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$ICD" ]; then export VK_DRIVER_FILES=$ICD; fi
 
 if [ -z "${DEVICE:-}" ]; then
-  DEVICE=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | awk '{print tolower($NF)}')
+  DEVICE=$( (nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true) | head -1 | awk '{print tolower($NF)}')
   DEVICE=${DEVICE:-gpu}
   [ "$SHORT" = 1 ] && DEVICE="$DEVICE-short"
 fi
@@ -58,7 +59,7 @@ fi
   echo "date: $(date -u +%FT%TZ)"
   echo "host: $(uname -n) $(uname -m), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | wc -l) changed files"
-  nvidia-smi 2>&1 | head -20
+  if command -v nvidia-smi >/dev/null; then nvidia-smi 2>&1 | head -20; else echo "no nvidia-smi"; fi
 } >"$RES/env.txt"
 
 # Build here when possible; else use a binary brought along (LOOPLAB, or target/release/looplab).

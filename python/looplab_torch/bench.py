@@ -368,7 +368,7 @@ def looplab_figure(args, name):
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr.strip()}")
     report = json.loads(out.stdout)
-    return report["device"], report["steps"][0]
+    return report["device"].rstrip("; "), report["steps"][0]
 
 
 def main():
@@ -389,7 +389,7 @@ def main():
     saved = None
     if args.from_json:
         report = json.loads(pathlib.Path(args.from_json).read_text())
-        saved = {f["name"]: (report["device"], f) for f in report["steps"]}
+        saved = {f["name"]: (report["device"].rstrip("; "), f) for f in report["steps"]}
     torch_device = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     print(f"PyTorch {torch.__version__} on {torch_device} (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); "
           f"looplab --backend {args.backend}; the same timed steps and depths on both sides")
