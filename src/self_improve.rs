@@ -23,7 +23,6 @@ use crate::error::LabError;
 use crate::rng::Rng;
 use crate::solve::trace;
 use crate::tasks::addition::{self, Problem};
-use crate::tasks::Dataset;
 use crate::train::checkpoint::{self, Weights};
 use crate::train::{training_depth, Trainer};
 
@@ -257,7 +256,7 @@ pub async fn run(
     config.task.test_size = config.task.test_size.max(config.task.size + options.rounds);
     config.validate()?;
     options.validate(&config)?;
-    let dataset = Dataset::build(&config);
+    let dataset = config.dataset();
     let test = addition::test_problems(&config.task, config.seed);
     let lengths = test.len();
     let mut trainers = Vec::new();

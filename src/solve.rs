@@ -101,7 +101,7 @@ impl Planned {
             backend.write(state, &values);
         }
         backend.write_u32(self.graph.tokens, tokens);
-        backend.write_u32(self.graph.targets, &vec![crate::ops::cross_entropy::IGNORE; tokens.len()]);
+        backend.write_u32(self.graph.targets, &vec![crate::tasks::IGNORE; tokens.len()]);
         Ok(())
     }
 }
@@ -179,8 +179,7 @@ pub async fn exit_score(
         let t = trace(weights, backend, &tokens, split.grid, depth).await?;
         for (b, i) in ids.enumerate() {
             let targets = split.example(i).1;
-            let exact =
-                |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::ops::cross_entropy::IGNORE || y == x);
+            let exact = |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::tasks::IGNORE || y == x);
             let exit = t.exit(b, rule)?;
             histogram[exit - 1] += 1;
             iterations += exit;

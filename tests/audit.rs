@@ -4,9 +4,8 @@ use std::process::Command;
 
 use looplab::audit::audit;
 use looplab::config::LabConfig;
-use looplab::ops::cross_entropy::IGNORE;
 use looplab::tasks::multiplication::{self, graph, Problem};
-use looplab::tasks::Dataset;
+use looplab::tasks::IGNORE;
 
 /// Operand digits, least significant first, of a written number.
 fn n(x: u64, digits: usize) -> Vec<u8> {
@@ -46,7 +45,7 @@ fn dataset_holds_true_products_and_disjoint_splits() {
     assert!(too_many.contains("at most 1000000 each and 100 together (distinct 1x1-digit problems)"), "{too_many}");
     let bad_b = LabConfig::from_preset("multiplication", &["task.size_b=9".into()]).unwrap_err().to_string();
     assert!(bad_b.contains("`task.size_b`"), "{bad_b}");
-    let d = Dataset::build(&c);
+    let d = c.dataset();
     assert_eq!((d.splits[0].len(), d.splits[1].len(), d.seq_len()), (300, 100, 12));
     let mut train = std::collections::HashSet::new();
     for (k, s) in d.splits.iter().enumerate() {

@@ -13,7 +13,6 @@ use looplab::lab::Lab;
 use looplab::rng::Rng;
 use looplab::solve::trace;
 use looplab::tasks::bandit::{start, test_tasks, train_tasks, vocab, Bandit, Episodes, Policy, Step};
-use looplab::tasks::Dataset;
 use looplab::train::checkpoint::Weights;
 
 fn config(sets: &[&str]) -> LabConfig {
@@ -49,7 +48,7 @@ fn step_tokens_round_trip() {
 fn teacher_episodes_are_valid_and_rewards_follow_the_means() {
     let c = config(&["task.examples=3000", "task.test_examples=100"]);
     let (arms, h) = (c.task.size, c.task.seq_len);
-    let d = Dataset::build(&c);
+    let d = c.dataset();
     assert_eq!(
         (d.vocab, d.splits.len(), d.seq_len(), d.train().len(), d.splits[1].len()),
         (vocab(arms), 2, h, 3000, 100)
@@ -91,7 +90,7 @@ fn teacher_episodes_are_valid_and_rewards_follow_the_means() {
 #[test]
 fn splits_are_deterministic_and_test_tasks_are_unseen() {
     let c = config(&["task.examples=2000", "task.test_examples=300"]);
-    let (a, b) = (Dataset::build(&c), Dataset::build(&c));
+    let (a, b) = (c.dataset(), c.dataset());
     assert_eq!(a.train().tokens, b.train().tokens);
     assert_eq!(a.splits[1].targets, b.splits[1].targets);
     let train = train_tasks(&c.task, c.seed);

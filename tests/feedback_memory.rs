@@ -10,10 +10,9 @@ use looplab::backend::{cpu::CpuBackend, Backend, BackendKind, MemoryPlan};
 use looplab::config::LabConfig;
 use looplab::model::transformer::{Graph, Shape};
 use looplab::model::Params;
-use looplab::ops::cross_entropy::IGNORE;
 use looplab::ops::matmul::MatmulPath;
 use looplab::tasks::passkey::{query, FILLER};
-use looplab::tasks::Dataset;
+use looplab::tasks::IGNORE;
 use looplab::train::Trainer;
 
 fn config(preset: &str, overrides: &[&str]) -> LabConfig {
@@ -44,7 +43,7 @@ fn tiny(memory: usize) -> LabConfig {
 fn passkey_examples_hold_one_key_at_their_distance() {
     let c = config("passkey-fam", &["task.seq_len=32", "task.examples=500", "task.test_examples=50"]);
     let (keys, len) = (c.task.size, 32);
-    let data = Dataset::build(&c);
+    let data = c.dataset();
     assert_eq!(data.vocab, keys + FILLER + 1);
     let names: Vec<&str> = data.splits.iter().map(|s| s.name).collect();
     assert_eq!(names, ["train", "d4", "d8", "d12", "d16", "d24"], "a test split per distance below the length");
@@ -82,7 +81,7 @@ fn passkey_examples_hold_one_key_at_their_distance() {
         }
     }
     assert_eq!(train_distances, (1..len).collect(), "training covers every distance");
-    assert_eq!(Dataset::build(&c).splits[3].tokens, data.splits[3].tokens, "deterministic by seed");
+    assert_eq!(c.dataset().splits[3].tokens, data.splits[3].tokens, "deterministic by seed");
 }
 
 #[test]
@@ -108,7 +107,7 @@ fn bad_configs_are_refused_with_what_is_allowed() {
 /// path (`iterate`: one window per block shape, reused) or the training path (`finish`: every window stored).
 fn logits(c: &LabConfig, tokens: &[u32], stored: bool) -> Vec<f32> {
     pollster::block_on(async {
-        let (seq, vocab) = (c.task.seq_len, Dataset::build(c).vocab);
+        let (seq, vocab) = (c.task.seq_len, c.dataset().vocab);
         let shape = Shape { batch: tokens.len() / seq, seq, grid: [1, seq], vocab };
         let mut plan = MemoryPlan::default();
         let params = Params::plan(&mut plan, &c.model, vocab, seq, false);
@@ -146,7 +145,7 @@ fn last_block_change(c: &LabConfig, tokens: &[u32], changed: &[u32]) -> f32 {
 #[test]
 fn information_crosses_blocks_only_through_the_memory() {
     let (fam, window) = (tiny(2), tiny(0));
-    let tokens = Dataset::build(&fam).splits[0].example(0).0.to_vec();
+    let tokens = fam.dataset().splits[0].example(0).0.to_vec();
     let mut early = tokens.clone();
     let keys = fam.task.size as u32;
     for t in &mut early[..2] {
@@ -169,7 +168,7 @@ fn information_crosses_blocks_only_through_the_memory() {
 fn evaluation_path_matches_the_stored_path() {
     for memory in [2, 0] {
         let c = tiny(memory);
-        let data = Dataset::build(&c);
+        let data = c.dataset();
         let tokens = &data.splits[0].tokens[..3 * c.task.seq_len];
         let (eval, stored) = (logits(&c, tokens, false), logits(&c, tokens, true));
         assert_eq!(eval, stored, "memory {memory}");

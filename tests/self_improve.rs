@@ -4,10 +4,9 @@ use std::collections::HashSet;
 
 use looplab::backend::BackendKind;
 use looplab::config::{DigitOrder, LabConfig};
-use looplab::ops::cross_entropy::IGNORE;
 use looplab::self_improve::{self, labels, Filter, Options};
 use looplab::tasks::addition::{self, answer_slots, encode, true_answer, well_formed, Problem, BLANK, PAD};
-use looplab::tasks::Dataset;
+use looplab::tasks::IGNORE;
 
 fn config(sets: &[&str]) -> LabConfig {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -67,7 +66,7 @@ fn sums_carry_and_both_orders_lay_out_the_same_digits_mirrored() {
 #[test]
 fn splits_cover_their_lengths_with_true_sums_and_held_out_problems_never_train() {
     let c = config(&["task.size=3", "task.test_size=5", "task.examples=600", "task.test_examples=40"]);
-    let d = Dataset::build(&c);
+    let d = c.dataset();
     let names: Vec<&str> = d.splits.iter().map(|s| s.name).collect();
     assert_eq!(names, ["train", "len5", "len4", "len3", "len2", "len1"]);
     assert!(d.splits.iter().all(|s| s.grid == [3, 6]), "one geometry: 3 rows x (5 + 1) columns");

@@ -9,7 +9,6 @@ use crate::backend::{Backend, BackendKind};
 use crate::config::Arch;
 use crate::error::LabError;
 use crate::probes::{self, ProbeOptions, ProbeReport, Thresholds, MAX_EXAMPLES};
-use crate::tasks::Dataset;
 use crate::train::{checkpoint::Weights, Record};
 
 #[derive(Debug, Default)]
@@ -84,7 +83,7 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
     if weights.config.model.arch == Arch::Feedforward && depth != 1 {
         return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
     }
-    let dataset = Dataset::build(&weights.config);
+    let dataset = weights.config.dataset();
     let names: Vec<&str> = dataset.splits.iter().map(|s| s.name).collect();
     let split = match &a.split {
         Some(name) => dataset

@@ -5,8 +5,7 @@ use super::{f, grid, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::CpuMemory;
 use crate::backend::Tensor;
 
-/// Rows whose target is `IGNORE` are not supervised.
-pub const IGNORE: u32 = u32::MAX;
+use crate::tasks::IGNORE;
 
 /// For each row r with a target: `losses[r] = -log p(logits[r])[t]`, `correct[r] = 1` when the argmax
 /// (first maximum) equals t, and `d_logits[r] = scale * d losses[r] / d logits[r] / count`, where `count[0]` is

@@ -16,8 +16,7 @@
 
 use std::fmt;
 
-use super::{Dataset, Split};
-use crate::config::TaskConfig;
+use super::{Dataset, Split, TaskConfig};
 use crate::error::LabError;
 use crate::rng::Rng;
 

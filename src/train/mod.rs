@@ -157,7 +157,7 @@ impl Trainer {
         let m = &config.model;
         let requested = requested_depths(&config, extra_depths)?;
         let deepest = requested.iter().copied().max().unwrap_or(1);
-        let dataset = Dataset::build(&config);
+        let dataset = config.dataset();
         let train_split = dataset.train();
         let batch = if config.train.batch_size == 0 { train_split.len() } else { config.train.batch_size };
         // Register blocks beat workgroup tiles on every device measured (lavapipe, SwiftShader, an H200).
