@@ -148,7 +148,7 @@ pub async fn trace(
 /// Exact accuracy and mean iterations used when each example of a split exits by the KL rule, next to the
 /// exact accuracy at the full depth: the halting measurement of `eval --exit-kl` and of the page's
 /// exit histogram.
-#[derive(serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct ExitScore {
     /// Examples scored: the split's first `examples`.
     pub examples: usize,

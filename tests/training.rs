@@ -87,7 +87,7 @@ fn trm_learns_modular_arithmetic() {
             config(&["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.eval_every=250"]);
         let mut lab = Lab::new(c, BackendKind::Cpu).await.unwrap();
         let mut records = Vec::new();
-        while !lab.trainer.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.9) {
+        while !lab.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.9) {
             records.extend(lab.train(250).await.unwrap());
         }
         println!(
@@ -110,7 +110,7 @@ fn modular_small_learns_to_99_percent_test_accuracy() {
     pollster::block_on(async {
         let mut lab = Lab::new(config(&["train.steps=4000"]), BackendKind::Cpu).await.unwrap();
         let mut records = Vec::new();
-        while !lab.trainer.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.99) {
+        while !lab.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.99) {
             records.extend(lab.train(100).await.unwrap());
         }
         println!(
