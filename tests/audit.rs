@@ -1,7 +1,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::process::Command;
+mod common;
 
+use common::looplab;
 use looplab::audit::audit;
 use looplab::config::LabConfig;
 use looplab::tasks::multiplication::{self, graph, Problem};
@@ -103,18 +104,7 @@ fn audit_classifies_seen_subgraphs_and_error_kinds_on_planted_answers() {
 #[test]
 fn audit_cli_reports_a_trained_checkpoint_and_refuses_bad_arguments() {
     let dir = std::env::temp_dir().join(format!("looplab-audit-test-{}", std::process::id()));
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
-            .args(args)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let run = looplab;
     let out = dir.to_str().unwrap();
     let sets = [
         "--set",

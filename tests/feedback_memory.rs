@@ -2,10 +2,14 @@
 //! TransformerFAM's feedback memory and block sliding-window attention (src/model/transformer/memory.rs), and
 //! the passkey task they are compared on (src/tasks/passkey.rs): the data recipe, information crossing blocks
 //! only through the memory, the evaluation path (windows reused block after block) against the stored one,
-//! GPU against CPU, refused configs, and a learning run. Gradients: tests/gradcheck.rs.
+//! GPU against CPU and refused configs (the learning run: tests/learning/feedback_memory.rs). Gradients:
+//! tests/gradcheck.rs.
+
+mod common;
 
 use std::collections::HashSet;
 
+use common::config;
 use looplab::backend::{cpu::CpuBackend, Backend, BackendKind, MemoryPlan};
 use looplab::config::LabConfig;
 use looplab::model::transformer::{Graph, Shape};
@@ -14,11 +18,6 @@ use looplab::ops::matmul::MatmulPath;
 use looplab::tasks::passkey::{query, FILLER};
 use looplab::tasks::IGNORE;
 use looplab::train::Trainer;
-
-fn config(preset: &str, overrides: &[&str]) -> LabConfig {
-    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset(preset, &o).unwrap()
-}
 
 /// A small model over 16 tokens in blocks of 2 (8 blocks; two layers of block sliding windows reach 2 blocks
 /// back), with random output projections so every path carries signal from the start.
@@ -199,30 +198,4 @@ fn gpu_and_cpu_agree_on_block_wise_training() {
             println!("memory {memory}: cpu losses {:?}", losses[0]);
         }
     });
-}
-
-/// Accuracy per split at the end of a short run of `preset` over 16 tokens (blocks of 4: two layers of
-/// sliding windows reach back 2 blocks, so the key at distance 12, in the first block, is out of reach).
-fn accuracy_by_distance(preset: &str) -> Vec<(String, f64)> {
-    let c = config(
-        preset,
-        &["task.seq_len=16", "task.examples=4000", "task.test_examples=128", "train.steps=700", "train.eval_every=700"],
-    );
-    pollster::block_on(async {
-        let mut t = Trainer::new(c, Backend::Cpu(CpuBackend::new())).await.unwrap();
-        let last = t.train(700).await.unwrap().pop().unwrap();
-        last.splits.iter().map(|s| (s.split.clone(), s.evaluation.accuracy)).collect()
-    })
-}
-
-/// The feedback memory retrieves the passkey beyond the window's reach; the window baseline (same weights,
-/// same blocks) learns a key in reach and stays near chance (1/16) beyond it.
-#[test]
-fn feedback_memory_retrieves_passkeys_beyond_the_window() {
-    let at = |scores: &[(String, f64)], name: &str| scores.iter().find(|(n, _)| n == name).expect("split").1;
-    let (fam, window) = (accuracy_by_distance("passkey-fam"), accuracy_by_distance("passkey-window"));
-    println!("feedback memory {fam:?}\nwindow {window:?}");
-    assert!(at(&fam, "d12") >= 0.9, "memory at distance 12: {fam:?}");
-    assert!(at(&window, "d4") >= 0.9, "window at distance 4 (in reach): {window:?}");
-    assert!(at(&window, "d12") <= 0.3, "window at distance 12 (out of reach): {window:?}");
 }

@@ -3,6 +3,9 @@
 //! models trained for a few dozen steps on the cpu backend (shapes and ranges, CKA of a model with itself,
 //! composition's bridges, a request too large for memory).
 
+mod common;
+
+use common::{config, trained};
 use looplab::backend::{Backend, BackendKind};
 use looplab::config::LabConfig;
 use looplab::error::LabError;
@@ -303,18 +306,6 @@ fn path_independence_compares_final_states() {
             && (p.mean_relative_distance - 1.0).abs() < 1e-6,
         "{p:?}"
     );
-}
-
-fn config(preset: &str, overrides: &[&str]) -> LabConfig {
-    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset(preset, &o).unwrap()
-}
-
-/// Trains `steps` steps on the cpu backend; returns the checkpoint bytes and the history.
-async fn trained(c: LabConfig, steps: u64) -> (Vec<u8>, Vec<Record>) {
-    let mut t = Trainer::new(c, Backend::open(BackendKind::Cpu).await.unwrap()).await.unwrap();
-    t.train(steps).await.unwrap();
-    (checkpoint::save(&mut t).await.unwrap(), t.history.clone())
 }
 
 fn test_split(c: &LabConfig, index: usize) -> looplab::tasks::Split {

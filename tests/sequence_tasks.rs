@@ -1,15 +1,13 @@
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::collections::HashSet;
 
+use common::config;
 use looplab::config::{LabConfig, TaskConfig, TaskKind};
 use looplab::tasks::IGNORE;
 use looplab::tasks::{pointer_chasing, prefix_sums, Dataset};
-
-fn config(preset: &str, sets: &[&str]) -> LabConfig {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset(preset, &sets).unwrap()
-}
 
 fn rows(d: &Dataset, split: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
     let (s, l) = (&d.splits[split], d.splits[split].seq_len);
