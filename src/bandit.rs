@@ -7,10 +7,10 @@
 
 use serde::Serialize;
 
-use crate::backend::{Backend, MemoryPlan, ProgramId};
+use crate::backend::Backend;
 use crate::config::{LabConfig, TaskKind};
 use crate::error::LabError;
-use crate::ops::Kernel;
+use crate::program::{Kernel, MemoryPlan, ProgramId};
 use crate::rng::Rng;
 use crate::solve::{plan, Planned};
 use crate::tasks::bandit::{start, test_tasks, Bandit, Episodes, Policy, Step, MIN_STEPS};

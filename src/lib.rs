@@ -17,6 +17,7 @@ pub mod model;
 pub mod ops;
 pub mod probes;
 pub mod problem;
+pub mod program;
 pub mod rng;
 pub mod self_improve;
 pub mod snapshot;

@@ -3,13 +3,13 @@
 //! distribution has stopped moving (KL between successive iterations below a threshold), and the task's
 //! validator judges the answer.
 
-use crate::backend::{Backend, MemoryPlan, VIEW_ALIGN};
+use crate::backend::Backend;
 use crate::error::LabError;
 use crate::model::transformer::{Graph, Shape};
 use crate::model::Params;
 use crate::ops::elementwise::Copy;
 use crate::ops::matmul::MatmulPath;
-use crate::ops::Kernel;
+use crate::program::{Kernel, MemoryPlan, VIEW_ALIGN};
 use crate::train::checkpoint::Weights;
 
 /// Default exit threshold on the mean per-position KL between successive iterations' outputs (Huginn's).

@@ -6,9 +6,9 @@
 
 mod common;
 
-use looplab::backend::{Backend, BackendKind, MemoryPlan, Tensor};
+use looplab::backend::{Backend, BackendKind};
 use looplab::ops::matmul::{Matmul, MatmulPath};
-use looplab::ops::Kernel;
+use looplab::program::{Kernel, MemoryPlan, Tensor};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);

@@ -10,11 +10,12 @@ mod common;
 use std::collections::HashSet;
 
 use common::config;
-use looplab::backend::{cpu::CpuBackend, Backend, BackendKind, MemoryPlan};
+use looplab::backend::{cpu::CpuBackend, Backend, BackendKind};
 use looplab::config::LabConfig;
 use looplab::model::transformer::{Graph, Shape};
 use looplab::model::Params;
 use looplab::ops::matmul::MatmulPath;
+use looplab::program::MemoryPlan;
 use looplab::tasks::passkey::{query, FILLER};
 use looplab::tasks::IGNORE;
 use looplab::train::Trainer;

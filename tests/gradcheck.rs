@@ -6,13 +6,13 @@
 //! them with the unperturbed weights. The GPU kernels are held to the CPU ones by tests/kernels and the
 //! backend-equivalence test.
 
-use looplab::backend::{cpu::CpuBackend, Backend, MemoryPlan, ProgramId};
+use looplab::backend::{cpu::CpuBackend, Backend};
 use looplab::config::{preset, Arch, Attention, LabConfig, Mixer, Mlp, Norm, Positions, TaskKind};
 use looplab::model::transformer::{Graph, Shape};
 use looplab::model::Params;
 use looplab::ops::elementwise::Fill;
 use looplab::ops::matmul::MatmulPath;
-use looplab::ops::Kernel;
+use looplab::program::{Kernel, MemoryPlan, ProgramId};
 
 fn tiny(arch: Arch, norm: Norm, mlp: Mlp, injection: bool) -> LabConfig {
     let mut c = preset("grokking").unwrap();

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use looplab::backend::profile::ProfileSource;
-use looplab::backend::{Backend, BackendKind, MemoryPlan};
+use looplab::backend::{Backend, BackendKind};
 use looplab::ops::elementwise::{Accumulate, Fill};
 use looplab::ops::matmul::Matmul;
-use looplab::ops::Kernel;
+use looplab::program::{Kernel, MemoryPlan};
 
 const RUNS: u64 = 3;
 

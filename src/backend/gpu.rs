@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use super::profile::{GpuProfiler, Profile};
-use super::{BackendStats, MemoryPlan, ProgramId, Tensor};
+use super::BackendStats;
 use crate::error::LabError;
-use crate::ops::{Access, Kernel, Launch, Shader};
+use crate::program::{Access, Kernel, Launch, MemoryPlan, ProgramId, Shader, Tensor, VIEW_ALIGN};
 
 /// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
 const UNIFORM_ALIGN: u64 = 256;
@@ -224,13 +224,11 @@ impl GpuBackend {
         if let Some((l, t)) = launches
             .iter()
             .flat_map(|l| l.bindings.iter().map(move |(t, _)| (l, t)))
-            .find(|(_, t)| t.offset % super::VIEW_ALIGN != 0)
+            .find(|(_, t)| t.offset % VIEW_ALIGN != 0)
         {
             return Err(LabError::Device(format!(
                 "{}: a view at element offset {} is not a multiple of {} (256 bytes)",
-                l.entry,
-                t.offset,
-                super::VIEW_ALIGN
+                l.entry, t.offset, VIEW_ALIGN
             )));
         }
         let mut dispatches = Vec::with_capacity(launches.len());

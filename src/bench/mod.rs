@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, BackendKind, MemoryPlan};
+use crate::backend::{Backend, BackendKind};
 use crate::config::{preset, Arch, LabConfig, TaskKind, PRESETS};
 use crate::error::LabError;
 use crate::ops::matmul::{Matmul, MatmulPath};
-use crate::ops::Kernel;
+use crate::program::{Kernel, MemoryPlan};
 use crate::train::{StepDepth, Trainer};
 use profile::{profile_steps, ProfileFigure};
 

@@ -1,9 +1,8 @@
 //! AdamW with decoupled weight decay and global-norm clipping over the whole flat parameter buffer, and the
 //! EMA of weights. Shader: shaders/adamw.wgsl.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// One AdamW update of every parameter. `step_info = [t, lr]` (t counts from 1) is written by the trainer
 /// before each step; `grad_norm_sq[0]` is the squared global gradient norm computed earlier in the step.

@@ -1,9 +1,8 @@
 //! Multi-head scaled dot-product attention, bidirectional or causal, with an optional additive bias.
 //! Shader: shaders/attention.wgsl.
 
-use super::{check_views, dot, f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{check_views, dot, f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `qkv` is `[batch*seq, 3*d]`: columns `[0,d)` are queries, `[d,2d)` keys, `[2d,3d)` values; head h uses
 /// columns `h*head_dim..(h+1)*head_dim` of each. `probs[b,h,i,j] = softmax_j(q·k/sqrt(head_dim) + bias[i,j])`

@@ -1,9 +1,8 @@
 //! Softmax (or stablemax) cross-entropy with an ignore mask: only rows with a target count.
 //! Shader: shaders/cross_entropy.wgsl.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 use crate::tasks::IGNORE;
 

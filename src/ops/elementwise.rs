@@ -1,8 +1,7 @@
 //! Elementwise ops for residual streams and input injection. Shader: shaders/elementwise.wgsl.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `out = a + b` (residual add, input injection). `out` must not share a buffer with `a` or `b`.
 #[derive(Clone, Debug)]

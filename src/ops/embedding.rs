@@ -1,9 +1,8 @@
 //! Token + position embeddings, forward and backward; the backward gathers per table row instead of
 //! scattering with float atomics, so it is deterministic. Shader: shaders/embedding.wgsl.
 
-use super::{grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::u;
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `out[i,:] = table[tokens[i],:] + positions[i % seq,:]` for `rows` tokens (no position term without
 /// `positions`: models that run on any input size); `tokens` holds u32 bits.

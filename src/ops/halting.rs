@@ -2,9 +2,8 @@
 //! cross-entropy to predict whether the current prediction is exactly right; at test time an example stops
 //! iterating once the logit is positive. Shader: shaders/halting.wgsl.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `q[b] = x[b*seq, :] · weight + bias`; for examples with a target (`has_target[b]`), `losses[b]` is the
 /// binary cross-entropy of `sigmoid(q[b])` against `exact[b]` and `d_q[b] = (sigmoid(q[b]) - exact[b]) *

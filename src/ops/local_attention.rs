@@ -2,9 +2,8 @@
 //! the tokens within `radius` of it in both grid directions. Nothing depends on absolute positions, so a model
 //! trained on one grid size runs on others. Shader: shaders/local_attention.wgsl.
 
-use super::{check_views, dot, f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{check_views, dot, f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `qkv` is `[batch*seq, 3*d]` laid out as in attention.rs; each example's `seq = height*width` tokens are a
 /// row-major grid (sequences use height 1). Offset `o = (dy+radius)*(2*radius+1) + (dx+radius)` of query

@@ -1,9 +1,8 @@
 //! Matrix multiply with the transposed variants that gradients need: C = (acc ? C : 0) + op(A)·op(B).
 //! Shader: shaders/matmul.wgsl.
 
-use super::{read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::u;
+use crate::program::{read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// Which WGSL variant runs: register blocks (with vec4 loads where the shapes allow), or workgroup tiles.
 /// Models use register blocks: they measured faster on CPU rasterizers and on an H200 (`looplab bench`).
@@ -223,7 +222,7 @@ impl Kernel for Matmul {
                 entry: "matmul_sum_splits",
                 params: params(self.accumulate, 0, splits),
                 bindings: vec![read(parts), write(self.c)],
-                workgroups: super::grid(self.m * self.n),
+                workgroups: crate::program::grid(self.m * self.n),
             },
         ]
     }

@@ -1,9 +1,8 @@
 //! RMSNorm with or without a learned scale, forward and backward. Shader: shaders/rmsnorm.wgsl.
 //! Without a weight nothing is bound in its place: the `_unit` entry points never touch that binding.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `rstd[r] = 1/sqrt(mean(x[r,:]^2) + eps)`, `out[r,c] = x[r,c] * rstd[r] * (weight[c] or 1)`.
 #[derive(Clone, Debug)]

@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use programs::{EvalProgram, GraphInputs, StepBuffers, StepPrograms};
 
-use crate::backend::{Backend, MemoryPlan, Tensor};
+use crate::backend::Backend;
 use crate::config::{Arch, Depth, LabConfig, Schedule};
 use crate::error::LabError;
 use crate::model::transformer::{Graph, Shape};
 use crate::model::Params;
 use crate::ops::matmul::MatmulPath;
+use crate::program::{MemoryPlan, Tensor};
 use crate::rng::Rng;
 use crate::tasks::Dataset;
 
@@ -77,7 +78,7 @@ mod slot {
     /// Per evaluated depth, in the evaluation buffer: loss, correct, supervised, exact, examples.
     pub const EVAL_LEN: usize = 5;
     /// Each slot sits on its own aligned offset so a kernel can bind it alone.
-    pub const STRIDE: usize = crate::backend::VIEW_ALIGN;
+    pub const STRIDE: usize = crate::program::VIEW_ALIGN;
 }
 
 pub struct Trainer {

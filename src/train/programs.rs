@@ -3,7 +3,7 @@
 //! optimizer), and per input geometry an evaluation program scoring every iteration into its metric slots.
 
 use super::{slot, training_depth};
-use crate::backend::{Backend, MemoryPlan, ProgramId, Tensor};
+use crate::backend::Backend;
 use crate::config::{Arch, Attention, Depth, LabConfig};
 use crate::error::LabError;
 use crate::model::transformer::{Graph, Shape};
@@ -12,7 +12,7 @@ use crate::ops::adamw::{AdamW, Ema};
 use crate::ops::elementwise::Fill;
 use crate::ops::matmul::MatmulPath;
 use crate::ops::reduce::{ExactMatch, Reduce, Reduction};
-use crate::ops::Kernel;
+use crate::program::{Kernel, MemoryPlan, ProgramId, Tensor};
 use crate::tasks::Dataset;
 
 /// Token rows per evaluation chunk, and the most attention-map elements one layer may hold.

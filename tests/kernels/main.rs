@@ -19,8 +19,8 @@ mod matmul;
 mod reduce;
 mod rmsnorm;
 
-use looplab::backend::{cpu::CpuBackend, gpu::GpuBackend, Backend, MemoryPlan, Tensor};
-use looplab::ops::Kernel;
+use looplab::backend::{cpu::CpuBackend, gpu::GpuBackend, Backend};
+use looplab::program::{Kernel, MemoryPlan, Tensor};
 
 pub use common::Rng;
 
