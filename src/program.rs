@@ -167,6 +167,34 @@ pub trait Kernel {
     }
 }
 
+/// The no-aliasing rule (WebGPU's usage rules, and what lets the CPU reference lend an output's buffer out while
+/// its inputs stay readable): a buffer a dispatch writes is bound by no read-only binding of that dispatch
+/// (writable bindings may share one: rmsnorm's `out` and `rstd` can be views of one pool). Checked for every
+/// launch of a program when a backend prepares it; a program that breaks it is a bug in the model code, so this
+/// panics naming the kernel and the bindings.
+pub fn check_aliasing(program: &[Box<dyn Kernel>]) {
+    for kernel in program {
+        for launch in kernel.launches() {
+            let b = &launch.bindings;
+            for (i, (t, access)) in b.iter().enumerate() {
+                if *access != Access::ReadWrite {
+                    continue;
+                }
+                if let Some(j) = (0..b.len()).find(|&j| b[j].1 == Access::Read && b[j].0.buf == t.buf) {
+                    panic!(
+                        "{} ({}): writable binding {} shares buffer {} with read-only binding {}",
+                        kernel.name(),
+                        launch.entry,
+                        i + 1,
+                        t.buf.0,
+                        j + 1
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Buffers as host vectors. Kernels read inputs with `get` and write their output through `out`,
 /// which lends the output buffer out while the inputs stay readable (outputs never share a buffer with inputs).
 #[derive(Default)]
@@ -176,7 +204,13 @@ pub struct CpuMemory {
 
 impl CpuMemory {
     pub fn get(&self, t: Tensor) -> &[f32] {
-        &self.buffers[t.buf.0 as usize][t.offset..t.offset + t.len]
+        let buf = &self.buffers[t.buf.0 as usize];
+        assert!(
+            t.len == 0 || !buf.is_empty(),
+            "buffer {} is read while a kernel writes it (see check_aliasing)",
+            t.buf.0
+        );
+        &buf[t.offset..t.offset + t.len]
     }
 
     pub fn get_u32(&self, t: Tensor) -> Vec<u32> {

@@ -7,7 +7,7 @@ pub mod gpu;
 pub mod profile;
 
 use crate::error::LabError;
-use crate::program::{Kernel, MemoryPlan, ProgramId, Tensor};
+use crate::program::{check_aliasing, Kernel, MemoryPlan, ProgramId, Tensor};
 
 /// Counters a benchmark reads: what one `run` costs beyond arithmetic.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -75,7 +75,9 @@ impl Backend {
         }
     }
 
+    /// Checks the program's launches against the no-aliasing rule (`check_aliasing`), then prepares it to run.
     pub async fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> Result<ProgramId, LabError> {
+        check_aliasing(&program);
         match self {
             Backend::Cpu(c) => Ok(c.prepare(program)),
             Backend::Gpu(g) => g.prepare(program).await,
