@@ -3,8 +3,22 @@
 
 use looplab::backend::BackendKind;
 use looplab::lab::Lab;
+use looplab::train::Record;
 
 use crate::common::config;
+
+/// Trains `every` steps at a time until some record's test accuracy reaches `accuracy` or the run ends; prints
+/// the records.
+async fn train_until(lab: &mut Lab, every: u64, accuracy: f64) -> Vec<Record> {
+    let mut records: Vec<Record> = Vec::new();
+    while !lab.done() && !records.iter().any(|r| r.test_acc >= accuracy) {
+        records.extend(lab.train(every).await.unwrap());
+    }
+    for r in &records {
+        println!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc);
+    }
+    records
+}
 
 /// TRM learns too: the same task with TRM (2 latent updates and an answer update per recursion, 2 recursions,
 /// backprop through the last) reaches >= 90% test accuracy at some evaluation within 3000 steps (at step 2500
@@ -17,18 +31,7 @@ fn trm_learns_modular_arithmetic() {
             &["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.eval_every=250"],
         );
         let mut lab = Lab::new(c, BackendKind::Cpu).await.unwrap();
-        let mut records = Vec::new();
-        while !lab.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.9) {
-            records.extend(lab.train(250).await.unwrap());
-        }
-        println!(
-            "{}",
-            records
-                .iter()
-                .map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        let records = train_until(&mut lab, 250, 0.9).await;
         let best = records.iter().map(|r| r.test_acc).fold(0.0, f64::max);
         assert!(best >= 0.9, "TRM: best test accuracy {best} < 0.9 in {} steps", lab.step());
     });
@@ -40,18 +43,7 @@ fn trm_learns_modular_arithmetic() {
 fn modular_small_learns_to_99_percent_test_accuracy() {
     pollster::block_on(async {
         let mut lab = Lab::new(config("modular-small", &["train.steps=4000"]), BackendKind::Cpu).await.unwrap();
-        let mut records = Vec::new();
-        while !lab.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.99) {
-            records.extend(lab.train(100).await.unwrap());
-        }
-        println!(
-            "{}",
-            records
-                .iter()
-                .map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        let records = train_until(&mut lab, 100, 0.99).await;
         let best = records.iter().map(|r| r.test_acc).fold(0.0, f64::max);
         assert!(best >= 0.99, "best test accuracy {best} < 0.99 in {} steps", lab.step());
         let first_train = records.iter().find(|r| r.train_acc >= 0.99).expect("train accuracy reaches 99%").step;
