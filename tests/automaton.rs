@@ -1,19 +1,18 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! The cellular-automaton task (programs in the prompt): the simulator against hand-worked runs, the rule
 //! symmetries, the layout, determinism by seed, disjoint splits (held-out rules disjoint from training rules
-//! under reflection and complement), the parser's messages, and a small learning run.
+//! under reflection and complement), the parser's messages, the steps lens and the CLI
+//! (the learning run is in tests/learning/automaton.rs).
 
 use std::collections::HashSet;
 
-use looplab::backend::BackendKind;
-use looplab::config::LabConfig;
-use looplab::lab::Lab;
-use looplab::ops::cross_entropy::IGNORE;
-use looplab::tasks::automaton::{self, class, complement, reflect, step, Program, EDGE, HI, LO};
-use looplab::tasks::Dataset;
+mod common;
 
-fn config(sets: &[&str]) -> LabConfig {
-    LabConfig::from_preset("automaton", &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+use looplab::tasks::automaton::{self, class, complement, reflect, step, Program, EDGE, HI, LO};
+use looplab::tasks::IGNORE;
+
+fn config(sets: &[&str]) -> looplab::config::LabConfig {
+    common::config("automaton", sets)
 }
 
 fn bits(s: &str) -> Vec<u8> {
@@ -80,7 +79,7 @@ fn the_layout_carries_the_tape_the_rule_and_the_diagram() {
 #[test]
 fn splits_are_deterministic_and_held_out_rules_never_meet_training_rules() {
     let sets = ["task.examples=600", "task.test_examples=40"];
-    let (a, b) = (Dataset::build(&config(&sets)), Dataset::build(&config(&sets)));
+    let (a, b) = (config(&sets).dataset(), config(&sets).dataset());
     let names: Vec<&str> = a.splits.iter().map(|s| s.name).collect();
     assert_eq!(names, ["train", "unseen", "seen", "unseen-long", "unseen-wide"]);
     let grids: Vec<[usize; 2]> = a.splits.iter().map(|s| s.grid).collect();
@@ -88,7 +87,7 @@ fn splits_are_deterministic_and_held_out_rules_never_meet_training_rules() {
     for (x, y) in a.splits.iter().zip(&b.splits) {
         assert_eq!((&x.tokens, &x.targets), (&y.tokens, &y.targets), "split {}", x.name);
     }
-    let other = Dataset::build(&config(&[&sets[..], &["seed=1"]].concat()));
+    let other = config(&[&sets[..], &["seed=1"]].concat()).dataset();
     assert_ne!(other.splits[0].tokens, a.splits[0].tokens);
     let c = config(&sets);
     let held = automaton::held_out_rules(&c.task, c.seed);
@@ -130,9 +129,9 @@ fn splits_are_deterministic_and_held_out_rules_never_meet_training_rules() {
         }
     }
     // Learned positions: every split on the largest grid.
-    let padded = Dataset::build(&config(
-        &[&sets[..], &["model.attention=global", "model.radius=0", "model.positions=learned"]].concat(),
-    ));
+    let padded =
+        config(&[&sets[..], &["model.attention=global", "model.radius=0", "model.positions=learned"]].concat())
+            .dataset();
     assert!(padded.splits.iter().all(|s| s.grid == [9, 18]));
 }
 
@@ -179,37 +178,6 @@ fn bad_programs_and_settings_are_named() {
     }
 }
 
-/// The CI learning run, one program step (the rule-table lookup without the loop's propagation): 1 step on 6
-/// cells, the block looped twice, must reach >= 95% token accuracy on held-out rules within 3000 steps (97.9%
-/// at step 2000 here, 87.5% of the tapes exactly right). Stops once it is reached.
-#[test]
-fn a_looped_model_runs_one_step_of_held_out_rules() {
-    pollster::block_on(async {
-        let c = config(&[
-            "task.size=6",
-            "task.steps=1",
-            "task.test_steps=0",
-            "task.test_size=0",
-            "task.examples=4000",
-            "model.loops=2",
-            "train.steps=3000",
-        ]);
-        let mut lab = Lab::new(c, BackendKind::Cpu).await.unwrap();
-        let mut best = 0.0f64;
-        while !lab.trainer.done() && best < 0.95 {
-            let r = lab.train(500).await.unwrap().pop().unwrap();
-            let unseen = &r.splits[1];
-            assert_eq!(unseen.split, "unseen");
-            println!(
-                "step {}: held-out rules {:.3} (exact {:.3})",
-                r.step, unseen.evaluation.accuracy, unseen.evaluation.exact
-            );
-            best = best.max(unseen.evaluation.accuracy);
-        }
-        assert!(best >= 0.95, "held-out rules: best token accuracy {best} < 0.95 in {} steps", lab.step());
-    });
-}
-
 /// `looplab solve --program`, `eval` and `probe` on a tiny automaton checkpoint: the predicted diagram beside the
 /// true one after every iteration and the verdict (text and JSON), one iteration per step for a longer program,
 /// the depth sweep, the probe's program-steps lens; bad programs each get their own message.
@@ -217,18 +185,7 @@ fn a_looped_model_runs_one_step_of_held_out_rules() {
 fn the_cli_runs_programs_and_names_bad_ones() {
     let dir = std::env::temp_dir().join(format!("looplab-automaton-cli-{}", std::process::id()));
     let out = dir.to_str().unwrap();
-    let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_looplab"))
-            .args(args)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let run = common::looplab;
     let (code, _, err) = run(&[
         "train",
         "--preset",
@@ -344,4 +301,56 @@ fn the_steps_lens_scores_rows_per_iteration() {
     assert_eq!(lens.frontier, [1.5, 1.0]);
     assert_eq!(lens.diagonal, [1.0, 1.0]);
     assert_eq!(lens.readable, [1, 2]);
+}
+
+/// The core's automaton problem (what `looplab solve --program` and the page's program view run): the layout,
+/// the true execution, wrong cells marked, the verdict, a note on the rule, one iteration per step at least; a
+/// drawn program is a held-out one; the lab's solve runs it.
+#[test]
+fn the_automaton_problem_judges_predictions_against_the_true_run() {
+    use looplab::problem;
+    let c = config(&["task.examples=200", "task.test_examples=8"]);
+    let p = problem::parse(&c.task, c.seed, "30 0010000 3", 0).unwrap();
+    let program = Program { rule: 30, tape: bits("0010000"), steps: 3 };
+    assert_eq!((p.kind(), p.grid(), p.text()), ("automaton", [4, 9], "30 0010000 3".to_string()));
+    assert_eq!(p.tokens(), program.encode([4, 9]).0);
+    assert_eq!(p.min_depth(), 3);
+    assert!(p.note().unwrap().starts_with("rule 30 is held out"), "{:?}", p.note());
+    let truth = p.expected().unwrap();
+    let run = program.run();
+    assert_eq!(truth[3 * 9 + 1..3 * 9 + 8], run[3].iter().map(|&x| x as u32).collect::<Vec<_>>()[..]);
+    assert!(p.judge(&truth).is_ok() && !p.marked(&truth).contains(&true));
+    let mut wrong = truth.clone();
+    wrong[2 * 9 + 4] ^= 1; // step 2, cell 4
+    let marked: Vec<usize> = (0..wrong.len()).filter(|&i| p.marked(&wrong)[i]).collect();
+    assert_eq!(marked, [2 * 9 + 4]);
+    let e = p.judge(&wrong).unwrap_err();
+    assert!(e.contains("the run goes wrong at step 2") || e.contains("first goes wrong at step 2"), "{e}");
+    assert!(p.render(&wrong).contains("   2  "), "{}", p.render(&wrong));
+    let e = problem::parse(&c.task, c.seed, "30 00x0 3", 0).err().unwrap().to_string();
+    assert!(e.contains("the tape has 'x' at cell 3"), "{e}");
+    // With learned positions a program is laid out on the largest training grid, and must fit it.
+    let p = problem::parse(&c.task, c.seed, "110 0110 2", 9 * 18).unwrap();
+    assert_eq!(p.grid(), [9, 18]);
+    assert!(problem::parse(&c.task, c.seed, "110 0110 9", 9 * 18).is_err());
+    let d = c.dataset();
+    let unseen = d.splits.iter().find(|s| s.name == problem::draw_split(&c.task)).unwrap();
+    let drawn = problem::draw(&c.task, c.seed, unseen, 2, 0).unwrap();
+    assert_eq!(drawn.tokens(), unseen.example(2).0);
+    assert!(drawn.note().unwrap().contains("is held out"));
+
+    pollster::block_on(async {
+        let mut lab = looplab::lab::Lab::new(
+            config(&["task.examples=64", "task.test_examples=8", "model.loops=6"]),
+            looplab::backend::BackendKind::Cpu,
+        )
+        .await
+        .unwrap();
+        let s = lab.solve("30 001000 8", 0.5).await.unwrap();
+        assert_eq!((s.kind, s.iterations.len()), ("automaton", 8), "one iteration per step beyond the 6 loops");
+        assert!(s.expected.is_some() && s.note.is_some());
+        let s = lab.solve("", 0.5).await.unwrap();
+        assert!(s.note.unwrap().contains("is held out"));
+        assert_eq!(s.iterations.len(), 6);
+    });
 }

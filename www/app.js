@@ -80,7 +80,7 @@ const solveView = new SolveView({
   step: $('solve-step'), verdict: $('solve-verdict'),
 });
 
-const programView = new ProgramView($('program'), (text) => send('program', { text }));
+const programView = new ProgramView($('program'), (text) => send('solve', { text }));
 
 const probes = new ProbeView({
   panel: $('probes'), run: $('probe-run'), download: $('probe-download'), examples: $('probe-examples'),
@@ -273,18 +273,23 @@ worker.onmessage = ({ data: msg }) => {
       state.running = msg.running;
       break;
     case 'solution':
+      if (msg.solution.kind === 'automaton') {
+        programView.receive(msg);
+        break;
+      }
       state.solving = false;
       solve.input.value = msg.solution.text;
       solveView.show(msg.solution);
       break;
     case 'solve-error':
+      if (programView.busy) {
+        programView.receive(msg);
+        break;
+      }
       state.solving = false;
       solve.error.textContent = msg.message;
       solve.error.hidden = false;
       solveView.clear();
-      break;
-    case 'program':
-      programView.receive(msg);
       break;
     case 'probe':
     case 'probe-error':

@@ -1,6 +1,6 @@
-// The program view (automaton task): one program (rule, tape, steps) through the current model (WebLab.program
-// in the worker), the space-time diagram the model predicts after each iteration beside the true execution, a
-// slider and Play to scrub iterations, and the verdict. Row t of a diagram is the tape after t steps; a
+// The program view (automaton task): one program (rule, tape, steps) through the current model (WebLab.solve in
+// the worker, the core's automaton problem), the space-time diagram the model predicts after each iteration
+// beside the true execution, a slider and Play to scrub iterations, and the verdict. Row t of a diagram is the tape after t steps; a
 // predicted 1 is shaded by its probability, wrong cells are outlined, and the rows the model has right from
 // the start are ticked on the left.
 import { PALETTE } from './plot.js';
@@ -53,7 +53,7 @@ export class ProgramView {
     this.el.error.hidden = true;
   }
 
-  // A worker message: {execution} or {message} for a bad program or a failed run.
+  // A worker message: {solution} or {message} for a bad program or a failed run.
   receive(msg) {
     this.busy = false;
     if (msg.message) {
@@ -62,21 +62,23 @@ export class ProgramView {
       this.el.error.hidden = false;
       return;
     }
-    this.show(msg.execution);
+    this.show(msg.solution);
   }
 
-  show(execution) {
+  // `solution`: the core's solve of an automaton problem (WebLab.solve), read back into diagram rows.
+  show(solution) {
     this.scrub.stop();
-    this.execution = execution;
-    this.el.input.value = execution.text;
-    const n = execution.iterations.length;
-    Object.assign(this.el.slider, { min: 1, max: n, value: execution.exit_iteration });
-    this.el.note.textContent = `${execution.note}. ${execution.steps} steps on ${execution.cells} cells, `
+    this.execution = diagrams(solution);
+    const ex = this.execution;
+    this.el.input.value = solution.text;
+    const n = solution.iterations.length;
+    Object.assign(this.el.slider, { min: 1, max: n, value: solution.exit_iteration });
+    this.el.note.textContent = `${solution.note}. ${ex.steps} steps on ${ex.cells} cells, `
       + `${n} iterations (at least one per step).`;
-    this.el.verdict.textContent = `Answer at the exit iteration (${execution.exit_iteration} of ${n}): ${execution.verdict}.`;
-    this.el.verdict.className = execution.valid ? 'verdict ok' : 'verdict bad';
+    this.el.verdict.textContent = `Answer at the exit iteration (${solution.exit_iteration} of ${n}): ${solution.verdict}.`;
+    this.el.verdict.className = solution.valid ? 'verdict ok' : 'verdict bad';
     this.el.result.hidden = false;
-    this.el.root.dataset.valid = String(execution.valid);
+    this.el.root.dataset.valid = String(solution.valid);
     this.draw();
   }
 
@@ -85,17 +87,37 @@ export class ProgramView {
     if (!ex) return;
     const t = Number(this.el.slider.value);
     const it = ex.iterations[t - 1];
-    const wrong = it.wrong.flat().filter(Boolean).length;
-    this.el.step.textContent = `iteration ${t} of ${ex.iterations.length} · steps 1-${it.right_rows} right`
-      .replace('steps 1-0 right', 'no step right yet')
-      + ` · ${wrong} wrong cell${wrong === 1 ? '' : 's'}` + (t === ex.exit_iteration ? ' · exit' : '');
+    const wrong = it.rows.flat().filter((c) => c.wrong).length;
+    this.el.step.textContent = `iteration ${t} of ${ex.iterations.length} · `
+      + (it.rightRows > 0 ? `steps 1-${it.rightRows} right` : 'no step right yet')
+      + ` · ${wrong} wrong cell${wrong === 1 ? '' : 's'}` + (t === ex.exitIteration ? ' · exit' : '');
     this.el.root.dataset.iteration = String(t);
-    this.el.root.dataset.rightRows = String(it.right_rows);
-    const model = ex.truth.map((row, r) => (r === 0 ? row.map((c) => ({ c, p: 1 }))
-      : it.rows[r - 1].map((c, j) => ({ c, p: it.confidence[r - 1][j], wrong: it.wrong[r - 1][j] }))));
-    diagram(this.el.model, model, it.right_rows);
-    diagram(this.el.truth, ex.truth.map((row) => row.map((c) => ({ c, p: 1 }))), 0);
+    this.el.root.dataset.rightRows = String(it.rightRows);
+    diagram(this.el.model, [ex.truth[0], ...it.rows], it.rightRows);
+    diagram(this.el.truth, ex.truth, 0);
   }
+}
+
+// The program's rows out of a solution's grid (row 0 the tape, then one row per step; the EDGE columns and any
+// padding of a model with learned positions left out): the true diagram and, per iteration, the predicted one
+// ({c: 0 | 1 | null, p: probability, wrong}) with how many leading steps are right.
+function diagrams(solution) {
+  const [h, w] = solution.grid;
+  const at = (r, j) => r * w + j + 1;
+  const firstEdge = solution.tokens.slice(1, w).findIndex((x) => x > 1);
+  const cells = firstEdge < 0 ? w - 2 : firstEdge;
+  let steps = 0;
+  while (steps + 1 < h && solution.tokens[at(steps + 1, 0)] > 2) steps++;
+  const row = (r, f) => Array.from({ length: cells }, (_, j) => f(at(r, j)));
+  const truth = Array.from({ length: steps + 1 }, (_, r) => row(r, (i) => ({ c: solution.expected[i], p: 1 })));
+  const iterations = solution.iterations.map((it) => {
+    const rows = Array.from({ length: steps }, (_, r) => row(r + 1, (i) => ({
+      c: it.predictions[i] <= 1 ? it.predictions[i] : null, p: it.confidence[i], wrong: it.marked[i],
+    })));
+    const rightRows = rows.findIndex((cs) => cs.some((c) => c.wrong));
+    return { rows, rightRows: rightRows < 0 ? steps : rightRows };
+  });
+  return { steps, cells, truth, iterations, exitIteration: solution.exit_iteration };
 }
 
 // A space-time diagram: rows of {c: 0 | 1 | null, p: probability, wrong}; rows 1..rightRows ticked.

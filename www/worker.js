@@ -3,14 +3,14 @@
 // Messages in (each with preset, overrides, backend, twin: the twin's overrides or null, speed):
 //   {type: 'create', autosave}  a new lab; with `autosave`, resumed from this config's autosave if there is one
 //   {type: 'reset'}  deletes the autosave, then a new lab from step 0     {type: 'load', bytes, name}  a checkpoint file
-//   {type: 'start' | 'step' | 'pause' | 'solve' | 'program' | 'checkpoint' | 'depths'}   {type: 'export', format: 'csv' | 'json'}
+//   {type: 'start' | 'step' | 'pause' | 'solve' | 'checkpoint' | 'depths'}   {type: 'export', format: 'csv' | 'json'}
 //   {type: 'speed'}  steps per frame: 'auto' (as many as fit in CALL_MS) or a number
 //   {type: 'probe', examples, iterations}  (0: the defaults; in compare mode, also CKA against the twin)
 //   {type: 'bandit' | 'audit'}  `looplab bandit` / `looplab audit` on the current weights
 // Messages out: {type: 'ready', device, fallback, config, step, total, history, twin, source, note, noteKind}
 //   {type: 'records', records, twinRecords, step, stepsPerS, trainedS}  {type: 'state', running}  {type: 'done'}
 //   {type: 'depths', sweep}  {type: 'note', message}  {type: 'checkpoint', bytes, step}  {type: 'export', format, text, name}
-//   {type: 'solution' | 'solve-error', ...}  {type: 'program', execution | message}  {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
+//   {type: 'solution' | 'solve-error', ...}  {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
 //   {type: 'bandit' | 'audit', result} or {type: 'bandit' | 'audit', message} (an error)
 //   {type: 'error', message, noAdapter, deviceLost, diverged}
 import init, { WebLab, presetConfig } from './pkg/looplab.js';
@@ -387,18 +387,6 @@ async function handle(msg) {
         post({ type: 'solution', solution: await lab.solve(msg.text) });
       } catch (e) {
         post({ type: 'solve-error', message: errorMessage(e) });
-      }
-      break;
-    case 'program':
-      if (!(await current(msg))) {
-        post({ type: 'program', message: 'There is no model to run: the lab did not start (see the message above).' });
-        return;
-      }
-      await stopLoop();  // as for solve: the page offers running a program only while training is paused
-      try {
-        post({ type: 'program', execution: await lab.program(msg.text) });
-      } catch (e) {
-        post({ type: 'program', message: errorMessage(e) });
       }
       break;
     case 'probe':

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::lens::argmax;
-use crate::ops::cross_entropy::IGNORE;
+use crate::tasks::IGNORE;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepLens {

@@ -28,11 +28,11 @@
 use std::collections::HashSet;
 
 use super::prefix_sums::sample_distinct;
+use super::TaskConfig;
 use super::{Dataset, Split};
-use crate::config::TaskConfig;
 use crate::error::LabError;
-use crate::ops::cross_entropy::IGNORE;
 use crate::rng::Rng;
+use crate::tasks::IGNORE;
 
 pub const EDGE: u32 = 2;
 /// `HI + n`: a slot at an even tape position, carrying the rule's bits 4-7 (`n = rule >> 4`).

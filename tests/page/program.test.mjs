@@ -44,8 +44,8 @@ test('an automaton model runs a typed, a longer and a drawn held-out program; ba
     assert.match(await page.textContent('#program-note'), /^rule 110 is (held out|a training rule) .*4 steps on 6 cells, 6 iterations/);
     // Untrained: the answer may be wrong, but the verdict is shown either way, and matches the view's state.
     const verdict = await page.textContent('#program-verdict');
-    assert.match(verdict, /^Answer at the exit iteration \([1-6] of 6\): (right|wrong): .+/);
-    assert.equal(await page.$eval('#program', (e) => e.dataset.valid), String(verdict.includes('): right')));
+    assert.match(verdict, /^Answer at the exit iteration \([1-6] of 6\): (valid|not valid): .+/);
+    assert.equal(await page.$eval('#program', (e) => e.dataset.valid), String(verdict.includes('): valid')));
     const [w, h] = await page.$eval('#program-truth', (c) => [c.width, c.height]);
     assert.ok(w > h && h > 0, `the true diagram is drawn (5 rows of 6 cells): ${w}x${h}`);
 
