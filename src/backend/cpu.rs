@@ -28,15 +28,30 @@ impl CpuMemory {
         r
     }
 
-    /// Two outputs in two different buffers (for kernels producing a pair, like attention's dK and dV).
-    pub fn out2<R>(&mut self, a: Tensor, b: Tensor, f: impl FnOnce(&CpuMemory, &mut [f32], &mut [f32]) -> R) -> R {
-        assert_ne!(a.buf, b.buf, "out2 needs outputs in different buffers");
-        let mut ba = std::mem::take(&mut self.buffers[a.buf.0 as usize]);
-        let mut bb = std::mem::take(&mut self.buffers[b.buf.0 as usize]);
-        let r = f(self, &mut ba[a.offset..a.offset + a.len], &mut bb[b.offset..b.offset + b.len]);
-        self.buffers[a.buf.0 as usize] = ba;
-        self.buffers[b.buf.0 as usize] = bb;
+    /// Outputs in different buffers (for kernels producing several, like attention's dK and dV, or AdamW's
+    /// weights and moments).
+    pub fn outs<const N: usize, R>(&mut self, ts: [Tensor; N], f: impl FnOnce(&CpuMemory, [&mut [f32]; N]) -> R) -> R {
+        for (i, a) in ts.iter().enumerate() {
+            assert!(ts[..i].iter().all(|b| b.buf != a.buf), "outs needs outputs in different buffers");
+        }
+        let mut taken = ts.map(|t| std::mem::take(&mut self.buffers[t.buf.0 as usize]));
+        let views: [&mut [f32]; N] = {
+            let mut it = taken.iter_mut().zip(&ts);
+            std::array::from_fn(|_| {
+                let (buf, t) = it.next().expect("N buffers");
+                &mut buf[t.offset..t.offset + t.len]
+            })
+        };
+        let r = f(self, views);
+        for (t, buf) in ts.iter().zip(taken) {
+            self.buffers[t.buf.0 as usize] = buf;
+        }
         r
+    }
+
+    /// Two outputs in two different buffers.
+    pub fn out2<R>(&mut self, a: Tensor, b: Tensor, f: impl FnOnce(&CpuMemory, &mut [f32], &mut [f32]) -> R) -> R {
+        self.outs([a, b], |mem, [a, b]| f(mem, a, b))
     }
 
     fn buffer_mut(&mut self, buf: BufId) -> &mut Vec<f32> {
@@ -126,6 +141,22 @@ pub fn for_each_chunk(out: &mut [f32], chunk_len: usize, work: usize, f: impl Fn
     }
     let _ = (chunks, work);
     out.chunks_mut(chunk_len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+/// `for_each_chunk` for elementwise loops: `f(range, chunk)` is told which elements of `out` the chunk holds,
+/// so it can zip the same range of its inputs.
+pub fn for_each_span(out: &mut [f32], f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync + Send) {
+    const SPAN: usize = 1 << 14;
+    for_each_chunk(out, SPAN, SPAN, |i, c| f(i * SPAN..i * SPAN + c.len(), c));
+}
+
+/// `for_each_chunk` over whole rows of `width` elements: `f(first_row, rows)` with `rows` a multiple of
+/// `width` long; `cost` estimates the operations per element.
+pub fn for_each_rows(out: &mut [f32], width: usize, cost: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    let width = width.max(1);
+    // About 8k operations per chunk, at least one row.
+    let rows = ((1usize << 13) / (width * cost.max(1))).max(1);
+    for_each_chunk(out, rows * width, rows * width * cost.max(1), |i, c| f(i * rows, c));
 }
 
 impl Default for CpuBackend {

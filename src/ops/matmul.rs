@@ -146,12 +146,17 @@ impl Matmul {
     }
 }
 
+/// The cpu backend's sgemm spreads over every core natively; wasm has one thread.
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLELISM: gemm::Parallelism = gemm::Parallelism::Rayon(0);
+#[cfg(target_arch = "wasm32")]
+const PARALLELISM: gemm::Parallelism = gemm::Parallelism::None;
+
 impl Kernel for Matmul {
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
         let (m, n, k) = (self.m, self.n, self.k);
-        let beta = if self.accumulate { 1.0 } else { 0.0 };
         mem.out(self.c, |mem, c| {
             let (a, b) = (mem.get(self.a), mem.get(self.b));
             if m == 0 || n == 0 {
@@ -159,21 +164,26 @@ impl Kernel for Matmul {
             }
             // SAFETY: the strides describe views inside `a`, `b` and `c`, whose lengths `check` verified.
             unsafe {
-                matrixmultiply::sgemm(
+                gemm::gemm(
                     m,
-                    k,
                     n,
-                    1.0,
-                    a.as_ptr(),
-                    a_i as isize,
-                    a_k as isize,
-                    b.as_ptr(),
-                    b_k as isize,
-                    b_j as isize,
-                    beta,
+                    k,
                     c.as_mut_ptr(),
-                    n as isize,
                     1,
+                    n as isize,
+                    self.accumulate,
+                    a.as_ptr(),
+                    a_k as isize,
+                    a_i as isize,
+                    b.as_ptr(),
+                    b_j as isize,
+                    b_k as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    PARALLELISM,
                 );
             }
         });
