@@ -1,4 +1,4 @@
-// C[m,n] = (accumulate ? C : 0) + op(A)[m,k] . op(B)[k,n]
+// C[m,n] = (accumulate ? C : residual ? R : 0) + op(A)[m,k] . op(B)[k,n]
 // op(A)[i,kk] = A[i*a_i + kk*a_k] and op(B)[kk,j] = B[kk*b_k + j*b_j]: the strides express the transposes
 // gradients need (dX = dY.W^T, dW = X^T.dY) without copies.
 // Split-K (k_chunk > 0): workgroup z sums k in [z*k_chunk, (z+1)*k_chunk) into its own [m,n] slice of c;
@@ -7,19 +7,21 @@
 struct Params {
     m: u32, n: u32, k: u32, accumulate: u32,
     a_i: u32, a_k: u32, b_k: u32, b_j: u32,
-    k_chunk: u32, splits: u32, _pad0: u32, _pad1: u32,
+    k_chunk: u32, splits: u32, residual: u32, _pad: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>; // the residual (an input stands in without one)
 
 // The same matrices seen as vec4 rows, for the vec4 paths (chosen when the contiguous dimensions are multiples of 4).
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 
-// matmul_sum_splits: the partial products (bound as `a`) summed into the output.
+// matmul_sum_splits: the partial products (bound as `a`) summed into the output, plus the residual.
 @group(0) @binding(2) var<storage, read_write> summed: array<f32>;
+@group(0) @binding(3) var<storage, read> summed_r: array<f32>;
 
 // The k range of split z: all of k without splitting.
 fn k_range(z: u32) -> vec2<u32> {
@@ -38,6 +40,7 @@ fn store(row0: u32, col0: u32, z: u32, acc: array<vec4<f32>, 4>) {
             if (j >= p.n) { break; }
             var v = acc[r][s];
             if (p.accumulate != 0u) { v += c[base + i * p.n + j]; }
+            if (p.residual != 0u) { v += residual[i * p.n + j]; }
             c[base + i * p.n + j] = v;
         }
     }
@@ -51,6 +54,7 @@ fn matmul_sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     var v = 0.0;
     for (var z = 0u; z < p.splits; z++) { v += a[z * mn + i]; }
     if (p.accumulate != 0u) { v += summed[i]; }
+    if (p.residual != 0u) { v += summed_r[i]; }
     summed[i] = v;
 }
 

@@ -2,7 +2,7 @@
 //! Shader: shaders/matmul.wgsl.
 
 use super::{read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
+use crate::backend::cpu::{for_each_span, CpuMemory};
 use crate::backend::Tensor;
 
 /// Which WGSL variant runs: register blocks (with vec4 loads where the shapes allow), or workgroup tiles.
@@ -29,6 +29,8 @@ pub struct Matmul {
     pub trans_a: bool,
     pub trans_b: bool,
     pub accumulate: bool,
+    /// `c = residual + op(a)·op(b)` (a residual connection in the epilogue, instead of a copy and `accumulate`).
+    pub residual: Option<Tensor>,
     pub path: MatmulPath,
     /// Split-K: `(scratch, splits)` computes `splits` partial products over slices of k into `scratch`
     /// (`splits * m * n` elements at least) and sums them in order; the CPU reference computes directly.
@@ -48,6 +50,7 @@ impl Matmul {
             trans_a: false,
             trans_b: false,
             accumulate: false,
+            residual: None,
             path: MatmulPath::Blocked,
             split: None,
         }
@@ -62,6 +65,10 @@ impl Matmul {
     }
     pub fn accumulate(mut self) -> Self {
         self.accumulate = true;
+        self
+    }
+    pub fn residual(mut self, residual: Tensor) -> Self {
+        self.residual = Some(residual);
         self
     }
     pub fn path(mut self, path: MatmulPath) -> Self {
@@ -130,6 +137,11 @@ impl Matmul {
             self.n
         );
         assert!(self.c.buf != self.a.buf && self.c.buf != self.b.buf, "matmul: output shares a buffer with an input");
+        if let Some(r) = self.residual {
+            assert!(!self.accumulate, "matmul: a residual and accumulate exclude each other");
+            assert_eq!(r.len, self.m * self.n, "matmul: residual has {} elements, expected m*n", r.len);
+            assert!(r.buf != self.c.buf, "matmul: the residual shares a buffer with the output");
+        }
         if let Some((scratch, splits)) = self.split {
             assert!(
                 scratch.len >= splits * self.m * self.n,
@@ -159,6 +171,10 @@ impl Kernel for Matmul {
         let (m, n, k) = (self.m, self.n, self.k);
         mem.out(self.c, |mem, c| {
             let (a, b) = (mem.get(self.a), mem.get(self.b));
+            if let Some(r) = self.residual {
+                let r = mem.get(r);
+                for_each_span(c, |span, c| c.copy_from_slice(&r[span]));
+            }
             if m == 0 || n == 0 {
                 return;
             }
@@ -171,7 +187,7 @@ impl Kernel for Matmul {
                     c.as_mut_ptr(),
                     1,
                     n as isize,
-                    self.accumulate,
+                    self.accumulate || self.residual.is_some(),
                     a.as_ptr(),
                     a_k as isize,
                     a_i as isize,
@@ -193,7 +209,7 @@ impl Kernel for Matmul {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
         let entry = self.entry();
-        let params = |accumulate: bool, k_chunk: usize, splits: usize| {
+        let params = |accumulate: bool, residual: bool, k_chunk: usize, splits: usize| {
             vec![
                 u(self.m),
                 u(self.n),
@@ -205,17 +221,19 @@ impl Kernel for Matmul {
                 u(b_j),
                 u(k_chunk),
                 u(splits),
-                0,
+                residual as u32,
                 0,
             ]
         };
         let tiles = [u(self.n.div_ceil(64)).max(1), u(self.m.div_ceil(64)).max(1)];
+        // Without a residual an input is bound in its place (never read).
+        let residual = read(self.residual.unwrap_or(self.a));
         let Some((scratch, splits)) = self.split else {
             return vec![Launch {
                 shader: Shader::Matmul,
                 entry,
-                params: params(self.accumulate, 0, 1),
-                bindings: vec![read(self.a), read(self.b), write(self.c)],
+                params: params(self.accumulate, self.residual.is_some(), 0, 1),
+                bindings: vec![read(self.a), read(self.b), write(self.c), residual],
                 workgroups: [tiles[0], tiles[1], 1],
             }];
         };
@@ -224,15 +242,15 @@ impl Kernel for Matmul {
             Launch {
                 shader: Shader::Matmul,
                 entry,
-                params: params(false, self.k_chunk(splits), splits),
-                bindings: vec![read(self.a), read(self.b), write(parts)],
+                params: params(false, false, self.k_chunk(splits), splits),
+                bindings: vec![read(self.a), read(self.b), write(parts), read(self.a)],
                 workgroups: [tiles[0], tiles[1], u(splits)],
             },
             Launch {
                 shader: Shader::Matmul,
                 entry: "matmul_sum_splits",
-                params: params(self.accumulate, 0, splits),
-                bindings: vec![read(parts), write(self.c)],
+                params: params(self.accumulate, self.residual.is_some(), 0, splits),
+                bindings: vec![read(parts), write(self.c), read(self.residual.unwrap_or(parts))],
                 workgroups: super::grid(self.m * self.n),
             },
         ]

@@ -76,9 +76,14 @@ pub const WG: u32 = 256;
 /// Workgroups for `threads` invocations of a 1-D kernel of `WG` threads, spread over x and y because one
 /// dimension may not exceed 65535 workgroups. Shaders recover the index with `linear_id` (common.wgsl).
 pub fn grid(threads: usize) -> [u32; 3] {
-    let groups = (threads as u32).div_ceil(WG).max(1);
-    let x = groups.min(65535);
-    [x, groups.div_ceil(x), 1]
+    groups(threads.div_ceil(WG as usize))
+}
+
+/// `count` workgroups spread over x and y the same way (shaders number them `wid.x + wid.y * nwg.x`).
+pub fn groups(count: usize) -> [u32; 3] {
+    let count = u32::try_from(count).expect("workgroup count exceeds u32").max(1);
+    let x = count.min(65535);
+    [x, count.div_ceil(x), 1]
 }
 
 pub fn read(t: Tensor) -> (Tensor, Access) {

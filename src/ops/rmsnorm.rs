@@ -1,7 +1,7 @@
 //! RMSNorm with or without a learned scale, forward and backward. Shader: shaders/rmsnorm.wgsl.
 //! Without a weight nothing is bound in its place: the `_unit` entry points never touch that binding.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
+use super::{f, grid, groups, read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::{for_each_rows, CpuMemory};
 use crate::backend::Tensor;
 
@@ -133,7 +133,9 @@ impl RmsNormBackward {
         let activations = [self.x, self.rstd, self.d_out];
         let dx_reads: Vec<Tensor> = activations.into_iter().chain(self.weight).collect();
         check_apart("rmsnorm backward", &[self.d_x], &dx_reads);
-        check_apart("rmsnorm backward", &self.d_weight.into_iter().collect::<Vec<_>>(), &activations);
+        // d_weight is written in the same dispatch as d_x, so it may not share d_x's buffer either.
+        let dx_and_reads: Vec<Tensor> = dx_reads.iter().copied().chain([self.d_x]).collect();
+        check_apart("rmsnorm backward", &self.d_weight.into_iter().collect::<Vec<_>>(), &dx_and_reads);
     }
 }
 
@@ -180,29 +182,19 @@ impl Kernel for RmsNormBackward {
     fn launches(&self) -> Vec<Launch> {
         self.check();
         let params = vec![u(self.rows), u(self.d), 0, self.accumulate_dx as u32];
-        let reads = [read(self.rstd), read(self.x), read(self.d_out)];
-        let mut dx_bindings = vec![write(self.d_x)];
-        dx_bindings.extend(reads);
-        dx_bindings.extend(self.weight.map(read));
-        let mut launches = vec![Launch {
-            shader: Shader::Rmsnorm,
-            entry: if self.weight.is_some() { "rmsnorm_backward_dx" } else { "rmsnorm_backward_dx_unit" },
-            params: params.clone(),
-            bindings: dx_bindings,
-            workgroups: grid(self.rows),
-        }];
-        // A separate launch: d_weight lives in the gradient buffer and needs a thread per column, not per row.
-        if let Some(d_weight) = self.d_weight {
-            let mut bindings = vec![write(d_weight)];
-            bindings.extend(reads);
-            launches.push(Launch {
-                shader: Shader::Rmsnorm,
-                entry: "rmsnorm_backward_weight",
-                params,
-                bindings,
-                workgroups: [u(self.d), 1, 1],
-            });
-        }
-        launches
+        let mut bindings = vec![write(self.d_x), read(self.rstd), read(self.x), read(self.d_out)];
+        bindings.extend(self.weight.map(read));
+        let row_groups = self.rows.div_ceil(super::WG as usize);
+        // With a weight gradient, d workgroups more in the same dispatch sum its columns (it lives in the
+        // gradient buffer, so it is a binding of its own).
+        let (entry, workgroups) = match (self.weight, self.d_weight) {
+            (None, _) => ("rmsnorm_backward_dx_unit", grid(self.rows)),
+            (Some(_), None) => ("rmsnorm_backward_dx", grid(self.rows)),
+            (Some(_), Some(d_weight)) => {
+                bindings.push(write(d_weight));
+                ("rmsnorm_backward", groups(row_groups + self.d))
+            }
+        };
+        vec![Launch { shader: Shader::Rmsnorm, entry, params, bindings, workgroups }]
     }
 }

@@ -122,3 +122,44 @@ fn matmul_split_k_matches_cpu() {
         }
     }
 }
+
+/// The residual epilogue `c = r + a·b` (a linear layer's output added to the residual stream), with and
+/// without split-K, on both paths and awkward shapes; `c` starts dirty, so a missed residual or a kept
+/// old value both fail.
+#[test]
+fn matmul_residual_matches_cpu() {
+    for (i, &(m, k, n, ta, tb, split)) in [
+        (17, 33, 65, false, false, false),
+        (64, 128, 20, false, false, false),
+        (3, 8, 12, false, true, false),
+        (65, 600, 5, true, false, true),
+        (20, 1030, 8, true, false, true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for path in [MatmulPath::Blocked, MatmulPath::Tiled] {
+            let mut rng = Rng::new(500 + i as u64);
+            let mut plan = MemoryPlan::default();
+            let (a, b, c) = (plan.buffer("a", m * k), plan.buffer("b", k * n), plan.buffer("c", m * n));
+            let r = plan.buffer("r", m * n);
+            let parts = plan.buffer("parts", Matmul::splits(k) * m * n);
+            let inputs = [
+                (a, Data::F32(rng.vec(m * k))),
+                (b, Data::F32(rng.vec(k * n))),
+                (c, Data::F32(rng.vec(m * n))),
+                (r, Data::F32(rng.vec(m * n))),
+                (parts, Data::F32(rng.vec(Matmul::splits(k) * m * n))),
+            ];
+            let kernels = || -> Vec<Box<dyn Kernel>> {
+                let mut mm = Matmul::new(a, b, c, m, k, n).path(path).residual(r);
+                (mm.trans_a, mm.trans_b) = (ta, tb);
+                if split {
+                    mm = mm.split_k(parts);
+                }
+                vec![Box::new(mm)]
+            };
+            check(&format!("matmul residual {m}x{k}x{n} {path:?} split={split}"), &plan, &inputs, kernels, &[c], 1e-4);
+        }
+    }
+}
