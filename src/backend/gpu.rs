@@ -4,8 +4,12 @@
 
 use std::collections::HashMap;
 
+mod tune;
+pub use tune::{bucket, set_tuning_json, tuning_json, Tuning};
+
 use super::{BackendStats, MemoryPlan, ProgramId, Tensor};
 use crate::error::LabError;
+use crate::ops::matmul::MatmulPath;
 use crate::ops::{Access, Kernel, Launch, Shader};
 
 /// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
@@ -59,6 +63,8 @@ impl GpuBackend {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("looplab"),
+                // Subgroups where offered, for the subgroup matmul variant; never required.
+                required_features: adapter.features() & wgpu::Features::SUBGROUP,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -186,9 +192,23 @@ impl GpuBackend {
 
     /// Compiles a program: pipelines (cached across programs), one uniform buffer for all its launches,
     /// and a bind group per dispatch. Validation errors come back as a message instead of a panic.
+    /// Matmuls left to `Auto` get this adapter's variant for their shape (`tune`).
     pub async fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> Result<ProgramId, LabError> {
+        let mut launches = Vec::new();
+        for kernel in &program {
+            match kernel.matmul() {
+                Some(mm) if mm.path == MatmulPath::Auto => {
+                    let choice = self.choose_matmul(mm).await?;
+                    launches.extend(mm.chosen(choice).launches());
+                }
+                _ => launches.extend(kernel.launches()),
+            }
+        }
+        self.prepare_launches(launches).await
+    }
+
+    async fn prepare_launches(&mut self, launches: Vec<Launch>) -> Result<ProgramId, LabError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let launches: Vec<Launch> = program.iter().flat_map(|k| k.launches()).collect();
         let mut uniform_bytes = vec![0u8; launches.len().max(1) * UNIFORM_ALIGN as usize];
         for (i, l) in launches.iter().enumerate() {
             assert!(l.params.len() * 4 <= UNIFORM_ALIGN as usize, "{}: too many params", l.entry);

@@ -5,12 +5,43 @@ use super::{read, u, write, Kernel, Launch, Shader};
 use crate::backend::cpu::{for_each_span, CpuMemory};
 use crate::backend::Tensor;
 
-/// Which WGSL variant runs: register blocks (with vec4 loads where the shapes allow), or workgroup tiles.
-/// Models use register blocks: they measured faster on CPU rasterizers and on an H200 (`looplab bench`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which WGSL variant runs. `Auto` (what models use) lets the GPU backend pick per adapter and shape bucket
+/// from a short measured trial (`backend::tune`); the others force one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MatmulPath {
+    Auto,
+    /// Registers only, 4x4 outputs per thread, vec4 loads where the contiguous dimensions allow: fastest on
+    /// CPU rasterizers (lavapipe, SwiftShader), where barriers are expensive.
     Blocked,
+    /// 64x64 workgroup tiles staged in workgroup memory, 4x4 per thread.
     Tiled,
+    /// 128x128 workgroup tiles, 8x8 per thread: the most reuse per loaded value, for large products on real GPUs.
+    Wide,
+    /// Register blocks whose A values travel by subgroupShuffle (only where the adapter has SUBGROUP).
+    Subgroup,
+}
+
+impl MatmulPath {
+    /// Every variant a trial may pick (the subgroup one only where the adapter offers subgroups).
+    pub const FORCED: [MatmulPath; 4] =
+        [MatmulPath::Blocked, MatmulPath::Tiled, MatmulPath::Wide, MatmulPath::Subgroup];
+
+    /// Outputs per workgroup along each dimension.
+    fn tile(self) -> usize {
+        if self == MatmulPath::Wide {
+            128
+        } else {
+            64
+        }
+    }
+}
+
+/// What the GPU backend decided for an `Auto` matmul: the variant, and whether a planned split-K is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MatmulChoice {
+    pub path: MatmulPath,
+    pub split: bool,
 }
 
 /// Split-K aims at this much of k per slice.
@@ -51,7 +82,7 @@ impl Matmul {
             trans_b: false,
             accumulate: false,
             residual: None,
-            path: MatmulPath::Blocked,
+            path: MatmulPath::Auto,
             split: None,
         }
     }
@@ -99,16 +130,29 @@ impl Matmul {
         [a_i, a_k, b_k, b_j]
     }
 
-    /// The WGSL entry point: every variant covers 64x64 outputs per workgroup.
-    pub fn entry(&self) -> &'static str {
-        let four = |x: usize| x.is_multiple_of(4);
-        match (self.path, self.trans_a, self.trans_b) {
-            (MatmulPath::Tiled, _, _) => "matmul_tiled",
-            (MatmulPath::Blocked, false, false) if four(self.k) && four(self.n) => "matmul_vec4_nn",
-            (MatmulPath::Blocked, false, true) if four(self.k) => "matmul_vec4_nt",
-            (MatmulPath::Blocked, true, false) if four(self.m) && four(self.n) => "matmul_vec4_tn",
-            (MatmulPath::Blocked, _, _) => "matmul_blocked",
+    /// This product with an `Auto` variant decided (`split: false` drops a planned split-K).
+    pub fn chosen(&self, choice: MatmulChoice) -> Matmul {
+        let mut mm = self.clone();
+        mm.path = choice.path;
+        if !choice.split {
+            mm.split = None;
         }
+        mm
+    }
+
+    /// The shader and entry point. `Auto` outside the GPU backend's choice is the register-blocked one.
+    pub fn entry(&self) -> (Shader, &'static str) {
+        let four = |x: usize| x.is_multiple_of(4);
+        let entry = match (self.path, self.trans_a, self.trans_b) {
+            (MatmulPath::Subgroup, _, _) => return (Shader::MatmulSubgroup, "matmul_subgroup"),
+            (MatmulPath::Tiled, _, _) => "matmul_tiled",
+            (MatmulPath::Wide, _, _) => "matmul_wide",
+            (MatmulPath::Blocked | MatmulPath::Auto, false, false) if four(self.k) && four(self.n) => "matmul_vec4_nn",
+            (MatmulPath::Blocked | MatmulPath::Auto, false, true) if four(self.k) => "matmul_vec4_nt",
+            (MatmulPath::Blocked | MatmulPath::Auto, true, false) if four(self.m) && four(self.n) => "matmul_vec4_tn",
+            (MatmulPath::Blocked | MatmulPath::Auto, _, _) => "matmul_blocked",
+        };
+        (Shader::Matmul, entry)
     }
 
     fn check(&self) {
@@ -165,6 +209,10 @@ const PARALLELISM: gemm::Parallelism = gemm::Parallelism::Rayon(0);
 const PARALLELISM: gemm::Parallelism = gemm::Parallelism::None;
 
 impl Kernel for Matmul {
+    fn matmul(&self) -> Option<&Matmul> {
+        Some(self)
+    }
+
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
@@ -208,7 +256,7 @@ impl Kernel for Matmul {
     fn launches(&self) -> Vec<Launch> {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
-        let entry = self.entry();
+        let (shader, entry) = self.entry();
         let params = |accumulate: bool, residual: bool, k_chunk: usize, splits: usize| {
             vec![
                 u(self.m),
@@ -225,12 +273,13 @@ impl Kernel for Matmul {
                 0,
             ]
         };
-        let tiles = [u(self.n.div_ceil(64)).max(1), u(self.m.div_ceil(64)).max(1)];
+        let tile = self.path.tile();
+        let tiles = [u(self.n.div_ceil(tile)).max(1), u(self.m.div_ceil(tile)).max(1)];
         // Without a residual an input is bound in its place (never read).
         let residual = read(self.residual.unwrap_or(self.a));
         let Some((scratch, splits)) = self.split else {
             return vec![Launch {
-                shader: Shader::Matmul,
+                shader,
                 entry,
                 params: params(self.accumulate, self.residual.is_some(), 0, 1),
                 bindings: vec![read(self.a), read(self.b), write(self.c), residual],
@@ -240,7 +289,7 @@ impl Kernel for Matmul {
         let parts = scratch.slice(0, splits * self.m * self.n);
         vec![
             Launch {
-                shader: Shader::Matmul,
+                shader,
                 entry,
                 params: params(false, false, self.k_chunk(splits), splits),
                 bindings: vec![read(self.a), read(self.b), write(parts), read(self.a)],

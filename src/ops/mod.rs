@@ -28,6 +28,9 @@ pub enum Shader {
     Halting,
     LocalAttention,
     Matmul,
+    /// matmul.wgsl with the subgroup variant appended: a module of its own, compiled only where the adapter
+    /// has wgpu's SUBGROUP feature.
+    MatmulSubgroup,
     Reduce,
     Rmsnorm,
 }
@@ -46,6 +49,13 @@ impl Shader {
             Shader::Halting => include_str!("../../shaders/halting.wgsl"),
             Shader::LocalAttention => include_str!("../../shaders/local_attention.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::MatmulSubgroup => {
+                return format!(
+                    "{COMMON}\n{}\n{}",
+                    include_str!("../../shaders/matmul.wgsl"),
+                    include_str!("../../shaders/matmul_subgroup.wgsl")
+                )
+            }
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Rmsnorm => include_str!("../../shaders/rmsnorm.wgsl"),
         };
@@ -98,6 +108,10 @@ pub fn write(t: Tensor) -> (Tensor, Access) {
 pub trait Kernel {
     fn cpu(&self, mem: &mut CpuMemory);
     fn launches(&self) -> Vec<Launch>;
+    /// The matrix product this kernel is, so the GPU backend can pick its variant per adapter.
+    fn matmul(&self) -> Option<&matmul::Matmul> {
+        None
+    }
 }
 
 /// Every `(name, tensor, expected length)` has its length, and no output shares a buffer with another of the

@@ -189,8 +189,8 @@ impl Trainer {
         let vocab = dataset.vocab;
         let train_split = dataset.train();
         let batch = if t.batch_size == 0 { train_split.len() } else { t.batch_size };
-        // Register blocks beat workgroup tiles on every device measured (lavapipe, SwiftShader, an H200).
-        let path = MatmulPath::Blocked;
+        // The GPU backend picks each product's variant for its adapter (ops::matmul, backend/gpu/tune.rs).
+        let path = MatmulPath::Auto;
         let one_step = m.arch == Arch::Hrm && t.backprop == 1;
         let stored_iterations = match (m.arch, t.depth) {
             (Arch::Feedforward, _) => 1,
