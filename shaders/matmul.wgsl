@@ -160,12 +160,29 @@ fn matmul_vec4_tn(@builtin(global_invocation_id) gid: vec3<u32>) {
     store(row0, gid.x * 4u, gid.z, acc);
 }
 
-// Workgroup tiles: each 16-deep slice of A (64 rows) and B (64 columns) is staged in workgroup memory once and
-// reused by all 256 threads; the path for real GPUs, where global memory bandwidth is the limit.
+// Workgroup tiles: each slice of A (`width` rows) and B (`width` columns), 1024 / width deep, is staged in
+// workgroup memory once and reused by all 256 threads; the paths for real GPUs, where global memory
+// bandwidth is the limit. The 64x64 and 128x128 paths share the two 4 KiB stages.
 const TILE: u32 = 64u;
 const DEPTH: u32 = 16u;
-var<workgroup> tile_a: array<f32, 1024>; // [DEPTH][TILE]
-var<workgroup> tile_b: array<f32, 1024>; // [DEPTH][TILE]
+var<workgroup> tile_a: array<f32, 1024>; // [1024 / width][width]
+var<workgroup> tile_b: array<f32, 1024>;
+
+// Thread t's share of staging the slice of k from k0 (up to the split's end) for the tile at (row, col).
+fn stage(t: u32, k0: u32, k_end: u32, tile_row: u32, tile_col: u32, width: u32) {
+    for (var e = t; e < 1024u; e += 256u) {
+        let kk = k0 + e / width;
+        let x = e % width;
+        let i = tile_row + x;
+        let j = tile_col + x;
+        var va = 0.0;
+        var vb = 0.0;
+        if (kk < k_end && i < p.m) { va = a[i * p.a_i + kk * p.a_k]; }
+        if (kk < k_end && j < p.n) { vb = b[kk * p.b_k + j * p.b_j]; }
+        tile_a[e] = va;
+        tile_b[e] = vb;
+    }
+}
 
 @compute @workgroup_size(16, 16)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -175,18 +192,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     var acc: array<vec4<f32>, 4>;
     let ks = k_range(wid.z);
     for (var k0 = ks.x; k0 < ks.y; k0 += DEPTH) {
-        for (var e = t; e < DEPTH * TILE; e += 256u) {
-            let kk = k0 + e / TILE;
-            let x = e % TILE;
-            let i = tile_row + x;
-            let j = tile_col + x;
-            var va = 0.0;
-            var vb = 0.0;
-            if (kk < ks.y && i < p.m) { va = a[i * p.a_i + kk * p.a_k]; }
-            if (kk < ks.y && j < p.n) { vb = b[kk * p.b_k + j * p.b_j]; }
-            tile_a[e] = va;
-            tile_b[e] = vb;
-        }
+        stage(t, k0, ks.y, tile_row, tile_col, TILE);
         workgroupBarrier();
         for (var d = 0u; d < DEPTH; d++) {
             let av = vec4<f32>(tile_a[d * TILE + lid.y * 4u], tile_a[d * TILE + lid.y * 4u + 1u],
@@ -207,8 +213,6 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 // of every loaded value of the 64x64 path for the same 8 KiB of workgroup memory.
 const WIDE: u32 = 128u;
 const WIDE_DEPTH: u32 = 8u;
-var<workgroup> wide_a: array<f32, 1024>; // [WIDE_DEPTH][WIDE]
-var<workgroup> wide_b: array<f32, 1024>; // [WIDE_DEPTH][WIDE]
 
 @compute @workgroup_size(16, 16)
 fn matmul_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -218,24 +222,13 @@ fn matmul_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     var acc: array<array<f32, 8>, 8>;
     let ks = k_range(wid.z);
     for (var k0 = ks.x; k0 < ks.y; k0 += WIDE_DEPTH) {
-        for (var e = t; e < WIDE_DEPTH * WIDE; e += 256u) {
-            let kk = k0 + e / WIDE;
-            let x = e % WIDE;
-            let i = tile_row + x;
-            let j = tile_col + x;
-            var va = 0.0;
-            var vb = 0.0;
-            if (kk < ks.y && i < p.m) { va = a[i * p.a_i + kk * p.a_k]; }
-            if (kk < ks.y && j < p.n) { vb = b[kk * p.b_k + j * p.b_j]; }
-            wide_a[e] = va;
-            wide_b[e] = vb;
-        }
+        stage(t, k0, ks.y, tile_row, tile_col, WIDE);
         workgroupBarrier();
         for (var d = 0u; d < WIDE_DEPTH; d++) {
             var bv: array<f32, 8>;
-            for (var j = 0u; j < 8u; j++) { bv[j] = wide_b[d * WIDE + lid.x + 16u * j]; }
+            for (var j = 0u; j < 8u; j++) { bv[j] = tile_b[d * WIDE + lid.x + 16u * j]; }
             for (var i = 0u; i < 8u; i++) {
-                let av = wide_a[d * WIDE + lid.y + 16u * i];
+                let av = tile_a[d * WIDE + lid.y + 16u * i];
                 for (var j = 0u; j < 8u; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
             }
         }
