@@ -5,20 +5,30 @@
 use std::collections::HashMap;
 
 mod tune;
-pub use tune::{bucket, set_tuning_json, tuning_json, Tuning};
+pub use tune::{set_tuning_json, tuning_json, Tuning};
 
-use super::{BackendStats, MemoryPlan, ProgramId, Tensor};
+use super::profile::{GpuProfiler, Profile};
+use super::BackendStats;
 use crate::error::LabError;
-use crate::ops::matmul::MatmulPath;
-use crate::ops::{Access, Kernel, Launch, Shader};
+use crate::program::{Access, Kernel, Launch, MemoryPlan, ProgramId, Shader, Tensor, VIEW_ALIGN};
 
 /// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
 const UNIFORM_ALIGN: u64 = 256;
 
-struct Dispatch {
+pub(super) struct Dispatch {
     pipeline: usize,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// Shader and entry point, what a profile groups by.
+    pub(super) kind: (Shader, &'static str),
+}
+
+impl Dispatch {
+    pub(super) fn record(&self, pass: &mut wgpu::ComputePass, pipelines: &[wgpu::ComputePipeline]) {
+        pass.set_pipeline(&pipelines[self.pipeline]);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.workgroups[0], self.workgroups[1], self.workgroups[2]);
+    }
 }
 
 struct Compiled {
@@ -40,6 +50,8 @@ pub struct GpuBackend {
     pipelines: Vec<wgpu::ComputePipeline>,
     programs: Vec<Compiled>,
     staging: Option<wgpu::Buffer>,
+    /// Set while profiling (`start_profile`): runs are then timed per dispatch and waited on.
+    profiler: Option<GpuProfiler>,
     pub stats: BackendStats,
 }
 
@@ -63,9 +75,9 @@ impl GpuBackend {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("looplab"),
-                // Subgroups where offered, for the subgroup matmul variant; never required.
-                required_features: adapter.features() & wgpu::Features::SUBGROUP,
                 required_limits: limits.clone(),
+                // Subgroups where offered, for the subgroup matmul variant; never required.
+                required_features: GpuProfiler::features(&adapter) | (adapter.features() & wgpu::Features::SUBGROUP),
                 ..Default::default()
             })
             .await
@@ -82,6 +94,7 @@ impl GpuBackend {
             pipelines: Vec::new(),
             programs: Vec::new(),
             staging: None,
+            profiler: None,
             stats: BackendStats::default(),
         })
     }
@@ -192,16 +205,16 @@ impl GpuBackend {
 
     /// Compiles a program: pipelines (cached across programs), one uniform buffer for all its launches,
     /// and a bind group per dispatch. Validation errors come back as a message instead of a panic.
-    /// Matmuls left to `Auto` get this adapter's variant for their shape (`tune`).
+    /// Kernels with variants (matmuls left to `Auto`) get this adapter's for their bucket (`tune`).
     pub async fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> Result<ProgramId, LabError> {
         let mut launches = Vec::new();
         for kernel in &program {
-            match kernel.matmul() {
-                Some(mm) if mm.path == MatmulPath::Auto => {
-                    let choice = self.choose_matmul(mm).await?;
-                    launches.extend(mm.chosen(choice).launches());
+            match kernel.tunable() {
+                Some(t) => {
+                    let v = self.choose_variant(t).await?;
+                    launches.extend(t.launches_as(v));
                 }
-                _ => launches.extend(kernel.launches()),
+                None => launches.extend(kernel.launches()),
             }
         }
         self.prepare_launches(launches).await
@@ -229,13 +242,11 @@ impl GpuBackend {
         if let Some((l, t)) = launches
             .iter()
             .flat_map(|l| l.bindings.iter().map(move |(t, _)| (l, t)))
-            .find(|(_, t)| t.offset % super::VIEW_ALIGN != 0)
+            .find(|(_, t)| t.offset % VIEW_ALIGN != 0)
         {
             return Err(LabError::Device(format!(
                 "{}: a view at element offset {} is not a multiple of {} (256 bytes)",
-                l.entry,
-                t.offset,
-                super::VIEW_ALIGN
+                l.entry, t.offset, VIEW_ALIGN
             )));
         }
         let mut dispatches = Vec::with_capacity(launches.len());
@@ -266,7 +277,7 @@ impl GpuBackend {
                 layout: &bind_layout,
                 entries: &entries,
             });
-            dispatches.push(Dispatch { pipeline, bind_group, workgroups: l.workgroups });
+            dispatches.push(Dispatch { pipeline, bind_group, workgroups: l.workgroups, kind: (l.shader, l.entry) });
         }
         if let Some(err) = scope.pop().await {
             return Err(LabError::Device(format!("preparing a program failed: {err}")));
@@ -277,6 +288,13 @@ impl GpuBackend {
 
     /// Records the programs in order into one compute pass: one submit.
     pub fn run(&mut self, ids: &[ProgramId]) {
+        if let Some(profiler) = self.profiler.as_mut() {
+            let dispatches: Vec<&Dispatch> = ids.iter().flat_map(|id| &self.programs[id.0].dispatches).collect();
+            profiler.run(&self.device, &self.queue, &self.pipelines, &dispatches);
+            self.stats.dispatches += dispatches.len() as u64;
+            self.stats.submits += 1;
+            return;
+        }
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
         {
             let mut pass =
@@ -284,15 +302,31 @@ impl GpuBackend {
             for id in ids {
                 let program = &self.programs[id.0];
                 for d in &program.dispatches {
-                    pass.set_pipeline(&self.pipelines[d.pipeline]);
-                    pass.set_bind_group(0, &d.bind_group, &[]);
-                    pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+                    d.record(&mut pass, &self.pipelines);
                 }
                 self.stats.dispatches += program.dispatches.len() as u64;
             }
         }
         self.queue.submit([encoder.finish()]);
         self.stats.submits += 1;
+    }
+
+    /// Profiles every run from now on until `take_profile` (see backend/profile.rs).
+    pub fn start_profile(&mut self) -> Result<(), LabError> {
+        self.profiler = Some(GpuProfiler::new(&self.device, true)?);
+        Ok(())
+    }
+
+    /// Profiles by one submit per dispatch even where timestamps exist (what adapters without them get;
+    /// the tests cover that path this way).
+    pub fn start_profile_by_submits(&mut self) -> Result<(), LabError> {
+        self.profiler = Some(GpuProfiler::new(&self.device, false)?);
+        Ok(())
+    }
+
+    /// The profile since `start_profile`, which ends profiling.
+    pub fn take_profile(&mut self) -> Option<Result<Profile, LabError>> {
+        self.profiler.take().map(GpuProfiler::finish)
     }
 
     pub fn write(&mut self, t: Tensor, data: &[f32]) {

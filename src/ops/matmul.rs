@@ -1,12 +1,11 @@
 //! Matrix multiply with the transposed variants that gradients need: C = (acc ? C : 0) + op(A)·op(B).
 //! Shader: shaders/matmul.wgsl.
 
-use super::{read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::{for_each_span, CpuMemory};
-use crate::backend::Tensor;
+use super::u;
+use crate::program::{for_each_span, read, write, CpuMemory, Kernel, Launch, Shader, Tensor, Tunable};
 
 /// Which WGSL variant runs. `Auto` (what models use) lets the GPU backend pick per adapter and shape bucket
-/// from a short measured trial (`backend::tune`); the others force one.
+/// from a short measured trial (backend/gpu/tune.rs, through `Tunable`); the others force one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MatmulPath {
@@ -37,8 +36,8 @@ impl MatmulPath {
     }
 }
 
-/// What the GPU backend decided for an `Auto` matmul: the variant, and whether a planned split-K is used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A variant of an `Auto` matmul: the path, and whether a planned split-K is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulChoice {
     pub path: MatmulPath,
     pub split: bool,
@@ -180,11 +179,9 @@ impl Matmul {
             self.m,
             self.n
         );
-        assert!(self.c.buf != self.a.buf && self.c.buf != self.b.buf, "matmul: output shares a buffer with an input");
         if let Some(r) = self.residual {
             assert!(!self.accumulate, "matmul: a residual and accumulate exclude each other");
             assert_eq!(r.len, self.m * self.n, "matmul: residual has {} elements, expected m*n", r.len);
-            assert!(r.buf != self.c.buf, "matmul: the residual shares a buffer with the output");
         }
         if let Some((scratch, splits)) = self.split {
             assert!(
@@ -193,10 +190,6 @@ impl Matmul {
                 scratch.len,
                 self.m,
                 self.n
-            );
-            assert!(
-                ![self.a.buf, self.b.buf, self.c.buf].contains(&scratch.buf),
-                "matmul: split-K scratch shares a buffer with an operand"
             );
         }
     }
@@ -209,8 +202,8 @@ const PARALLELISM: gemm::Parallelism = gemm::Parallelism::Rayon(0);
 const PARALLELISM: gemm::Parallelism = gemm::Parallelism::None;
 
 impl Kernel for Matmul {
-    fn matmul(&self) -> Option<&Matmul> {
-        Some(self)
+    fn tunable(&self) -> Option<&dyn Tunable> {
+        (self.path == MatmulPath::Auto).then_some(self as &dyn Tunable)
     }
 
     fn cpu(&self, mem: &mut CpuMemory) {
@@ -300,8 +293,54 @@ impl Kernel for Matmul {
                 entry: "matmul_sum_splits",
                 params: params(self.accumulate, self.residual.is_some(), 0, splits),
                 bindings: vec![read(parts), write(self.c), read(self.residual.unwrap_or(parts))],
-                workgroups: super::grid(self.m * self.n),
+                workgroups: crate::program::grid(self.m * self.n),
             },
         ]
+    }
+}
+
+impl Matmul {
+    /// The variants a trial may pick, register blocks with any planned split-K first (the reference, and the
+    /// choice on software adapters).
+    pub fn choices(&self) -> Vec<MatmulChoice> {
+        let splits: &[bool] = if self.split.is_some() { &[true, false] } else { &[true] };
+        MatmulPath::FORCED
+            .iter()
+            .flat_map(|&path| splits.iter().map(move |&split| MatmulChoice { path, split }))
+            .collect()
+    }
+}
+
+impl Tunable for Matmul {
+    /// The layout, each dimension rounded up to a power of two, whether vec4 loads apply, the planned splits.
+    fn bucket(&self) -> String {
+        let t = |x: bool| if x { 't' } else { 'n' };
+        let log = |x: usize| x.max(1).next_power_of_two().trailing_zeros();
+        let vec4 = self.chosen(MatmulChoice { path: MatmulPath::Blocked, split: true }).entry().1.contains("vec4");
+        let split = self.split.map_or(0, |(_, s)| s);
+        let (m, n, k) = (log(self.m), log(self.n), log(self.k));
+        format!("{}{}-m{m}-n{n}-k{k}-v{}-s{split}", t(self.trans_a), t(self.trans_b), vec4 as u8)
+    }
+
+    fn variants(&self) -> Vec<(String, bool)> {
+        let name = |c: MatmulChoice| format!("{:?}{}", c.path, if c.split { "" } else { "-whole" }).to_lowercase();
+        self.choices().into_iter().map(|c| (name(c), c.path == MatmulPath::Subgroup)).collect()
+    }
+
+    /// a, b, c and the split-K partials.
+    fn trial_buffers(&self) -> (Vec<usize>, usize) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        (vec![m * k, k * n, m * n, self.split.map_or(1, |(_, s)| s) * m * n], 2)
+    }
+
+    fn trial(&self, buffers: &[Tensor], v: usize) -> (Box<dyn Kernel>, Tensor) {
+        let mut mm = Matmul::new(buffers[0], buffers[1], buffers[2], self.m, self.k, self.n);
+        (mm.trans_a, mm.trans_b) = (self.trans_a, self.trans_b);
+        mm.split = self.split.map(|(_, s)| (buffers[3], s));
+        (Box::new(mm.chosen(self.choices()[v])), buffers[2])
+    }
+
+    fn launches_as(&self, v: usize) -> Vec<Launch> {
+        self.chosen(self.choices()[v]).launches()
     }
 }

@@ -1,12 +1,15 @@
 use super::*;
-use looplab::backend::{BufId, Tensor};
-use looplab::ops::matmul::{Matmul, MatmulChoice, MatmulPath};
+use looplab::ops::matmul::{Matmul, MatmulPath};
+use looplab::program::Tunable;
+use looplab::program::{BufId, Tensor};
 
 /// Every variant the autotuner can pick on this adapter; one it cannot offer is named as skipped, never
 /// counted as passing.
 fn variants() -> Vec<MatmulPath> {
     let gpu = pollster::block_on(GpuBackend::new()).expect("a GPU adapter (lavapipe in CI)");
-    let offered = gpu.matmul_candidates();
+    let t = |len| Tensor { buf: BufId(0), offset: 0, len };
+    let probe = Matmul::new(t(1), t(1), t(1), 1, 1, 1);
+    let offered: Vec<MatmulPath> = gpu.offered_variants(&probe).into_iter().map(|v| probe.choices()[v].path).collect();
     for path in MatmulPath::FORCED.iter().filter(|p| !offered.contains(p)) {
         println!("SKIPPED: matmul variant {path:?} (this adapter lacks the feature it needs)");
     }
@@ -187,11 +190,13 @@ fn matmul_tuner_picks_an_offered_variant_and_its_table_round_trips() {
         let views = [plan.buffer("x", 65 * 300), plan.buffer("dy", 300 * 33), plan.buffer("dw", 65 * 33)];
         let parts = plan.buffer("parts", Matmul::splits(300) * 65 * 33);
         let mm = Matmul::new(views[0], views[1], views[2], 65, 300, 33).trans_a().split_k(parts);
-        let choice = gpu.tune_matmul(&mm).await.unwrap();
-        assert!(gpu.matmul_candidates().contains(&choice.path), "{choice:?}");
-        for path in gpu.matmul_candidates() {
-            let (seconds, _) = gpu.trial(&mm, MatmulChoice { path, split: false }).await.unwrap();
-            assert!(seconds > 0.0, "{path:?} timed at {seconds}");
+        let offered = gpu.offered_variants(&mm);
+        let chosen = gpu.tune(&mm).await.unwrap();
+        assert!(offered.contains(&chosen), "variant {chosen} of {offered:?}");
+        assert_eq!(mm.variants().len(), 2 * MatmulPath::FORCED.len(), "every path with split-K on and off");
+        for v in offered {
+            let (seconds, result) = gpu.trial(&mm, v).await.unwrap();
+            assert!(seconds > 0.0 && result.len() == 65 * 33, "{:?}: {seconds} s", mm.variants()[v]);
         }
         let table = looplab::backend::gpu::tuning_json();
         looplab::backend::gpu::set_tuning_json(&table).unwrap();
