@@ -187,9 +187,10 @@ fn matmul_tuner_picks_an_offered_variant_and_its_table_round_trips() {
     pollster::block_on(async {
         let mut gpu = GpuBackend::new().await.expect("a GPU adapter");
         let mut plan = MemoryPlan::default();
-        let views = [plan.buffer("x", 65 * 300), plan.buffer("dy", 300 * 33), plan.buffer("dw", 65 * 33)];
-        let parts = plan.buffer("parts", Matmul::splits(300) * 65 * 33);
-        let mm = Matmul::new(views[0], views[1], views[2], 65, 300, 33).trans_a().split_k(parts);
+        let views = [plan.buffer("x", 65 * 600), plan.buffer("dy", 600 * 33), plan.buffer("dw", 65 * 33)];
+        let parts = plan.buffer("parts", Matmul::splits(600) * 65 * 33);
+        let mm = Matmul::new(views[0], views[1], views[2], 65, 600, 33).trans_a().split_k(parts);
+        assert!(mm.split.is_some(), "k = 600 splits");
         let offered = gpu.offered_variants(&mm);
         let chosen = gpu.tune(&mm).await.unwrap();
         assert!(offered.contains(&chosen), "variant {chosen} of {offered:?}");
