@@ -146,11 +146,27 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
     move |source| LabError::Io { path: path.display().to_string(), source }
 }
 
-/// Writes via a temporary file and a rename, so a crash never leaves a half-written file behind.
+/// Writes a file atomically and durably: into a temporary file in the same directory, flushed to disk, renamed
+/// over `path`, then the directory flushed, so a crash or power loss leaves either the old file or the new one,
+/// never a half-written one. Every checkpoint, history and report the CLI writes goes through here.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    // The rename lives in the directory: flush it too (directories cannot be opened as files on Windows).
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+    }
+    Ok(())
 }
 
 async fn save_run(lab: &mut Lab, out: &Path) -> Result<(), LabError> {

@@ -1,8 +1,10 @@
 //! Checkpoints as safetensors: every parameter under its name (see ARCHITECTURE.md), the optimizer state as
 //! `adam_m.<name>` / `adam_v.<name>`, the EMA as `ema.<name>`, and in the metadata the config JSON, the step,
 //! the batch sampler's state and the elapsed time, so a resumed run continues exactly where it stopped.
+//! CRC-32 checksums of every tensor's data and of the metadata are stored too and checked on load, so a damaged
+//! file is refused naming what is damaged instead of training or evaluating silently on wrong numbers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
@@ -12,7 +14,32 @@ use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::model::Params;
 
-const FORMAT: &str = "looplab-checkpoint-1";
+const FORMAT: &str = "looplab-checkpoint-2";
+/// The format before checksums: such files are loaded as they are (they have nothing to check).
+const FORMAT_WITHOUT_CHECKSUMS: &str = "looplab-checkpoint-1";
+/// Metadata keys of the checksums: a JSON map of tensor name to the CRC-32 of its bytes, and the CRC-32 of the
+/// other metadata entries. CRC-32 detects every burst of up to 32 flipped bits and any odd number of flips, the
+/// damage storage and truncated copies do (it is no defence against deliberate tampering, nor meant to be).
+const TENSOR_CRC: &str = "tensor_crc32";
+const METADATA_CRC: &str = "metadata_crc32";
+
+fn crc_hex(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// CRC-32 over the metadata entries except its own, in key order, each as key and value with their lengths.
+fn metadata_crc(meta: &HashMap<String, String>) -> String {
+    let mut entries: Vec<(&String, &String)> = meta.iter().filter(|(k, _)| *k != METADATA_CRC).collect();
+    entries.sort();
+    let mut h = crc32fast::Hasher::new();
+    for (k, v) in entries {
+        for part in [k, v] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    format!("{:08x}", h.finalize())
+}
 
 /// Prefixes of the buffers sharing the parameter layout, as stored.
 fn stored_buffers(t: &Trainer) -> Vec<(&'static str, BufId)> {
@@ -39,26 +66,73 @@ pub async fn save(t: &mut Trainer) -> Result<Vec<u8>, LabError> {
             tensors.push((format!("{prefix}{}", p.name), view));
         }
     }
-    let metadata = HashMap::from([
+    let crcs: BTreeMap<&str, String> = tensors.iter().map(|(name, v)| (name.as_str(), crc_hex(v.data()))).collect();
+    let mut metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("config".to_string(), serde_json::to_string(&t.config).expect("config serializes")),
         ("step".to_string(), t.step.to_string()),
         ("batch_rng".to_string(), t.batch_rng.state.to_string()),
         ("elapsed_s".to_string(), t.elapsed().to_string()),
+        (TENSOR_CRC.to_string(), serde_json::to_string(&crcs).expect("checksums serialize")),
     ]);
+    metadata.insert(METADATA_CRC.to_string(), metadata_crc(&metadata));
     safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
 }
 
+/// A checkpoint's tensors and metadata, checked: a safetensors file of a looplab format whose checksums (when
+/// its format has them) match.
+fn open<'a>(bytes: &'a [u8], source: &str) -> Result<(SafeTensors<'a>, HashMap<String, String>), LabError> {
+    let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a complete safetensors file ({e})")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    match meta.get("format").map(String::as_str) {
+        Some(FORMAT) => verify(&st, &meta).map_err(bad)?,
+        Some(FORMAT_WITHOUT_CHECKSUMS) => {}
+        other => {
+            return Err(bad(format!(
+                "not a looplab checkpoint (metadata `format` is {}, expected {FORMAT} or {FORMAT_WITHOUT_CHECKSUMS})",
+                other.map_or("missing".to_string(), |f| format!("{f:?}"))
+            )))
+        }
+    }
+    Ok((st, meta))
+}
+
+/// Checks the metadata's checksum, then every tensor's against the recorded one; names the first mismatch.
+fn verify(st: &SafeTensors, meta: &HashMap<String, String>) -> Result<(), String> {
+    let recorded = meta.get(METADATA_CRC).ok_or(format!("metadata has no `{METADATA_CRC}` ({FORMAT} records one)"))?;
+    let found = metadata_crc(meta);
+    if &found != recorded {
+        return Err(format!("the metadata is damaged: its CRC-32 is {found}, the file recorded {recorded}"));
+    }
+    let crcs: BTreeMap<String, String> = meta
+        .get(TENSOR_CRC)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .ok_or(format!("metadata `{TENSOR_CRC}` is missing or not a map of tensor names to checksums"))?;
+    for (name, view) in st.iter() {
+        let recorded = crcs.get(name).ok_or(format!("tensor `{name}` has no recorded checksum"))?;
+        let found = crc_hex(view.data());
+        if &found != recorded {
+            return Err(format!(
+                "tensor `{name}` is damaged: the CRC-32 of its data is {found}, the file recorded {recorded}"
+            ));
+        }
+    }
+    match crcs.keys().find(|name| st.tensor(name).is_err()) {
+        Some(name) => Err(format!("tensor `{name}` is missing (the file records its checksum)")),
+        None => Ok(()),
+    }
+}
+
 /// The config stored in a checkpoint (to build the trainer it restores into).
 pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
+    config_of(&open(bytes, source)?.1, source)
+}
+
+fn config_of(meta: &HashMap<String, String>, source: &str) -> Result<LabConfig, LabError> {
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
-    let (_, meta) =
-        SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a complete safetensors file ({e})")))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad(format!("not a looplab checkpoint (metadata `format` is not {FORMAT})")));
-    }
     let config = meta.get("config").ok_or_else(|| bad("metadata has no `config`".into()))?;
     LabConfig::from_json(config).map_err(|e| bad(format!("stored config is invalid: {e}")))
 }
@@ -109,9 +183,9 @@ pub struct Weights<'a> {
 
 impl<'a> Weights<'a> {
     pub fn read(bytes: &'a [u8], source: &str) -> Result<Weights<'a>, LabError> {
-        let config = read_config(bytes, source)?;
+        let (st, meta) = open(bytes, source)?;
+        let config = config_of(&meta, source)?;
         let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
-        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
         let rows = |name: &str| st.tensor(name).ok().map(|v| v.shape().first().copied().unwrap_or(0));
         let vocab = rows("tok_emb").ok_or_else(|| bad("tensor `tok_emb` is missing".into()))?;
         let positions = rows("pos_emb").unwrap_or(0);
@@ -141,7 +215,8 @@ pub async fn restore_with(
     eval_depths: &[usize],
     task_overrides: &[String],
 ) -> Result<Trainer, LabError> {
-    let mut config = read_config(bytes, source)?;
+    let (st, meta) = open(bytes, source)?;
+    let mut config = config_of(&meta, source)?;
     for o in task_overrides {
         if !o.trim_start().starts_with("task.") {
             return Err(LabError::invalid(
@@ -154,9 +229,6 @@ pub async fn restore_with(
     }
     config.validate()?;
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
-    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
     let number = |key: &str| -> Result<&str, LabError> {
         meta.get(key).map(String::as_str).ok_or_else(|| bad(format!("metadata has no `{key}`")))
     };
