@@ -11,13 +11,13 @@ use std::rc::Rc;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::backend::{Backend, BackendKind};
+use crate::backend::{Backend, BackendKind, MemoryBreakdown};
 use crate::config::{Arch, LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
 use crate::solve::{exit_score, Exit, ExitScore, EXIT_KL};
 use crate::train::checkpoint::{self, Weights};
-use crate::train::{training_depth, Record};
+use crate::train::{training_depth, Record, TrainingPlan};
 
 mod mechanisms;
 mod probe;
@@ -59,6 +59,28 @@ pub fn presets() -> Result<JsValue, JsValue> {
 #[wasm_bindgen(js_name = presetConfig)]
 pub fn preset_config(preset: String, overrides: Vec<String>) -> Result<JsValue, JsValue> {
     to_js(&LabConfig::from_preset(&preset, &overrides).map_err(js_error)?)
+}
+
+#[derive(Serialize)]
+struct MemoryLine<'a> {
+    #[serde(flatten)]
+    breakdown: &'a MemoryBreakdown,
+    /// "needs 41.2 MiB: parameters 2.0 MiB, ..."
+    text: String,
+}
+
+fn memory_line(m: &MemoryBreakdown) -> Result<JsValue, JsValue> {
+    to_js(&MemoryLine { breakdown: m, text: m.to_string() })
+}
+
+/// The memory a page lab of these settings will allocate, per use, planned without allocating anything:
+/// `{total_bytes, parts: [[use, bytes]], text}`; rejects with the first bad setting. (The worker calls it: the
+/// plan builds the task's data, which takes seconds for large Sudoku sets.)
+#[wasm_bindgen(js_name = planMemory)]
+pub fn plan_memory(preset: String, overrides: Vec<String>) -> Result<JsValue, JsValue> {
+    let config = LabConfig::from_preset(&preset, &overrides).map_err(js_error)?;
+    let extra = sweep_depths(&config);
+    memory_line(&TrainingPlan::new(config, &extra).map_err(js_error)?.memory())
 }
 
 /// `probes::phases` of a history (an array of records): per split, the first step its accuracy reaches
@@ -171,6 +193,11 @@ impl WebLab {
 
     pub fn device(&self) -> String {
         self.lab.borrow().device()
+    }
+
+    /// The lab's allocated memory per use, as `planMemory` gives it.
+    pub fn memory(&self) -> Result<JsValue, JsValue> {
+        memory_line(self.lab.borrow().memory())
     }
 
     /// True for a software adapter (SwiftShader, lavapipe) or the cpu backend: correct but slow.

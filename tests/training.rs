@@ -233,12 +233,36 @@ fn oversized_configs_are_refused_naming_the_limit() {
             &["task.p=1000".into(), "task.train_fraction=0.9".into(), "model.d_model=1024".into()],
         )
         .unwrap();
-        for (kind, limit) in [(BackendKind::Gpu, "maxStorageBufferBindingSize"), (BackendKind::Cpu, "memory budget")] {
+        for (kind, limit) in [(BackendKind::Gpu, "maxStorageBufferBindingSize"), (BackendKind::Cpu, "budget")] {
             let err = Trainer::new(c.clone(), Backend::open(kind).await.unwrap()).await.err().expect("must be refused");
             let msg = err.to_string();
             assert!(matches!(err, LabError::TooLarge { .. }) && msg.contains(limit), "{kind:?}: {msg}");
+            assert!(msg.contains("parameters ") && msg.contains("activations "), "{kind:?}: the numbers: {msg}");
             println!("{kind:?}: {msg}");
         }
+    });
+}
+
+/// The planned memory is the sum of the very buffers allocated, broken down by what they hold.
+#[test]
+fn the_memory_breakdown_is_the_allocated_plan() {
+    pollster::block_on(async {
+        let c = config(&["train.ema=0.9", "train.batch_size=32"]);
+        let planned = looplab::train::TrainingPlan::new(c.clone(), &[]).unwrap();
+        let memory = planned.memory();
+        let uses: Vec<&str> = memory.parts.iter().map(|(u, _)| u.name()).collect();
+        assert_eq!(uses, ["parameters", "gradients", "optimizer", "EMA", "activations", "scratch", "evaluation"]);
+        assert_eq!(memory.parts.iter().map(|(_, b)| b).sum::<u64>(), memory.total_bytes);
+        let (params, grads, adam, ema) = (memory.parts[0].1, memory.parts[1].1, memory.parts[2].1, memory.parts[3].1);
+        assert!(grads == ema && adam == 2 * grads && params >= grads, "{memory}");
+        let t = Trainer::from_plan(planned, Backend::open(BackendKind::Cpu).await.unwrap()).await.unwrap();
+        assert_eq!(t.memory, memory);
+        assert_eq!(t.backend.stats().bytes_allocated, memory.total_bytes);
+        // The parameter buffer holds the model's parameters (each view padded to 64 elements).
+        assert!(
+            grads >= 4 * t.params.count() as u64 && grads < 4 * (t.params.count() + 64 * t.params.list.len()) as u64
+        );
+        assert!(memory.to_string().starts_with("needs ") && memory.to_string().contains(", activations "));
     });
 }
 

@@ -18,7 +18,7 @@ const ui = {
   save: $('save'), loadFile: $('load-file'), exportCsv: $('export-csv'), exportJson: $('export-json'),
   recoverOffer: $('recover-offer'), recoverGpu: $('recover-gpu'), recoverCpu: $('recover-cpu'),
   stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
-  twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'),
+  twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
 };
 
 const INK = '#1d1d1f';
@@ -241,6 +241,7 @@ worker.onmessage = ({ data: msg }) => {
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
       for (const v of [banditView, auditView]) v.setTask(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
+      showMemory(msg.memory);
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
       clearMessage();
@@ -251,6 +252,9 @@ worker.onmessage = ({ data: msg }) => {
       break;
     case 'note':
       showMessage(msg.message, msg.kind || 'info');
+      break;
+    case 'memory':
+      if (msg.id === planned) showMemory(msg.memory);
       break;
     case 'depths':
       depthView.show(msg.sweep);
@@ -406,12 +410,26 @@ ui.loadFile.addEventListener('change', async () => {
   }
 });
 
+// The memory the lab needs, planned in the worker (the line under the settings; hidden for invalid settings).
+let planned = 0;
+let planTimer = null;
+function showMemory(memory) {
+  ui.memory.hidden = !memory;
+  if (memory) ui.memory.textContent = `Memory: ${memory.text}`;
+}
+function planMemory() {
+  clearTimeout(planTimer);
+  planTimer = setTimeout(() => send('plan', { id: ++planned }), 300);
+}
+
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
 function settingsChanged() {
   history.replaceState(null, '', pageHash());
   const problem = form.problem();
   if (problem) showMessage(problem);
   else clearMessage();
+  if (problem) showMemory(null);
+  else planMemory();
 }
 $('fields').addEventListener('input', settingsChanged);
 $('fields').addEventListener('change', settingsChanged);

@@ -7,13 +7,14 @@
 //   {type: 'speed'}  steps per frame: 'auto' (as many as fit in CALL_MS) or a number
 //   {type: 'probe', examples, iterations}  (0: the defaults; in compare mode, also CKA against the twin)
 //   {type: 'bandit' | 'audit'}  `looplab bandit` / `looplab audit` on the current weights
-// Messages out: {type: 'ready', device, fallback, config, step, total, history, twin, source, note, noteKind}
+//   {type: 'plan', id}  the memory a lab of these settings needs (answered by {type: 'memory', id, memory | message})
+// Messages out: {type: 'ready', device, fallback, config, step, total, history, twin, source, note, noteKind, memory}
 //   {type: 'records', records, twinRecords, step, stepsPerS, trainedS}  {type: 'state', running}  {type: 'done'}
 //   {type: 'depths', sweep}  {type: 'note', message}  {type: 'checkpoint', bytes, step}  {type: 'export', format, text, name}
 //   {type: 'solution' | 'solve-error', ...}  {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
 //   {type: 'bandit' | 'audit', result} or {type: 'bandit' | 'audit', message} (an error)
 //   {type: 'error', message, noAdapter, deviceLost, diverged}
-import init, { WebLab, presetConfig } from './pkg/looplab.js';
+import init, { WebLab, presetConfig, planMemory } from './pkg/looplab.js';
 import * as autosave from './autosave.js';
 
 let lab = null;
@@ -119,7 +120,7 @@ async function openLab(backend, build, info, keep = false) {
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
     type: 'ready', device, fallback: lab.isFallback(), config: lab.config(), step: lab.step(), total: lab.totalSteps(),
-    backend, history: lab.history(), trainedS,
+    backend, history: lab.history(), trainedS, memory: lab.memory(),
     twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
   });
   return true;
@@ -413,6 +414,14 @@ async function handle(msg) {
         post({ type: msg.type, result: await (msg.type === 'bandit' ? lab.bandit(0) : lab.audit()) });
       } catch (e) {
         post({ type: msg.type, message: errorMessage(e) });
+      }
+      break;
+    case 'plan':
+      try {
+        const memory = lab && labKey === keyOf(msg) ? lab.memory() : planMemory(msg.preset, msg.overrides);
+        post({ type: 'memory', id: msg.id, memory });
+      } catch (e) {
+        post({ type: 'memory', id: msg.id, message: errorMessage(e) });
       }
       break;
     case 'pause':

@@ -45,11 +45,30 @@ impl CpuMemory {
     }
 }
 
-/// What the cpu backend will allocate: a wasm32 page has a 4 GiB address space, a native run shares the host.
-#[cfg(target_arch = "wasm32")]
-const CPU_MEMORY_BUDGET: u64 = 2 << 30;
+/// The share of the machine's memory the cpu backend may plan: a wasm32 page has a 4 GiB address space, of which
+/// it takes 2 GiB; natively three quarters of the physical memory (what /proc/meminfo says; 8 GiB where it cannot
+/// be read), so a config too large for the machine is refused instead of swapping or being killed.
+fn memory_budget() -> (u64, String) {
+    #[cfg(target_arch = "wasm32")]
+    return (2 << 30, "the page's 2 GiB budget for the cpu backend (wasm32 has a 4 GiB address space)".into());
+    #[cfg(not(target_arch = "wasm32"))]
+    match physical_memory() {
+        Some(total) => (
+            total / 4 * 3,
+            format!("75% of this machine's {} of memory, the cpu backend's budget", super::bytes(total)),
+        ),
+        None => (8 << 30, "the cpu backend's budget of 8 GiB (this machine's memory size could not be read)".into()),
+    }
+}
+
+/// Bytes of physical memory (Linux: `MemTotal` in /proc/meminfo).
 #[cfg(not(target_arch = "wasm32"))]
-const CPU_MEMORY_BUDGET: u64 = 8 << 30;
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 =
+        info.lines().find_map(|l| l.strip_prefix("MemTotal:"))?.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
+}
 
 pub struct CpuBackend {
     pub mem: CpuMemory,
@@ -72,15 +91,20 @@ impl CpuBackend {
         format!("cpu (reference backend, {threads} thread(s))")
     }
 
-    pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
-        let bytes = plan.total_bytes();
-        if bytes > CPU_MEMORY_BUDGET {
+    /// Refuses a plan larger than the memory budget.
+    pub fn check(&self, plan: &MemoryPlan) -> Result<(), LabError> {
+        let (budget, limit) = memory_budget();
+        if plan.total_bytes() > budget {
             return Err(LabError::TooLarge {
-                needed: format!("{} MiB in all", bytes >> 20),
-                allowed: format!("{} MiB", CPU_MEMORY_BUDGET >> 20),
-                limit: "the cpu backend's memory budget".into(),
+                needed: format!("{} ({})", super::bytes(plan.total_bytes()), plan.breakdown().parts()),
+                allowed: super::bytes(budget),
+                limit,
             });
         }
+        Ok(())
+    }
+
+    pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
         self.mem.buffers = plan.buffers.iter().map(|b| vec![0.0; b.len]).collect();
         self.stats.bytes_allocated += plan.total_bytes();
         Ok(())

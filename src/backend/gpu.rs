@@ -103,23 +103,32 @@ impl GpuBackend {
         format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
     }
 
-    pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
+    /// Refuses a plan whose largest buffer exceeds what one buffer may hold here.
+    pub fn check(&self, plan: &MemoryPlan) -> Result<(), LabError> {
         // Every buffer is bound as storage, so the smaller of the two limits applies.
         let (allowed, limit) = if self.limits.max_buffer_size < self.limits.max_storage_buffer_binding_size {
             (self.limits.max_buffer_size, "maxBufferSize")
         } else {
             (self.limits.max_storage_buffer_binding_size, "maxStorageBufferBindingSize")
         };
-        if let Some(big) = plan.largest() {
-            let bytes = big.len as u64 * 4;
-            if bytes > allowed {
-                return Err(LabError::TooLarge {
-                    needed: format!("{} MiB for buffer `{}`", bytes >> 20, big.name),
-                    allowed: format!("{} MiB", allowed >> 20),
-                    limit: limit.into(),
-                });
-            }
+        match plan.largest() {
+            Some(big) if big.len as u64 * 4 > allowed => Err(LabError::TooLarge {
+                needed: format!(
+                    "{} for buffer `{}` (of {} in all: {})",
+                    super::bytes(big.len as u64 * 4),
+                    big.name,
+                    super::bytes(plan.total_bytes()),
+                    plan.breakdown().parts()
+                ),
+                allowed: super::bytes(allowed),
+                limit: format!("{limit}, the most one buffer may hold on this device"),
+            }),
+            _ => Ok(()),
         }
+    }
+
+    /// Allocates every buffer of a plan that `check` accepted.
+    pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
         self.buffers = plan
             .buffers
             .iter()

@@ -15,11 +15,11 @@ use crate::backend::{gpu::GpuBackend, BackendKind};
 use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
-use crate::train::Record;
+use crate::train::{checkpoint, Record, TrainingPlan};
 
 const USAGE: &str = "usage:
-  looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR]
-  looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
+  looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run]
+  looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run]
   looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
@@ -89,6 +89,8 @@ struct TrainArgs {
     backend: Option<BackendKind>,
     out: Option<PathBuf>,
     resume: Option<PathBuf>,
+    /// Plan, print the memory and check it against the device, allocate nothing.
+    dry_run: bool,
 }
 
 /// The value after a flag, or an error naming the flag.
@@ -126,6 +128,7 @@ impl TrainArgs {
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
                 "--out" => a.out = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--resume" => a.resume = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--dry-run" => a.dry_run = true,
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `train`"))),
             }
         }
@@ -178,29 +181,45 @@ async fn save_run(lab: &mut Lab, out: &Path) -> Result<(), LabError> {
 
 async fn train(a: &TrainArgs) -> Result<(), LabError> {
     let backend = a.backend.unwrap_or(BackendKind::Gpu);
-    let mut lab = if let Some(dir) = &a.resume {
-        let path = dir.join("model.safetensors");
-        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
-        let hist_path = dir.join("history.json");
-        let history: Vec<Record> = match std::fs::read_to_string(&hist_path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| LabError::Checkpoint {
-                path: hist_path.display().to_string(),
-                what: format!("history is not valid JSON ({e})"),
-            })?,
-            Err(_) => Vec::new(),
-        };
-        let mut lab = Lab::resume(&bytes, &path.display().to_string(), backend, history, &[]).await?;
-        if let Some(steps) = a.steps {
-            lab.trainer.config.train.steps = steps;
+    // The run is planned first, so its memory is printed (and refused when too large) before anything is allocated.
+    let (planned, resumed) = match &a.resume {
+        Some(dir) => {
+            let path = dir.join("model.safetensors");
+            let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+            let source = path.display().to_string();
+            (checkpoint::plan(&bytes, &source, &[], &[])?, Some((bytes, source, dir.join("history.json"))))
         }
-        lab
-    } else {
-        let preset = a.preset.as_deref().expect("checked by parse");
-        let mut config = LabConfig::from_preset(preset, &a.sets)?;
-        if let Some(steps) = a.steps {
-            config.train.steps = steps;
+        None => {
+            let mut config = LabConfig::from_preset(a.preset.as_deref().expect("checked by parse"), &a.sets)?;
+            if let Some(steps) = a.steps {
+                config.train.steps = steps;
+            }
+            (TrainingPlan::new(config, &[])?, None)
         }
-        Lab::new(config, backend).await?
+    };
+    eprintln!("memory: {}", planned.memory());
+    if a.dry_run {
+        let device = crate::backend::Backend::open(backend).await?;
+        planned.check(&device)?;
+        eprintln!("fits on {} (dry run: nothing allocated)", device.describe());
+        return Ok(());
+    }
+    let mut lab = match resumed {
+        Some((bytes, source, hist_path)) => {
+            let history: Vec<Record> = match std::fs::read_to_string(&hist_path) {
+                Ok(text) => serde_json::from_str(&text).map_err(|e| LabError::Checkpoint {
+                    path: hist_path.display().to_string(),
+                    what: format!("history is not valid JSON ({e})"),
+                })?,
+                Err(_) => Vec::new(),
+            };
+            let mut lab = Lab::resume_plan(planned, &bytes, &source, backend, history).await?;
+            if let Some(steps) = a.steps {
+                lab.trainer.config.train.steps = steps;
+            }
+            lab
+        }
+        None => Lab::from_plan(planned, backend).await?,
     };
     let out = a
         .out
@@ -209,10 +228,9 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
         .unwrap_or_else(|| PathBuf::from("runs").join(a.preset.as_deref().unwrap_or("run")));
     std::fs::create_dir_all(&out).map_err(io_err(&out))?;
     eprintln!(
-        "device: {}\nmodel: {} parameters, {} MiB of buffers, {:?} x{} loops; {} steps from step {}; writing {}",
+        "device: {}\nmodel: {} parameters, {:?} x{} loops; {} steps from step {}; writing {}",
         lab.device(),
         lab.parameter_count(),
-        lab.trainer.memory_bytes >> 20,
         lab.config().model.arch,
         lab.config().model.loops,
         lab.config().train.steps,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::Trainer;
+use super::{Trainer, TrainingPlan};
 use crate::backend::{Backend, BufId};
 use crate::config::LabConfig;
 use crate::error::LabError;
@@ -215,8 +215,17 @@ pub async fn restore_with(
     eval_depths: &[usize],
     task_overrides: &[String],
 ) -> Result<Trainer, LabError> {
-    let (st, meta) = open(bytes, source)?;
-    let mut config = config_of(&meta, source)?;
+    restore_plan(plan(bytes, source, eval_depths, task_overrides)?, bytes, source, backend).await
+}
+
+/// The training plan of a checkpoint's run, with `task.*` overrides: what restoring it will allocate.
+pub fn plan(
+    bytes: &[u8],
+    source: &str,
+    eval_depths: &[usize],
+    task_overrides: &[String],
+) -> Result<TrainingPlan, LabError> {
+    let mut config = read_config(bytes, source)?;
     for o in task_overrides {
         if !o.trim_start().starts_with("task.") {
             return Err(LabError::invalid(
@@ -227,7 +236,18 @@ pub async fn restore_with(
         }
         config.set(o)?;
     }
-    config.validate()?;
+    TrainingPlan::new(config, eval_depths)
+}
+
+/// Builds the trainer of `planned` (a checkpoint's `plan`) and loads the checkpoint's weights, optimizer
+/// state, step and sampler position into it.
+pub async fn restore_plan(
+    planned: TrainingPlan,
+    bytes: &[u8],
+    source: &str,
+    backend: Backend,
+) -> Result<Trainer, LabError> {
+    let (st, meta) = open(bytes, source)?;
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
     let number = |key: &str| -> Result<&str, LabError> {
         meta.get(key).map(String::as_str).ok_or_else(|| bad(format!("metadata has no `{key}`")))
@@ -236,7 +256,7 @@ pub async fn restore_with(
     let rng: u64 = number("batch_rng")?.parse().map_err(|_| bad("metadata `batch_rng` is not a number".into()))?;
     let elapsed: f64 = number("elapsed_s")?.parse().map_err(|_| bad("metadata `elapsed_s` is not a number".into()))?;
 
-    let mut t = Trainer::with_eval_depths(config, backend, eval_depths).await?;
+    let mut t = Trainer::from_plan(planned, backend).await?;
     for (prefix, buf) in stored_buffers(&t) {
         let values = buffer(&st, prefix, &t.params, &bad)?;
         let all = t.params.all(buf);

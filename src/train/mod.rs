@@ -7,7 +7,7 @@ pub mod checkpoint;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, MemoryPlan, ProgramId, Tensor};
+use crate::backend::{Backend, MemoryBreakdown, MemoryPlan, ProgramId, Tensor, Use};
 use crate::config::{Arch, Depth, LabConfig, Schedule};
 use crate::error::LabError;
 use crate::model::transformer::{Graph, Shape};
@@ -125,8 +125,8 @@ pub struct Trainer {
     pub params: Params,
     pub step: u64,
     pub history: Vec<Record>,
-    /// Bytes of every buffer the run uses, decided before allocation.
-    pub memory_bytes: u64,
+    /// Every buffer the run uses per use, decided before allocation.
+    pub memory: MemoryBreakdown,
     /// Batches and sampled depths.
     pub batch_rng: Rng,
     train: GraphInputs,
@@ -171,91 +171,36 @@ impl Trainer {
     /// A trainer that can also evaluate at other iteration counts (`evaluate_depths`); recurrent models only.
     pub async fn with_eval_depths(
         config: LabConfig,
-        mut backend: Backend,
+        backend: Backend,
         extra_depths: &[usize],
     ) -> Result<Trainer, LabError> {
-        config.validate()?;
-        let m = &config.model;
-        let t = &config.train;
-        let mut requested = vec![training_depth(&config)];
-        for &d in extra_depths {
-            if m.arch == Arch::Feedforward && d != 1 {
-                return Err(LabError::invalid(
-                    "--iters",
-                    d,
-                    "1 for a feedforward model (only recurrent models run at other depths)",
-                ));
-            }
-            if d == 0 || d > 256 {
-                return Err(LabError::invalid("--iters", d, "a count from 1 to 256"));
-            }
-            if !requested.contains(&d) {
-                requested.push(d);
-            }
-        }
-        let deepest = requested.iter().copied().max().unwrap_or(1);
-        let dataset = Dataset::build(&config);
-        let vocab = dataset.vocab;
-        let train_split = dataset.train();
-        let batch = if t.batch_size == 0 { train_split.len() } else { t.batch_size };
-        // Register blocks beat workgroup tiles on every device measured (lavapipe, SwiftShader, an H200).
-        let path = MatmulPath::Blocked;
+        Trainer::from_plan(TrainingPlan::new(config, extra_depths)?, backend).await
+    }
+
+    /// Allocates a plan's buffers (the backend refuses a plan it cannot hold), prepares its programs and writes
+    /// the initial weights.
+    pub async fn from_plan(planned: TrainingPlan, mut backend: Backend) -> Result<Trainer, LabError> {
+        let TrainingPlan {
+            config,
+            dataset,
+            plan,
+            params,
+            train_graph,
+            eval_graphs,
+            eval_flags,
+            metrics,
+            eval_metrics,
+            grad_norm_sq,
+            step_info,
+            stored_iterations,
+            deepest,
+            requested,
+            batch,
+        } = planned;
+        let (m, t) = (&config.model, &config.train);
         let one_step = m.arch == Arch::Hrm && t.backprop == 1;
-        let stored_iterations = match (m.arch, t.depth) {
-            (Arch::Feedforward, _) => 1,
-            _ if one_step => 1,
-            (_, Depth::Random) if t.backprop == 0 => 2 * m.loops,
-            _ if t.backprop > 0 => t.backprop,
-            _ => m.loops,
-        };
-        let mut plan = MemoryPlan::default();
-        let max_seq = dataset.splits.iter().map(|s| s.seq_len).max().unwrap_or(1);
-        for s in &dataset.splits {
-            crate::model::check_blocks(m, s.seq_len)?;
-        }
-        let params = Params::plan(&mut plan, m, vocab, max_seq, t.ema > 0.0);
-        let shape = Shape { batch, seq: train_split.seq_len, grid: train_split.grid, vocab };
-        let mut train_graph = Graph::plan(&mut plan, m, &params, shape, stored_iterations, true, path, "train");
-        train_graph.stablemax = t.stablemax;
-        let eval_params = params.evaluated();
-        // One evaluation graph per distinct input geometry (a maze model tested on larger mazes has two).
-        let mut eval_graphs: Vec<Graph> = Vec::new();
-        for s in &dataset.splits {
-            if eval_graphs.iter().any(|g| g.shape.seq == s.seq_len && g.shape.grid == s.grid) {
-                continue;
-            }
-            let keys = if m.attention == crate::config::Attention::Local { crate::model::window(m) } else { s.seq_len };
-            let rows = EVAL_ROWS.min(EVAL_PROBS / (m.heads * keys)).max(s.seq_len);
-            let largest = dataset
-                .splits
-                .iter()
-                .filter(|o| o.seq_len == s.seq_len && o.grid == s.grid)
-                .map(|o| o.len())
-                .max()
-                .unwrap_or(1);
-            let eval_batch = largest.clamp(1, rows / s.seq_len);
-            let shape = Shape { batch: eval_batch, seq: s.seq_len, grid: s.grid, vocab };
-            let mut g =
-                Graph::plan(&mut plan, m, &eval_params, shape, 0, false, path, &format!("eval{}", eval_graphs.len()));
-            g.stablemax = t.stablemax;
-            eval_graphs.push(g);
-        }
-        let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
-        let eval_metrics = plan.buffer("eval_metrics", deepest * slot::EVAL_LEN * slot::STRIDE);
-        let eval_flags: Vec<(Tensor, Tensor)> = eval_graphs
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                (
-                    plan.buffer(format!("eval{i}.exact"), g.shape.batch),
-                    plan.buffer(format!("eval{i}.has_target"), g.shape.batch),
-                )
-            })
-            .collect();
-        let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
-        let step_info = plan.buffer("step_info", 2);
         backend.allocate(&plan)?;
-        let memory_bytes = plan.total_bytes();
+        let memory = plan.breakdown();
 
         let at = |i: usize| metrics.slice(i * slot::STRIDE, 1);
         let grads = params.all(params.grads);
@@ -376,7 +321,7 @@ impl Trainer {
             backend,
             step: 0,
             history: Vec::new(),
-            memory_bytes,
+            memory,
             metrics,
             eval_metrics,
             step_info,
@@ -597,6 +542,146 @@ impl Trainer {
                 Evaluation { loss: at(d, 0) / count, accuracy: at(d, 1) / count, exact: at(d, 3) / at(d, 4).max(1.0) }
             })
             .collect())
+    }
+}
+
+/// Every buffer of a training run, planned and not yet allocated: `memory()` says what it needs, so the CLI and
+/// the page can show it (and the backend refuse it) before anything is allocated.
+pub struct TrainingPlan {
+    config: LabConfig,
+    dataset: Dataset,
+    plan: MemoryPlan,
+    params: Params,
+    train_graph: Graph,
+    eval_graphs: Vec<Graph>,
+    eval_flags: Vec<(Tensor, Tensor)>,
+    metrics: Tensor,
+    eval_metrics: Tensor,
+    grad_norm_sq: Tensor,
+    step_info: Tensor,
+    stored_iterations: usize,
+    deepest: usize,
+    requested: Vec<usize>,
+    batch: usize,
+}
+
+impl TrainingPlan {
+    /// Plans a run of `config` that can also evaluate at `extra_depths` iterations (see `Trainer::with_eval_depths`).
+    pub fn new(config: LabConfig, extra_depths: &[usize]) -> Result<TrainingPlan, LabError> {
+        config.validate()?;
+        let m = &config.model;
+        let t = &config.train;
+        let mut requested = vec![training_depth(&config)];
+        for &d in extra_depths {
+            if m.arch == Arch::Feedforward && d != 1 {
+                return Err(LabError::invalid(
+                    "--iters",
+                    d,
+                    "1 for a feedforward model (only recurrent models run at other depths)",
+                ));
+            }
+            if d == 0 || d > 256 {
+                return Err(LabError::invalid("--iters", d, "a count from 1 to 256"));
+            }
+            if !requested.contains(&d) {
+                requested.push(d);
+            }
+        }
+        let deepest = requested.iter().copied().max().unwrap_or(1);
+        let dataset = Dataset::build(&config);
+        let vocab = dataset.vocab;
+        let train_split = dataset.train();
+        let batch = if t.batch_size == 0 { train_split.len() } else { t.batch_size };
+        // Register blocks beat workgroup tiles on every device measured (lavapipe, SwiftShader, an H200).
+        let path = MatmulPath::Blocked;
+        let one_step = m.arch == Arch::Hrm && t.backprop == 1;
+        let stored_iterations = match (m.arch, t.depth) {
+            (Arch::Feedforward, _) => 1,
+            _ if one_step => 1,
+            (_, Depth::Random) if t.backprop == 0 => 2 * m.loops,
+            _ if t.backprop > 0 => t.backprop,
+            _ => m.loops,
+        };
+        let mut plan = MemoryPlan::default();
+        plan.set_use(Use::Activations);
+        let max_seq = dataset.splits.iter().map(|s| s.seq_len).max().unwrap_or(1);
+        for s in &dataset.splits {
+            crate::model::check_blocks(m, s.seq_len)?;
+        }
+        let params = Params::plan(&mut plan, m, vocab, max_seq, t.ema > 0.0);
+        let shape = Shape { batch, seq: train_split.seq_len, grid: train_split.grid, vocab };
+        let mut train_graph = Graph::plan(&mut plan, m, &params, shape, stored_iterations, true, path, "train");
+        train_graph.stablemax = t.stablemax;
+        let eval_params = params.evaluated();
+        plan.set_use(Use::Evaluation);
+        // One evaluation graph per distinct input geometry (a maze model tested on larger mazes has two).
+        let mut eval_graphs: Vec<Graph> = Vec::new();
+        for s in &dataset.splits {
+            if eval_graphs.iter().any(|g| g.shape.seq == s.seq_len && g.shape.grid == s.grid) {
+                continue;
+            }
+            let keys = if m.attention == crate::config::Attention::Local { crate::model::window(m) } else { s.seq_len };
+            let rows = EVAL_ROWS.min(EVAL_PROBS / (m.heads * keys)).max(s.seq_len);
+            let largest = dataset
+                .splits
+                .iter()
+                .filter(|o| o.seq_len == s.seq_len && o.grid == s.grid)
+                .map(|o| o.len())
+                .max()
+                .unwrap_or(1);
+            let eval_batch = largest.clamp(1, rows / s.seq_len);
+            let shape = Shape { batch: eval_batch, seq: s.seq_len, grid: s.grid, vocab };
+            let mut g =
+                Graph::plan(&mut plan, m, &eval_params, shape, 0, false, path, &format!("eval{}", eval_graphs.len()));
+            g.stablemax = t.stablemax;
+            eval_graphs.push(g);
+        }
+        let eval_metrics = plan.buffer("eval_metrics", deepest * slot::EVAL_LEN * slot::STRIDE);
+        let eval_flags: Vec<(Tensor, Tensor)> = eval_graphs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                (
+                    plan.buffer(format!("eval{i}.exact"), g.shape.batch),
+                    plan.buffer(format!("eval{i}.has_target"), g.shape.batch),
+                )
+            })
+            .collect();
+        plan.set_use(Use::Scratch);
+        let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
+        let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
+        let step_info = plan.buffer("step_info", 2);
+        Ok(TrainingPlan {
+            config,
+            dataset,
+            plan,
+            params,
+            train_graph,
+            eval_graphs,
+            eval_flags,
+            metrics,
+            eval_metrics,
+            grad_norm_sq,
+            step_info,
+            stored_iterations,
+            deepest,
+            requested,
+            batch,
+        })
+    }
+
+    /// The planned memory per use.
+    pub fn memory(&self) -> MemoryBreakdown {
+        self.plan.breakdown()
+    }
+
+    /// Whether `backend` could hold the plan (the check `Trainer::from_plan` makes before allocating).
+    pub fn check(&self, backend: &Backend) -> Result<(), LabError> {
+        backend.check(&self.plan)
+    }
+
+    pub fn config(&self) -> &LabConfig {
+        &self.config
     }
 }
 

@@ -16,7 +16,7 @@ mod layer;
 mod memory;
 
 use super::Params;
-use crate::backend::{MemoryPlan, Tensor};
+use crate::backend::{MemoryPlan, Tensor, Use};
 use crate::config::{Arch, ModelConfig, Norm};
 use crate::ops::cross_entropy::CrossEntropy;
 use crate::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill};
@@ -206,12 +206,21 @@ impl Planner<'_> {
     fn buf(&mut self, name: &str, len: usize) -> Tensor {
         self.plan.buffer(format!("{}.{name}", self.prefix), len)
     }
+
+    /// Plans with `f` under another use (a training graph's temporaries count as scratch).
+    fn holding<R>(&mut self, holds: Use, f: impl FnOnce(&mut Self) -> R) -> R {
+        let outer = self.plan.set_use(holds);
+        let r = f(self);
+        self.plan.set_use(outer);
+        r
+    }
 }
 
 impl Graph {
     #[allow(clippy::too_many_arguments)]
     /// Plans the buffers for `shape`, with activations stored for up to `stored_iterations` iterations (0 for
-    /// evaluation) and, when `with_backward`, the backward's scratch.
+    /// evaluation) and, when `with_backward`, the backward's scratch. Buffers count under the plan's current use;
+    /// a training graph's reused temporaries (no-gradient iterations, the backward's) count as scratch.
     pub fn plan(
         plan: &mut MemoryPlan,
         m: &ModelConfig,
@@ -226,6 +235,7 @@ impl Graph {
         let d = m.d_model;
         let rec = recurrence(m);
         let mut b = Planner { plan, prefix: prefix.to_string() };
+        let temporaries = if with_backward { Use::Scratch } else { b.plan.current_use() };
         let tokens = b.buf("tokens", rows);
         let targets = b.buf("targets", rows);
         let emb = b.buf("emb", rows * d);
@@ -251,10 +261,9 @@ impl Graph {
         let mut scratch: Vec<(usize, CallActs)> = Vec::new();
         for call in &rec.calls {
             if !scratch.iter().any(|(first, _)| *first == call.layers.start) {
-                scratch.push((
-                    call.layers.start,
-                    call_acts(&mut b, &format!("scratch{}", call.layers.start), call.layers.clone(), false),
-                ));
+                let tag = format!("scratch{}", call.layers.start);
+                let acts = b.holding(temporaries, |b| call_acts(b, &tag, call.layers.clone(), false));
+                scratch.push((call.layers.start, acts));
             }
         }
         let per_iteration = rec.calls.len();
@@ -283,22 +292,25 @@ impl Graph {
             losses: b.buf("halt.losses", shape.batch),
             d_q: b.buf("halt.d_q", shape.batch),
         });
-        let grads = with_backward.then(|| {
-            let d_emb = b.buf("d_emb", rows * d);
-            let d_final = b.buf("d_final", rows * d);
-            // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
-            let wgrad_parts = b.buf(
-                "wgrad_parts",
-                Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape)))
-                    * largest_weight(m, shape.vocab, shape.seq),
-            );
-            Scratch {
-                mix: plan_mix_scratch(&mut b, m, shape),
-                d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
-                ..Scratch::plan(&mut b, "", m, shape, d_emb, d_final, wgrad_parts)
-            }
+        let (grads, blocks) = b.holding(temporaries, |b| {
+            let grads = with_backward.then(|| {
+                let d_emb = b.buf("d_emb", rows * d);
+                let d_final = b.buf("d_final", rows * d);
+                // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
+                let wgrad_parts = b.buf(
+                    "wgrad_parts",
+                    Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape)))
+                        * largest_weight(m, shape.vocab, shape.seq),
+                );
+                Scratch {
+                    mix: plan_mix_scratch(b, m, shape),
+                    d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
+                    ..Scratch::plan(b, "", m, shape, d_emb, d_final, wgrad_parts)
+                }
+            });
+            let blocks = grads.as_ref().filter(|_| m.block > 0).map(|s| plan_block_scratch(b, m, shape, m.layers, s));
+            (grads, blocks)
         });
-        let blocks = grads.as_ref().filter(|_| m.block > 0).map(|s| plan_block_scratch(&mut b, m, shape, m.layers, s));
         Graph {
             shape,
             rows,
