@@ -38,7 +38,7 @@ async fn run(
         backend.write(*t, v);
     }
     let program = backend.prepare(kernels).await.unwrap();
-    backend.run(&[program]);
+    backend.run(&[program]).unwrap();
     backend.read(out).await.unwrap()
 }
 

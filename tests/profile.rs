@@ -34,7 +34,7 @@ fn profiles_count_every_dispatch_and_leave_results_unchanged() {
             backend.write(a, &(0..m * k).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>());
             backend.write(b, &(0..k * n).map(|i| (i % 5) as f32 * 0.25).collect::<Vec<_>>());
             let program = backend.prepare(kernels()).await.unwrap();
-            backend.run(&[program]);
+            backend.run(&[program]).unwrap();
             let plain = backend.read(sum).await.unwrap();
 
             match &mut backend {
@@ -42,7 +42,7 @@ fn profiles_count_every_dispatch_and_leave_results_unchanged() {
                 _ => backend.start_profile().unwrap(),
             }
             for _ in 0..RUNS {
-                backend.run(&[program]);
+                backend.run(&[program]).unwrap();
             }
             let profiled = backend.read(sum).await.unwrap();
             let profile = backend.take_profile().expect("started").unwrap();

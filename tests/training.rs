@@ -198,6 +198,27 @@ fn divergence_is_detected_and_named() {
     });
 }
 
+/// A GPU device lost mid-run (destroyed through wgpu, as a driver reset or the browser would) stops training at
+/// the next step with `LabError::Device`, and every later step or read fails the same way: no panic, no hang.
+#[test]
+fn a_lost_gpu_device_stops_training_with_a_device_error() {
+    pollster::block_on(async {
+        let mut t = trainer(config(&["train.eval_every=5", "train.steps=40"]), BackendKind::Gpu).await;
+        t.train(5).await.unwrap();
+        let Backend::Gpu(gpu) = &t.backend else { unreachable!("opened the gpu backend") };
+        gpu.device().destroy();
+        let err = t.train(10).await.unwrap_err();
+        assert!(matches!(err, LabError::Device(_)), "{err}");
+        let msg = err.to_string();
+        assert!(msg.starts_with("the GPU device failed: "), "{msg}");
+        println!("{msg}");
+        assert!(t.step <= 6, "stopped at once, not after the run: step {}", t.step);
+        assert!(matches!(t.train(1).await, Err(LabError::Device(_))));
+        assert!(matches!(t.backend.read(t.params.tok_emb).await, Err(LabError::Device(_))));
+        assert!(matches!(checkpoint::save(&mut t).await, Err(LabError::Device(_))));
+    });
+}
+
 /// Corrupt or foreign checkpoints are refused with a message, not a panic.
 #[test]
 fn bad_checkpoints_are_refused() {

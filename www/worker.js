@@ -28,18 +28,14 @@ let lastSave = -Infinity; // performance.now() of the last autosave
 let running = false;
 let loop = null;          // the promise of the running training loop, if any
 let queue = Promise.resolve();
-let loseDevice = false;   // set by the page test's hook: the next step fails as a lost device does
 let speed = 'auto';       // steps per frame, or 'auto'
 let trainedS = 0;         // seconds spent training this run (from the last record's clock on resume)
 let sweptStep = -1;       // the step of the last depth sweep
 let lastSweep = -Infinity;
 let sweepMs = 0;          // how long the last depth sweep took
 
-// The page test cannot make SwiftShader lose its device, so it asks for the same error through this hook.
-self.looplabTest = { loseDevice: () => { loseDevice = true; } };
-
 const SAVE_EVERY_MS = 10_000;
-// LabError::Device's message: the lab is unusable after it.
+// LabError::Device's message (a lost device, through wgpu's device-lost callback): the lab is unusable after it.
 const DEVICE_LOST = /^the GPU device failed/;
 // LabError::Diverged's message: the weights are NaN/Inf; the last autosave is the last good state.
 const DIVERGED = /^training diverged/;
@@ -208,10 +204,6 @@ const CALL_MS = 250;
 async function trainSteps(n) {
   const before = lab.step();
   const t0 = performance.now();
-  if (loseDevice) {
-    loseDevice = false;
-    throw new Error('the GPU device failed: the device was lost (simulated by the page test hook)');
-  }
   const records = await lab.train(Math.min(n, lab.totalSteps() - before));
   let twinRecords = [];
   if (twin) {

@@ -3,6 +3,7 @@
 //! unless asked, and reads reuse one staging buffer.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::profile::{GpuProfiler, Profile};
 use super::{BackendStats, MemoryPlan, ProgramId, Tensor};
@@ -49,6 +50,9 @@ pub struct GpuBackend {
     staging: Option<wgpu::Buffer>,
     /// Set while profiling (`start_profile`): runs are then timed per dispatch and waited on.
     profiler: Option<GpuProfiler>,
+    /// Why the device became unusable, set by wgpu's device-lost callback or uncaptured-error handler; every run
+    /// and read after it fails with it.
+    failure: Arc<Mutex<Option<String>>>,
     pub stats: BackendStats,
 }
 
@@ -78,6 +82,20 @@ impl GpuBackend {
             })
             .await
             .map_err(|e| LabError::Device(e.to_string()))?;
+        // A lost device (driver reset, watchdog, `destroy`) or an error outside any error scope (out of memory, a
+        // submit to a lost device) leaves the run unusable: remember the first, instead of wgpu's default of
+        // panicking (natively) or logging (on the web).
+        let failure = Arc::new(Mutex::new(None::<String>));
+        let record = |failure: &Arc<Mutex<Option<String>>>, what: String| {
+            failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(what);
+        };
+        let lost = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let detail = if message.is_empty() { String::new() } else { format!(": {message}") };
+            record(&lost, format!("the device was lost ({reason:?}){detail}"));
+        });
+        let uncaptured = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&uncaptured, e.to_string())));
         Ok(GpuBackend {
             device,
             queue,
@@ -91,8 +109,22 @@ impl GpuBackend {
             programs: Vec::new(),
             staging: None,
             profiler: None,
+            failure,
             stats: BackendStats::default(),
         })
+    }
+
+    /// The device, for what the backend does not wrap (a test destroys it to lose it for real).
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// `LabError::Device` once the device is lost or failed outside an error scope.
+    fn usable(&self) -> Result<(), LabError> {
+        match self.failure.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(what) => Err(LabError::Device(what.clone())),
+            None => Ok(()),
+        }
     }
 
     pub fn is_software(&self) -> bool {
@@ -279,14 +311,18 @@ impl GpuBackend {
         Ok(ProgramId(self.programs.len() - 1))
     }
 
-    /// Records the programs in order into one compute pass: one submit.
-    pub fn run(&mut self, ids: &[ProgramId]) {
+    /// Records the programs in order into one compute pass: one submit. Fails once the device is lost.
+    pub fn run(&mut self, ids: &[ProgramId]) -> Result<(), LabError> {
+        // Natively wgpu reports a loss (and finished work) only when polled; this poll does not wait.
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.usable()?;
         if let Some(profiler) = self.profiler.as_mut() {
             let dispatches: Vec<&Dispatch> = ids.iter().flat_map(|id| &self.programs[id.0].dispatches).collect();
             profiler.run(&self.device, &self.queue, &self.pipelines, &dispatches);
             self.stats.dispatches += dispatches.len() as u64;
             self.stats.submits += 1;
-            return;
+            return Ok(());
         }
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
         {
@@ -302,6 +338,7 @@ impl GpuBackend {
         }
         self.queue.submit([encoder.finish()]);
         self.stats.submits += 1;
+        Ok(())
     }
 
     /// Profiles every run from now on until `take_profile` (see backend/profile.rs).
@@ -327,6 +364,7 @@ impl GpuBackend {
     }
 
     pub async fn read(&mut self, t: Tensor) -> Result<Vec<f32>, LabError> {
+        self.usable()?;
         let bytes = (t.len as u64 * 4).max(4);
         if self.staging.as_ref().is_none_or(|s| s.size() < bytes) {
             self.staging = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -353,8 +391,14 @@ impl GpuBackend {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| LabError::Device(e.to_string()))?;
-        rx.await
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        #[cfg(target_arch = "wasm32")]
+        let polled: Result<(), String> = Ok(());
+        let mapped = rx.await;
+        // A lost device fails the map (or the poll): name the loss, the cause, rather than the symptom.
+        self.usable()?;
+        polled.map_err(|e| LabError::Device(e.to_string()))?;
+        mapped
             .map_err(|_| LabError::Device("the device was lost while reading back".into()))?
             .map_err(|e| LabError::Device(e.to_string()))?;
         let data = {

@@ -265,10 +265,14 @@ impl Backend {
         }
     }
 
-    /// Runs prepared programs in order: on the GPU one encoder and one submit, nothing read back.
-    pub fn run(&mut self, programs: &[ProgramId]) {
+    /// Runs prepared programs in order: on the GPU one encoder and one submit, nothing read back. Fails with
+    /// `LabError::Device` once the GPU device is lost.
+    pub fn run(&mut self, programs: &[ProgramId]) -> Result<(), LabError> {
         match self {
-            Backend::Cpu(c) => c.run(programs),
+            Backend::Cpu(c) => {
+                c.run(programs);
+                Ok(())
+            }
             Backend::Gpu(g) => g.run(programs),
         }
     }

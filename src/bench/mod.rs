@@ -186,12 +186,12 @@ async fn time_steps(
     profile: bool,
 ) -> Result<StepFigure, LabError> {
     let mut t = Trainer::new(config.clone(), Backend::open(kind).await?).await?;
-    let mut depths = vec![t.step_once()]; // warm-up: shader compilation, first submit
+    let mut depths = vec![t.step_once()?]; // warm-up: shader compilation, first submit
     t.wait_idle().await?;
     let before = t.backend.stats();
     let start = web_time::Instant::now();
     for _ in 0..steps {
-        depths.push(t.step_once());
+        depths.push(t.step_once()?);
     }
     t.wait_idle().await?;
     let seconds = start.elapsed().as_secs_f64();
@@ -234,10 +234,10 @@ async fn time_matmul(kind: BackendKind, path: MatmulPath, n: usize) -> Result<Ma
     let kernels: Vec<Box<dyn Kernel>> =
         (0..reps).map(|_| Box::new(Matmul::new(a, b, c, n, n, n).path(path)) as Box<dyn Kernel>).collect();
     let program = backend.prepare(kernels).await?;
-    backend.run(&[program]);
+    backend.run(&[program])?;
     backend.read(c.slice(0, 1)).await?;
     let start = web_time::Instant::now();
-    backend.run(&[program]);
+    backend.run(&[program])?;
     backend.read(c.slice(0, 1)).await?;
     let seconds = start.elapsed().as_secs_f64();
     Ok(MatmulFigure {

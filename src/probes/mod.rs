@@ -327,7 +327,7 @@ pub async fn run(
         Some(t) => {
             check_twin(config, &t.config)?;
             let f = plan_forward(t, backend, tokens, split.grid, 1, "twin").await?;
-            backend.run(&[f.start, f.finish]);
+            backend.run(&[f.start, f.finish])?;
             let mut layers = Vec::new();
             for call in f.graph.recorded_calls(1) {
                 for h in call.layer_outputs {
@@ -340,7 +340,7 @@ pub async fn run(
     };
 
     let f = plan_forward(weights, backend, tokens, split.grid, depth, "probe").await?;
-    backend.run(&[f.start, f.finish]);
+    backend.run(&[f.start, f.finish])?;
     let g = &f.graph;
     let records = g.recorded_calls(depth);
     let answer_call = records
@@ -404,14 +404,14 @@ pub async fn run(
         let answer = g.home(g.answer_state());
         let truth = backend.read(answer).await?;
         let noise_std = path::rms(&truth);
-        backend.run(&[f.start]);
+        backend.run(&[f.start])?;
         let mut rng = Rng::fork(config.seed, "probe-random-start");
         for s in 0..g.states() {
             let mut v = backend.read(g.home(s)).await?;
             v.iter_mut().for_each(|x| *x += noise_std as f32 * rng.normal());
             backend.write(g.home(s), &v);
         }
-        backend.run(&[f.finish]);
+        backend.run(&[f.finish])?;
         let random = backend.read(answer).await?;
         Some(path::compare(&truth, &random, n, depth, noise_std))
     };

@@ -400,8 +400,9 @@ impl Trainer {
     }
 
     /// Records one training step on the device: the batch and step info are uploaded, nothing is read back.
-    /// Returns the depth it ran (the bench reports it, so a twin can replay the same sampled depths).
-    pub fn step_once(&mut self) -> StepDepth {
+    /// Returns the depth it ran (the bench reports it, so a twin can replay the same sampled depths); fails
+    /// once the GPU device is lost.
+    pub fn step_once(&mut self) -> Result<StepDepth, LabError> {
         let new_batch = self.batch_due || self.step.is_multiple_of(self.config.train.segments as u64);
         if new_batch && self.config.train.batch_size > 0 {
             let n = self.dataset.train().len();
@@ -424,9 +425,9 @@ impl Trainer {
         let from_start = new_batch && total == k && p.lead.is_none() && p.starts_from_input;
         run.push(p.finish.iter().find(|f| f.0 == k && f.1 == from_start).expect("planned").2);
         run.push(p.optimize);
-        self.backend.run(&run);
+        self.backend.run(&run)?;
         self.steps_since_read += 1;
-        StepDepth { iterations: total, backprop: k, new_batch }
+        Ok(StepDepth { iterations: total, backprop: k, new_batch })
     }
 
     /// Continues the clock of a resumed run.
@@ -444,7 +445,7 @@ impl Trainer {
         let mut records = Vec::new();
         let end = (self.step + steps).min(self.config.train.steps);
         while self.step < end {
-            self.step_once();
+            self.step_once()?;
             if self.step.is_multiple_of(self.config.train.eval_every) || self.step == self.config.train.steps {
                 records.push(self.record().await?);
             }
@@ -531,7 +532,7 @@ impl Trainer {
         while start < n {
             let ids: Vec<usize> = (start..(start + inputs.batch).min(n)).collect();
             self.upload_batch(split, &ids, inputs);
-            self.backend.run(&[program]);
+            self.backend.run(&[program])?;
             start += inputs.batch;
         }
         let all = self.backend.read(slots).await?;

@@ -78,7 +78,7 @@ pub fn run_both(
                 }
             }
             let program = backend.prepare(kernels()).await.unwrap();
-            backend.run(&[program]);
+            backend.run(&[program]).unwrap();
             let mut outs = Vec::new();
             for t in outputs {
                 outs.push(backend.read(*t).await.unwrap());
@@ -146,7 +146,7 @@ pub fn run_cpu(
             }
         }
         let program = cpu.prepare(kernels).await.unwrap();
-        cpu.run(&[program]);
+        cpu.run(&[program]).unwrap();
         let mut outs = Vec::new();
         for t in outputs {
             outs.push(cpu.read(*t).await.unwrap());

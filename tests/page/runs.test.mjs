@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   browser, useBrowser, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, safetensorsHeader,
+  injectIntoWorker, REMEMBER_DEVICES,
 } from './helpers.mjs';
 
 useBrowser();
@@ -78,12 +79,16 @@ test('the run is autosaved and resumed on reload; Reset deletes the autosave', a
 });
 
 test('a lost GPU device stops training and the run recovers from the autosave on the CPU', async () => {
-  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`, injectIntoWorker(REMEMBER_DEVICES));
   try {
     const saved = await trainPast(page, 3);
     await page.click('#start');
-    // SwiftShader cannot be made to lose its device: the worker's test hook fails the next step the same way.
-    await page.workers()[0].evaluate(() => self.looplabTest.loseDevice());
+    // A real loss through the WebGPU API: the worker's devices are destroyed while it trains.
+    const destroyed = await page.workers()[0].evaluate(() => {
+      for (const d of self.looplabDevices) d.destroy();
+      return self.looplabDevices.length;
+    });
+    assert.ok(destroyed >= 1, 'the lab made a device');
     await page.waitForSelector('#recover-offer:not([hidden])', { timeout: 30_000 });
     assert.match(await page.textContent('#message'), /GPU device was lost/);
     assert.equal(await page.isDisabled('#pause'), true, 'training stopped');
