@@ -195,6 +195,13 @@ impl WebLab {
         self.lab.borrow().device()
     }
 
+    /// Keeps every GPU submit under `ms` milliseconds of measured work (250 by default in the page; 0 turns the
+    /// budget off: one submit per step whatever its length).
+    #[wasm_bindgen(js_name = setSubmitBudget)]
+    pub fn set_submit_budget(&self, ms: f64) {
+        self.lab.borrow_mut().trainer.backend.set_submit_budget(Some(ms).filter(|ms| ms.is_finite() && *ms > 0.0));
+    }
+
     /// The lab's allocated memory per use, as `planMemory` gives it.
     pub fn memory(&self) -> Result<JsValue, JsValue> {
         memory_line(self.lab.borrow().memory())

@@ -219,6 +219,57 @@ fn a_lost_gpu_device_stops_training_with_a_device_error() {
     });
 }
 
+/// Under a submit budget a long step becomes several submits (here, with a budget no dispatch fits in, one
+/// submit per dispatch) and the run gives the same bits: records and weights are equal to the one-submit run's.
+/// Under a budget the step fits in (10 s: the first step's measured cost includes compiling the shaders), it stays
+/// one submit once its cost has been measured.
+#[test]
+fn a_submit_budget_splits_steps_without_changing_a_bit() {
+    pollster::block_on(async {
+        let c = config(&["model.arch=looped", "model.loops=4", "train.backprop=2", "train.batch_size=32"]);
+        let c = LabConfig { train: looplab::config::TrainConfig { steps: 9, eval_every: 3, ..c.train }, ..c };
+        let mut runs = Vec::new();
+        for budget in [None, Some(1e-6), Some(10_000.0)] {
+            let mut t = trainer(c.clone(), BackendKind::Gpu).await;
+            t.backend.set_submit_budget(budget);
+            t.step_once().unwrap();
+            t.wait_idle().await.unwrap();
+            let before = t.backend.stats();
+            for _ in 0..4 {
+                t.step_once().unwrap();
+            }
+            let after = t.backend.stats();
+            let (submits, dispatches) = (after.submits - before.submits, after.dispatches - before.dispatches);
+            match budget {
+                Some(ms) if ms < 1.0 => assert_eq!(submits, dispatches, "every dispatch alone"),
+                _ => assert_eq!(submits, 4, "one submit per step ({budget:?} ms)"),
+            }
+            t.train(4).await.unwrap();
+            let weights = t.backend.read(t.params.all(t.params.values)).await.unwrap();
+            let history: Vec<_> =
+                t.history.iter().map(|r| looplab::train::Record { elapsed_s: 0.0, ..r.clone() }).collect();
+            runs.push((history, weights, budget));
+        }
+        for (history, weights, budget) in &runs[1..] {
+            assert_eq!(history, &runs[0].0, "{budget:?} ms: records differ from one submit per step");
+            assert!(weights == &runs[0].1, "{budget:?} ms: weights differ from one submit per step");
+        }
+    });
+}
+
+/// How a run is cut into submits: whole programs where they fit, a long program cut inside, at least one submit.
+#[test]
+#[allow(clippy::single_range_in_vec_init)]
+fn submits_are_cut_at_program_boundaries_where_they_fit() {
+    use looplab::backend::budget::submits;
+    assert_eq!(submits(&[3, 5, 2], 100), [0..10]);
+    assert_eq!(submits(&[3, 5, 2], 8), [0..8, 8..10]);
+    assert_eq!(submits(&[3, 5, 2], 6), [0..3, 3..8, 8..10]);
+    assert_eq!(submits(&[3, 5, 2], 4), [0..3, 3..7, 7..10]);
+    assert_eq!(submits(&[3, 5, 2], 1), (0..10).map(|i| i..i + 1).collect::<Vec<_>>());
+    assert_eq!(submits(&[], 4), [0..0]);
+}
+
 /// Corrupt or foreign checkpoints are refused with a message, not a panic.
 #[test]
 fn bad_checkpoints_are_refused() {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::budget::SubmitBudget;
 use super::profile::{GpuProfiler, Profile};
 use super::{BackendStats, MemoryPlan, ProgramId, Tensor};
 use crate::error::LabError;
@@ -12,6 +13,13 @@ use crate::ops::{Access, Kernel, Launch, Shader};
 
 /// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
 const UNIFORM_ALIGN: u64 = 256;
+
+/// The page's submit budget: well under the 2 s a Windows GPU watchdog allows, and short enough that the
+/// browser stays responsive on a laptop GPU. Native runs have none unless asked (`--submit-budget`).
+#[cfg(target_arch = "wasm32")]
+const DEFAULT_SUBMIT_BUDGET_MS: Option<f64> = Some(250.0);
+#[cfg(not(target_arch = "wasm32"))]
+const DEFAULT_SUBMIT_BUDGET_MS: Option<f64> = None;
 
 pub(super) struct Dispatch {
     pipeline: usize,
@@ -53,6 +61,8 @@ pub struct GpuBackend {
     /// Why the device became unusable, set by wgpu's device-lost callback or uncaptured-error handler; every run
     /// and read after it fails with it.
     failure: Arc<Mutex<Option<String>>>,
+    /// Splits long runs into several submits (`set_submit_budget`).
+    budget: Option<SubmitBudget>,
     pub stats: BackendStats,
 }
 
@@ -110,8 +120,14 @@ impl GpuBackend {
             staging: None,
             profiler: None,
             failure,
+            budget: DEFAULT_SUBMIT_BUDGET_MS.map(|ms| SubmitBudget::new(ms / 1e3)),
             stats: BackendStats::default(),
         })
+    }
+
+    /// See `Backend::set_submit_budget`; 0 or None turns it off.
+    pub fn set_submit_budget(&mut self, ms: Option<f64>) {
+        self.budget = ms.filter(|&ms| ms > 0.0).map(|ms| SubmitBudget::new(ms / 1e3));
     }
 
     /// The device, for what the backend does not wrap (a test destroys it to lose it for real).
@@ -311,33 +327,40 @@ impl GpuBackend {
         Ok(ProgramId(self.programs.len() - 1))
     }
 
-    /// Records the programs in order into one compute pass: one submit. Fails once the device is lost.
+    /// Records the programs in order into one compute pass and submits once; under a submit budget a run whose
+    /// measured cost exceeds it becomes several submits (backend/budget.rs). Fails once the device is lost.
     pub fn run(&mut self, ids: &[ProgramId]) -> Result<(), LabError> {
         // Natively wgpu reports a loss (and finished work) only when polled; this poll does not wait.
         #[cfg(not(target_arch = "wasm32"))]
         let _ = self.device.poll(wgpu::PollType::Poll);
         self.usable()?;
+        let dispatches: Vec<&Dispatch> = ids.iter().flat_map(|id| &self.programs[id.0].dispatches).collect();
+        self.stats.dispatches += dispatches.len() as u64;
         if let Some(profiler) = self.profiler.as_mut() {
-            let dispatches: Vec<&Dispatch> = ids.iter().flat_map(|id| &self.programs[id.0].dispatches).collect();
             profiler.run(&self.device, &self.queue, &self.pipelines, &dispatches);
-            self.stats.dispatches += dispatches.len() as u64;
             self.stats.submits += 1;
             return Ok(());
         }
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
-        {
-            let mut pass =
-                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            for id in ids {
-                let program = &self.programs[id.0];
-                for d in &program.dispatches {
+        let submits = match &self.budget {
+            Some(b) => b.split(&ids.iter().map(|id| self.programs[id.0].dispatches.len()).collect::<Vec<_>>()),
+            None => std::iter::once(0..dispatches.len()).collect(),
+        };
+        for range in submits {
+            let mut encoder =
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+            {
+                let mut pass =
+                    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                for d in &dispatches[range.clone()] {
                     d.record(&mut pass, &self.pipelines);
                 }
-                self.stats.dispatches += program.dispatches.len() as u64;
             }
+            self.queue.submit([encoder.finish()]);
+            if let Some(b) = &self.budget {
+                b.track(&self.queue, range.len());
+            }
+            self.stats.submits += 1;
         }
-        self.queue.submit([encoder.finish()]);
-        self.stats.submits += 1;
         Ok(())
     }
 

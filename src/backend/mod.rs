@@ -2,6 +2,7 @@
 //! `gpu` records a program's dispatches into one command encoder and one submit; `cpu` interprets the same
 //! kernels in plain Rust and is the reference every WGSL kernel is tested against.
 
+pub mod budget;
 pub mod cpu;
 pub mod gpu;
 pub mod profile;
@@ -274,6 +275,14 @@ impl Backend {
                 Ok(())
             }
             Backend::Gpu(g) => g.run(programs),
+        }
+    }
+
+    /// Keeps every GPU submit under `ms` milliseconds of measured work (None: one submit per run, whatever its
+    /// length). The page's default is 250 ms, native runs have none; the cpu backend has nothing to split.
+    pub fn set_submit_budget(&mut self, ms: Option<f64>) {
+        if let Backend::Gpu(g) = self {
+            g.set_submit_budget(ms);
         }
     }
 

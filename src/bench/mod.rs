@@ -29,6 +29,8 @@ pub struct BenchArgs {
     pub only: Option<Vec<String>>,
     /// Also profile each step's kernels (on steps of their own).
     pub profile: bool,
+    /// Milliseconds one GPU submit may take (`Backend::set_submit_budget`); longer steps show more submits.
+    pub submit_budget_ms: Option<f64>,
 }
 
 impl BenchArgs {
@@ -40,6 +42,7 @@ impl BenchArgs {
             filter: None,
             only: None,
             profile: false,
+            submit_budget_ms: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -57,6 +60,12 @@ impl BenchArgs {
                         .ok()
                         .filter(|&n| n >= 1)
                         .ok_or_else(|| LabError::invalid("--steps", v, "a whole number >= 1"))?;
+                }
+                "--submit-budget" => {
+                    let v = value()?;
+                    let ms = v.parse::<f64>().ok().filter(|ms| ms.is_finite() && *ms > 0.0);
+                    a.submit_budget_ms =
+                        Some(ms.ok_or_else(|| LabError::invalid("--submit-budget", v, "milliseconds > 0"))?);
                 }
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `bench`"))),
             }
@@ -182,10 +191,11 @@ async fn time_steps(
     name: &str,
     config: LabConfig,
     kind: BackendKind,
-    steps: usize,
-    profile: bool,
+    args: &BenchArgs,
 ) -> Result<StepFigure, LabError> {
+    let (steps, profile) = (args.steps, args.profile);
     let mut t = Trainer::new(config.clone(), Backend::open(kind).await?).await?;
+    t.backend.set_submit_budget(args.submit_budget_ms);
     let mut depths = vec![t.step_once()?]; // warm-up: shader compilation, first submit
     t.wait_idle().await?;
     let before = t.backend.stats();
@@ -269,7 +279,7 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
         let named = PRESETS.iter().map(|p| (p.name.to_string(), (p.config)()));
         let shapes = REFERENCE.iter().map(|&s| (format!("ref:{}", s.0), reference_config(s)));
         for (name, config) in named.chain(shapes).filter(|(name, _)| args.wanted(name)) {
-            let f = time_steps(&name, config, kind, args.steps, args.profile).await?;
+            let f = time_steps(&name, config, kind, args).await?;
             if !args.json {
                 println!(
                     "{:<18} {:>8} params {:>10.1} ms/step  {:>4.0} submits/step  {:>5.0} dispatches/step  {:>4.0} bytes allocated/step",

@@ -18,8 +18,8 @@ use crate::lab::Lab;
 use crate::train::{checkpoint, Record, TrainingPlan};
 
 const USAGE: &str = "usage:
-  looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run]
-  looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run]
+  looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run] [--submit-budget MS]
+  looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run] [--submit-budget MS]
   looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
@@ -91,6 +91,8 @@ struct TrainArgs {
     resume: Option<PathBuf>,
     /// Plan, print the memory and check it against the device, allocate nothing.
     dry_run: bool,
+    /// Milliseconds one GPU submit may take (longer steps are split; none by default natively).
+    submit_budget_ms: Option<f64>,
 }
 
 /// The value after a flag, or an error naming the flag.
@@ -129,6 +131,12 @@ impl TrainArgs {
                 "--out" => a.out = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--resume" => a.resume = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--dry-run" => a.dry_run = true,
+                "--submit-budget" => {
+                    let v = value(flag, &mut it)?;
+                    let ms = v.parse::<f64>().ok().filter(|ms| ms.is_finite() && *ms > 0.0);
+                    a.submit_budget_ms =
+                        Some(ms.ok_or_else(|| LabError::invalid("--submit-budget", v, "milliseconds > 0"))?);
+                }
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `train`"))),
             }
         }
@@ -221,6 +229,9 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
         }
         None => Lab::from_plan(planned, backend).await?,
     };
+    if a.submit_budget_ms.is_some() {
+        lab.trainer.backend.set_submit_budget(a.submit_budget_ms);
+    }
     let out = a
         .out
         .clone()
