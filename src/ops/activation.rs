@@ -39,7 +39,7 @@ pub struct GeluBackward {
 }
 
 fn sigmoid(g: f32) -> f32 {
-    1.0 / (1.0 + (-g).exp())
+    1.0 / (1.0 + libm::expf(-g))
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -47,7 +47,7 @@ const GELU_CUBIC: f32 = 0.044715;
 
 /// The tanh of GELU's argument at `x`.
 fn gelu_tanh(x: f32) -> f32 {
-    (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()
+    libm::tanhf(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x))
 }
 
 /// Asserts `(tensor, expected length)` pairs and that `out` is in a buffer no input uses.

@@ -67,7 +67,7 @@ impl Kernel for AdamW {
         let Some(scale) = self.grad_scale(mem.get(self.grad_norm_sq)[0]) else { return };
         let (t, lr) = (mem.get(self.step_info)[0], mem.get(self.step_info)[1]);
         let (b1, b2) = (self.beta1, self.beta2);
-        let (correction1, correction2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
+        let (correction1, correction2) = (1.0 - libm::powf(b1, t), 1.0 - libm::powf(b2, t));
         let grads = mem.get(self.grads);
         let (mut params, mut m, mut v) =
             (mem.get(self.params).to_vec(), mem.get(self.m).to_vec(), mem.get(self.v).to_vec());

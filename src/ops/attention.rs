@@ -124,7 +124,7 @@ impl Kernel for AttentionForward {
                             *s = dot(dm.head(qkv, Q, b, i, h), dm.head(qkv, K, b, j, h)) * scale + bias;
                         }
                         let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                        seen.iter_mut().for_each(|s| *s = (*s - max).exp());
+                        seen.iter_mut().for_each(|s| *s = libm::expf(*s - max));
                         let sum: f32 = seen.iter().sum();
                         seen.iter_mut().for_each(|s| *s /= sum);
                         masked.fill(0.0);

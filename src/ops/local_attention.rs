@@ -159,7 +159,7 @@ impl Kernel for LocalAttentionForward {
                             }
                         }
                         for (s, j) in row.iter_mut().zip(&keys) {
-                            *s = if j.is_some() { (*s - max).exp() } else { 0.0 };
+                            *s = if j.is_some() { libm::expf(*s - max) } else { 0.0 };
                         }
                         let sum: f32 = row.iter().sum();
                         row.iter_mut().for_each(|s| *s /= sum);

@@ -373,7 +373,7 @@ impl Trainer {
             Schedule::Constant => base,
             Schedule::Cosine => {
                 let progress = (step - t.warmup) as f64 / (t.steps - t.warmup).max(1) as f64;
-                base * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+                base * 0.5 * (1.0 + libm::cos(std::f64::consts::PI * progress.min(1.0)))
             }
         }
     }
@@ -387,8 +387,8 @@ impl Trainer {
             Depth::Random => {
                 // Huginn: lambda log-normal with mean `loops`, T ~ Poisson(lambda), clamped to 1..=2*loops.
                 let sigma = 0.5f64;
-                let tau = (m.loops as f64).ln() - sigma * sigma / 2.0 + sigma * self.batch_rng.normal() as f64;
-                let total = poisson(tau.exp(), &mut self.batch_rng).clamp(1, 2 * m.loops);
+                let tau = libm::log(m.loops as f64) - sigma * sigma / 2.0 + sigma * self.batch_rng.normal() as f64;
+                let total = poisson(libm::exp(tau), &mut self.batch_rng).clamp(1, 2 * m.loops);
                 (total, k_max.min(total))
             }
             Depth::Progressive => {
@@ -693,7 +693,7 @@ fn poisson(lambda: f64, rng: &mut Rng) -> usize {
     while left > 0.0 {
         let chunk = left.min(30.0);
         left -= chunk;
-        let limit = (-chunk).exp();
+        let limit = libm::exp(-chunk);
         let mut product = rng.uniform();
         while product > limit {
             total += 1;
