@@ -15,7 +15,7 @@ use crate::backend::{gpu::GpuBackend, BackendKind};
 use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
-use crate::train::{checkpoint, Record, TrainingPlan};
+use crate::train::{checkpoint, TrainingPlan};
 
 const USAGE: &str = "usage:
   looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run] [--submit-budget MS]
@@ -214,11 +214,8 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
     }
     let mut lab = match resumed {
         Some((bytes, source, hist_path)) => {
-            let history: Vec<Record> = match std::fs::read_to_string(&hist_path) {
-                Ok(text) => serde_json::from_str(&text).map_err(|e| LabError::Checkpoint {
-                    path: hist_path.display().to_string(),
-                    what: format!("history is not valid JSON ({e})"),
-                })?,
+            let history = match std::fs::read_to_string(&hist_path) {
+                Ok(text) => crate::train::read_history(&text, &hist_path.display().to_string())?,
                 Err(_) => Vec::new(),
             };
             let mut lab = Lab::resume_plan(planned, &bytes, &source, backend, history).await?;

@@ -44,6 +44,13 @@ pub struct Record {
     pub splits: Vec<SplitScore>,
 }
 
+/// A run's history.json (what `Lab::history_json` writes), or an error naming `source` and where the text breaks
+/// the format (serde's line and column).
+pub fn read_history(text: &str, source: &str) -> Result<Vec<Record>, LabError> {
+    serde_json::from_str(text)
+        .map_err(|e| LabError::Checkpoint { path: source.to_string(), what: format!("history is not valid ({e})") })
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitScore {
     pub split: String,
