@@ -66,6 +66,15 @@ pub struct GpuBackend {
     pub stats: BackendStats,
 }
 
+impl Drop for GpuBackend {
+    /// On the web, dropping wgpu objects frees nothing until the garbage collector runs, and it does not see GPU
+    /// memory: a page that opens backends for the depth sweep or the solving view would pile up buffers. Destroying
+    /// the device frees every buffer made from it at once (natively wgpu frees them on drop anyway).
+    fn drop(&mut self) {
+        self.device.destroy();
+    }
+}
+
 impl GpuBackend {
     pub async fn new() -> Result<GpuBackend, LabError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
