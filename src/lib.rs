@@ -8,7 +8,9 @@ pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod error;
+pub mod export;
 pub mod lab;
 pub mod model;
 pub mod ops;

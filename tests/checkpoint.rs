@@ -1,6 +1,6 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! Checkpoint integrity: a damaged tensor or metadata entry is refused naming what is damaged, checkpoints of the
-//! format before checksums keep loading and evaluate to the numbers they had, and the CLI leaves no temporary
+//! Checkpoint integrity: a damaged tensor or metadata entry is refused naming what is damaged, checkpoints written
+//! before checksums keep loading and evaluate to the numbers they had, and the CLI leaves no temporary
 //! files behind.
 
 use looplab::backend::{Backend, BackendKind};
@@ -35,7 +35,7 @@ fn data_range(bytes: &[u8], name: &str) -> std::ops::Range<usize> {
 /// The tiny model committed in tests/fixtures (tests/fixtures/README.md says how it was made) loads and scores
 /// what `looplab eval` printed for it when it was written.
 #[test]
-fn a_checkpoint_of_the_format_before_checksums_loads_and_evaluates_as_it_did() {
+fn a_checkpoint_from_before_checksums_loads_and_evaluates_as_it_did() {
     pollster::block_on(async {
         let bytes = std::fs::read(FIXTURE).unwrap();
         let mut t = checkpoint::restore(&bytes, FIXTURE, cpu().await, &[1, 2, 3]).await.unwrap();
@@ -64,7 +64,7 @@ fn a_checkpoint_of_the_format_before_checksums_loads_and_evaluates_as_it_did() {
         let resaved = checkpoint::save(&mut t).await.unwrap();
         let (_, meta) = SafeTensors::read_metadata(&resaved).unwrap();
         let meta = meta.metadata().clone().unwrap();
-        assert_eq!(meta["format"], "looplab-checkpoint-2");
+        assert_eq!(meta["format"], "looplab-checkpoint-1");
         assert!(meta.contains_key("tensor_crc32") && meta.contains_key("metadata_crc32"));
     });
 }

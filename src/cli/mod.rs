@@ -3,6 +3,8 @@
 
 mod audit;
 mod bandit;
+mod data;
+mod export;
 mod probe;
 mod self_improve;
 mod solve;
@@ -26,6 +28,8 @@ const USAGE: &str = "usage:
   looplab bandit --checkpoint FILE [--tasks N] [--horizon H] [--backend gpu|cpu] [--json]
   looplab self-improve --preset NAME [--set key=value ...] [--rounds R] [--models M] [--agreement X] [--filter none|length|vote|both] [--round-steps N] [--problems N] [--backend gpu|cpu] [--out DIR]
   looplab audit --checkpoint FILE [--backend gpu|cpu] [--json]
+  looplab data --preset NAME [--set key=value ...] --out DIR
+  looplab export --checkpoint FILE --out DIR [--format page|torch|both] [--name NAME] [--backend gpu|cpu]
   looplab presets
   looplab devices
   looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter TEXT] [--only NAME,NAME] [--profile]";
@@ -53,6 +57,8 @@ async fn run(args: &[String]) -> Result<(), LabError> {
         "probe" => probe::run(&probe::ProbeArgs::parse(rest)?).await,
         "bandit" => bandit::run(&bandit::BanditArgs::parse(rest)?).await,
         "audit" => audit::run(&audit::AuditArgs::parse(rest)?).await,
+        "data" => data::run(&data::DataArgs::parse(rest)?).await,
+        "export" => export::run(&export::ExportArgs::parse(rest)?).await,
         "self-improve" => self_improve::run(&self_improve::SelfImproveArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
@@ -70,7 +76,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, bandit, self-improve, audit, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, bandit, self-improve, audit, data, export, presets, devices, bench"))),
     }
 }
 
@@ -331,7 +337,7 @@ impl EvalArgs {
         }
         if a.checkpoint.is_none() {
             return Err(LabError::Usage(
-                "`eval` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
+                "`eval` needs --checkpoint FILE (a model.safetensors written by `train`, or a weights-only file from `export`)".into(),
             ));
         }
         Ok(a)
@@ -364,7 +370,8 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     let backend = crate::backend::Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
     let mut t =
-        crate::train::checkpoint::restore_with(&bytes, &path.display().to_string(), backend, &a.iters, &a.sets).await?;
+        crate::train::checkpoint::restore_weights(&bytes, &path.display().to_string(), backend, &a.iters, &a.sets)
+            .await?;
     let names: Vec<&'static str> = t.dataset.splits.iter().map(|s| s.name).collect();
     let splits: Vec<usize> = match &a.split {
         None => (0..names.len()).collect(),

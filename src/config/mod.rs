@@ -368,6 +368,30 @@ impl LabConfig {
         Ok(config)
     }
 
+    /// The preset this config differs from in the fewest keys (one of its task kind where there is one), and
+    /// those keys as `key=value` overrides: `from_preset(name, &overrides)` gives the config back.
+    pub fn closest_preset(&self) -> (&'static str, Vec<String>) {
+        let leaves = flatten(&serde_json::to_value(self).expect("config serializes"));
+        let differing = |p: &Preset| -> Vec<String> {
+            let theirs = flatten(&serde_json::to_value((p.config)()).expect("config serializes"));
+            leaves
+                .iter()
+                .filter(|(key, value)| theirs.iter().find(|(k, _)| k == key).map(|(_, v)| v) != Some(value))
+                .map(|(key, value)| match value {
+                    Value::String(s) => format!("{key}={s}"),
+                    other => format!("{key}={other}"),
+                })
+                .collect()
+        };
+        let same_task = |p: &&Preset| (p.config)().task.kind == self.task.kind;
+        let candidates: Vec<&Preset> = match PRESETS.iter().filter(same_task).count() {
+            0 => PRESETS.iter().collect(),
+            _ => PRESETS.iter().filter(same_task).collect(),
+        };
+        let best = candidates.into_iter().min_by_key(|p| differing(p).len()).expect("there are presets");
+        (best.name, differing(best))
+    }
+
     pub fn validate(&self) -> Result<(), LabError> {
         let (t, m, tr) = (&self.task, &self.model, &self.train);
         match t.kind {
@@ -562,6 +586,20 @@ fn range(key: &str, x: f64, lo: f64, hi: f64) -> Result<(), LabError> {
 
 fn is_prime(n: usize) -> bool {
     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+}
+
+/// Every leaf of a JSON object under its dotted path, in order.
+fn flatten(value: &Value) -> Vec<(String, Value)> {
+    match value {
+        Value::Object(o) => o
+            .iter()
+            .flat_map(|(k, v)| match v {
+                Value::Object(_) => flatten(v).into_iter().map(|(sub, leaf)| (format!("{k}.{sub}"), leaf)).collect(),
+                _ => vec![(k.clone(), v.clone())],
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn unknown(key: &str, parent: &str, known: &Value) -> LabError {
