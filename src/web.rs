@@ -202,9 +202,9 @@ impl WebLab {
         self.lab.borrow_mut().trainer.backend.set_submit_budget(Some(ms).filter(|ms| ms.is_finite() && *ms > 0.0));
     }
 
-    /// The lab's allocated memory per use, as `planMemory` gives it.
+    /// The lab's allocated memory per use, as `planMemory` gives it (refused, not a panic, while a call runs).
     pub fn memory(&self) -> Result<JsValue, JsValue> {
-        memory_line(self.lab.borrow().memory())
+        memory_line(self.lab.try_borrow().map_err(busy)?.memory())
     }
 
     /// True for a software adapter (SwiftShader, lavapipe) or the cpu backend: correct but slow.

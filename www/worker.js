@@ -25,8 +25,10 @@ let labBackend = 'gpu';   // the backend `lab` runs on
 let labKey = '';          // the settings `lab` was built from; null for a checkpoint file (never rebuilt implicitly)
 let saveKey = null;       // the autosave key of `lab`'s config
 let savedStep = -1;       // the step of the last autosave
-let lastSave = -Infinity; // performance.now() of the last autosave
+let lastSave = -Infinity; // performance.now() of the last autosave (-Infinity: none yet for this lab)
+let openedAt = 0;         // performance.now() when this lab was opened
 let saveWanted = false;   // the page is being hidden or closed: save after the training call in flight
+let labMemory = null;     // `lab`'s planned memory (read once: the lab is busy while it trains)
 let running = false;
 let loop = null;          // the promise of the running training loop, if any
 let queue = Promise.resolve();
@@ -36,9 +38,11 @@ let sweptStep = -1;       // the step of the last depth sweep
 let lastSweep = -Infinity;
 let sweepMs = 0;          // how long the last depth sweep took
 
-// Autosaves come at least this often while training (and after every evaluation record past it, after a Step, on
-// pause, and when the page is hidden or closed), so a reload loses at most about this much training.
+// Autosaves come at least every SAVE_EVERY_MS of training, after an evaluation record when RECORD_SAVE_MS have
+// passed since the last one, after a Step, on pause, and when the page is hidden or left, so a reload loses at
+// most about SAVE_EVERY_MS of training.
 const SAVE_EVERY_MS = 20_000;
+const RECORD_SAVE_MS = 10_000;
 // LabError::Device's message (a lost device, through wgpu's device-lost callback): the lab is unusable after it.
 const DEVICE_LOST = /^the GPU device failed/;
 // LabError::Diverged's message: the weights are NaN/Inf; the last autosave is the last good state.
@@ -112,7 +116,9 @@ async function openLab(backend, build, info, keep = false) {
   saveKey = await autosave.keyOf(lab.config());
   twinSaveKey = twin ? await autosave.keyOf(twin.config()) : null;
   savedStep = lab.step();
-  lastSave = performance.now();
+  lastSave = -Infinity;
+  openedAt = performance.now();
+  labMemory = lab.memory();
   sweptStep = -1;
   const last = lab.history().at(-1);
   trainedS = last ? last.elapsed_s : 0;
@@ -120,7 +126,7 @@ async function openLab(backend, build, info, keep = false) {
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
     type: 'ready', device, fallback: lab.isFallback(), config: lab.config(), step: lab.step(), total: lab.totalSteps(),
-    backend, history: lab.history(), trainedS, memory: lab.memory(), saveKey,
+    backend, history: lab.history(), trainedS, memory: labMemory, saveKey,
     twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
   });
   return true;
@@ -226,7 +232,10 @@ async function trainSteps(n) {
   trainedS += ms / 1000;
   const step = lab.step();
   post({ type: 'records', records, twinRecords, step, stepsPerS: ms > 0 ? (step - before) / (ms / 1000) : 0, trainedS });
-  if (saveWanted || performance.now() - lastSave >= SAVE_EVERY_MS) {
+  // After an evaluation record (its scores are finite: a good state to go back to) at most every RECORD_SAVE_MS,
+  // the first one at once; between records every SAVE_EVERY_MS of training.
+  const now = performance.now();
+  if (saveWanted || (records.length && now - lastSave >= RECORD_SAVE_MS) || now - Math.max(lastSave, openedAt) >= SAVE_EVERY_MS) {
     saveWanted = false;
     await saveNow();
   }
@@ -423,7 +432,7 @@ async function handle(msg) {
       break;
     case 'plan':
       try {
-        const memory = lab && labKey === keyOf(msg) ? lab.memory() : planMemory(msg.preset, msg.overrides);
+        const memory = lab && labKey === keyOf(msg) ? labMemory : planMemory(msg.preset, msg.overrides);
         post({ type: 'memory', id: msg.id, memory });
       } catch (e) {
         post({ type: 'memory', id: msg.id, message: errorMessage(e) });

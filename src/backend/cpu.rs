@@ -50,14 +50,13 @@ impl CpuMemory {
 /// be read), so a config too large for the machine is refused instead of swapping or being killed.
 fn memory_budget() -> (u64, String) {
     #[cfg(target_arch = "wasm32")]
-    return (2 << 30, "the page's 2 GiB budget for the cpu backend (wasm32 has a 4 GiB address space)".into());
+    return (2 << 30, "the cpu backend's memory budget in the page (wasm32 has a 4 GiB address space)".into());
     #[cfg(not(target_arch = "wasm32"))]
     match physical_memory() {
-        Some(total) => (
-            total / 4 * 3,
-            format!("75% of this machine's {} of memory, the cpu backend's budget", super::bytes(total)),
-        ),
-        None => (8 << 30, "the cpu backend's budget of 8 GiB (this machine's memory size could not be read)".into()),
+        Some(total) => {
+            (total / 4 * 3, format!("the cpu backend's memory budget, 75% of this machine's {}", super::bytes(total)))
+        }
+        None => (8 << 30, "the cpu backend's memory budget (this machine's memory size could not be read)".into()),
     }
 }
 
