@@ -13,8 +13,7 @@ use serde::Serialize;
 
 use crate::config::LabConfig;
 use crate::error::LabError;
-use crate::ops::cross_entropy::IGNORE;
-use crate::tasks::Dataset;
+use crate::tasks::IGNORE;
 
 pub const DATA_FORMAT: &str = "looplab-data-1";
 
@@ -30,7 +29,7 @@ pub struct SplitInfo {
 /// The dataset of `config` as safetensors bytes, with a description of its splits.
 pub fn to_safetensors(config: &LabConfig) -> Result<(Vec<u8>, Vec<SplitInfo>), LabError> {
     config.validate()?;
-    let data = Dataset::build(config);
+    let data = config.dataset();
     let mut arrays: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut splits = Vec::new();
     for s in &data.splits {

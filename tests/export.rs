@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use looplab::config::{LabConfig, PRESETS};
-use looplab::ops::cross_entropy::IGNORE;
-use looplab::tasks::Dataset;
+use looplab::tasks::IGNORE;
 use safetensors::SafeTensors;
 
 fn looplab(args: &[&str]) -> (i32, String, String) {
@@ -191,7 +190,7 @@ fn the_data_file_holds_every_split_as_the_trainer_sees_it() {
     assert_eq!(config, LabConfig::from_preset("maze", &["model.positions=learned".into()]).unwrap());
     let bytes = std::fs::read(dir.join("data.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let dataset = Dataset::build(&config);
+    let dataset = config.dataset();
     for s in &dataset.splits {
         let ints = |name: &str| -> Vec<i32> {
             let v = st.tensor(&format!("{}.{name}", s.name)).unwrap();

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use looplab::backend::profile::ProfileSource;
-use looplab::backend::{Backend, BackendKind, MemoryPlan};
+use looplab::backend::{Backend, BackendKind};
 use looplab::ops::elementwise::{Accumulate, Fill};
 use looplab::ops::matmul::Matmul;
-use looplab::ops::Kernel;
+use looplab::program::{Kernel, MemoryPlan};
 
 const RUNS: u64 = 3;
 
@@ -81,5 +81,27 @@ fn profiles_count_every_dispatch_and_leave_results_unchanged() {
             assert!(seconds.iter().sum::<f64>() > 0.0, "{kind:?}: no time measured at all");
             println!("{kind:?} ({:?}): {:?}", profile.source, profile.kinds);
         }
+    });
+}
+
+/// More dispatches in one run than one query set holds (wgpu's 4096 timestamps): every one is still timed.
+#[test]
+fn gpu_profiles_span_several_query_sets() {
+    pollster::block_on(async {
+        let dispatches = wgpu::QUERY_SET_MAX_QUERIES as usize + 5;
+        let mut plan = MemoryPlan::default();
+        let out = plan.buffer("out", 1);
+        let mut backend = Backend::open(BackendKind::Gpu).await.expect("a GPU adapter (lavapipe in CI)");
+        backend.allocate(&plan).unwrap();
+        let kernels: Vec<Box<dyn Kernel>> =
+            (0..dispatches).map(|i| Box::new(Fill { out, value: i as f32 }) as Box<dyn Kernel>).collect();
+        let program = backend.prepare(kernels).await.unwrap();
+        backend.start_profile().unwrap();
+        backend.run(&[program]).unwrap();
+        assert_eq!(backend.read(out).await.unwrap(), vec![(dispatches - 1) as f32]);
+        let profile = backend.take_profile().expect("started").unwrap();
+        let (calls, seconds) = profile.kinds.values().fold((0, 0.0), |(c, s), &(n, t)| (c + n, s + t));
+        assert_eq!(calls, dispatches as u64, "{:?}", profile.kinds);
+        assert!(seconds.is_finite() && seconds > 0.0, "{seconds}");
     });
 }

@@ -7,12 +7,12 @@
 
 use std::sync::OnceLock;
 
-use looplab::backend::MemoryPlan;
 use looplab::config::{LabConfig, PRESETS};
 use looplab::error::LabError;
 use looplab::model::Params;
+use looplab::program::MemoryPlan;
 use looplab::rng::Rng;
-use looplab::tasks::{maze, sudoku, Dataset};
+use looplab::tasks::{maze, sudoku};
 use looplab::train::{checkpoint, read_history, Trainer};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -400,7 +400,7 @@ fn params() -> &'static Params {
     static PARAMS: OnceLock<Params> = OnceLock::new();
     PARAMS.get_or_init(|| {
         let c = tiny();
-        let d = Dataset::build(&c);
+        let d = c.dataset();
         let seq = d.splits.iter().map(|s| s.seq_len).max().unwrap();
         Params::plan(&mut MemoryPlan::default(), &c.model, d.vocab, seq, true)
     })

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use super::budget::SubmitBudget;
 use super::profile::{GpuProfiler, Profile};
-use super::{BackendStats, MemoryPlan, ProgramId, Tensor};
+use super::BackendStats;
 use crate::error::LabError;
-use crate::ops::{Access, Kernel, Launch, Shader};
+use crate::program::{Access, Kernel, Launch, MemoryPlan, ProgramId, Shader, Tensor, VIEW_ALIGN};
 
 /// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
 const UNIFORM_ALIGN: u64 = 256;
@@ -172,12 +172,12 @@ impl GpuBackend {
             Some(big) if big.len as u64 * 4 > allowed => Err(LabError::TooLarge {
                 needed: format!(
                     "{} for buffer `{}` (of {} in all: {})",
-                    super::bytes(big.len as u64 * 4),
+                    crate::program::bytes(big.len as u64 * 4),
                     big.name,
-                    super::bytes(plan.total_bytes()),
+                    crate::program::bytes(plan.total_bytes()),
                     plan.breakdown().parts()
                 ),
-                allowed: super::bytes(allowed),
+                allowed: crate::program::bytes(allowed),
                 limit: format!("{limit}, the most one buffer may hold on this device"),
             }),
             _ => Ok(()),
@@ -290,13 +290,11 @@ impl GpuBackend {
         if let Some((l, t)) = launches
             .iter()
             .flat_map(|l| l.bindings.iter().map(move |(t, _)| (l, t)))
-            .find(|(_, t)| t.offset % super::VIEW_ALIGN != 0)
+            .find(|(_, t)| t.offset % VIEW_ALIGN != 0)
         {
             return Err(LabError::Device(format!(
                 "{}: a view at element offset {} is not a multiple of {} (256 bytes)",
-                l.entry,
-                t.offset,
-                super::VIEW_ALIGN
+                l.entry, t.offset, VIEW_ALIGN
             )));
         }
         let mut dispatches = Vec::with_capacity(launches.len());

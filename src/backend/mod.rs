@@ -8,181 +8,7 @@ pub mod gpu;
 pub mod profile;
 
 use crate::error::LabError;
-use crate::ops::Kernel;
-
-/// Index of one device buffer in a [`MemoryPlan`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BufId(pub u32);
-
-/// A view of `len` 4-byte elements (f32, or u32 bits) at `offset` elements into a buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tensor {
-    pub buf: BufId,
-    pub offset: usize,
-    pub len: usize,
-}
-
-impl Tensor {
-    /// The same view in another buffer of the same layout (a parameter's gradient, Adam moment, EMA copy).
-    pub fn in_buf(self, buf: BufId) -> Tensor {
-        Tensor { buf, ..self }
-    }
-
-    /// A sub-view of `len` elements starting `start` elements into this one.
-    pub fn slice(self, start: usize, len: usize) -> Tensor {
-        assert!(start + len <= self.len, "slice {start}+{len} out of tensor of {}", self.len);
-        Tensor { offset: self.offset + start, len, ..self }
-    }
-}
-
-/// Offsets inside shared buffers are aligned so the GPU can bind any view
-/// (WebGPU's minStorageBufferOffsetAlignment is at most 256 bytes = 64 elements).
-pub const VIEW_ALIGN: usize = 64;
-
-/// What a buffer holds: the planned memory is reported per use (`MemoryPlan::breakdown`), so the breakdown is
-/// a sum over the very buffers that are allocated, not an estimate beside them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Use {
-    Parameters,
-    Gradients,
-    /// Adam's two moments.
-    Optimizer,
-    Ema,
-    /// The training graph's inputs, states, stored iterations and outputs.
-    Activations,
-    /// Temporaries reused by every call: no-gradient iterations, the backward's buffers, metrics.
-    Scratch,
-    /// The evaluation graphs and their metrics.
-    Evaluation,
-}
-
-impl Use {
-    pub fn name(self) -> &'static str {
-        match self {
-            Use::Parameters => "parameters",
-            Use::Gradients => "gradients",
-            Use::Optimizer => "optimizer",
-            Use::Ema => "EMA",
-            Use::Activations => "activations",
-            Use::Scratch => "scratch",
-            Use::Evaluation => "evaluation",
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct BufferSpec {
-    pub name: String,
-    pub len: usize,
-    pub holds: Use,
-}
-
-/// Every buffer a model will ever use, decided before anything is allocated, so the size can be checked
-/// against the device and a step never allocates.
-#[derive(Clone, Debug)]
-pub struct MemoryPlan {
-    pub buffers: Vec<BufferSpec>,
-    /// The use of the buffers planned from now on (`set_use`).
-    current: Use,
-}
-
-impl Default for MemoryPlan {
-    fn default() -> Self {
-        MemoryPlan { buffers: Vec::new(), current: Use::Scratch }
-    }
-}
-
-impl MemoryPlan {
-    /// Buffers planned from now on hold `holds`; returns the use before, for the caller to restore.
-    pub fn set_use(&mut self, holds: Use) -> Use {
-        std::mem::replace(&mut self.current, holds)
-    }
-
-    pub fn current_use(&self) -> Use {
-        self.current
-    }
-
-    /// A buffer of its own.
-    pub fn buffer(&mut self, name: impl Into<String>, len: usize) -> Tensor {
-        let buf = BufId(self.buffers.len() as u32);
-        self.buffers.push(BufferSpec { name: name.into(), len: len.max(1), holds: self.current });
-        Tensor { buf, offset: 0, len }
-    }
-
-    /// An empty shared buffer that views are carved from with [`MemoryPlan::carve`].
-    pub fn pool(&mut self, name: impl Into<String>) -> BufId {
-        self.buffer(name, 0).buf
-    }
-
-    /// A view of `len` elements appended to a pool.
-    pub fn carve(&mut self, pool: BufId, len: usize) -> Tensor {
-        let spec = &mut self.buffers[pool.0 as usize];
-        let offset = spec.len.div_ceil(VIEW_ALIGN) * VIEW_ALIGN;
-        spec.len = offset + len;
-        Tensor { buf: pool, offset, len }
-    }
-
-    pub fn len(&self, buf: BufId) -> usize {
-        self.buffers[buf.0 as usize].len
-    }
-
-    pub fn total_bytes(&self) -> u64 {
-        self.buffers.iter().map(|b| b.len as u64 * 4).sum()
-    }
-
-    pub fn largest(&self) -> Option<&BufferSpec> {
-        self.buffers.iter().max_by_key(|b| b.len)
-    }
-
-    /// Bytes per use, in the order of `Use`, the uses with no buffer left out.
-    pub fn breakdown(&self) -> MemoryBreakdown {
-        let mut parts: Vec<(Use, u64)> = Vec::new();
-        for b in &self.buffers {
-            match parts.iter_mut().find(|(u, _)| *u == b.holds) {
-                Some((_, bytes)) => *bytes += b.len as u64 * 4,
-                None => parts.push((b.holds, b.len as u64 * 4)),
-            }
-        }
-        parts.sort();
-        MemoryBreakdown { total_bytes: self.total_bytes(), parts }
-    }
-}
-
-/// The planned memory per use; displays as "needs 41.2 MiB: parameters 2.0 MiB, optimizer 4.0 MiB, ...".
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct MemoryBreakdown {
-    pub total_bytes: u64,
-    pub parts: Vec<(Use, u64)>,
-}
-
-impl MemoryBreakdown {
-    /// "parameters 2.0 MiB, optimizer 4.0 MiB, ...".
-    pub fn parts(&self) -> String {
-        let parts: Vec<String> = self.parts.iter().map(|(u, b)| format!("{} {}", u.name(), bytes(*b))).collect();
-        parts.join(", ")
-    }
-}
-
-impl std::fmt::Display for MemoryBreakdown {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "needs {}: {}", bytes(self.total_bytes), self.parts())
-    }
-}
-
-/// "512 B", "3.5 KiB", "41.2 MiB", "3.1 GiB".
-pub fn bytes(n: u64) -> String {
-    match n {
-        0..1024 => format!("{n} B"),
-        1024..0x10_0000 => format!("{:.1} KiB", n as f64 / 1024.0),
-        0x10_0000..0x4000_0000 => format!("{:.1} MiB", n as f64 / 1048576.0),
-        _ => format!("{:.1} GiB", n as f64 / 1073741824.0),
-    }
-}
-
-/// Handle of a prepared program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProgramId(pub usize);
+use crate::program::{check_aliasing, Kernel, MemoryPlan, ProgramId, Tensor};
 
 /// Counters a benchmark reads: what one `run` costs beyond arithmetic.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -259,15 +85,17 @@ impl Backend {
         }
     }
 
+    /// Checks the program's launches against the no-aliasing rule (`check_aliasing`), then prepares it to run.
     pub async fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> Result<ProgramId, LabError> {
+        check_aliasing(&program);
         match self {
             Backend::Cpu(c) => Ok(c.prepare(program)),
             Backend::Gpu(g) => g.prepare(program).await,
         }
     }
 
-    /// Runs prepared programs in order: on the GPU one encoder and one submit, nothing read back. Fails with
-    /// `LabError::Device` once the GPU device is lost.
+    /// Runs prepared programs in order: on the GPU one encoder and one submit (several under a submit budget),
+    /// nothing read back. Fails with `LabError::Device` once the GPU device is lost.
     pub fn run(&mut self, programs: &[ProgramId]) -> Result<(), LabError> {
         match self {
             Backend::Cpu(c) => {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::gpu::Dispatch;
 use crate::error::LabError;
-use crate::ops::{Kernel, Shader};
+use crate::program::{Kernel, Shader};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, BackendKind, MemoryPlan};
+use crate::backend::{Backend, BackendKind};
 use crate::config::{preset, Arch, LabConfig, TaskKind, PRESETS};
 use crate::error::LabError;
 use crate::ops::matmul::{Matmul, MatmulPath};
-use crate::ops::Kernel;
+use crate::program::{Kernel, MemoryPlan};
 use crate::train::{StepDepth, Trainer};
 use profile::{profile_steps, ProfileFigure};
 
@@ -29,6 +29,8 @@ pub struct BenchArgs {
     pub only: Option<Vec<String>>,
     /// Also profile each step's kernels (on steps of their own).
     pub profile: bool,
+    /// Also write the JSON report here (the text still goes to stdout).
+    pub save: Option<String>,
     /// Milliseconds one GPU submit may take (`Backend::set_submit_budget`); longer steps show more submits.
     pub submit_budget_ms: Option<f64>,
 }
@@ -42,6 +44,7 @@ impl BenchArgs {
             filter: None,
             only: None,
             profile: false,
+            save: None,
             submit_budget_ms: None,
         };
         let mut it = args.iter();
@@ -53,6 +56,7 @@ impl BenchArgs {
                 "--backend" => a.backends = vec![value()?.parse()?],
                 "--filter" => a.filter = Some(value()?),
                 "--only" => a.only = Some(parse_names(&value()?)?),
+                "--save" => a.save = Some(value()?),
                 "--steps" => {
                     let v = value()?;
                     a.steps = v
@@ -320,8 +324,12 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
             }
         }
     }
+    let json = serde_json::to_string_pretty(&report).expect("report serializes");
+    if let Some(path) = &args.save {
+        std::fs::write(path, format!("{json}\n")).map_err(|source| LabError::Io { path: path.clone(), source })?;
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        println!("{json}");
     }
     Ok(())
 }

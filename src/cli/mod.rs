@@ -17,6 +17,7 @@ use crate::backend::{gpu::GpuBackend, BackendKind};
 use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
+use crate::snapshot::Snapshot;
 use crate::train::{checkpoint, TrainingPlan};
 
 const USAGE: &str = "usage:
@@ -32,7 +33,7 @@ const USAGE: &str = "usage:
   looplab export --checkpoint FILE --out DIR [--format page|torch|both] [--name NAME] [--backend gpu|cpu]
   looplab presets
   looplab devices
-  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter TEXT] [--only NAME,NAME] [--profile]";
+  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter TEXT] [--only NAME,NAME] [--profile] [--save FILE]";
 
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -163,6 +164,12 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
     move |source| LabError::Io { path: path.display().to_string(), source }
 }
 
+/// The checkpoint file at `path`, to run on `backend` (default gpu).
+pub(crate) fn snapshot(path: &Path, backend: Option<BackendKind>) -> Result<Snapshot, LabError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    Snapshot::new(bytes, &path.display().to_string(), backend.unwrap_or(BackendKind::Gpu))
+}
+
 /// Writes a file atomically and durably: into a temporary file in the same directory, flushed to disk, renamed
 /// over `path`, then the directory flushed, so a crash or power loss leaves either the old file or the new one,
 /// never a half-written one. Every checkpoint, history and report the CLI writes goes through here.
@@ -226,14 +233,14 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
             };
             let mut lab = Lab::resume_plan(planned, &bytes, &source, backend, history).await?;
             if let Some(steps) = a.steps {
-                lab.trainer.config.train.steps = steps;
+                lab.set_total_steps(steps);
             }
             lab
         }
         None => Lab::from_plan(planned, backend).await?,
     };
     if a.submit_budget_ms.is_some() {
-        lab.trainer.backend.set_submit_budget(a.submit_budget_ms);
+        lab.set_submit_budget(a.submit_budget_ms);
     }
     let out = a
         .out
@@ -254,7 +261,7 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
     let tty = std::io::stderr().is_terminal();
     let total = lab.config().train.steps;
     let started = (lab.step(), web_time::Instant::now());
-    while !lab.trainer.done() {
+    while !lab.done() {
         let result = lab.train(lab.config().train.eval_every).await;
         let records = match result {
             Ok(r) => r,
@@ -367,11 +374,11 @@ struct ExitRow<'a> {
 /// The depth sweep: loss, token accuracy and exact-match accuracy per split at each iteration count.
 async fn eval(a: &EvalArgs) -> Result<(), LabError> {
     let path = a.checkpoint.as_ref().expect("checked by parse");
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let backend = crate::backend::Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
+    let source = path.display().to_string();
+    let snapshot = snapshot(path, a.backend)?;
+    let backend = snapshot.backend().await?;
     let mut t =
-        crate::train::checkpoint::restore_weights(&bytes, &path.display().to_string(), backend, &a.iters, &a.sets)
-            .await?;
+        crate::train::checkpoint::restore_weights(snapshot.bytes(), &source, backend, &a.iters, &a.sets).await?;
     let names: Vec<&'static str> = t.dataset.splits.iter().map(|s| s.name).collect();
     let splits: Vec<usize> = match &a.split {
         None => (0..names.len()).collect(),
@@ -383,29 +390,19 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
     let depths = t.eval_depths();
     let wanted: Vec<usize> = if a.iters.is_empty() { vec![depths[0]] } else { a.iters.clone() };
     let mut rows = Vec::new();
-    for &s in &splits {
-        let scores = t.evaluate_depths(s).await?;
+    for (&s, sweep) in splits.iter().zip(crate::depths::sweep(&mut t, &splits).await?) {
         for &d in &wanted {
-            let e = scores[d - 1];
-            rows.push(EvalRow { iterations: d, split: names[s], loss: e.loss, accuracy: e.accuracy, exact: e.exact });
+            let (loss, accuracy, exact) = (sweep.loss[d - 1], sweep.accuracy[d - 1], sweep.exact[d - 1]);
+            rows.push(EvalRow { iterations: d, split: names[s], loss, accuracy, exact });
         }
     }
     rows.sort_by_key(|r| r.iterations);
     let mut exits = Vec::new();
     if let Some(rule) = a.exit {
-        let weights = crate::train::checkpoint::Weights::read(&bytes, &path.display().to_string())?;
         let depth = wanted.iter().copied().max().unwrap_or(depths[0]);
         for &s in &splits {
-            let mut backend = crate::backend::Backend::open(t.backend.kind()).await?;
-            let e = crate::solve::exit_score(
-                &weights,
-                &mut backend,
-                &t.dataset.splits[s],
-                t.dataset.splits[s].len(),
-                depth,
-                rule,
-            )
-            .await?;
+            let split = &t.dataset.splits[s];
+            let e = crate::depths::exit_histogram(&snapshot, split, split.len(), depth, rule).await?.score;
             exits.push(ExitRow {
                 split: names[s],
                 rule: rule.to_string(),

@@ -4,9 +4,9 @@
 
 pub mod transformer;
 
-use crate::backend::{BufId, MemoryPlan, Tensor, Use};
 use crate::config::{Arch, Attention, Mixer, Mlp, ModelConfig, Positions};
 use crate::error::LabError;
+use crate::program::{BufId, MemoryPlan, Tensor, Use};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]

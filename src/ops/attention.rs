@@ -1,9 +1,8 @@
 //! Multi-head scaled dot-product attention, bidirectional or causal, with an optional additive bias.
 //! Shader: shaders/attention.wgsl.
 
-use super::{check_views, dot, f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{check_lengths, dot, f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `qkv` is `[batch*seq, 3*d]`: columns `[0,d)` are queries, `[d,2d)` keys, `[2d,3d)` values; head h uses
 /// columns `h*head_dim..(h+1)*head_dim` of each. `probs[b,h,i,j] = softmax_j(q·k/sqrt(head_dim) + bias[i,j])`
@@ -84,9 +83,9 @@ impl Dims {
     fn params(&self) -> Vec<u32> {
         vec![u(self.batch), u(self.seq), u(self.heads), u(self.head_dim), self.causal as u32, f(self.scale()), 0, 0]
     }
-    fn check(&self, op: &str, sized: &[(&str, Tensor, usize)], outputs: &[Tensor], bindings: &[Tensor]) {
+    fn check(&self, op: &str, sized: &[(&str, Tensor, usize)]) {
         assert!(self.head_dim > 0, "{op}: head_dim must be positive");
-        check_views(op, sized, outputs, bindings);
+        check_lengths(op, sized);
     }
 }
 
@@ -101,8 +100,7 @@ impl AttentionForward {
         let mut sized =
             vec![("qkv", self.qkv, bs * 3 * dm.d()), ("probs", self.probs, probs_len), ("out", self.out, bs * dm.d())];
         sized.extend(self.bias.map(|t| ("bias", t, s * s)));
-        let bindings: Vec<Tensor> = [self.qkv, self.probs, self.out].into_iter().chain(self.bias).collect();
-        dm.check("attention forward", &sized, &[self.probs, self.out], &bindings);
+        dm.check("attention forward", &sized);
         dm
     }
 }
@@ -188,8 +186,7 @@ impl AttentionBackward {
             ("d_scores", self.d_scores, probs_len),
             ("d_qkv", self.d_qkv, bs * 3 * dm.d()),
         ];
-        let bindings = [self.qkv, self.probs, self.d_out, self.d_scores, self.d_qkv];
-        dm.check("attention backward", &sized, &[self.d_scores, self.d_qkv], &bindings);
+        dm.check("attention backward", &sized);
         dm
     }
 }

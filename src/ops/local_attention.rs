@@ -2,9 +2,8 @@
 //! the tokens within `radius` of it in both grid directions. Nothing depends on absolute positions, so a model
 //! trained on one grid size runs on others. Shader: shaders/local_attention.wgsl.
 
-use super::{check_views, dot, f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{check_lengths, dot, f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `qkv` is `[batch*seq, 3*d]` laid out as in attention.rs; each example's `seq = height*width` tokens are a
 /// row-major grid (sequences use height 1). Offset `o = (dy+radius)*(2*radius+1) + (dx+radius)` of query
@@ -100,12 +99,12 @@ impl Dims {
             0,
         ]
     }
-    fn check(&self, op: &str, sized: &[(&str, Tensor, usize)], outputs: &[Tensor], bindings: &[Tensor]) {
+    fn check(&self, op: &str, sized: &[(&str, Tensor, usize)]) {
         assert!(self.head_dim > 0, "{op}: head_dim must be positive");
         assert!(self.height > 0 && self.width > 0, "{op}: the grid {}x{} is empty", self.height, self.width);
         // The d_bias launch puts offsets on the x axis of its workgroup grid.
         assert!(self.window() <= 65535, "{op}: radius {} gives more than 65535 offsets", self.radius);
-        check_views(op, sized, outputs, bindings);
+        check_lengths(op, sized);
     }
 }
 
@@ -129,12 +128,7 @@ impl LocalAttentionForward {
             ("probs", self.probs, bs * self.heads * dm.window()),
             ("out", self.out, bs * dm.d()),
         ];
-        dm.check(
-            "local attention forward",
-            &sized,
-            &[self.probs, self.out],
-            &[self.qkv, self.bias, self.probs, self.out],
-        );
+        dm.check("local attention forward", &sized);
         dm
     }
 }
@@ -229,8 +223,7 @@ impl LocalAttentionBackward {
             ("d_qkv", self.d_qkv, bs * 3 * dm.d()),
             ("d_bias", self.d_bias, self.heads * dm.window()),
         ];
-        let bindings = [self.qkv, self.probs, self.d_out, self.d_scores, self.d_qkv, self.d_bias];
-        dm.check("local attention backward", &sized, &[self.d_scores, self.d_qkv, self.d_bias], &bindings);
+        dm.check("local attention backward", &sized);
         dm
     }
 }

@@ -13,10 +13,11 @@ use std::collections::{BTreeMap, HashMap};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::{Trainer, TrainingPlan};
-use crate::backend::{Backend, BufId};
+use crate::backend::Backend;
 use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::model::Params;
+use crate::program::BufId;
 
 const FORMAT: &str = "looplab-checkpoint-1";
 /// The `format` of a weights-only file.
