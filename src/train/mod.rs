@@ -167,48 +167,36 @@ impl Trainer {
     /// Allocates a plan's buffers (the backend refuses a plan it cannot hold), records its programs and writes
     /// the initial weights.
     pub async fn from_plan(planned: TrainingPlan, mut backend: Backend) -> Result<Trainer, LabError> {
-        let TrainingPlan {
-            config,
-            dataset,
-            plan,
-            params,
-            train_graph,
-            eval_graphs,
-            eval_flags,
-            eval_metrics,
-            buffers,
-            stored_iterations,
-            deepest,
-            requested,
-        } = planned;
-        backend.allocate(&plan)?;
-        let programs = programs::record_step(&mut backend, &config, &train_graph, &params, &buffers).await?;
+        let p = planned;
+        backend.allocate(&p.plan)?;
+        let programs = programs::record_step(&mut backend, &p.config, &p.train_graph, &p.params, &p.buffers).await?;
         let evals =
-            programs::record_evals(&mut backend, &config, &eval_graphs, &eval_flags, eval_metrics, deepest).await?;
+            programs::record_evals(&mut backend, &p.config, &p.eval_graphs, &p.eval_flags, p.eval_metrics, p.deepest)
+                .await?;
         let mut trainer = Trainer {
-            train: GraphInputs::of(&train_graph),
+            train: GraphInputs::of(&p.train_graph),
             programs,
-            stored_iterations,
+            stored_iterations: p.stored_iterations,
             batch_due: true,
-            deepest,
-            requested_depths: requested,
+            deepest: p.deepest,
+            requested_depths: p.requested,
             evals,
-            batch_rng: Rng::fork(config.seed, "batches"),
-            config,
-            dataset,
+            batch_rng: Rng::fork(p.config.seed, "batches"),
+            config: p.config,
+            dataset: p.dataset,
             backend,
             step: 0,
             history: Vec::new(),
-            memory: plan.breakdown(),
-            metrics: buffers.metrics,
-            eval_metrics,
-            step_info: buffers.step_info,
+            memory: p.plan.breakdown(),
+            metrics: p.buffers.metrics,
+            eval_metrics: p.eval_metrics,
+            step_info: p.buffers.step_info,
             elapsed_before: 0.0,
             started: web_time::Instant::now(),
             steps_since_read: 0,
             scratch_tokens: Vec::new(),
             scratch_targets: Vec::new(),
-            params,
+            params: p.params,
         };
         let init = trainer.params.init(trainer.config.seed);
         trainer.backend.write(trainer.params.all(trainer.params.values), &init);
