@@ -189,6 +189,9 @@ pub enum Shader {
     Halting,
     LocalAttention,
     Matmul,
+    /// matmul.wgsl with the subgroup variant appended: a module of its own, compiled only where the adapter
+    /// has wgpu's SUBGROUP feature.
+    MatmulSubgroup,
     Reduce,
     Rmsnorm,
 }
@@ -207,6 +210,13 @@ impl Shader {
             Shader::Halting => include_str!("../shaders/halting.wgsl"),
             Shader::LocalAttention => include_str!("../shaders/local_attention.wgsl"),
             Shader::Matmul => include_str!("../shaders/matmul.wgsl"),
+            Shader::MatmulSubgroup => {
+                return format!(
+                    "{COMMON}\n{}\n{}",
+                    include_str!("../shaders/matmul.wgsl"),
+                    include_str!("../shaders/matmul_subgroup.wgsl")
+                )
+            }
             Shader::Reduce => include_str!("../shaders/reduce.wgsl"),
             Shader::Rmsnorm => include_str!("../shaders/rmsnorm.wgsl"),
         };
@@ -237,9 +247,14 @@ pub const WG: u32 = 256;
 /// Workgroups for `threads` invocations of a 1-D kernel of `WG` threads, spread over x and y because one
 /// dimension may not exceed 65535 workgroups. Shaders recover the index with `linear_id` (common.wgsl).
 pub fn grid(threads: usize) -> [u32; 3] {
-    let groups = (threads as u32).div_ceil(WG).max(1);
-    let x = groups.min(65535);
-    [x, groups.div_ceil(x), 1]
+    groups(threads.div_ceil(WG as usize))
+}
+
+/// `count` workgroups spread over x and y the same way (shaders number them `wid.x + wid.y * nwg.x`).
+pub fn groups(count: usize) -> [u32; 3] {
+    let count = u32::try_from(count).expect("workgroup count exceeds u32").max(1);
+    let x = count.min(65535);
+    [x, count.div_ceil(x), 1]
 }
 
 pub fn read(t: Tensor) -> (Tensor, Access) {
@@ -259,6 +274,26 @@ pub trait Kernel {
         let path = std::any::type_name::<Self>();
         path.strip_prefix("looplab::ops::").unwrap_or(path)
     }
+    /// Kernels with variants the GPU backend picks per adapter (the matmul family) say so here.
+    fn tunable(&self) -> Option<&dyn Tunable> {
+        None
+    }
+}
+
+/// A kernel with GPU variants that all compute the same; the GPU backend picks one per adapter and `bucket`
+/// from a measured trial (backend/gpu/tune.rs), `launches` being the portable default.
+pub trait Tunable {
+    /// Kernels that behave alike (shape, layout) share a choice.
+    fn bucket(&self) -> String;
+    /// The variants' names (stable: they are cached), each with whether it needs wgpu's SUBGROUP feature. The
+    /// first is the reference: a trial compares every other variant's result with its.
+    fn variants(&self) -> Vec<(String, bool)>;
+    /// Lengths of the buffers a trial of this kernel's shape needs; the first `inputs` get trial values.
+    fn trial_buffers(&self) -> (Vec<usize>, usize);
+    /// Variant `v` on trial buffers (in `trial_buffers` order), and the tensor holding its result.
+    fn trial(&self, buffers: &[Tensor], v: usize) -> (Box<dyn Kernel>, Tensor);
+    /// The launches of variant `v`.
+    fn launches_as(&self, v: usize) -> Vec<Launch>;
 }
 
 /// The no-aliasing rule (WebGPU's usage rules, and what lets the CPU reference lend an output's buffer out while
@@ -330,6 +365,26 @@ impl CpuMemory {
         r
     }
 
+    /// Outputs in different buffers (AdamW writes its weights and both moments).
+    pub fn outs<const N: usize, R>(&mut self, ts: [Tensor; N], f: impl FnOnce(&CpuMemory, [&mut [f32]; N]) -> R) -> R {
+        for (i, a) in ts.iter().enumerate() {
+            assert!(ts[..i].iter().all(|b| b.buf != a.buf), "outs needs outputs in different buffers");
+        }
+        let mut taken = ts.map(|t| std::mem::take(&mut self.buffers[t.buf.0 as usize]));
+        let views: [&mut [f32]; N] = {
+            let mut it = taken.iter_mut().zip(&ts);
+            std::array::from_fn(|_| {
+                let (buf, t) = it.next().expect("N buffers");
+                &mut buf[t.offset..t.offset + t.len]
+            })
+        };
+        let r = f(self, views);
+        for (t, buf) in ts.iter().zip(taken) {
+            self.buffers[t.buf.0 as usize] = buf;
+        }
+        r
+    }
+
     /// Zeroed buffers of every size in `plan`, replacing any held before.
     pub fn allocate(&mut self, plan: &MemoryPlan) {
         self.buffers = plan.buffers.iter().map(|b| vec![0.0; b.len]).collect();
@@ -357,4 +412,20 @@ pub fn for_each_chunk(out: &mut [f32], chunk_len: usize, work: usize, f: impl Fn
     }
     let _ = (chunks, work);
     out.chunks_mut(chunk_len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+/// `for_each_chunk` for elementwise loops: `f(range, chunk)` is told which elements of `out` the chunk holds,
+/// so it can zip the same range of its inputs.
+pub fn for_each_span(out: &mut [f32], f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync + Send) {
+    const SPAN: usize = 1 << 14;
+    for_each_chunk(out, SPAN, SPAN, |i, c| f(i * SPAN..i * SPAN + c.len(), c));
+}
+
+/// `for_each_chunk` over whole rows of `width` elements: `f(first_row, rows)` with `rows` a multiple of
+/// `width` long; `cost` estimates the operations per element.
+pub fn for_each_rows(out: &mut [f32], width: usize, cost: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    let width = width.max(1);
+    // About 8k operations per chunk, at least one row.
+    let rows = ((1usize << 13) / (width * cost.max(1))).max(1);
+    for_each_chunk(out, rows * width, rows * width * cost.max(1), |i, c| f(i * rows, c));
 }

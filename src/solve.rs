@@ -84,7 +84,7 @@ pub fn plan(
         Shape { batch, seq, grid, vocab },
         stored_iterations,
         false,
-        MatmulPath::Blocked,
+        MatmulPath::Auto,
         prefix,
     );
     graph.stablemax = weights.config.train.stablemax;

@@ -50,6 +50,19 @@ pub fn presets() -> Result<JsValue, JsValue> {
     to_js(&PRESETS.iter().map(|p| PresetInfo { name: p.name, description: p.description }).collect::<Vec<_>>())
 }
 
+/// The matmul variants this page's GPU adapter chose, as JSON (`backend::gpu::tuning_json`), for the page to
+/// keep (e.g. in IndexedDB) and hand back with `setMatmulTuning` next time, skipping the startup trial.
+#[wasm_bindgen(js_name = matmulTuning)]
+pub fn matmul_tuning() -> String {
+    crate::backend::gpu::tuning_json()
+}
+
+/// Hands in a table `matmulTuning` returned earlier; a damaged one is refused with a message.
+#[wasm_bindgen(js_name = setMatmulTuning)]
+pub fn set_matmul_tuning(json: String) -> Result<(), JsValue> {
+    crate::backend::gpu::set_tuning_json(&json).map_err(js_error)
+}
+
 /// The validated config of `preset` with `key=value` overrides, or an error naming the first bad setting:
 /// the page fills its form from it and checks settings as they are typed, without building a lab.
 #[wasm_bindgen(js_name = presetConfig)]
@@ -187,9 +200,10 @@ impl WebLab {
         })
     }
 
-    /// Runs the current model on one Sudoku or maze: `text` in the task's text format, or empty to draw one from
-    /// the test split. Resolves to `{kind, grid, tokens, text, iterations: [{predictions, confidence, marked,
-    /// valid}], exit_iteration, valid, verdict}`; a bad input rejects with the parser's message.
+    /// Runs the current model on one Sudoku, maze or automaton program: `text` in the task's text format, or
+    /// empty to draw one from the test split (the automaton's held-out rules). Resolves to `{kind, grid, tokens,
+    /// text, note, expected, iterations: [{predictions, confidence, marked, valid}], exit_iteration, valid,
+    /// verdict}`; a bad input rejects with the parser's message.
     pub fn solve(&self, text: String) -> js_sys::Promise {
         let lab = self.lab.clone();
         let pick = js_sys::Math::random();

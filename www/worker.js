@@ -15,7 +15,7 @@
 //   {type: 'solution' | 'solve-error', ...}  {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
 //   {type: 'bandit' | 'audit', result} or {type: 'bandit' | 'audit', message} (an error)
 //   {type: 'error', message, noAdapter, deviceLost, diverged}
-import init, { WebLab, presetConfig, planMemory } from './pkg/looplab.js';
+import init, { WebLab, presetConfig, planMemory, matmulTuning, setMatmulTuning } from './pkg/looplab.js';
 import * as autosave from './autosave.js';
 
 let lab = null;
@@ -126,7 +126,7 @@ async function openLab(backend, build, info, keep = false) {
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
     type: 'ready', device, fallback: lab.isFallback(), config: lab.config(), step: lab.step(), total: lab.totalSteps(),
-    backend, history: lab.history(), trainedS, memory: labMemory, saveKey,
+    backend, history: lab.history(), trainedS, memory: labMemory, saveKey, matmulTuning: matmulTuning(),
     twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
   });
   return true;
@@ -343,6 +343,9 @@ async function handle(msg) {
   switch (msg.type) {
     case 'create':
       await create(msg);
+      break;
+    case 'matmul-tuning':  // a table the page kept from an earlier `ready`; the GPU skips its startup trial
+      setMatmulTuning(msg.json);
       break;
     case 'reset': {
       await stopLoop();

@@ -5,6 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+mod tune;
+pub use tune::{set_tuning_json, tuning_json, Tuning};
+
 use super::budget::SubmitBudget;
 use super::profile::{GpuProfiler, Profile};
 use super::BackendStats;
@@ -96,7 +99,8 @@ impl GpuBackend {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("looplab"),
                 required_limits: limits.clone(),
-                required_features: GpuProfiler::features(&adapter),
+                // Subgroups where offered, for the subgroup matmul variant; never required.
+                required_features: GpuProfiler::features(&adapter) | (adapter.features() & wgpu::Features::SUBGROUP),
                 ..Default::default()
             })
             .await
@@ -267,9 +271,23 @@ impl GpuBackend {
 
     /// Compiles a program: pipelines (cached across programs), one uniform buffer for all its launches,
     /// and a bind group per dispatch. Validation errors come back as a message instead of a panic.
+    /// Kernels with variants (matmuls left to `Auto`) get this adapter's for their bucket (`tune`).
     pub async fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> Result<ProgramId, LabError> {
+        let mut launches = Vec::new();
+        for kernel in &program {
+            match kernel.tunable() {
+                Some(t) => {
+                    let v = self.choose_variant(t).await?;
+                    launches.extend(t.launches_as(v));
+                }
+                None => launches.extend(kernel.launches()),
+            }
+        }
+        self.prepare_launches(launches).await
+    }
+
+    async fn prepare_launches(&mut self, launches: Vec<Launch>) -> Result<ProgramId, LabError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let launches: Vec<Launch> = program.iter().flat_map(|k| k.launches()).collect();
         let mut uniform_bytes = vec![0u8; launches.len().max(1) * UNIFORM_ALIGN as usize];
         for (i, l) in launches.iter().enumerate() {
             assert!(l.params.len() * 4 <= UNIFORM_ALIGN as usize, "{}: too many params", l.entry);

@@ -295,8 +295,8 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
             }
             report.steps.push(f);
         }
-        let paths: &[MatmulPath] =
-            if kind == BackendKind::Gpu { &[MatmulPath::Blocked, MatmulPath::Tiled] } else { &[MatmulPath::Blocked] };
+        // Every variant the autotuner may pick; one this adapter lacks (subgroups) is reported as skipped.
+        let paths: &[MatmulPath] = if kind == BackendKind::Gpu { &MatmulPath::FORCED } else { &[MatmulPath::Blocked] };
         for &path in paths.iter().filter(|_| args.wanted("matmul")) {
             for n in MATMUL_SIZES {
                 if software && n > SOFTWARE_MAX_MATMUL {
@@ -311,7 +311,17 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
                     report.skipped.push(Skipped { backend: kind, what: format!("matmul {n}^3 {path:?}"), why });
                     continue;
                 }
-                let f = time_matmul(kind, path, n).await?;
+                let f = match time_matmul(kind, path, n).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let why = e.to_string().lines().next().unwrap_or("").to_string();
+                        if !args.json {
+                            println!("matmul {n:>4}^3 {path:?} skipped: {why}");
+                        }
+                        report.skipped.push(Skipped { backend: kind, what: format!("matmul {n}^3 {path:?}"), why });
+                        break;
+                    }
+                };
                 if !args.json {
                     println!(
                         "matmul {:>4}^3 {:<8} {:>7.2} GFLOP/s",

@@ -439,8 +439,8 @@ impl TrainingPlan {
         let dataset = config.dataset();
         let train_split = dataset.train();
         let batch = if config.train.batch_size == 0 { train_split.len() } else { config.train.batch_size };
-        // Register blocks beat workgroup tiles on every device measured (lavapipe, SwiftShader, an H200).
-        let path = MatmulPath::Blocked;
+        // The GPU backend picks each product's variant for its adapter (ops::matmul, backend/gpu/tune.rs).
+        let path = MatmulPath::Auto;
         let stored_iterations = programs::stored_iterations(&config);
         let mut plan = MemoryPlan::default();
         plan.set_use(Use::Activations);

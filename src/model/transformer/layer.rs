@@ -108,8 +108,8 @@ impl Graph {
         t.in_buf(self.p.grads)
     }
 
-    /// `out (+)= x · w` for `x [rows, k]`, `w [k, n]` (rows from the length of `x`, so block-wise windows use
-    /// the same helpers).
+    /// `out = (residual +) x · w` for `x [rows, k]`, `w [k, n]` (rows from the length of `x`, so block-wise
+    /// windows use the same helpers).
     pub(super) fn linear(
         &self,
         x: Tensor,
@@ -117,9 +117,9 @@ impl Graph {
         out: Tensor,
         k: usize,
         n: usize,
-        accumulate: bool,
+        residual: Option<Tensor>,
     ) -> Box<dyn Kernel> {
-        self.linear_rows(x.len / k, x, w, out, k, n, accumulate)
+        self.linear_rows(x.len / k, x, w, out, k, n, residual)
     }
 
     /// `linear` over `rows` rows other than the batch's tokens (the token MLP's channels).
@@ -132,10 +132,10 @@ impl Graph {
         out: Tensor,
         k: usize,
         n: usize,
-        accumulate: bool,
+        residual: Option<Tensor>,
     ) -> Box<dyn Kernel> {
         let mut mm = Matmul::new(x, w, out, rows, k, n).path(self.path);
-        mm.accumulate = accumulate;
+        mm.residual = residual;
         Box::new(mm)
     }
 
@@ -284,11 +284,10 @@ impl Graph {
         // Pre-norm: the MLP reads norm2(sum1) and adds to sum1. Post-norm: sum1 is normalized first.
         let (mlp_norm, mlp_rstd) = if pre { (lp.norm2, acts.rstd2) } else { (lp.norm1, acts.rstd1) };
         ks.push(self.norm(acts.sum1, mlp_norm, acts.mlp_in, mlp_rstd));
-        ks.push(self.linear(acts.mlp_in, lp.mlp_in, acts.u, d, uw, false));
+        ks.push(self.linear(acts.mlp_in, lp.mlp_in, acts.u, d, uw, None));
         ks.push(self.activation(acts.u, acts.a, rows));
         let residual = if pre { acts.sum1 } else { acts.mlp_in };
-        ks.push(Box::new(Copy { x: residual, out: acts.sum2 }));
-        ks.push(self.linear(acts.a, lp.mlp_out, acts.sum2, f, d, true));
+        ks.push(self.linear(acts.a, lp.mlp_out, acts.sum2, f, d, Some(residual)));
         if !pre {
             ks.push(self.norm(acts.sum2, lp.norm2, acts.h_out, acts.rstd2));
         }
@@ -338,18 +337,17 @@ impl Graph {
         let d = self.m.d_model;
         match (mix, &acts.mix) {
             (TokenMix::Attention { qkv, out, rel_bias }, _) => {
-                ks.push(self.linear(acts.attn_in, qkv, acts.qkv, d, 3 * d, false));
+                ks.push(self.linear(acts.attn_in, qkv, acts.qkv, d, 3 * d, None));
                 ks.push(self.attention_forward(acts, rel_bias));
-                ks.push(Box::new(Copy { x: acts.h_in, out: acts.sum1 }));
-                ks.push(self.linear(acts.att, out, acts.sum1, d, d, true));
+                ks.push(self.linear(acts.att, out, acts.sum1, d, d, Some(acts.h_in)));
             }
             (TokenMix::Mlp { w_in, w_out }, Some(t)) => {
                 let Shape { batch, seq, .. } = acts.shape;
                 let (f, uw, channels) = (self.m.mlp_hidden, mlp_in_width(&self.m), batch * d);
                 ks.push(Box::new(Transpose { x: acts.attn_in, out: t.v, batch, rows: seq, cols: d }));
-                ks.push(self.linear_rows(channels, t.v, w_in, t.u, seq, uw, false));
+                ks.push(self.linear_rows(channels, t.v, w_in, t.u, seq, uw, None));
                 ks.push(self.activation(t.u, t.a, channels));
-                ks.push(self.linear_rows(channels, t.a, w_out, t.o, f, seq, false));
+                ks.push(self.linear_rows(channels, t.a, w_out, t.o, f, seq, None));
                 ks.push(Box::new(Transpose { x: t.o, out: acts.att, batch, rows: d, cols: seq }));
                 ks.push(Box::new(Add { a: acts.h_in, b: acts.att, out: acts.sum1 }));
             }

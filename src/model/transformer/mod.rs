@@ -453,7 +453,7 @@ impl Graph {
             ks.push(self.norm(state, self.p.final_norm, self.final_out, self.final_rstd));
         }
         let input = self.head_input(state);
-        ks.push(self.linear(input, self.p.head, self.logits, d, vocab, false));
+        ks.push(self.linear(input, self.p.head, self.logits, d, vocab, None));
         ks.push(Box::new(CrossEntropy {
             logits: self.logits,
             targets: self.targets,
@@ -562,8 +562,20 @@ impl Graph {
             }
         }
         bwd.push(Box::new(Fill { out: s.d_emb, value: 0.0 }));
+        // The state whose gradient is in s.dh rather than in its d_states buffer: a call whose output state is
+        // also a summand leaves that gradient there, and the call before it (the same state, in a looped
+        // model) picks it up without a copy either way.
+        let mut in_dh: Option<usize> = None;
         for (call, acts) in stored_calls.iter().rev() {
-            bwd.push(Box::new(Copy { x: s.d_states[call.out], out: s.dh }));
+            match in_dh.take() {
+                Some(i) if i == call.out => {}
+                held => {
+                    if let Some(i) = held {
+                        bwd.push(Box::new(Copy { x: s.dh, out: s.d_states[i] }));
+                    }
+                    bwd.push(Box::new(Copy { x: s.d_states[call.out], out: s.dh }));
+                }
+            }
             match &acts.blocked {
                 Some(bl) => self.blocked_backward(bl, s, &mut bwd),
                 None => acts.layers.iter().rev().for_each(|layer| self.layer_backward(layer, s, &mut bwd)),
@@ -576,7 +588,7 @@ impl Graph {
             for &source in &call.inputs {
                 let out = match source {
                     Source::State(i) if i == call.out => {
-                        bwd.push(Box::new(Copy { x: s.dh, out: s.d_states[i] }));
+                        in_dh = Some(i);
                         continue;
                     }
                     Source::State(i) => s.d_states[i],
@@ -586,9 +598,10 @@ impl Graph {
             }
         }
         if from_start && led == 0 {
-            for (&start, &g) in self.rec.starts.iter().zip(&s.d_states) {
+            for (i, (&start, &g)) in self.rec.starts.iter().zip(&s.d_states).enumerate() {
                 if start == Start::Input {
-                    bwd.push(Box::new(Accumulate { x: g, out: s.d_emb, scale: 1.0 }));
+                    let x = if in_dh == Some(i) { s.dh } else { g };
+                    bwd.push(Box::new(Accumulate { x, out: s.d_emb, scale: 1.0 }));
                 }
             }
         }
