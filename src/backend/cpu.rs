@@ -117,15 +117,59 @@ pub fn for_each_chunk(out: &mut [f32], chunk_len: usize, work: usize, f: impl Fn
     let chunk_len = chunk_len.max(1);
     let chunks = out.len().div_ceil(chunk_len);
     #[cfg(not(target_arch = "wasm32"))]
-    if chunks > 1 && chunks.saturating_mul(work) >= 1 << 15 {
+    if let Some(per_task) = per_task(chunks, work) {
         use rayon::prelude::*;
-        // Enough chunks per task that one task is worth ~32k operations.
-        let per_task = ((1usize << 15) / work.max(1)).max(1);
         out.par_chunks_mut(chunk_len).with_min_len(per_task).enumerate().for_each(|(i, c)| f(i, c));
         return;
     }
     let _ = (chunks, work);
     out.chunks_mut(chunk_len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+/// `for_each_chunk` over two outputs at once: call i gets chunk i of `a` (`a_len` elements) and of `b`
+/// (`b_len`), e.g. one example's attention output and its row statistics.
+pub fn for_each_chunk_pair(
+    a: &mut [f32],
+    a_len: usize,
+    b: &mut [f32],
+    b_len: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+) {
+    let (a_len, b_len) = (a_len.max(1), b_len.max(1));
+    let chunks = a.len().div_ceil(a_len);
+    assert_eq!(chunks, b.len().div_ceil(b_len), "for_each_chunk_pair: the outputs have different chunk counts");
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(per_task) = per_task(chunks, work) {
+        use rayon::prelude::*;
+        let pairs = a.par_chunks_mut(a_len).zip(b.par_chunks_mut(b_len));
+        pairs.with_min_len(per_task).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+        return;
+    }
+    let _ = (chunks, work);
+    a.chunks_mut(a_len).zip(b.chunks_mut(b_len)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+}
+
+/// Chunks per rayon task so one task is worth ~32k operations, or None when the whole is too small to share.
+#[cfg(not(target_arch = "wasm32"))]
+fn per_task(chunks: usize, work: usize) -> Option<usize> {
+    (chunks > 1 && chunks.saturating_mul(work) >= 1 << 15).then(|| ((1usize << 15) / work.max(1)).max(1))
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `len` floats of this thread's scratch (contents unspecified), which grows once and is then
+/// reused, so kernels that need per-thread temporaries allocate nothing per step. Not reentrant.
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < len {
+            s.resize(len, 0.0);
+        }
+        f(&mut s[..len])
+    })
 }
 
 impl Default for CpuBackend {

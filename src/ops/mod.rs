@@ -21,12 +21,17 @@ use crate::backend::Tensor;
 pub enum Shader {
     Activation,
     Adamw,
-    Attention,
+    /// Attention kernels keep `head_chunk` head dimensions per thread in registers (see attention.rs).
+    Attention {
+        head_chunk: u32,
+    },
     CrossEntropy,
     Elementwise,
     Embedding,
     Halting,
-    LocalAttention,
+    LocalAttention {
+        head_chunk: u32,
+    },
     Matmul,
     Reduce,
     Rmsnorm,
@@ -36,20 +41,27 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 impl Shader {
     pub fn source(self) -> String {
+        // The attention shaders size their register arrays by a constant chosen per launch.
+        let head_chunk = match self {
+            Shader::Attention { head_chunk } | Shader::LocalAttention { head_chunk } => {
+                format!("const DC: u32 = {head_chunk}u;\n")
+            }
+            _ => String::new(),
+        };
         let body = match self {
             Shader::Activation => include_str!("../../shaders/activation.wgsl"),
             Shader::Adamw => include_str!("../../shaders/adamw.wgsl"),
-            Shader::Attention => include_str!("../../shaders/attention.wgsl"),
+            Shader::Attention { .. } => include_str!("../../shaders/attention.wgsl"),
             Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Shader::Halting => include_str!("../../shaders/halting.wgsl"),
-            Shader::LocalAttention => include_str!("../../shaders/local_attention.wgsl"),
+            Shader::LocalAttention { .. } => include_str!("../../shaders/local_attention.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Rmsnorm => include_str!("../../shaders/rmsnorm.wgsl"),
         };
-        format!("{COMMON}\n{body}")
+        format!("{COMMON}\n{head_chunk}{body}")
     }
 }
 

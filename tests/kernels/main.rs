@@ -13,6 +13,7 @@ mod embedding;
 mod halting;
 mod local_attention;
 mod matmul;
+mod naive_attention;
 mod reduce;
 mod rmsnorm;
 
