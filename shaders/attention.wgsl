@@ -2,9 +2,10 @@
 // h*head_dim.. of each (attention.rs), flash-attention style. A workgroup takes ROWS rows of one (example,
 // head), one per thread, and walks the other side in tiles of TILE rows staged in workgroup memory; the
 // forward keeps a running max and sum per query (online softmax) and stores only the output and the
-// log-sum-exp, from which the backward recomputes every probability. DC (prepended by attention.rs) is the
-// number of head dimensions a thread holds in registers; heads wider than DC are walked in chunks: the scores
-// sum over every chunk, and workgroup z picks which chunk of the output this workgroup writes.
+// log-sum-exp, from which the backward recomputes every probability. attention.rs prepends three constants:
+// ROWS (up to 64) and TILE (up to 16), picked per sequence length to pad the least, and DC, the number
+// of head dimensions a thread holds in registers; heads wider than DC are walked in chunks: the scores sum
+// over every chunk, and workgroup z picks which chunk of the output this workgroup writes.
 // Each entry point numbers its own bindings in the order its launch lists them, so one binding number names
 // different tensors in different entry points.
 struct Params {
@@ -34,11 +35,9 @@ const Q: u32 = 0u;
 const K: u32 = 1u;
 const V: u32 = 2u;
 const LOWEST: f32 = -3.4028234e38;
-const ROWS: u32 = 64u; // rows per workgroup, one per thread (SHADER_ROWS in attention.rs)
-const TILE: u32 = 16u; // rows of the other side per tile in workgroup memory
 
 // Two tiles of TILE rows x DC dimensions: keys and values (forward, dQ pass), or queries and output
-// gradients (dK/dV pass); with DC = 64, 8 KiB.
+// gradients (dK/dV pass); at most 16 x 64 each, 8 KiB in all.
 var<workgroup> tile_a: array<f32, TILE * DC>;
 var<workgroup> tile_b: array<f32, TILE * DC>;
 // The dK/dV pass's per-query statistics for the tile.
@@ -147,7 +146,7 @@ fn key_end(first: u32) -> u32 {
     return select(p.seq, min(p.seq, first + ROWS), p.causal != 0u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(ROWS)
 fn attention_forward(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -199,7 +198,7 @@ fn attention_forward(
 
 // dQ_i = scale · Σ_j P_ij (dP_ij − delta_i) K_j with P_ij = exp(score − lse_i), dP_ij = dO_i·V_j and
 // delta_i = dO_i·O_i (stored for the dK/dV pass). Registers: Q_i (mine_a), dO_i (mine_b), dQ_i (acc_a).
-@compute @workgroup_size(64)
+@compute @workgroup_size(ROWS)
 fn attention_backward_query(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -278,7 +277,7 @@ fn load_queries(t: u32, b: u32, h: u32, first: u32, dc: u32, stats: bool) {
 
 // dK_j = scale · Σ_i dS_ij Q_i and dV_j = Σ_i P_ij dO_i, one thread per key j, over the queries that see it.
 // Registers: K_j (mine_a), V_j (mine_b), dK_j (acc_a), dV_j (acc_b).
-@compute @workgroup_size(64)
+@compute @workgroup_size(ROWS)
 fn attention_backward_key(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

@@ -59,8 +59,6 @@ pub(super) const V: usize = 2;
 
 /// Query rows per block of the CPU path: a block's `[QUERY_BLOCK, seq]` scores are all it holds at once.
 const QUERY_BLOCK: usize = 64;
-/// Rows (queries or keys) per workgroup of the tiled shaders, one per thread (`ROWS` in attention.wgsl).
-const SHADER_ROWS: usize = 64;
 
 /// Head dimensions per register chunk of the shaders: the smallest of 16, 32, 64 holding the head, else 64
 /// (larger heads loop over chunks).
@@ -91,8 +89,22 @@ impl AttentionDims {
             self.seq
         }
     }
+    /// The shaders' rows per workgroup (`ROWS`, one per thread: a multiple of 8 up to 64, at least 32 unless the
+    /// sequence is shorter) and rows per tile (`TILE`: 8 to 16, fewer only for shorter sequences), each padding
+    /// the sequence least (the larger on a tie). Padded rows cost full work, and 36 tokens (a 6x6 Sudoku) in a
+    /// block of 64 would spend almost half of it on padding; a floor keeps workgroups and tiles from getting so
+    /// small that loads and barriers dominate.
+    fn rows_and_tile(&self) -> (usize, usize) {
+        let least_padding = |sizes: &mut dyn Iterator<Item = usize>| {
+            sizes.map(|n| (self.seq.div_ceil(n) * n, std::cmp::Reverse(n))).min().expect("some size").1 .0
+        };
+        let rows = least_padding(&mut (self.seq.next_multiple_of(8).min(32)..=64).step_by(8));
+        let tile = least_padding(&mut (self.seq.min(8)..=16.min(rows)));
+        (rows, tile)
+    }
     fn shader(&self) -> Shader {
-        Shader::Attention { head_chunk: head_chunk(self.head_dim) }
+        let (rows, tile) = self.rows_and_tile();
+        Shader::Attention { head_chunk: head_chunk(self.head_dim), rows: rows as u32, tile: tile as u32 }
     }
     fn params(&self, has_bias: bool) -> Vec<u32> {
         let (b, s, h, hd) = (u(self.batch), u(self.seq), u(self.heads), u(self.head_dim));
@@ -101,7 +113,7 @@ impl AttentionDims {
     /// Workgroups of a tiled launch: one per (block of rows, batch, head), spread over x and y, one z layer per
     /// register chunk of the head.
     fn tiled_workgroups(&self) -> [u32; 3] {
-        let groups = self.seq.div_ceil(SHADER_ROWS) * self.batch * self.heads;
+        let groups = self.seq.div_ceil(self.rows_and_tile().0) * self.batch * self.heads;
         let [x, y, _] = grid(groups * WG as usize);
         [x, y, self.head_dim.div_ceil(head_chunk(self.head_dim) as usize) as u32]
     }
@@ -191,6 +203,38 @@ pub(super) fn exp_fast(x: f32) -> f32 {
     p * f32::from_bits(two_n)
 }
 
+/// The largest element, over 8 independent lanes so the loop vectorizes (a fold is one serial chain).
+fn max_of(x: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        lanes.iter_mut().zip(c).for_each(|(l, &v)| *l = if v > *l { v } else { *l });
+    }
+    lanes.into_iter().chain(rest.iter().copied()).fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// `x = exp(x - shift)` in place, returning the sum, over 8 lanes like `max_of`.
+fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
+    let mut lanes = [0f32; 8];
+    let mut chunks = x.chunks_exact_mut(8);
+    for c in &mut chunks {
+        lanes.iter_mut().zip(c).for_each(|(l, v)| {
+            *v = exp_fast(*v - shift);
+            *l += *v;
+        });
+    }
+    let rest: f32 = chunks
+        .into_remainder()
+        .iter_mut()
+        .map(|v| {
+            *v = exp_fast(*v - shift);
+            *v
+        })
+        .sum();
+    lanes.iter().sum::<f32>() + rest
+}
+
 impl AttentionForward {
     fn check(&self) -> AttentionDims {
         let dm = self.dims;
@@ -224,9 +268,8 @@ impl Kernel for AttentionForward {
                             dm.block_scores(qkv_b, bias, h, i0, rows, probs);
                             for (r, row) in probs.chunks_mut(keys).take(rows).enumerate() {
                                 let (seen, masked) = row.split_at_mut(dm.visible(i0 + r));
-                                let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                                seen.iter_mut().for_each(|s| *s = exp_fast(*s - max));
-                                let sum: f32 = seen.iter().sum();
+                                let max = max_of(seen);
+                                let sum = exp_sum(seen, max);
                                 let inv = 1.0 / sum;
                                 seen.iter_mut().for_each(|s| *s *= inv);
                                 masked.fill(0.0);

@@ -21,9 +21,12 @@ use crate::backend::Tensor;
 pub enum Shader {
     Activation,
     Adamw,
-    /// Attention kernels keep `head_chunk` head dimensions per thread in registers (see attention.rs).
+    /// Attention kernels keep `head_chunk` head dimensions per thread in registers and take `rows` rows per
+    /// workgroup against tiles of `tile` rows (see attention.rs).
     Attention {
         head_chunk: u32,
+        rows: u32,
+        tile: u32,
     },
     CrossEntropy,
     Elementwise,
@@ -41,11 +44,12 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 impl Shader {
     pub fn source(self) -> String {
-        // The attention shaders size their register arrays by a constant chosen per launch.
-        let head_chunk = match self {
-            Shader::Attention { head_chunk } | Shader::LocalAttention { head_chunk } => {
-                format!("const DC: u32 = {head_chunk}u;\n")
+        // The attention shaders size their register arrays, workgroups and tiles by constants chosen per launch.
+        let constants = match self {
+            Shader::Attention { head_chunk, rows, tile } => {
+                format!("const DC: u32 = {head_chunk}u;\nconst ROWS: u32 = {rows}u;\nconst TILE: u32 = {tile}u;\n")
             }
+            Shader::LocalAttention { head_chunk } => format!("const DC: u32 = {head_chunk}u;\n"),
             _ => String::new(),
         };
         let body = match self {
@@ -61,7 +65,7 @@ impl Shader {
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Rmsnorm => include_str!("../../shaders/rmsnorm.wgsl"),
         };
-        format!("{COMMON}\n{head_chunk}{body}")
+        format!("{COMMON}\n{constants}{body}")
     }
 }
 
