@@ -4,6 +4,8 @@
 #   ./build.sh test    install what is missing, then: rustfmt and clippy gates, native tests, browser (wasm) tests,
 #                      page (Playwright) tests
 #   ./build.sh bench   native benchmarks (`looplab bench`)
+#   ./build.sh python-test  the PyTorch twin's tests (python/tests): a virtual environment with torch, safetensors,
+#                      numpy and pytest (.venv at the repo root, or $LOOPLAB_VENV; created once), the release binary
 # Every install step checks first, so a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -163,6 +165,23 @@ assert mimetypes.guess_type("x.mjs")[0] in ("text/javascript", "application/java
 PY
 }
 
+# The twin's virtual environment: created and filled only when something is missing.
+python_venv() {
+  local venv="${LOOPLAB_VENV:-$PWD/.venv}"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  if "$venv/bin/python" -c "import torch, safetensors, numpy, pytest" 2>/dev/null; then
+    echo "python packages present in $venv"
+  else
+    "$venv/bin/pip" install torch safetensors numpy pytest
+  fi
+  PYTHON="$venv/bin/python"
+}
+
+python_tests() {
+  cargo build --release --bin looplab
+  (cd python && PATH="$(dirname "$PYTHON"):$PATH" "$PYTHON" -m pytest -q tests)
+}
+
 cmd="${1:-}"
 case "$cmd" in
   serve)
@@ -191,8 +210,13 @@ case "$cmd" in
     stage "bench" cargo run --release --bin looplab -- bench "${@:2}"
     print_timings
     ;;
+  python-test)
+    stage "python environment" python_venv
+    stage "python tests (pytest)" python_tests
+    print_timings
+    ;;
   *)
-    echo "usage: $0 serve|test|bench" >&2
+    echo "usage: $0 serve|test|bench|python-test" >&2
     exit 2
     ;;
 esac

@@ -18,7 +18,7 @@ use crate::config::TaskKind;
 use crate::error::LabError;
 use crate::solve::trace;
 use crate::tasks::multiplication::{self, Problem};
-use crate::tasks::{Dataset, Split};
+use crate::tasks::Split;
 use crate::train::checkpoint::Weights;
 use crate::train::training_depth;
 
@@ -117,7 +117,7 @@ pub async fn run(weights: &Weights<'_>, backend: &mut Backend) -> Result<Audit, 
         )));
     }
     let (na, nb) = (config.task.size, multiplication::b_digits(&config.task));
-    let data = Dataset::build(config);
+    let data = config.dataset();
     let (train, test) = (problems_of(&data.splits[0], na, nb), &data.splits[1]);
     let depth = training_depth(config);
     let chunk = (4_000_000 / (depth * test.seq_len * weights.vocab)).clamp(1, 512);

@@ -7,10 +7,10 @@
 
 use serde::Serialize;
 
-use crate::backend::{Backend, MemoryPlan, ProgramId};
-use crate::config::TaskKind;
+use crate::backend::Backend;
+use crate::config::{LabConfig, TaskKind};
 use crate::error::LabError;
-use crate::ops::Kernel;
+use crate::program::{Kernel, MemoryPlan, ProgramId};
 use crate::rng::Rng;
 use crate::solve::{plan, Planned};
 use crate::tasks::bandit::{start, test_tasks, Bandit, Episodes, Policy, Step, MIN_STEPS};
@@ -42,15 +42,7 @@ impl ModelPolicy {
         seq: usize,
     ) -> Result<ModelPolicy, LabError> {
         let task = &weights.config.task;
-        if task.kind != TaskKind::Bandit {
-            return Err(LabError::Input(format!(
-                "this checkpoint was trained on task.kind={}; a bandit rollout needs a model trained on the bandit task (e.g. `looplab train --preset bandit`)",
-                serde_json::to_value(task.kind).expect("serializes").as_str().unwrap_or("?")
-            )));
-        }
-        if !weights.config.model.causal {
-            return Err(LabError::Input("this bandit model has model.causal=false: its predictions would see the padding after the current step, so it cannot be rolled out step by step".into()));
-        }
+        check_rollable(&weights.config)?;
         let mut memory = MemoryPlan::default();
         let blank = vec![start(task.size); batch * seq];
         let planned = plan(weights, &mut memory, &blank, [1, seq], 0, "bandit")?;
@@ -113,6 +105,20 @@ impl ModelPolicy {
         }
         Ok(())
     }
+}
+
+/// Refuses a model that is not a causal bandit model, naming why.
+fn check_rollable(config: &LabConfig) -> Result<(), LabError> {
+    if config.task.kind != TaskKind::Bandit {
+        return Err(LabError::Input(format!(
+            "this checkpoint was trained on task.kind={}; a bandit rollout needs a model trained on the bandit task (e.g. `looplab train --preset bandit`)",
+            serde_json::to_value(config.task.kind).expect("serializes").as_str().unwrap_or("?")
+        )));
+    }
+    if !config.model.causal {
+        return Err(LabError::Input("this bandit model has model.causal=false: its predictions would see the padding after the current step, so it cannot be rolled out step by step".into()));
+    }
+    Ok(())
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -251,6 +257,7 @@ pub async fn evaluate(
     horizon: Option<usize>,
 ) -> Result<Report, LabError> {
     let c = &weights.config;
+    check_rollable(c)?;
     let trained = c.task.seq_len;
     let seq = if weights.positions > 0 { weights.positions } else { trained };
     let horizon = horizon.unwrap_or(trained);

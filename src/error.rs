@@ -34,3 +34,12 @@ impl LabError {
         LabError::Invalid { key: key.to_string(), value: value.to_string(), allowed: allowed.into() }
     }
 }
+
+/// `x` within `[lo, hi]`, or an error naming `key` and the range.
+pub fn check_range(key: &str, x: f64, lo: f64, hi: f64) -> Result<(), LabError> {
+    if x >= lo && x <= hi {
+        Ok(())
+    } else {
+        Err(LabError::invalid(key, x, format!("a number from {lo} to {hi}")))
+    }
+}

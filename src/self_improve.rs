@@ -21,10 +21,9 @@ use crate::backend::Backend;
 use crate::config::{LabConfig, TaskKind};
 use crate::error::LabError;
 use crate::rng::Rng;
+use crate::snapshot::Snapshot;
 use crate::solve::trace;
 use crate::tasks::addition::{self, Problem};
-use crate::tasks::Dataset;
-use crate::train::checkpoint::{self, Weights};
 use crate::train::{training_depth, Trainer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -173,11 +172,11 @@ pub fn labels(answers: &[Vec<Vec<u32>>], filter: Filter, agreement: f64) -> Vec<
 
 /// Each model's answer slots for `problems` of one length, read from its predictions at its training depth.
 async fn answers(trainer: &mut Trainer, problems: &[Problem]) -> Result<Vec<Vec<u32>>, LabError> {
-    let bytes = checkpoint::save(trainer).await?;
-    let weights = Weights::read(&bytes, "self-improve")?;
+    let snapshot = Snapshot::of(trainer, "self-improve").await?;
+    let weights = snapshot.weights();
     let task = &trainer.config.task;
     let (w, order, depth) = (addition::width(task), task.order, training_depth(&trainer.config));
-    let mut backend = Backend::open(trainer.backend.kind()).await?;
+    let mut backend = snapshot.backend().await?;
     let seq = addition::ROWS * w;
     // Chunks small enough that every iteration's logits fit in a few tens of MiB.
     let chunk = (4_000_000 / (depth * seq * addition::VOCAB)).clamp(1, 512);
@@ -257,7 +256,7 @@ pub async fn run(
     config.task.test_size = config.task.test_size.max(config.task.size + options.rounds);
     config.validate()?;
     options.validate(&config)?;
-    let dataset = Dataset::build(&config);
+    let dataset = config.dataset();
     let test = addition::test_problems(&config.task, config.seed);
     let lengths = test.len();
     let mut trainers = Vec::new();

@@ -3,13 +3,13 @@
 //! distribution has stopped moving (KL between successive iterations below a threshold), and the task's
 //! validator judges the answer.
 
-use crate::backend::{Backend, MemoryPlan, VIEW_ALIGN};
+use crate::backend::Backend;
 use crate::error::LabError;
 use crate::model::transformer::{Graph, Shape};
 use crate::model::Params;
 use crate::ops::elementwise::Copy;
 use crate::ops::matmul::MatmulPath;
-use crate::ops::Kernel;
+use crate::program::{Kernel, MemoryPlan, VIEW_ALIGN};
 use crate::train::checkpoint::Weights;
 
 /// Default exit threshold on the mean per-position KL between successive iterations' outputs (Huginn's).
@@ -101,7 +101,7 @@ impl Planned {
             backend.write(state, &values);
         }
         backend.write_u32(self.graph.tokens, tokens);
-        backend.write_u32(self.graph.targets, &vec![crate::ops::cross_entropy::IGNORE; tokens.len()]);
+        backend.write_u32(self.graph.targets, &vec![crate::tasks::IGNORE; tokens.len()]);
         Ok(())
     }
 }
@@ -148,7 +148,7 @@ pub async fn trace(
 /// Exact accuracy and mean iterations used when each example of a split exits by the KL rule, next to the
 /// exact accuracy at the full depth: the halting measurement of `eval --exit-kl` and of the page's
 /// exit histogram.
-#[derive(serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct ExitScore {
     /// Examples scored: the split's first `examples`.
     pub examples: usize,
@@ -179,8 +179,7 @@ pub async fn exit_score(
         let t = trace(weights, backend, &tokens, split.grid, depth).await?;
         for (b, i) in ids.enumerate() {
             let targets = split.example(i).1;
-            let exact =
-                |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::ops::cross_entropy::IGNORE || y == x);
+            let exact = |p: Vec<u32>| targets.iter().zip(&p).all(|(&y, &x)| y == crate::tasks::IGNORE || y == x);
             let exit = t.exit(b, rule)?;
             histogram[exit - 1] += 1;
             iterations += exit;

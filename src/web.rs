@@ -11,17 +11,12 @@ use std::rc::Rc;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::backend::{Backend, BackendKind};
-use crate::config::{Arch, LabConfig, PRESETS};
+use crate::backend::BackendKind;
+use crate::config::{LabConfig, PRESETS};
+use crate::depths::sweep_depths;
 use crate::error::LabError;
 use crate::lab::Lab;
-use crate::solve::{exit_score, Exit, ExitScore, EXIT_KL};
-use crate::train::checkpoint::{self, Weights};
-use crate::train::{training_depth, Record};
-
-mod mechanisms;
-mod probe;
-mod solve;
+use crate::train::{checkpoint, Record};
 
 fn js_error(e: LabError) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
@@ -68,42 +63,6 @@ pub fn phases(history: JsValue, threshold: f64) -> Result<JsValue, JsValue> {
     let history: Vec<Record> = serde_wasm_bindgen::from_value(history)
         .map_err(|e| js_sys::Error::new(&format!("the history is not valid ({e})")))?;
     to_js(&crate::probes::phases::phases(&history, threshold))
-}
-
-/// Extra iteration counts a page lab evaluates at: up to twice the training depth (recurrent models only).
-fn sweep_depths(config: &LabConfig) -> Vec<usize> {
-    let depth = training_depth(config);
-    let deep = (2 * depth).min(256);
-    if config.model.arch == Arch::Feedforward || deep <= depth {
-        Vec::new()
-    } else {
-        vec![deep]
-    }
-}
-
-#[derive(Serialize)]
-struct SplitSweep {
-    split: String,
-    /// Token and exact-match accuracy after iterations 1, 2, ...
-    accuracy: Vec<f64>,
-    exact: Vec<f64>,
-}
-
-#[derive(Serialize)]
-struct ExitHistogram {
-    split: String,
-    rule: String,
-    #[serde(flatten)]
-    score: ExitScore,
-}
-
-#[derive(Serialize)]
-struct DepthSweep {
-    step: u64,
-    training_depth: usize,
-    splits: Vec<SplitSweep>,
-    /// Iterations each example used under the adaptive KL exit; absent for feedforward models.
-    exit: Option<ExitHistogram>,
 }
 
 /// A training session. Calls must not overlap (the worker awaits each one); an overlapping call is refused.
@@ -176,10 +135,7 @@ impl WebLab {
     /// True for a software adapter (SwiftShader, lavapipe) or the cpu backend: correct but slow.
     #[wasm_bindgen(js_name = isFallback)]
     pub fn is_fallback(&self) -> bool {
-        match &self.lab.borrow().trainer.backend {
-            Backend::Gpu(g) => g.is_software(),
-            Backend::Cpu(_) => true,
-        }
+        self.lab.borrow().is_fallback()
     }
 
     pub fn config(&self) -> Result<JsValue, JsValue> {
@@ -204,8 +160,7 @@ impl WebLab {
         let pick = js_sys::Math::random();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut lab = lab.try_borrow_mut().map_err(busy)?;
-            let solution = solve::solve(&mut lab.trainer, &text, pick).await.map_err(js_error)?;
-            to_js(&solution)
+            to_js(&lab.solve(&text, pick).await.map_err(js_error)?)
         })
     }
 
@@ -216,32 +171,8 @@ impl WebLab {
         let lab = self.lab.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut lab = lab.try_borrow_mut().map_err(busy)?;
-            let t = &mut lab.trainer;
-            let mut splits = Vec::new();
-            for i in 0..t.dataset.splits.len() {
-                let scores = t.evaluate_depths(i).await.map_err(js_error)?;
-                let split = t.dataset.splits[i].name.to_string();
-                splits.push(SplitSweep {
-                    split,
-                    accuracy: scores.iter().map(|e| e.accuracy).collect(),
-                    exact: scores.iter().map(|e| e.exact).collect(),
-                });
-            }
-            let deepest = splits[0].accuracy.len();
-            let exit = if exit_examples >= 1.0 && t.config.model.arch != Arch::Feedforward {
-                let bytes = checkpoint::save(t).await.map_err(js_error)?;
-                let weights = Weights::read(&bytes, "the current model").map_err(js_error)?;
-                let mut backend = Backend::open(t.backend.kind()).await.map_err(js_error)?;
-                let rule = Exit::Kl(EXIT_KL);
-                let score =
-                    exit_score(&weights, &mut backend, &t.dataset.splits[1], exit_examples as usize, deepest, rule)
-                        .await
-                        .map_err(js_error)?;
-                Some(ExitHistogram { split: t.dataset.splits[1].name.to_string(), rule: rule.to_string(), score })
-            } else {
-                None
-            };
-            to_js(&DepthSweep { step: t.step, training_depth: training_depth(&t.config), splits, exit })
+            let examples = if exit_examples.is_finite() && exit_examples >= 1.0 { exit_examples as usize } else { 0 };
+            to_js(&lab.depths(examples).await.map_err(js_error)?)
         })
     }
 
@@ -270,7 +201,7 @@ impl WebLab {
         wasm_bindgen_futures::future_to_promise(async move {
             let mut lab = lab.try_borrow_mut().map_err(busy)?;
             let tasks = if tasks.is_finite() && tasks >= 1.0 { tasks as usize } else { 0 };
-            to_js(&mechanisms::bandit(&mut lab.trainer, tasks).await.map_err(js_error)?)
+            to_js(&lab.bandit(tasks).await.map_err(js_error)?)
         })
     }
 
@@ -280,7 +211,7 @@ impl WebLab {
         let lab = self.lab.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut lab = lab.try_borrow_mut().map_err(busy)?;
-            to_js(&mechanisms::audit(&mut lab.trainer).await.map_err(js_error)?)
+            to_js(&lab.audit().await.map_err(js_error)?)
         })
     }
 
@@ -305,9 +236,7 @@ impl WebLab {
             };
             // 0 (or anything not a positive number) asks for the default.
             let count = |x: f64| if x.is_finite() && x >= 1.0 { x as usize } else { 0 };
-            let twin = twin.as_deref_mut().map(|t| &mut t.trainer);
-            let probed =
-                probe::probe(&mut lab.trainer, twin, count(examples), count(iterations)).await.map_err(js_error)?;
+            let probed = lab.probe(twin.as_deref_mut(), count(examples), count(iterations)).await.map_err(js_error)?;
             to_js(&probed)
         })
     }

@@ -1,12 +1,12 @@
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::process::Command;
+mod common;
 
+use common::looplab;
 use looplab::audit::audit;
 use looplab::config::LabConfig;
-use looplab::ops::cross_entropy::IGNORE;
 use looplab::tasks::multiplication::{self, graph, Problem};
-use looplab::tasks::Dataset;
+use looplab::tasks::IGNORE;
 
 /// Operand digits, least significant first, of a written number.
 fn n(x: u64, digits: usize) -> Vec<u8> {
@@ -46,7 +46,7 @@ fn dataset_holds_true_products_and_disjoint_splits() {
     assert!(too_many.contains("at most 1000000 each and 100 together (distinct 1x1-digit problems)"), "{too_many}");
     let bad_b = LabConfig::from_preset("multiplication", &["task.size_b=9".into()]).unwrap_err().to_string();
     assert!(bad_b.contains("`task.size_b`"), "{bad_b}");
-    let d = Dataset::build(&c);
+    let d = c.dataset();
     assert_eq!((d.splits[0].len(), d.splits[1].len(), d.seq_len()), (300, 100, 12));
     let mut train = std::collections::HashSet::new();
     for (k, s) in d.splits.iter().enumerate() {
@@ -104,18 +104,7 @@ fn audit_classifies_seen_subgraphs_and_error_kinds_on_planted_answers() {
 #[test]
 fn audit_cli_reports_a_trained_checkpoint_and_refuses_bad_arguments() {
     let dir = std::env::temp_dir().join(format!("looplab-audit-test-{}", std::process::id()));
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
-            .args(args)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let run = looplab;
     let out = dir.to_str().unwrap();
     let sets = [
         "--set",

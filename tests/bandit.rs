@@ -1,25 +1,20 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! In-context learning on bandits: the data recipe (teacher episodes, tokens, disjoint tasks), the baselines and
 //! regret curves on constructed cases, the rollout's assumptions (causal attention, the model's distribution),
-//! and one small training run whose rollout on unseen tasks must beat a random policy and improve within the
-//! episode with its weights fixed.
+//! and the command's refused arguments (the learning run, whose rollout on unseen tasks must beat a random
+//! policy and improve within the episode: tests/learning/bandit.rs).
 
-use std::process::Command;
+mod common;
 
+use common::{config, looplab};
 use looplab::backend::{Backend, BackendKind};
-use looplab::bandit::{evaluate, probabilities, sample, Curve, InContext, ModelPolicy};
+use looplab::bandit::{probabilities, sample, Curve, InContext};
 use looplab::config::LabConfig;
 use looplab::lab::Lab;
 use looplab::rng::Rng;
 use looplab::solve::trace;
 use looplab::tasks::bandit::{start, test_tasks, train_tasks, vocab, Bandit, Episodes, Policy, Step};
-use looplab::tasks::Dataset;
 use looplab::train::checkpoint::Weights;
-
-fn config(sets: &[&str]) -> LabConfig {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset("bandit", &sets).unwrap()
-}
 
 fn mean_stderr(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
@@ -47,9 +42,9 @@ fn step_tokens_round_trip() {
 /// the arm of the token at t + 1; rewards are Bernoulli with the task's means.
 #[test]
 fn teacher_episodes_are_valid_and_rewards_follow_the_means() {
-    let c = config(&["task.examples=3000", "task.test_examples=100"]);
+    let c = config("bandit", &["task.examples=3000", "task.test_examples=100"]);
     let (arms, h) = (c.task.size, c.task.seq_len);
-    let d = Dataset::build(&c);
+    let d = c.dataset();
     assert_eq!(
         (d.vocab, d.splits.len(), d.seq_len(), d.train().len(), d.splits[1].len()),
         (vocab(arms), 2, h, 3000, 100)
@@ -90,8 +85,8 @@ fn teacher_episodes_are_valid_and_rewards_follow_the_means() {
 
 #[test]
 fn splits_are_deterministic_and_test_tasks_are_unseen() {
-    let c = config(&["task.examples=2000", "task.test_examples=300"]);
-    let (a, b) = (Dataset::build(&c), Dataset::build(&c));
+    let c = config("bandit", &["task.examples=2000", "task.test_examples=300"]);
+    let (a, b) = (c.dataset(), c.dataset());
     assert_eq!(a.train().tokens, b.train().tokens);
     assert_eq!(a.splits[1].targets, b.splits[1].targets);
     let train = train_tasks(&c.task, c.seed);
@@ -100,7 +95,7 @@ fn splits_are_deterministic_and_test_tasks_are_unseen() {
     let seen: std::collections::HashSet<Vec<u64>> =
         train.iter().map(|t| t.means.iter().map(|m| m.to_bits()).collect()).collect();
     assert!(test.iter().all(|t| !seen.contains(&t.means.iter().map(|m| m.to_bits()).collect::<Vec<_>>())));
-    let other = config(&["seed=1", "task.examples=2000", "task.test_examples=300"]);
+    let other = config("bandit", &["seed=1", "task.examples=2000", "task.test_examples=300"]);
     assert_ne!(train_tasks(&other.task, other.seed), train);
     // Means are U[0, 1): their average is 1/2.
     let all: Vec<f64> = train.iter().flat_map(|t| t.means.clone()).collect();
@@ -111,7 +106,7 @@ fn splits_are_deterministic_and_test_tasks_are_unseen() {
 #[test]
 fn bandit_config_values_are_checked() {
     let invalid = |sets: &[&str]| {
-        let mut c = config(&[]);
+        let mut c = config("bandit", &[]);
         for s in sets {
             c.set(s).unwrap();
         }
@@ -123,7 +118,7 @@ fn bandit_config_values_are_checked() {
     );
     assert!(invalid(&["task.examples=0"]).contains("`task.examples`: expected a number of training tasks"));
     assert!(invalid(&["task.test_examples=0"]).contains("`task.test_examples`: expected a number of test tasks"));
-    config(&["task.kind=bandit", "task.size=2", "task.seq_len=2"]);
+    config("bandit", &["task.kind=bandit", "task.size=2", "task.seq_len=2"]);
     let looped = LabConfig::from_preset("bandit-looped", &[]).unwrap();
     assert_eq!((looped.model.layers, looped.model.loops, looped.model.causal), (1, 2, true));
 }
@@ -132,7 +127,7 @@ fn bandit_config_values_are_checked() {
 /// step; Thompson sampling's falls; greedy tries every arm once first.
 #[test]
 fn baselines_have_their_expected_regret() {
-    let c = config(&[]);
+    let c = config("bandit", &[]);
     let tasks = test_tasks(&c.task, 7, 2000);
     let expected: f64 =
         tasks.iter().map(|t| t.best() - t.means.iter().sum::<f64>() / t.means.len() as f64).sum::<f64>()
@@ -194,7 +189,7 @@ fn model_distribution_over_arms() {
 #[test]
 fn causal_logits_ignore_later_tokens() {
     pollster::block_on(async {
-        let c = config(&["task.examples=16", "task.test_examples=4", "task.seq_len=8"]);
+        let c = config("bandit", &["task.examples=16", "task.test_examples=4", "task.seq_len=8"]);
         let mut lab = Lab::new(c, BackendKind::Cpu).await.unwrap();
         lab.train(5).await.unwrap();
         let bytes = lab.checkpoint().await.unwrap();
@@ -214,57 +209,8 @@ fn causal_logits_ignore_later_tokens() {
     });
 }
 
-/// A small model trained on the cpu backend, rolled out on 400 unseen tasks with its weights fixed: its regret
-/// per step falls within the episode and ends far below the random policy's, and shown no rewards it does no
-/// better than random.
-#[test]
-fn trained_model_learns_in_context_on_unseen_tasks() {
-    pollster::block_on(async {
-        let c = config(&[
-            "task.examples=4000",
-            "task.seq_len=24",
-            "model.d_model=32",
-            "model.mlp_hidden=64",
-            "train.steps=300",
-            "train.eval_every=300",
-        ]);
-        let mut lab = Lab::new(c, BackendKind::Cpu).await.unwrap();
-        let r = lab.train(u64::MAX).await.unwrap();
-        println!("step {} loss {:.3} test acc {:.3}", lab.step(), r.last().unwrap().loss, r.last().unwrap().test_acc);
-        let bytes = lab.checkpoint().await.unwrap();
-        let w = Weights::read(&bytes, "test").unwrap();
-        let mut backend = Backend::open(BackendKind::Cpu).await.unwrap();
-        let report = evaluate(&w, &mut backend, 400, None).await.unwrap();
-        println!("{}", report.table());
-        let i = &report.in_context;
-        assert!(i.improves && i.late < 0.6 * i.early, "{i:?}");
-        assert!(i.late < 0.5 * i.random_late, "{i:?}");
-        let blind = report.curves.iter().find(|c| c.policy == "model-blind").unwrap();
-        let random = report.curves.iter().find(|c| c.policy == "random").unwrap();
-        let (b, r) = (blind.cumulative.last().unwrap(), random.cumulative.last().unwrap());
-        let se = blind.cumulative_stderr.last().unwrap().hypot(*random.cumulative_stderr.last().unwrap());
-        assert!((b - r).abs() < 4.0 * se, "reward-blind model {b} vs random {r} (stderr {se})");
-        // The rollout refuses a model it cannot run step by step.
-        let mut other =
-            Lab::new(LabConfig::from_preset("modular-small", &[]).unwrap(), BackendKind::Cpu).await.unwrap();
-        let other_bytes = other.checkpoint().await.unwrap();
-        let err = ModelPolicy::new(&Weights::read(&other_bytes, "m").unwrap(), &mut backend, 4, 4).await.err().unwrap();
-        assert!(err.to_string().contains("trained on task.kind=modular"), "{err}");
-        let err = evaluate(&w, &mut backend, 10, Some(25)).await.err().unwrap();
-        assert!(err.to_string().contains("`--horizon`: expected a number of steps from 2 to 24"), "{err}");
-    });
-}
-
 #[test]
 fn cli_refuses_bad_bandit_arguments() {
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_looplab"))
-            .args(args)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
     for (args, message) in [
         (vec!["bandit"], "`bandit` needs --checkpoint FILE"),
         (
@@ -278,8 +224,8 @@ fn cli_refuses_bad_bandit_arguments() {
             "/nonexistent/model.safetensors",
         ),
     ] {
-        let (code, stderr) = run(&args);
-        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        let (code, _, stderr) = looplab(&args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
         assert!(stderr.contains(message) && !stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }

@@ -4,24 +4,18 @@
 //! Sizes stay small: SwiftShader is slow and each test has 20 s.
 #![cfg(target_arch = "wasm32")]
 
-use looplab::backend::{Backend, BackendKind, MemoryPlan, Tensor};
+mod common;
+
+use looplab::backend::{Backend, BackendKind};
 use looplab::ops::matmul::{Matmul, MatmulPath};
-use looplab::ops::Kernel;
+use looplab::program::{Kernel, MemoryPlan, Tensor};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// Uniform values in [-1, 1) from a seeded xorshift, as in the native kernel tests.
+/// Uniform values in [-1, 1), as in the native kernel tests.
 fn random(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
+    common::Rng::new(seed).vec(n)
 }
 
 /// Runs the same kernels on `kind` from the same inputs and reads `out` back.

@@ -2,16 +2,9 @@
 //! Bad input on the command line and in configs: each case gets its own message naming what is wrong and
 //! what is allowed, exit status 1, and never a panic.
 
-use std::process::Command;
+mod common;
 
-fn looplab(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_looplab"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+use common::looplab;
 
 #[test]
 fn invalid_arguments_and_configs_get_specific_messages() {
@@ -95,10 +88,11 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         (vec!["train", "--resume", garbage], "not a complete safetensors file"),
         (vec!["train", "--resume", garbage, "--set", "task.p=5"], "--set cannot change a resumed run's config"),
         (vec!["bench", "--steps", "x"], "`--steps`: expected a whole number >= 1"),
+        (vec!["bench", "--only", "maze,nope"], "`--only`: expected comma-separated names among grokking, "),
     ];
     let mut failures = Vec::new();
     for (args, expected) in &cases {
-        let (code, stderr) = looplab(args);
+        let (code, _, stderr) = looplab(args);
         if code != 1 || !stderr.contains(expected) || stderr.contains("panicked") {
             failures.push(format!(
                 "looplab {}: exit {code}, expected message containing {expected:?}, got:\n{stderr}",
@@ -112,9 +106,8 @@ fn invalid_arguments_and_configs_get_specific_messages() {
 
 #[test]
 fn presets_lists_one_line_each() {
-    let out = Command::new(env!("CARGO_BIN_EXE_looplab")).arg("presets").output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success());
+    let (code, text, _) = looplab(&["presets"]);
+    assert_eq!(code, 0);
     assert_eq!(text.lines().count(), looplab::config::PRESETS.len());
     assert!(text.lines().any(|l| l.starts_with("grokking ")));
 }
@@ -125,19 +118,7 @@ fn presets_lists_one_line_each() {
 fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
     let dir = std::env::temp_dir().join(format!("looplab-eval-test-{}", std::process::id()));
     let out = dir.to_str().unwrap();
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
-            .args(args)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
-    let (code, _, err) = run(&[
+    let (code, _, err) = looplab(&[
         "train",
         "--preset",
         "modular-small",
@@ -153,7 +134,7 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
     assert_eq!(code, 0, "{err}");
     let checkpoint = dir.join("model.safetensors");
     let ckpt = checkpoint.to_str().unwrap();
-    let (code, json, err) = run(&["eval", "--checkpoint", ckpt, "--iters", "1,2,3", "--backend", "cpu", "--json"]);
+    let (code, json, err) = looplab(&["eval", "--checkpoint", ckpt, "--iters", "1,2,3", "--backend", "cpu", "--json"]);
     assert_eq!(code, 0, "{err}");
     let sweep: serde_json::Value = serde_json::from_str(&json).unwrap();
     let rows = sweep["depths"].as_array().unwrap();
@@ -169,7 +150,7 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
         assert!((0.0..=1.0).contains(&acc), "{r}");
     }
 
-    let (code, _, err) = run(&[
+    let (code, _, err) = looplab(&[
         "train",
         "--preset",
         "grokking-ff",
@@ -198,7 +179,7 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
         ),
     ];
     for (args, expected) in bad {
-        let (code, _, err) = run(&args);
+        let (code, _, err) = looplab(&args);
         assert!(
             code == 1 && err.contains(expected) && !err.contains("panicked"),
             "looplab {}: exit {code}, expected {expected:?}, got:\n{err}",
@@ -215,18 +196,6 @@ fn eval_sweeps_iterations_and_matches_the_recorded_accuracy() {
 #[test]
 fn probe_reports_every_probe_and_refuses_bad_arguments() {
     let dir = std::env::temp_dir().join(format!("looplab-probe-test-{}", std::process::id()));
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
-            .args(args)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
     let train = |name: &str, extra: &[&str]| -> String {
         let out = dir.join(name);
         let mut args = vec![
@@ -243,7 +212,7 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
         for s in ["task.p=11", "model.d_model=32", "model.mlp_hidden=64", "train.eval_every=10"].iter().chain(extra) {
             args.extend(["--set", s]);
         }
-        let (code, _, err) = run(&args);
+        let (code, _, err) = looplab(&args);
         assert_eq!(code, 0, "{err}");
         out.join("model.safetensors").to_str().unwrap().to_string()
     };
@@ -251,8 +220,19 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
     let ff = train("ff", &["model.arch=feedforward", "model.loops=1", "model.layers=2"]);
     let other = train("other", &["task.p=13", "model.arch=feedforward", "model.loops=1"]);
 
-    let (code, text, err) =
-        run(&["probe", "--checkpoint", &looped, "--twin", &ff, "--iters", "3", "--examples", "8", "--backend", "cpu"]);
+    let (code, text, err) = looplab(&[
+        "probe",
+        "--checkpoint",
+        &looped,
+        "--twin",
+        &ff,
+        "--iters",
+        "3",
+        "--examples",
+        "8",
+        "--backend",
+        "cpu",
+    ]);
     assert_eq!(code, 0, "{err}");
     for expected in [
         "fixed-point convergence",
@@ -267,7 +247,7 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
     ] {
         assert!(text.contains(expected), "the report lacks {expected:?}:\n{text}");
     }
-    let (code, json, err) = run(&[
+    let (code, json, err) = looplab(&[
         "probe",
         "--checkpoint",
         &looped,
@@ -322,7 +302,7 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
         (vec!["probe".into(), "--checkpoint".into(), ff.clone(), "--iters".into(), "2".into(), "--backend".into(), "cpu".into()], "`--iters`: expected 1 for a feedforward model".into()),
     ];
     for (args, expected) in &bad {
-        let (code, _, err) = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let (code, _, err) = looplab(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(
             code == 1 && err.contains(expected.as_str()) && !err.contains("panicked"),
             "looplab {}: exit {code}, expected {expected:?}, got:\n{err}",
@@ -339,18 +319,6 @@ fn probe_reports_every_probe_and_refuses_bad_arguments() {
 fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     let dir = std::env::temp_dir().join(format!("looplab-solve-test-{}", std::process::id()));
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_looplab"))
-            .args(args)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
     let tiny = [
         "--backend",
         "cpu",
@@ -364,40 +332,44 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
         "model.mlp_hidden=32",
     ];
     let (sudoku, maze) = (path("sudoku"), path("maze"));
-    let (code, _, err) = run(&[
+    let (code, _, err) = looplab(
         &[
-            "train",
-            "--preset",
-            "sudoku-4x4",
-            "--out",
-            &sudoku,
-            "--set",
-            "task.examples=40",
-            "--set",
-            "task.test_examples=8",
-        ][..],
-        &tiny,
-    ]
-    .concat());
+            &[
+                "train",
+                "--preset",
+                "sudoku-4x4",
+                "--out",
+                &sudoku,
+                "--set",
+                "task.examples=40",
+                "--set",
+                "task.test_examples=8",
+            ][..],
+            &tiny,
+        ]
+        .concat(),
+    );
     assert_eq!(code, 0, "{err}");
     let halting = path("halting");
-    let (code, _, err) = run(&[
+    let (code, _, err) = looplab(
         &[
-            "train",
-            "--preset",
-            "sudoku-4x4",
-            "--out",
-            &halting,
-            "--set",
-            "task.examples=40",
-            "--set",
-            "task.test_examples=8",
-            "--set",
-            "model.halting=true",
-        ][..],
-        &tiny,
-    ]
-    .concat());
+            &[
+                "train",
+                "--preset",
+                "sudoku-4x4",
+                "--out",
+                &halting,
+                "--set",
+                "task.examples=40",
+                "--set",
+                "task.test_examples=8",
+                "--set",
+                "model.halting=true",
+            ][..],
+            &tiny,
+        ]
+        .concat(),
+    );
     assert_eq!(code, 0, "{err}");
     let halting_ckpt = format!("{halting}/model.safetensors");
     let small_maze = [
@@ -412,20 +384,30 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
         "--set",
         "model.loops=3",
     ];
-    let (code, _, err) = run(&[&["train", "--preset", "maze", "--out", &maze][..], &small_maze, &tiny].concat());
+    let (code, _, err) = looplab(&[&["train", "--preset", "maze", "--out", &maze][..], &small_maze, &tiny].concat());
     assert_eq!(code, 0, "{err}");
     let sudoku_ckpt = format!("{sudoku}/model.safetensors");
     let maze_ckpt = format!("{maze}/model.safetensors");
 
     let puzzle = "1.3. .4.2 2.4. .3.1";
-    let (code, text, err) = run(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu"]);
+    let (code, text, err) = looplab(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu"]);
     assert_eq!(code, 0, "{err}");
     for want in ["iteration 1:", "iteration 4:", "exit at iteration", "answer:"] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
     assert!(text.contains("valid: the validator accepts it") || text.contains("not valid: "), "{text}");
-    let (code, json, err) =
-        run(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--iters", "6", "--json"]);
+    let (code, json, err) = looplab(&[
+        "solve",
+        "--checkpoint",
+        &sudoku_ckpt,
+        "--sudoku",
+        puzzle,
+        "--backend",
+        "cpu",
+        "--iters",
+        "6",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let s: serde_json::Value = serde_json::from_str(&json).unwrap();
     let steps = s["iterations"].as_array().unwrap();
@@ -437,8 +419,17 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     assert!(steps.iter().all(|step| step["halt_logit"].is_null()), "no halting head: {json}");
 
     // A model with a halting head exits by it: HRM's initial bias (-5) says "continue" until training moves it.
-    let (code, json, err) =
-        run(&["solve", "--checkpoint", &halting_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--exit-halt", "--json"]);
+    let (code, json, err) = looplab(&[
+        "solve",
+        "--checkpoint",
+        &halting_ckpt,
+        "--sudoku",
+        puzzle,
+        "--backend",
+        "cpu",
+        "--exit-halt",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let s: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(s["exit_rule"], "halting head", "{json}");
@@ -446,8 +437,17 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
         s["iterations"].as_array().unwrap().iter().map(|step| step["halt_logit"].as_f64().unwrap()).collect();
     let first_positive = logits.iter().position(|&q| q > 0.0).map_or(logits.len(), |t| t + 1);
     assert_eq!(s["exit_iteration"].as_u64().unwrap() as usize, first_positive, "{json}");
-    let (code, json, err) =
-        run(&["eval", "--checkpoint", &halting_ckpt, "--backend", "cpu", "--split", "test", "--exit-halt", "--json"]);
+    let (code, json, err) = looplab(&[
+        "eval",
+        "--checkpoint",
+        &halting_ckpt,
+        "--backend",
+        "cpu",
+        "--split",
+        "test",
+        "--exit-halt",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let e: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(e["exit"][0]["rule"], "halting head", "{json}");
@@ -455,11 +455,20 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     // A 3x3-cell maze (7x7 grid) through a model trained on 2x2-cell mazes: local attention, no positions.
     let maze_text = "#######\n#S....#\n#####.#\n#.....#\n#.#####\n#....G#\n#######\n";
     std::fs::write(dir.join("maze.txt"), maze_text).unwrap();
-    let (code, text, err) =
-        run(&["solve", "--checkpoint", &maze_ckpt, "--maze", &path("maze.txt"), "--backend", "cpu", "--iters", "5"]);
+    let (code, text, err) = looplab(&[
+        "solve",
+        "--checkpoint",
+        &maze_ckpt,
+        "--maze",
+        &path("maze.txt"),
+        "--backend",
+        "cpu",
+        "--iters",
+        "5",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("iteration 5:") && text.contains("#S") && text.contains("G#"), "{text}");
-    let (code, json, err) = run(&[
+    let (code, json, err) = looplab(&[
         "eval",
         "--checkpoint",
         &maze_ckpt,
@@ -531,7 +540,7 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
         (vec!["eval", "--checkpoint", &sudoku_ckpt, "--set", "model.loops=2", "--backend", "cpu"], "task.* keys only"),
     ];
     for (args, expected) in bad {
-        let (code, _, err) = run(&args);
+        let (code, _, err) = looplab(&args);
         assert!(
             code == 1 && err.contains(expected) && !err.contains("panicked"),
             "looplab {}: exit {code}, expected {expected:?}, got:\n{err}",

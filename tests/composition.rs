@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 
 use looplab::config::{LabConfig, TaskConfig, TaskKind};
-use looplab::ops::cross_entropy::IGNORE;
 use looplab::tasks::composition::{self, Fact};
 use looplab::tasks::Dataset;
+use looplab::tasks::IGNORE;
 
 fn task(entities: usize, relations: usize, hops: usize, phi: f64) -> TaskConfig {
     let mut t = LabConfig::from_preset("composition", &[]).unwrap().task;
@@ -23,7 +23,7 @@ fn facts(t: &TaskConfig, d: &Dataset, split: usize) -> Vec<(Fact, u32)> {
 fn preset_validates_and_builds_three_splits() {
     let c = LabConfig::from_preset("composition", &[]).unwrap();
     assert_eq!(c.task.kind, TaskKind::Composition);
-    let d = Dataset::build(&c);
+    let d = c.dataset();
     assert_eq!(d.vocab, 200 + 10 + 2);
     assert_eq!(d.seq_len(), 4);
     let names: Vec<_> = d.splits.iter().map(|s| s.name).collect();

@@ -2,24 +2,23 @@
 //! TransformerFAM's feedback memory and block sliding-window attention (src/model/transformer/memory.rs), and
 //! the passkey task they are compared on (src/tasks/passkey.rs): the data recipe, information crossing blocks
 //! only through the memory, the evaluation path (windows reused block after block) against the stored one,
-//! GPU against CPU, refused configs, and a learning run. Gradients: tests/gradcheck.rs.
+//! GPU against CPU and refused configs (the learning run: tests/learning/feedback_memory.rs). Gradients:
+//! tests/gradcheck.rs.
+
+mod common;
 
 use std::collections::HashSet;
 
-use looplab::backend::{cpu::CpuBackend, Backend, BackendKind, MemoryPlan};
+use common::config;
+use looplab::backend::{cpu::CpuBackend, Backend, BackendKind};
 use looplab::config::LabConfig;
 use looplab::model::transformer::{Graph, Shape};
 use looplab::model::Params;
-use looplab::ops::cross_entropy::IGNORE;
 use looplab::ops::matmul::MatmulPath;
+use looplab::program::MemoryPlan;
 use looplab::tasks::passkey::{query, FILLER};
-use looplab::tasks::Dataset;
+use looplab::tasks::IGNORE;
 use looplab::train::Trainer;
-
-fn config(preset: &str, overrides: &[&str]) -> LabConfig {
-    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset(preset, &o).unwrap()
-}
 
 /// A small model over 16 tokens in blocks of 2 (8 blocks; two layers of block sliding windows reach 2 blocks
 /// back), with random output projections so every path carries signal from the start.
@@ -44,7 +43,7 @@ fn tiny(memory: usize) -> LabConfig {
 fn passkey_examples_hold_one_key_at_their_distance() {
     let c = config("passkey-fam", &["task.seq_len=32", "task.examples=500", "task.test_examples=50"]);
     let (keys, len) = (c.task.size, 32);
-    let data = Dataset::build(&c);
+    let data = c.dataset();
     assert_eq!(data.vocab, keys + FILLER + 1);
     let names: Vec<&str> = data.splits.iter().map(|s| s.name).collect();
     assert_eq!(names, ["train", "d4", "d8", "d12", "d16", "d24"], "a test split per distance below the length");
@@ -82,7 +81,7 @@ fn passkey_examples_hold_one_key_at_their_distance() {
         }
     }
     assert_eq!(train_distances, (1..len).collect(), "training covers every distance");
-    assert_eq!(Dataset::build(&c).splits[3].tokens, data.splits[3].tokens, "deterministic by seed");
+    assert_eq!(c.dataset().splits[3].tokens, data.splits[3].tokens, "deterministic by seed");
 }
 
 #[test]
@@ -108,7 +107,7 @@ fn bad_configs_are_refused_with_what_is_allowed() {
 /// path (`iterate`: one window per block shape, reused) or the training path (`finish`: every window stored).
 fn logits(c: &LabConfig, tokens: &[u32], stored: bool) -> Vec<f32> {
     pollster::block_on(async {
-        let (seq, vocab) = (c.task.seq_len, Dataset::build(c).vocab);
+        let (seq, vocab) = (c.task.seq_len, c.dataset().vocab);
         let shape = Shape { batch: tokens.len() / seq, seq, grid: [1, seq], vocab };
         let mut plan = MemoryPlan::default();
         let params = Params::plan(&mut plan, &c.model, vocab, seq, false);
@@ -146,7 +145,7 @@ fn last_block_change(c: &LabConfig, tokens: &[u32], changed: &[u32]) -> f32 {
 #[test]
 fn information_crosses_blocks_only_through_the_memory() {
     let (fam, window) = (tiny(2), tiny(0));
-    let tokens = Dataset::build(&fam).splits[0].example(0).0.to_vec();
+    let tokens = fam.dataset().splits[0].example(0).0.to_vec();
     let mut early = tokens.clone();
     let keys = fam.task.size as u32;
     for t in &mut early[..2] {
@@ -169,7 +168,7 @@ fn information_crosses_blocks_only_through_the_memory() {
 fn evaluation_path_matches_the_stored_path() {
     for memory in [2, 0] {
         let c = tiny(memory);
-        let data = Dataset::build(&c);
+        let data = c.dataset();
         let tokens = &data.splits[0].tokens[..3 * c.task.seq_len];
         let (eval, stored) = (logits(&c, tokens, false), logits(&c, tokens, true));
         assert_eq!(eval, stored, "memory {memory}");
@@ -200,30 +199,4 @@ fn gpu_and_cpu_agree_on_block_wise_training() {
             println!("memory {memory}: cpu losses {:?}", losses[0]);
         }
     });
-}
-
-/// Accuracy per split at the end of a short run of `preset` over 16 tokens (blocks of 4: two layers of
-/// sliding windows reach back 2 blocks, so the key at distance 12, in the first block, is out of reach).
-fn accuracy_by_distance(preset: &str) -> Vec<(String, f64)> {
-    let c = config(
-        preset,
-        &["task.seq_len=16", "task.examples=4000", "task.test_examples=128", "train.steps=700", "train.eval_every=700"],
-    );
-    pollster::block_on(async {
-        let mut t = Trainer::new(c, Backend::Cpu(CpuBackend::new())).await.unwrap();
-        let last = t.train(700).await.unwrap().pop().unwrap();
-        last.splits.iter().map(|s| (s.split.clone(), s.evaluation.accuracy)).collect()
-    })
-}
-
-/// The feedback memory retrieves the passkey beyond the window's reach; the window baseline (same weights,
-/// same blocks) learns a key in reach and stays near chance (1/16) beyond it.
-#[test]
-fn feedback_memory_retrieves_passkeys_beyond_the_window() {
-    let at = |scores: &[(String, f64)], name: &str| scores.iter().find(|(n, _)| n == name).expect("split").1;
-    let (fam, window) = (accuracy_by_distance("passkey-fam"), accuracy_by_distance("passkey-window"));
-    println!("feedback memory {fam:?}\nwindow {window:?}");
-    assert!(at(&fam, "d12") >= 0.9, "memory at distance 12: {fam:?}");
-    assert!(at(&window, "d4") >= 0.9, "window at distance 4 (in reach): {window:?}");
-    assert!(at(&window, "d12") <= 0.3, "window at distance 12 (out of reach): {window:?}");
 }

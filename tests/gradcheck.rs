@@ -6,14 +6,13 @@
 //! them with the unperturbed weights. The GPU kernels are held to the CPU ones by tests/kernels and the
 //! backend-equivalence test.
 
-use looplab::backend::{cpu::CpuBackend, Backend, MemoryPlan, ProgramId};
+use looplab::backend::{cpu::CpuBackend, Backend};
 use looplab::config::{preset, Arch, Attention, LabConfig, Mixer, Mlp, Norm, Positions, TaskKind};
 use looplab::model::transformer::{Graph, Shape};
 use looplab::model::Params;
 use looplab::ops::elementwise::Fill;
 use looplab::ops::matmul::MatmulPath;
-use looplab::ops::Kernel;
-use looplab::tasks::Dataset;
+use looplab::program::{Kernel, MemoryPlan, ProgramId};
 
 fn tiny(arch: Arch, norm: Norm, mlp: Mlp, injection: bool) -> LabConfig {
     let mut c = preset("grokking").unwrap();
@@ -44,7 +43,7 @@ fn full(c: &LabConfig) -> Schedule {
 
 fn check_model(config: &LabConfig, s: Schedule) {
     pollster::block_on(async {
-        let data = Dataset::build(config);
+        let data = config.dataset();
         let (batch, seq, vocab) = (config.task.examples, data.seq_len(), data.vocab);
         let mut plan = MemoryPlan::default();
         let params = Params::plan(&mut plan, &config.model, vocab, seq, false);

@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use looplab::config::{LabConfig, TaskConfig};
 use looplab::rng::Rng;
 use looplab::tasks::maze::{self, check, parse, parse_with_path, to_text, Cell, Maze, PathError};
-use looplab::tasks::Dataset;
 
 fn task(size: usize, test_size: usize, loops: f64) -> TaskConfig {
     let mut t = LabConfig::from_preset("maze", &[]).unwrap().task;
@@ -56,7 +55,7 @@ fn targets_are_shortest_paths_for_all_sizes() {
                 // 2x2 cells has at most 8 distinct mazes: leave some for a disjoint test split.
                 (t.examples, t.test_examples) = (2, 1);
             }
-            let d = Dataset::build(&LabConfig { task: t, ..LabConfig::from_preset("maze", &[]).unwrap() });
+            let d = LabConfig { task: t, ..LabConfig::from_preset("maze", &[]).unwrap() }.dataset();
             assert_eq!((d.vocab, d.seq_len()), (4, (2 * n + 1) * (2 * n + 1)));
             for s in &d.splits {
                 assert!(!s.is_empty(), "{n}: empty {} split", s.name);
@@ -173,7 +172,7 @@ fn parse_errors_say_what_is_wrong() {
 #[test]
 fn splits_are_deterministic_and_disjoint() {
     let config = |seed| LabConfig { seed, task: task(3, 0, 0.0), ..LabConfig::from_preset("maze", &[]).unwrap() };
-    let (a, b, c) = (Dataset::build(&config(7)), Dataset::build(&config(7)), Dataset::build(&config(8)));
+    let (a, b, c) = (config(7).dataset(), config(7).dataset(), config(8).dataset());
     for (x, y) in a.splits.iter().zip(&b.splits) {
         assert_eq!((&x.tokens, &x.targets), (&y.tokens, &y.targets));
     }
@@ -186,7 +185,7 @@ fn splits_are_deterministic_and_disjoint() {
     // 2x2 cells has only a handful of distinct mazes: the test split shrinks rather than overlapping.
     let mut tiny = config(7);
     tiny.task = task(2, 0, 0.0);
-    let d = Dataset::build(&tiny);
+    let d = tiny.dataset();
     assert!(d.splits[1].len() < 10);
     let train: HashSet<&[u32]> = d.train().tokens.chunks(d.seq_len()).collect();
     assert!(d.splits[1].tokens.chunks(d.seq_len()).all(|t| !train.contains(t)));
@@ -197,7 +196,7 @@ fn smaller_mazes_are_padded_with_walls() {
     // Learned absolute positions need one length: every split is padded to the largest.
     let learned = ["model.attention=global", "model.radius=0", "model.positions=learned"].map(String::from);
     let config = LabConfig { task: task(3, 5, 0.0), ..LabConfig::from_preset("maze", &learned).unwrap() };
-    let d = Dataset::build(&config);
+    let d = config.dataset();
     assert_eq!(d.seq_len(), 11 * 11);
     let (tokens, targets) = (&d.train().tokens[..121], &d.train().targets[..121]);
     for i in 0..121 {
@@ -215,7 +214,7 @@ fn smaller_mazes_are_padded_with_walls() {
 fn without_learned_positions_each_split_keeps_its_size() {
     let sets = ["task.size=3", "task.test_size=5", "model.attention=local", "model.radius=1", "model.positions=none"]
         .map(String::from);
-    let d = Dataset::build(&LabConfig::from_preset("maze", &sets).unwrap());
+    let d = LabConfig::from_preset("maze", &sets).unwrap().dataset();
     assert_eq!((d.splits[0].seq_len, d.splits[0].grid), (49, [7, 7]));
     assert_eq!((d.splits[1].seq_len, d.splits[1].grid), (121, [11, 11]));
     for s in &d.splits {
@@ -230,7 +229,7 @@ fn without_learned_positions_each_split_keeps_its_size() {
 #[test]
 fn config_validation_names_the_key() {
     let c = LabConfig::from_preset("maze", &[]).unwrap();
-    assert_eq!(Dataset::build(&c).seq_len(), 81);
+    assert_eq!(c.dataset().seq_len(), 81);
     let bad = |set: &str, key: &str| {
         let e = LabConfig::from_preset("maze", &[set.to_string()]).unwrap_err().to_string();
         assert!(e.contains(key), "{set}: {e}");

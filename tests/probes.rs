@@ -3,6 +3,9 @@
 //! models trained for a few dozen steps on the cpu backend (shapes and ranges, CKA of a model with itself,
 //! composition's bridges, a request too large for memory).
 
+mod common;
+
+use common::{config, trained};
 use looplab::backend::{Backend, BackendKind};
 use looplab::config::LabConfig;
 use looplab::error::LabError;
@@ -243,7 +246,7 @@ fn phases_find_the_planted_steps_and_report_never() {
 
 #[test]
 fn logit_lens_scores_constructed_logits() {
-    use looplab::ops::cross_entropy::IGNORE;
+    use looplab::tasks::IGNORE;
     // 2 examples x 2 positions, vocab 4; only position 1 is supervised, targets 2 and 3.
     let targets = [IGNORE, 2, IGNORE, 3];
     let row = |top: usize, second: usize| -> Vec<f32> {
@@ -305,20 +308,8 @@ fn path_independence_compares_final_states() {
     );
 }
 
-fn config(preset: &str, overrides: &[&str]) -> LabConfig {
-    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset(preset, &o).unwrap()
-}
-
-/// Trains `steps` steps on the cpu backend; returns the checkpoint bytes and the history.
-async fn trained(c: LabConfig, steps: u64) -> (Vec<u8>, Vec<Record>) {
-    let mut t = Trainer::new(c, Backend::open(BackendKind::Cpu).await.unwrap()).await.unwrap();
-    t.train(steps).await.unwrap();
-    (checkpoint::save(&mut t).await.unwrap(), t.history.clone())
-}
-
 fn test_split(c: &LabConfig, index: usize) -> looplab::tasks::Split {
-    looplab::tasks::Dataset::build(c).splits[index].clone()
+    c.dataset().splits[index].clone()
 }
 
 fn assert_ranges(r: &ProbeReport, keys: usize) {
@@ -571,7 +562,7 @@ fn stage_mirroring_presets_are_iso_flop_twins_on_a_k_hop_task() {
         (ff.model.d_model, ff.model.mlp_hidden, ff.model.heads)
     );
     probes::check_twin(&looped, &ff).unwrap();
-    let d = looplab::tasks::Dataset::build(&looped);
+    let d = looped.dataset();
     let sizes: Vec<(&str, usize)> = d.splits.iter().map(|s| (s.name, s.len())).collect();
     assert!(sizes.iter().all(|&(_, n)| n >= 100), "every split has examples to probe: {sizes:?}");
     println!("stage-mirroring splits: {sizes:?}");

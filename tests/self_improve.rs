@@ -1,18 +1,15 @@
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::collections::HashSet;
 
+use common::config;
 use looplab::backend::BackendKind;
 use looplab::config::{DigitOrder, LabConfig};
-use looplab::ops::cross_entropy::IGNORE;
 use looplab::self_improve::{self, labels, Filter, Options};
 use looplab::tasks::addition::{self, answer_slots, encode, true_answer, well_formed, Problem, BLANK, PAD};
-use looplab::tasks::Dataset;
-
-fn config(sets: &[&str]) -> LabConfig {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset("self-improve-addition", &sets).unwrap()
-}
+use looplab::tasks::IGNORE;
 
 /// The number an operand's digits (least significant first) stand for.
 fn value(digits: &[u8]) -> u64 {
@@ -66,8 +63,11 @@ fn sums_carry_and_both_orders_lay_out_the_same_digits_mirrored() {
 
 #[test]
 fn splits_cover_their_lengths_with_true_sums_and_held_out_problems_never_train() {
-    let c = config(&["task.size=3", "task.test_size=5", "task.examples=600", "task.test_examples=40"]);
-    let d = Dataset::build(&c);
+    let c = config(
+        "self-improve-addition",
+        &["task.size=3", "task.test_size=5", "task.examples=600", "task.test_examples=40"],
+    );
+    let d = c.dataset();
     let names: Vec<&str> = d.splits.iter().map(|s| s.name).collect();
     assert_eq!(names, ["train", "len5", "len4", "len3", "len2", "len1"]);
     assert!(d.splits.iter().all(|s| s.grid == [3, 6]), "one geometry: 3 rows x (5 + 1) columns");
@@ -141,38 +141,41 @@ fn filters_keep_agreed_well_formed_labels_and_drop_the_rest() {
 
 #[test]
 fn self_improve_rejects_what_it_cannot_run() {
-    let c = config(&[]);
+    let c = config("self-improve-addition", &[]);
     let bad = |o: Options, c: &LabConfig| o.validate(c).expect_err("invalid").to_string();
     let o = Options::defaults(&c);
     assert!(bad(Options { agreement: 0.0, ..o.clone() }, &c).contains("--agreement"));
     assert!(bad(Options { models: 0, ..o.clone() }, &c).contains("--models"));
     assert!(bad(o.clone(), &LabConfig::from_preset("maze", &[]).unwrap()).contains("addition"));
-    assert!(bad(o.clone(), &config(&["train.batch_size=0"])).contains("train.batch_size"));
+    assert!(bad(o.clone(), &config("self-improve-addition", &["train.batch_size=0"])).contains("train.batch_size"));
     assert!("most".parse::<Filter>().unwrap_err().to_string().contains("none, length, vote or both"));
     let task = |sets: &[&str]| {
-        let mut c = config(&[]);
+        let mut c = config("self-improve-addition", &[]);
         sets.iter().for_each(|s| c.set(s).unwrap());
         c.validate().expect_err("invalid").to_string()
     };
     assert!(task(&["task.size=0"]).contains("`task.size`: expected the longest training operand, from 1 to 64 digits"));
     assert!(task(&["task.test_size=3"]).contains("from task.size (4) to 64"));
     assert!(task(&["task.test_examples=0"]).contains("`task.test_examples`"));
-    let order = config(&[]).set("task.order=sideways").unwrap_err().to_string();
+    let order = config("self-improve-addition", &[]).set("task.order=sideways").unwrap_err().to_string();
     assert!(order.contains("`task.order`: expected `reverse` or `forward`"), "{order}");
 }
 
 #[test]
 fn self_improve_rounds_extend_the_labelled_frontier_and_record_a_round_by_length_heatmap() {
-    let c = config(&[
-        "task.size=2",
-        "task.test_size=3",
-        "task.examples=300",
-        "task.test_examples=20",
-        "model.d_model=16",
-        "model.mlp_hidden=32",
-        "model.loops=4",
-        "train.batch_size=16",
-    ]);
+    let c = config(
+        "self-improve-addition",
+        &[
+            "task.size=2",
+            "task.test_size=3",
+            "task.examples=300",
+            "task.test_examples=20",
+            "model.d_model=16",
+            "model.mlp_hidden=32",
+            "model.loops=4",
+            "train.batch_size=16",
+        ],
+    );
     let c = LabConfig { train: looplab::config::TrainConfig { steps: 20, ..c.train }, ..c };
     let o = Options { rounds: 2, models: 2, agreement: 0.7, filter: Filter::Both, round_steps: 10, problems: 30 };
     let mut seen = Vec::new();

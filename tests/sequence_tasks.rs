@@ -1,15 +1,13 @@
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::collections::HashSet;
 
+use common::config;
 use looplab::config::{LabConfig, TaskConfig, TaskKind};
-use looplab::ops::cross_entropy::IGNORE;
+use looplab::tasks::IGNORE;
 use looplab::tasks::{pointer_chasing, prefix_sums, Dataset};
-
-fn config(preset: &str, sets: &[&str]) -> LabConfig {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset(preset, &sets).unwrap()
-}
 
 fn rows(d: &Dataset, split: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
     let (s, l) = (&d.splits[split], d.splits[split].seq_len);
@@ -35,9 +33,9 @@ fn prefix_sums_targets_are_prefix_parities_and_padding_is_ignored() {
     );
     assert_eq!(c.task.kind, TaskKind::PrefixSums);
     // Without them (the preset), each split keeps its own length: the same strings, unpadded.
-    let unpadded = Dataset::build(&config("prefix-sums", &sizes));
+    let unpadded = config("prefix-sums", &sizes).dataset();
     assert_eq!(unpadded.splits.iter().map(|s| (s.seq_len, s.grid)).collect::<Vec<_>>(), [(5, [1, 5]), (9, [1, 9])]);
-    let d = Dataset::build(&c);
+    let d = c.dataset();
     for (split, bits) in [(0, 5), (1, 9)] {
         let (a, b) = (&d.splits[split], &unpadded.splits[split]);
         for i in 0..a.len() {
@@ -70,21 +68,20 @@ fn prefix_sums_targets_are_prefix_parities_and_padding_is_ignored() {
 fn prefix_sums_splits_are_deterministic_distinct_and_disjoint() {
     // 6 bits: 64 strings, 40 + 24 uses every one of them.
     let sets = ["task.size=6", "task.test_size=0", "task.examples=40", "task.test_examples=24"];
-    let (a, b) = (Dataset::build(&config("prefix-sums", &sets)), Dataset::build(&config("prefix-sums", &sets)));
+    let (a, b) = (config("prefix-sums", &sets).dataset(), config("prefix-sums", &sets).dataset());
     assert_eq!(a.seq_len(), 6);
     assert_eq!((&a.splits[0].tokens, &a.splits[1].tokens), (&b.splits[0].tokens, &b.splits[1].tokens));
     let mut other = sets.to_vec();
     other.push("seed=1");
-    assert_ne!(Dataset::build(&config("prefix-sums", &other)).splits[0].tokens, a.splits[0].tokens);
+    assert_ne!(config("prefix-sums", &other).dataset().splits[0].tokens, a.splits[0].tokens);
     let train: HashSet<Vec<u32>> = rows(&a, 0).into_iter().map(|r| r.0).collect();
     let test: HashSet<Vec<u32>> = rows(&a, 1).into_iter().map(|r| r.0).collect();
     assert_eq!((train.len(), test.len()), (40, 24), "strings repeat within a split");
     assert!(train.is_disjoint(&test));
     // A large space (rejection sampling) too.
-    let big = Dataset::build(&config(
-        "prefix-sums",
-        &["task.size=16", "task.test_size=0", "task.examples=3000", "task.test_examples=3000"],
-    ));
+    let big =
+        config("prefix-sums", &["task.size=16", "task.test_size=0", "task.examples=3000", "task.test_examples=3000"])
+            .dataset();
     let train: HashSet<Vec<u32>> = rows(&big, 0).into_iter().map(|r| r.0).collect();
     let test: HashSet<Vec<u32>> = rows(&big, 1).into_iter().map(|r| r.0).collect();
     assert_eq!((train.len(), test.len()), (3000, 3000));
@@ -131,7 +128,7 @@ fn pointer_chasing_answers_the_kth_successor() {
             &[&format!("task.size={n}"), &format!("task.hops={hops}"), "task.examples=50", "task.test_examples=20"],
         );
         assert_eq!(c.task.kind, TaskKind::PointerChasing);
-        let d = Dataset::build(&c);
+        let d = c.dataset();
         assert_eq!((d.vocab, d.seq_len()), (n + 3, 3 * n + 3));
         assert_eq!(d.splits.iter().map(|s| (s.name, s.len())).collect::<Vec<_>>(), [("train", 50), ("test", 20)]);
         let mut answers = HashSet::new();
@@ -165,19 +162,18 @@ fn pointer_chasing_splits_are_deterministic_distinct_and_disjoint() {
         let sets =
             [format!("task.size={n}"), format!("task.examples={train_n}"), format!("task.test_examples={test_n}")];
         let sets: Vec<&str> = sets.iter().map(|s| s.as_str()).collect();
-        let (a, b) =
-            (Dataset::build(&config("pointer-chasing", &sets)), Dataset::build(&config("pointer-chasing", &sets)));
+        let (a, b) = (config("pointer-chasing", &sets).dataset(), config("pointer-chasing", &sets).dataset());
         assert_eq!((&a.splits[0].tokens, &a.splits[1].tokens), (&b.splits[0].tokens, &b.splits[1].tokens));
         let mut other = sets.clone();
         other.push("seed=3");
-        assert_ne!(Dataset::build(&config("pointer-chasing", &other)).splits[0].tokens, a.splits[0].tokens);
+        assert_ne!(config("pointer-chasing", &other).dataset().splits[0].tokens, a.splits[0].tokens);
         let train: HashSet<_> = rows(&a, 0).iter().map(|r| key(&r.0, n)).collect();
         let test: HashSet<_> = rows(&a, 1).iter().map(|r| key(&r.0, n)).collect();
         assert_eq!((train.len(), test.len()), (train_n, test_n), "examples repeat within a split");
         assert!(train.is_disjoint(&test));
     }
     // The pairs are written in shuffled order, not always 0, 1, 2, ...
-    let d = Dataset::build(&config("pointer-chasing", &[]));
+    let d = config("pointer-chasing", &[]).dataset();
     assert!(rows(&d, 0).iter().any(|r| r.0[0] != 0));
 }
 
@@ -208,7 +204,7 @@ fn presets_and_config_keys() {
         (p.task.size, p.task.test_size, p.model.d_model, p.model.loops, p.model.layers, p.model.mlp_hidden),
         (16, 32, 64, 20, 1, 128)
     );
-    let d = Dataset::build(&p);
+    let d = p.dataset();
     assert_eq!((d.seq_len(), d.splits[1].seq_len), (16, 32));
     let q = config("pointer-chasing", &[]);
     assert_eq!((q.task.size, q.task.hops), (8, 3));

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use looplab::config::{preset, LabConfig, TaskKind};
 use looplab::rng::Rng;
 use looplab::tasks::sudoku::*;
-use looplab::tasks::Dataset;
 
 fn board(line: &str, n: usize) -> Board {
     Board { n, cells: line.chars().map(|c| c.to_digit(10).unwrap_or(0) as u8).collect() }
@@ -129,7 +128,7 @@ fn split_keys_are_symmetry_invariant() {
 
 #[test]
 fn splits_are_disjoint_under_symmetry_4x4_by_enumeration() {
-    let data = Dataset::build(&LabConfig { task: task(4, 0, 400, 60), ..preset("sudoku-4x4").unwrap() });
+    let data = LabConfig { task: task(4, 0, 400, 60), ..preset("sudoku-4x4").unwrap() }.dataset();
     let train: HashSet<Board> = puzzles(&data.splits[0], 4).into_iter().collect();
     let test = puzzles(&data.splits[1], 4);
     assert_eq!(test.len(), 60);
@@ -159,7 +158,7 @@ fn splits_are_disjoint_under_symmetry_4x4_by_enumeration() {
 #[test]
 fn splits_are_disjoint_by_fingerprint_for_6x6_and_9x9() {
     for (n, givens, train, test) in [(6, 0, 40, 10), (9, 36, 8, 3)] {
-        let data = Dataset::build(&LabConfig { task: task(n, givens, train, test), ..preset("sudoku-4x4").unwrap() });
+        let data = LabConfig { task: task(n, givens, train, test), ..preset("sudoku-4x4").unwrap() }.dataset();
         let keys: HashSet<Vec<u8>> = puzzles(&data.splits[0], n).iter().map(fingerprint).collect();
         assert!(puzzles(&data.splits[1], n).iter().all(|p| !keys.contains(&fingerprint(p))));
     }
@@ -169,7 +168,7 @@ fn splits_are_disjoint_by_fingerprint_for_6x6_and_9x9() {
 fn dataset_shape_targets_and_determinism() {
     let config = preset("sudoku-4x4").unwrap();
     config.validate().unwrap();
-    let a = Dataset::build(&config);
+    let a = config.dataset();
     assert_eq!((a.vocab, a.seq_len()), (5, 16));
     assert_eq!(a.splits.iter().map(|s| (s.name, s.len())).collect::<Vec<_>>(), [("train", 2000), ("test", 200)]);
     for s in &a.splits {
@@ -180,9 +179,9 @@ fn dataset_shape_targets_and_determinism() {
             assert_eq!(solve_unique(p), Some(solution));
         }
     }
-    let b = Dataset::build(&config);
+    let b = config.dataset();
     assert_eq!((&a.splits[0].tokens, &a.splits[1].targets), (&b.splits[0].tokens, &b.splits[1].targets));
-    let c = Dataset::build(&LabConfig { seed: 1, ..config });
+    let c = LabConfig { seed: 1, ..config }.dataset();
     assert_ne!(a.splits[0].tokens, c.splits[0].tokens);
 }
 

@@ -1,21 +1,14 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! Whole-engine tests: gpu/cpu equivalence of a training run, learning runs that must reach a stated
-//! accuracy, exact resume from a checkpoint, divergence detection.
+//! Whole-engine tests: gpu/cpu equivalence of a training run, exact resume from a checkpoint, divergence
+//! detection, refused checkpoints and configs. The learning runs are in tests/learning/.
 
+mod common;
+
+use common::{config, trainer};
 use looplab::backend::{Backend, BackendKind};
 use looplab::config::LabConfig;
 use looplab::error::LabError;
-use looplab::lab::Lab;
 use looplab::train::{checkpoint, Trainer};
-
-fn config(overrides: &[&str]) -> LabConfig {
-    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    LabConfig::from_preset("modular-small", &o).unwrap()
-}
-
-async fn trainer(c: LabConfig, kind: BackendKind) -> Trainer {
-    Trainer::new(c, Backend::open(kind).await.unwrap()).await.unwrap()
-}
 
 /// 20 steps from one seed on both backends, for every architecture and training method: per-step training
 /// losses agree within 1e-3 relative (f32 sums in different orders drift apart slowly; the first steps agree
@@ -58,7 +51,7 @@ fn gpu_and_cpu_give_the_same_loss_curve() {
         for arch in methods {
             let mut overrides = vec!["task.p=11", "train.eval_every=1", "train.steps=20", "model.zero_init=false"];
             overrides.extend_from_slice(arch);
-            let c = config(&overrides);
+            let c = config("modular-small", &overrides);
             let mut losses = Vec::new();
             for kind in [BackendKind::Cpu, BackendKind::Gpu] {
                 let mut t = trainer(c.clone(), kind).await;
@@ -77,85 +70,16 @@ fn gpu_and_cpu_give_the_same_loss_curve() {
     });
 }
 
-/// TRM learns too: the same task with TRM (2 latent updates and an answer update per recursion, 2 recursions,
-/// backprop through the last) reaches >= 90% test accuracy at some evaluation within 3000 steps (at step 2500
-/// here; TRM's test accuracy swings between evaluations on this task, so the test stops at the first).
-#[test]
-fn trm_learns_modular_arithmetic() {
-    pollster::block_on(async {
-        let c =
-            config(&["model.arch=trm", "model.inner=2", "model.loops=2", "train.backprop=1", "train.eval_every=250"]);
-        let mut lab = Lab::new(c, BackendKind::Cpu).await.unwrap();
-        let mut records = Vec::new();
-        while !lab.trainer.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.9) {
-            records.extend(lab.train(250).await.unwrap());
-        }
-        println!(
-            "{}",
-            records
-                .iter()
-                .map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let best = records.iter().map(|r| r.test_acc).fold(0.0, f64::max);
-        assert!(best >= 0.9, "TRM: best test accuracy {best} < 0.9 in {} steps", lab.step());
-    });
-}
-
-/// The CI learning run: (a + b) mod 23 on the cpu backend must reach >= 99% test accuracy within 4000 steps
-/// (it does by ~2500 here), and train accuracy must saturate first (grokking). Stops once it is reached.
-#[test]
-fn modular_small_learns_to_99_percent_test_accuracy() {
-    pollster::block_on(async {
-        let mut lab = Lab::new(config(&["train.steps=4000"]), BackendKind::Cpu).await.unwrap();
-        let mut records = Vec::new();
-        while !lab.trainer.done() && !records.iter().any(|r: &looplab::train::Record| r.test_acc >= 0.99) {
-            records.extend(lab.train(100).await.unwrap());
-        }
-        println!(
-            "{}",
-            records
-                .iter()
-                .map(|r| format!("step {} train {:.3} test {:.3}", r.step, r.train_acc, r.test_acc))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let best = records.iter().map(|r| r.test_acc).fold(0.0, f64::max);
-        assert!(best >= 0.99, "best test accuracy {best} < 0.99 in {} steps", lab.step());
-        let first_train = records.iter().find(|r| r.train_acc >= 0.99).expect("train accuracy reaches 99%").step;
-        let first_test = records.iter().find(|r| r.test_acc >= 0.99).unwrap().step;
-        assert!(first_train < first_test, "train accuracy should saturate before test accuracy");
-        // One supervised position per example: exact-match accuracy is token accuracy.
-        for r in &records {
-            assert!((r.test_exact - r.test_acc).abs() < 1e-9 && (r.train_exact - r.train_acc).abs() < 1e-9, "{r:?}");
-        }
-    });
-}
-
-/// A shorter run on the GPU backend (lavapipe in CI) must clearly learn: train accuracy far above chance.
-#[test]
-fn gpu_training_clearly_learns() {
-    pollster::block_on(async {
-        let mut lab = Lab::new(config(&["train.steps=300"]), BackendKind::Gpu).await.unwrap();
-        let records = lab.train(u64::MAX).await.unwrap();
-        let (first, last) = (records.first().unwrap(), records.last().unwrap());
-        println!(
-            "gpu: step {} loss {:.3} train {:.3} -> step {} loss {:.3} train {:.3} test {:.3}",
-            first.step, first.loss, first.train_acc, last.step, last.loss, last.train_acc, last.test_acc
-        );
-        assert!(last.train_acc > 0.5, "train accuracy {} after 300 steps (chance is 1/23)", last.train_acc);
-        assert!(last.loss < 0.5 * first.loss);
-    });
-}
-
 /// Training 40 steps straight and training 20, saving, restoring and training 20 more give identical
 /// weights and history on the same backend.
 #[test]
 fn resume_continues_exactly() {
     pollster::block_on(async {
         for kind in [BackendKind::Cpu, BackendKind::Gpu] {
-            let c = config(&["train.batch_size=32", "train.steps=40", "train.eval_every=10", "train.ema=0.9"]);
+            let c = config(
+                "modular-small",
+                &["train.batch_size=32", "train.steps=40", "train.eval_every=10", "train.ema=0.9"],
+            );
             let mut straight = trainer(c.clone(), kind).await;
             straight.train(40).await.unwrap();
             let mut first = trainer(c, kind).await;
@@ -183,7 +107,7 @@ fn resume_continues_exactly() {
 fn divergence_is_detected_and_named() {
     pollster::block_on(async {
         for kind in [BackendKind::Cpu, BackendKind::Gpu] {
-            let mut t = trainer(config(&["train.eval_every=5", "train.steps=20"]), kind).await;
+            let mut t = trainer(config("modular-small", &["train.eval_every=5", "train.steps=20"]), kind).await;
             t.train(5).await.unwrap();
             let emb = t.params.tok_emb.slice(0, 1);
             t.backend.write(emb, &[f32::NAN]);
@@ -202,7 +126,7 @@ fn divergence_is_detected_and_named() {
 #[test]
 fn bad_checkpoints_are_refused() {
     pollster::block_on(async {
-        let mut t = trainer(config(&["train.steps=2"]), BackendKind::Cpu).await;
+        let mut t = trainer(config("modular-small", &["train.steps=2"]), BackendKind::Cpu).await;
         let good = checkpoint::save(&mut t).await.unwrap();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"not a checkpoint at all".to_vec(), "not a complete safetensors file"),
@@ -288,38 +212,5 @@ fn records_score_every_split() {
         assert_eq!(r.train_acc, r.splits[0].evaluation.accuracy);
         let json = serde_json::to_value(&r).unwrap();
         assert!(json["splits"][2]["accuracy"].is_number(), "{json}");
-    });
-}
-
-/// Length extrapolation, the CI-sized version of the README's prefix-sum result: local attention (radius 1), no
-/// absolute positions, a 1-layer block looped 10 times with progressive loss, trained on 8-bit strings; on
-/// 12-bit strings it must get better by running more iterations than it was trained with (here: 25.5% of the
-/// strings exactly right at 10 iterations, 83.5% at 24).
-#[test]
-fn prefix_sums_extrapolate_to_longer_inputs_with_more_iterations() {
-    pollster::block_on(async {
-        let sets = [
-            "task.size=8",
-            "task.test_size=12",
-            "task.examples=256",
-            "task.test_examples=200",
-            "model.loops=10",
-            "train.lr=3e-3",
-            "train.eval_every=500",
-            "train.steps=3000",
-        ];
-        let c = LabConfig::from_preset("prefix-sums", &sets.map(String::from)).unwrap();
-        let mut t = Trainer::with_eval_depths(c, Backend::open(BackendKind::Cpu).await.unwrap(), &[24]).await.unwrap();
-        t.train(3000).await.unwrap();
-        let depths = t.evaluate_depths(1).await.unwrap();
-        let (trained, longer) = (depths[9], depths[23]);
-        println!("12-bit test strings: at 10 iterations {trained:?}, at 24 {longer:?}");
-        assert!(longer.accuracy >= 0.9, "token accuracy at 24 iterations {} < 0.9", longer.accuracy);
-        assert!(
-            longer.exact >= trained.exact + 0.2,
-            "exact accuracy should rise with more iterations: {} at 10, {} at 24",
-            trained.exact,
-            longer.exact
-        );
     });
 }

@@ -4,17 +4,28 @@
 
 use std::collections::HashMap;
 
-use super::{BackendStats, MemoryPlan, ProgramId, Tensor};
+use super::profile::{GpuProfiler, Profile};
+use super::BackendStats;
 use crate::error::LabError;
-use crate::ops::{Access, Kernel, Launch, Shader};
+use crate::program::{Access, Kernel, Launch, MemoryPlan, ProgramId, Shader, Tensor, VIEW_ALIGN};
 
 /// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
 const UNIFORM_ALIGN: u64 = 256;
 
-struct Dispatch {
+pub(super) struct Dispatch {
     pipeline: usize,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// Shader and entry point, what a profile groups by.
+    pub(super) kind: (Shader, &'static str),
+}
+
+impl Dispatch {
+    pub(super) fn record(&self, pass: &mut wgpu::ComputePass, pipelines: &[wgpu::ComputePipeline]) {
+        pass.set_pipeline(&pipelines[self.pipeline]);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.workgroups[0], self.workgroups[1], self.workgroups[2]);
+    }
 }
 
 struct Compiled {
@@ -36,6 +47,8 @@ pub struct GpuBackend {
     pipelines: Vec<wgpu::ComputePipeline>,
     programs: Vec<Compiled>,
     staging: Option<wgpu::Buffer>,
+    /// Set while profiling (`start_profile`): runs are then timed per dispatch and waited on.
+    profiler: Option<GpuProfiler>,
     pub stats: BackendStats,
 }
 
@@ -60,6 +73,7 @@ impl GpuBackend {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("looplab"),
                 required_limits: limits.clone(),
+                required_features: GpuProfiler::features(&adapter),
                 ..Default::default()
             })
             .await
@@ -76,6 +90,7 @@ impl GpuBackend {
             pipelines: Vec::new(),
             programs: Vec::new(),
             staging: None,
+            profiler: None,
             stats: BackendStats::default(),
         })
     }
@@ -209,13 +224,11 @@ impl GpuBackend {
         if let Some((l, t)) = launches
             .iter()
             .flat_map(|l| l.bindings.iter().map(move |(t, _)| (l, t)))
-            .find(|(_, t)| t.offset % super::VIEW_ALIGN != 0)
+            .find(|(_, t)| t.offset % VIEW_ALIGN != 0)
         {
             return Err(LabError::Device(format!(
                 "{}: a view at element offset {} is not a multiple of {} (256 bytes)",
-                l.entry,
-                t.offset,
-                super::VIEW_ALIGN
+                l.entry, t.offset, VIEW_ALIGN
             )));
         }
         let mut dispatches = Vec::with_capacity(launches.len());
@@ -246,7 +259,7 @@ impl GpuBackend {
                 layout: &bind_layout,
                 entries: &entries,
             });
-            dispatches.push(Dispatch { pipeline, bind_group, workgroups: l.workgroups });
+            dispatches.push(Dispatch { pipeline, bind_group, workgroups: l.workgroups, kind: (l.shader, l.entry) });
         }
         if let Some(err) = scope.pop().await {
             return Err(LabError::Device(format!("preparing a program failed: {err}")));
@@ -257,6 +270,13 @@ impl GpuBackend {
 
     /// Records the programs in order into one compute pass: one submit.
     pub fn run(&mut self, ids: &[ProgramId]) {
+        if let Some(profiler) = self.profiler.as_mut() {
+            let dispatches: Vec<&Dispatch> = ids.iter().flat_map(|id| &self.programs[id.0].dispatches).collect();
+            profiler.run(&self.device, &self.queue, &self.pipelines, &dispatches);
+            self.stats.dispatches += dispatches.len() as u64;
+            self.stats.submits += 1;
+            return;
+        }
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
         {
             let mut pass =
@@ -264,15 +284,31 @@ impl GpuBackend {
             for id in ids {
                 let program = &self.programs[id.0];
                 for d in &program.dispatches {
-                    pass.set_pipeline(&self.pipelines[d.pipeline]);
-                    pass.set_bind_group(0, &d.bind_group, &[]);
-                    pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+                    d.record(&mut pass, &self.pipelines);
                 }
                 self.stats.dispatches += program.dispatches.len() as u64;
             }
         }
         self.queue.submit([encoder.finish()]);
         self.stats.submits += 1;
+    }
+
+    /// Profiles every run from now on until `take_profile` (see backend/profile.rs).
+    pub fn start_profile(&mut self) -> Result<(), LabError> {
+        self.profiler = Some(GpuProfiler::new(&self.device, true)?);
+        Ok(())
+    }
+
+    /// Profiles by one submit per dispatch even where timestamps exist (what adapters without them get;
+    /// the tests cover that path this way).
+    pub fn start_profile_by_submits(&mut self) -> Result<(), LabError> {
+        self.profiler = Some(GpuProfiler::new(&self.device, false)?);
+        Ok(())
+    }
+
+    /// The profile since `start_profile`, which ends profiling.
+    pub fn take_profile(&mut self) -> Option<Result<Profile, LabError>> {
+        self.profiler.take().map(GpuProfiler::finish)
     }
 
     pub fn write(&mut self, t: Tensor, data: &[f32]) {

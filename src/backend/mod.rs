@@ -4,89 +4,10 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod profile;
 
 use crate::error::LabError;
-use crate::ops::Kernel;
-
-/// Index of one device buffer in a [`MemoryPlan`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BufId(pub u32);
-
-/// A view of `len` 4-byte elements (f32, or u32 bits) at `offset` elements into a buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tensor {
-    pub buf: BufId,
-    pub offset: usize,
-    pub len: usize,
-}
-
-impl Tensor {
-    /// The same view in another buffer of the same layout (a parameter's gradient, Adam moment, EMA copy).
-    pub fn in_buf(self, buf: BufId) -> Tensor {
-        Tensor { buf, ..self }
-    }
-
-    /// A sub-view of `len` elements starting `start` elements into this one.
-    pub fn slice(self, start: usize, len: usize) -> Tensor {
-        assert!(start + len <= self.len, "slice {start}+{len} out of tensor of {}", self.len);
-        Tensor { offset: self.offset + start, len, ..self }
-    }
-}
-
-/// Offsets inside shared buffers are aligned so the GPU can bind any view
-/// (WebGPU's minStorageBufferOffsetAlignment is at most 256 bytes = 64 elements).
-pub const VIEW_ALIGN: usize = 64;
-
-#[derive(Clone, Debug)]
-pub struct BufferSpec {
-    pub name: String,
-    pub len: usize,
-}
-
-/// Every buffer a model will ever use, decided before anything is allocated, so the size can be checked
-/// against the device and a step never allocates.
-#[derive(Clone, Debug, Default)]
-pub struct MemoryPlan {
-    pub buffers: Vec<BufferSpec>,
-}
-
-impl MemoryPlan {
-    /// A buffer of its own.
-    pub fn buffer(&mut self, name: impl Into<String>, len: usize) -> Tensor {
-        let buf = BufId(self.buffers.len() as u32);
-        self.buffers.push(BufferSpec { name: name.into(), len: len.max(1) });
-        Tensor { buf, offset: 0, len }
-    }
-
-    /// An empty shared buffer that views are carved from with [`MemoryPlan::carve`].
-    pub fn pool(&mut self, name: impl Into<String>) -> BufId {
-        self.buffer(name, 0).buf
-    }
-
-    /// A view of `len` elements appended to a pool.
-    pub fn carve(&mut self, pool: BufId, len: usize) -> Tensor {
-        let spec = &mut self.buffers[pool.0 as usize];
-        let offset = spec.len.div_ceil(VIEW_ALIGN) * VIEW_ALIGN;
-        spec.len = offset + len;
-        Tensor { buf: pool, offset, len }
-    }
-
-    pub fn len(&self, buf: BufId) -> usize {
-        self.buffers[buf.0 as usize].len
-    }
-
-    pub fn total_bytes(&self) -> u64 {
-        self.buffers.iter().map(|b| b.len as u64 * 4).sum()
-    }
-
-    pub fn largest(&self) -> Option<&BufferSpec> {
-        self.buffers.iter().max_by_key(|b| b.len)
-    }
-}
-
-/// Handle of a prepared program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProgramId(pub usize);
+use crate::program::{check_aliasing, Kernel, MemoryPlan, ProgramId, Tensor};
 
 /// Counters a benchmark reads: what one `run` costs beyond arithmetic.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -154,7 +75,9 @@ impl Backend {
         }
     }
 
+    /// Checks the program's launches against the no-aliasing rule (`check_aliasing`), then prepares it to run.
     pub async fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> Result<ProgramId, LabError> {
+        check_aliasing(&program);
         match self {
             Backend::Cpu(c) => Ok(c.prepare(program)),
             Backend::Gpu(g) => g.prepare(program).await,
@@ -187,6 +110,25 @@ impl Backend {
         match self {
             Backend::Cpu(c) => Ok(c.read(t)),
             Backend::Gpu(g) => g.read(t).await,
+        }
+    }
+
+    /// Profiles every run from now on (per-kernel times; see profile.rs) until `take_profile`.
+    pub fn start_profile(&mut self) -> Result<(), LabError> {
+        match self {
+            Backend::Cpu(c) => {
+                c.start_profile();
+                Ok(())
+            }
+            Backend::Gpu(g) => g.start_profile(),
+        }
+    }
+
+    /// The profile since `start_profile` (None if it was not started), which ends profiling.
+    pub fn take_profile(&mut self) -> Option<Result<profile::Profile, LabError>> {
+        match self {
+            Backend::Cpu(c) => c.take_profile().map(Ok),
+            Backend::Gpu(g) => g.take_profile(),
         }
     }
 

@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{io_err, value};
-use crate::backend::{Backend, BackendKind};
+use super::value;
+use crate::backend::BackendKind;
 use crate::error::LabError;
-use crate::train::checkpoint::Weights;
 
 #[derive(Debug, Default)]
 pub struct AuditArgs {
@@ -36,11 +35,8 @@ impl AuditArgs {
 }
 
 pub async fn run(a: &AuditArgs) -> Result<(), LabError> {
-    let path = a.checkpoint.as_ref().expect("checked by parse");
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let weights = Weights::read(&bytes, &path.display().to_string())?;
-    let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
-    let audit = crate::audit::run(&weights, &mut backend).await?;
+    let snapshot = super::snapshot(a.checkpoint.as_ref().expect("checked by parse"), a.backend)?;
+    let audit = crate::audit::run(&snapshot.weights(), &mut snapshot.backend().await?).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&audit).expect("audit serializes"));
     } else {

@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::{count, io_err, value};
-use crate::backend::{Backend, BackendKind};
+use super::{count, value};
+use crate::backend::BackendKind;
 use crate::bandit::evaluate;
 use crate::error::LabError;
-use crate::train::checkpoint::Weights;
 
 /// The most tasks `--tasks` takes (all are one batch).
 pub const MAX_TASKS: usize = 100_000;
@@ -50,11 +49,9 @@ impl BanditArgs {
 }
 
 pub async fn run(a: &BanditArgs) -> Result<(), LabError> {
-    let path = a.checkpoint.as_ref().expect("checked by parse");
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let weights = Weights::read(&bytes, &path.display().to_string())?;
-    let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
-    let report = evaluate(&weights, &mut backend, a.tasks.unwrap_or(1000), a.horizon).await?;
+    let snapshot = super::snapshot(a.checkpoint.as_ref().expect("checked by parse"), a.backend)?;
+    let mut backend = snapshot.backend().await?;
+    let report = evaluate(&snapshot.weights(), &mut backend, a.tasks.unwrap_or(1000), a.horizon).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
     } else {

@@ -3,6 +3,8 @@
 
 mod audit;
 mod bandit;
+mod data;
+mod export;
 mod probe;
 mod self_improve;
 mod solve;
@@ -15,6 +17,7 @@ use crate::backend::{gpu::GpuBackend, BackendKind};
 use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
+use crate::snapshot::Snapshot;
 use crate::train::Record;
 
 const USAGE: &str = "usage:
@@ -26,9 +29,11 @@ const USAGE: &str = "usage:
   looplab bandit --checkpoint FILE [--tasks N] [--horizon H] [--backend gpu|cpu] [--json]
   looplab self-improve --preset NAME [--set key=value ...] [--rounds R] [--models M] [--agreement X] [--filter none|length|vote|both] [--round-steps N] [--problems N] [--backend gpu|cpu] [--out DIR]
   looplab audit --checkpoint FILE [--backend gpu|cpu] [--json]
+  looplab data --preset NAME [--set key=value ...] --out DIR
+  looplab export --checkpoint FILE --out DIR [--format page|torch|both] [--name NAME] [--backend gpu|cpu]
   looplab presets
   looplab devices
-  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter NAME]";
+  looplab bench [--json] [--backend gpu|cpu] [--steps N] [--filter TEXT] [--only NAME,NAME] [--profile] [--save FILE]";
 
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,6 +58,8 @@ async fn run(args: &[String]) -> Result<(), LabError> {
         "probe" => probe::run(&probe::ProbeArgs::parse(rest)?).await,
         "bandit" => bandit::run(&bandit::BanditArgs::parse(rest)?).await,
         "audit" => audit::run(&audit::AuditArgs::parse(rest)?).await,
+        "data" => data::run(&data::DataArgs::parse(rest)?).await,
+        "export" => export::run(&export::ExportArgs::parse(rest)?).await,
         "self-improve" => self_improve::run(&self_improve::SelfImproveArgs::parse(rest)?).await,
         "presets" => {
             no_args("presets", rest)?;
@@ -70,7 +77,7 @@ async fn run(args: &[String]) -> Result<(), LabError> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, bandit, self-improve, audit, presets, devices, bench"))),
+        other => Err(LabError::Usage(format!("unknown command `{other}`; commands: train, eval, solve, probe, bandit, self-improve, audit, data, export, presets, devices, bench"))),
     }
 }
 
@@ -146,6 +153,12 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
     move |source| LabError::Io { path: path.display().to_string(), source }
 }
 
+/// The checkpoint file at `path`, to run on `backend` (default gpu).
+pub(crate) fn snapshot(path: &Path, backend: Option<BackendKind>) -> Result<Snapshot, LabError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    Snapshot::new(bytes, &path.display().to_string(), backend.unwrap_or(BackendKind::Gpu))
+}
+
 /// Writes via a temporary file and a rename, so a crash never leaves a half-written file behind.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
     let tmp = path.with_extension("tmp");
@@ -175,7 +188,7 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
         };
         let mut lab = Lab::resume(&bytes, &path.display().to_string(), backend, history, &[]).await?;
         if let Some(steps) = a.steps {
-            lab.trainer.config.train.steps = steps;
+            lab.set_total_steps(steps);
         }
         lab
     } else {
@@ -196,7 +209,7 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
         "device: {}\nmodel: {} parameters, {} MiB of buffers, {:?} x{} loops; {} steps from step {}; writing {}",
         lab.device(),
         lab.parameter_count(),
-        lab.trainer.memory_bytes >> 20,
+        lab.memory_bytes() >> 20,
         lab.config().model.arch,
         lab.config().model.loops,
         lab.config().train.steps,
@@ -206,7 +219,7 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
     let tty = std::io::stderr().is_terminal();
     let total = lab.config().train.steps;
     let started = (lab.step(), web_time::Instant::now());
-    while !lab.trainer.done() {
+    while !lab.done() {
         let result = lab.train(lab.config().train.eval_every).await;
         let records = match result {
             Ok(r) => r,
@@ -289,7 +302,7 @@ impl EvalArgs {
         }
         if a.checkpoint.is_none() {
             return Err(LabError::Usage(
-                "`eval` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
+                "`eval` needs --checkpoint FILE (a model.safetensors written by `train`, or a weights-only file from `export`)".into(),
             ));
         }
         Ok(a)
@@ -319,10 +332,11 @@ struct ExitRow<'a> {
 /// The depth sweep: loss, token accuracy and exact-match accuracy per split at each iteration count.
 async fn eval(a: &EvalArgs) -> Result<(), LabError> {
     let path = a.checkpoint.as_ref().expect("checked by parse");
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let backend = crate::backend::Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
+    let source = path.display().to_string();
+    let snapshot = snapshot(path, a.backend)?;
+    let backend = snapshot.backend().await?;
     let mut t =
-        crate::train::checkpoint::restore_with(&bytes, &path.display().to_string(), backend, &a.iters, &a.sets).await?;
+        crate::train::checkpoint::restore_weights(snapshot.bytes(), &source, backend, &a.iters, &a.sets).await?;
     let names: Vec<&'static str> = t.dataset.splits.iter().map(|s| s.name).collect();
     let splits: Vec<usize> = match &a.split {
         None => (0..names.len()).collect(),
@@ -334,29 +348,19 @@ async fn eval(a: &EvalArgs) -> Result<(), LabError> {
     let depths = t.eval_depths();
     let wanted: Vec<usize> = if a.iters.is_empty() { vec![depths[0]] } else { a.iters.clone() };
     let mut rows = Vec::new();
-    for &s in &splits {
-        let scores = t.evaluate_depths(s).await?;
+    for (&s, sweep) in splits.iter().zip(crate::depths::sweep(&mut t, &splits).await?) {
         for &d in &wanted {
-            let e = scores[d - 1];
-            rows.push(EvalRow { iterations: d, split: names[s], loss: e.loss, accuracy: e.accuracy, exact: e.exact });
+            let (loss, accuracy, exact) = (sweep.loss[d - 1], sweep.accuracy[d - 1], sweep.exact[d - 1]);
+            rows.push(EvalRow { iterations: d, split: names[s], loss, accuracy, exact });
         }
     }
     rows.sort_by_key(|r| r.iterations);
     let mut exits = Vec::new();
     if let Some(rule) = a.exit {
-        let weights = crate::train::checkpoint::Weights::read(&bytes, &path.display().to_string())?;
         let depth = wanted.iter().copied().max().unwrap_or(depths[0]);
         for &s in &splits {
-            let mut backend = crate::backend::Backend::open(t.backend.kind()).await?;
-            let e = crate::solve::exit_score(
-                &weights,
-                &mut backend,
-                &t.dataset.splits[s],
-                t.dataset.splits[s].len(),
-                depth,
-                rule,
-            )
-            .await?;
+            let split = &t.dataset.splits[s];
+            let e = crate::depths::exit_histogram(&snapshot, split, split.len(), depth, rule).await?.score;
             exits.push(ExitRow {
                 split: names[s],
                 rule: rule.to_string(),

@@ -4,13 +4,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{count, io_err, value};
-use crate::backend::{Backend, BackendKind};
+use super::{count, value};
+use crate::backend::BackendKind;
 use crate::config::Arch;
 use crate::error::LabError;
 use crate::probes::{self, ProbeOptions, ProbeReport, Thresholds, MAX_EXAMPLES};
-use crate::tasks::Dataset;
-use crate::train::{checkpoint::Weights, Record};
+use crate::train::Record;
 
 #[derive(Debug, Default)]
 pub struct ProbeArgs {
@@ -67,16 +66,13 @@ fn history_beside(checkpoint: &Path) -> Result<Option<Vec<Record>>, LabError> {
 
 pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
     let path = a.checkpoint.as_ref().expect("checked by parse");
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let weights = Weights::read(&bytes, &path.display().to_string())?;
-    let twin_bytes = match &a.twin {
-        Some(t) => Some(std::fs::read(t).map_err(io_err(t))?),
+    let snapshot = super::snapshot(path, a.backend)?;
+    let weights = snapshot.weights();
+    let twin_snapshot = match &a.twin {
+        Some(t) => Some(super::snapshot(t, a.backend)?),
         None => None,
     };
-    let twin = match (&a.twin, &twin_bytes) {
-        (Some(t), Some(b)) => Some(Weights::read(b, &t.display().to_string())?),
-        _ => None,
-    };
+    let twin = twin_snapshot.as_ref().map(|s| s.weights());
     if let Some(t) = &twin {
         probes::check_twin(&weights.config, &t.config)?;
     }
@@ -84,7 +80,7 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
     if weights.config.model.arch == Arch::Feedforward && depth != 1 {
         return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
     }
-    let dataset = Dataset::build(&weights.config);
+    let dataset = weights.config.dataset();
     let names: Vec<&str> = dataset.splits.iter().map(|s| s.name).collect();
     let split = match &a.split {
         Some(name) => dataset
@@ -105,12 +101,11 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
     options.twin_history = twin_history.as_deref();
     options.thresholds =
         Thresholds { phase: a.threshold.unwrap_or(Thresholds::default().phase), ..Thresholds::default() };
-    let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
-    let report = probes::run(&weights, &mut backend, split, &options).await?;
+    let report = probes::run(&weights, &mut snapshot.backend().await?, split, &options).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("the report serializes"));
     } else {
-        let step = safetensors::SafeTensors::read_metadata(&bytes)
+        let step = safetensors::SafeTensors::read_metadata(snapshot.bytes())
             .ok()
             .and_then(|(_, m)| m.metadata().as_ref()?.get("step").cloned());
         let step = step.map_or(String::new(), |s| format!(", step {s}"));

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use super::{count, io_err, value};
-use crate::backend::{Backend, BackendKind};
+use crate::backend::BackendKind;
 use crate::config::TaskKind;
 use crate::error::LabError;
-use crate::solve::{trace, Exit, Trace, EXIT_KL};
-use crate::tasks::{maze, sudoku};
-use crate::train::{checkpoint::Weights, training_depth};
+use crate::problem::{self, Solution};
+use crate::solve::{Exit, EXIT_KL};
+use crate::train::training_depth;
 
 #[derive(Debug, Default)]
 pub struct SolveArgs {
@@ -77,8 +77,9 @@ struct Step {
     valid: bool,
 }
 
+/// What `--json` prints: the core's solution without the page's per-cell fields.
 #[derive(serde::Serialize)]
-struct Solution {
+struct Solved {
     iterations: Vec<Step>,
     exit_iteration: usize,
     /// The exit rule: "KL < EPS" or "halting head".
@@ -89,80 +90,39 @@ struct Solution {
     error: Option<String>,
 }
 
-type Render = Box<dyn Fn(&[u32]) -> String>;
-type Judge = Box<dyn Fn(&[u32]) -> Result<(), String>>;
-
-/// A task's view of one input: tokens, grid, and how to render and judge a prediction.
-struct Problem {
-    tokens: Vec<u32>,
-    grid: [usize; 2],
-    render: Render,
-    judge: Judge,
-}
-
-fn sudoku_problem(text: &str, n: usize) -> Result<Problem, LabError> {
-    let puzzle = sudoku::parse(text, n)?;
-    let board = move |p: &[u32]| sudoku::Board { n, cells: p.iter().map(|&d| d.min(255) as u8).collect() };
-    let given = puzzle.clone();
-    Ok(Problem {
-        tokens: puzzle.cells.iter().map(|&d| d as u32).collect(),
-        grid: [n, n],
-        render: Box::new(move |p| sudoku::pretty(&board(p))),
-        judge: Box::new(move |p| sudoku::check(&given, &board(p)).map_err(|v| v.to_string())),
-    })
-}
-
-/// A maze; with learned positions it is padded with walls to the side the model was trained on.
-fn maze_problem(text: &str, positions: usize) -> Result<Problem, LabError> {
-    let m = maze::parse(text)?;
-    let side = if positions > 0 { (positions as f64).sqrt().round() as usize } else { m.side };
-    if side < m.side {
-        return Err(LabError::Input(format!(
-            "a {0}x{0} maze grid is larger than the {side}x{side} grid this model learned positions for; train with model.attention=local and model.positions=none to solve larger mazes",
-            m.side
-        )));
+impl From<Solution> for Solved {
+    fn from(s: Solution) -> Solved {
+        let iterations = s
+            .iterations
+            .into_iter()
+            .enumerate()
+            .map(|(i, it)| Step {
+                iteration: i + 1,
+                board: it.board,
+                changed: it.changed,
+                kl: it.kl,
+                halt_logit: it.halt_logit,
+                valid: it.valid,
+            })
+            .collect();
+        Solved {
+            iterations,
+            exit_iteration: s.exit_iteration,
+            exit_rule: s.exit_rule,
+            answer: s.answer,
+            valid: s.valid,
+            error: s.error,
+        }
     }
-    let (tokens, _) = maze::embed(&m, side);
-    let inside = move |i: usize| (i / side < m.side && i % side < m.side).then(|| (i / side) * m.side + i % side);
-    let path = move |p: &[u32]| -> Vec<usize> { (0..p.len()).filter(|&i| p[i] == 1).filter_map(inside).collect() };
-    let (draw, check) = (m.clone(), m);
-    Ok(Problem {
-        tokens,
-        grid: [side, side],
-        render: Box::new(move |p| maze::to_text(&draw, Some(&path(p)))),
-        judge: Box::new(move |p| maze::check(&check, &path(p)).map_err(|e| e.to_string())),
-    })
-}
-
-fn steps(problem: &Problem, t: &Trace) -> Vec<Step> {
-    let mut out: Vec<Step> = Vec::new();
-    let mut before: Option<Vec<u32>> = None;
-    for i in 0..t.iterations() {
-        let p = t.predictions(i, 0);
-        let changed = before.as_ref().map_or(p.len(), |b| b.iter().zip(&p).filter(|(x, y)| x != y).count());
-        out.push(Step {
-            iteration: i + 1,
-            board: (problem.render)(&p),
-            changed,
-            kl: (i > 0).then(|| t.kl(i, 0)),
-            halt_logit: t.halt.get(i).map(|q| q[0]),
-            valid: (problem.judge)(&p).is_ok(),
-        });
-        before = Some(p);
-    }
-    out
 }
 
 pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
-    let path = a.checkpoint.as_ref().expect("checked by parse");
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let weights = Weights::read(&bytes, &path.display().to_string())?;
+    let snapshot = super::snapshot(a.checkpoint.as_ref().expect("checked by parse"), a.backend)?;
+    let weights = snapshot.weights();
     let task = &weights.config.task;
-    let problem = match (&a.sudoku, &a.maze, task.kind) {
-        (Some(text), _, TaskKind::Sudoku) => sudoku_problem(text, task.size)?,
-        (_, Some(file), TaskKind::Maze) => {
-            maze_problem(&std::fs::read_to_string(file).map_err(io_err(file))?, weights.positions)?
-        }
+    let text = match (&a.sudoku, &a.maze, task.kind) {
+        (Some(text), _, TaskKind::Sudoku) => text.clone(),
+        (_, Some(file), TaskKind::Maze) => std::fs::read_to_string(file).map_err(io_err(file))?,
         (Some(_), _, kind) | (_, Some(_), kind) => {
             let given = if a.sudoku.is_some() { "--sudoku" } else { "--maze" };
             return Err(LabError::Input(format!(
@@ -171,24 +131,14 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
         }
         (None, None, _) => unreachable!("checked by parse"),
     };
+    let problem = problem::parse(task, &text, weights.positions)?;
     let depth = a.iters.unwrap_or_else(|| training_depth(&weights.config));
     if weights.config.model.arch == crate::config::Arch::Feedforward && depth != 1 {
         return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
     }
-    let mut backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
-    let t = trace(&weights, &mut backend, &problem.tokens, problem.grid, depth).await?;
     let rule = a.exit.unwrap_or(Exit::Kl(EXIT_KL));
-    let exit = t.exit(0, rule)?;
-    let answer = t.predictions(exit - 1, 0);
-    let verdict = (problem.judge)(&answer);
-    let solution = Solution {
-        iterations: steps(&problem, &t),
-        exit_iteration: exit,
-        exit_rule: rule.to_string(),
-        answer: (problem.render)(&answer),
-        valid: verdict.is_ok(),
-        error: verdict.err(),
-    };
+    let solution: Solved =
+        problem::solve(&weights, &mut snapshot.backend().await?, problem.as_ref(), depth, rule).await?.into();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&solution).expect("solution serializes"));
         return Ok(());

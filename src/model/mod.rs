@@ -4,9 +4,9 @@
 
 pub mod transformer;
 
-use crate::backend::{BufId, MemoryPlan, Tensor};
 use crate::config::{Arch, Attention, Mixer, Mlp, ModelConfig, Positions};
 use crate::error::LabError;
+use crate::program::{BufId, MemoryPlan, Tensor};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]

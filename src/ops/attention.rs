@@ -3,9 +3,11 @@
 //! recomputes the probabilities from them, and dense maps exist only when `AttentionProbs` is asked for them.
 //! Shader: shaders/attention.wgsl.
 
-use super::{check_views, dot, f, grid, read, u, write, Kernel, Launch, Shader, WG};
-use crate::backend::cpu::{for_each_chunk, for_each_chunk_pair, with_scratch, CpuMemory};
-use crate::backend::Tensor;
+use super::{check_lengths, dot, f, u};
+use crate::program::{
+    for_each_chunk, for_each_chunk_pair, grid, read, with_scratch, write, Access, CpuMemory, Kernel, Launch, Shader,
+    Tensor, WG,
+};
 
 /// The shape of one attention call. `qkv` is `[batch*seq, 3*d]`: columns `[0,d)` are queries, `[d,2d)` keys,
 /// `[2d,3d)` values; head h uses columns `h*head_dim..(h+1)*head_dim` of each. Scores are
@@ -117,12 +119,12 @@ impl AttentionDims {
         let [x, y, _] = grid(groups * WG as usize);
         [x, y, self.head_dim.div_ceil(head_chunk(self.head_dim) as usize) as u32]
     }
-    fn check(&self, op: &str, sized: &[(&str, Tensor, usize)], outputs: &[Tensor], bindings: &[Tensor]) {
+    fn check(&self, op: &str, sized: &[(&str, Tensor, usize)]) {
         assert!(self.head_dim > 0, "{op}: head_dim must be positive");
-        check_views(op, sized, outputs, bindings);
+        check_lengths(op, sized);
     }
     /// The bias binding: the bias, or (unread, `has_bias` 0) the qkv tensor, so one entry point serves both.
-    fn bias_binding(&self, qkv: Tensor, bias: Option<Tensor>) -> (Tensor, super::Access) {
+    fn bias_binding(&self, qkv: Tensor, bias: Option<Tensor>) -> (Tensor, Access) {
         read(bias.unwrap_or(qkv))
     }
 
@@ -242,8 +244,7 @@ impl AttentionForward {
         let mut sized =
             vec![("qkv", self.qkv, bs * 3 * dm.d()), ("out", self.out, bs * dm.d()), ("lse", self.lse, dm.rows())];
         sized.extend(self.bias.map(|t| ("bias", t, s * s)));
-        let bindings: Vec<Tensor> = [self.qkv, self.out, self.lse].into_iter().chain(self.bias).collect();
-        dm.check("attention forward", &sized, &[self.out, self.lse], &bindings);
+        dm.check("attention forward", &sized);
         dm
     }
 }
@@ -310,9 +311,7 @@ impl AttentionBackward {
             ("d_qkv", self.d_qkv, bs * 3 * dm.d()),
         ];
         sized.extend(self.bias.map(|t| ("bias", t, s * s)));
-        let bindings: Vec<Tensor> =
-            [self.qkv, self.out, self.lse, self.d_out, self.delta, self.d_qkv].into_iter().chain(self.bias).collect();
-        dm.check("attention backward", &sized, &[self.delta, self.d_qkv], &bindings);
+        dm.check("attention backward", &sized);
         dm
     }
 }
@@ -417,8 +416,7 @@ impl AttentionProbs {
         let (bs, s) = (dm.batch * dm.seq, dm.seq);
         let mut sized = vec![("qkv", self.qkv, bs * 3 * dm.d()), ("probs", self.probs, dm.rows() * s)];
         sized.extend(self.bias.map(|t| ("bias", t, s * s)));
-        let bindings: Vec<Tensor> = [self.qkv, self.probs].into_iter().chain(self.bias).collect();
-        dm.check("attention probabilities", &sized, &[self.probs], &bindings);
+        dm.check("attention probabilities", &sized);
         dm
     }
 }

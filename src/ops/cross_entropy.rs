@@ -1,12 +1,10 @@
 //! Softmax (or stablemax) cross-entropy with an ignore mask: only rows with a target count.
 //! Shader: shaders/cross_entropy.wgsl.
 
-use super::{f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::{f, u};
+use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
-/// Rows whose target is `IGNORE` are not supervised.
-pub const IGNORE: u32 = u32::MAX;
+use crate::tasks::IGNORE;
 
 /// For each row r with a target: `losses[r] = -log p(logits[r])[t]`, `correct[r] = 1` when the argmax
 /// (first maximum) equals t, and `d_logits[r] = scale * d losses[r] / d logits[r] / count`, where `count[0]` is
@@ -71,11 +69,6 @@ impl CrossEntropy {
             assert_eq!(t.len, rows, "cross_entropy: {name} has {} elements, expected rows = {rows}", t.len);
         }
         assert_eq!(self.count.len, 1, "cross_entropy: count has {} elements, expected 1", self.count.len);
-        let outputs = [self.d_logits, self.losses, self.correct, self.supervised, self.count];
-        for out in outputs {
-            let shared = outputs.iter().chain(&[self.logits, self.targets]).filter(|t| t.buf == out.buf).count();
-            assert_eq!(shared, 1, "cross_entropy: an output shares a buffer with another tensor");
-        }
     }
 
     // p_j = weight(x_j) / Σ_k weight(x_k), so d loss / d x_j = slope(x_j) / Σ_k weight(x_k) - [j = t] d_log_weight(x_t).

@@ -5,9 +5,10 @@
 //! on request. Shader: shaders/local_attention.wgsl.
 
 use super::attention::{exp_fast, head_chunk, K, Q, V};
-use super::{check_views, dot, f, grid, read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::{for_each_chunk, for_each_chunk_pair, with_scratch, CpuMemory};
-use crate::backend::Tensor;
+use super::{check_lengths, dot, f, u};
+use crate::program::{
+    for_each_chunk, for_each_chunk_pair, grid, read, with_scratch, write, CpuMemory, Kernel, Launch, Shader, Tensor,
+};
 
 /// The shape of one local attention call. `qkv` is `[batch*seq, 3*d]` laid out as in attention.rs; each
 /// example's `seq = height*width` tokens are a row-major grid (sequences use height 1). Offset
@@ -140,12 +141,12 @@ impl LocalDims {
         let [x, y, _] = grid(self.rows());
         [x, y, self.head_dim.div_ceil(head_chunk(self.head_dim) as usize) as u32]
     }
-    fn check(&self, op: &str, sized: &[(&str, Tensor, usize)], outputs: &[Tensor], bindings: &[Tensor]) {
+    fn check(&self, op: &str, sized: &[(&str, Tensor, usize)]) {
         assert!(self.head_dim > 0, "{op}: head_dim must be positive");
         assert!(self.height > 0 && self.width > 0, "{op}: the grid {}x{} is empty", self.height, self.width);
         // The d_bias launch puts offsets on the x axis of its workgroup grid.
         assert!(self.window() <= 65535, "{op}: radius {} gives more than 65535 offsets", self.radius);
-        check_views(op, sized, outputs, bindings);
+        check_lengths(op, sized);
     }
 }
 
@@ -159,8 +160,7 @@ impl LocalAttentionForward {
             ("out", self.out, bs * dm.d()),
             ("lse", self.lse, dm.rows()),
         ];
-        let bindings = [self.qkv, self.bias, self.out, self.lse];
-        dm.check("local attention forward", &sized, &[self.out, self.lse], &bindings);
+        dm.check("local attention forward", &sized);
         dm
     }
 }
@@ -225,8 +225,7 @@ impl LocalAttentionBackward {
             ("d_qkv", self.d_qkv, bs * 3 * dm.d()),
             ("d_bias", self.d_bias, dm.heads * dm.window()),
         ];
-        let bindings = [self.qkv, self.bias, self.out, self.lse, self.d_out, self.delta, self.d_qkv, self.d_bias];
-        dm.check("local attention backward", &sized, &[self.delta, self.d_qkv, self.d_bias], &bindings);
+        dm.check("local attention backward", &sized);
         dm
     }
 }
@@ -330,7 +329,7 @@ impl LocalAttentionProbs {
             ("bias", self.bias, dm.heads * dm.window()),
             ("probs", self.probs, dm.rows() * dm.window()),
         ];
-        dm.check("local attention probabilities", &sized, &[self.probs], &[self.qkv, self.bias, self.probs]);
+        dm.check("local attention probabilities", &sized);
         dm
     }
 }

@@ -1,9 +1,8 @@
 //! Deterministic reductions to one number (one workgroup, fixed order; no float atomics).
 //! Shader: shaders/reduce.wgsl.
 
-use super::{read, u, write, Kernel, Launch, Shader};
-use crate::backend::cpu::CpuMemory;
-use crate::backend::Tensor;
+use super::u;
+use crate::program::{read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduction {
@@ -23,7 +22,6 @@ pub struct Reduce {
 impl Reduce {
     fn check(&self) {
         assert_eq!(self.out.len, 1, "reduce: out has {} elements, expected 1", self.out.len);
-        assert!(self.out.buf != self.x.buf, "reduce: output shares a buffer with the input");
     }
 }
 
@@ -111,7 +109,7 @@ impl Kernel for ExactMatch {
             entry: "exact_match",
             params: vec![u(self.batch), u(self.seq), 0, 0],
             bindings: vec![read(self.correct), read(self.supervised), write(self.exact), write(self.has_target)],
-            workgroups: super::grid(self.batch),
+            workgroups: crate::program::grid(self.batch),
         }]
     }
 }

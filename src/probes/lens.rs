@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ops::cross_entropy::IGNORE;
+use crate::tasks::IGNORE;
 
 /// Scores of the output head's reading after one iteration.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

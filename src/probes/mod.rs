@@ -28,11 +28,12 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, MemoryPlan, ProgramId, Tensor};
+use crate::backend::Backend;
 use crate::config::{Arch, Attention, LabConfig, TaskKind};
 use crate::error::LabError;
 use crate::model::transformer::Graph;
 use crate::model::window;
+use crate::program::{MemoryPlan, ProgramId, Tensor};
 use crate::rng::Rng;
 use crate::tasks::{composition, Dataset, Split};
 use crate::train::checkpoint::Weights;

@@ -26,10 +26,8 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use super::prefix_sums::sample_distinct;
-use super::{Dataset, Split};
-use crate::config::{DigitOrder, TaskConfig};
+use super::{Dataset, DigitOrder, Split, TaskConfig, IGNORE};
 use crate::error::LabError;
-use crate::ops::cross_entropy::IGNORE;
 use crate::rng::Rng;
 
 pub const BLANK: u32 = 10;

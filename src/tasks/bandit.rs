@@ -23,8 +23,7 @@
 //! unseen tasks). Train and test tasks come from separate seeded streams; `test_tasks` draws the unseen tasks
 //! a rollout uses (the test split's tasks first).
 
-use super::{Dataset, Split};
-use crate::config::TaskConfig;
+use super::{Dataset, Split, TaskConfig};
 use crate::error::LabError;
 use crate::rng::Rng;
 

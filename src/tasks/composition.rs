@@ -27,10 +27,8 @@
 
 use std::collections::HashSet;
 
-use super::{Dataset, Split};
-use crate::config::TaskConfig;
+use super::{Dataset, Split, TaskConfig, IGNORE};
 use crate::error::LabError;
-use crate::ops::cross_entropy::IGNORE;
 use crate::rng::Rng;
 
 pub const MAX_ATOMIC_FACTS: usize = 10_000_000;

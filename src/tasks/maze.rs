@@ -11,8 +11,7 @@ use std::collections::{HashSet, VecDeque};
 
 use thiserror::Error;
 
-use super::{Dataset, Split};
-use crate::config::TaskConfig;
+use super::{Dataset, Split, TaskConfig};
 use crate::error::LabError;
 use crate::rng::Rng;
 

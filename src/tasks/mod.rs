@@ -6,6 +6,7 @@
 pub mod addition;
 pub mod bandit;
 pub mod composition;
+mod config;
 pub mod maze;
 pub mod modular;
 pub mod multiplication;
@@ -15,8 +16,10 @@ pub mod prefix_sums;
 pub mod random;
 pub mod sudoku;
 
-use crate::config::{LabConfig, Positions, TaskKind};
-use crate::ops::cross_entropy::IGNORE;
+pub use config::{DigitOrder, ModOp, TaskConfig, TaskKind};
+
+/// The target of a position that is not supervised (the loss and the accuracy skip it).
+pub const IGNORE: u32 = u32::MAX;
 
 #[derive(Clone, Debug)]
 pub struct Split {
@@ -77,21 +80,21 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    pub fn build(config: &LabConfig) -> Dataset {
-        // Learned absolute positions need one length, so smaller examples are padded to the largest split's.
-        let pad = config.model.positions == Positions::Learned;
-        match config.task.kind {
-            TaskKind::Modular => modular::build(&config.task, config.seed),
-            TaskKind::Random => random::build(&config.task, config.seed),
-            TaskKind::Sudoku => sudoku::build(&config.task, config.seed),
-            TaskKind::Maze => maze::build(&config.task, config.seed, pad),
-            TaskKind::PrefixSums => prefix_sums::build(&config.task, config.seed, pad),
-            TaskKind::PointerChasing => pointer_chasing::build(&config.task, config.seed),
-            TaskKind::Composition => composition::build(&config.task, config.seed),
-            TaskKind::Passkey => passkey::build(&config.task, config.seed),
-            TaskKind::Bandit => bandit::build(&config.task, config.seed),
-            TaskKind::Addition => addition::build(&config.task, config.seed),
-            TaskKind::Multiplication => multiplication::build(&config.task, config.seed),
+    /// The task's splits drawn from `seed`; `pad` pads smaller examples to the largest split's length (learned
+    /// absolute positions need one length; `LabConfig::dataset` decides).
+    pub fn build(task: &TaskConfig, seed: u64, pad: bool) -> Dataset {
+        match task.kind {
+            TaskKind::Modular => modular::build(task, seed),
+            TaskKind::Random => random::build(task, seed),
+            TaskKind::Sudoku => sudoku::build(task, seed),
+            TaskKind::Maze => maze::build(task, seed, pad),
+            TaskKind::PrefixSums => prefix_sums::build(task, seed, pad),
+            TaskKind::PointerChasing => pointer_chasing::build(task, seed),
+            TaskKind::Composition => composition::build(task, seed),
+            TaskKind::Passkey => passkey::build(task, seed),
+            TaskKind::Bandit => bandit::build(task, seed),
+            TaskKind::Addition => addition::build(task, seed),
+            TaskKind::Multiplication => multiplication::build(task, seed),
         }
     }
 

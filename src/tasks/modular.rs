@@ -1,9 +1,8 @@
 //! Modular arithmetic `a op b = c (mod p)` (Power et al. 2022): every pair (a, b) once, shuffled by the seed,
 //! split into train and test. Sequence `[a, op, b, =]`; only the `=` position is supervised, with target c.
 
-use super::{Dataset, Split};
-use crate::config::{ModOp, TaskConfig};
-use crate::ops::cross_entropy::IGNORE;
+use super::{Dataset, ModOp, Split, TaskConfig, IGNORE};
+use crate::error::{check_range, LabError};
 use crate::rng::Rng;
 
 pub const SEQ_LEN: usize = 4;
@@ -51,4 +50,29 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
         s
     };
     Dataset { vocab: vocab(p), splits: vec![split("train", &pairs[..n_train]), split("test", &pairs[n_train..])] }
+}
+
+pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
+    check_range("task.p", t.p as f64, 2.0, 1000.0)?;
+    if t.op == ModOp::Div && !is_prime(t.p) {
+        return Err(LabError::invalid(
+            "task.p",
+            t.p,
+            "a prime when task.op is / (division needs every b != 0 invertible)",
+        ));
+    }
+    let pairs = if t.op == ModOp::Div { t.p * (t.p - 1) } else { t.p * t.p };
+    let train = (t.train_fraction * pairs as f64).round() as usize;
+    if !(t.train_fraction > 0.0 && t.train_fraction < 1.0) || train == 0 || train == pairs {
+        return Err(LabError::invalid(
+            "task.train_fraction",
+            t.train_fraction,
+            format!("a fraction in (0, 1) leaving both splits non-empty ({pairs} pairs)"),
+        ));
+    }
+    Ok(())
+}
+
+fn is_prime(n: usize) -> bool {
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
 }

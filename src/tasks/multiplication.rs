@@ -19,10 +19,8 @@
 use std::collections::HashSet;
 
 use super::prefix_sums::sample_distinct;
-use super::{Dataset, Split};
-use crate::config::TaskConfig;
+use super::{Dataset, Split, TaskConfig, IGNORE};
 use crate::error::LabError;
-use crate::ops::cross_entropy::IGNORE;
 use crate::rng::Rng;
 
 pub const TIMES: u32 = 10;

@@ -16,10 +16,8 @@
 use std::collections::HashSet;
 use std::hash::Hash;
 
-use super::{Dataset, Split};
-use crate::config::TaskConfig;
+use super::{Dataset, Split, TaskConfig, IGNORE};
 use crate::error::LabError;
-use crate::ops::cross_entropy::IGNORE;
 use crate::rng::Rng;
 
 pub const PAD: u32 = 2;

@@ -1,8 +1,8 @@
 //! Random tokens with a random target at every position: nothing to learn, only a shape (vocabulary,
 //! length, examples) for benchmarks, matching the PyTorch reference in shared/bench.
 
-use super::{Dataset, Split};
-use crate::config::TaskConfig;
+use super::{Dataset, Split, TaskConfig};
+use crate::error::{check_range, LabError};
 use crate::rng::Rng;
 
 pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
@@ -16,4 +16,10 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
     };
     let test = (task.examples / 4).max(1);
     Dataset { vocab: task.vocab, splits: vec![split("train", task.examples), split("test", test)] }
+}
+
+pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
+    check_range("task.vocab", t.vocab as f64, 2.0, 65536.0)?;
+    check_range("task.seq_len", t.seq_len as f64, 1.0, 4096.0)?;
+    check_range("task.examples", t.examples as f64, 2.0, 1e7)
 }

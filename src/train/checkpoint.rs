@@ -1,18 +1,26 @@
 //! Checkpoints as safetensors: every parameter under its name (see ARCHITECTURE.md), the optimizer state as
 //! `adam_m.<name>` / `adam_v.<name>`, the EMA as `ema.<name>`, and in the metadata the config JSON, the step,
 //! the batch sampler's state and the elapsed time, so a resumed run continues exactly where it stopped.
+//! A *weights-only* file (`looplab export`) holds just the weights evaluation reads (the EMA where the run kept
+//! one) under the plain names, with the config and provenance in the metadata: it runs wherever a model is
+//! evaluated (`Weights`, `restore_weights`) and is refused where optimizer state is needed (`restore`).
 
 use std::collections::HashMap;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::Trainer;
-use crate::backend::{Backend, BufId};
+use crate::backend::Backend;
 use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::model::Params;
+use crate::program::BufId;
 
 const FORMAT: &str = "looplab-checkpoint-1";
+/// The `format` of a weights-only file.
+pub const WEIGHTS_FORMAT: &str = "looplab-weights-1";
+/// The `format` of `looplab export --format torch` (PyTorch's layout, read by python/looplab_torch only).
+pub const TORCH_FORMAT: &str = "looplab-torch-1";
 
 /// Prefixes of the buffers sharing the parameter layout, as stored.
 fn stored_buffers(t: &Trainer) -> Vec<(&'static str, BufId)> {
@@ -24,21 +32,28 @@ fn stored_buffers(t: &Trainer) -> Vec<(&'static str, BufId)> {
     v
 }
 
+/// Every parameter of `values` (a buffer in `params`' layout) as a tensor named `<prefix><name>`.
+fn views<'a>(params: &Params, prefix: &str, values: &'a [f32]) -> Vec<(String, TensorView<'a>)> {
+    params
+        .list
+        .iter()
+        .map(|p| {
+            let data: &[f32] = &values[p.tensor.offset..p.tensor.offset + p.tensor.len];
+            let view =
+                TensorView::new(Dtype::F32, p.shape.clone(), bytemuck::cast_slice(data)).expect("shape matches data");
+            (format!("{prefix}{}", p.name), view)
+        })
+        .collect()
+}
+
 pub async fn save(t: &mut Trainer) -> Result<Vec<u8>, LabError> {
     let mut buffers = Vec::new();
     for (prefix, buf) in stored_buffers(t) {
         let all = t.params.all(buf);
         buffers.push((prefix, t.backend.read(all).await?));
     }
-    let mut tensors: Vec<(String, TensorView)> = Vec::new();
-    for (prefix, values) in &buffers {
-        for p in &t.params.list {
-            let data: &[f32] = &values[p.tensor.offset..p.tensor.offset + p.tensor.len];
-            let view =
-                TensorView::new(Dtype::F32, p.shape.clone(), bytemuck::cast_slice(data)).expect("shape matches data");
-            tensors.push((format!("{prefix}{}", p.name), view));
-        }
-    }
+    let tensors: Vec<(String, TensorView)> =
+        buffers.iter().flat_map(|(prefix, values)| views(&t.params, prefix, values)).collect();
     let metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("config".to_string(), serde_json::to_string(&t.config).expect("config serializes")),
@@ -50,14 +65,46 @@ pub async fn save(t: &mut Trainer) -> Result<Vec<u8>, LabError> {
         .map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
 }
 
+/// A weights-only file: `values` (a buffer in `params`' layout, the weights evaluation reads) under the plain
+/// names, with the config, the step and `extra` metadata (provenance) beside the format.
+pub fn save_weights(
+    params: &Params,
+    values: &[f32],
+    config: &LabConfig,
+    step: u64,
+    extra: &[(String, String)],
+) -> Result<Vec<u8>, LabError> {
+    let mut metadata = HashMap::from([
+        ("format".to_string(), WEIGHTS_FORMAT.to_string()),
+        ("config".to_string(), serde_json::to_string(config).expect("config serializes")),
+        ("step".to_string(), step.to_string()),
+    ]);
+    metadata.extend(extra.iter().cloned());
+    safetensors::serialize(views(params, "", values), Some(metadata))
+        .map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
+}
+
+/// The metadata of a safetensors file (empty when there is none or the file is not one).
+pub fn metadata(bytes: &[u8]) -> HashMap<String, String> {
+    SafeTensors::read_metadata(bytes).ok().and_then(|(_, m)| m.metadata().clone()).unwrap_or_default()
+}
+
+/// Whether `bytes` are a weights-only file (no optimizer state, the evaluated weights under the plain names).
+pub fn is_weights_only(bytes: &[u8]) -> bool {
+    metadata(bytes).get("format").map(String::as_str) == Some(WEIGHTS_FORMAT)
+}
+
 /// The config stored in a checkpoint (to build the trainer it restores into).
 pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
     let (_, meta) =
         SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a complete safetensors file ({e})")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad(format!("not a looplab checkpoint (metadata `format` is not {FORMAT})")));
+    match meta.get("format").map(String::as_str) {
+        Some(FORMAT | WEIGHTS_FORMAT) => {}
+        Some(TORCH_FORMAT) => return Err(bad(format!("this is a PyTorch-layout export ({TORCH_FORMAT}, for python/looplab_torch); looplab reads the checkpoint it was exported from, or a weights-only file (`looplab export --format page`)"))),
+        Some(other) => return Err(bad(format!("metadata `format` is {other:?}; this looplab reads {FORMAT} and {WEIGHTS_FORMAT}"))),
+        None => return Err(bad(format!("not a looplab checkpoint (metadata has no `format`; expected {FORMAT} or {WEIGHTS_FORMAT})"))),
     }
     let config = meta.get("config").ok_or_else(|| bad("metadata has no `config`".into()))?;
     LabConfig::from_json(config).map_err(|e| bad(format!("stored config is invalid: {e}")))
@@ -105,6 +152,8 @@ pub struct Weights<'a> {
     pub positions: usize,
     source: String,
     st: SafeTensors<'a>,
+    /// A weights-only file: the evaluated weights are stored under the plain names.
+    weights_only: bool,
 }
 
 impl<'a> Weights<'a> {
@@ -115,13 +164,13 @@ impl<'a> Weights<'a> {
         let rows = |name: &str| st.tensor(name).ok().map(|v| v.shape().first().copied().unwrap_or(0));
         let vocab = rows("tok_emb").ok_or_else(|| bad("tensor `tok_emb` is missing".into()))?;
         let positions = rows("pos_emb").unwrap_or(0);
-        Ok(Weights { config, vocab, positions, source: source.to_string(), st })
+        Ok(Weights { config, vocab, positions, source: source.to_string(), st, weights_only: is_weights_only(bytes) })
     }
 
     /// The weights evaluation uses (the EMA copy when the run kept one), in `params`' layout.
     pub fn values(&self, params: &Params) -> Result<Vec<f32>, LabError> {
         let bad = |what: String| LabError::Checkpoint { path: self.source.clone(), what };
-        let prefix = if self.config.train.ema > 0.0 { "ema." } else { "" };
+        let prefix = if self.config.train.ema > 0.0 && !self.weights_only { "ema." } else { "" };
         buffer(&self.st, prefix, params, &bad)
     }
 }
@@ -141,18 +190,10 @@ pub async fn restore_with(
     eval_depths: &[usize],
     task_overrides: &[String],
 ) -> Result<Trainer, LabError> {
-    let mut config = read_config(bytes, source)?;
-    for o in task_overrides {
-        if !o.trim_start().starts_with("task.") {
-            return Err(LabError::invalid(
-                "--set",
-                o,
-                "task.* keys only (a checkpoint's model and training settings are fixed)",
-            ));
-        }
-        config.set(o)?;
+    if is_weights_only(bytes) {
+        return Err(LabError::Checkpoint { path: source.to_string(), what: "this file holds weights only (written by `looplab export`): without optimizer state and sampler position training cannot resume from it. `eval`, `solve` and `probe` read it; resume from the run's own model.safetensors".into() });
     }
-    config.validate()?;
+    let config = config_with_task_overrides(bytes, source, task_overrides)?;
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
@@ -174,4 +215,45 @@ pub async fn restore_with(
     t.batch_rng.state = rng;
     t.set_elapsed_before(elapsed);
     Ok(t)
+}
+
+/// A trainer holding a model's evaluated weights, from a checkpoint (as `restore_with`) or a weights-only file
+/// (its weights in both the live and the EMA buffer, fresh optimizer state): what `eval` and `export` run.
+pub async fn restore_weights(
+    bytes: &[u8],
+    source: &str,
+    backend: Backend,
+    eval_depths: &[usize],
+    task_overrides: &[String],
+) -> Result<Trainer, LabError> {
+    if !is_weights_only(bytes) {
+        return restore_with(bytes, source, backend, eval_depths, task_overrides).await;
+    }
+    let config = config_with_task_overrides(bytes, source, task_overrides)?;
+    let weights = Weights::read(bytes, source)?;
+    let mut t = Trainer::with_eval_depths(config, backend, eval_depths).await?;
+    let values = weights.values(&t.params)?;
+    for buf in std::iter::once(t.params.values).chain(t.params.ema) {
+        let all = t.params.all(buf);
+        t.backend.write(all, &values);
+    }
+    t.step = metadata(bytes).get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok(t)
+}
+
+/// The stored config with `task.*` overrides applied (model and training keys are fixed by the weights).
+fn config_with_task_overrides(bytes: &[u8], source: &str, task_overrides: &[String]) -> Result<LabConfig, LabError> {
+    let mut config = read_config(bytes, source)?;
+    for o in task_overrides {
+        if !o.trim_start().starts_with("task.") {
+            return Err(LabError::invalid(
+                "--set",
+                o,
+                "task.* keys only (a checkpoint's model and training settings are fixed)",
+            ));
+        }
+        config.set(o)?;
+    }
+    config.validate()?;
+    Ok(config)
 }

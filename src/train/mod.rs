@@ -4,19 +4,19 @@
 //! non-finite updates on the device, so the weights stay those of the last good step.
 
 pub mod checkpoint;
+mod programs;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, MemoryPlan, ProgramId, Tensor};
+use programs::{EvalProgram, GraphInputs, StepBuffers, StepPrograms};
+
+use crate::backend::Backend;
 use crate::config::{Arch, Depth, LabConfig, Schedule};
 use crate::error::LabError;
 use crate::model::transformer::{Graph, Shape};
 use crate::model::Params;
-use crate::ops::adamw::{AdamW, Ema};
-use crate::ops::elementwise::Fill;
 use crate::ops::matmul::MatmulPath;
-use crate::ops::reduce::{ExactMatch, Reduce, Reduction};
-use crate::ops::Kernel;
+use crate::program::{MemoryPlan, Tensor};
 use crate::rng::Rng;
 use crate::tasks::Dataset;
 
@@ -59,6 +59,15 @@ pub struct Evaluation {
     pub exact: f64,
 }
 
+/// What one training step ran: iterations in all, the last `backprop` of them with gradient, and whether it
+/// started a new batch (deep supervision continues the previous segment's states otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StepDepth {
+    pub iterations: usize,
+    pub backprop: usize,
+    pub new_batch: bool,
+}
+
 /// Slots of the training metrics buffer: accumulated on the device, read back every `eval_every` steps.
 mod slot {
     pub const LOSS: usize = 0;
@@ -69,44 +78,7 @@ mod slot {
     /// Per evaluated depth, in the evaluation buffer: loss, correct, supervised, exact, examples.
     pub const EVAL_LEN: usize = 5;
     /// Each slot sits on its own aligned offset so a kernel can bind it alone.
-    pub const STRIDE: usize = crate::backend::VIEW_ALIGN;
-}
-
-/// Inputs of one graph and how many examples it holds.
-#[derive(Clone, Copy)]
-struct GraphInputs {
-    tokens: Tensor,
-    targets: Tensor,
-    batch: usize,
-}
-
-/// The evaluation program of one input geometry: every iteration up to the deepest requested depth, the
-/// output head scoring the state after each into that depth's slots.
-struct EvalProgram {
-    seq: usize,
-    grid: [usize; 2],
-    inputs: GraphInputs,
-    /// Runs the training depth (what records score).
-    program: ProgramId,
-    /// Runs `1..=deepest` iterations when that is more than the training depth (`evaluate_depths`).
-    deep: Option<ProgramId>,
-}
-
-/// The programs a training step is composed of (recorded into one submit).
-struct StepPrograms {
-    zero_grads: ProgramId,
-    start_new: ProgramId,
-    start_continue: ProgramId,
-    iterate: ProgramId,
-    /// HRM's one-step gradient: the calls of the last cycle before its last L step, without gradient.
-    lead: Option<(usize, ProgramId)>,
-    /// `(k, from_start, program)`: the last k iterations with gradient.
-    finish: Vec<(usize, bool, ProgramId)>,
-    /// Progressive depth with alpha < 1: the full-depth pass weighted 1 - alpha.
-    full_depth: Option<ProgramId>,
-    /// A state starts as the input embedding, so `finish` differs when it reaches the start.
-    starts_from_input: bool,
-    optimize: ProgramId,
+    pub const STRIDE: usize = crate::program::VIEW_ALIGN;
 }
 
 pub struct Trainer {
@@ -145,13 +117,30 @@ pub struct Trainer {
 /// training between records).
 pub const TRAIN_EVAL_EXAMPLES: usize = 2048;
 
-/// Token rows per evaluation chunk, and the most attention-map elements one layer may hold.
-const EVAL_ROWS: usize = 8192;
-const EVAL_PROBS: usize = 1 << 24;
-
 /// Iterations a model runs at its training depth (deep supervision's segments continue one another).
 pub fn training_depth(config: &LabConfig) -> usize {
     config.model.loops * config.train.segments
+}
+
+/// The training depth first, then the extra iteration counts asked for (recurrent models only).
+fn requested_depths(config: &LabConfig, extra_depths: &[usize]) -> Result<Vec<usize>, LabError> {
+    let mut requested = vec![training_depth(config)];
+    for &d in extra_depths {
+        if config.model.arch == Arch::Feedforward && d != 1 {
+            return Err(LabError::invalid(
+                "--iters",
+                d,
+                "1 for a feedforward model (only recurrent models run at other depths)",
+            ));
+        }
+        if d == 0 || d > 256 {
+            return Err(LabError::invalid("--iters", d, "a count from 1 to 256"));
+        }
+        if !requested.contains(&d) {
+            requested.push(d);
+        }
+    }
+    Ok(requested)
 }
 
 impl Trainer {
@@ -167,194 +156,43 @@ impl Trainer {
     ) -> Result<Trainer, LabError> {
         config.validate()?;
         let m = &config.model;
-        let t = &config.train;
-        let mut requested = vec![training_depth(&config)];
-        for &d in extra_depths {
-            if m.arch == Arch::Feedforward && d != 1 {
-                return Err(LabError::invalid(
-                    "--iters",
-                    d,
-                    "1 for a feedforward model (only recurrent models run at other depths)",
-                ));
-            }
-            if d == 0 || d > 256 {
-                return Err(LabError::invalid("--iters", d, "a count from 1 to 256"));
-            }
-            if !requested.contains(&d) {
-                requested.push(d);
-            }
-        }
+        let requested = requested_depths(&config, extra_depths)?;
         let deepest = requested.iter().copied().max().unwrap_or(1);
-        let dataset = Dataset::build(&config);
-        let vocab = dataset.vocab;
+        let dataset = config.dataset();
         let train_split = dataset.train();
-        let batch = if t.batch_size == 0 { train_split.len() } else { t.batch_size };
+        let batch = if config.train.batch_size == 0 { train_split.len() } else { config.train.batch_size };
         // Register blocks beat workgroup tiles on every device measured (lavapipe, SwiftShader, an H200).
         let path = MatmulPath::Blocked;
-        let one_step = m.arch == Arch::Hrm && t.backprop == 1;
-        let stored_iterations = match (m.arch, t.depth) {
-            (Arch::Feedforward, _) => 1,
-            _ if one_step => 1,
-            (_, Depth::Random) if t.backprop == 0 => 2 * m.loops,
-            _ if t.backprop > 0 => t.backprop,
-            _ => m.loops,
-        };
+        let stored_iterations = programs::stored_iterations(&config);
         let mut plan = MemoryPlan::default();
         let max_seq = dataset.splits.iter().map(|s| s.seq_len).max().unwrap_or(1);
         for s in &dataset.splits {
             crate::model::check_blocks(m, s.seq_len)?;
         }
-        let params = Params::plan(&mut plan, m, vocab, max_seq, t.ema > 0.0);
-        let shape = Shape { batch, seq: train_split.seq_len, grid: train_split.grid, vocab };
+        let params = Params::plan(&mut plan, m, dataset.vocab, max_seq, config.train.ema > 0.0);
+        let shape = Shape { batch, seq: train_split.seq_len, grid: train_split.grid, vocab: dataset.vocab };
         let mut train_graph = Graph::plan(&mut plan, m, &params, shape, stored_iterations, true, path, "train");
-        train_graph.stablemax = t.stablemax;
-        let eval_params = params.evaluated();
-        // One evaluation graph per distinct input geometry (a maze model tested on larger mazes has two).
-        let mut eval_graphs: Vec<Graph> = Vec::new();
-        for s in &dataset.splits {
-            if eval_graphs.iter().any(|g| g.shape.seq == s.seq_len && g.shape.grid == s.grid) {
-                continue;
-            }
-            let keys = if m.attention == crate::config::Attention::Local { crate::model::window(m) } else { s.seq_len };
-            let rows = EVAL_ROWS.min(EVAL_PROBS / (m.heads * keys)).max(s.seq_len);
-            let largest = dataset
-                .splits
-                .iter()
-                .filter(|o| o.seq_len == s.seq_len && o.grid == s.grid)
-                .map(|o| o.len())
-                .max()
-                .unwrap_or(1);
-            let eval_batch = largest.clamp(1, rows / s.seq_len);
-            let shape = Shape { batch: eval_batch, seq: s.seq_len, grid: s.grid, vocab };
-            let mut g =
-                Graph::plan(&mut plan, m, &eval_params, shape, 0, false, path, &format!("eval{}", eval_graphs.len()));
-            g.stablemax = t.stablemax;
-            eval_graphs.push(g);
-        }
+        train_graph.stablemax = config.train.stablemax;
+        let eval_graphs = programs::plan_eval_graphs(&mut plan, &config, &dataset, &params.evaluated(), path);
         let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
         let eval_metrics = plan.buffer("eval_metrics", deepest * slot::EVAL_LEN * slot::STRIDE);
-        let eval_flags: Vec<(Tensor, Tensor)> = eval_graphs
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                (
-                    plan.buffer(format!("eval{i}.exact"), g.shape.batch),
-                    plan.buffer(format!("eval{i}.has_target"), g.shape.batch),
-                )
+        let eval_flags: Vec<(Tensor, Tensor)> = (0..eval_graphs.len())
+            .map(|i| {
+                let batch = eval_graphs[i].shape.batch;
+                (plan.buffer(format!("eval{i}.exact"), batch), plan.buffer(format!("eval{i}.has_target"), batch))
             })
             .collect();
-        let grad_norm_sq = plan.buffer("grad_norm_sq", 1);
-        let step_info = plan.buffer("step_info", 2);
-        backend.allocate(&plan)?;
-        let memory_bytes = plan.total_bytes();
-
-        let at = |i: usize| metrics.slice(i * slot::STRIDE, 1);
-        let grads = params.all(params.grads);
-        let programs = {
-            let g = &train_graph;
-            let mut prepare = async |ks: Vec<Box<dyn Kernel>>| backend.prepare(ks).await;
-            let zero_grads = prepare(vec![Box::new(Fill { out: grads, value: 0.0 })]).await?;
-            let start_new = prepare(g.start(true)).await?;
-            let start_continue = prepare(g.start(false)).await?;
-            let iterate = prepare(g.iterate()).await?;
-            let led = if one_step { g.calls_per_iteration() - 2 } else { 0 };
-            let lead = if led > 0 { Some((led, prepare(g.lead(led)).await?)) } else { None };
-            let alpha = if t.depth == Depth::Progressive { t.progressive_alpha as f32 } else { 1.0 };
-            let train_sums = || sums(g, [at(slot::LOSS), at(slot::CORRECT), at(slot::SUPERVISED)]);
-            let finish_program = |k: usize, led: usize, scale: f32, from_start: bool| {
-                let (mut fwd, mut bwd) = g.finish(k, led, scale, from_start);
-                fwd.extend(train_sums());
-                fwd.append(&mut bwd);
-                fwd
-            };
-            let mut finish = Vec::new();
-            for k in 1..=stored_iterations {
-                for from_start in [false, true] {
-                    if from_start && !g.starts_from_input() {
-                        continue;
-                    }
-                    finish.push((k, from_start, prepare(finish_program(k, led, alpha, from_start)).await?));
-                }
-            }
-            let full_depth =
-                if alpha < 1.0 { Some(prepare(finish_program(m.loops, 0, 1.0 - alpha, true)).await?) } else { None };
-            let mut opt: Vec<Box<dyn Kernel>> = vec![
-                Box::new(Reduce { x: grads, out: grad_norm_sq, op: Reduction::SumSquares, accumulate: false }),
-                Box::new(Reduce {
-                    x: grad_norm_sq,
-                    out: at(slot::GRAD_NORM_SQ_SUM),
-                    op: Reduction::Sum,
-                    accumulate: true,
-                }),
-                Box::new(AdamW {
-                    params: params.all(params.values),
-                    grads,
-                    m: params.all(params.adam_m),
-                    v: params.all(params.adam_v),
-                    step_info,
-                    grad_norm_sq,
-                    beta1: t.beta1 as f32,
-                    beta2: t.beta2 as f32,
-                    eps: 1e-8,
-                    weight_decay: t.weight_decay as f32,
-                    clip: t.grad_clip as f32,
-                    decay_len: params.decay_len,
-                }),
-            ];
-            if let Some(ema) = params.ema {
-                opt.push(Box::new(Ema {
-                    params: params.all(params.values),
-                    ema: params.all(ema),
-                    decay: t.ema as f32,
-                }));
-            }
-            let optimize = prepare(opt).await?;
-            StepPrograms {
-                zero_grads,
-                start_new,
-                start_continue,
-                iterate,
-                lead,
-                finish,
-                full_depth,
-                starts_from_input: g.starts_from_input(),
-                optimize,
-            }
+        let buffers = StepBuffers {
+            metrics,
+            grad_norm_sq: plan.buffer("grad_norm_sq", 1),
+            step_info: plan.buffer("step_info", 2),
         };
-        let mut evals = Vec::new();
-        for (graph, &(exact, has_target)) in eval_graphs.iter().zip(&eval_flags) {
-            // Iterations 1..=depths, each decoded and scored into its metric slot.
-            let eval = |depths: usize| {
-                let mut eval: Vec<Box<dyn Kernel>> = graph.start(true);
-                for depth in 0..depths {
-                    eval.append(&mut graph.iterate());
-                    eval.append(&mut graph.decode());
-                    let slot_at = |i: usize| eval_metrics.slice((depth * slot::EVAL_LEN + i) * slot::STRIDE, 1);
-                    eval.extend(sums(graph, [slot_at(0), slot_at(1), slot_at(2)]));
-                    let (correct, supervised) = (graph.correct, graph.supervised);
-                    eval.push(Box::new(ExactMatch {
-                        correct,
-                        supervised,
-                        exact,
-                        has_target,
-                        batch: graph.shape.batch,
-                        seq: graph.shape.seq,
-                    }) as Box<dyn Kernel>);
-                    for (x, s) in [(exact, 3), (has_target, 4)] {
-                        eval.push(Box::new(Reduce { x, out: slot_at(s), op: Reduction::Sum, accumulate: true }));
-                    }
-                }
-                eval
-            };
-            let inputs = GraphInputs { tokens: graph.tokens, targets: graph.targets, batch: graph.shape.batch };
-            let depth = training_depth(&config);
-            let program = backend.prepare(eval(depth)).await?;
-            let deep = if deepest > depth { Some(backend.prepare(eval(deepest)).await?) } else { None };
-            evals.push(EvalProgram { seq: graph.shape.seq, grid: graph.shape.grid, inputs, program, deep });
-        }
-
+        backend.allocate(&plan)?;
+        let programs = programs::record_step(&mut backend, &config, &train_graph, &params, &buffers).await?;
+        let evals =
+            programs::record_evals(&mut backend, &config, &eval_graphs, &eval_flags, eval_metrics, deepest).await?;
         let mut trainer = Trainer {
-            train: GraphInputs { tokens: train_graph.tokens, targets: train_graph.targets, batch },
+            train: GraphInputs::of(&train_graph),
             programs,
             stored_iterations,
             batch_due: true,
@@ -367,10 +205,10 @@ impl Trainer {
             backend,
             step: 0,
             history: Vec::new(),
-            memory_bytes,
-            metrics,
+            memory_bytes: plan.total_bytes(),
+            metrics: buffers.metrics,
             eval_metrics,
-            step_info,
+            step_info: buffers.step_info,
             elapsed_before: 0.0,
             started: web_time::Instant::now(),
             steps_since_read: 0,
@@ -446,7 +284,8 @@ impl Trainer {
     }
 
     /// Records one training step on the device: the batch and step info are uploaded, nothing is read back.
-    pub fn step_once(&mut self) {
+    /// Returns the depth it ran (the bench reports it, so a twin can replay the same sampled depths).
+    pub fn step_once(&mut self) -> StepDepth {
         let new_batch = self.batch_due || self.step.is_multiple_of(self.config.train.segments as u64);
         if new_batch && self.config.train.batch_size > 0 {
             let n = self.dataset.train().len();
@@ -471,6 +310,7 @@ impl Trainer {
         run.push(p.optimize);
         self.backend.run(&run);
         self.steps_since_read += 1;
+        StepDepth { iterations: total, backprop: k, new_batch }
     }
 
     /// Continues the clock of a resumed run.
@@ -604,13 +444,4 @@ fn poisson(lambda: f64, rng: &mut Rng) -> usize {
         }
     }
     total
-}
-
-/// Kernels adding a graph's summed loss, correct count and supervised count into three metric slots.
-fn sums(g: &Graph, slots: [Tensor; 3]) -> Vec<Box<dyn Kernel>> {
-    [g.losses, g.correct, g.supervised]
-        .into_iter()
-        .zip(slots)
-        .map(|(x, out)| Box::new(Reduce { x, out, op: Reduction::Sum, accumulate: true }) as Box<dyn Kernel>)
-        .collect()
 }

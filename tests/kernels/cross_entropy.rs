@@ -1,5 +1,6 @@
 use super::*;
-use looplab::ops::cross_entropy::{CrossEntropy, IGNORE};
+use looplab::ops::cross_entropy::CrossEntropy;
+use looplab::tasks::IGNORE;
 
 struct Case {
     plan: MemoryPlan,

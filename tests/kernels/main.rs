@@ -4,6 +4,9 @@
 //! Native only (`wasm-pack test` builds every test target for wasm32; the browser runs tests/browser.rs).
 #![cfg(not(target_arch = "wasm32"))]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod activation;
 mod adamw;
 mod attention;
@@ -17,36 +20,13 @@ mod naive_attention;
 mod reduce;
 mod rmsnorm;
 
-use looplab::backend::{cpu::CpuBackend, gpu::GpuBackend, Backend, MemoryPlan, Tensor};
-use looplab::ops::Kernel;
+use looplab::backend::{cpu::CpuBackend, gpu::GpuBackend, Backend};
+use looplab::program::{Kernel, MemoryPlan, Tensor};
+
+pub use common::Rng;
 
 /// Sizes that are not multiples of any workgroup or tile size, plus a few that are.
 pub const AWKWARD: [usize; 7] = [1, 3, 5, 17, 33, 64, 65];
-
-/// A small deterministic generator (xorshift) so the tests need no extra crates.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    /// Uniform in [-1, 1).
-    pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    pub fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.uniform()).collect()
-    }
-}
 
 /// Inputs of a kernel test: f32 values, or u32 values stored as bits.
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 use super::*;
-use looplab::backend::{BufId, Tensor};
 use looplab::ops::matmul::{Matmul, MatmulPath};
+use looplab::program::{BufId, Tensor};
 
 #[allow(clippy::too_many_arguments)]
 fn case(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumulate: bool, path: MatmulPath, seed: u64) {

@@ -2,7 +2,6 @@
 //! local attention, the MLP, the norms), and the linear-layer helpers the rest of the graph shares.
 
 use super::{Graph, Kernels, Planner, Shape, EPS};
-use crate::backend::Tensor;
 use crate::config::{Attention, Mixer, Mlp, ModelConfig, Norm};
 use crate::model::{mlp_in_width, window, TokenMix};
 use crate::ops::activation::{GeluBackward, GeluForward, SwigluBackward, SwigluForward};
@@ -11,7 +10,7 @@ use crate::ops::elementwise::{Accumulate, Add, Copy, Transpose};
 use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward, LocalAttentionProbs, LocalDims};
 use crate::ops::matmul::Matmul;
 use crate::ops::rmsnorm::{RmsNormBackward, RmsNormForward};
-use crate::ops::Kernel;
+use crate::program::{Kernel, Tensor};
 
 /// Activations of one layer application, kept for the backward.
 #[derive(Clone, Copy, Debug)]

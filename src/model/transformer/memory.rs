@@ -16,10 +16,10 @@
 
 use super::layer::{attention_rows, plan_layer, LayerActs, Scratch};
 use super::{Graph, Kernels, Planner, Shape};
-use crate::backend::Tensor;
 use crate::config::ModelConfig;
 use crate::model::mlp_in_width;
 use crate::ops::elementwise::{Copy, CopyRows, Fill};
+use crate::program::Tensor;
 use std::ops::Range;
 
 /// The activations of one block-wise call.

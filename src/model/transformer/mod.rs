@@ -16,7 +16,6 @@ mod layer;
 mod memory;
 
 use super::Params;
-use crate::backend::{MemoryPlan, Tensor};
 use crate::config::{Arch, ModelConfig, Norm};
 use crate::ops::cross_entropy::CrossEntropy;
 use crate::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill};
@@ -24,7 +23,7 @@ use crate::ops::embedding::{EmbeddingBackward, EmbeddingForward};
 use crate::ops::halting::{HaltBackward, HaltForward};
 use crate::ops::matmul::{Matmul, MatmulPath};
 use crate::ops::reduce::ExactMatch;
-use crate::ops::Kernel;
+use crate::program::{Kernel, MemoryPlan, Tensor};
 use layer::{largest_weight, map_len, plan_layer, plan_mix_scratch, LayerActs, Scratch};
 use memory::{largest_window_rows, plan_block_scratch, plan_blocked, BlockScratch, Blocked};
 

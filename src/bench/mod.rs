@@ -1,15 +1,23 @@
 //! `looplab bench`: milliseconds per training step for each preset and for the reference shapes of
 //! shared/bench (the same shapes PyTorch eager is timed on there), with submits, dispatches and bytes
 //! allocated per step after warm-up, and matmul GFLOP/s, on both backends. Figures, never assertions.
+//! `--profile` adds each step's time per kernel kind (profile.rs); `--json` carries, per figure, the config,
+//! shapes and sampled depths it measured, which python/looplab_torch/bench.py reads to time the same models
+//! in PyTorch.
+
+mod profile;
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, BackendKind, MemoryPlan};
+use crate::backend::{Backend, BackendKind};
 use crate::config::{preset, Arch, LabConfig, TaskKind, PRESETS};
 use crate::error::LabError;
 use crate::ops::matmul::{Matmul, MatmulPath};
-use crate::ops::Kernel;
-use crate::train::Trainer;
+use crate::program::{Kernel, MemoryPlan};
+use crate::train::{StepDepth, Trainer};
+use profile::{profile_steps, ProfileFigure};
 
 pub struct BenchArgs {
     pub json: bool,
@@ -17,19 +25,35 @@ pub struct BenchArgs {
     pub steps: usize,
     /// Only figures whose name contains this (`matmul` for the matmul figures).
     pub filter: Option<String>,
+    /// Only the figures of exactly these names (`matmul` for the matmul figures).
+    pub only: Option<Vec<String>>,
+    /// Also profile each step's kernels (on steps of their own).
+    pub profile: bool,
+    /// Also write the JSON report here (the text still goes to stdout).
+    pub save: Option<String>,
 }
 
 impl BenchArgs {
     pub fn parse(args: &[String]) -> Result<BenchArgs, LabError> {
-        let mut a =
-            BenchArgs { json: false, backends: vec![BackendKind::Gpu, BackendKind::Cpu], steps: 3, filter: None };
+        let mut a = BenchArgs {
+            json: false,
+            backends: vec![BackendKind::Gpu, BackendKind::Cpu],
+            steps: 3,
+            filter: None,
+            only: None,
+            profile: false,
+            save: None,
+        };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut value = || it.next().cloned().ok_or_else(|| LabError::Usage(format!("`{flag}` needs a value")));
             match flag.as_str() {
                 "--json" => a.json = true,
+                "--profile" => a.profile = true,
                 "--backend" => a.backends = vec![value()?.parse()?],
                 "--filter" => a.filter = Some(value()?),
+                "--only" => a.only = Some(parse_names(&value()?)?),
+                "--save" => a.save = Some(value()?),
                 "--steps" => {
                     let v = value()?;
                     a.steps = v
@@ -43,6 +67,42 @@ impl BenchArgs {
         }
         Ok(a)
     }
+
+    fn wanted(&self, name: &str) -> bool {
+        self.filter.as_ref().is_none_or(|f| name.contains(f.as_str()))
+            && self.only.as_ref().is_none_or(|names| names.iter().any(|n| n == name))
+    }
+}
+
+/// Every name a figure can have: the presets, the reference shapes (`ref:NAME`) and `matmul`.
+fn figure_names() -> Vec<String> {
+    let presets = PRESETS.iter().map(|p| p.name.to_string());
+    let shapes = REFERENCE.iter().map(|s| format!("ref:{}", s.0));
+    presets.chain(shapes).chain(["matmul".to_string()]).collect()
+}
+
+/// A comma-separated list of figure names, each checked.
+fn parse_names(list: &str) -> Result<Vec<String>, LabError> {
+    let known = figure_names();
+    list.split(',')
+        .map(|n| n.trim().to_string())
+        .map(|n| {
+            if known.contains(&n) {
+                Ok(n)
+            } else {
+                Err(LabError::invalid("--only", &n, format!("comma-separated names among {}", known.join(", "))))
+            }
+        })
+        .collect()
+}
+
+/// The input shape a step figure's model ran on.
+#[derive(Serialize)]
+pub struct StepShape {
+    pub batch: usize,
+    pub seq: usize,
+    pub grid: [usize; 2],
+    pub vocab: usize,
 }
 
 #[derive(Serialize)]
@@ -54,6 +114,15 @@ pub struct StepFigure {
     pub submits_per_step: f64,
     pub dispatches_per_step: f64,
     pub bytes_allocated_per_step: f64,
+    /// What was measured, for a twin to rebuild: the config, the training input shape, every parameter's
+    /// shape by checkpoint name, and the depth of the warm-up step then of each timed step.
+    pub config: LabConfig,
+    pub shape: StepShape,
+    pub tensors: BTreeMap<String, Vec<usize>>,
+    pub depths: Vec<StepDepth>,
+    pub threads: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileFigure>,
 }
 
 #[derive(Serialize)]
@@ -64,11 +133,20 @@ pub struct MatmulFigure {
     pub gflops: f64,
 }
 
+/// Why a matmul size was not measured.
+#[derive(Serialize)]
+pub struct Skipped {
+    pub backend: BackendKind,
+    pub what: String,
+    pub why: String,
+}
+
 #[derive(Serialize)]
 pub struct Report {
     pub device: String,
     pub steps: Vec<StepFigure>,
     pub matmul: Vec<MatmulFigure>,
+    pub skipped: Vec<Skipped>,
 }
 
 /// (name, vocab, seq, d, heads, swiglu hidden, block layers, iterations, batch).
@@ -96,19 +174,41 @@ fn reference_config(shape: RefShape) -> LabConfig {
     c
 }
 
-async fn time_steps(name: &str, config: LabConfig, kind: BackendKind, steps: usize) -> Result<StepFigure, LabError> {
-    let mut t = Trainer::new(config, Backend::open(kind).await?).await?;
-    t.step_once(); // warm-up: shader compilation, first submit
+/// Threads the cpu backend spreads kernels over (1 in wasm).
+fn cpu_threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::current_num_threads();
+    #[cfg(target_arch = "wasm32")]
+    1
+}
+
+async fn time_steps(
+    name: &str,
+    config: LabConfig,
+    kind: BackendKind,
+    steps: usize,
+    profile: bool,
+) -> Result<StepFigure, LabError> {
+    let mut t = Trainer::new(config.clone(), Backend::open(kind).await?).await?;
+    let mut depths = vec![t.step_once()]; // warm-up: shader compilation, first submit
     t.wait_idle().await?;
     let before = t.backend.stats();
     let start = web_time::Instant::now();
     for _ in 0..steps {
-        t.step_once();
+        depths.push(t.step_once());
     }
     t.wait_idle().await?;
     let seconds = start.elapsed().as_secs_f64();
     let after = t.backend.stats();
     let per = |a: u64, b: u64| (a - b) as f64 / steps as f64;
+    let train = t.dataset.train();
+    let shape = StepShape {
+        batch: if config.train.batch_size == 0 { train.len() } else { config.train.batch_size },
+        seq: train.seq_len,
+        grid: train.grid,
+        vocab: t.dataset.vocab,
+    };
+    let profile = if profile { Some(profile_steps(&mut t, steps as u64).await?) } else { None };
     Ok(StepFigure {
         name: name.to_string(),
         backend: kind,
@@ -117,6 +217,12 @@ async fn time_steps(name: &str, config: LabConfig, kind: BackendKind, steps: usi
         submits_per_step: per(after.submits, before.submits),
         dispatches_per_step: per(after.dispatches, before.dispatches),
         bytes_allocated_per_step: per(after.bytes_allocated, before.bytes_allocated),
+        config,
+        shape,
+        tensors: t.params.list.iter().map(|p| (p.name.clone(), p.shape.clone())).collect(),
+        depths,
+        threads: if kind == BackendKind::Cpu { cpu_threads() } else { 1 },
+        profile,
     })
 }
 
@@ -146,31 +252,55 @@ async fn time_matmul(kind: BackendKind, path: MatmulPath, n: usize) -> Result<Ma
     })
 }
 
+/// Matmul sizes measured; 4096³ only on a real GPU (a software adapter would take minutes).
+const MATMUL_SIZES: [usize; 4] = [256, 512, 1024, 4096];
+const SOFTWARE_MAX_MATMUL: usize = 1024;
+
 pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
-    let mut report = Report { device: String::new(), steps: Vec::new(), matmul: Vec::new() };
+    let mut report = Report { device: String::new(), steps: Vec::new(), matmul: Vec::new(), skipped: Vec::new() };
     for &kind in &args.backends {
-        let device = Backend::open(kind).await?.describe();
+        let backend = Backend::open(kind).await?;
+        let device = backend.describe();
+        let software = match &backend {
+            Backend::Gpu(g) => g.is_software(),
+            Backend::Cpu(_) => true,
+        };
+        drop(backend);
         report.device += &format!("{kind:?}: {device}; ");
         if !args.json {
             println!("== {kind:?} backend: {device}");
         }
         let named = PRESETS.iter().map(|p| (p.name.to_string(), (p.config)()));
         let shapes = REFERENCE.iter().map(|&s| (format!("ref:{}", s.0), reference_config(s)));
-        let wanted = |name: &str| args.filter.as_ref().is_none_or(|f| name.contains(f.as_str()));
-        for (name, config) in named.chain(shapes).filter(|(name, _)| wanted(name)) {
-            let f = time_steps(&name, config, kind, args.steps).await?;
+        for (name, config) in named.chain(shapes).filter(|(name, _)| args.wanted(name)) {
+            let f = time_steps(&name, config, kind, args.steps, args.profile).await?;
             if !args.json {
                 println!(
                     "{:<18} {:>8} params {:>10.1} ms/step  {:>4.0} submits/step  {:>5.0} dispatches/step  {:>4.0} bytes allocated/step",
                     f.name, f.params, f.ms_per_step, f.submits_per_step, f.dispatches_per_step, f.bytes_allocated_per_step
                 );
+                if let Some(p) = &f.profile {
+                    p.print();
+                }
             }
             report.steps.push(f);
         }
         let paths: &[MatmulPath] =
             if kind == BackendKind::Gpu { &[MatmulPath::Blocked, MatmulPath::Tiled] } else { &[MatmulPath::Blocked] };
-        for &path in paths.iter().filter(|_| wanted("matmul")) {
-            for n in [256, 512, 1024] {
+        for &path in paths.iter().filter(|_| args.wanted("matmul")) {
+            for n in MATMUL_SIZES {
+                if software && n > SOFTWARE_MAX_MATMUL {
+                    let why = if kind == BackendKind::Cpu {
+                        format!("{n}³ is measured on GPUs only")
+                    } else {
+                        format!("{device} is a software adapter: {n}³ would take minutes")
+                    };
+                    if !args.json {
+                        println!("matmul {n:>4}^3 skipped: {why}");
+                    }
+                    report.skipped.push(Skipped { backend: kind, what: format!("matmul {n}^3 {path:?}"), why });
+                    continue;
+                }
                 let f = time_matmul(kind, path, n).await?;
                 if !args.json {
                     println!(
@@ -184,8 +314,12 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
             }
         }
     }
+    let json = serde_json::to_string_pretty(&report).expect("report serializes");
+    if let Some(path) = &args.save {
+        std::fs::write(path, format!("{json}\n")).map_err(|source| LabError::Io { path: path.clone(), source })?;
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        println!("{json}");
     }
     Ok(())
 }

@@ -1,13 +1,19 @@
 //! The session object that the CLI and the page drive with the same calls: config -> backend, task, model
-//! and trainer; then train, record, checkpoint.
+//! and trainer; then train, record, checkpoint; and the measurements of the current model the page shows
+//! (views.rs), each on a snapshot of the weights so training continues untouched.
+
+mod views;
+
+pub use views::{Audited, Probed, Rolled};
 
 use crate::backend::{Backend, BackendKind};
 use crate::config::LabConfig;
 use crate::error::LabError;
+use crate::snapshot::Snapshot;
 use crate::train::{checkpoint, Record, Trainer};
 
 pub struct Lab {
-    pub trainer: Trainer,
+    trainer: Trainer,
 }
 
 impl Lab {
@@ -100,5 +106,33 @@ impl Lab {
 
     pub fn parameter_count(&self) -> usize {
         self.trainer.params.count()
+    }
+
+    /// Bytes of every buffer the run uses.
+    pub fn memory_bytes(&self) -> u64 {
+        self.trainer.memory_bytes
+    }
+
+    /// True once `train.steps` steps are done.
+    pub fn done(&self) -> bool {
+        self.trainer.done()
+    }
+
+    /// Sets `train.steps` (a resumed run trained on to another total; the schedule follows it).
+    pub fn set_total_steps(&mut self, steps: u64) {
+        self.trainer.config.train.steps = steps;
+    }
+
+    /// True for a software adapter (SwiftShader, lavapipe) or the cpu backend: correct but slow.
+    pub fn is_fallback(&self) -> bool {
+        match &self.trainer.backend {
+            Backend::Gpu(g) => g.is_software(),
+            Backend::Cpu(_) => true,
+        }
+    }
+
+    /// The current weights, to measure on a backend of their own.
+    pub async fn snapshot(&mut self) -> Result<Snapshot, LabError> {
+        Snapshot::of(&mut self.trainer, "the current model").await
     }
 }

@@ -1,0 +1,234 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! `looplab data` and `looplab export`: the data file holds every split as the trainer sees it; a weights-only
+//! file evaluates exactly like the checkpoint it came from, runs in `solve`, is refused by `train --resume`;
+//! the manifest keeps one entry per name; the PyTorch layout splits and transposes the matrices; a config
+//! goes back to its preset and overrides.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use looplab::config::{LabConfig, PRESETS};
+use looplab::tasks::IGNORE;
+use safetensors::SafeTensors;
+
+fn looplab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_looplab"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("looplab-export-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const TINY: &[&str] = &[
+    "--preset",
+    "sudoku-4x4",
+    "--set",
+    "train.steps=3",
+    "--set",
+    "train.eval_every=3",
+    "--set",
+    "train.ema=0.9",
+    "--set",
+    "model.d_model=16",
+    "--set",
+    "model.heads=2",
+    "--set",
+    "model.mlp_hidden=16",
+    "--set",
+    "task.examples=64",
+    "--set",
+    "task.test_examples=32",
+    "--set",
+    "train.batch_size=16",
+];
+
+fn eval_json(checkpoint: &Path) -> serde_json::Value {
+    let (code, out, err) =
+        looplab(&["eval", "--checkpoint", checkpoint.to_str().unwrap(), "--backend", "cpu", "--json"]);
+    assert_eq!(code, 0, "eval failed: {err}");
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()["depths"].clone()
+}
+
+#[test]
+fn weights_only_files_evaluate_like_their_checkpoint_and_cannot_resume() {
+    let dir = scratch("weights");
+    let run = dir.join("run");
+    let (code, _, err) = looplab(&[&["train"], TINY, &["--backend", "cpu", "--out", run.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "train failed: {err}");
+    let checkpoint = run.join("model.safetensors");
+    let models = dir.join("models");
+    let export = |name: &str, format: &str| {
+        let args = ["export", "--checkpoint", checkpoint.to_str().unwrap(), "--out", models.to_str().unwrap()];
+        looplab(&[&args[..], &["--name", name, "--format", format, "--backend", "cpu"]].concat())
+    };
+    let (code, _, err) = export("tiny", "both");
+    assert_eq!(code, 0, "export failed: {err}");
+    let weights = models.join("tiny.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    assert!(st.names().iter().all(|n| !n.starts_with("adam_") && !n.starts_with("ema.")), "{:?}", st.names());
+
+    // Same scores as the checkpoint's EMA weights, and the manifest says so.
+    let scores = eval_json(&checkpoint);
+    assert_eq!(eval_json(&weights), scores);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("manifest.json")).unwrap()).unwrap();
+    let entry = &manifest["models"][0];
+    assert_eq!(entry["name"], "tiny");
+    assert_eq!(entry["preset"], "sudoku-4x4");
+    assert_eq!(entry["steps"], 3);
+    assert_eq!(entry["bytes"], bytes.len());
+    let test = scores.as_array().unwrap().iter().find(|r| r["split"] == "test").unwrap();
+    let listed = entry["splits"].as_array().unwrap().iter().find(|s| s["split"] == "test").unwrap();
+    assert_eq!(listed["accuracy"], test["accuracy"]);
+    assert!(entry["command"].as_str().unwrap().starts_with("looplab train --preset sudoku-4x4 --set "));
+
+    // One entry per name, sorted; the same checkpoint exports to the same bytes.
+    assert_eq!(export("another", "page").0, 0);
+    assert_eq!(export("tiny", "page").0, 0);
+    assert_eq!(std::fs::read(&weights).unwrap(), bytes);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("manifest.json")).unwrap()).unwrap();
+    let names: Vec<&str> = manifest["models"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["another", "tiny"]);
+
+    // Runs where a model is evaluated, refused where optimizer state is needed.
+    let (code, _, err) = looplab(&[
+        "solve",
+        "--checkpoint",
+        weights.to_str().unwrap(),
+        "--sudoku",
+        "1.3. .4.2 2.4. .3.1",
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(code, 0, "solve on a weights-only file failed: {err}");
+    let resume = dir.join("resume");
+    std::fs::create_dir_all(&resume).unwrap();
+    std::fs::copy(&weights, resume.join("model.safetensors")).unwrap();
+    let (code, _, err) = looplab(&["train", "--resume", resume.to_str().unwrap(), "--backend", "cpu"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("holds weights only") && err.contains("cannot resume"), "{err}");
+    let (code, _, err) = looplab(&["eval", "--checkpoint", models.join("model.safetensors").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("PyTorch-layout export"), "{err}");
+    let (code, _, err) = export("../up", "page");
+    assert!(code == 1 && err.contains("`--name`"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_torch_layout_splits_and_transposes_the_matrices() {
+    let dir = scratch("torch");
+    let run = dir.join("run");
+    let args = [&["train"], TINY, &["--set", "model.norm_scale=true", "--backend", "cpu"]].concat();
+    let (code, _, err) = looplab(&[&args[..], &["--out", run.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "train failed: {err}");
+    let out = dir.join("torch");
+    let (code, _, err) = looplab(&[
+        "export",
+        "--checkpoint",
+        run.join("model.safetensors").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "torch",
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(code, 0, "export failed: {err}");
+    let torch = std::fs::read(out.join("model.safetensors")).unwrap();
+    let torch = SafeTensors::deserialize(&torch).unwrap();
+    let ckpt = std::fs::read(run.join("model.safetensors")).unwrap();
+    let ckpt = SafeTensors::deserialize(&ckpt).unwrap();
+    let f32s = |st: &SafeTensors, name: &str| -> (Vec<usize>, Vec<f32>) {
+        let v = st.tensor(name).unwrap_or_else(|_| panic!("{name} missing"));
+        (v.shape().to_vec(), v.data().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+    };
+    // The EMA weights, [in, out] with q, k, v side by side -> three [out, in] matrices.
+    let (shape, qkv) = f32s(&ckpt, "ema.layers.0.attn.qkv");
+    let d = shape[0];
+    for (i, part) in ["q", "k", "v"].iter().enumerate() {
+        let (shape, w) = f32s(&torch, &format!("layers.0.attn.{part}.weight"));
+        assert_eq!(shape, [d, d]);
+        for (o, i_) in [(0, 1), (3, 2), (d - 1, d - 1)] {
+            assert_eq!(w[o * d + i_], qkv[i_ * 3 * d + i * d + o], "{part}[{o}, {i_}]");
+        }
+    }
+    let (shape, mlp_in) = f32s(&ckpt, "ema.layers.0.mlp.in");
+    let f = shape[1] / 2;
+    let (up_shape, up) = f32s(&torch, "layers.0.mlp.up.weight");
+    assert_eq!(up_shape, [f, d]);
+    assert_eq!(up[2 * d + 1], mlp_in[2 * f + f + 2]);
+    let (shape, head) = f32s(&ckpt, "ema.head");
+    let (t_shape, t_head) = f32s(&torch, "head.weight");
+    assert_eq!(t_shape, [shape[1], shape[0]]);
+    assert_eq!(t_head[shape[0] + 2], head[2 * shape[1] + 1]);
+    assert_eq!(f32s(&torch, "layers.0.norm1.weight").1, f32s(&ckpt, "ema.layers.0.norm1").1);
+    assert!(torch.names().iter().all(|n| !n.contains("qkv") && !n.starts_with("ema.")));
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert_eq!(LabConfig::from_json(&config).unwrap().model.d_model, 16);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_data_file_holds_every_split_as_the_trainer_sees_it() {
+    let dir = scratch("data");
+    let sets = ["--set", "model.positions=learned"];
+    let (code, _, err) = looplab(&[&["data", "--preset", "maze", "--out", dir.to_str().unwrap()], &sets[..]].concat());
+    assert_eq!(code, 0, "data failed: {err}");
+    let config = LabConfig::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config, LabConfig::from_preset("maze", &["model.positions=learned".into()]).unwrap());
+    let bytes = std::fs::read(dir.join("data.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let dataset = config.dataset();
+    for s in &dataset.splits {
+        let ints = |name: &str| -> Vec<i32> {
+            let v = st.tensor(&format!("{}.{name}", s.name)).unwrap();
+            assert_eq!(v.shape(), [s.len(), s.seq_len]);
+            v.data().chunks(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect()
+        };
+        let as_i32 = |v: &[u32]| -> Vec<i32> { v.iter().map(|&t| if t == IGNORE { -1 } else { t as i32 }).collect() };
+        assert_eq!(ints("tokens"), as_i32(&s.tokens));
+        assert_eq!(ints("targets"), as_i32(&s.targets));
+        let mask = st.tensor(&format!("{}.mask", s.name)).unwrap();
+        assert_eq!(
+            mask.data().iter().map(|&m| m as usize).sum::<usize>(),
+            s.targets.iter().filter(|&&t| t != IGNORE).count()
+        );
+    }
+    // Learned positions pad the 9x9 training mazes to the 13x13 test mazes' length.
+    assert_eq!(dataset.splits[0].seq_len, dataset.splits[1].seq_len);
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(meta["format"], "looplab-data-1");
+    assert_eq!(meta["vocab"], dataset.vocab.to_string());
+    let splits: serde_json::Value = serde_json::from_str(&meta["splits"]).unwrap();
+    assert_eq!(splits[1]["grid"], serde_json::json!(dataset.splits[1].grid));
+    let (code, _, err) = looplab(&["data", "--preset", "maze"]);
+    assert!(code == 1 && err.contains("needs --preset NAME and --out DIR"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_config_goes_back_to_its_preset_and_overrides() {
+    for p in PRESETS {
+        let (name, overrides) = (p.config)().closest_preset();
+        assert!(overrides.is_empty(), "{} came back as {name} {overrides:?}", p.name);
+    }
+    let sets: Vec<String> =
+        ["model.loops=7", "train.lr=0.0003", "model.mlp=gelu", "task.givens=8"].map(String::from).into();
+    let config = LabConfig::from_preset("sudoku-6x6", &sets).unwrap();
+    let (name, overrides) = config.closest_preset();
+    assert_eq!(LabConfig::from_preset(name, &overrides).unwrap(), config);
+    assert!(overrides.len() <= sets.len(), "{name} {overrides:?}");
+}
