@@ -152,9 +152,10 @@ impl WebLab {
         })
     }
 
-    /// Runs the current model on one Sudoku or maze: `text` in the task's text format, or empty to draw one from
-    /// the test split. Resolves to `{kind, grid, tokens, text, iterations: [{predictions, confidence, marked,
-    /// valid}], exit_iteration, valid, verdict}`; a bad input rejects with the parser's message.
+    /// Runs the current model on one Sudoku, maze or automaton program: `text` in the task's text format, or
+    /// empty to draw one from the test split (the automaton's held-out rules). Resolves to `{kind, grid, tokens,
+    /// text, note, expected, iterations: [{predictions, confidence, marked, valid}], exit_iteration, valid,
+    /// verdict}`; a bad input rejects with the parser's message.
     pub fn solve(&self, text: String) -> js_sys::Promise {
         let lab = self.lab.clone();
         let pick = js_sys::Math::random();

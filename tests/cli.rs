@@ -496,7 +496,7 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     let (maze_file, no_path_file) = (path("maze.txt"), path("open.txt"));
     let bad: Vec<(Vec<&str>, &str)> = vec![
         (vec!["solve", "--sudoku", puzzle], "`solve` needs --checkpoint FILE"),
-        (vec!["solve", "--checkpoint", &sudoku_ckpt], "exactly one of --sudoku PUZZLE or --maze FILE"),
+        (vec!["solve", "--checkpoint", &sudoku_ckpt], "exactly one of --sudoku PUZZLE, --maze FILE or --program"),
         (
             vec!["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", "1.3.", "--backend", "cpu"],
             "wrong length: expected 16 cells",

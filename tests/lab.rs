@@ -20,10 +20,10 @@ const MAZE: &str = "#####\n#S..#\n###.#\n#G..#\n#####\n";
 #[test]
 fn a_sudoku_problem_marks_broken_rules_and_judges_answers() {
     let task = config("sudoku-4x4", &[]).task;
-    let p = problem::parse(&task, PUZZLE, 0).unwrap();
+    let p = problem::parse(&task, 0, PUZZLE, 0).unwrap();
     assert_eq!((p.kind(), p.grid()), ("sudoku", [4, 4]));
     assert_eq!(p.tokens(), [1, 0, 3, 0, 0, 4, 0, 2, 2, 0, 4, 0, 0, 3, 0, 1]);
-    assert_eq!(problem::parse(&task, &p.text(), 0).unwrap().tokens(), p.tokens(), "text round trip");
+    assert_eq!(problem::parse(&task, 0, &p.text(), 0).unwrap().tokens(), p.tokens(), "text round trip");
     assert!(p.judge(&SOLVED).is_ok());
     assert_eq!(p.marked(&SOLVED), [false; 16]);
     assert_eq!(p.render(&SOLVED).lines().count(), 5, "4 rows and a rule");
@@ -38,16 +38,16 @@ fn a_sudoku_problem_marks_broken_rules_and_judges_answers() {
     assert!(p.marked(&changed_given)[0], "a changed given is marked");
     let blank = [0; 16];
     assert!(p.marked(&blank).iter().all(|&m| m), "blanks are marked");
-    let e = problem::parse(&task, "1.3. .4.2 2.4", 0).err().unwrap();
+    let e = problem::parse(&task, 0, "1.3. .4.2 2.4", 0).err().unwrap();
     assert!(e.to_string().contains("wrong length: expected 16 cells"), "{e}");
 }
 
 #[test]
 fn a_maze_problem_is_padded_to_the_learned_grid_and_judged_there() {
     let task = config("maze", &[]).task;
-    let plain = problem::parse(&task, MAZE, 0).unwrap();
+    let plain = problem::parse(&task, 0, MAZE, 0).unwrap();
     assert_eq!((plain.kind(), plain.grid()), ("maze", [5, 5]));
-    let p = problem::parse(&task, MAZE, 49).unwrap();
+    let p = problem::parse(&task, 0, MAZE, 49).unwrap();
     assert_eq!(p.grid(), [7, 7], "walled round to the 7x7 grid of 49 learned positions");
     assert_eq!(p.text(), MAZE, "the text is the maze as given");
     let tokens = p.tokens();
@@ -64,13 +64,14 @@ fn a_maze_problem_is_padded_to_the_learned_grid_and_judged_there() {
     astray[5 * 7 + 5] = 1;
     assert!(p.marked(&astray)[5 * 7 + 5], "a path position on a padding wall is marked");
     assert!(p.judge(&astray).unwrap_err().contains("touches a wall"));
-    let e = problem::parse(&task, MAZE, 9).err().unwrap();
+    let e = problem::parse(&task, 0, MAZE, 9).err().unwrap();
     assert!(e.to_string().contains("larger than the 3x3 grid this model learned positions for"), "{e}");
-    let e = problem::parse(&task, "#####\n#S..#\n###.#\n#G.x#\n#####", 0).err().unwrap();
+    let e = problem::parse(&task, 0, "#####\n#S..#\n###.#\n#G.x#\n#####", 0).err().unwrap();
     assert!(e.to_string().contains("unknown character 'x' at line 4"), "{e}");
-    let e = problem::parse(&config("modular-small", &[]).task, "1 + 2", 0).err().unwrap();
+    let e = problem::parse(&config("modular-small", &[]).task, 0, "1 + 2", 0).err().unwrap();
     assert!(
-        e.to_string().contains("solving is for Sudoku and maze tasks; this lab trains task.kind=\"modular\""),
+        e.to_string()
+            .contains("solving is for Sudoku, maze and automaton tasks; this lab trains task.kind=\"modular\""),
         "{e}"
     );
 }
@@ -79,14 +80,14 @@ fn a_maze_problem_is_padded_to_the_learned_grid_and_judged_there() {
 fn drawn_problems_are_the_split_examples() {
     let c = config("sudoku-4x4", &["task.examples=40", "task.test_examples=8"]);
     let d = c.dataset();
-    let p = problem::draw(&c.task, &d.splits[1], 3, 0).unwrap();
+    let p = problem::draw(&c.task, c.seed, &d.splits[1], 3, 0).unwrap();
     assert_eq!(p.tokens(), d.splits[1].example(3).0);
     // A maze model trained on 2x2-cell mazes with learned positions, drawing a 3x3-cell test maze.
     let sets = ["task.size=2", "task.test_size=3", "task.examples=8", "task.test_examples=4"];
     let learned = ["model.attention=global", "model.radius=0", "model.positions=learned"];
     let c = config("maze", &[&sets[..], &learned].concat());
     let d = c.dataset();
-    let p = problem::draw(&c.task, &d.splits[1], 0, 49).unwrap();
+    let p = problem::draw(&c.task, c.seed, &d.splits[1], 0, 49).unwrap();
     assert_eq!((p.grid(), p.tokens()), ([7, 7], d.splits[1].example(0).0.to_vec()));
     assert_eq!(p.text().lines().count(), 7);
 }

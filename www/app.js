@@ -3,6 +3,7 @@ import init, { presetConfig } from './pkg/looplab.js';
 import { Chart, PALETTE, pngButton } from './plot.js';
 import { ConfigForm } from './form.js';
 import { SolveView } from './solve.js';
+import { ProgramView } from './program.js';
 import { ProbeView } from './probes.js';
 import { twinOverrides, compareFromHash } from './compare.js';
 import { DepthView } from './depth.js';
@@ -79,6 +80,8 @@ const solveView = new SolveView({
   step: $('solve-step'), verdict: $('solve-verdict'),
 });
 
+const programView = new ProgramView($('program'), (text) => send('solve', { text }));
+
 const probes = new ProbeView({
   panel: $('probes'), run: $('probe-run'), download: $('probe-download'), examples: $('probe-examples'),
   iterations: $('probe-iterations'), status: $('probe-status'), error: $('probe-error'), result: $('probe-result'),
@@ -130,7 +133,7 @@ function render() {
   solve.run.disabled = solve.draw.disabled = !state.ready || state.running || state.solving;
   ui.save.disabled = ui.exportCsv.disabled = ui.exportJson.disabled = !state.ready;
   probes.enable(state.ready && !state.running);
-  for (const v of [banditView, auditView]) v.enable(state.ready && !state.running);
+  for (const v of [banditView, auditView, programView]) v.enable(state.ready && !state.running);
   ui.step.textContent = state.step.toLocaleString('en-US');
   ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
   ui.status.textContent = state.running ? 'training…'
@@ -184,6 +187,7 @@ function clearRun() {
   ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = ui.twinAcc.textContent = '–';
   solveView.clear();
   solve.error.hidden = true;
+  programView.clear();
   probes.clear();
   banditView.clear();
   auditView.clear();
@@ -239,7 +243,7 @@ worker.onmessage = ({ data: msg }) => {
       onRecords(msg.history, msg.twin?.history || [], msg.step, 0);
       state.trainedS = msg.trainedS || 0;
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
-      for (const v of [banditView, auditView]) v.setTask(msg.config.task.kind);
+      for (const v of [banditView, auditView, programView]) v.setTask(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
@@ -269,11 +273,19 @@ worker.onmessage = ({ data: msg }) => {
       state.running = msg.running;
       break;
     case 'solution':
+      if (msg.solution.kind === 'automaton') {
+        programView.receive(msg);
+        break;
+      }
       state.solving = false;
       solve.input.value = msg.solution.text;
       solveView.show(msg.solution);
       break;
     case 'solve-error':
+      if (programView.busy) {
+        programView.receive(msg);
+        break;
+      }
       state.solving = false;
       solve.error.textContent = msg.message;
       solve.error.hidden = false;

@@ -30,6 +30,9 @@ const TASK = {
   'pointer-chasing': [['task.size', 'nodes'], ['task.hops', 'hops'], ['task.examples', 'training examples'], ['task.test_examples', 'test examples']],
   composition: [['task.entities', 'entities'], ['task.relations', 'relations'], ['task.hops', 'hops'], ['task.phi', 'phi'],
     ['task.ood_fraction', 'OOD fraction'], ['task.test_examples', 'test examples']],
+  automaton: [['task.size', 'tape cells'], ['task.steps', 'program steps'], ['task.test_size', 'wide-test cells'],
+    ['task.test_steps', 'long-test steps'], ['task.ood_fraction', 'rule classes held out'], ['task.examples', 'training programs'],
+    ['task.test_examples', 'test programs']],
 };
 
 const valueAt = (config, key) => key.split('.').reduce((o, k) => o?.[k], config);

@@ -2,11 +2,11 @@
 // after each iteration on a canvas grid, a slider and Play to scrub iterations, and the validator's verdict.
 // Cell shading is the probability of the predicted token; givens are bold; rule-breaking cells are outlined.
 import { PALETTE } from './plot.js';
+import { Scrub } from './scrub.js';
 
 const INK = '#1d1d1f';
 const MUTED = '#8a8a90';
 const WALL = '#3a3a40';
-const PLAY_MS = 400;
 
 // `rgb` (#rrggbb) at `alpha` over white, so text on it stays readable.
 function tint(rgb, alpha) {
@@ -18,13 +18,11 @@ export class SolveView {
   constructor(el) {
     this.el = el;
     this.solution = null;
-    this.timer = null;
-    el.slider.addEventListener('input', () => { this.stop(); this.draw(); });
-    el.play.addEventListener('click', () => (this.timer ? this.stop() : this.play()));
+    this.scrub = new Scrub(el.slider, el.play, () => this.draw());
   }
 
   show(solution) {
-    this.stop();
+    this.scrub.stop();
     this.solution = solution;
     const n = solution.iterations.length;
     Object.assign(this.el.slider, { min: 1, max: n, value: 1 });
@@ -35,27 +33,9 @@ export class SolveView {
   }
 
   clear() {
-    this.stop();
+    this.scrub.stop();
     this.solution = null;
     this.el.result.hidden = true;
-  }
-
-  play() {
-    const s = this.el.slider;
-    if (Number(s.value) >= Number(s.max)) s.value = 1;
-    this.draw();
-    this.el.play.textContent = 'Stop';
-    this.timer = setInterval(() => {
-      if (Number(s.value) >= Number(s.max)) return this.stop();
-      s.value = Number(s.value) + 1;
-      this.draw();
-    }, PLAY_MS);
-  }
-
-  stop() {
-    clearInterval(this.timer);
-    this.timer = null;
-    this.el.play.textContent = 'Play';
   }
 
   draw() {

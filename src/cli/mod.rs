@@ -24,7 +24,7 @@ const USAGE: &str = "usage:
   looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR]
   looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
   looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
-  looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE) [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
+  looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE | --program \"RULE TAPE STEPS\") [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
   looplab bandit --checkpoint FILE [--tasks N] [--horizon H] [--backend gpu|cpu] [--json]
   looplab self-improve --preset NAME [--set key=value ...] [--rounds R] [--models M] [--agreement X] [--filter none|length|vote|both] [--round-steps N] [--problems N] [--backend gpu|cpu] [--out DIR]

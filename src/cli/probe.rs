@@ -221,6 +221,19 @@ pub fn render(r: &ProbeReport) -> String {
         );
     }
 
+    if let Some(p) = &r.steps {
+        let _ = writeln!(s, "\nprogram steps per iteration: rows of the space-time diagram (row t = the tape after t steps) entirely right, share of examples; frontier = leading rows all right, diagonal = row r right after iteration r");
+        let header: String = p.rows.iter().map(|t| format!("{:>5}", format!("t{t}"))).collect();
+        let _ = writeln!(s, "  {:>9} {:>8} {:>8} {header}", "iteration", "frontier", "diagonal");
+        for (i, row) in p.row_exact.iter().enumerate() {
+            let cells: String = row.iter().map(|x| format!("{x:>5.2}")).collect();
+            let diagonal = p.diagonal.get(i).map_or("-".to_string(), |d| format!("{d:.2}"));
+            let _ = writeln!(s, "  {:>9} {:>8.2} {diagonal:>8} {cells}", i + 1, p.frontier[i]);
+        }
+        let readable: String = p.readable.iter().map(|x| format!("{x:>5}")).collect();
+        let _ = writeln!(s, "  {:>27}{readable}   (iteration a row first reaches 90% of its best)", "readable at");
+    }
+
     if let Some(k) = &r.cka {
         let _ = writeln!(s, "\nstage mirroring: linear CKA between each loop state (rows: {unit}.call.layer) and each layer of the feedforward twin (columns)");
         let header: String = (0..k.twin_layers).map(|l| format!("{:>6}", format!("L{l}"))).collect();

@@ -1,5 +1,6 @@
-//! `looplab solve`: one Sudoku or maze through a trained model, the board after every iteration, the
-//! iteration an adaptive exit stops at, and whether the task's validator accepts the answer.
+//! `looplab solve`: one Sudoku, maze or automaton program through a trained model, the board (or space-time
+//! diagram) after every iteration, the iteration an adaptive exit stops at, and whether the task's validator
+//! accepts the answer.
 
 use std::path::PathBuf;
 
@@ -9,13 +10,13 @@ use crate::config::TaskKind;
 use crate::error::LabError;
 use crate::problem::{self, Solution};
 use crate::solve::{Exit, EXIT_KL};
-use crate::train::training_depth;
 
 #[derive(Debug, Default)]
 pub struct SolveArgs {
     checkpoint: Option<PathBuf>,
     sudoku: Option<String>,
     maze: Option<PathBuf>,
+    program: Option<String>,
     iters: Option<usize>,
     exit: Option<Exit>,
     backend: Option<BackendKind>,
@@ -44,6 +45,7 @@ impl SolveArgs {
                 "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--sudoku" => a.sudoku = Some(value(flag, &mut it)?.clone()),
                 "--maze" => a.maze = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--program" => a.program = Some(value(flag, &mut it)?.clone()),
                 "--iters" => a.iters = Some(count(flag, &mut it, 1..=256, "a count")?),
                 "--exit-kl" | "--exit-halt" => a.exit = Some(parse_exit(flag, &mut it, a.exit)?),
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
@@ -56,8 +58,10 @@ impl SolveArgs {
                 "`solve` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
             ));
         }
-        if a.sudoku.is_some() == a.maze.is_some() {
-            return Err(LabError::Usage("`solve` needs exactly one of --sudoku PUZZLE or --maze FILE".into()));
+        if [a.sudoku.is_some(), a.maze.is_some(), a.program.is_some()].iter().filter(|&&x| x).count() != 1 {
+            return Err(LabError::Usage(
+                "`solve` needs exactly one of --sudoku PUZZLE, --maze FILE or --program \"RULE TAPE STEPS\"".into(),
+            ));
         }
         Ok(a)
     }
@@ -80,6 +84,8 @@ struct Step {
 /// What `--json` prints: the core's solution without the page's per-cell fields.
 #[derive(serde::Serialize)]
 struct Solved {
+    /// About the input (the automaton's rule: trained on or held out).
+    note: Option<String>,
     iterations: Vec<Step>,
     exit_iteration: usize,
     /// The exit rule: "KL < EPS" or "halting head".
@@ -106,6 +112,7 @@ impl From<Solution> for Solved {
             })
             .collect();
         Solved {
+            note: s.note,
             iterations,
             exit_iteration: s.exit_iteration,
             exit_rule: s.exit_rule,
@@ -120,19 +127,25 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     let snapshot = super::snapshot(a.checkpoint.as_ref().expect("checked by parse"), a.backend)?;
     let weights = snapshot.weights();
     let task = &weights.config.task;
-    let text = match (&a.sudoku, &a.maze, task.kind) {
-        (Some(text), _, TaskKind::Sudoku) => text.clone(),
-        (_, Some(file), TaskKind::Maze) => std::fs::read_to_string(file).map_err(io_err(file))?,
-        (Some(_), _, kind) | (_, Some(_), kind) => {
-            let given = if a.sudoku.is_some() { "--sudoku" } else { "--maze" };
+    let text = match (&a.sudoku, &a.maze, &a.program, task.kind) {
+        (Some(text), _, _, TaskKind::Sudoku) | (_, _, Some(text), TaskKind::Automaton) => text.clone(),
+        (_, Some(file), _, TaskKind::Maze) => std::fs::read_to_string(file).map_err(io_err(file))?,
+        (sudoku, maze, _, kind) => {
+            let given = if sudoku.is_some() {
+                "--sudoku"
+            } else if maze.is_some() {
+                "--maze"
+            } else {
+                "--program"
+            };
             return Err(LabError::Input(format!(
                 "{given} needs a checkpoint trained on that task; this one was trained on task.kind={kind:?}"
             )));
         }
-        (None, None, _) => unreachable!("checked by parse"),
     };
-    let problem = problem::parse(task, &text, weights.positions)?;
-    let depth = a.iters.unwrap_or_else(|| training_depth(&weights.config));
+    let problem = problem::parse(task, weights.config.seed, &text, weights.positions)?;
+    // By default at least one iteration per program step (a longer program than trained needs more).
+    let depth = a.iters.unwrap_or_else(|| problem::default_depth(&weights.config, problem.as_ref()));
     if weights.config.model.arch == crate::config::Arch::Feedforward && depth != 1 {
         return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
     }
@@ -142,6 +155,9 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&solution).expect("solution serializes"));
         return Ok(());
+    }
+    if let Some(note) = &solution.note {
+        println!("{note}; {depth} iterations");
     }
     for s in &solution.iterations {
         let kl = s.kl.map_or(String::new(), |k| format!(", KL {k:.2e}"));

@@ -48,21 +48,24 @@ pub struct Audited {
 }
 
 impl Lab {
-    /// One Sudoku or maze through the current model at its training depth, exiting by the KL rule: `text` in the
-    /// task's text format, or (empty) the test example at `pick` in [0, 1).
+    /// One Sudoku, maze or automaton program through the current model at its training depth (at least one
+    /// iteration per program step), exiting by the KL rule: `text` in the task's text format, or (empty) the
+    /// example at `pick` in [0, 1) of the test split (the automaton's held-out rules).
     pub async fn solve(&mut self, text: &str, pick: f64) -> Result<Solution, LabError> {
         let snapshot = self.snapshot().await?;
         let weights = snapshot.weights();
-        let (task, text) = (&self.trainer.config.task, text.trim());
+        let (task, seed, text) = (&self.trainer.config.task, self.trainer.config.seed, text.trim());
         let problem = if text.is_empty() {
-            let test = self.trainer.dataset.splits.iter().find(|s| s.name == "test" && !s.is_empty());
-            let test = test.ok_or_else(|| LabError::Input("the test split is empty; type an input instead".into()))?;
+            let name = problem::draw_split(task);
+            let test = self.trainer.dataset.splits.iter().find(|s| s.name == name && !s.is_empty());
+            let test =
+                test.ok_or_else(|| LabError::Input(format!("the {name} split is empty; type an input instead")))?;
             let i = ((pick * test.len() as f64) as usize).min(test.len() - 1);
-            problem::draw(task, test, i, weights.positions)?
+            problem::draw(task, seed, test, i, weights.positions)?
         } else {
-            problem::parse(task, text, weights.positions)?
+            problem::parse(task, seed, text, weights.positions)?
         };
-        let depth = training_depth(&weights.config);
+        let depth = problem::default_depth(&weights.config, problem.as_ref());
         problem::solve(&weights, &mut snapshot.backend().await?, problem.as_ref(), depth, Exit::Kl(EXIT_KL)).await
     }
 

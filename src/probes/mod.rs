@@ -8,6 +8,8 @@
 //! - `lens`: the logit lens per iteration (token / exact accuracy, answer rank; composition's bridge entities);
 //! - `cka`: stage mirroring, linear CKA between every loop state and every layer of a feedforward twin;
 //! - `path`: path independence, the final state from the true initial state vs from a perturbed one;
+//! - `steps`: program steps per iteration (the automaton task): which rows of the space-time diagram are right
+//!   after each iteration;
 //! - `phases`: first steps at which each split's accuracy crosses a threshold, from the run's history (and
 //!   from the twin's, for the held-out gain over it);
 //! - `verdict`: the evidence side by side.
@@ -22,6 +24,7 @@ pub mod convergence;
 pub mod lens;
 pub mod path;
 pub mod phases;
+pub mod steps;
 pub mod verdict;
 
 use std::collections::HashMap;
@@ -45,6 +48,7 @@ use convergence::Change;
 use lens::{BridgeReading, LensStep};
 use path::PathIndependence;
 use phases::Phases;
+use steps::StepLens;
 use verdict::VerdictLine;
 
 /// Examples probed when not told otherwise: enough for stable means, small enough that every iteration's
@@ -196,6 +200,8 @@ pub struct ProbeReport {
     pub lens: Vec<LensStep>,
     /// Composition only: per bridge entity, when it is the top token at the answer position.
     pub bridges: Vec<BridgeReading>,
+    /// Automaton only: per iteration, which program steps (rows of the space-time diagram) are read right.
+    pub steps: Option<StepLens>,
     /// With a feedforward twin.
     pub cka: Option<CkaReport>,
     /// Recurrent models only.
@@ -445,6 +451,8 @@ pub async fn run(
     } else {
         Vec::new()
     };
+    let steps = (config.task.kind == TaskKind::Automaton)
+        .then(|| steps::step_lens(&trace.logits, targets, split.grid, weights.vocab));
 
     let cka = twin.map(|twin| {
         let best: Vec<usize> = cka_rows
@@ -477,6 +485,7 @@ pub async fn run(
         },
         lens,
         bridges,
+        steps,
         cka,
         path,
         phases: options.history.map(|h| phases::phases(h, options.thresholds.phase)),

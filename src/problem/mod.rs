@@ -5,6 +5,7 @@
 //!
 //! A task plugs in by implementing [`Problem`] in a file here and adding its arm to `parse` and `draw`.
 
+mod automaton;
 mod maze;
 mod sudoku;
 
@@ -31,12 +32,47 @@ pub trait Problem {
     fn marked(&self, prediction: &[u32]) -> Vec<bool>;
     /// The validator's verdict on the prediction as an answer.
     fn judge(&self, prediction: &[u32]) -> Result<(), String>;
+    /// A line about the input to show first (an automaton's rule: trained on or held out).
+    fn note(&self) -> Option<String> {
+        None
+    }
+    /// The fewest iterations that can solve it (an automaton: one per program step).
+    fn min_depth(&self) -> usize {
+        1
+    }
+    /// The true answer as tokens of the whole grid, where the task computes it (an automaton's execution).
+    fn expected(&self) -> Option<Vec<u32>> {
+        None
+    }
 }
 
-/// The input `text` of `task`, padded to the grid a model with `positions` learned positions takes (0: none, so
-/// any size).
-pub fn parse(task: &TaskConfig, text: &str, positions: usize) -> Result<Box<dyn Problem>, LabError> {
+/// The iterations to run `problem` when none are asked for: the training depth, and at least one per step the
+/// problem needs (`Problem::min_depth`) for a recurrent model; a feedforward model runs once.
+pub fn default_depth(config: &crate::config::LabConfig, problem: &dyn Problem) -> usize {
+    if config.model.arch == crate::config::Arch::Feedforward {
+        1
+    } else {
+        crate::train::training_depth(config).max(problem.min_depth())
+    }
+}
+
+/// The split a view draws an input from when none is typed: the held-out rules for the automaton.
+pub fn draw_split(task: &TaskConfig) -> &'static str {
+    if task.kind == TaskKind::Automaton {
+        "unseen"
+    } else {
+        "test"
+    }
+}
+
+/// The input `text` of `task` (a model of `seed`: the automaton's held-out rules depend on it), padded to the
+/// grid a model with `positions` learned positions takes (0: none, so any size).
+pub fn parse(task: &TaskConfig, seed: u64, text: &str, positions: usize) -> Result<Box<dyn Problem>, LabError> {
     match task.kind {
+        TaskKind::Automaton => {
+            let program = crate::tasks::automaton::parse(text)?;
+            Ok(Box::new(automaton::AutomatonProblem::new(program, task, seed, positions)?))
+        }
         TaskKind::Sudoku => Ok(Box::new(sudoku::Sudoku::parse(text, task.size)?)),
         TaskKind::Maze => Ok(Box::new(maze::MazeProblem::new(crate::tasks::maze::parse(text)?, positions)?)),
         kind => Err(unsolvable(kind)),
@@ -44,9 +80,19 @@ pub fn parse(task: &TaskConfig, text: &str, positions: usize) -> Result<Box<dyn 
 }
 
 /// Example `i` of `split` (a split of `task`) as a problem, as `parse` would give it from its text.
-pub fn draw(task: &TaskConfig, split: &Split, i: usize, positions: usize) -> Result<Box<dyn Problem>, LabError> {
+pub fn draw(
+    task: &TaskConfig,
+    seed: u64,
+    split: &Split,
+    i: usize,
+    positions: usize,
+) -> Result<Box<dyn Problem>, LabError> {
     let tokens = split.example(i).0;
     match task.kind {
+        TaskKind::Automaton => {
+            let program = crate::tasks::automaton::Program::from_tokens(tokens, split.grid)?;
+            Ok(Box::new(automaton::AutomatonProblem::new(program, task, seed, positions)?))
+        }
         TaskKind::Sudoku => Ok(Box::new(sudoku::Sudoku::from_tokens(tokens, task.size)?)),
         TaskKind::Maze => {
             let cells = if task.test_size == 0 { task.size } else { task.test_size };
@@ -58,7 +104,7 @@ pub fn draw(task: &TaskConfig, split: &Split, i: usize, positions: usize) -> Res
 
 fn unsolvable(kind: TaskKind) -> LabError {
     LabError::Input(format!(
-        "solving is for Sudoku and maze tasks; this lab trains task.kind={}",
+        "solving is for Sudoku, maze and automaton tasks; this lab trains task.kind={}",
         serde_json::to_string(&kind).unwrap_or_default()
     ))
 }
@@ -91,6 +137,10 @@ pub struct Solution {
     /// The input in the task's text format.
     pub text: String,
     pub iterations: Vec<Iteration>,
+    /// About the input (`Problem::note`).
+    pub note: Option<String>,
+    /// The true answer over the whole grid, where the task computes it (`Problem::expected`).
+    pub expected: Option<Vec<u32>>,
     /// 1-based: where the exit rule stops.
     pub exit_iteration: usize,
     /// The exit rule: "KL < EPS" or "halting head".
@@ -137,6 +187,8 @@ pub async fn solve(
     let error = problem.judge(answer).err();
     Ok(Solution {
         kind: problem.kind(),
+        note: problem.note(),
+        expected: problem.expected(),
         grid: problem.grid(),
         text: problem.text(),
         answer: problem.render(answer),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{addition, bandit, composition, maze, modular, multiplication, passkey, pointer_chasing, prefix_sums};
-use super::{random, sudoku};
+use super::{automaton, random, sudoku};
 use crate::error::LabError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +35,9 @@ pub enum TaskKind {
     /// `a x b` of `task.size`- and `task.size_b`-digit numbers, with each answer digit's computation graph (see
     /// `tasks::multiplication`; `looplab audit`).
     Multiplication,
+    /// An elementary cellular automaton whose rule is in the prompt, run `task.steps` steps on `task.size` cells,
+    /// with held-out rules, longer runs and wider tapes (see `tasks::automaton`).
+    Automaton,
 }
 
 /// Which end of a number comes first (left) in a task's layout.
@@ -90,7 +93,7 @@ pub struct TaskConfig {
     #[serde(default)]
     pub maze_loops: f64,
     /// Composition: entities, relations, inferred facts per ID atomic fact in training (phi), and share of atomic
-    /// facts held out as OOD.
+    /// facts held out as OOD (automaton: share of the rule classes held out).
     #[serde(default)]
     pub entities: usize,
     #[serde(default)]
@@ -108,6 +111,11 @@ pub struct TaskConfig {
     /// Multiplication: digits of the second operand b (0 = `size`).
     #[serde(default)]
     pub size_b: usize,
+    /// Automaton: program steps of the training runs, and of the long test runs (0 = `steps`).
+    #[serde(default)]
+    pub steps: usize,
+    #[serde(default)]
+    pub test_steps: usize,
 }
 
 impl TaskConfig {
@@ -126,6 +134,7 @@ impl TaskConfig {
             TaskKind::Bandit => bandit::validate(self),
             TaskKind::Addition => addition::validate(self),
             TaskKind::Multiplication => multiplication::validate(self),
+            TaskKind::Automaton => automaton::validate(self, seed),
         }
     }
 }

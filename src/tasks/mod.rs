@@ -4,6 +4,7 @@
 //! local attention reads.
 
 pub mod addition;
+pub mod automaton;
 pub mod bandit;
 pub mod composition;
 mod config;
@@ -95,6 +96,7 @@ impl Dataset {
             TaskKind::Bandit => bandit::build(task, seed),
             TaskKind::Addition => addition::build(task, seed),
             TaskKind::Multiplication => multiplication::build(task, seed),
+            TaskKind::Automaton => automaton::build(task, seed, pad),
         }
     }
 

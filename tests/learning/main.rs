@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod automaton;
 mod bandit;
 mod extrapolation;
 mod feedback_memory;
