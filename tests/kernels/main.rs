@@ -16,6 +16,7 @@ mod embedding;
 mod halting;
 mod local_attention;
 mod matmul;
+mod naive_attention;
 mod reduce;
 mod rmsnorm;
 

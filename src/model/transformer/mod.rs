@@ -24,7 +24,7 @@ use crate::ops::halting::{HaltBackward, HaltForward};
 use crate::ops::matmul::{Matmul, MatmulPath};
 use crate::ops::reduce::ExactMatch;
 use crate::program::{Kernel, MemoryPlan, Tensor, Use};
-use layer::{largest_weight, plan_layer, plan_mix_scratch, LayerActs, Scratch};
+use layer::{largest_weight, map_len, plan_layer, plan_mix_scratch, LayerActs, Scratch};
 use memory::{largest_window_rows, plan_block_scratch, plan_blocked, BlockScratch, Blocked};
 
 const EPS: f32 = 1e-5;
@@ -132,12 +132,13 @@ impl CallActs {
         }
     }
 
-    /// Each layer's attention map (block-wise: the last block's windows).
-    fn probs(&self) -> Vec<Tensor> {
-        match &self.blocked {
-            Some(bl) => bl.last_probs(),
-            None => self.layers.iter().map(|l| l.probs).collect(),
-        }
+    /// Each layer's attention, for its map (block-wise: the last block's windows).
+    fn maps(&self) -> Vec<AttentionMap> {
+        let layers = match &self.blocked {
+            Some(bl) => bl.last_windows(),
+            None => &self.layers,
+        };
+        layers.iter().map(|&acts| AttentionMap(acts)).collect()
     }
 }
 
@@ -185,15 +186,19 @@ struct HaltBuffers {
 
 /// Where one call of `finish`'s stored iterations left its activations (for probes): its iteration and index
 /// within the iteration, the state it wrote, and each layer's output (the last is the new state) and
-/// attention map (`[batch, heads, seq, keys]`, keys = seq for global attention, the window for local).
+/// attention, whose dense map `Graph::attention_map` computes on request.
 #[derive(Clone, Debug)]
 pub struct CallRecord {
     pub iteration: usize,
     pub call: usize,
     pub state: usize,
     pub layer_outputs: Vec<Tensor>,
-    pub probs: Vec<Tensor>,
+    pub maps: Vec<AttentionMap>,
 }
+
+/// One stored layer application's attention: what its dense map is computed from.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionMap(LayerActs);
 
 /// Allocates buffers under a prefix.
 struct Planner<'a> {
@@ -403,9 +408,21 @@ impl Graph {
                 call: i % per_iteration,
                 state: self.rec.calls[i % per_iteration].out,
                 layer_outputs: self.stored[i].layer_outputs(),
-                probs: self.stored[i].probs(),
+                maps: self.stored[i].maps(),
             })
             .collect()
+    }
+
+    /// Elements of the dense attention map of `map`, `[batch, heads, seq, keys]` (keys = seq for global
+    /// attention, the window for local; block-wise, seq is the window's rows).
+    pub fn attention_map_len(&self, map: &AttentionMap) -> usize {
+        map_len(&self.m, map.0.shape)
+    }
+
+    /// A kernel writing the dense map of `map` (from `recorded_calls`, after `finish` ran) into `probs`, of
+    /// `attention_map_len(map)` elements: probabilities are stored nowhere else.
+    pub fn attention_map(&self, map: &AttentionMap, probs: Tensor) -> Box<dyn Kernel> {
+        self.layer_attention_map(&map.0, probs)
     }
 
     /// Calls of one iteration.
