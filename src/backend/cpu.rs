@@ -31,7 +31,10 @@ fn physical_memory() -> Option<u64> {
 
 pub struct CpuBackend {
     pub mem: CpuMemory,
-    programs: Vec<Vec<Box<dyn Kernel>>>,
+    /// Each prepared program and the GPU dispatches its kernels launch (counted as the gpu backend's
+    /// `dispatches`, with `Auto` matmuls as software adapters run them), so `looplab bench` reports the same
+    /// dispatches per step on both backends.
+    programs: Vec<(Vec<Box<dyn Kernel>>, u64)>,
     /// Set while profiling: each kernel is timed.
     profile: Option<Profile>,
     pub stats: BackendStats,
@@ -70,13 +73,14 @@ impl CpuBackend {
     }
 
     pub fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> ProgramId {
-        self.programs.push(program);
+        let launches = program.iter().map(|k| k.launches().len() as u64).sum();
+        self.programs.push((program, launches));
         ProgramId(self.programs.len() - 1)
     }
 
     pub fn run(&mut self, ids: &[ProgramId]) {
         for id in ids {
-            let program = std::mem::take(&mut self.programs[id.0]);
+            let (program, launches) = std::mem::take(&mut self.programs[id.0]);
             for kernel in &program {
                 match self.profile.as_mut() {
                     None => kernel.cpu(&mut self.mem),
@@ -90,8 +94,8 @@ impl CpuBackend {
             if let Some(profile) = self.profile.as_mut() {
                 profile.runs += 1;
             }
-            self.stats.dispatches += program.len() as u64;
-            self.programs[id.0] = program;
+            self.stats.dispatches += launches;
+            self.programs[id.0] = (program, launches);
         }
         self.stats.submits += 1;
     }

@@ -14,6 +14,7 @@ use crate::program::{check_aliasing, Kernel, MemoryPlan, ProgramId, Tensor};
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct BackendStats {
     pub submits: u64,
+    /// GPU dispatches (the cpu backend counts those its kernels would launch).
     pub dispatches: u64,
     pub bytes_allocated: u64,
 }

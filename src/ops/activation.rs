@@ -1,6 +1,6 @@
 //! MLP activations: SwiGLU and GELU (tanh form), forward and backward. Shader: shaders/activation.wgsl.
 
-use super::u;
+use super::{exp_fast, u};
 use crate::program::{for_each_rows, for_each_span, grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `out[r,j] = silu(x[r,j]) * x[r,hidden+j]` for `x` laid out `[rows, 2*hidden]` (gate columns, then up columns).
@@ -38,7 +38,7 @@ pub struct GeluBackward {
 }
 
 fn sigmoid(g: f32) -> f32 {
-    1.0 / (1.0 + libm::expf(-g))
+    1.0 / (1.0 + exp_fast(-g))
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -46,7 +46,7 @@ const GELU_CUBIC: f32 = 0.044715;
 
 /// The tanh of GELU's argument at `x`.
 fn gelu_tanh(x: f32) -> f32 {
-    libm::tanhf(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x))
+    (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()
 }
 
 /// Asserts `(tensor, expected length)` pairs.

@@ -4,8 +4,8 @@
 //! row's log-sum-exp and the backward recomputes the probabilities; `LocalAttentionProbs` gives the dense maps
 //! on request. Shader: shaders/local_attention.wgsl.
 
-use super::attention::{exp_fast, head_chunk, K, Q, V};
-use super::{check_lengths, dot, f, u};
+use super::attention::{head_chunk, K, Q, V};
+use super::{check_lengths, dot, exp_fast, f, u};
 use crate::program::{
     for_each_chunk, for_each_chunk_pair, grid, read, with_scratch, write, CpuMemory, Kernel, Launch, Shader, Tensor,
 };
