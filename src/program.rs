@@ -32,24 +32,74 @@ impl Tensor {
 /// (WebGPU's minStorageBufferOffsetAlignment is at most 256 bytes = 64 elements).
 pub const VIEW_ALIGN: usize = 64;
 
+/// What a buffer holds: the planned memory is reported per use (`MemoryPlan::breakdown`), so the breakdown is
+/// a sum over the very buffers that are allocated, not an estimate beside them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Use {
+    Parameters,
+    Gradients,
+    /// Adam's two moments.
+    Optimizer,
+    Ema,
+    /// The training graph's inputs, states, stored iterations and outputs.
+    Activations,
+    /// Temporaries reused by every call: no-gradient iterations, the backward's buffers, metrics.
+    Scratch,
+    /// The evaluation graphs and their metrics.
+    Evaluation,
+}
+
+impl Use {
+    pub fn name(self) -> &'static str {
+        match self {
+            Use::Parameters => "parameters",
+            Use::Gradients => "gradients",
+            Use::Optimizer => "optimizer",
+            Use::Ema => "EMA",
+            Use::Activations => "activations",
+            Use::Scratch => "scratch",
+            Use::Evaluation => "evaluation",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct BufferSpec {
     pub name: String,
     pub len: usize,
+    pub holds: Use,
 }
 
 /// Every buffer a model will ever use, decided before anything is allocated, so the size can be checked
 /// against the device and a step never allocates.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MemoryPlan {
     pub buffers: Vec<BufferSpec>,
+    /// The use of the buffers planned from now on (`set_use`).
+    current: Use,
+}
+
+impl Default for MemoryPlan {
+    fn default() -> Self {
+        MemoryPlan { buffers: Vec::new(), current: Use::Scratch }
+    }
 }
 
 impl MemoryPlan {
+    /// Buffers planned from now on hold `holds`; returns the use before, for the caller to restore.
+    pub fn set_use(&mut self, holds: Use) -> Use {
+        std::mem::replace(&mut self.current, holds)
+    }
+
+    pub fn current_use(&self) -> Use {
+        self.current
+    }
+
     /// A buffer of its own.
     pub fn buffer(&mut self, name: impl Into<String>, len: usize) -> Tensor {
         let buf = BufId(self.buffers.len() as u32);
-        self.buffers.push(BufferSpec { name: name.into(), len: len.max(1) });
+        self.buffers.push(BufferSpec { name: name.into(), len: len.max(1), holds: self.current });
         Tensor { buf, offset: 0, len }
     }
 
@@ -77,6 +127,50 @@ impl MemoryPlan {
     pub fn largest(&self) -> Option<&BufferSpec> {
         self.buffers.iter().max_by_key(|b| b.len)
     }
+
+    /// Bytes per use, in the order of `Use`, the uses with no buffer left out.
+    pub fn breakdown(&self) -> MemoryBreakdown {
+        let mut parts: Vec<(Use, u64)> = Vec::new();
+        for b in &self.buffers {
+            match parts.iter_mut().find(|(u, _)| *u == b.holds) {
+                Some((_, bytes)) => *bytes += b.len as u64 * 4,
+                None => parts.push((b.holds, b.len as u64 * 4)),
+            }
+        }
+        parts.sort();
+        MemoryBreakdown { total_bytes: self.total_bytes(), parts }
+    }
+}
+
+/// The planned memory per use; displays as "needs 41.2 MiB: parameters 2.0 MiB, optimizer 4.0 MiB, ...".
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MemoryBreakdown {
+    pub total_bytes: u64,
+    pub parts: Vec<(Use, u64)>,
+}
+
+impl MemoryBreakdown {
+    /// "parameters 2.0 MiB, optimizer 4.0 MiB, ...".
+    pub fn parts(&self) -> String {
+        let parts: Vec<String> = self.parts.iter().map(|(u, b)| format!("{} {}", u.name(), bytes(*b))).collect();
+        parts.join(", ")
+    }
+}
+
+impl std::fmt::Display for MemoryBreakdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "needs {}: {}", bytes(self.total_bytes), self.parts())
+    }
+}
+
+/// "512 B", "3.5 KiB", "41.2 MiB", "3.1 GiB".
+pub fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..0x10_0000 => format!("{:.1} KiB", n as f64 / 1024.0),
+        0x10_0000..0x4000_0000 => format!("{:.1} MiB", n as f64 / 1048576.0),
+        _ => format!("{:.1} GiB", n as f64 / 1073741824.0),
+    }
 }
 
 /// Handle of a prepared program.
@@ -88,12 +182,20 @@ pub struct ProgramId(pub usize);
 pub enum Shader {
     Activation,
     Adamw,
-    Attention,
+    /// Attention kernels keep `head_chunk` head dimensions per thread in registers and take `rows` rows per
+    /// workgroup against tiles of `tile` rows (see ops/attention.rs).
+    Attention {
+        head_chunk: u32,
+        rows: u32,
+        tile: u32,
+    },
     CrossEntropy,
     Elementwise,
     Embedding,
     Halting,
-    LocalAttention,
+    LocalAttention {
+        head_chunk: u32,
+    },
     Matmul,
     /// matmul.wgsl with the subgroup variant appended: a module of its own, compiled only where the adapter
     /// has wgpu's SUBGROUP feature.
@@ -106,15 +208,23 @@ const COMMON: &str = include_str!("../shaders/common.wgsl");
 
 impl Shader {
     pub fn source(self) -> String {
+        // The attention shaders size their register arrays, workgroups and tiles by constants chosen per launch.
+        let constants = match self {
+            Shader::Attention { head_chunk, rows, tile } => {
+                format!("const DC: u32 = {head_chunk}u;\nconst ROWS: u32 = {rows}u;\nconst TILE: u32 = {tile}u;\n")
+            }
+            Shader::LocalAttention { head_chunk } => format!("const DC: u32 = {head_chunk}u;\n"),
+            _ => String::new(),
+        };
         let body = match self {
             Shader::Activation => include_str!("../shaders/activation.wgsl"),
             Shader::Adamw => include_str!("../shaders/adamw.wgsl"),
-            Shader::Attention => include_str!("../shaders/attention.wgsl"),
+            Shader::Attention { .. } => include_str!("../shaders/attention.wgsl"),
             Shader::CrossEntropy => include_str!("../shaders/cross_entropy.wgsl"),
             Shader::Elementwise => include_str!("../shaders/elementwise.wgsl"),
             Shader::Embedding => include_str!("../shaders/embedding.wgsl"),
             Shader::Halting => include_str!("../shaders/halting.wgsl"),
-            Shader::LocalAttention => include_str!("../shaders/local_attention.wgsl"),
+            Shader::LocalAttention { .. } => include_str!("../shaders/local_attention.wgsl"),
             Shader::Matmul => include_str!("../shaders/matmul.wgsl"),
             Shader::MatmulSubgroup => {
                 return format!(
@@ -126,7 +236,7 @@ impl Shader {
             Shader::Reduce => include_str!("../shaders/reduce.wgsl"),
             Shader::Rmsnorm => include_str!("../shaders/rmsnorm.wgsl"),
         };
-        format!("{COMMON}\n{body}")
+        format!("{COMMON}\n{constants}{body}")
     }
 }
 
@@ -309,10 +419,8 @@ pub fn for_each_chunk(out: &mut [f32], chunk_len: usize, work: usize, f: impl Fn
     let chunk_len = chunk_len.max(1);
     let chunks = out.len().div_ceil(chunk_len);
     #[cfg(not(target_arch = "wasm32"))]
-    if chunks > 1 && chunks.saturating_mul(work) >= 1 << 15 {
+    if let Some(per_task) = per_task(chunks, work) {
         use rayon::prelude::*;
-        // Enough chunks per task that one task is worth ~32k operations.
-        let per_task = ((1usize << 15) / work.max(1)).max(1);
         out.par_chunks_mut(chunk_len).with_min_len(per_task).enumerate().for_each(|(i, c)| f(i, c));
         return;
     }
@@ -334,4 +442,50 @@ pub fn for_each_rows(out: &mut [f32], width: usize, cost: usize, f: impl Fn(usiz
     // About 8k operations per chunk, at least one row.
     let rows = ((1usize << 13) / (width * cost.max(1))).max(1);
     for_each_chunk(out, rows * width, rows * width * cost.max(1), |i, c| f(i * rows, c));
+}
+
+/// `for_each_chunk` over two outputs at once: call i gets chunk i of `a` (`a_len` elements) and of `b`
+/// (`b_len`), e.g. one example's attention output and its row statistics.
+pub fn for_each_chunk_pair(
+    a: &mut [f32],
+    a_len: usize,
+    b: &mut [f32],
+    b_len: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+) {
+    let (a_len, b_len) = (a_len.max(1), b_len.max(1));
+    let chunks = a.len().div_ceil(a_len);
+    assert_eq!(chunks, b.len().div_ceil(b_len), "for_each_chunk_pair: the outputs have different chunk counts");
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(per_task) = per_task(chunks, work) {
+        use rayon::prelude::*;
+        let pairs = a.par_chunks_mut(a_len).zip(b.par_chunks_mut(b_len));
+        pairs.with_min_len(per_task).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+        return;
+    }
+    let _ = (chunks, work);
+    a.chunks_mut(a_len).zip(b.chunks_mut(b_len)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+}
+
+/// Chunks per rayon task so one task is worth ~32k operations, or None when the whole is too small to share.
+#[cfg(not(target_arch = "wasm32"))]
+fn per_task(chunks: usize, work: usize) -> Option<usize> {
+    (chunks > 1 && chunks.saturating_mul(work) >= 1 << 15).then(|| ((1usize << 15) / work.max(1)).max(1))
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `len` floats of this thread's scratch (contents unspecified), which grows once and is then
+/// reused, so kernels that need per-thread temporaries allocate nothing per step. Not reentrant.
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < len {
+            s.resize(len, 0.0);
+        }
+        f(&mut s[..len])
+    })
 }

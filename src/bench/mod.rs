@@ -32,6 +32,8 @@ pub struct Options {
     pub profile: bool,
     /// Also write the JSON report here (the text still goes to stdout).
     pub save: Option<String>,
+    /// Milliseconds one GPU submit may take (`Backend::set_submit_budget`); longer steps show more submits.
+    pub submit_budget_ms: Option<f64>,
 }
 
 impl Options {
@@ -134,20 +136,16 @@ fn cpu_threads() -> usize {
     1
 }
 
-async fn time_steps(
-    name: &str,
-    config: LabConfig,
-    kind: BackendKind,
-    steps: usize,
-    profile: bool,
-) -> Result<StepFigure, LabError> {
+async fn time_steps(name: &str, config: LabConfig, kind: BackendKind, args: &Options) -> Result<StepFigure, LabError> {
+    let (steps, profile) = (args.steps, args.profile);
     let mut t = Trainer::new(config.clone(), Backend::open(kind).await?).await?;
-    let mut depths = vec![t.step_once()]; // warm-up: shader compilation, first submit
+    t.backend.set_submit_budget(args.submit_budget_ms);
+    let mut depths = vec![t.step_once()?]; // warm-up: shader compilation, first submit
     t.wait_idle().await?;
     let before = t.backend.stats();
     let start = web_time::Instant::now();
     for _ in 0..steps {
-        depths.push(t.step_once());
+        depths.push(t.step_once()?);
     }
     t.wait_idle().await?;
     let seconds = start.elapsed().as_secs_f64();
@@ -190,10 +188,10 @@ async fn time_matmul(kind: BackendKind, path: MatmulPath, n: usize) -> Result<Ma
     let kernels: Vec<Box<dyn Kernel>> =
         (0..reps).map(|_| Box::new(Matmul::new(a, b, c, n, n, n).path(path)) as Box<dyn Kernel>).collect();
     let program = backend.prepare(kernels).await?;
-    backend.run(&[program]);
+    backend.run(&[program])?;
     backend.read(c.slice(0, 1)).await?;
     let start = web_time::Instant::now();
-    backend.run(&[program]);
+    backend.run(&[program])?;
     backend.read(c.slice(0, 1)).await?;
     let seconds = start.elapsed().as_secs_f64();
     Ok(MatmulFigure {
@@ -225,7 +223,7 @@ pub async fn run(args: &Options) -> Result<(), LabError> {
         let named = PRESETS.iter().map(|p| (p.name.to_string(), (p.config)()));
         let shapes = REFERENCE.iter().map(|&s| (format!("ref:{}", s.0), reference_config(s)));
         for (name, config) in named.chain(shapes).filter(|(name, _)| args.wanted(name)) {
-            let f = time_steps(&name, config, kind, args.steps, args.profile).await?;
+            let f = time_steps(&name, config, kind, args).await?;
             if !args.json {
                 println!(
                     "{:<18} {:>8} params {:>10.1} ms/step  {:>4.0} submits/step  {:>5.0} dispatches/step  {:>4.0} bytes allocated/step",

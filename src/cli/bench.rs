@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{backend, checked, number, Checked};
+use super::{backend, checked, milliseconds, number, Checked};
 use crate::backend::BackendKind;
 use crate::bench::{figure_names, Options};
 
@@ -29,6 +29,9 @@ pub struct BenchArgs {
     /// Also write the JSON report to FILE
     #[arg(long, value_name = "FILE")]
     save: Option<String>,
+    /// Milliseconds of GPU work one submit may take (longer steps show more submits/step) [default: none]
+    #[arg(long, value_name = "MS", value_parser = milliseconds())]
+    submit_budget: Option<f64>,
 }
 
 /// One name of `--only`'s list, checked against every figure's.
@@ -48,6 +51,7 @@ impl BenchArgs {
             only: if self.only.is_empty() { None } else { Some(self.only.clone()) },
             profile: self.profile,
             save: self.save.clone(),
+            submit_budget_ms: self.submit_budget,
         }
     }
 }

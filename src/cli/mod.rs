@@ -16,6 +16,7 @@ mod solve;
 mod train;
 
 use std::ffi::OsStr;
+use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::Path;
 use std::process::ExitCode;
@@ -285,6 +286,11 @@ pub(crate) fn backend() -> impl TypedValueParser<Value = BackendKind> {
     choice(&["gpu", "cpu"])
 }
 
+/// A submit budget (`Backend::set_submit_budget`).
+pub(crate) fn milliseconds() -> Checked<f64> {
+    number("milliseconds > 0", |ms: &f64| ms.is_finite() && *ms > 0.0)
+}
+
 /// A preset's name (offered in completions and listed when wrong; `looplab presets` describes them).
 pub(crate) fn preset_name() -> PossibleValuesParser {
     PossibleValuesParser::new(PRESETS.iter().map(|p| p.name))
@@ -300,9 +306,25 @@ pub(crate) fn snapshot(path: &Path, backend: BackendKind) -> Result<Snapshot, La
     Snapshot::new(bytes, &path.display().to_string(), backend)
 }
 
-/// Writes via a temporary file and a rename, so a crash never leaves a half-written file behind.
+/// Writes a file atomically and durably: into a temporary file in the same directory, flushed to disk, renamed
+/// over `path`, then the directory flushed, so a crash or power loss leaves either the old file or the new one,
+/// never a half-written one. Every checkpoint, history and report the CLI writes goes through here.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    // The rename lives in the directory: flush it too (directories cannot be opened as files on Windows).
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+    }
+    Ok(())
 }

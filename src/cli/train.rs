@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args};
 
-use super::{io_err, number, preset_name, write_atomic, DeviceArg};
+use super::{io_err, milliseconds, number, preset_name, write_atomic, DeviceArg};
+use crate::backend::Backend;
 use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::lab::Lab;
-use crate::train::Record;
+use crate::train::{checkpoint, read_history, Record, TrainingPlan};
 
 /// The files `train` writes into a run folder.
 const RUN_FILES: [&str; 4] = ["config.json", "model.safetensors", "history.json", "history.csv"];
@@ -42,6 +43,12 @@ pub struct TrainArgs {
     /// Write into a folder that already holds a run, replacing its files
     #[arg(long)]
     force: bool,
+    /// Plan the run, print its memory and check it against the device; allocate and write nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Milliseconds of GPU work one submit may take: longer steps are split into several submits [default: none]
+    #[arg(long, value_name = "MS", value_parser = milliseconds())]
+    submit_budget: Option<f64>,
 }
 
 /// What a run folder's config.json holds: the resolved config and where it ran.
@@ -86,7 +93,6 @@ impl TrainArgs {
         if let Some(steps) = self.steps {
             config.train.steps = steps;
         }
-        config.validate()?;
         Ok(config)
     }
 }
@@ -115,22 +121,26 @@ fn claim(out: &Path, a: &TrainArgs) -> Result<(), LabError> {
     Ok(())
 }
 
-async fn resume(dir: &Path, a: &TrainArgs) -> Result<Lab, LabError> {
+/// The run planned before anything is allocated, and for a resumed run its checkpoint and history.
+fn plan(a: &TrainArgs) -> Result<(TrainingPlan, Option<Resumed>), LabError> {
+    let Some(dir) = &a.resume else {
+        return Ok((TrainingPlan::new(a.config()?, &[])?, None));
+    };
     let path = dir.join("model.safetensors");
     let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    let source = path.display().to_string();
     let hist_path = dir.join("history.json");
-    let history: Vec<Record> = match std::fs::read_to_string(&hist_path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| LabError::Checkpoint {
-            path: hist_path.display().to_string(),
-            what: format!("history is not valid JSON ({e})"),
-        })?,
+    let history = match std::fs::read_to_string(&hist_path) {
+        Ok(text) => read_history(&text, &hist_path.display().to_string())?,
         Err(_) => Vec::new(),
     };
-    let mut lab = Lab::resume(&bytes, &path.display().to_string(), a.device.backend, history, &[]).await?;
-    if let Some(steps) = a.steps {
-        lab.set_total_steps(steps);
-    }
-    Ok(lab)
+    Ok((checkpoint::plan(&bytes, &source, &[], &[])?, Some(Resumed { bytes, source, history })))
+}
+
+struct Resumed {
+    bytes: Vec<u8>,
+    source: String,
+    history: Vec<Record>,
 }
 
 async fn save_run(lab: &mut Lab, out: &Path) -> Result<(), LabError> {
@@ -152,22 +162,37 @@ fn duration(seconds: f64) -> String {
 
 pub async fn run(a: &TrainArgs) -> Result<(), LabError> {
     let out = a.out();
-    let config = if a.resume.is_none() { Some(a.config()?) } else { None };
+    // Planned first, so the memory is printed (and a run too large refused) before anything is allocated.
+    let (planned, resumed) = plan(a)?;
+    eprintln!("memory: {}", planned.memory());
+    if a.dry_run {
+        let device = Backend::open(a.device.backend).await?;
+        planned.check(&device)?;
+        eprintln!("fits on {} (dry run: nothing allocated)", device.describe());
+        return Ok(());
+    }
     claim(&out, a)?;
-    let mut lab = match (&a.resume, config) {
-        (Some(dir), _) => resume(dir, a).await?,
-        (None, Some(config)) => Lab::new(config, a.device.backend).await?,
-        (None, None) => unreachable!("a config unless resuming"),
+    let mut lab = match resumed {
+        Some(r) => {
+            let mut lab = Lab::resume_plan(planned, &r.bytes, &r.source, a.device.backend, r.history).await?;
+            if let Some(steps) = a.steps {
+                lab.set_total_steps(steps);
+            }
+            lab
+        }
+        None => Lab::from_plan(planned, a.device.backend).await?,
     };
+    if a.submit_budget.is_some() {
+        lab.set_submit_budget(a.submit_budget);
+    }
     std::fs::create_dir_all(&out).map_err(io_err(&out))?;
     let run_config = RunConfig { looplab: env!("CARGO_PKG_VERSION"), device: lab.device(), config: lab.config() };
     let text = serde_json::to_string_pretty(&run_config).expect("the run config serializes") + "\n";
     write_atomic(&out.join("config.json"), text.as_bytes())?;
     eprintln!(
-        "device: {}\nmodel: {} parameters, {} MiB of buffers, {:?} x{} loops; {} steps from step {}; writing {}",
+        "device: {}\nmodel: {} parameters, {:?} x{} loops; {} steps from step {}; writing {}",
         lab.device(),
         lab.parameter_count(),
-        lab.memory_bytes() >> 20,
         lab.config().model.arch,
         lab.config().model.loops,
         lab.config().train.steps,

@@ -1,6 +1,6 @@
 //! MLP activations: SwiGLU and GELU (tanh form), forward and backward. Shader: shaders/activation.wgsl.
 
-use super::u;
+use super::{exp_fast, u};
 use crate::program::{for_each_rows, for_each_span, grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `out[r,j] = silu(x[r,j]) * x[r,hidden+j]` for `x` laid out `[rows, 2*hidden]` (gate columns, then up columns).
@@ -38,7 +38,7 @@ pub struct GeluBackward {
 }
 
 fn sigmoid(g: f32) -> f32 {
-    1.0 / (1.0 + (-g).exp())
+    1.0 / (1.0 + exp_fast(-g))
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;

@@ -60,7 +60,7 @@ impl Kernel for AdamW {
         let Some(scale) = self.grad_scale(mem.get(self.grad_norm_sq)[0]) else { return };
         let (t, lr) = (mem.get(self.step_info)[0], mem.get(self.step_info)[1]);
         let (b1, b2) = (self.beta1, self.beta2);
-        let (correction1, correction2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
+        let (correction1, correction2) = (1.0 - libm::powf(b1, t), 1.0 - libm::powf(b2, t));
         let decay_len = self.decay_len;
         // Three passes (moments, then weights), each spread over the cores; the arithmetic per element is the
         // shader's.

@@ -156,10 +156,10 @@ impl GpuBackend {
         let result = async {
             let once = self.prepare_launches(trial.launches()).await?;
             let reps = self.prepare_launches((0..REPS).flat_map(|_| trial.launches()).collect()).await?;
-            self.run(&[once]);
+            self.run(&[once])?;
             let result = self.read(out).await?;
             let start = web_time::Instant::now();
-            self.run(&[reps]);
+            self.run(&[reps])?;
             self.read(out.slice(0, 1)).await?;
             Ok((start.elapsed().as_secs_f64() / REPS as f64, result))
         }
