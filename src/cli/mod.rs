@@ -18,7 +18,7 @@ mod train;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::ops::RangeInclusive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -30,7 +30,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::backend::{gpu::GpuBackend, BackendKind};
 use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
+use crate::runs::Run;
 use crate::snapshot::Snapshot;
+use crate::train::{checkpoint, read_history};
 
 #[derive(Parser)]
 #[command(
@@ -291,6 +293,11 @@ pub(crate) fn milliseconds() -> Checked<f64> {
     number("milliseconds > 0", |ms: &f64| ms.is_finite() && *ms > 0.0)
 }
 
+/// An accuracy threshold (a phase is the first step a split reaches it).
+pub(crate) fn accuracy() -> Checked<f64> {
+    number("an accuracy in (0, 1], e.g. 0.9", |x: &f64| *x > 0.0 && *x <= 1.0)
+}
+
 /// A preset's name (offered in completions and listed when wrong; `looplab presets` describes them).
 pub(crate) fn preset_name() -> PossibleValuesParser {
     PossibleValuesParser::new(PRESETS.iter().map(|p| p.name))
@@ -327,4 +334,52 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
     }
     Ok(())
+}
+
+/// A config file: a bare config (what `config --json` prints), or a run's config.json (the config under
+/// `config`).
+pub(crate) fn read_config(path: &Path) -> Result<LabConfig, LabError> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| LabError::Input(format!("{}: not JSON ({e})", path.display())))?;
+    let config = value.get("config").filter(|c| c.is_object()).unwrap_or(&value);
+    LabConfig::from_json(&config.to_string()).map_err(|e| LabError::Input(format!("{}: {e}", path.display())))
+}
+
+/// A run to plot or compare: a run folder (its history.json, and its config from config.json or else the
+/// checkpoint's metadata), or a history JSON file (no config). Named by the folder, or the file's stem less
+/// `.history` (`looped.history.json` is `looped`).
+pub(crate) fn read_run(path: &Path) -> Result<Run, LabError> {
+    let folder = path.is_dir();
+    let history_path = if folder { path.join("history.json") } else { path.to_path_buf() };
+    let text = std::fs::read_to_string(&history_path).map_err(io_err(&history_path))?;
+    let history = read_history(&text, &history_path.display().to_string())?;
+    if history.is_empty() {
+        return Err(LabError::Input(format!("{}: the history has no records yet", history_path.display())));
+    }
+    let config = match (folder, path.join("config.json"), path.join("model.safetensors")) {
+        (false, _, _) => None,
+        (true, json, _) if json.exists() => Some(read_config(&json)?),
+        (true, _, ckpt) if ckpt.exists() => {
+            let bytes = std::fs::read(&ckpt).map_err(io_err(&ckpt))?;
+            Some(checkpoint::read_config(&bytes, &ckpt.display().to_string())?)
+        }
+        _ => None,
+    };
+    let stem = if folder { path.file_name() } else { path.file_stem() };
+    let name = stem.map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+    let name = name.strip_suffix(".history").map_or(name.clone(), String::from);
+    Ok(Run { name, history, config })
+}
+
+/// The runs at `paths`, named by their paths where their short names collide.
+pub(crate) fn read_runs(paths: &[PathBuf]) -> Result<Vec<Run>, LabError> {
+    let mut runs = paths.iter().map(|p| read_run(p)).collect::<Result<Vec<_>, _>>()?;
+    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    for (run, path) in runs.iter_mut().zip(paths) {
+        if names.iter().filter(|n| **n == run.name).count() > 1 {
+            run.name = path.display().to_string();
+        }
+    }
+    Ok(runs)
 }

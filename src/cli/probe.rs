@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{count, number, DeviceArg};
+use super::{accuracy, count, DeviceArg};
 use crate::config::Arch;
 use crate::error::LabError;
 use crate::probes::{self, ProbeOptions, ProbeReport, Thresholds, MAX_EXAMPLES};
@@ -31,8 +31,7 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "N", value_parser = count(1..=256, "a count"))]
     iters: Option<usize>,
     /// The accuracy a split must reach for its phase [default: 0.9]
-    #[arg(long, value_name = "X",
-          value_parser = number::<f64>("an accuracy in (0, 1], e.g. 0.9", |x| *x > 0.0 && *x <= 1.0))]
+    #[arg(long, value_name = "X", value_parser = accuracy())]
     threshold: Option<f64>,
     #[command(flatten)]
     device: DeviceArg,

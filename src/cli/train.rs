@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args};
 
-use super::{io_err, milliseconds, number, preset_name, write_atomic, DeviceArg};
+use super::{io_err, milliseconds, number, preset_name, read_config, write_atomic, DeviceArg};
 use crate::backend::Backend;
 use crate::config::LabConfig;
 use crate::error::LabError;
@@ -57,15 +57,6 @@ struct RunConfig<'a> {
     looplab: &'static str,
     device: String,
     config: &'a LabConfig,
-}
-
-/// A config file: a bare config, or a run's config.json (the config under `config`).
-fn read_config(path: &Path) -> Result<LabConfig, LabError> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| LabError::Input(format!("{}: not JSON ({e})", path.display())))?;
-    let config = value.get("config").filter(|c| c.is_object()).unwrap_or(&value);
-    LabConfig::from_json(&config.to_string()).map_err(|e| LabError::Input(format!("{}: {e}", path.display())))
 }
 
 impl TrainArgs {
