@@ -18,12 +18,20 @@ use crate::error::LabError;
 use crate::lab::Lab;
 use crate::train::{checkpoint, Record};
 
+/// A JS Error with the message and, as its `name`, the error's kind (`LabError::kind`): the page matches on
+/// the name, never on the text.
 fn js_error(e: LabError) -> JsValue {
-    js_sys::Error::new(&e.to_string()).into()
+    named_error(&e.to_string(), e.kind())
+}
+
+fn named_error(message: &str, name: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name(name);
+    error.into()
 }
 
 fn busy<T>(_: T) -> JsValue {
-    js_sys::Error::new("the lab is busy with another call").into()
+    named_error("the lab is busy with another call", "Busy")
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -153,15 +161,15 @@ impl WebLab {
     }
 
     /// Runs the current model on one Sudoku, maze or automaton program: `text` in the task's text format, or
-    /// empty to draw one from the test split (the automaton's held-out rules). Resolves to `{kind, grid, tokens,
+    /// null to draw one from the test split (the automaton's held-out rules). Resolves to `{kind, grid, tokens,
     /// text, note, expected, iterations: [{predictions, confidence, marked, valid}], exit_iteration, valid,
-    /// verdict}`; a bad input rejects with the parser's message.
-    pub fn solve(&self, text: String) -> js_sys::Promise {
+    /// verdict}`; a bad (or empty) input rejects with the parser's message.
+    pub fn solve(&self, text: Option<String>) -> js_sys::Promise {
         let lab = self.lab.clone();
         let pick = js_sys::Math::random();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut lab = lab.try_borrow_mut().map_err(busy)?;
-            to_js(&lab.solve(&text, pick).await.map_err(js_error)?)
+            to_js(&lab.solve(text.as_deref(), pick).await.map_err(js_error)?)
         })
     }
 

@@ -12,6 +12,8 @@ fn invalid_arguments_and_configs_get_specific_messages() {
     std::fs::create_dir_all(&garbage_dir).unwrap();
     std::fs::write(garbage_dir.join("model.safetensors"), b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage").unwrap();
     let garbage = garbage_dir.to_str().unwrap();
+    // A pasted 5,000-character value is echoed cut, with its length.
+    let long = format!("task.p={}", "7".repeat(5000));
     let train = ["train", "--preset", "grokking", "--set"];
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec![], "no command given"),
@@ -30,24 +32,37 @@ fn invalid_arguments_and_configs_get_specific_messages() {
             "unknown config key `task.q`; known keys: task.entities, task.examples, ",
         ),
         ([&train[..], &["depth=3"]].concat(), "unknown config key `depth`; known keys: model, seed, task, train"),
-        ([&train[..], &["task.p=abc"]].concat(), "invalid value \"abc\" for `task.p`: expected a whole number >= 0"),
-        ([&train[..], &["task.p=1"]].concat(), "`task.p`: expected a number from 2 to 1000"),
+        (
+            [&train[..], &["task.p=abc"]].concat(),
+            "invalid value \"abc\" for `task.p`: expected a whole number from 2 to 1000",
+        ),
+        ([&train[..], &["task.p=1"]].concat(), "`task.p`: expected a whole number from 2 to 1000"),
+        ([&train[..], &[long.as_str()]].concat(), "7777… (5000 characters)\" for `task.p`: expected a whole number"),
         ([&train[..], &["task.train_fraction=1.5"]].concat(), "`task.train_fraction`: expected a fraction in (0, 1)"),
         ([&train[..], &["model.heads=3"]].concat(), "`model.heads`: expected a divisor of model.d_model (128)"),
         (
             [&train[..], &["model.arch=recurrent"]].concat(),
             "`model.arch`: expected one of `feedforward`, `looped`, `trm`, `hrm`",
         ),
-        ([&train[..], &["model.loops=0"]].concat(), "`model.loops`: expected a number from 1 to 256"),
+        ([&train[..], &["model.loops=0"]].concat(), "`model.loops`: expected a whole number from 1 to 256"),
+        // A value that is no count at all breaks the same rule, in the same words.
+        (
+            [&train[..], &["model.loops=-1"]].concat(),
+            "invalid value \"-1\" for `model.loops`: expected a whole number from 1 to 256",
+        ),
+        (
+            [&train[..], &["train.segments=2.5"]].concat(),
+            "\"2.5\" for `train.segments`: expected a whole number from 1 to 64",
+        ),
         ([&train[..], &["model.injection=maybe"]].concat(), "`model.injection`: expected true or false"),
         ([&train[..], &["train.lr=nan"]].concat(), "`train.lr`: expected a finite number"),
         ([&train[..], &["train.ema=1"]].concat(), "`train.ema`: expected 0 (off) or a decay in (0, 1)"),
         ([&train[..], &["task.op=/", "--set", "task.p=48"]].concat(), "`task.p`: expected a prime when task.op is /"),
         ([&train[..], &["task.op=%"]].concat(), "`task.op`: expected one of `+`, `-`, `*`, `/`"),
         (vec!["train", "--preset", "grokking-ff", "--set", "model.loops=4"], "1 for model.arch=feedforward"),
-        ([&train[..], &["model.arch=trm"]].concat(), "`model.inner`: expected a number from 1 to 64"),
+        ([&train[..], &["model.arch=trm"]].concat(), "`model.inner`: expected a whole number from 1 to 64"),
         ([&train[..], &["model.inner=2"]].concat(), "`model.inner`: expected 0 unless model.arch is trm or hrm"),
-        ([&train[..], &["model.attention=local"]].concat(), "`model.radius`: expected a number from 1 to 8"),
+        ([&train[..], &["model.attention=local"]].concat(), "`model.radius`: expected a whole number from 1 to 8"),
         ([&train[..], &["model.attention=sparse"]].concat(), "`model.attention`: expected `global` or `local`"),
         ([&train[..], &["model.radius=2"]].concat(), "`model.radius`: expected 0 unless model.attention=local"),
         ([&train[..], &["model.positions=rotary"]].concat(), "`model.positions`: expected `learned` or `none`"),
@@ -60,7 +75,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
             [&train[..], &["train.depth=progressive", "--set", "train.progressive_alpha=0"]].concat(),
             "`train.progressive_alpha`: expected a weight in (0, 1]",
         ),
-        ([&train[..], &["train.segments=0"]].concat(), "`train.segments`: expected a number from 1 to 64"),
+        ([&train[..], &["train.segments=0"]].concat(), "`train.segments`: expected a whole number from 1 to 64"),
         (
             [
                 &train[..],

@@ -339,7 +339,7 @@ function startSolve(text) {
   send('solve', { text });
 }
 solve.run.addEventListener('click', () => startSolve(solve.input.value));
-solve.draw.addEventListener('click', () => startSolve(''));
+solve.draw.addEventListener('click', () => startSolve(null));
 
 worker.onerror = (event) => {
   showMessage(`The training worker failed: ${event.message || 'unknown error'}`);

@@ -17,7 +17,7 @@ function tint(rgb, alpha) {
 }
 
 export class ProgramView {
-  // root: the #program section; request(text) asks the worker to run `text` ('' draws a held-out program).
+  // root: the #program section; request(text) asks the worker to run `text` (null draws a held-out program).
   constructor(root, request) {
     const q = (id) => root.querySelector(`#${id}`);
     this.el = {
@@ -34,7 +34,7 @@ export class ProgramView {
       request(text);
     };
     this.el.run.addEventListener('click', () => go(this.el.input.value));
-    this.el.draw.addEventListener('click', () => go(''));
+    this.el.draw.addEventListener('click', () => go(null));
     this.scrub = new Scrub(this.el.slider, this.el.play, () => this.draw());
   }
 
