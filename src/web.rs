@@ -109,6 +109,30 @@ impl WebLab {
         Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
     }
 
+    /// A trained model (a weights-only file of www/models, checked against the manifest's `sha256`) at its step,
+    /// with a fresh optimizer state (`Lab::from_weights`).
+    #[wasm_bindgen(js_name = fromWeights)]
+    pub async fn from_weights(
+        bytes: Vec<u8>,
+        source: String,
+        sha256: String,
+        backend: String,
+    ) -> Result<WebLab, JsValue> {
+        let kind: BackendKind = backend.parse().map_err(js_error)?;
+        let config = checkpoint::read_config(&bytes, &source).map_err(js_error)?;
+        let lab =
+            Lab::from_weights(&bytes, &source, Some(&sha256), kind, &sweep_depths(&config)).await.map_err(js_error)?;
+        Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
+    }
+
+    /// Sets `train.steps`: a trained model trains on to this total (the schedule follows it).
+    #[wasm_bindgen(js_name = setTotalSteps)]
+    pub fn set_total_steps(&self, steps: f64) -> Result<(), JsValue> {
+        let mut lab = self.lab.try_borrow_mut().map_err(busy)?;
+        lab.set_total_steps(steps.max(1.0) as u64);
+        Ok(())
+    }
+
     /// Resolves to the run as safetensors bytes (a Uint8Array), the same file `looplab train` writes.
     pub fn checkpoint(&self) -> js_sys::Promise {
         let lab = self.lab.clone();
