@@ -1,4 +1,4 @@
-// C[m,n] = (accumulate ? C : 0) + op(A)[m,k] . op(B)[k,n]
+// C[m,n] = (accumulate ? C : residual ? R : 0) + op(A)[m,k] . op(B)[k,n]
 // op(A)[i,kk] = A[i*a_i + kk*a_k] and op(B)[kk,j] = B[kk*b_k + j*b_j]: the strides express the transposes
 // gradients need (dX = dY.W^T, dW = X^T.dY) without copies.
 // Split-K (k_chunk > 0): workgroup z sums k in [z*k_chunk, (z+1)*k_chunk) into its own [m,n] slice of c;
@@ -7,24 +7,34 @@
 struct Params {
     m: u32, n: u32, k: u32, accumulate: u32,
     a_i: u32, a_k: u32, b_k: u32, b_j: u32,
-    k_chunk: u32, splits: u32, _pad0: u32, _pad1: u32,
+    k_chunk: u32, splits: u32, residual: u32, _pad: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>; // the residual (an input stands in without one)
 
 // The same matrices seen as vec4 rows, for the vec4 paths (chosen when the contiguous dimensions are multiples of 4).
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 
-// matmul_sum_splits: the partial products (bound as `a`) summed into the output.
+// matmul_sum_splits: the partial products (bound as `a`) summed into the output, plus the residual.
 @group(0) @binding(2) var<storage, read_write> summed: array<f32>;
+@group(0) @binding(3) var<storage, read> summed_r: array<f32>;
 
 // The k range of split z: all of k without splitting.
 fn k_range(z: u32) -> vec2<u32> {
     if (p.k_chunk == 0u) { return vec2<u32>(0u, p.k); }
     return vec2<u32>(min(z * p.k_chunk, p.k), min((z + 1u) * p.k_chunk, p.k));
+}
+
+// Element (i, j) of C, or of split slice `base`, with the epilogue: accumulate or the residual.
+fn store_one(base: u32, i: u32, j: u32, sum: f32) {
+    var v = sum;
+    if (p.accumulate != 0u) { v += c[base + i * p.n + j]; }
+    if (p.residual != 0u) { v += residual[i * p.n + j]; }
+    c[base + i * p.n + j] = v;
 }
 
 // Each thread owns a 4x4 block of C (acc[r] is row r); a 16x16 workgroup covers 64x64. Split z writes its slice.
@@ -36,9 +46,7 @@ fn store(row0: u32, col0: u32, z: u32, acc: array<vec4<f32>, 4>) {
         for (var s = 0u; s < 4u; s++) {
             let j = col0 + s;
             if (j >= p.n) { break; }
-            var v = acc[r][s];
-            if (p.accumulate != 0u) { v += c[base + i * p.n + j]; }
-            c[base + i * p.n + j] = v;
+            store_one(base, i, j, acc[r][s]);
         }
     }
 }
@@ -51,6 +59,7 @@ fn matmul_sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     var v = 0.0;
     for (var z = 0u; z < p.splits; z++) { v += a[z * mn + i]; }
     if (p.accumulate != 0u) { v += summed[i]; }
+    if (p.residual != 0u) { v += summed_r[i]; }
     summed[i] = v;
 }
 
@@ -151,12 +160,29 @@ fn matmul_vec4_tn(@builtin(global_invocation_id) gid: vec3<u32>) {
     store(row0, gid.x * 4u, gid.z, acc);
 }
 
-// Workgroup tiles: each 16-deep slice of A (64 rows) and B (64 columns) is staged in workgroup memory once and
-// reused by all 256 threads; the path for real GPUs, where global memory bandwidth is the limit.
+// Workgroup tiles: each slice of A (`width` rows) and B (`width` columns), 1024 / width deep, is staged in
+// workgroup memory once and reused by all 256 threads; the paths for real GPUs, where global memory
+// bandwidth is the limit. The 64x64 and 128x128 paths share the two 4 KiB stages.
 const TILE: u32 = 64u;
 const DEPTH: u32 = 16u;
-var<workgroup> tile_a: array<f32, 1024>; // [DEPTH][TILE]
-var<workgroup> tile_b: array<f32, 1024>; // [DEPTH][TILE]
+var<workgroup> tile_a: array<f32, 1024>; // [1024 / width][width]
+var<workgroup> tile_b: array<f32, 1024>;
+
+// Thread t's share of staging the slice of k from k0 (up to the split's end) for the tile at (row, col).
+fn stage(t: u32, k0: u32, k_end: u32, tile_row: u32, tile_col: u32, width: u32) {
+    for (var e = t; e < 1024u; e += 256u) {
+        let kk = k0 + e / width;
+        let x = e % width;
+        let i = tile_row + x;
+        let j = tile_col + x;
+        var va = 0.0;
+        var vb = 0.0;
+        if (kk < k_end && i < p.m) { va = a[i * p.a_i + kk * p.a_k]; }
+        if (kk < k_end && j < p.n) { vb = b[kk * p.b_k + j * p.b_j]; }
+        tile_a[e] = va;
+        tile_b[e] = vb;
+    }
+}
 
 @compute @workgroup_size(16, 16)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -166,18 +192,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     var acc: array<vec4<f32>, 4>;
     let ks = k_range(wid.z);
     for (var k0 = ks.x; k0 < ks.y; k0 += DEPTH) {
-        for (var e = t; e < DEPTH * TILE; e += 256u) {
-            let kk = k0 + e / TILE;
-            let x = e % TILE;
-            let i = tile_row + x;
-            let j = tile_col + x;
-            var va = 0.0;
-            var vb = 0.0;
-            if (kk < ks.y && i < p.m) { va = a[i * p.a_i + kk * p.a_k]; }
-            if (kk < ks.y && j < p.n) { vb = b[kk * p.b_k + j * p.b_j]; }
-            tile_a[e] = va;
-            tile_b[e] = vb;
-        }
+        stage(t, k0, ks.y, tile_row, tile_col, TILE);
         workgroupBarrier();
         for (var d = 0u; d < DEPTH; d++) {
             let av = vec4<f32>(tile_a[d * TILE + lid.y * 4u], tile_a[d * TILE + lid.y * 4u + 1u],
@@ -191,4 +206,41 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         workgroupBarrier();
     }
     store(tile_row + lid.y * 4u, tile_col + lid.x * 4u, wid.z, acc);
+}
+
+// Wide tiles for real GPUs: a 128x128 tile per workgroup, 8x8 outputs per thread (rows ty + 16i, columns
+// tx + 16j, so neighbouring threads read neighbouring workgroup-memory words), 8-deep slices: twice the reuse
+// of every loaded value of the 64x64 path for the same 8 KiB of workgroup memory.
+const WIDE: u32 = 128u;
+const WIDE_DEPTH: u32 = 8u;
+
+@compute @workgroup_size(16, 16)
+fn matmul_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let t = lid.y * 16u + lid.x;
+    let tile_row = wid.y * WIDE;
+    let tile_col = wid.x * WIDE;
+    var acc: array<array<f32, 8>, 8>;
+    let ks = k_range(wid.z);
+    for (var k0 = ks.x; k0 < ks.y; k0 += WIDE_DEPTH) {
+        stage(t, k0, ks.y, tile_row, tile_col, WIDE);
+        workgroupBarrier();
+        for (var d = 0u; d < WIDE_DEPTH; d++) {
+            var bv: array<f32, 8>;
+            for (var j = 0u; j < 8u; j++) { bv[j] = tile_b[d * WIDE + lid.x + 16u * j]; }
+            for (var i = 0u; i < 8u; i++) {
+                let av = tile_a[d * WIDE + lid.y + 16u * i];
+                for (var j = 0u; j < 8u; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+            }
+        }
+        workgroupBarrier();
+    }
+    let base = wid.z * p.m * p.n;
+    for (var i = 0u; i < 8u; i++) {
+        let row = tile_row + lid.y + 16u * i;
+        if (row >= p.m) { break; }
+        for (var j = 0u; j < 8u; j++) {
+            let col = tile_col + lid.x + 16u * j;
+            if (col < p.n) { store_one(base, row, col, acc[i][j]); }
+        }
+    }
 }

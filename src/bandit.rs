@@ -90,7 +90,7 @@ impl ModelPolicy {
                 }
             }
             backend.write_u32(g.tokens, &tokens);
-            backend.run(&[self.program]);
+            backend.run(&[self.program])?;
             let logits = backend.read(g.logits).await?;
             let arms: Vec<usize> = (0..batch)
                 .map(|b| {

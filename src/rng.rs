@@ -38,7 +38,7 @@ impl Rng {
     pub fn normal(&mut self) -> f32 {
         let u1 = self.uniform().max(1e-300);
         let u2 = self.uniform();
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        ((-2.0 * libm::log(u1)).sqrt() * libm::cos(std::f64::consts::TAU * u2)) as f32
     }
 
     pub fn shuffle<T>(&mut self, items: &mut [T]) {

@@ -84,7 +84,7 @@ pub fn plan(
         Shape { batch, seq, grid, vocab },
         stored_iterations,
         false,
-        MatmulPath::Blocked,
+        MatmulPath::Auto,
         prefix,
     );
     graph.stablemax = weights.config.train.stablemax;
@@ -136,7 +136,7 @@ pub async fn trace(
     }
     let program = backend.prepare(program).await?;
     planned.load(weights, backend, tokens)?;
-    backend.run(&[program]);
+    backend.run(&[program])?;
     let all = backend.read(kept).await?;
     let halt = match kept_halt {
         Some(k) => backend.read(k).await?.chunks(halt_stride).map(|c| c[..batch].to_vec()).collect(),

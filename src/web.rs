@@ -16,7 +16,8 @@ use crate::config::{LabConfig, PRESETS};
 use crate::depths::sweep_depths;
 use crate::error::LabError;
 use crate::lab::Lab;
-use crate::train::{checkpoint, Record};
+use crate::program::MemoryBreakdown;
+use crate::train::{checkpoint, Record, TrainingPlan};
 
 /// A JS Error with the message and, as its `name`, the error's kind (`LabError::kind`): the page matches on
 /// the name, never on the text.
@@ -57,11 +58,46 @@ pub fn presets() -> Result<JsValue, JsValue> {
     to_js(&PRESETS.iter().map(|p| PresetInfo { name: p.name, description: p.description }).collect::<Vec<_>>())
 }
 
+/// The matmul variants this page's GPU adapter chose, as JSON (`backend::gpu::tuning_json`), for the page to
+/// keep (e.g. in IndexedDB) and hand back with `setMatmulTuning` next time, skipping the startup trial.
+#[wasm_bindgen(js_name = matmulTuning)]
+pub fn matmul_tuning() -> String {
+    crate::backend::gpu::tuning_json()
+}
+
+/// Hands in a table `matmulTuning` returned earlier; a damaged one is refused with a message.
+#[wasm_bindgen(js_name = setMatmulTuning)]
+pub fn set_matmul_tuning(json: String) -> Result<(), JsValue> {
+    crate::backend::gpu::set_tuning_json(&json).map_err(js_error)
+}
+
 /// The validated config of `preset` with `key=value` overrides, or an error naming the first bad setting:
 /// the page fills its form from it and checks settings as they are typed, without building a lab.
 #[wasm_bindgen(js_name = presetConfig)]
 pub fn preset_config(preset: String, overrides: Vec<String>) -> Result<JsValue, JsValue> {
     to_js(&LabConfig::from_preset(&preset, &overrides).map_err(js_error)?)
+}
+
+#[derive(Serialize)]
+struct MemoryLine<'a> {
+    #[serde(flatten)]
+    breakdown: &'a MemoryBreakdown,
+    /// "needs 41.2 MiB: parameters 2.0 MiB, ..."
+    text: String,
+}
+
+fn memory_line(m: &MemoryBreakdown) -> Result<JsValue, JsValue> {
+    to_js(&MemoryLine { breakdown: m, text: m.to_string() })
+}
+
+/// The memory a page lab of these settings will allocate, per use, planned without allocating anything:
+/// `{total_bytes, parts: [[use, bytes]], text}`; rejects with the first bad setting. (The worker calls it: the
+/// plan builds the task's data, which takes seconds for large Sudoku sets.)
+#[wasm_bindgen(js_name = planMemory)]
+pub fn plan_memory(preset: String, overrides: Vec<String>) -> Result<JsValue, JsValue> {
+    let config = LabConfig::from_preset(&preset, &overrides).map_err(js_error)?;
+    let extra = sweep_depths(&config);
+    memory_line(&TrainingPlan::new(config, &extra).map_err(js_error)?.memory())
 }
 
 /// `probes::phases` of a history (an array of records): per split, the first step its accuracy reaches
@@ -162,6 +198,18 @@ impl WebLab {
 
     pub fn device(&self) -> String {
         self.lab.borrow().device()
+    }
+
+    /// Keeps every GPU submit under `ms` milliseconds of measured work (250 by default in the page; 0 turns the
+    /// budget off: one submit per step whatever its length).
+    #[wasm_bindgen(js_name = setSubmitBudget)]
+    pub fn set_submit_budget(&self, ms: f64) {
+        self.lab.borrow_mut().set_submit_budget(Some(ms).filter(|ms| ms.is_finite() && *ms > 0.0));
+    }
+
+    /// The lab's allocated memory per use, as `planMemory` gives it (refused, not a panic, while a call runs).
+    pub fn memory(&self) -> Result<JsValue, JsValue> {
+        memory_line(self.lab.try_borrow().map_err(busy)?.memory())
     }
 
     /// True for a software adapter (SwiftShader, lavapipe) or the cpu backend: correct but slow.

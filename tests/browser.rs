@@ -11,6 +11,8 @@ use looplab::ops::matmul::{Matmul, MatmulPath};
 use looplab::program::{Kernel, MemoryPlan, Tensor};
 use wasm_bindgen_test::*;
 
+mod reference;
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 /// Uniform values in [-1, 1), as in the native kernel tests.
@@ -32,7 +34,7 @@ async fn run(
         backend.write(*t, v);
     }
     let program = backend.prepare(kernels).await.unwrap();
-    backend.run(&[program]);
+    backend.run(&[program]).unwrap();
     backend.read(out).await.unwrap()
 }
 
@@ -169,4 +171,22 @@ async fn probe_with_a_twin_reports_shapes_and_leaves_training_alone() {
     // The lab cannot be its own twin.
     let own = JsFuture::from(twin.probe_with_twin(4.0, 0.0, &twin)).await.unwrap_err();
     assert!(format!("{:?}", own).contains("the twin must be another lab"), "{own:?}");
+}
+
+/// The page's build initializes the reference model to the very bits the native build does (libm, not the
+/// platform's math library), and its first losses on the cpu backend match the native run's (see
+/// tests/reference/mod.rs for the tolerance and why).
+#[wasm_bindgen_test]
+async fn initial_weights_and_first_losses_match_the_native_run() {
+    let (crc, losses) = reference::reference_run().await;
+    web_sys::console::log_1(&format!("initial weights CRC-32 {crc:#010x}; first losses {losses:?}").into());
+    assert_eq!(crc, reference::INITIAL_WEIGHTS_CRC32, "the initial weights differ from the native build's");
+    assert_eq!(losses.len(), reference::FIRST_LOSSES.len(), "one record per step");
+    for (step, (&loss, &expected)) in losses.iter().zip(&reference::FIRST_LOSSES).enumerate() {
+        let rel = (loss - expected).abs() / expected;
+        web_sys::console::log_1(
+            &format!("step {}: {loss:?} vs native {expected:?} ({rel:e} relative)", step + 1).into(),
+        );
+        assert!(rel <= reference::LOSS_TOLERANCE, "step {}: loss {loss:e} vs native {expected:e}", step + 1);
+    }
 }

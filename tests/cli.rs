@@ -127,6 +127,31 @@ fn presets_lists_one_line_each() {
     assert!(text.lines().any(|l| l.starts_with("grokking ")));
 }
 
+/// `looplab train` prints the planned memory per use before it allocates; `--dry-run` stops there, and a config
+/// the machine cannot hold is refused with the numbers after the same line.
+#[test]
+fn train_prints_the_planned_memory_before_allocating() {
+    let (code, _, err) = looplab(&["train", "--preset", "modular-small", "--backend", "cpu", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    let memory = err.lines().next().unwrap();
+    assert!(memory.starts_with("memory: needs ") && memory.contains(" MiB: parameters "), "{err}");
+    for part in ["gradients", "optimizer", "activations", "scratch", "evaluation"] {
+        assert!(memory.contains(&format!(", {part} ")), "{part}: {memory}");
+    }
+    assert!(err.contains("dry run: nothing allocated") && !err.contains("device:"), "{err}");
+    let huge = ["--set", "task.p=1000", "--set", "task.train_fraction=0.9", "--set", "model.d_model=1024"];
+    let (code, _, err) = looplab(&[&["train", "--preset", "grokking", "--backend", "cpu"][..], &huge].concat());
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[0].starts_with("memory: needs ") && lines[0].contains(" GiB"), "{err}");
+    assert!(
+        lines[1].starts_with("error: the model needs ")
+            && lines[1].contains("activations")
+            && lines[1].contains("% of this machine's "),
+        "{err}"
+    );
+}
+
 /// `looplab eval` sweeps test-time iteration counts over a checkpoint; at the training depth it reproduces the
 /// test accuracy the run recorded. Bad sweep arguments get their own messages.
 #[test]

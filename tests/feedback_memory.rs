@@ -128,7 +128,7 @@ fn logits(c: &LabConfig, tokens: &[u32], stored: bool) -> Vec<f32> {
             ks.extend(graph.decode());
         }
         let program = cpu.prepare(ks).await.unwrap();
-        cpu.run(&[program]);
+        cpu.run(&[program]).unwrap();
         cpu.read(graph.logits).await.unwrap()
     })
 }

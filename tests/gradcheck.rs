@@ -82,7 +82,7 @@ fn check_model(config: &LabConfig, s: Schedule) {
             init[b.offset] = 0.5;
         }
         cpu.write(values, &init);
-        cpu.run(&[zero, prefix, embed, forward, backward]);
+        cpu.run(&[zero, prefix, embed, forward, backward]).unwrap();
         let grads = cpu.read(params.all(params.grads)).await.unwrap();
         let supervised = (batch * seq) as f64;
         // The loss at perturbed weights, the frozen prefix computed with the unperturbed ones.
@@ -91,11 +91,11 @@ fn check_model(config: &LabConfig, s: Schedule) {
                 vec![prefix, forward]
             } else {
                 cpu.write(values, &init);
-                cpu.run(&[prefix]);
+                cpu.run(&[prefix]).unwrap();
                 vec![embed, forward]
             };
             cpu.write(values, values_now);
-            cpu.run(&run);
+            cpu.run(&run).unwrap();
             let losses = pollster::block_on(cpu.read(graph.losses)).unwrap();
             let halt: f64 = graph.halt_losses().map_or(0.0, |h| {
                 pollster::block_on(cpu.read(h)).unwrap().iter().map(|&l| l as f64).sum::<f64>() / batch as f64

@@ -34,7 +34,7 @@ fn profiles_count_every_dispatch_and_leave_results_unchanged() {
             backend.write(a, &(0..m * k).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>());
             backend.write(b, &(0..k * n).map(|i| (i % 5) as f32 * 0.25).collect::<Vec<_>>());
             let program = backend.prepare(kernels()).await.unwrap();
-            backend.run(&[program]);
+            backend.run(&[program]).unwrap();
             let plain = backend.read(sum).await.unwrap();
 
             match &mut backend {
@@ -42,7 +42,7 @@ fn profiles_count_every_dispatch_and_leave_results_unchanged() {
                 _ => backend.start_profile().unwrap(),
             }
             for _ in 0..RUNS {
-                backend.run(&[program]);
+                backend.run(&[program]).unwrap();
             }
             let profiled = backend.read(sum).await.unwrap();
             let profile = backend.take_profile().expect("started").unwrap();
@@ -97,11 +97,41 @@ fn gpu_profiles_span_several_query_sets() {
             (0..dispatches).map(|i| Box::new(Fill { out, value: i as f32 }) as Box<dyn Kernel>).collect();
         let program = backend.prepare(kernels).await.unwrap();
         backend.start_profile().unwrap();
-        backend.run(&[program]);
+        backend.run(&[program]).unwrap();
         assert_eq!(backend.read(out).await.unwrap(), vec![(dispatches - 1) as f32]);
         let profile = backend.take_profile().expect("started").unwrap();
         let (calls, seconds) = profile.kinds.values().fold((0, 0.0), |(c, s), &(n, t)| (c + n, s + t));
         assert_eq!(calls, dispatches as u64, "{:?}", profile.kinds);
         assert!(seconds.is_finite() && seconds > 0.0, "{seconds}");
+    });
+}
+
+/// `looplab bench` reports dispatches per step on both backends: the cpu backend counts the GPU dispatches its
+/// kernels launch, the same number the gpu backend records (a split-K product launches more than one).
+#[test]
+fn both_backends_count_the_dispatches_a_program_launches() {
+    pollster::block_on(async {
+        let (m, k, n) = (8, 1024, 8);
+        let mut plan = MemoryPlan::default();
+        let (a, b, c) = (plan.buffer("a", k * m), plan.buffer("b", k * n), plan.buffer("c", m * n));
+        let parts = plan.buffer("parts", Matmul::splits(k) * m * n);
+        let kernels = || -> Vec<Box<dyn Kernel>> {
+            vec![
+                Box::new(Fill { out: c, value: 0.0 }),
+                Box::new(Matmul::new(a, b, c, m, k, n).trans_a().accumulate().split_k(parts)),
+            ]
+        };
+        let launched: u64 = kernels().iter().map(|k| k.launches().len() as u64).sum();
+        assert!(launched > kernels().len() as u64, "the split product launches more than one dispatch");
+        for kind in [BackendKind::Cpu, BackendKind::Gpu] {
+            let mut backend = Backend::open(kind).await.expect("a backend (lavapipe in CI)");
+            backend.allocate(&plan).unwrap();
+            let program = backend.prepare(kernels()).await.unwrap();
+            let before = backend.stats().dispatches;
+            backend.run(&[program]);
+            backend.run(&[program]);
+            backend.read(c).await.unwrap();
+            assert_eq!(backend.stats().dispatches - before, 2 * launched, "{kind:?}");
+        }
     });
 }

@@ -122,6 +122,79 @@ fn divergence_is_detected_and_named() {
     });
 }
 
+/// A GPU device lost mid-run (destroyed through wgpu, as a driver reset or the browser would) stops training at
+/// the next step with `LabError::Device`, and every later step or read fails the same way: no panic, no hang.
+#[test]
+fn a_lost_gpu_device_stops_training_with_a_device_error() {
+    pollster::block_on(async {
+        let mut t = trainer(config("modular-small", &["train.eval_every=5", "train.steps=40"]), BackendKind::Gpu).await;
+        t.train(5).await.unwrap();
+        let Backend::Gpu(gpu) = &t.backend else { unreachable!("opened the gpu backend") };
+        gpu.device().destroy();
+        let err = t.train(10).await.unwrap_err();
+        assert!(matches!(err, LabError::Device(_)), "{err}");
+        let msg = err.to_string();
+        assert!(msg.starts_with("the GPU device failed: "), "{msg}");
+        println!("{msg}");
+        assert!(t.step <= 6, "stopped at once, not after the run: step {}", t.step);
+        assert!(matches!(t.train(1).await, Err(LabError::Device(_))));
+        assert!(matches!(t.backend.read(t.params.tok_emb).await, Err(LabError::Device(_))));
+        assert!(matches!(checkpoint::save(&mut t).await, Err(LabError::Device(_))));
+    });
+}
+
+/// Under a submit budget a long step becomes several submits (here, with a budget no dispatch fits in, one
+/// submit per dispatch) and the run gives the same bits: records and weights are equal to the one-submit run's.
+/// Under a budget the step fits in (10 s: the first step's measured cost includes compiling the shaders), it stays
+/// one submit once its cost has been measured.
+#[test]
+fn a_submit_budget_splits_steps_without_changing_a_bit() {
+    pollster::block_on(async {
+        let c =
+            config("modular-small", &["model.arch=looped", "model.loops=4", "train.backprop=2", "train.batch_size=32"]);
+        let c = LabConfig { train: looplab::config::TrainConfig { steps: 9, eval_every: 3, ..c.train }, ..c };
+        let mut runs = Vec::new();
+        for budget in [None, Some(1e-6), Some(10_000.0)] {
+            let mut t = trainer(c.clone(), BackendKind::Gpu).await;
+            t.backend.set_submit_budget(budget);
+            t.step_once().unwrap();
+            t.wait_idle().await.unwrap();
+            let before = t.backend.stats();
+            for _ in 0..4 {
+                t.step_once().unwrap();
+            }
+            let after = t.backend.stats();
+            let (submits, dispatches) = (after.submits - before.submits, after.dispatches - before.dispatches);
+            match budget {
+                Some(ms) if ms < 1.0 => assert_eq!(submits, dispatches, "every dispatch alone"),
+                _ => assert_eq!(submits, 4, "one submit per step ({budget:?} ms)"),
+            }
+            t.train(4).await.unwrap();
+            let weights = t.backend.read(t.params.all(t.params.values)).await.unwrap();
+            let history: Vec<_> =
+                t.history.iter().map(|r| looplab::train::Record { elapsed_s: 0.0, ..r.clone() }).collect();
+            runs.push((history, weights, budget));
+        }
+        for (history, weights, budget) in &runs[1..] {
+            assert_eq!(history, &runs[0].0, "{budget:?} ms: records differ from one submit per step");
+            assert!(weights == &runs[0].1, "{budget:?} ms: weights differ from one submit per step");
+        }
+    });
+}
+
+/// How a run is cut into submits: whole programs where they fit, a long program cut inside, at least one submit.
+#[test]
+#[allow(clippy::single_range_in_vec_init)]
+fn submits_are_cut_at_program_boundaries_where_they_fit() {
+    use looplab::backend::budget::submits;
+    assert_eq!(submits(&[3, 5, 2], 100), [0..10]);
+    assert_eq!(submits(&[3, 5, 2], 8), [0..8, 8..10]);
+    assert_eq!(submits(&[3, 5, 2], 6), [0..3, 3..8, 8..10]);
+    assert_eq!(submits(&[3, 5, 2], 4), [0..3, 3..7, 7..10]);
+    assert_eq!(submits(&[3, 5, 2], 1), (0..10).map(|i| i..i + 1).collect::<Vec<_>>());
+    assert_eq!(submits(&[], 4), [0..0]);
+}
+
 /// Corrupt or foreign checkpoints are refused with a message, not a panic.
 #[test]
 fn bad_checkpoints_are_refused() {
@@ -157,12 +230,36 @@ fn oversized_configs_are_refused_naming_the_limit() {
             &["task.p=1000".into(), "task.train_fraction=0.9".into(), "model.d_model=1024".into()],
         )
         .unwrap();
-        for (kind, limit) in [(BackendKind::Gpu, "maxStorageBufferBindingSize"), (BackendKind::Cpu, "memory budget")] {
+        for (kind, limit) in [(BackendKind::Gpu, "maxStorageBufferBindingSize"), (BackendKind::Cpu, "budget")] {
             let err = Trainer::new(c.clone(), Backend::open(kind).await.unwrap()).await.err().expect("must be refused");
             let msg = err.to_string();
             assert!(matches!(err, LabError::TooLarge { .. }) && msg.contains(limit), "{kind:?}: {msg}");
+            assert!(msg.contains("parameters ") && msg.contains("activations "), "{kind:?}: the numbers: {msg}");
             println!("{kind:?}: {msg}");
         }
+    });
+}
+
+/// The planned memory is the sum of the very buffers allocated, broken down by what they hold.
+#[test]
+fn the_memory_breakdown_is_the_allocated_plan() {
+    pollster::block_on(async {
+        let c = config("modular-small", &["train.ema=0.9", "train.batch_size=32"]);
+        let planned = looplab::train::TrainingPlan::new(c.clone(), &[]).unwrap();
+        let memory = planned.memory();
+        let uses: Vec<&str> = memory.parts.iter().map(|(u, _)| u.name()).collect();
+        assert_eq!(uses, ["parameters", "gradients", "optimizer", "EMA", "activations", "scratch", "evaluation"]);
+        assert_eq!(memory.parts.iter().map(|(_, b)| b).sum::<u64>(), memory.total_bytes);
+        let (params, grads, adam, ema) = (memory.parts[0].1, memory.parts[1].1, memory.parts[2].1, memory.parts[3].1);
+        assert!(grads == ema && adam == 2 * grads && params >= grads, "{memory}");
+        let t = Trainer::from_plan(planned, Backend::open(BackendKind::Cpu).await.unwrap()).await.unwrap();
+        assert_eq!(t.memory, memory);
+        assert_eq!(t.backend.stats().bytes_allocated, memory.total_bytes);
+        // The parameter buffer holds the model's parameters (each view padded to 64 elements).
+        assert!(
+            grads >= 4 * t.params.count() as u64 && grads < 4 * (t.params.count() + 64 * t.params.list.len()) as u64
+        );
+        assert!(memory.to_string().starts_with("needs ") && memory.to_string().contains(", activations "));
     });
 }
 

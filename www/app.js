@@ -19,7 +19,7 @@ const ui = {
   save: $('save'), loadFile: $('load-file'), exportCsv: $('export-csv'), exportJson: $('export-json'),
   recoverOffer: $('recover-offer'), recoverGpu: $('recover-gpu'), recoverCpu: $('recover-cpu'),
   stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
-  twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'),
+  twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
 };
 
 const INK = '#1d1d1f';
@@ -70,6 +70,7 @@ const state = {
   records: [],      // the looped model's history (for the phases)
   trainedS: 0,      // seconds of training
   total: 0,
+  saveKey: null,    // the autosave key of the lab's config (from the worker)
 };
 
 const solve = {
@@ -245,16 +246,25 @@ worker.onmessage = ({ data: msg }) => {
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
       for (const v of [banditView, auditView, programView]) v.setTask(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
+      showMemory(msg.memory);
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
       clearMessage();
-      if (msg.note) showMessage(msg.note, msg.noteKind || 'info');
+      state.saveKey = msg.saveKey;
+      const readyNote = [msg.note, lostSteps(msg)].filter(Boolean).join('\n');
+      if (readyNote) showMessage(readyNote, msg.noteKind || 'info');
       // A problem with the URL (an unknown preset) outlives the lab's first start.
       if (hashProblem) showMessage(hashProblem);
       hashProblem = null;
       break;
     case 'note':
       showMessage(msg.message, msg.kind || 'info');
+      break;
+    case 'memory':
+      if (msg.id === planned) showMemory(msg.memory);
+      break;
+    case 'saved':
+      document.body.dataset.savedStep = msg.step;  // the autosave holds this step (tests wait on it)
       break;
     case 'depths':
       depthView.show(msg.sweep);
@@ -418,12 +428,52 @@ ui.loadFile.addEventListener('change', async () => {
   }
 });
 
+// The memory the lab needs, planned in the worker (the line under the settings; hidden for invalid settings).
+let planned = 0;
+let planTimer = null;
+function showMemory(memory) {
+  ui.memory.hidden = !memory;
+  if (memory) ui.memory.textContent = `Memory: ${memory.text}`;
+}
+function planMemory() {
+  clearTimeout(planTimer);
+  planTimer = setTimeout(() => send('plan', { id: ++planned }), 300);
+}
+
+// Leaving the page (a reload, a closed tab, a hidden one): the worker autosaves at once, best effort (a closing page
+// does not wait for it), and the step shown is kept here, so the next visit can say exactly what was not saved.
+const LEFT = 'looplab-left-at';
+function leaving() {
+  if (!state.ready) return;
+  worker.postMessage({ type: 'save' });
+  try {
+    localStorage.setItem(LEFT, JSON.stringify({ key: state.saveKey, step: state.step }));
+  } catch { /* storage may be off: the note is then missing, nothing else */ }
+}
+addEventListener('pagehide', leaving);
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') leaving(); });
+// The steps trained after the autosave a run resumed from (or started again without), read once.
+function lostSteps(ready) {
+  let left = null;
+  try {
+    left = JSON.parse(localStorage.getItem(LEFT));
+  } catch { /* nothing recorded */ }
+  if (!left || left.key !== ready.saveKey) return null;
+  localStorage.removeItem(LEFT);
+  const step = Number(ready.step);
+  if (!(left.step > step)) return null;
+  const saved = step > 0 ? `the autosave holds step ${step}` : 'no autosave had been made';
+  return `Steps ${step + 1} to ${left.step}, trained before the page was left, were not saved (${saved}) and are lost.`;
+}
+
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
 function settingsChanged() {
   history.replaceState(null, '', pageHash());
   const problem = form.problem();
   if (problem) showMessage(problem);
   else clearMessage();
+  if (problem) showMemory(null);
+  else planMemory();
 }
 $('fields').addEventListener('input', settingsChanged);
 $('fields').addEventListener('change', settingsChanged);

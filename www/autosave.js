@@ -12,19 +12,35 @@ function openDb() {
   });
 }
 
-// Runs one request in its own transaction; resolves once the transaction has committed.
-async function request(mode, make) {
+// Runs `make(store)` in one transaction; resolves once the transaction has committed (so everything `make` put is
+// stored, or nothing is).
+async function transaction(mode, make) {
   const db = await openDb();
   try {
     return await new Promise((resolve, reject) => {
       const tx = db.transaction(STORE, mode);
-      const r = make(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(r.result);
-      tx.onerror = tx.onabort = () => reject(tx.error || new Error('the IndexedDB transaction was aborted'));
+      let r;
+      try {
+        r = make(tx.objectStore(STORE));
+      } catch (e) {
+        tx.abort();
+        reject(named(e));
+        return;
+      }
+      tx.oncomplete = () => resolve(r?.result);
+      tx.onerror = tx.onabort = () => reject(named(tx.error) || new Error('the IndexedDB transaction was aborted'));
     });
   } finally {
     db.close();
   }
+}
+
+// A full disk or storage quota named with what to do about it.
+function named(error) {
+  if (error?.name !== 'QuotaExceededError') return error;
+  return new Error('the browser\'s storage for this page is full (QuotaExceededError). Free space (Reset deletes '
+    + 'this run\'s autosave; the browser\'s site settings delete others) or keep a copy with Save checkpoint; '
+    + 'training goes on without autosaves until then');
 }
 
 // SHA-256 of the config's JSON: the page's config and a lab's config serialize the same way.
@@ -34,6 +50,9 @@ export async function keyOf(config) {
 }
 
 // {bytes, history, step, savedAt} or undefined.
-export const load = (key) => request('readonly', (s) => s.get(key));
-export const store = (key, saved) => request('readwrite', (s) => s.put(saved, key));
-export const remove = (key) => request('readwrite', (s) => s.delete(key));
+export const load = (key) => transaction('readonly', (s) => s.get(key));
+// Stores [[key, {bytes, history, step, savedAt}], ...] (a run and its twin) in one transaction: all or none.
+export const store = (entries) => transaction('readwrite', (s) => {
+  for (const [key, saved] of entries) s.put(saved, key);
+});
+export const remove = (key) => transaction('readwrite', (s) => s.delete(key));

@@ -7,13 +7,15 @@
 //   {type: 'speed'}  steps per frame: 'auto' (as many as fit in CALL_MS) or a number
 //   {type: 'probe', examples, iterations}  (0: the defaults; in compare mode, also CKA against the twin)
 //   {type: 'bandit' | 'audit'}  `looplab bandit` / `looplab audit` on the current weights
-// Messages out: {type: 'ready', device, fallback, config, step, total, history, twin, source, note, noteKind}
+//   {type: 'save'}  the page is hidden or closing: autosave now (best effort: a closing page may not wait for it)
+//   {type: 'plan', id}  the memory a lab of these settings needs (answered by {type: 'memory', id, memory | message})
+// Messages out: {type: 'ready', device, fallback, config, step, total, history, twin, source, note, noteKind, memory}
 //   {type: 'records', records, twinRecords, step, stepsPerS, trainedS}  {type: 'state', running}  {type: 'done'}
-//   {type: 'depths', sweep}  {type: 'note', message}  {type: 'checkpoint', bytes, step}  {type: 'export', format, text, name}
+//   {type: 'saved', step}  {type: 'depths', sweep}  {type: 'note', message}  {type: 'checkpoint', bytes, step}  {type: 'export', format, text, name}
 //   {type: 'solution' | 'solve-error', ...}  {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
 //   {type: 'bandit' | 'audit', result} or {type: 'bandit' | 'audit', message} (an error)
 //   {type: 'error', message, noAdapter, deviceLost, diverged}
-import init, { WebLab, presetConfig } from './pkg/looplab.js';
+import init, { WebLab, presetConfig, planMemory, matmulTuning, setMatmulTuning } from './pkg/looplab.js';
 import * as autosave from './autosave.js';
 
 let lab = null;
@@ -23,22 +25,25 @@ let labBackend = 'gpu';   // the backend `lab` runs on
 let labKey = '';          // the settings `lab` was built from; null for a checkpoint file (never rebuilt implicitly)
 let saveKey = null;       // the autosave key of `lab`'s config
 let savedStep = -1;       // the step of the last autosave
-let lastSave = -Infinity; // performance.now() of the last autosave
+let lastSave = -Infinity; // performance.now() of the last autosave (-Infinity: none yet for this lab)
+let openedAt = 0;         // performance.now() when this lab was opened
+let saveWanted = false;   // the page is being hidden or closed: save after the training call in flight
+let labMemory = null;     // `lab`'s planned memory (read once: the lab is busy while it trains)
 let running = false;
 let loop = null;          // the promise of the running training loop, if any
 let queue = Promise.resolve();
-let loseDevice = false;   // set by the page test's hook: the next step fails as a lost device does
 let speed = 'auto';       // steps per frame, or 'auto'
 let trainedS = 0;         // seconds spent training this run (from the last record's clock on resume)
 let sweptStep = -1;       // the step of the last depth sweep
 let lastSweep = -Infinity;
 let sweepMs = 0;          // how long the last depth sweep took
 
-// The page test cannot make SwiftShader lose its device, so it asks for the same error through this hook.
-self.looplabTest = { loseDevice: () => { loseDevice = true; } };
-
-const SAVE_EVERY_MS = 10_000;
-// LabError::Device's message: the lab is unusable after it.
+// Autosaves come at least every SAVE_EVERY_MS of training, after an evaluation record when RECORD_SAVE_MS have
+// passed since the last one, after a Step, on pause, and when the page is hidden or left, so a reload loses at
+// most about SAVE_EVERY_MS of training.
+const SAVE_EVERY_MS = 20_000;
+const RECORD_SAVE_MS = 10_000;
+// LabError::Device's message (a lost device, through wgpu's device-lost callback): the lab is unusable after it.
 const DEVICE_LOST = /^the GPU device failed/;
 // LabError::Diverged's message: the weights are NaN/Inf; the last autosave is the last good state.
 const DIVERGED = /^training diverged/;
@@ -112,6 +117,8 @@ async function openLab(backend, build, info, keep = false) {
   twinSaveKey = twin ? await autosave.keyOf(twin.config()) : null;
   savedStep = lab.step();
   lastSave = -Infinity;
+  openedAt = performance.now();
+  labMemory = lab.memory();
   sweptStep = -1;
   const last = lab.history().at(-1);
   trainedS = last ? last.elapsed_s : 0;
@@ -119,7 +126,7 @@ async function openLab(backend, build, info, keep = false) {
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
     type: 'ready', device, fallback: lab.isFallback(), config: lab.config(), step: lab.step(), total: lab.totalSteps(),
-    backend, history: lab.history(), trainedS,
+    backend, history: lab.history(), trainedS, memory: labMemory, saveKey, matmulTuning: matmulTuning(),
     twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
   });
   return true;
@@ -186,15 +193,20 @@ async function load(msg) {
   if (ok) labKey = null;
 }
 
+// Saves the lab (and the twin, in the same transaction) unless its step is saved already; tells the page the step
+// it saved ({type: 'saved', step}) or why it could not.
 async function saveNow() {
   if (!lab || !saveKey || lab.step() === savedStep) return;
   try {
     const step = lab.step();
-    await autosave.store(saveKey, { bytes: await lab.checkpoint(), history: lab.history(), step, savedAt: Date.now() });
-    if (twin) await autosave.store(twinSaveKey, { bytes: await twin.checkpoint(), history: twin.history(), step: twin.step(), savedAt: Date.now() });
+    const entries = [[saveKey, { bytes: await lab.checkpoint(), history: lab.history(), step, savedAt: Date.now() }]];
+    if (twin) entries.push([twinSaveKey, { bytes: await twin.checkpoint(), history: twin.history(), step: twin.step(), savedAt: Date.now() }]);
+    await autosave.store(entries);
     savedStep = step;
     lastSave = performance.now();
+    post({ type: 'saved', step });
   } catch (e) {
+    lastSave = performance.now();  // retried after SAVE_EVERY_MS, not after every call
     post({ type: 'note', message: `Autosave failed: ${errorMessage(e)}` });
   }
 }
@@ -207,10 +219,6 @@ const CALL_MS = 250;
 async function trainSteps(n) {
   const before = lab.step();
   const t0 = performance.now();
-  if (loseDevice) {
-    loseDevice = false;
-    throw new Error('the GPU device failed: the device was lost (simulated by the page test hook)');
-  }
   const records = await lab.train(Math.min(n, lab.totalSteps() - before));
   let twinRecords = [];
   if (twin) {
@@ -224,7 +232,13 @@ async function trainSteps(n) {
   trainedS += ms / 1000;
   const step = lab.step();
   post({ type: 'records', records, twinRecords, step, stepsPerS: ms > 0 ? (step - before) / (ms / 1000) : 0, trainedS });
-  if (records.length && performance.now() - lastSave >= SAVE_EVERY_MS) await saveNow();
+  // After an evaluation record (its scores are finite: a good state to go back to) at most every RECORD_SAVE_MS,
+  // the first one at once; between records every SAVE_EVERY_MS of training.
+  const now = performance.now();
+  if (saveWanted || (records.length && now - lastSave >= RECORD_SAVE_MS) || now - Math.max(lastSave, openedAt) >= SAVE_EVERY_MS) {
+    saveWanted = false;
+    await saveNow();
+  }
   return { ms, recorded: records.length > 0 };
 }
 
@@ -330,6 +344,9 @@ async function handle(msg) {
     case 'create':
       await create(msg);
       break;
+    case 'matmul-tuning':  // a table the page kept from an earlier `ready`; the GPU skips its startup trial
+      setMatmulTuning(msg.json);
+      break;
     case 'reset': {
       await stopLoop();
       const keys = [saveKey, twinSaveKey, await configKey(msg.preset, msg.overrides), msg.twin && await configKey(msg.preset, msg.twin)].filter(Boolean);
@@ -351,6 +368,7 @@ async function handle(msg) {
       if (lab.step() >= lab.totalSteps()) { post({ type: 'done' }); return; }
       try {
         const { recorded } = await trainSteps(1);
+        await saveNow();
         if (recorded) await sweep();
       } catch (e) {
         await (await failed(e)).rollBack?.();
@@ -415,6 +433,19 @@ async function handle(msg) {
         post({ type: msg.type, message: errorMessage(e) });
       }
       break;
+    case 'plan':
+      try {
+        const memory = lab && labKey === keyOf(msg) ? labMemory : planMemory(msg.preset, msg.overrides);
+        post({ type: 'memory', id: msg.id, memory });
+      } catch (e) {
+        post({ type: 'memory', id: msg.id, message: errorMessage(e) });
+      }
+      break;
+    case 'save':
+      // The page is hidden or closing: the running loop saves after its call in flight; a paused lab saves now.
+      if (running) saveWanted = true;
+      else await saveNow();
+      break;
     case 'pause':
       running = false;
       break;
@@ -430,6 +461,7 @@ self.onmessage = (event) => {
   const msg = event.data;
   if (msg.type === 'pause') running = false;  // takes effect at once, not after queued work
   if (msg.type === 'speed') speed = msg.speed;
+  if (msg.type === 'save' && running) saveWanted = true;  // the loop saves after its call in flight
   queue = queue.then(() => ready).then(() => handle(msg)).catch((e) => {
     post({ type: 'error', message: errorMessage(e) });
   });

@@ -3,7 +3,12 @@
 //! unless asked, and reads reuse one staging buffer.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+mod tune;
+pub use tune::{set_tuning_json, tuning_json, Tuning};
+
+use super::budget::SubmitBudget;
 use super::profile::{GpuProfiler, Profile};
 use super::BackendStats;
 use crate::error::LabError;
@@ -11,6 +16,13 @@ use crate::program::{Access, Kernel, Launch, MemoryPlan, ProgramId, Shader, Tens
 
 /// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
 const UNIFORM_ALIGN: u64 = 256;
+
+/// The page's submit budget: well under the 2 s a Windows GPU watchdog allows, and short enough that the
+/// browser stays responsive on a laptop GPU. Native runs have none unless asked (`--submit-budget`).
+#[cfg(target_arch = "wasm32")]
+const DEFAULT_SUBMIT_BUDGET_MS: Option<f64> = Some(250.0);
+#[cfg(not(target_arch = "wasm32"))]
+const DEFAULT_SUBMIT_BUDGET_MS: Option<f64> = None;
 
 pub(super) struct Dispatch {
     pipeline: usize,
@@ -49,7 +61,21 @@ pub struct GpuBackend {
     staging: Option<wgpu::Buffer>,
     /// Set while profiling (`start_profile`): runs are then timed per dispatch and waited on.
     profiler: Option<GpuProfiler>,
+    /// Why the device became unusable, set by wgpu's device-lost callback or uncaptured-error handler; every run
+    /// and read after it fails with it.
+    failure: Arc<Mutex<Option<String>>>,
+    /// Splits long runs into several submits (`set_submit_budget`).
+    budget: Option<SubmitBudget>,
     pub stats: BackendStats,
+}
+
+impl Drop for GpuBackend {
+    /// On the web, dropping wgpu objects frees nothing until the garbage collector runs, and it does not see GPU
+    /// memory: a page that opens backends for the depth sweep or the solving view would pile up buffers. Destroying
+    /// the device frees every buffer made from it at once (natively wgpu frees them on drop anyway).
+    fn drop(&mut self) {
+        self.device.destroy();
+    }
 }
 
 impl GpuBackend {
@@ -73,11 +99,26 @@ impl GpuBackend {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("looplab"),
                 required_limits: limits.clone(),
-                required_features: GpuProfiler::features(&adapter),
+                // Subgroups where offered, for the subgroup matmul variant; never required.
+                required_features: GpuProfiler::features(&adapter) | (adapter.features() & wgpu::Features::SUBGROUP),
                 ..Default::default()
             })
             .await
             .map_err(|e| LabError::Device(e.to_string()))?;
+        // A lost device (driver reset, watchdog, `destroy`) or an error outside any error scope (out of memory, a
+        // submit to a lost device) leaves the run unusable: remember the first, instead of wgpu's default of
+        // panicking (natively) or logging (on the web).
+        let failure = Arc::new(Mutex::new(None::<String>));
+        let record = |failure: &Arc<Mutex<Option<String>>>, what: String| {
+            failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(what);
+        };
+        let lost = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let detail = if message.is_empty() { String::new() } else { format!(": {message}") };
+            record(&lost, format!("the device was lost ({reason:?}){detail}"));
+        });
+        let uncaptured = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&uncaptured, e.to_string())));
         Ok(GpuBackend {
             device,
             queue,
@@ -91,8 +132,28 @@ impl GpuBackend {
             programs: Vec::new(),
             staging: None,
             profiler: None,
+            failure,
+            budget: DEFAULT_SUBMIT_BUDGET_MS.map(|ms| SubmitBudget::new(ms / 1e3)),
             stats: BackendStats::default(),
         })
+    }
+
+    /// See `Backend::set_submit_budget`; 0 or None turns it off.
+    pub fn set_submit_budget(&mut self, ms: Option<f64>) {
+        self.budget = ms.filter(|&ms| ms > 0.0).map(|ms| SubmitBudget::new(ms / 1e3));
+    }
+
+    /// The device, for what the backend does not wrap (a test destroys it to lose it for real).
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// `LabError::Device` once the device is lost or failed outside an error scope.
+    fn usable(&self) -> Result<(), LabError> {
+        match self.failure.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(what) => Err(LabError::Device(what.clone())),
+            None => Ok(()),
+        }
     }
 
     pub fn is_software(&self) -> bool {
@@ -103,23 +164,32 @@ impl GpuBackend {
         format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
     }
 
-    pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
+    /// Refuses a plan whose largest buffer exceeds what one buffer may hold here.
+    pub fn check(&self, plan: &MemoryPlan) -> Result<(), LabError> {
         // Every buffer is bound as storage, so the smaller of the two limits applies.
         let (allowed, limit) = if self.limits.max_buffer_size < self.limits.max_storage_buffer_binding_size {
             (self.limits.max_buffer_size, "maxBufferSize")
         } else {
             (self.limits.max_storage_buffer_binding_size, "maxStorageBufferBindingSize")
         };
-        if let Some(big) = plan.largest() {
-            let bytes = big.len as u64 * 4;
-            if bytes > allowed {
-                return Err(LabError::TooLarge {
-                    needed: format!("{} MiB for buffer `{}`", bytes >> 20, big.name),
-                    allowed: format!("{} MiB", allowed >> 20),
-                    limit: limit.into(),
-                });
-            }
+        match plan.largest() {
+            Some(big) if big.len as u64 * 4 > allowed => Err(LabError::TooLarge {
+                needed: format!(
+                    "{} for buffer `{}` (of {} in all: {})",
+                    crate::program::bytes(big.len as u64 * 4),
+                    big.name,
+                    crate::program::bytes(plan.total_bytes()),
+                    plan.breakdown().parts()
+                ),
+                allowed: crate::program::bytes(allowed),
+                limit: format!("{limit}, the most one buffer may hold on this device"),
+            }),
+            _ => Ok(()),
         }
+    }
+
+    /// Allocates every buffer of a plan that `check` accepted.
+    pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
         self.buffers = plan
             .buffers
             .iter()
@@ -201,9 +271,23 @@ impl GpuBackend {
 
     /// Compiles a program: pipelines (cached across programs), one uniform buffer for all its launches,
     /// and a bind group per dispatch. Validation errors come back as a message instead of a panic.
+    /// Kernels with variants (matmuls left to `Auto`) get this adapter's for their bucket (`tune`).
     pub async fn prepare(&mut self, program: Vec<Box<dyn Kernel>>) -> Result<ProgramId, LabError> {
+        let mut launches = Vec::new();
+        for kernel in &program {
+            match kernel.tunable() {
+                Some(t) => {
+                    let v = self.choose_variant(t).await?;
+                    launches.extend(t.launches_as(v));
+                }
+                None => launches.extend(kernel.launches()),
+            }
+        }
+        self.prepare_launches(launches).await
+    }
+
+    async fn prepare_launches(&mut self, launches: Vec<Launch>) -> Result<ProgramId, LabError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let launches: Vec<Launch> = program.iter().flat_map(|k| k.launches()).collect();
         let mut uniform_bytes = vec![0u8; launches.len().max(1) * UNIFORM_ALIGN as usize];
         for (i, l) in launches.iter().enumerate() {
             assert!(l.params.len() * 4 <= UNIFORM_ALIGN as usize, "{}: too many params", l.entry);
@@ -268,29 +352,41 @@ impl GpuBackend {
         Ok(ProgramId(self.programs.len() - 1))
     }
 
-    /// Records the programs in order into one compute pass: one submit.
-    pub fn run(&mut self, ids: &[ProgramId]) {
+    /// Records the programs in order into one compute pass and submits once; under a submit budget a run whose
+    /// measured cost exceeds it becomes several submits (backend/budget.rs). Fails once the device is lost.
+    pub fn run(&mut self, ids: &[ProgramId]) -> Result<(), LabError> {
+        // Natively wgpu reports a loss (and finished work) only when polled; this poll does not wait.
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.usable()?;
+        let dispatches: Vec<&Dispatch> = ids.iter().flat_map(|id| &self.programs[id.0].dispatches).collect();
+        self.stats.dispatches += dispatches.len() as u64;
         if let Some(profiler) = self.profiler.as_mut() {
-            let dispatches: Vec<&Dispatch> = ids.iter().flat_map(|id| &self.programs[id.0].dispatches).collect();
             profiler.run(&self.device, &self.queue, &self.pipelines, &dispatches);
-            self.stats.dispatches += dispatches.len() as u64;
             self.stats.submits += 1;
-            return;
+            return Ok(());
         }
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
-        {
-            let mut pass =
-                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            for id in ids {
-                let program = &self.programs[id.0];
-                for d in &program.dispatches {
+        let submits = match &self.budget {
+            Some(b) => b.split(&ids.iter().map(|id| self.programs[id.0].dispatches.len()).collect::<Vec<_>>()),
+            None => std::iter::once(0..dispatches.len()).collect(),
+        };
+        for range in submits {
+            let mut encoder =
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+            {
+                let mut pass =
+                    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                for d in &dispatches[range.clone()] {
                     d.record(&mut pass, &self.pipelines);
                 }
-                self.stats.dispatches += program.dispatches.len() as u64;
             }
+            self.queue.submit([encoder.finish()]);
+            if let Some(b) = &self.budget {
+                b.track(&self.queue, range.len());
+            }
+            self.stats.submits += 1;
         }
-        self.queue.submit([encoder.finish()]);
-        self.stats.submits += 1;
+        Ok(())
     }
 
     /// Profiles every run from now on until `take_profile` (see backend/profile.rs).
@@ -316,6 +412,7 @@ impl GpuBackend {
     }
 
     pub async fn read(&mut self, t: Tensor) -> Result<Vec<f32>, LabError> {
+        self.usable()?;
         let bytes = (t.len as u64 * 4).max(4);
         if self.staging.as_ref().is_none_or(|s| s.size() < bytes) {
             self.staging = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -342,8 +439,14 @@ impl GpuBackend {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| LabError::Device(e.to_string()))?;
-        rx.await
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        #[cfg(target_arch = "wasm32")]
+        let polled: Result<(), String> = Ok(());
+        let mapped = rx.await;
+        // A lost device fails the map (or the poll): name the loss, the cause, rather than the symptom.
+        self.usable()?;
+        polled.map_err(|e| LabError::Device(e.to_string()))?;
+        mapped
             .map_err(|_| LabError::Device("the device was lost while reading back".into()))?
             .map_err(|e| LabError::Device(e.to_string()))?;
         let data = {

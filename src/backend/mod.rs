@@ -2,6 +2,7 @@
 //! `gpu` records a program's dispatches into one command encoder and one submit; `cpu` interprets the same
 //! kernels in plain Rust and is the reference every WGSL kernel is tested against.
 
+pub mod budget;
 pub mod cpu;
 pub mod gpu;
 pub mod profile;
@@ -13,6 +14,7 @@ use crate::program::{check_aliasing, Kernel, MemoryPlan, ProgramId, Tensor};
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct BackendStats {
     pub submits: u64,
+    /// GPU dispatches (the cpu backend counts those its kernels would launch).
     pub dispatches: u64,
     pub bytes_allocated: u64,
 }
@@ -67,8 +69,17 @@ impl Backend {
         }
     }
 
-    /// Refuses a plan the device cannot hold, naming the limit; then allocates every buffer.
+    /// Refuses a plan the device cannot hold, naming the limit and the numbers; allocates nothing.
+    pub fn check(&self, plan: &MemoryPlan) -> Result<(), LabError> {
+        match self {
+            Backend::Cpu(c) => c.check(plan),
+            Backend::Gpu(g) => g.check(plan),
+        }
+    }
+
+    /// Refuses a plan the device cannot hold (`check`); then allocates every buffer.
     pub fn allocate(&mut self, plan: &MemoryPlan) -> Result<(), LabError> {
+        self.check(plan)?;
         match self {
             Backend::Cpu(c) => c.allocate(plan),
             Backend::Gpu(g) => g.allocate(plan),
@@ -84,11 +95,23 @@ impl Backend {
         }
     }
 
-    /// Runs prepared programs in order: on the GPU one encoder and one submit, nothing read back.
-    pub fn run(&mut self, programs: &[ProgramId]) {
+    /// Runs prepared programs in order: on the GPU one encoder and one submit (several under a submit budget),
+    /// nothing read back. Fails with `LabError::Device` once the GPU device is lost.
+    pub fn run(&mut self, programs: &[ProgramId]) -> Result<(), LabError> {
         match self {
-            Backend::Cpu(c) => c.run(programs),
+            Backend::Cpu(c) => {
+                c.run(programs);
+                Ok(())
+            }
             Backend::Gpu(g) => g.run(programs),
+        }
+    }
+
+    /// Keeps every GPU submit under `ms` milliseconds of measured work (None: one submit per run, whatever its
+    /// length). The page's default is 250 ms, native runs have none; the cpu backend has nothing to split.
+    pub fn set_submit_budget(&mut self, ms: Option<f64>) {
+        if let Backend::Gpu(g) = self {
+            g.set_submit_budget(ms);
         }
     }
 

@@ -31,6 +31,8 @@ pub struct BenchArgs {
     pub profile: bool,
     /// Also write the JSON report here (the text still goes to stdout).
     pub save: Option<String>,
+    /// Milliseconds one GPU submit may take (`Backend::set_submit_budget`); longer steps show more submits.
+    pub submit_budget_ms: Option<f64>,
 }
 
 impl BenchArgs {
@@ -43,6 +45,7 @@ impl BenchArgs {
             only: None,
             profile: false,
             save: None,
+            submit_budget_ms: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -61,6 +64,12 @@ impl BenchArgs {
                         .ok()
                         .filter(|&n| n >= 1)
                         .ok_or_else(|| LabError::invalid("--steps", v, "a whole number >= 1"))?;
+                }
+                "--submit-budget" => {
+                    let v = value()?;
+                    let ms = v.parse::<f64>().ok().filter(|ms| ms.is_finite() && *ms > 0.0);
+                    a.submit_budget_ms =
+                        Some(ms.ok_or_else(|| LabError::invalid("--submit-budget", v, "milliseconds > 0"))?);
                 }
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `bench`"))),
             }
@@ -186,16 +195,17 @@ async fn time_steps(
     name: &str,
     config: LabConfig,
     kind: BackendKind,
-    steps: usize,
-    profile: bool,
+    args: &BenchArgs,
 ) -> Result<StepFigure, LabError> {
+    let (steps, profile) = (args.steps, args.profile);
     let mut t = Trainer::new(config.clone(), Backend::open(kind).await?).await?;
-    let mut depths = vec![t.step_once()]; // warm-up: shader compilation, first submit
+    t.backend.set_submit_budget(args.submit_budget_ms);
+    let mut depths = vec![t.step_once()?]; // warm-up: shader compilation, first submit
     t.wait_idle().await?;
     let before = t.backend.stats();
     let start = web_time::Instant::now();
     for _ in 0..steps {
-        depths.push(t.step_once());
+        depths.push(t.step_once()?);
     }
     t.wait_idle().await?;
     let seconds = start.elapsed().as_secs_f64();
@@ -238,10 +248,10 @@ async fn time_matmul(kind: BackendKind, path: MatmulPath, n: usize) -> Result<Ma
     let kernels: Vec<Box<dyn Kernel>> =
         (0..reps).map(|_| Box::new(Matmul::new(a, b, c, n, n, n).path(path)) as Box<dyn Kernel>).collect();
     let program = backend.prepare(kernels).await?;
-    backend.run(&[program]);
+    backend.run(&[program])?;
     backend.read(c.slice(0, 1)).await?;
     let start = web_time::Instant::now();
-    backend.run(&[program]);
+    backend.run(&[program])?;
     backend.read(c.slice(0, 1)).await?;
     let seconds = start.elapsed().as_secs_f64();
     Ok(MatmulFigure {
@@ -273,7 +283,7 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
         let named = PRESETS.iter().map(|p| (p.name.to_string(), (p.config)()));
         let shapes = REFERENCE.iter().map(|&s| (format!("ref:{}", s.0), reference_config(s)));
         for (name, config) in named.chain(shapes).filter(|(name, _)| args.wanted(name)) {
-            let f = time_steps(&name, config, kind, args.steps, args.profile).await?;
+            let f = time_steps(&name, config, kind, args).await?;
             if !args.json {
                 println!(
                     "{:<18} {:>8} params {:>10.1} ms/step  {:>4.0} submits/step  {:>5.0} dispatches/step  {:>4.0} bytes allocated/step",
@@ -285,8 +295,8 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
             }
             report.steps.push(f);
         }
-        let paths: &[MatmulPath] =
-            if kind == BackendKind::Gpu { &[MatmulPath::Blocked, MatmulPath::Tiled] } else { &[MatmulPath::Blocked] };
+        // Every variant the autotuner may pick; one this adapter lacks (subgroups) is reported as skipped.
+        let paths: &[MatmulPath] = if kind == BackendKind::Gpu { &MatmulPath::FORCED } else { &[MatmulPath::Blocked] };
         for &path in paths.iter().filter(|_| args.wanted("matmul")) {
             for n in MATMUL_SIZES {
                 if software && n > SOFTWARE_MAX_MATMUL {
@@ -301,7 +311,17 @@ pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
                     report.skipped.push(Skipped { backend: kind, what: format!("matmul {n}^3 {path:?}"), why });
                     continue;
                 }
-                let f = time_matmul(kind, path, n).await?;
+                let f = match time_matmul(kind, path, n).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let why = e.to_string().lines().next().unwrap_or("").to_string();
+                        if !args.json {
+                            println!("matmul {n:>4}^3 {path:?} skipped: {why}");
+                        }
+                        report.skipped.push(Skipped { backend: kind, what: format!("matmul {n}^3 {path:?}"), why });
+                        break;
+                    }
+                };
                 if !args.json {
                     println!(
                         "matmul {:>4}^3 {:<8} {:>7.2} GFLOP/s",

@@ -67,7 +67,7 @@ impl ProfileFigure {
 pub async fn profile_steps(t: &mut Trainer, steps: u64) -> Result<ProfileFigure, LabError> {
     t.backend.start_profile()?;
     for _ in 0..steps {
-        t.step_once();
+        t.step_once()?;
     }
     t.wait_idle().await?;
     let profile = t.backend.take_profile().expect("profiling was started")?;

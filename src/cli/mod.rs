@@ -18,11 +18,11 @@ use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::lab::Lab;
 use crate::snapshot::Snapshot;
-use crate::train::Record;
+use crate::train::{checkpoint, TrainingPlan};
 
 const USAGE: &str = "usage:
-  looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR]
-  looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR]
+  looplab train --preset NAME [--set key=value ...] [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run] [--submit-budget MS]
+  looplab train --resume DIR [--steps N] [--backend gpu|cpu] [--out DIR] [--dry-run] [--submit-budget MS]
   looplab eval --checkpoint FILE [--iters N,N,...] [--split NAME] [--set task.KEY=VALUE ...] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab solve --checkpoint FILE (--sudoku PUZZLE | --maze FILE | --program \"RULE TAPE STEPS\") [--iters N] [--exit-kl EPS | --exit-halt] [--backend gpu|cpu] [--json]
   looplab probe --checkpoint FILE [--twin FILE] [--split NAME] [--examples N] [--iters N] [--threshold X] [--backend gpu|cpu] [--json]
@@ -96,6 +96,10 @@ struct TrainArgs {
     backend: Option<BackendKind>,
     out: Option<PathBuf>,
     resume: Option<PathBuf>,
+    /// Plan, print the memory and check it against the device, allocate nothing.
+    dry_run: bool,
+    /// Milliseconds one GPU submit may take (longer steps are split; none by default natively).
+    submit_budget_ms: Option<f64>,
 }
 
 /// The value after a flag, or an error naming the flag.
@@ -133,6 +137,13 @@ impl TrainArgs {
                 "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
                 "--out" => a.out = Some(PathBuf::from(value(flag, &mut it)?)),
                 "--resume" => a.resume = Some(PathBuf::from(value(flag, &mut it)?)),
+                "--dry-run" => a.dry_run = true,
+                "--submit-budget" => {
+                    let v = value(flag, &mut it)?;
+                    let ms = v.parse::<f64>().ok().filter(|ms| ms.is_finite() && *ms > 0.0);
+                    a.submit_budget_ms =
+                        Some(ms.ok_or_else(|| LabError::invalid("--submit-budget", v, "milliseconds > 0"))?);
+                }
                 other => return Err(LabError::Usage(format!("unknown option `{other}` for `train`"))),
             }
         }
@@ -159,11 +170,27 @@ pub(crate) fn snapshot(path: &Path, backend: Option<BackendKind>) -> Result<Snap
     Snapshot::new(bytes, &path.display().to_string(), backend.unwrap_or(BackendKind::Gpu))
 }
 
-/// Writes via a temporary file and a rename, so a crash never leaves a half-written file behind.
+/// Writes a file atomically and durably: into a temporary file in the same directory, flushed to disk, renamed
+/// over `path`, then the directory flushed, so a crash or power loss leaves either the old file or the new one,
+/// never a half-written one. Every checkpoint, history and report the CLI writes goes through here.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    // The rename lives in the directory: flush it too (directories cannot be opened as files on Windows).
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+    }
+    Ok(())
 }
 
 async fn save_run(lab: &mut Lab, out: &Path) -> Result<(), LabError> {
@@ -175,30 +202,46 @@ async fn save_run(lab: &mut Lab, out: &Path) -> Result<(), LabError> {
 
 async fn train(a: &TrainArgs) -> Result<(), LabError> {
     let backend = a.backend.unwrap_or(BackendKind::Gpu);
-    let mut lab = if let Some(dir) = &a.resume {
-        let path = dir.join("model.safetensors");
-        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
-        let hist_path = dir.join("history.json");
-        let history: Vec<Record> = match std::fs::read_to_string(&hist_path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| LabError::Checkpoint {
-                path: hist_path.display().to_string(),
-                what: format!("history is not valid JSON ({e})"),
-            })?,
-            Err(_) => Vec::new(),
-        };
-        let mut lab = Lab::resume(&bytes, &path.display().to_string(), backend, history, &[]).await?;
-        if let Some(steps) = a.steps {
-            lab.set_total_steps(steps);
+    // The run is planned first, so its memory is printed (and refused when too large) before anything is allocated.
+    let (planned, resumed) = match &a.resume {
+        Some(dir) => {
+            let path = dir.join("model.safetensors");
+            let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+            let source = path.display().to_string();
+            (checkpoint::plan(&bytes, &source, &[], &[])?, Some((bytes, source, dir.join("history.json"))))
         }
-        lab
-    } else {
-        let preset = a.preset.as_deref().expect("checked by parse");
-        let mut config = LabConfig::from_preset(preset, &a.sets)?;
-        if let Some(steps) = a.steps {
-            config.train.steps = steps;
+        None => {
+            let mut config = LabConfig::from_preset(a.preset.as_deref().expect("checked by parse"), &a.sets)?;
+            if let Some(steps) = a.steps {
+                config.train.steps = steps;
+            }
+            (TrainingPlan::new(config, &[])?, None)
         }
-        Lab::new(config, backend).await?
     };
+    eprintln!("memory: {}", planned.memory());
+    if a.dry_run {
+        let device = crate::backend::Backend::open(backend).await?;
+        planned.check(&device)?;
+        eprintln!("fits on {} (dry run: nothing allocated)", device.describe());
+        return Ok(());
+    }
+    let mut lab = match resumed {
+        Some((bytes, source, hist_path)) => {
+            let history = match std::fs::read_to_string(&hist_path) {
+                Ok(text) => crate::train::read_history(&text, &hist_path.display().to_string())?,
+                Err(_) => Vec::new(),
+            };
+            let mut lab = Lab::resume_plan(planned, &bytes, &source, backend, history).await?;
+            if let Some(steps) = a.steps {
+                lab.set_total_steps(steps);
+            }
+            lab
+        }
+        None => Lab::from_plan(planned, backend).await?,
+    };
+    if a.submit_budget_ms.is_some() {
+        lab.set_submit_budget(a.submit_budget_ms);
+    }
     let out = a
         .out
         .clone()
@@ -206,10 +249,9 @@ async fn train(a: &TrainArgs) -> Result<(), LabError> {
         .unwrap_or_else(|| PathBuf::from("runs").join(a.preset.as_deref().unwrap_or("run")));
     std::fs::create_dir_all(&out).map_err(io_err(&out))?;
     eprintln!(
-        "device: {}\nmodel: {} parameters, {} MiB of buffers, {:?} x{} loops; {} steps from step {}; writing {}",
+        "device: {}\nmodel: {} parameters, {:?} x{} loops; {} steps from step {}; writing {}",
         lab.device(),
         lab.parameter_count(),
-        lab.memory_bytes() >> 20,
         lab.config().model.arch,
         lab.config().model.loops,
         lab.config().train.steps,

@@ -58,10 +58,7 @@ impl ProbeArgs {
 fn history_beside(checkpoint: &Path) -> Result<Option<Vec<Record>>, LabError> {
     let path = checkpoint.parent().unwrap_or(Path::new(".")).join("history.json");
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    serde_json::from_str(&text).map(Some).map_err(|e| LabError::Checkpoint {
-        path: path.display().to_string(),
-        what: format!("history is not valid JSON ({e})"),
-    })
+    crate::train::read_history(&text, &path.display().to_string()).map(Some)
 }
 
 pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {

@@ -10,8 +10,9 @@ use crate::backend::{Backend, BackendKind};
 use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::export;
+use crate::program::MemoryBreakdown;
 use crate::snapshot::Snapshot;
-use crate::train::{checkpoint, Record, Trainer};
+use crate::train::{checkpoint, Record, Trainer, TrainingPlan};
 
 pub struct Lab {
     trainer: Trainer,
@@ -28,9 +29,13 @@ impl Lab {
         backend: BackendKind,
         extra_depths: &[usize],
     ) -> Result<Lab, LabError> {
-        config.validate()?;
+        Lab::from_plan(TrainingPlan::new(config, extra_depths)?, backend).await
+    }
+
+    /// A lab of a planned run (`TrainingPlan::memory` tells what it will allocate).
+    pub async fn from_plan(planned: TrainingPlan, backend: BackendKind) -> Result<Lab, LabError> {
         let backend = Backend::open(backend).await?;
-        Ok(Lab { trainer: Trainer::with_eval_depths(config, backend, extra_depths).await? })
+        Ok(Lab { trainer: Trainer::from_plan(planned, backend).await? })
     }
 
     /// Continues a run from checkpoint bytes; `history` is the run's history so far; `extra_depths` as for
@@ -42,8 +47,19 @@ impl Lab {
         history: Vec<Record>,
         extra_depths: &[usize],
     ) -> Result<Lab, LabError> {
+        Lab::resume_plan(checkpoint::plan(bytes, source, extra_depths, &[])?, bytes, source, backend, history).await
+    }
+
+    /// Like `resume`, for the checkpoint's `checkpoint::plan`.
+    pub async fn resume_plan(
+        planned: TrainingPlan,
+        bytes: &[u8],
+        source: &str,
+        backend: BackendKind,
+        history: Vec<Record>,
+    ) -> Result<Lab, LabError> {
         let backend = Backend::open(backend).await?;
-        let mut trainer = checkpoint::restore(bytes, source, backend, extra_depths).await?;
+        let mut trainer = checkpoint::restore_plan(planned, bytes, source, backend).await?;
         trainer.history = history.into_iter().filter(|r| r.step <= trainer.step).collect();
         Ok(Lab { trainer })
     }
@@ -71,6 +87,11 @@ impl Lab {
         let backend = Backend::open(backend).await?;
         let trainer = checkpoint::restore_weights(bytes, source, backend, extra_depths, &[]).await?;
         Ok(Lab { trainer })
+    }
+
+    /// The planned memory of the run, per use.
+    pub fn memory(&self) -> &MemoryBreakdown {
+        &self.trainer.memory
     }
 
     /// Runs up to `steps` more steps; returns the history records made meanwhile. Returns only once the
@@ -134,14 +155,14 @@ impl Lab {
         self.trainer.params.count()
     }
 
-    /// Bytes of every buffer the run uses.
-    pub fn memory_bytes(&self) -> u64 {
-        self.trainer.memory_bytes
-    }
-
     /// True once `train.steps` steps are done.
     pub fn done(&self) -> bool {
         self.trainer.done()
+    }
+
+    /// Keeps every GPU submit under `ms` milliseconds of measured work (`Backend::set_submit_budget`).
+    pub fn set_submit_budget(&mut self, ms: Option<f64>) {
+        self.trainer.backend.set_submit_budget(ms);
     }
 
     /// Sets `train.steps` (a resumed run trained on to another total; the schedule follows it).

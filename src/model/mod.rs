@@ -6,7 +6,7 @@ pub mod transformer;
 
 use crate::config::{Arch, Attention, Mixer, Mlp, ModelConfig, Positions};
 use crate::error::LabError;
-use crate::program::{BufId, MemoryPlan, Tensor};
+use crate::program::{BufId, MemoryPlan, Tensor, Use};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -116,6 +116,7 @@ pub fn mlp_in_width(m: &ModelConfig) -> usize {
 
 impl Params {
     pub fn plan(plan: &mut MemoryPlan, m: &ModelConfig, vocab: usize, seq: usize, with_ema: bool) -> Params {
+        let outer = plan.set_use(Use::Parameters);
         let values = plan.pool("params");
         let mut list = Vec::new();
         let mut add = |plan: &mut MemoryPlan, name: String, shape: Vec<usize>, init: Init| {
@@ -208,11 +209,16 @@ impl Params {
             }
         }
         let len = plan.len(values);
-        let mut twin = |name: &str| plan.buffer(name, len).buf;
-        let (grads, adam_m, adam_v) = (twin("grads"), twin("adam_m"), twin("adam_v"));
-        let ema = with_ema.then(|| twin("ema"));
         let pool = plan.pool("init_states");
         let init_states = random_states(m).into_iter().map(|len| plan.carve(pool, len)).collect();
+        let mut twin = |name: &str, holds: Use| {
+            plan.set_use(holds);
+            plan.buffer(name, len).buf
+        };
+        let grads = twin("grads", Use::Gradients);
+        let (adam_m, adam_v) = (twin("adam_m", Use::Optimizer), twin("adam_v", Use::Optimizer));
+        let ema = with_ema.then(|| twin("ema", Use::Ema));
+        plan.set_use(outer);
         Params {
             list,
             layers,

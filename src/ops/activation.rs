@@ -1,7 +1,7 @@
 //! MLP activations: SwiGLU and GELU (tanh form), forward and backward. Shader: shaders/activation.wgsl.
 
-use super::u;
-use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
+use super::{exp_fast, u};
+use crate::program::{for_each_rows, for_each_span, grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `out[r,j] = silu(x[r,j]) * x[r,hidden+j]` for `x` laid out `[rows, 2*hidden]` (gate columns, then up columns).
 #[derive(Clone, Debug)]
@@ -38,7 +38,7 @@ pub struct GeluBackward {
 }
 
 fn sigmoid(g: f32) -> f32 {
-    1.0 / (1.0 + (-g).exp())
+    1.0 / (1.0 + exp_fast(-g))
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -82,12 +82,14 @@ impl Kernel for SwigluForward {
         let h = self.hidden;
         mem.out(self.out, |mem, out| {
             let x = mem.get(self.x);
-            for r in 0..self.rows {
-                for j in 0..h {
-                    let (g, up) = (x[r * 2 * h + j], x[r * 2 * h + h + j]);
-                    out[r * h + j] = g * sigmoid(g) * up;
+            for_each_rows(out, h, 8, |first, chunk| {
+                for (r, out) in chunk.chunks_exact_mut(h).enumerate() {
+                    let (gate, up) = x[(first + r) * 2 * h..][..2 * h].split_at(h);
+                    for ((o, &g), &up) in out.iter_mut().zip(gate).zip(up) {
+                        *o = g * sigmoid(g) * up;
+                    }
                 }
-            }
+            });
         });
     }
 
@@ -111,15 +113,19 @@ impl Kernel for SwigluBackward {
         let h = self.hidden;
         mem.out(self.d_x, |mem, d_x| {
             let (x, dy) = (mem.get(self.x), mem.get(self.d_out));
-            for r in 0..self.rows {
-                for j in 0..h {
-                    let (gi, ui) = (r * 2 * h + j, r * 2 * h + h + j);
-                    let (g, up, dy) = (x[gi], x[ui], dy[r * h + j]);
-                    let s = sigmoid(g);
-                    d_x[gi] = dy * up * s * (1.0 + g * (1.0 - s));
-                    d_x[ui] = dy * g * s;
+            for_each_rows(d_x, 2 * h, 6, |first, chunk| {
+                for (r, d_x) in chunk.chunks_exact_mut(2 * h).enumerate() {
+                    let row = first + r;
+                    let (gate, up) = x[row * 2 * h..][..2 * h].split_at(h);
+                    let (d_gate, d_up) = d_x.split_at_mut(h);
+                    for j in 0..h {
+                        let (g, up, dy) = (gate[j], up[j], dy[row * h + j]);
+                        let s = sigmoid(g);
+                        d_gate[j] = dy * up * s * (1.0 + g * (1.0 - s));
+                        d_up[j] = dy * g * s;
+                    }
                 }
-            }
+            });
         });
     }
 
@@ -140,9 +146,12 @@ impl Kernel for GeluForward {
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
         mem.out(self.out, |mem, out| {
-            for (o, &x) in out.iter_mut().zip(mem.get(self.x)) {
-                *o = 0.5 * x * (1.0 + gelu_tanh(x));
-            }
+            let x = mem.get(self.x);
+            for_each_span(out, |r, out| {
+                for (o, &x) in out.iter_mut().zip(&x[r]) {
+                    *o = 0.5 * x * (1.0 + gelu_tanh(x));
+                }
+            });
         });
     }
 
@@ -163,11 +172,14 @@ impl Kernel for GeluBackward {
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
         mem.out(self.d_x, |mem, d_x| {
-            for ((o, &x), &dy) in d_x.iter_mut().zip(mem.get(self.x)).zip(mem.get(self.d_out)) {
-                let t = gelu_tanh(x);
-                let dt = (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
-                *o = dy * (0.5 * (1.0 + t) + 0.5 * x * dt);
-            }
+            let (x, dy) = (mem.get(self.x), mem.get(self.d_out));
+            for_each_span(d_x, |r, d_x| {
+                for ((o, &x), &dy) in d_x.iter_mut().zip(&x[r.clone()]).zip(&dy[r]) {
+                    let t = gelu_tanh(x);
+                    let dt = (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
+                    *o = dy * (0.5 * (1.0 + t) + 0.5 * x * dt);
+                }
+            });
         });
     }
 

@@ -2,7 +2,7 @@
 //! EMA of weights. Shader: shaders/adamw.wgsl.
 
 use super::{f, u};
-use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
+use crate::program::{for_each_span, grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// One AdamW update of every parameter. `step_info = [t, lr]` (t counts from 1) is written by the trainer
 /// before each step; `grad_norm_sq[0]` is the squared global gradient norm computed earlier in the step.
@@ -60,22 +60,28 @@ impl Kernel for AdamW {
         let Some(scale) = self.grad_scale(mem.get(self.grad_norm_sq)[0]) else { return };
         let (t, lr) = (mem.get(self.step_info)[0], mem.get(self.step_info)[1]);
         let (b1, b2) = (self.beta1, self.beta2);
-        let (correction1, correction2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
-        let grads = mem.get(self.grads);
-        let (mut params, mut m, mut v) =
-            (mem.get(self.params).to_vec(), mem.get(self.m).to_vec(), mem.get(self.v).to_vec());
-        for i in 0..params.len() {
-            let g = grads[i] * scale;
-            m[i] = b1 * m[i] + (1.0 - b1) * g;
-            v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-            if i < self.decay_len {
-                params[i] -= lr * self.weight_decay * params[i];
-            }
-            params[i] -= lr * (m[i] / correction1) / ((v[i] / correction2).sqrt() + self.eps);
-        }
-        for (t, values) in [(self.params, params), (self.m, m), (self.v, v)] {
-            mem.out(t, |_, out| out.copy_from_slice(&values));
-        }
+        let (correction1, correction2) = (1.0 - libm::powf(b1, t), 1.0 - libm::powf(b2, t));
+        let decay_len = self.decay_len;
+        // Three passes (moments, then weights), each spread over the cores; the arithmetic per element is the
+        // shader's.
+        mem.outs([self.params, self.m, self.v], |mem, [params, m, v]| {
+            let grads = mem.get(self.grads);
+            for_each_span(m, |r, m| {
+                m.iter_mut().zip(&grads[r]).for_each(|(m, g)| *m = b1 * *m + (1.0 - b1) * (g * scale));
+            });
+            for_each_span(v, |r, v| {
+                v.iter_mut().zip(&grads[r]).for_each(|(v, g)| *v = b2 * *v + (1.0 - b2) * (g * scale) * (g * scale));
+            });
+            let (m, v) = (&*m, &*v);
+            for_each_span(params, |r, params| {
+                for (i, p) in r.zip(params.iter_mut()) {
+                    if i < decay_len {
+                        *p -= lr * self.weight_decay * *p;
+                    }
+                    *p -= lr * (m[i] / correction1) / ((v[i] / correction2).sqrt() + self.eps);
+                }
+            });
+        });
     }
 
     fn launches(&self) -> Vec<Launch> {

@@ -77,20 +77,20 @@ impl CrossEntropy {
         if self.stablemax {
             stable(x)
         } else {
-            (x - max).exp()
+            libm::exp(x - max)
         }
     }
     fn slope(&self, x: f64, max: f64) -> f64 {
         if self.stablemax {
             stable_slope(x)
         } else {
-            (x - max).exp()
+            libm::exp(x - max)
         }
     }
     /// log weight(x), written out for softmax so a far-from-maximum target does not underflow to log(0).
     fn log_weight(&self, x: f64, max: f64) -> f64 {
         if self.stablemax {
-            stable(x).ln()
+            libm::log(stable(x))
         } else {
             x - max
         }
@@ -141,7 +141,7 @@ impl Kernel for CrossEntropy {
                 let max = row[argmax] as f64;
                 let sum: f64 = row.iter().map(|&v| self.weight(v as f64, max)).sum();
                 let x_t = row[t as usize] as f64;
-                losses[r] = (sum.ln() - self.log_weight(x_t, max)) as f32;
+                losses[r] = (libm::log(sum) - self.log_weight(x_t, max)) as f32;
                 correct[r] = (argmax == t as usize) as u32 as f32;
                 for (j, (d, &v)) in d_row.iter_mut().zip(row).enumerate() {
                     let at_target = if j == t as usize { self.d_log_weight(x_t) } else { 0.0 };

@@ -1,7 +1,9 @@
 //! Elementwise ops for residual streams and input injection. Shader: shaders/elementwise.wgsl.
 
 use super::{f, u};
-use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
+use crate::program::{
+    for_each_chunk, for_each_rows, for_each_span, grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor,
+};
 
 /// `out = a + b` (residual add, input injection). `out` must not share a buffer with `a` or `b`.
 #[derive(Clone, Debug)]
@@ -94,9 +96,12 @@ impl Kernel for Add {
     fn cpu(&self, mem: &mut CpuMemory) {
         check("add", self.out, &[self.a, self.b]);
         mem.out(self.out, |mem, out| {
-            for ((o, a), b) in out.iter_mut().zip(mem.get(self.a)).zip(mem.get(self.b)) {
-                *o = a + b;
-            }
+            let (a, b) = (mem.get(self.a), mem.get(self.b));
+            for_each_span(out, |r, out| {
+                for ((o, a), b) in out.iter_mut().zip(&a[r.clone()]).zip(&b[r]) {
+                    *o = a + b;
+                }
+            });
         });
     }
 
@@ -110,9 +115,12 @@ impl Kernel for Accumulate {
     fn cpu(&self, mem: &mut CpuMemory) {
         check("accumulate", self.out, &[self.x]);
         mem.out(self.out, |mem, out| {
-            for (o, x) in out.iter_mut().zip(mem.get(self.x)) {
-                *o += self.scale * x;
-            }
+            let x = mem.get(self.x);
+            for_each_span(out, |r, out| {
+                for (o, x) in out.iter_mut().zip(&x[r]) {
+                    *o += self.scale * x;
+                }
+            });
         });
     }
 
@@ -125,7 +133,10 @@ impl Kernel for Accumulate {
 impl Kernel for Copy {
     fn cpu(&self, mem: &mut CpuMemory) {
         check("copy", self.out, &[self.x]);
-        mem.out(self.out, |mem, out| out.copy_from_slice(mem.get(self.x)));
+        mem.out(self.out, |mem, out| {
+            let x = mem.get(self.x);
+            for_each_span(out, |r, out| out.copy_from_slice(&x[r]));
+        });
     }
 
     fn launches(&self) -> Vec<Launch> {
@@ -149,7 +160,10 @@ impl Kernel for Broadcast {
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
         mem.out(self.out, |mem, out| {
-            out.chunks_exact_mut(self.x.len).for_each(|row| row.copy_from_slice(mem.get(self.x)))
+            let x = mem.get(self.x);
+            for_each_rows(out, x.len(), 1, |_, rows| {
+                rows.chunks_exact_mut(x.len()).for_each(|row| row.copy_from_slice(x))
+            });
         });
     }
 
@@ -174,13 +188,16 @@ impl Kernel for Transpose {
         );
         mem.out(self.out, |mem, out| {
             let x = mem.get(self.x);
-            for b in 0..self.batch {
-                for i in 0..rows {
-                    for j in 0..cols {
-                        out[b * rows * cols + j * rows + i] = x[b * rows * cols + i * cols + j];
+            // Output rows are `rows` long: row `o` of the output is column `o % cols` of matrix `o / cols`.
+            for_each_rows(out, rows, 1, |first, chunk| {
+                for (o, row) in chunk.chunks_exact_mut(rows.max(1)).enumerate() {
+                    let (b, j) = ((first + o) / cols, (first + o) % cols);
+                    let matrix = &x[b * rows * cols..];
+                    for (i, v) in row.iter_mut().enumerate() {
+                        *v = matrix[i * cols + j];
                     }
                 }
-            }
+            });
         });
     }
 
@@ -203,7 +220,7 @@ impl Kernel for Transpose {
 
 impl Kernel for Fill {
     fn cpu(&self, mem: &mut CpuMemory) {
-        mem.out(self.out, |_, out| out.fill(self.value));
+        mem.out(self.out, |_, out| for_each_span(out, |_, out| out.fill(self.value)));
     }
 
     fn launches(&self) -> Vec<Launch> {
@@ -251,15 +268,16 @@ impl Kernel for CopyRows {
         let (n, d) = (self.rows * self.d, self.d);
         mem.out(self.out, |mem, out| {
             let x = mem.get(self.x);
-            for b in 0..self.batch {
+            // One chunk per output example; rows outside the copied range stay as they are.
+            for_each_chunk(out, self.out_seq * d, n, |b, example| {
                 let from = &x[(b * self.x_seq + self.x_start) * d..][..n];
-                let to = &mut out[(b * self.out_seq + self.out_start) * d..][..n];
+                let to = &mut example[self.out_start * d..][..n];
                 if self.accumulate {
                     to.iter_mut().zip(from).for_each(|(o, v)| *o += v);
                 } else {
                     to.copy_from_slice(from);
                 }
-            }
+            });
         });
     }
 

@@ -2,7 +2,7 @@
 //! scattering with float atomics, so it is deterministic. Shader: shaders/embedding.wgsl.
 
 use super::u;
-use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
+use crate::program::{for_each_rows, grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
 
 /// `out[i,:] = table[tokens[i],:] + positions[i % seq,:]` for `rows` tokens (no position term without
 /// `positions`: models that run on any input size); `tokens` holds u32 bits.
@@ -102,31 +102,46 @@ impl EmbeddingBackward {
     }
 }
 
+/// `out[v, :] += the sum of rows `sources(v)` of `d_out` (`[_, d]`), in the order given; one task per few
+/// table rows.
+fn add_row_sums<I: Iterator<Item = usize>>(
+    out: &mut [f32],
+    d: usize,
+    d_out: &[f32],
+    sources: impl Fn(usize) -> I + Sync + Send,
+) {
+    let rows_per_table_row = (d_out.len() / d.max(1)).div_ceil(out.len().div_ceil(d.max(1)).max(1));
+    for_each_rows(out, d, rows_per_table_row.max(1), |first, chunk| {
+        let mut sum = vec![0f32; d];
+        for (v, row) in chunk.chunks_exact_mut(d.max(1)).enumerate() {
+            sum.fill(0.0);
+            for i in sources(first + v) {
+                sum.iter_mut().zip(&d_out[i * d..(i + 1) * d]).for_each(|(s, g)| *s += g);
+            }
+            row.iter_mut().zip(&sum).for_each(|(g, s)| *g += s);
+        }
+    });
+}
+
 impl Kernel for EmbeddingBackward {
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
         let (rows, d) = (self.rows, self.d);
         let tokens = mem.get_u32(self.tokens);
-        // Sums in the GPU's order (ascending row) before adding to the gradient, so both backends round alike.
-        mem.out(self.d_table, |mem, d_table| {
-            let d_out = mem.get(self.d_out);
-            for (v, row) in d_table.chunks_exact_mut(d.max(1)).enumerate().take(self.vocab) {
-                for (c, g) in row.iter_mut().enumerate() {
-                    let sum: f32 = (0..rows).filter(|&i| tokens[i] as usize == v).map(|i| d_out[i * d + c]).sum();
-                    *g += sum;
-                }
+        // The rows of each token, ascending: sums in the GPU's order before adding to the gradient, so both
+        // backends round alike.
+        let mut by_token = vec![Vec::new(); self.vocab];
+        for (i, &t) in tokens.iter().enumerate().take(rows) {
+            if let Some(list) = by_token.get_mut(t as usize) {
+                list.push(i);
             }
+        }
+        mem.out(self.d_table, |mem, d_table| {
+            add_row_sums(d_table, d, mem.get(self.d_out), |v| by_token[v].iter().copied())
         });
         let Some(d_pos) = self.d_positions else { return };
-        mem.out(d_pos, |mem, d_positions| {
-            let d_out = mem.get(self.d_out);
-            for (p, row) in d_positions.chunks_exact_mut(d.max(1)).enumerate().take(self.seq) {
-                for (c, g) in row.iter_mut().enumerate() {
-                    let sum: f32 = (p..rows).step_by(self.seq).map(|i| d_out[i * d + c]).sum();
-                    *g += sum;
-                }
-            }
-        });
+        let seq = self.seq;
+        mem.out(d_pos, |mem, d_pos| add_row_sums(d_pos, d, mem.get(self.d_out), |p| (p..rows).step_by(seq)));
     }
 
     fn launches(&self) -> Vec<Launch> {

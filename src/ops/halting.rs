@@ -40,12 +40,12 @@ pub struct HaltBackward {
 }
 
 fn sigmoid(q: f32) -> f32 {
-    1.0 / (1.0 + (-q).exp())
+    1.0 / (1.0 + libm::expf(-q))
 }
 
 /// `-[t log σ(q) + (1-t) log(1-σ(q))]`, written so neither exponential overflows.
 fn bce(q: f32, t: f32) -> f32 {
-    q.max(0.0) - q * t + (-q.abs()).exp().ln_1p()
+    q.max(0.0) - q * t + libm::log1pf(libm::expf(-q.abs()))
 }
 
 fn check_shapes(op: &str, x: Tensor, weight: Tensor, [batch, seq, d]: [usize; 3], per_example: &[Tensor]) {

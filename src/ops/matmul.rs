@@ -2,14 +2,45 @@
 //! Shader: shaders/matmul.wgsl.
 
 use super::u;
-use crate::program::{read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
+use crate::program::{for_each_span, read, write, CpuMemory, Kernel, Launch, Shader, Tensor, Tunable};
 
-/// Which WGSL variant runs: register blocks (with vec4 loads where the shapes allow), or workgroup tiles.
-/// Models use register blocks: they measured faster on CPU rasterizers and on an H200 (`looplab bench`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which WGSL variant runs. `Auto` (what models use) lets the GPU backend pick per adapter and shape bucket
+/// from a short measured trial (backend/gpu/tune.rs, through `Tunable`); the others force one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MatmulPath {
+    Auto,
+    /// Registers only, 4x4 outputs per thread, vec4 loads where the contiguous dimensions allow: fastest on
+    /// CPU rasterizers (lavapipe, SwiftShader), where barriers are expensive.
     Blocked,
+    /// 64x64 workgroup tiles staged in workgroup memory, 4x4 per thread.
     Tiled,
+    /// 128x128 workgroup tiles, 8x8 per thread: the most reuse per loaded value, for large products on real GPUs.
+    Wide,
+    /// Register blocks whose A values travel by subgroupShuffle (only where the adapter has SUBGROUP).
+    Subgroup,
+}
+
+impl MatmulPath {
+    /// Every variant a trial may pick (the subgroup one only where the adapter offers subgroups).
+    pub const FORCED: [MatmulPath; 4] =
+        [MatmulPath::Blocked, MatmulPath::Tiled, MatmulPath::Wide, MatmulPath::Subgroup];
+
+    /// Outputs per workgroup along each dimension.
+    fn tile(self) -> usize {
+        if self == MatmulPath::Wide {
+            128
+        } else {
+            64
+        }
+    }
+}
+
+/// A variant of an `Auto` matmul: the path, and whether a planned split-K is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulChoice {
+    pub path: MatmulPath,
+    pub split: bool,
 }
 
 /// Split-K aims at this much of k per slice.
@@ -28,6 +59,8 @@ pub struct Matmul {
     pub trans_a: bool,
     pub trans_b: bool,
     pub accumulate: bool,
+    /// `c = residual + op(a)·op(b)` (a residual connection in the epilogue, instead of a copy and `accumulate`).
+    pub residual: Option<Tensor>,
     pub path: MatmulPath,
     /// Split-K: `(scratch, splits)` computes `splits` partial products over slices of k into `scratch`
     /// (`splits * m * n` elements at least) and sums them in order; the CPU reference computes directly.
@@ -47,7 +80,8 @@ impl Matmul {
             trans_a: false,
             trans_b: false,
             accumulate: false,
-            path: MatmulPath::Blocked,
+            residual: None,
+            path: MatmulPath::Auto,
             split: None,
         }
     }
@@ -61,6 +95,10 @@ impl Matmul {
     }
     pub fn accumulate(mut self) -> Self {
         self.accumulate = true;
+        self
+    }
+    pub fn residual(mut self, residual: Tensor) -> Self {
+        self.residual = Some(residual);
         self
     }
     pub fn path(mut self, path: MatmulPath) -> Self {
@@ -91,16 +129,29 @@ impl Matmul {
         [a_i, a_k, b_k, b_j]
     }
 
-    /// The WGSL entry point: every variant covers 64x64 outputs per workgroup.
-    pub fn entry(&self) -> &'static str {
-        let four = |x: usize| x.is_multiple_of(4);
-        match (self.path, self.trans_a, self.trans_b) {
-            (MatmulPath::Tiled, _, _) => "matmul_tiled",
-            (MatmulPath::Blocked, false, false) if four(self.k) && four(self.n) => "matmul_vec4_nn",
-            (MatmulPath::Blocked, false, true) if four(self.k) => "matmul_vec4_nt",
-            (MatmulPath::Blocked, true, false) if four(self.m) && four(self.n) => "matmul_vec4_tn",
-            (MatmulPath::Blocked, _, _) => "matmul_blocked",
+    /// This product with an `Auto` variant decided (`split: false` drops a planned split-K).
+    pub fn chosen(&self, choice: MatmulChoice) -> Matmul {
+        let mut mm = self.clone();
+        mm.path = choice.path;
+        if !choice.split {
+            mm.split = None;
         }
+        mm
+    }
+
+    /// The shader and entry point. `Auto` outside the GPU backend's choice is the register-blocked one.
+    pub fn entry(&self) -> (Shader, &'static str) {
+        let four = |x: usize| x.is_multiple_of(4);
+        let entry = match (self.path, self.trans_a, self.trans_b) {
+            (MatmulPath::Subgroup, _, _) => return (Shader::MatmulSubgroup, "matmul_subgroup"),
+            (MatmulPath::Tiled, _, _) => "matmul_tiled",
+            (MatmulPath::Wide, _, _) => "matmul_wide",
+            (MatmulPath::Blocked | MatmulPath::Auto, false, false) if four(self.k) && four(self.n) => "matmul_vec4_nn",
+            (MatmulPath::Blocked | MatmulPath::Auto, false, true) if four(self.k) => "matmul_vec4_nt",
+            (MatmulPath::Blocked | MatmulPath::Auto, true, false) if four(self.m) && four(self.n) => "matmul_vec4_tn",
+            (MatmulPath::Blocked | MatmulPath::Auto, _, _) => "matmul_blocked",
+        };
+        (Shader::Matmul, entry)
     }
 
     fn check(&self) {
@@ -128,6 +179,10 @@ impl Matmul {
             self.m,
             self.n
         );
+        if let Some(r) = self.residual {
+            assert!(!self.accumulate, "matmul: a residual and accumulate exclude each other");
+            assert_eq!(r.len, self.m * self.n, "matmul: residual has {} elements, expected m*n", r.len);
+        }
         if let Some((scratch, splits)) = self.split {
             assert!(
                 scratch.len >= splits * self.m * self.n,
@@ -140,34 +195,52 @@ impl Matmul {
     }
 }
 
+/// The cpu backend's sgemm spreads over every core natively; wasm has one thread.
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLELISM: gemm::Parallelism = gemm::Parallelism::Rayon(0);
+#[cfg(target_arch = "wasm32")]
+const PARALLELISM: gemm::Parallelism = gemm::Parallelism::None;
+
 impl Kernel for Matmul {
+    fn tunable(&self) -> Option<&dyn Tunable> {
+        (self.path == MatmulPath::Auto).then_some(self as &dyn Tunable)
+    }
+
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
         let (m, n, k) = (self.m, self.n, self.k);
-        let beta = if self.accumulate { 1.0 } else { 0.0 };
         mem.out(self.c, |mem, c| {
             let (a, b) = (mem.get(self.a), mem.get(self.b));
+            if let Some(r) = self.residual {
+                let r = mem.get(r);
+                for_each_span(c, |span, c| c.copy_from_slice(&r[span]));
+            }
             if m == 0 || n == 0 {
                 return;
             }
             // SAFETY: the strides describe views inside `a`, `b` and `c`, whose lengths `check` verified.
             unsafe {
-                matrixmultiply::sgemm(
+                gemm::gemm(
                     m,
-                    k,
                     n,
-                    1.0,
-                    a.as_ptr(),
-                    a_i as isize,
-                    a_k as isize,
-                    b.as_ptr(),
-                    b_k as isize,
-                    b_j as isize,
-                    beta,
+                    k,
                     c.as_mut_ptr(),
-                    n as isize,
                     1,
+                    n as isize,
+                    self.accumulate || self.residual.is_some(),
+                    a.as_ptr(),
+                    a_k as isize,
+                    a_i as isize,
+                    b.as_ptr(),
+                    b_j as isize,
+                    b_k as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    PARALLELISM,
                 );
             }
         });
@@ -176,8 +249,8 @@ impl Kernel for Matmul {
     fn launches(&self) -> Vec<Launch> {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
-        let entry = self.entry();
-        let params = |accumulate: bool, k_chunk: usize, splits: usize| {
+        let (shader, entry) = self.entry();
+        let params = |accumulate: bool, residual: bool, k_chunk: usize, splits: usize| {
             vec![
                 u(self.m),
                 u(self.n),
@@ -189,36 +262,85 @@ impl Kernel for Matmul {
                 u(b_j),
                 u(k_chunk),
                 u(splits),
-                0,
+                residual as u32,
                 0,
             ]
         };
-        let tiles = [u(self.n.div_ceil(64)).max(1), u(self.m.div_ceil(64)).max(1)];
+        let tile = self.path.tile();
+        let tiles = [u(self.n.div_ceil(tile)).max(1), u(self.m.div_ceil(tile)).max(1)];
+        // Without a residual an input is bound in its place (never read).
+        let residual = read(self.residual.unwrap_or(self.a));
         let Some((scratch, splits)) = self.split else {
             return vec![Launch {
-                shader: Shader::Matmul,
+                shader,
                 entry,
-                params: params(self.accumulate, 0, 1),
-                bindings: vec![read(self.a), read(self.b), write(self.c)],
+                params: params(self.accumulate, self.residual.is_some(), 0, 1),
+                bindings: vec![read(self.a), read(self.b), write(self.c), residual],
                 workgroups: [tiles[0], tiles[1], 1],
             }];
         };
         let parts = scratch.slice(0, splits * self.m * self.n);
         vec![
             Launch {
-                shader: Shader::Matmul,
+                shader,
                 entry,
-                params: params(false, self.k_chunk(splits), splits),
-                bindings: vec![read(self.a), read(self.b), write(parts)],
+                params: params(false, false, self.k_chunk(splits), splits),
+                bindings: vec![read(self.a), read(self.b), write(parts), read(self.a)],
                 workgroups: [tiles[0], tiles[1], u(splits)],
             },
             Launch {
                 shader: Shader::Matmul,
                 entry: "matmul_sum_splits",
-                params: params(self.accumulate, 0, splits),
-                bindings: vec![read(parts), write(self.c)],
+                params: params(self.accumulate, self.residual.is_some(), 0, splits),
+                bindings: vec![read(parts), write(self.c), read(self.residual.unwrap_or(parts))],
                 workgroups: crate::program::grid(self.m * self.n),
             },
         ]
+    }
+}
+
+impl Matmul {
+    /// The variants a trial may pick, register blocks with any planned split-K first (the reference, and the
+    /// choice on software adapters).
+    pub fn choices(&self) -> Vec<MatmulChoice> {
+        let splits: &[bool] = if self.split.is_some() { &[true, false] } else { &[true] };
+        MatmulPath::FORCED
+            .iter()
+            .flat_map(|&path| splits.iter().map(move |&split| MatmulChoice { path, split }))
+            .collect()
+    }
+}
+
+impl Tunable for Matmul {
+    /// The layout, each dimension rounded up to a power of two, whether vec4 loads apply, the planned splits.
+    fn bucket(&self) -> String {
+        let t = |x: bool| if x { 't' } else { 'n' };
+        let log = |x: usize| x.max(1).next_power_of_two().trailing_zeros();
+        let vec4 = self.chosen(MatmulChoice { path: MatmulPath::Blocked, split: true }).entry().1.contains("vec4");
+        let split = self.split.map_or(0, |(_, s)| s);
+        let (m, n, k) = (log(self.m), log(self.n), log(self.k));
+        format!("{}{}-m{m}-n{n}-k{k}-v{}-s{split}", t(self.trans_a), t(self.trans_b), vec4 as u8)
+    }
+
+    fn variants(&self) -> Vec<(String, bool)> {
+        let name = |c: MatmulChoice| format!("{:?}{}", c.path, if c.split { "" } else { "-whole" }).to_lowercase();
+        self.choices().into_iter().map(|c| (name(c), c.path == MatmulPath::Subgroup)).collect()
+    }
+
+    /// a, b, c and the split-K partials.
+    fn trial_buffers(&self) -> (Vec<usize>, usize) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        (vec![m * k, k * n, m * n, self.split.map_or(1, |(_, s)| s) * m * n], 2)
+    }
+
+    fn trial(&self, buffers: &[Tensor], v: usize) -> (Box<dyn Kernel>, Tensor) {
+        let mut mm = Matmul::new(buffers[0], buffers[1], buffers[2], self.m, self.k, self.n);
+        (mm.trans_a, mm.trans_b) = (self.trans_a, self.trans_b);
+        mm.split = self.split.map(|(_, s)| (buffers[3], s));
+        (Box::new(mm.chosen(self.choices()[v])), buffers[2])
+    }
+
+    fn launches_as(&self, v: usize) -> Vec<Launch> {
+        self.chosen(self.choices()[v]).launches()
     }
 }

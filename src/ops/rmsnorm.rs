@@ -2,7 +2,9 @@
 //! Without a weight nothing is bound in its place: the `_unit` entry points never touch that binding.
 
 use super::{f, u};
-use crate::program::{grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
+use crate::program::{
+    for_each_chunk, for_each_rows, grid, groups, read, write, CpuMemory, Kernel, Launch, Shader, Tensor, WG,
+};
 
 /// `rstd[r] = 1/sqrt(mean(x[r,:]^2) + eps)`, `out[r,c] = x[r,c] * rstd[r] * (weight[c] or 1)`.
 #[derive(Clone, Debug)]
@@ -62,20 +64,25 @@ impl Kernel for RmsNormForward {
         self.check();
         let d = self.d;
         let x = mem.get(self.x);
-        let rstd: Vec<f32> = x
-            .chunks_exact(d.max(1))
-            .take(self.rows)
-            .map(|row| 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / d as f32 + self.eps).sqrt())
-            .collect();
+        let mut rstd = vec![0.0; self.rows];
+        for_each_rows(&mut rstd, 1, d, |first, chunk| {
+            for (r, s) in chunk.iter_mut().enumerate() {
+                let row = &x[(first + r) * d..][..d];
+                *s = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / d as f32 + self.eps).sqrt();
+            }
+        });
         // Written one after the other: out and rstd may be views of the same buffer.
         mem.out(self.rstd, |_, out| out.copy_from_slice(&rstd));
         mem.out(self.out, |mem, out| {
             let (x, weight) = (mem.get(self.x), self.weight.map(|w| mem.get(w)));
-            for r in 0..self.rows {
-                for c in 0..d {
-                    out[r * d + c] = x[r * d + c] * rstd[r] * scale(weight, c);
+            for_each_rows(out, d, 2, |first, chunk| {
+                for (r, row) in chunk.chunks_exact_mut(d).enumerate() {
+                    let (x, s) = (&x[(first + r) * d..][..d], rstd[first + r]);
+                    for (c, o) in row.iter_mut().enumerate() {
+                        *o = x[c] * s * scale(weight, c);
+                    }
                 }
-            }
+            });
         });
     }
 
@@ -125,24 +132,35 @@ impl Kernel for RmsNormBackward {
         mem.out(self.d_x, |mem, d_x| {
             let (x, rstd, dy) = (mem.get(self.x), mem.get(self.rstd), mem.get(self.d_out));
             let weight = self.weight.map(|w| mem.get(w));
-            for r in 0..self.rows {
-                let s = rstd[r];
-                let dot: f32 = (0..d).map(|c| dy[r * d + c] * scale(weight, c) * x[r * d + c]).sum();
-                let k = s * s * s / d as f32 * dot;
-                for c in 0..d {
-                    let i = r * d + c;
-                    let g = s * (scale(weight, c) * dy[i]) - x[i] * k;
-                    d_x[i] = if self.accumulate_dx { d_x[i] + g } else { g };
+            for_each_rows(d_x, d, 4, |first, chunk| {
+                for (r, d_x) in chunk.chunks_exact_mut(d).enumerate() {
+                    let at = (first + r) * d;
+                    let (x, dy, s) = (&x[at..at + d], &dy[at..at + d], rstd[first + r]);
+                    let dot: f32 = (0..d).map(|c| dy[c] * scale(weight, c) * x[c]).sum();
+                    let k = s * s * s / d as f32 * dot;
+                    for (c, o) in d_x.iter_mut().enumerate() {
+                        let g = s * (scale(weight, c) * dy[c]) - x[c] * k;
+                        *o = if self.accumulate_dx { *o + g } else { g };
+                    }
                 }
-            }
+            });
         });
         if let Some(d_weight) = self.d_weight {
             mem.out(d_weight, |mem, d_weight| {
                 let (x, rstd, dy) = (mem.get(self.x), mem.get(self.rstd), mem.get(self.d_out));
-                for (c, g) in d_weight.iter_mut().enumerate() {
-                    let sum: f32 = (0..self.rows).map(|r| dy[r * d + c] * x[r * d + c] * rstd[r]).sum();
-                    *g += sum;
-                }
+                // A chunk of columns per task, summed down the rows in order (each row touches one cache line).
+                let rows = self.rows;
+                for_each_chunk(d_weight, 16, 16 * rows * 2, |i, cols| {
+                    let c0 = i * 16;
+                    let mut sums = [0f32; 16];
+                    for (r, &s) in rstd.iter().enumerate().take(rows) {
+                        let at = r * d + c0;
+                        for (j, sum) in sums.iter_mut().enumerate().take(cols.len()) {
+                            *sum += dy[at + j] * x[at + j] * s;
+                        }
+                    }
+                    cols.iter_mut().zip(sums).for_each(|(g, sum)| *g += sum);
+                });
             });
         }
     }
@@ -150,29 +168,19 @@ impl Kernel for RmsNormBackward {
     fn launches(&self) -> Vec<Launch> {
         self.check();
         let params = vec![u(self.rows), u(self.d), 0, self.accumulate_dx as u32];
-        let reads = [read(self.rstd), read(self.x), read(self.d_out)];
-        let mut dx_bindings = vec![write(self.d_x)];
-        dx_bindings.extend(reads);
-        dx_bindings.extend(self.weight.map(read));
-        let mut launches = vec![Launch {
-            shader: Shader::Rmsnorm,
-            entry: if self.weight.is_some() { "rmsnorm_backward_dx" } else { "rmsnorm_backward_dx_unit" },
-            params: params.clone(),
-            bindings: dx_bindings,
-            workgroups: grid(self.rows),
-        }];
-        // A separate launch: d_weight lives in the gradient buffer and needs a thread per column, not per row.
-        if let Some(d_weight) = self.d_weight {
-            let mut bindings = vec![write(d_weight)];
-            bindings.extend(reads);
-            launches.push(Launch {
-                shader: Shader::Rmsnorm,
-                entry: "rmsnorm_backward_weight",
-                params,
-                bindings,
-                workgroups: [u(self.d), 1, 1],
-            });
-        }
-        launches
+        let mut bindings = vec![write(self.d_x), read(self.rstd), read(self.x), read(self.d_out)];
+        bindings.extend(self.weight.map(read));
+        let row_groups = self.rows.div_ceil(WG as usize);
+        // With a weight gradient, d workgroups more in the same dispatch sum its columns (it lives in the
+        // gradient buffer, so it is a binding of its own).
+        let (entry, workgroups) = match (self.weight, self.d_weight) {
+            (None, _) => ("rmsnorm_backward_dx_unit", grid(self.rows)),
+            (Some(_), None) => ("rmsnorm_backward_dx", grid(self.rows)),
+            (Some(_), Some(d_weight)) => {
+                bindings.push(write(d_weight));
+                ("rmsnorm_backward", groups(row_groups + self.d))
+            }
+        };
+        vec![Launch { shader: Shader::Rmsnorm, entry, params, bindings, workgroups }]
     }
 }

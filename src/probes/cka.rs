@@ -23,21 +23,26 @@ fn cross_sq(a: &[f64], da: usize, b: &[f64], db: usize, n: usize) -> f64 {
         // with strides (db, 1) inside `b`, C is da x db with strides (db, 1); the lengths are checked by the
         // callers (`Centered::new` asserts rows * cols).
         unsafe {
-            matrixmultiply::dgemm(
+            gemm::gemm(
                 da,
-                n,
                 db,
-                1.0,
-                a.as_ptr(),
-                1,
-                da as isize,
-                b.as_ptr(),
-                db as isize,
-                1,
-                0.0,
+                n,
                 c.as_mut_ptr(),
-                db as isize,
                 1,
+                db as isize,
+                false,
+                a.as_ptr(),
+                da as isize,
+                1,
+                b.as_ptr(),
+                1,
+                db as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
             );
         }
     }

@@ -36,7 +36,7 @@ use crate::config::{Arch, Attention, LabConfig, TaskKind};
 use crate::error::LabError;
 use crate::model::transformer::Graph;
 use crate::model::window;
-use crate::program::{MemoryPlan, ProgramId};
+use crate::program::{MemoryPlan, ProgramId, Tensor};
 use crate::rng::Rng;
 use crate::tasks::{composition, Dataset, Split};
 use crate::train::checkpoint::Weights;
@@ -283,11 +283,14 @@ pub fn check_twin(model: &LabConfig, twin: &LabConfig) -> Result<(), LabError> {
     Ok(())
 }
 
-/// A forward pass planned for probing: `depth` iterations with stored activations, no backward.
+/// A forward pass planned for probing: `depth` iterations with stored activations, no backward; with maps,
+/// one program per recorded call and layer writing its dense attention map into `maps`.
 struct Forward {
     graph: Graph,
     start: ProgramId,
     finish: ProgramId,
+    maps: Tensor,
+    map_programs: Vec<Vec<ProgramId>>,
 }
 
 async fn plan_forward(
@@ -297,14 +300,27 @@ async fn plan_forward(
     grid: [usize; 2],
     depth: usize,
     prefix: &str,
+    with_maps: bool,
 ) -> Result<Forward, LabError> {
     let mut memory = MemoryPlan::default();
     let planned = crate::solve::plan(weights, &mut memory, tokens, grid, depth, prefix)?;
+    let g = &planned.graph;
+    let records = if with_maps { g.recorded_calls(depth) } else { Vec::new() };
+    let map_len = records.first().and_then(|r| r.maps.first()).map_or(0, |m| g.attention_map_len(m));
+    let maps = memory.buffer(format!("{prefix}.maps"), map_len);
     backend.allocate(&memory)?;
-    let start = backend.prepare(planned.graph.start(true)).await?;
-    let finish = backend.prepare(planned.graph.finish(depth, 0, 1.0, true).0).await?;
+    let start = backend.prepare(g.start(true)).await?;
+    let finish = backend.prepare(g.finish(depth, 0, 1.0, true).0).await?;
+    let mut map_programs = Vec::new();
+    for r in &records {
+        let mut programs = Vec::new();
+        for m in &r.maps {
+            programs.push(backend.prepare(vec![g.attention_map(m, maps)]).await?);
+        }
+        map_programs.push(programs);
+    }
     planned.load(weights, backend, tokens)?;
-    Ok(Forward { graph: planned.graph, start, finish })
+    Ok(Forward { graph: planned.graph, start, finish, maps, map_programs })
 }
 
 /// Runs every probe on the first `options.examples` examples of `split`: plans a graph storing `depth`
@@ -353,8 +369,8 @@ pub async fn run(
     let twin = match options.twin {
         Some(t) => {
             check_twin(config, &t.config)?;
-            let f = plan_forward(t, backend, tokens, split.grid, 1, "twin").await?;
-            backend.run(&[f.start, f.finish]);
+            let f = plan_forward(t, backend, tokens, split.grid, 1, "twin", false).await?;
+            backend.run(&[f.start, f.finish])?;
             let mut layers = Vec::new();
             for call in f.graph.recorded_calls(1) {
                 for h in call.layer_outputs {
@@ -366,8 +382,8 @@ pub async fn run(
         None => None,
     };
 
-    let f = plan_forward(weights, backend, tokens, split.grid, depth, "probe").await?;
-    backend.run(&[f.start, f.finish]);
+    let f = plan_forward(weights, backend, tokens, split.grid, depth, "probe", true).await?;
+    backend.run(&[f.start, f.finish])?;
     let g = &f.graph;
     let records = g.recorded_calls(depth);
     let answer_call = records
@@ -387,15 +403,16 @@ pub async fn run(
     let mut maps = Vec::new();
     let mut cka_rows = Vec::new();
     let mut previous: HashMap<(usize, usize), (Vec<f32>, Vec<f32>)> = HashMap::new();
-    for r in &records {
-        for (j, (&h_t, &p_t)) in r.layer_outputs.iter().zip(&r.probs).enumerate() {
+    for (r, programs) in records.iter().zip(&f.map_programs) {
+        for (j, (&h_t, &map)) in r.layer_outputs.iter().zip(programs).enumerate() {
             let label = if feedforward {
                 StateLabel { step: j + 1, call: 0, layer: 0 }
             } else {
                 StateLabel { step: r.iteration + 1, call: r.call, layer: j }
             };
             let key = (label.call, label.layer);
-            let (h, p) = (backend.read(h_t).await?, backend.read(p_t).await?);
+            backend.run(&[map])?;
+            let (h, p) = (backend.read(h_t).await?, backend.read(f.maps).await?);
             let at = match conv.iter().position(|s| (s.call, s.layer) == key) {
                 Some(i) => i,
                 None => {
@@ -431,14 +448,14 @@ pub async fn run(
         let answer = g.home(g.answer_state());
         let truth = backend.read(answer).await?;
         let noise_std = path::rms(&truth);
-        backend.run(&[f.start]);
+        backend.run(&[f.start])?;
         let mut rng = Rng::fork(config.seed, "probe-random-start");
         for s in 0..g.states() {
             let mut v = backend.read(g.home(s)).await?;
             v.iter_mut().for_each(|x| *x += noise_std as f32 * rng.normal());
             backend.write(g.home(s), &v);
         }
-        backend.run(&[f.finish]);
+        backend.run(&[f.finish])?;
         let random = backend.read(answer).await?;
         Some(path::compare(&truth, &random, n, depth, noise_std))
     };

@@ -4,12 +4,15 @@
 //! A *weights-only* file (`looplab export`) holds just the weights evaluation reads (the EMA where the run kept
 //! one) under the plain names, with the config and provenance in the metadata: it runs wherever a model is
 //! evaluated (`Weights`, `restore_weights`) and is refused where optimizer state is needed (`restore`).
+//! Both kinds store CRC-32 checksums of every tensor's data and of the metadata, checked on load, so a damaged
+//! file is refused naming what is damaged instead of training or evaluating silently on wrong numbers; files
+//! without them (written before they existed, or by python/looplab_torch) load unchecked.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::Trainer;
+use super::{Trainer, TrainingPlan};
 use crate::backend::Backend;
 use crate::config::LabConfig;
 use crate::error::LabError;
@@ -21,6 +24,41 @@ const FORMAT: &str = "looplab-checkpoint-1";
 pub const WEIGHTS_FORMAT: &str = "looplab-weights-1";
 /// The `format` of `looplab export --format torch` (PyTorch's layout, read by python/looplab_torch only).
 pub const TORCH_FORMAT: &str = "looplab-torch-1";
+/// Metadata keys of the checksums: a JSON map of tensor name to the CRC-32 of its bytes, and the CRC-32 of the
+/// other metadata entries. CRC-32 detects every burst of up to 32 flipped bits and any odd number of flips, the
+/// damage storage and truncated copies do (it is no defence against deliberate tampering, nor meant to be).
+const TENSOR_CRC: &str = "tensor_crc32";
+const METADATA_CRC: &str = "metadata_crc32";
+
+fn crc_hex(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// CRC-32 over the metadata entries except its own, in key order, each as key and value with their lengths.
+fn metadata_crc(meta: &HashMap<String, String>) -> String {
+    let mut entries: Vec<(&String, &String)> = meta.iter().filter(|(k, _)| *k != METADATA_CRC).collect();
+    entries.sort();
+    let mut h = crc32fast::Hasher::new();
+    for (k, v) in entries {
+        for part in [k, v] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    format!("{:08x}", h.finalize())
+}
+
+/// A safetensors file of `tensors` and `metadata`, with the checksums of both added to the metadata.
+fn serialize_checked(
+    tensors: Vec<(String, TensorView)>,
+    mut metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, LabError> {
+    let crcs: BTreeMap<&str, String> = tensors.iter().map(|(name, v)| (name.as_str(), crc_hex(v.data()))).collect();
+    metadata.insert(TENSOR_CRC.to_string(), serde_json::to_string(&crcs).expect("checksums serialize"));
+    metadata.insert(METADATA_CRC.to_string(), metadata_crc(&metadata));
+    safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
+}
 
 /// Prefixes of the buffers sharing the parameter layout, as stored.
 fn stored_buffers(t: &Trainer) -> Vec<(&'static str, BufId)> {
@@ -61,8 +99,7 @@ pub async fn save(t: &mut Trainer) -> Result<Vec<u8>, LabError> {
         ("batch_rng".to_string(), t.batch_rng.state.to_string()),
         ("elapsed_s".to_string(), t.elapsed().to_string()),
     ]);
-    safetensors::serialize(tensors, Some(metadata))
-        .map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
+    serialize_checked(tensors, metadata)
 }
 
 /// A weights-only file: `values` (a buffer in `params`' layout, the weights evaluation reads) under the plain
@@ -80,8 +117,7 @@ pub fn save_weights(
         ("step".to_string(), step.to_string()),
     ]);
     metadata.extend(extra.iter().cloned());
-    safetensors::serialize(views(params, "", values), Some(metadata))
-        .map_err(|e| LabError::Checkpoint { path: String::new(), what: e.to_string() })
+    serialize_checked(views(params, "", values), metadata)
 }
 
 /// The metadata of a safetensors file (empty when there is none or the file is not one).
@@ -94,18 +130,58 @@ pub fn is_weights_only(bytes: &[u8]) -> bool {
     metadata(bytes).get("format").map(String::as_str) == Some(WEIGHTS_FORMAT)
 }
 
-/// The config stored in a checkpoint (to build the trainer it restores into).
-pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
+/// A checkpoint's (or weights-only file's) tensors and metadata, checked: a safetensors file of a format this
+/// looplab reads whose checksums, when it has them, match.
+fn open<'a>(bytes: &'a [u8], source: &str) -> Result<(SafeTensors<'a>, HashMap<String, String>), LabError> {
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
-    let (_, meta) =
-        SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a complete safetensors file ({e})")))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a complete safetensors file ({e})")))?;
+    let meta = metadata(bytes);
     match meta.get("format").map(String::as_str) {
         Some(FORMAT | WEIGHTS_FORMAT) => {}
         Some(TORCH_FORMAT) => return Err(bad(format!("this is a PyTorch-layout export ({TORCH_FORMAT}, for python/looplab_torch); looplab reads the checkpoint it was exported from, or a weights-only file (`looplab export --format page`)"))),
         Some(other) => return Err(bad(format!("metadata `format` is {other:?}; this looplab reads {FORMAT} and {WEIGHTS_FORMAT}"))),
         None => return Err(bad(format!("not a looplab checkpoint (metadata has no `format`; expected {FORMAT} or {WEIGHTS_FORMAT})"))),
     }
+    if meta.contains_key(TENSOR_CRC) || meta.contains_key(METADATA_CRC) {
+        verify(&st, &meta).map_err(bad)?;
+    }
+    Ok((st, meta))
+}
+
+/// Checks the metadata's checksum, then every tensor's against the recorded one; names the first mismatch. A file
+/// with one of the two checksums must have both (a damaged key must not switch the check off).
+fn verify(st: &SafeTensors, meta: &HashMap<String, String>) -> Result<(), String> {
+    let recorded = meta.get(METADATA_CRC).ok_or(format!("metadata has `{TENSOR_CRC}` but no `{METADATA_CRC}`"))?;
+    let found = metadata_crc(meta);
+    if &found != recorded {
+        return Err(format!("the metadata is damaged: its CRC-32 is {found}, the file recorded {recorded}"));
+    }
+    let crcs: BTreeMap<String, String> = meta
+        .get(TENSOR_CRC)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .ok_or(format!("metadata `{TENSOR_CRC}` is missing or not a map of tensor names to checksums"))?;
+    for (name, view) in st.iter() {
+        let recorded = crcs.get(name).ok_or(format!("tensor `{name}` has no recorded checksum"))?;
+        let found = crc_hex(view.data());
+        if &found != recorded {
+            return Err(format!(
+                "tensor `{name}` is damaged: the CRC-32 of its data is {found}, the file recorded {recorded}"
+            ));
+        }
+    }
+    match crcs.keys().find(|name| st.tensor(name).is_err()) {
+        Some(name) => Err(format!("tensor `{name}` is missing (the file records its checksum)")),
+        None => Ok(()),
+    }
+}
+
+/// The config stored in a checkpoint (to build the trainer it restores into).
+pub fn read_config(bytes: &[u8], source: &str) -> Result<LabConfig, LabError> {
+    config_of(&open(bytes, source)?.1, source)
+}
+
+fn config_of(meta: &HashMap<String, String>, source: &str) -> Result<LabConfig, LabError> {
+    let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
     let config = meta.get("config").ok_or_else(|| bad("metadata has no `config`".into()))?;
     LabConfig::from_json(config).map_err(|e| bad(format!("stored config is invalid: {e}")))
 }
@@ -158,13 +234,14 @@ pub struct Weights<'a> {
 
 impl<'a> Weights<'a> {
     pub fn read(bytes: &'a [u8], source: &str) -> Result<Weights<'a>, LabError> {
-        let config = read_config(bytes, source)?;
+        let (st, meta) = open(bytes, source)?;
+        let config = config_of(&meta, source)?;
         let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
-        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
         let rows = |name: &str| st.tensor(name).ok().map(|v| v.shape().first().copied().unwrap_or(0));
         let vocab = rows("tok_emb").ok_or_else(|| bad("tensor `tok_emb` is missing".into()))?;
         let positions = rows("pos_emb").unwrap_or(0);
-        Ok(Weights { config, vocab, positions, source: source.to_string(), st, weights_only: is_weights_only(bytes) })
+        let weights_only = meta.get("format").map(String::as_str) == Some(WEIGHTS_FORMAT);
+        Ok(Weights { config, vocab, positions, source: source.to_string(), st, weights_only })
     }
 
     /// The weights evaluation uses (the EMA copy when the run kept one), in `params`' layout.
@@ -190,14 +267,32 @@ pub async fn restore_with(
     eval_depths: &[usize],
     task_overrides: &[String],
 ) -> Result<Trainer, LabError> {
+    restore_plan(plan(bytes, source, eval_depths, task_overrides)?, bytes, source, backend).await
+}
+
+/// The training plan of a checkpoint's run, with `task.*` overrides: what restoring it will allocate.
+pub fn plan(
+    bytes: &[u8],
+    source: &str,
+    eval_depths: &[usize],
+    task_overrides: &[String],
+) -> Result<TrainingPlan, LabError> {
     if is_weights_only(bytes) {
         return Err(LabError::Checkpoint { path: source.to_string(), what: "this file holds weights only (written by `looplab export`): without optimizer state and sampler position training cannot resume from it. `eval`, `solve` and `probe` read it; resume from the run's own model.safetensors".into() });
     }
-    let config = config_with_task_overrides(bytes, source, task_overrides)?;
+    TrainingPlan::new(config_with_task_overrides(bytes, source, task_overrides)?, eval_depths)
+}
+
+/// Builds the trainer of `planned` (a checkpoint's `plan`) and loads the checkpoint's weights, optimizer
+/// state, step and sampler position into it.
+pub async fn restore_plan(
+    planned: TrainingPlan,
+    bytes: &[u8],
+    source: &str,
+    backend: Backend,
+) -> Result<Trainer, LabError> {
+    let (st, meta) = open(bytes, source)?;
     let bad = |what: String| LabError::Checkpoint { path: source.to_string(), what };
-    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
     let number = |key: &str| -> Result<&str, LabError> {
         meta.get(key).map(String::as_str).ok_or_else(|| bad(format!("metadata has no `{key}`")))
     };
@@ -205,7 +300,7 @@ pub async fn restore_with(
     let rng: u64 = number("batch_rng")?.parse().map_err(|_| bad("metadata `batch_rng` is not a number".into()))?;
     let elapsed: f64 = number("elapsed_s")?.parse().map_err(|_| bad("metadata `elapsed_s` is not a number".into()))?;
 
-    let mut t = Trainer::with_eval_depths(config, backend, eval_depths).await?;
+    let mut t = Trainer::from_plan(planned, backend).await?;
     for (prefix, buf) in stored_buffers(&t) {
         let values = buffer(&st, prefix, &t.params, &bad)?;
         let all = t.params.all(buf);

@@ -16,7 +16,7 @@ use crate::error::LabError;
 use crate::model::transformer::{Graph, Shape};
 use crate::model::Params;
 use crate::ops::matmul::MatmulPath;
-use crate::program::{MemoryPlan, Tensor};
+use crate::program::{MemoryBreakdown, MemoryPlan, Tensor, Use};
 use crate::rng::Rng;
 use crate::tasks::Dataset;
 
@@ -42,6 +42,13 @@ pub struct Record {
     /// splits (composition's `test_id` and `test_ood`) are read from here.
     #[serde(default)]
     pub splits: Vec<SplitScore>,
+}
+
+/// A run's history.json (what `Lab::history_json` writes), or an error naming `source` and where the text breaks
+/// the format (serde's line and column).
+pub fn read_history(text: &str, source: &str) -> Result<Vec<Record>, LabError> {
+    serde_json::from_str(text)
+        .map_err(|e| LabError::Checkpoint { path: source.to_string(), what: format!("history is not valid ({e})") })
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,7 +96,7 @@ pub struct Trainer {
     pub step: u64,
     pub history: Vec<Record>,
     /// Bytes of every buffer the run uses, decided before allocation.
-    pub memory_bytes: u64,
+    pub memory: MemoryBreakdown,
     /// Batches and sampled depths.
     pub batch_rng: Rng,
     train: GraphInputs,
@@ -151,70 +158,45 @@ impl Trainer {
     /// A trainer that can also evaluate at other iteration counts (`evaluate_depths`); recurrent models only.
     pub async fn with_eval_depths(
         config: LabConfig,
-        mut backend: Backend,
+        backend: Backend,
         extra_depths: &[usize],
     ) -> Result<Trainer, LabError> {
-        config.validate()?;
-        let m = &config.model;
-        let requested = requested_depths(&config, extra_depths)?;
-        let deepest = requested.iter().copied().max().unwrap_or(1);
-        let dataset = config.dataset();
-        let train_split = dataset.train();
-        let batch = if config.train.batch_size == 0 { train_split.len() } else { config.train.batch_size };
-        // Register blocks beat workgroup tiles on every device measured (lavapipe, SwiftShader, an H200).
-        let path = MatmulPath::Blocked;
-        let stored_iterations = programs::stored_iterations(&config);
-        let mut plan = MemoryPlan::default();
-        let max_seq = dataset.splits.iter().map(|s| s.seq_len).max().unwrap_or(1);
-        for s in &dataset.splits {
-            crate::model::check_blocks(m, s.seq_len)?;
-        }
-        let params = Params::plan(&mut plan, m, dataset.vocab, max_seq, config.train.ema > 0.0);
-        let shape = Shape { batch, seq: train_split.seq_len, grid: train_split.grid, vocab: dataset.vocab };
-        let mut train_graph = Graph::plan(&mut plan, m, &params, shape, stored_iterations, true, path, "train");
-        train_graph.stablemax = config.train.stablemax;
-        let eval_graphs = programs::plan_eval_graphs(&mut plan, &config, &dataset, &params.evaluated(), path);
-        let metrics = plan.buffer("metrics", slot::LEN * slot::STRIDE);
-        let eval_metrics = plan.buffer("eval_metrics", deepest * slot::EVAL_LEN * slot::STRIDE);
-        let eval_flags: Vec<(Tensor, Tensor)> = (0..eval_graphs.len())
-            .map(|i| {
-                let batch = eval_graphs[i].shape.batch;
-                (plan.buffer(format!("eval{i}.exact"), batch), plan.buffer(format!("eval{i}.has_target"), batch))
-            })
-            .collect();
-        let buffers = StepBuffers {
-            metrics,
-            grad_norm_sq: plan.buffer("grad_norm_sq", 1),
-            step_info: plan.buffer("step_info", 2),
-        };
-        backend.allocate(&plan)?;
-        let programs = programs::record_step(&mut backend, &config, &train_graph, &params, &buffers).await?;
+        Trainer::from_plan(TrainingPlan::new(config, extra_depths)?, backend).await
+    }
+
+    /// Allocates a plan's buffers (the backend refuses a plan it cannot hold), records its programs and writes
+    /// the initial weights.
+    pub async fn from_plan(planned: TrainingPlan, mut backend: Backend) -> Result<Trainer, LabError> {
+        let p = planned;
+        backend.allocate(&p.plan)?;
+        let programs = programs::record_step(&mut backend, &p.config, &p.train_graph, &p.params, &p.buffers).await?;
         let evals =
-            programs::record_evals(&mut backend, &config, &eval_graphs, &eval_flags, eval_metrics, deepest).await?;
+            programs::record_evals(&mut backend, &p.config, &p.eval_graphs, &p.eval_flags, p.eval_metrics, p.deepest)
+                .await?;
         let mut trainer = Trainer {
-            train: GraphInputs::of(&train_graph),
+            train: GraphInputs::of(&p.train_graph),
             programs,
-            stored_iterations,
+            stored_iterations: p.stored_iterations,
             batch_due: true,
-            deepest,
-            requested_depths: requested,
+            deepest: p.deepest,
+            requested_depths: p.requested,
             evals,
-            batch_rng: Rng::fork(config.seed, "batches"),
-            config,
-            dataset,
+            batch_rng: Rng::fork(p.config.seed, "batches"),
+            config: p.config,
+            dataset: p.dataset,
             backend,
             step: 0,
             history: Vec::new(),
-            memory_bytes: plan.total_bytes(),
-            metrics: buffers.metrics,
-            eval_metrics,
-            step_info: buffers.step_info,
+            memory: p.plan.breakdown(),
+            metrics: p.buffers.metrics,
+            eval_metrics: p.eval_metrics,
+            step_info: p.buffers.step_info,
             elapsed_before: 0.0,
             started: web_time::Instant::now(),
             steps_since_read: 0,
             scratch_tokens: Vec::new(),
             scratch_targets: Vec::new(),
-            params,
+            params: p.params,
         };
         let init = trainer.params.init(trainer.config.seed);
         trainer.backend.write(trainer.params.all(trainer.params.values), &init);
@@ -257,7 +239,7 @@ impl Trainer {
             Schedule::Constant => base,
             Schedule::Cosine => {
                 let progress = (step - t.warmup) as f64 / (t.steps - t.warmup).max(1) as f64;
-                base * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+                base * 0.5 * (1.0 + libm::cos(std::f64::consts::PI * progress.min(1.0)))
             }
         }
     }
@@ -271,8 +253,8 @@ impl Trainer {
             Depth::Random => {
                 // Huginn: lambda log-normal with mean `loops`, T ~ Poisson(lambda), clamped to 1..=2*loops.
                 let sigma = 0.5f64;
-                let tau = (m.loops as f64).ln() - sigma * sigma / 2.0 + sigma * self.batch_rng.normal() as f64;
-                let total = poisson(tau.exp(), &mut self.batch_rng).clamp(1, 2 * m.loops);
+                let tau = libm::log(m.loops as f64) - sigma * sigma / 2.0 + sigma * self.batch_rng.normal() as f64;
+                let total = poisson(libm::exp(tau), &mut self.batch_rng).clamp(1, 2 * m.loops);
                 (total, k_max.min(total))
             }
             Depth::Progressive => {
@@ -284,8 +266,9 @@ impl Trainer {
     }
 
     /// Records one training step on the device: the batch and step info are uploaded, nothing is read back.
-    /// Returns the depth it ran (the bench reports it, so a twin can replay the same sampled depths).
-    pub fn step_once(&mut self) -> StepDepth {
+    /// Returns the depth it ran (the bench reports it, so a twin can replay the same sampled depths); fails once
+    /// the GPU device is lost.
+    pub fn step_once(&mut self) -> Result<StepDepth, LabError> {
         let new_batch = self.batch_due || self.step.is_multiple_of(self.config.train.segments as u64);
         if new_batch && self.config.train.batch_size > 0 {
             let n = self.dataset.train().len();
@@ -308,9 +291,9 @@ impl Trainer {
         let from_start = new_batch && total == k && p.lead.is_none() && p.starts_from_input;
         run.push(p.finish.iter().find(|f| f.0 == k && f.1 == from_start).expect("planned").2);
         run.push(p.optimize);
-        self.backend.run(&run);
+        self.backend.run(&run)?;
         self.steps_since_read += 1;
-        StepDepth { iterations: total, backprop: k, new_batch }
+        Ok(StepDepth { iterations: total, backprop: k, new_batch })
     }
 
     /// Continues the clock of a resumed run.
@@ -328,7 +311,7 @@ impl Trainer {
         let mut records = Vec::new();
         let end = (self.step + steps).min(self.config.train.steps);
         while self.step < end {
-            self.step_once();
+            self.step_once()?;
             if self.step.is_multiple_of(self.config.train.eval_every) || self.step == self.config.train.steps {
                 records.push(self.record().await?);
             }
@@ -415,7 +398,7 @@ impl Trainer {
         while start < n {
             let ids: Vec<usize> = (start..(start + inputs.batch).min(n)).collect();
             self.upload_batch(split, &ids, inputs);
-            self.backend.run(&[program]);
+            self.backend.run(&[program])?;
             start += inputs.batch;
         }
         let all = self.backend.read(slots).await?;
@@ -429,6 +412,92 @@ impl Trainer {
     }
 }
 
+/// Every buffer of a training run, planned and not yet allocated: `memory()` says what it needs, so the CLI and
+/// the page can show it (and the backend refuse it) before anything is allocated.
+pub struct TrainingPlan {
+    config: LabConfig,
+    dataset: Dataset,
+    plan: MemoryPlan,
+    params: Params,
+    train_graph: Graph,
+    eval_graphs: Vec<Graph>,
+    eval_flags: Vec<(Tensor, Tensor)>,
+    eval_metrics: Tensor,
+    buffers: StepBuffers,
+    stored_iterations: usize,
+    deepest: usize,
+    requested: Vec<usize>,
+}
+
+impl TrainingPlan {
+    /// Plans a run of `config` that can also evaluate at `extra_depths` iterations (see `Trainer::with_eval_depths`).
+    pub fn new(config: LabConfig, extra_depths: &[usize]) -> Result<TrainingPlan, LabError> {
+        config.validate()?;
+        let m = &config.model;
+        let requested = requested_depths(&config, extra_depths)?;
+        let deepest = requested.iter().copied().max().unwrap_or(1);
+        let dataset = config.dataset();
+        let train_split = dataset.train();
+        let batch = if config.train.batch_size == 0 { train_split.len() } else { config.train.batch_size };
+        // The GPU backend picks each product's variant for its adapter (ops::matmul, backend/gpu/tune.rs).
+        let path = MatmulPath::Auto;
+        let stored_iterations = programs::stored_iterations(&config);
+        let mut plan = MemoryPlan::default();
+        plan.set_use(Use::Activations);
+        let max_seq = dataset.splits.iter().map(|s| s.seq_len).max().unwrap_or(1);
+        for s in &dataset.splits {
+            crate::model::check_blocks(m, s.seq_len)?;
+        }
+        let params = Params::plan(&mut plan, m, dataset.vocab, max_seq, config.train.ema > 0.0);
+        let shape = Shape { batch, seq: train_split.seq_len, grid: train_split.grid, vocab: dataset.vocab };
+        let mut train_graph = Graph::plan(&mut plan, m, &params, shape, stored_iterations, true, path, "train");
+        train_graph.stablemax = config.train.stablemax;
+        plan.set_use(Use::Evaluation);
+        let eval_graphs = programs::plan_eval_graphs(&mut plan, &config, &dataset, &params.evaluated(), path);
+        let eval_metrics = plan.buffer("eval_metrics", deepest * slot::EVAL_LEN * slot::STRIDE);
+        let eval_flags: Vec<(Tensor, Tensor)> = (0..eval_graphs.len())
+            .map(|i| {
+                let batch = eval_graphs[i].shape.batch;
+                (plan.buffer(format!("eval{i}.exact"), batch), plan.buffer(format!("eval{i}.has_target"), batch))
+            })
+            .collect();
+        plan.set_use(Use::Scratch);
+        let buffers = StepBuffers {
+            metrics: plan.buffer("metrics", slot::LEN * slot::STRIDE),
+            grad_norm_sq: plan.buffer("grad_norm_sq", 1),
+            step_info: plan.buffer("step_info", 2),
+        };
+        Ok(TrainingPlan {
+            config,
+            dataset,
+            plan,
+            params,
+            train_graph,
+            eval_graphs,
+            eval_flags,
+            eval_metrics,
+            buffers,
+            stored_iterations,
+            deepest,
+            requested,
+        })
+    }
+
+    /// The planned memory per use.
+    pub fn memory(&self) -> MemoryBreakdown {
+        self.plan.breakdown()
+    }
+
+    /// Whether `backend` could hold the plan (the check `Trainer::from_plan` makes before allocating).
+    pub fn check(&self, backend: &Backend) -> Result<(), LabError> {
+        backend.check(&self.plan)
+    }
+
+    pub fn config(&self) -> &LabConfig {
+        &self.config
+    }
+}
+
 /// A Poisson draw (Knuth's method; lambda here is at most a few hundred, so split it into chunks of 30).
 fn poisson(lambda: f64, rng: &mut Rng) -> usize {
     let mut total = 0;
@@ -436,7 +505,7 @@ fn poisson(lambda: f64, rng: &mut Rng) -> usize {
     while left > 0.0 {
         let chunk = left.min(30.0);
         left -= chunk;
-        let limit = (-chunk).exp();
+        let limit = libm::exp(-chunk);
         let mut product = rng.uniform();
         while product > limit {
             total += 1;

@@ -16,6 +16,7 @@ mod embedding;
 mod halting;
 mod local_attention;
 mod matmul;
+mod naive_attention;
 mod reduce;
 mod rmsnorm;
 
@@ -58,7 +59,7 @@ pub fn run_both(
                 }
             }
             let program = backend.prepare(kernels()).await.unwrap();
-            backend.run(&[program]);
+            backend.run(&[program]).unwrap();
             let mut outs = Vec::new();
             for t in outputs {
                 outs.push(backend.read(*t).await.unwrap());
@@ -126,7 +127,7 @@ pub fn run_cpu(
             }
         }
         let program = cpu.prepare(kernels).await.unwrap();
-        cpu.run(&[program]);
+        cpu.run(&[program]).unwrap();
         let mut outs = Vec::new();
         for t in outputs {
             outs.push(cpu.read(*t).await.unwrap());

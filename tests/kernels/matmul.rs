@@ -1,6 +1,20 @@
 use super::*;
 use looplab::ops::matmul::{Matmul, MatmulPath};
+use looplab::program::Tunable;
 use looplab::program::{BufId, Tensor};
+
+/// Every variant the autotuner can pick on this adapter; one it cannot offer is named as skipped, never
+/// counted as passing.
+fn variants() -> Vec<MatmulPath> {
+    let gpu = pollster::block_on(GpuBackend::new()).expect("a GPU adapter (lavapipe in CI)");
+    let t = |len| Tensor { buf: BufId(0), offset: 0, len };
+    let probe = Matmul::new(t(1), t(1), t(1), 1, 1, 1);
+    let offered: Vec<MatmulPath> = gpu.offered_variants(&probe).into_iter().map(|v| probe.choices()[v].path).collect();
+    for path in MatmulPath::FORCED.iter().filter(|p| !offered.contains(p)) {
+        println!("SKIPPED: matmul variant {path:?} (this adapter lacks the feature it needs)");
+    }
+    offered
+}
 
 #[allow(clippy::too_many_arguments)]
 fn case(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumulate: bool, path: MatmulPath, seed: u64) {
@@ -54,7 +68,7 @@ fn matmul_matches_cpu_on_awkward_shapes() {
     for (i, &m) in AWKWARD.iter().enumerate() {
         let k = AWKWARD[(i + 2) % AWKWARD.len()];
         let n = AWKWARD[(i + 4) % AWKWARD.len()];
-        for path in [MatmulPath::Blocked, MatmulPath::Tiled] {
+        for path in variants() {
             let (ta, tb, acc) = (rng.below(2) == 1, rng.below(2) == 1, rng.below(2) == 1);
             case(m, k, n, ta, tb, acc, path, i as u64);
         }
@@ -63,7 +77,7 @@ fn matmul_matches_cpu_on_awkward_shapes() {
 
 #[test]
 fn matmul_all_transposes_and_accumulate() {
-    for path in [MatmulPath::Blocked, MatmulPath::Tiled] {
+    for path in variants() {
         for flags in 0..8 {
             case(37, 70, 29, flags & 1 != 0, flags & 2 != 0, flags & 4 != 0, path, flags as u64);
         }
@@ -72,8 +86,10 @@ fn matmul_all_transposes_and_accumulate() {
 
 #[test]
 fn matmul_larger_than_one_tile() {
-    case(130, 96, 200, false, false, false, MatmulPath::Blocked, 1);
-    case(130, 96, 200, true, false, true, MatmulPath::Tiled, 2);
+    for (i, path) in variants().into_iter().enumerate() {
+        case(130, 96, 200, false, false, false, path, 1 + i as u64);
+        case(257, 40, 130, true, false, true, path, 11 + i as u64);
+    }
 }
 
 /// Shapes whose contiguous dimensions are multiples of 4 take the vec4 entry points; edges still awkward.
@@ -99,7 +115,7 @@ fn matmul_vec4_paths_match_cpu() {
             n,
         );
         (mm.trans_a, mm.trans_b) = (trans_a, trans_b);
-        assert_eq!(mm.entry(), entry, "{m}x{k}x{n}");
+        assert_eq!(mm.entry().1, entry, "{m}x{k}x{n}");
         case(m, k, n, trans_a, trans_b, i % 2 == 1, MatmulPath::Blocked, 100 + i as u64);
     }
 }
@@ -117,8 +133,76 @@ fn matmul_split_k_matches_cpu() {
     .iter()
     .enumerate()
     {
-        for path in [MatmulPath::Blocked, MatmulPath::Tiled] {
+        for path in variants() {
             case_split(m, k, n, ta, tb, i % 2 == 0, path, 300 + i as u64, true);
         }
     }
+}
+
+/// The residual epilogue `c = r + a·b` (a linear layer's output added to the residual stream), with and
+/// without split-K, on both paths and awkward shapes; `c` starts dirty, so a missed residual or a kept
+/// old value both fail.
+#[test]
+fn matmul_residual_matches_cpu() {
+    for (i, &(m, k, n, ta, tb, split)) in [
+        (17, 33, 65, false, false, false),
+        (64, 128, 20, false, false, false),
+        (3, 8, 12, false, true, false),
+        (65, 600, 5, true, false, true),
+        (20, 1030, 8, true, false, true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for path in variants() {
+            let mut rng = Rng::new(500 + i as u64);
+            let mut plan = MemoryPlan::default();
+            let (a, b, c) = (plan.buffer("a", m * k), plan.buffer("b", k * n), plan.buffer("c", m * n));
+            let r = plan.buffer("r", m * n);
+            let parts = plan.buffer("parts", Matmul::splits(k) * m * n);
+            let inputs = [
+                (a, Data::F32(rng.vec(m * k))),
+                (b, Data::F32(rng.vec(k * n))),
+                (c, Data::F32(rng.vec(m * n))),
+                (r, Data::F32(rng.vec(m * n))),
+                (parts, Data::F32(rng.vec(Matmul::splits(k) * m * n))),
+            ];
+            let kernels = || -> Vec<Box<dyn Kernel>> {
+                let mut mm = Matmul::new(a, b, c, m, k, n).path(path).residual(r);
+                (mm.trans_a, mm.trans_b) = (ta, tb);
+                if split {
+                    mm = mm.split_k(parts);
+                }
+                vec![Box::new(mm)]
+            };
+            check(&format!("matmul residual {m}x{k}x{n} {path:?} split={split}"), &plan, &inputs, kernels, &[c], 1e-4);
+        }
+    }
+}
+
+/// The trial picks a variant this adapter offers, every candidate's result agreeing with the register-blocked
+/// one, and the table the page stores round-trips through JSON (a damaged one is refused with a message).
+#[test]
+fn matmul_tuner_picks_an_offered_variant_and_its_table_round_trips() {
+    pollster::block_on(async {
+        let mut gpu = GpuBackend::new().await.expect("a GPU adapter");
+        let mut plan = MemoryPlan::default();
+        let views = [plan.buffer("x", 65 * 600), plan.buffer("dy", 600 * 33), plan.buffer("dw", 65 * 33)];
+        let parts = plan.buffer("parts", Matmul::splits(600) * 65 * 33);
+        let mm = Matmul::new(views[0], views[1], views[2], 65, 600, 33).trans_a().split_k(parts);
+        assert!(mm.split.is_some(), "k = 600 splits");
+        let offered = gpu.offered_variants(&mm);
+        let chosen = gpu.tune(&mm).await.unwrap();
+        assert!(offered.contains(&chosen), "variant {chosen} of {offered:?}");
+        assert_eq!(mm.variants().len(), 2 * MatmulPath::FORCED.len(), "every path with split-K on and off");
+        for v in offered {
+            let (seconds, result) = gpu.trial(&mm, v).await.unwrap();
+            assert!(seconds > 0.0 && result.len() == 65 * 33, "{:?}: {seconds} s", mm.variants()[v]);
+        }
+        let table = looplab::backend::gpu::tuning_json();
+        looplab::backend::gpu::set_tuning_json(&table).unwrap();
+        assert_eq!(looplab::backend::gpu::tuning_json(), table);
+        let err = looplab::backend::gpu::set_tuning_json("{not json").unwrap_err().to_string();
+        assert!(err.contains("matmul tuning"), "{err}");
+    });
 }

@@ -78,6 +78,34 @@ test('an invalid setting is reported in the message area', async () => {
   }
 });
 
+test('the memory a run needs is shown under the settings before Start, and follows them', async () => {
+  const { page, errors } = await openPage(browser, `#${SMALL}`);
+  try {
+    const line = () => page.textContent('#memory');
+    const total = (text) => text.match(/^Memory: needs ([0-9.]+ [KMG]i?B):/)?.[1];
+    await page.waitForSelector('#memory:not([hidden])', { timeout: 30_000 });
+    const before = await line();
+    assert.ok(total(before), `the planned total: ${before}`);
+    for (const part of ['parameters', 'gradients', 'optimizer', 'activations', 'scratch', 'evaluation']) {
+      assert.match(before, new RegExp(`${part} [0-9.]+ [KMG]i?B`), `${part} in: ${before}`);
+    }
+    assert.equal(await stepCount(page), 0, 'shown before anything trained');
+    // A wider model needs more: the worker plans the new settings without building a lab.
+    await page.fill('#model-d_model', '64');
+    await page.waitForFunction((old) => {
+      const m = document.getElementById('memory');
+      return !m.hidden && m.textContent !== old;
+    }, before, { timeout: 30_000 });
+    assert.notEqual(total(await line()), total(before), await line());
+    // Settings that do not validate have no plan.
+    await page.fill('#task-p', '1');
+    await page.waitForSelector('#memory', { state: 'hidden', timeout: 30_000 });
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
 test('settings from the URL hash reach the lab; divergence is reported in the message area', async () => {
   // lr x weight_decay > 2 makes decoupled weight decay flip and grow the weights every step: a real divergence,
   // here (x 100) before the first evaluation, so there is no earlier state to go back to.

@@ -42,9 +42,11 @@ export const labReady = (page) => page.waitForFunction(() => {
   return d && !d.startsWith('starting');
 }, null, { timeout: 30_000 });
 
-// A fresh page at 1280x720 that records console errors and uncaught exceptions (page and worker).
-export async function openPage(b = browser, hash = '') {
+// A fresh page at 1280x720 that records console errors and uncaught exceptions (page and worker); `prepare(page)`
+// runs before the page loads (to route requests).
+export async function openPage(b = browser, hash = '', prepare = null) {
   const page = await b.newPage({ viewport: { width: 1280, height: 720 } });
+  if (prepare) await prepare(page);
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
@@ -144,3 +146,18 @@ export function near(a, b, tol, what) {
 
 // Tiny versions of the mechanism presets: a few steps on SwiftShader suffice for the views to have something to show.
 export const TINY = 'model.d_model=16&model.mlp_hidden=32&task.examples=200&train.eval_every=2&train.batch_size=8';
+
+// Serves www/worker.js with `prelude` in front of it: code a test injects into the worker, never shipped.
+export const injectIntoWorker = (prelude) => (page) => page.route('**/worker.js', async (route) => {
+  const response = await route.fetch();
+  await route.fulfill({ response, body: `${prelude}\n${await response.text()}` });
+});
+
+// Remembers every WebGPU device the worker creates (self.looplabDevices), so a test can lose them for real.
+export const REMEMBER_DEVICES = `
+const looplabRequestDevice = GPUAdapter.prototype.requestDevice;
+GPUAdapter.prototype.requestDevice = async function (...args) {
+  const device = await looplabRequestDevice.apply(this, args);
+  (self.looplabDevices ||= []).push(device);
+  return device;
+};`;

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   browser, useBrowser, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, safetensorsHeader,
+  injectIntoWorker, REMEMBER_DEVICES, stepAbove,
 } from './helpers.mjs';
 
 useBrowser();
@@ -17,6 +18,7 @@ test('save a checkpoint, export the history, load the checkpoint back; a garbage
     assert.match(ckpt.name, new RegExp(`step${saved}\\.safetensors$`));
     const meta = safetensorsHeader(ckpt.bytes).__metadata__;
     assert.equal(meta.format, 'looplab-checkpoint-1');
+    assert.ok(meta.tensor_crc32 && meta.metadata_crc32, 'the checksums are stored');
     assert.equal(meta.step, String(saved), 'the metadata holds the step');
     assert.equal(JSON.parse(meta.config).task.p, 11, 'the metadata holds the config');
 
@@ -66,7 +68,9 @@ test('the run is autosaved and resumed on reload; Reset deletes the autosave', a
 
     await page.click('#reset');
     await stepIs(page, 0);
-    await labReady(page);
+    // The device line stays from before Reset: wait for the page's status, which says "ready" once the worker has
+    // deleted the autosave and built the new lab.
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 30_000 });
     await page.reload();
     await labReady(page);
     assert.equal(await stepCount(page), 0, 'after Reset a reload starts from step 0');
@@ -77,13 +81,66 @@ test('the run is autosaved and resumed on reload; Reset deletes the autosave', a
   }
 });
 
+test('a reload before the first evaluation comes back at the step it left, or names the steps it lost', async () => {
+  const { page, errors } = await openPage(browser, '#task.p=11&model.d_model=32&model.mlp_hidden=64&train.eval_every=50');
+  try {
+    // Two single steps of a fresh run, each autosaved (the page says which step its autosave holds).
+    for (const s of [1, 2]) {
+      await page.click('#step');
+      await page.waitForFunction((s) => document.body.dataset.savedStep === String(s), s, { timeout: 30_000 });
+    }
+    await page.reload();
+    await labReady(page);
+    assert.equal(await stepCount(page), 2, 'back at step 2, before any evaluation record');
+    assert.match(await page.textContent('#message'), /Resumed from the autosave of step 2 /);
+    assert.doesNotMatch(await page.textContent('#message'), /lost/);
+
+    // Leaving while training: the page autosaves on the way out, best effort, and the next visit says which
+    // steps that save (or the last one before it) does not hold.
+    await page.click('#start');
+    await stepAbove(page, 4);
+    await page.reload();
+    await labReady(page);
+    const step = await stepCount(page);
+    const message = await page.textContent('#message');
+    assert.match(message, new RegExp(`Resumed from the autosave of step ${step} `));
+    assert.ok(step >= 2, `resumed at ${step}`);
+    const lost = message.match(/Steps (\d+) to (\d+), trained before the page was left, were not saved/);
+    if (lost) assert.ok(Number(lost[1]) === step + 1 && Number(lost[2]) > step, message);
+    console.log(`left while training: resumed at step ${step}; ${lost ? lost[0] : 'nothing lost'}`);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a full storage quota is named with what to do, and training goes on', async () => {
+  const full = `IDBObjectStore.prototype.put = function () { throw new DOMException('quota', 'QuotaExceededError'); };`;
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`, injectIntoWorker(full));
+  try {
+    await page.click('#step');
+    await page.waitForFunction(() => /Autosave failed/.test(document.getElementById('message').textContent), null, { timeout: 30_000 });
+    const message = await page.textContent('#message');
+    assert.match(message, /storage for this page is full \(QuotaExceededError\)\. Free space/);
+    assert.match(message, /Save checkpoint/);
+    await trainPast(page, 1);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
 test('a lost GPU device stops training and the run recovers from the autosave on the CPU', async () => {
-  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`, injectIntoWorker(REMEMBER_DEVICES));
   try {
     const saved = await trainPast(page, 3);
     await page.click('#start');
-    // SwiftShader cannot be made to lose its device: the worker's test hook fails the next step the same way.
-    await page.workers()[0].evaluate(() => self.looplabTest.loseDevice());
+    // A real loss through the WebGPU API: the worker's devices are destroyed while it trains.
+    const destroyed = await page.workers()[0].evaluate(() => {
+      for (const d of self.looplabDevices) d.destroy();
+      return self.looplabDevices.length;
+    });
+    assert.ok(destroyed >= 1, 'the lab made a device');
     await page.waitForSelector('#recover-offer:not([hidden])', { timeout: 30_000 });
     assert.match(await page.textContent('#message'), /GPU device was lost/);
     assert.equal(await page.isDisabled('#pause'), true, 'training stopped');

@@ -139,7 +139,7 @@ test('a diverging run goes back to its last good state; a config too large for t
 
     const { page: big } = await openPage(browser, '#task.p=1000&task.train_fraction=0.9&model.d_model=1024');
     await big.waitForSelector('#message:not([hidden])', { timeout: 60_000 });
-    assert.match(await big.textContent('#message'), /needs \d+ MiB for buffer .* device allows \d+ MiB \((maxStorageBufferBindingSize|maxBufferSize)\)/);
+    assert.match(await big.textContent('#message'), /needs [0-9.]+ [KMG]iB for buffer .* device allows [0-9.]+ [KMG]iB \((maxStorageBufferBindingSize|maxBufferSize), the most one buffer/);
     await big.close();
 
     // A malformed hash still gives a working page.

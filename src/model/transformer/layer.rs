@@ -5,9 +5,9 @@ use super::{Graph, Kernels, Planner, Shape, EPS};
 use crate::config::{Attention, Mixer, Mlp, ModelConfig, Norm};
 use crate::model::{mlp_in_width, window, TokenMix};
 use crate::ops::activation::{GeluBackward, GeluForward, SwigluBackward, SwigluForward};
-use crate::ops::attention::{AttentionBackward, AttentionForward};
+use crate::ops::attention::{AttentionBackward, AttentionDims, AttentionForward, AttentionProbs};
 use crate::ops::elementwise::{Accumulate, Add, Copy, Transpose};
-use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward};
+use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward, LocalAttentionProbs, LocalDims};
 use crate::ops::matmul::Matmul;
 use crate::ops::rmsnorm::{RmsNormBackward, RmsNormForward};
 use crate::program::{Kernel, Tensor};
@@ -22,7 +22,9 @@ pub(super) struct LayerActs {
     pub(super) attn_in: Tensor, // pre-norm: norm1(h_in); post-norm: h_in
     pub(super) rstd1: Tensor,
     pub(super) qkv: Tensor,
-    pub(super) probs: Tensor,
+    /// Each attention row's log-sum-exp `[batch, heads, seq]`: all the backward needs to recompute the
+    /// probabilities, so nothing of size seq x keys is kept.
+    pub(super) lse: Tensor,
     pub(super) att: Tensor,
     pub(super) sum1: Tensor, // h_in + attention branch (pre-norm: this is the MLP's residual input)
     pub(super) mlp_in: Tensor, // pre-norm: norm2(sum1); post-norm: norm1(sum1)
@@ -61,7 +63,8 @@ pub(super) struct Scratch {
     pub(super) d_u: Tensor,
     pub(super) d_att: Tensor,
     pub(super) d_qkv: Tensor,
-    pub(super) d_scores: Tensor,
+    /// Attention's `rowsum(d_out ⊙ out)` per row, `[batch, heads, seq]`.
+    pub(super) d_rows: Tensor,
     pub(super) d_emb: Tensor,
     pub(super) d_final: Tensor,
     /// Split-K partial products of the weight gradients (their reduction runs over all batch rows).
@@ -93,7 +96,7 @@ impl Scratch {
             d_u: buf("d_u", rows * mlp_in_width(m)),
             d_att: buf("d_att", rows * d),
             d_qkv: buf("d_qkv", rows * 3 * d),
-            d_scores: buf("d_scores", probs_len(m, shape)),
+            d_rows: buf("d_rows", attention_rows(m, shape)),
             d_emb,
             d_final,
             wgrad_parts,
@@ -108,8 +111,8 @@ impl Graph {
         t.in_buf(self.p.grads)
     }
 
-    /// `out (+)= x · w` for `x [rows, k]`, `w [k, n]` (rows from the length of `x`, so block-wise windows use
-    /// the same helpers).
+    /// `out = (residual +) x · w` for `x [rows, k]`, `w [k, n]` (rows from the length of `x`, so block-wise
+    /// windows use the same helpers).
     pub(super) fn linear(
         &self,
         x: Tensor,
@@ -117,9 +120,9 @@ impl Graph {
         out: Tensor,
         k: usize,
         n: usize,
-        accumulate: bool,
+        residual: Option<Tensor>,
     ) -> Box<dyn Kernel> {
-        self.linear_rows(x.len / k, x, w, out, k, n, accumulate)
+        self.linear_rows(x.len / k, x, w, out, k, n, residual)
     }
 
     /// `linear` over `rows` rows other than the batch's tokens (the token MLP's channels).
@@ -132,10 +135,10 @@ impl Graph {
         out: Tensor,
         k: usize,
         n: usize,
-        accumulate: bool,
+        residual: Option<Tensor>,
     ) -> Box<dyn Kernel> {
         let mut mm = Matmul::new(x, w, out, rows, k, n).path(self.path);
-        mm.accumulate = accumulate;
+        mm.residual = residual;
         Box::new(mm)
     }
 
@@ -206,68 +209,74 @@ impl Graph {
         (self.m.heads, self.m.d_model / self.m.heads)
     }
 
-    fn attention_forward(&self, acts: &LayerActs, rel_bias: Option<Tensor>) -> Box<dyn Kernel> {
+    fn global_dims(&self, shape: Shape) -> AttentionDims {
         let (heads, head_dim) = self.heads();
-        let Shape { batch, seq, grid, .. } = acts.shape;
+        AttentionDims { batch: shape.batch, seq: shape.seq, heads, head_dim, causal: self.m.causal }
+    }
+
+    fn local_dims(&self, shape: Shape) -> LocalDims {
+        let (heads, head_dim) = self.heads();
+        let [height, width] = shape.grid;
+        LocalDims { batch: shape.batch, height, width, heads, head_dim, radius: self.m.radius }
+    }
+
+    fn attention_forward(&self, acts: &LayerActs, rel_bias: Option<Tensor>) -> Box<dyn Kernel> {
+        let (qkv, out, lse) = (acts.qkv, acts.att, acts.lse);
         match self.m.attention {
-            Attention::Global => Box::new(AttentionForward {
-                qkv: acts.qkv,
-                bias: None,
-                probs: acts.probs,
-                out: acts.att,
-                batch,
-                seq,
-                heads,
-                head_dim,
-                causal: self.m.causal,
-            }),
-            Attention::Local => Box::new(LocalAttentionForward {
-                qkv: acts.qkv,
-                bias: rel_bias.expect("local attention plans rel_bias"),
-                probs: acts.probs,
-                out: acts.att,
-                batch,
-                height: grid[0],
-                width: grid[1],
-                heads,
-                head_dim,
-                radius: self.m.radius,
-            }),
+            Attention::Global => {
+                Box::new(AttentionForward { qkv, bias: None, out, lse, dims: self.global_dims(acts.shape) })
+            }
+            Attention::Local => {
+                let bias = rel_bias.expect("local attention plans rel_bias");
+                Box::new(LocalAttentionForward { qkv, bias, out, lse, dims: self.local_dims(acts.shape) })
+            }
         }
     }
 
     fn attention_backward(&self, acts: &LayerActs, rel_bias: Option<Tensor>, s: &Scratch) -> Box<dyn Kernel> {
-        let (heads, head_dim) = self.heads();
-        let Shape { batch, seq, grid, .. } = acts.shape;
+        let (qkv, out, lse, d_out, delta, d_qkv) = (acts.qkv, acts.att, acts.lse, s.d_att, s.d_rows, s.d_qkv);
         match self.m.attention {
             Attention::Global => Box::new(AttentionBackward {
-                qkv: acts.qkv,
-                probs: acts.probs,
-                d_out: s.d_att,
-                d_scores: s.d_scores,
-                d_qkv: s.d_qkv,
-                batch,
-                seq,
-                heads,
-                head_dim,
-                causal: self.m.causal,
+                qkv,
+                bias: None,
+                out,
+                lse,
+                d_out,
+                delta,
+                d_qkv,
+                dims: self.global_dims(acts.shape),
             }),
             Attention::Local => {
                 let bias = rel_bias.expect("local attention plans rel_bias");
                 Box::new(LocalAttentionBackward {
-                    qkv: acts.qkv,
-                    probs: acts.probs,
-                    d_out: s.d_att,
-                    d_scores: s.d_scores,
-                    d_qkv: s.d_qkv,
+                    qkv,
+                    bias,
+                    out,
+                    lse,
+                    d_out,
+                    delta,
+                    d_qkv,
                     d_bias: self.grad(bias),
-                    batch,
-                    height: grid[0],
-                    width: grid[1],
-                    heads,
-                    head_dim,
-                    radius: self.m.radius,
+                    dims: self.local_dims(acts.shape),
                 })
+            }
+        }
+    }
+
+    /// The dense attention map of a stored layer application into `probs` (`[batch, heads, seq, keys]`),
+    /// computed from its queries and keys when a probe asks.
+    pub(super) fn layer_attention_map(&self, acts: &LayerActs, probs: Tensor) -> Box<dyn Kernel> {
+        let TokenMix::Attention { rel_bias, .. } = self.p.layers[acts.layer].mix else {
+            unreachable!("attention maps are asked of attention layers only")
+        };
+        let qkv = acts.qkv;
+        match self.m.attention {
+            Attention::Global => {
+                Box::new(AttentionProbs { qkv, bias: None, probs, dims: self.global_dims(acts.shape) })
+            }
+            Attention::Local => {
+                let bias = rel_bias.expect("local attention plans rel_bias");
+                Box::new(LocalAttentionProbs { qkv, bias, probs, dims: self.local_dims(acts.shape) })
             }
         }
     }
@@ -284,11 +293,10 @@ impl Graph {
         // Pre-norm: the MLP reads norm2(sum1) and adds to sum1. Post-norm: sum1 is normalized first.
         let (mlp_norm, mlp_rstd) = if pre { (lp.norm2, acts.rstd2) } else { (lp.norm1, acts.rstd1) };
         ks.push(self.norm(acts.sum1, mlp_norm, acts.mlp_in, mlp_rstd));
-        ks.push(self.linear(acts.mlp_in, lp.mlp_in, acts.u, d, uw, false));
+        ks.push(self.linear(acts.mlp_in, lp.mlp_in, acts.u, d, uw, None));
         ks.push(self.activation(acts.u, acts.a, rows));
         let residual = if pre { acts.sum1 } else { acts.mlp_in };
-        ks.push(Box::new(Copy { x: residual, out: acts.sum2 }));
-        ks.push(self.linear(acts.a, lp.mlp_out, acts.sum2, f, d, true));
+        ks.push(self.linear(acts.a, lp.mlp_out, acts.sum2, f, d, Some(residual)));
         if !pre {
             ks.push(self.norm(acts.sum2, lp.norm2, acts.h_out, acts.rstd2));
         }
@@ -338,18 +346,17 @@ impl Graph {
         let d = self.m.d_model;
         match (mix, &acts.mix) {
             (TokenMix::Attention { qkv, out, rel_bias }, _) => {
-                ks.push(self.linear(acts.attn_in, qkv, acts.qkv, d, 3 * d, false));
+                ks.push(self.linear(acts.attn_in, qkv, acts.qkv, d, 3 * d, None));
                 ks.push(self.attention_forward(acts, rel_bias));
-                ks.push(Box::new(Copy { x: acts.h_in, out: acts.sum1 }));
-                ks.push(self.linear(acts.att, out, acts.sum1, d, d, true));
+                ks.push(self.linear(acts.att, out, acts.sum1, d, d, Some(acts.h_in)));
             }
             (TokenMix::Mlp { w_in, w_out }, Some(t)) => {
                 let Shape { batch, seq, .. } = acts.shape;
                 let (f, uw, channels) = (self.m.mlp_hidden, mlp_in_width(&self.m), batch * d);
                 ks.push(Box::new(Transpose { x: acts.attn_in, out: t.v, batch, rows: seq, cols: d }));
-                ks.push(self.linear_rows(channels, t.v, w_in, t.u, seq, uw, false));
+                ks.push(self.linear_rows(channels, t.v, w_in, t.u, seq, uw, None));
                 ks.push(self.activation(t.u, t.a, channels));
-                ks.push(self.linear_rows(channels, t.a, w_out, t.o, f, seq, false));
+                ks.push(self.linear_rows(channels, t.a, w_out, t.o, f, seq, None));
                 ks.push(Box::new(Transpose { x: t.o, out: acts.att, batch, rows: d, cols: seq }));
                 ks.push(Box::new(Add { a: acts.h_in, b: acts.att, out: acts.sum1 }));
             }
@@ -418,13 +425,18 @@ pub(super) fn largest_weight(m: &ModelConfig, vocab: usize, seq: usize) -> usize
     [d * 3 * d, d * mlp_in_width(m), m.mlp_hidden * d, d * vocab, token_mlp].into_iter().max().unwrap_or(0)
 }
 
-/// Elements of one layer's attention map: `[batch, heads, seq, seq]`, or `[batch, heads, seq, window]` local.
-pub(super) fn probs_len(m: &ModelConfig, shape: Shape) -> usize {
+/// Elements of one layer application's attention row statistics: `[batch, heads, seq]`.
+pub(super) fn attention_rows(m: &ModelConfig, shape: Shape) -> usize {
+    shape.batch * m.heads * shape.seq
+}
+
+/// Elements of one layer's dense attention map: `[batch, heads, seq, seq]`, or `[batch, heads, seq, window]` local.
+pub(super) fn map_len(m: &ModelConfig, shape: Shape) -> usize {
     let keys = match m.attention {
         Attention::Global => shape.seq,
         Attention::Local => window(m),
     };
-    shape.batch * m.heads * shape.seq * keys
+    attention_rows(m, shape) * keys
 }
 
 pub(super) fn plan_layer(
@@ -450,7 +462,7 @@ pub(super) fn plan_layer(
         attn_in,
         rstd1: b.buf(&format!("{tag}.rstd1"), rows),
         qkv: b.buf(&format!("{tag}.qkv"), if attention { rows * 3 * d } else { 0 }),
-        probs: b.buf(&format!("{tag}.probs"), if attention { probs_len(m, shape) } else { 0 }),
+        lse: b.buf(&format!("{tag}.lse"), if attention { attention_rows(m, shape) } else { 0 }),
         att: b.buf(&format!("{tag}.att"), rows * d),
         sum1: b.buf(&format!("{tag}.sum1"), rows * d),
         mlp_in: b.buf(&format!("{tag}.mlp_in"), rows * d),

@@ -14,7 +14,7 @@
 //! With F = 0 this is plain BSWA, so the two models differ only in the memory. The backward runs the blocks in
 //! reverse, carrying the memory's gradient from block i+1 back to block i (backprop through every block).
 
-use super::layer::{plan_layer, probs_len, LayerActs, Scratch};
+use super::layer::{attention_rows, plan_layer, LayerActs, Scratch};
 use super::{Graph, Kernels, Planner, Shape};
 use crate::config::ModelConfig;
 use crate::model::mlp_in_width;
@@ -41,9 +41,9 @@ impl Blocked {
         &self.outputs
     }
 
-    /// The attention maps of the last block's windows.
-    pub(super) fn last_probs(&self) -> Vec<Tensor> {
-        self.windows.last().expect("a sequence has blocks").iter().map(|a| a.probs).collect()
+    /// The last block's windows, one per layer.
+    pub(super) fn last_windows(&self) -> &[LayerActs] {
+        self.windows.last().expect("a sequence has blocks")
     }
 }
 
@@ -130,7 +130,7 @@ impl Scratch {
             d_u: self.d_u.slice(0, rows * mlp_in_width(m)),
             d_att: self.d_att.slice(0, rows * d),
             d_qkv: self.d_qkv.slice(0, rows * 3 * d),
-            d_scores: self.d_scores.slice(0, probs_len(m, shape)),
+            d_rows: self.d_rows.slice(0, attention_rows(m, shape)),
             d_emb: self.d_emb,
             d_final: self.d_final,
             wgrad_parts: self.wgrad_parts,

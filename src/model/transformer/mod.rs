@@ -23,8 +23,8 @@ use crate::ops::embedding::{EmbeddingBackward, EmbeddingForward};
 use crate::ops::halting::{HaltBackward, HaltForward};
 use crate::ops::matmul::{Matmul, MatmulPath};
 use crate::ops::reduce::ExactMatch;
-use crate::program::{Kernel, MemoryPlan, Tensor};
-use layer::{largest_weight, plan_layer, plan_mix_scratch, LayerActs, Scratch};
+use crate::program::{Kernel, MemoryPlan, Tensor, Use};
+use layer::{largest_weight, map_len, plan_layer, plan_mix_scratch, LayerActs, Scratch};
 use memory::{largest_window_rows, plan_block_scratch, plan_blocked, BlockScratch, Blocked};
 
 const EPS: f32 = 1e-5;
@@ -132,12 +132,13 @@ impl CallActs {
         }
     }
 
-    /// Each layer's attention map (block-wise: the last block's windows).
-    fn probs(&self) -> Vec<Tensor> {
-        match &self.blocked {
-            Some(bl) => bl.last_probs(),
-            None => self.layers.iter().map(|l| l.probs).collect(),
-        }
+    /// Each layer's attention, for its map (block-wise: the last block's windows).
+    fn maps(&self) -> Vec<AttentionMap> {
+        let layers = match &self.blocked {
+            Some(bl) => bl.last_windows(),
+            None => &self.layers,
+        };
+        layers.iter().map(|&acts| AttentionMap(acts)).collect()
     }
 }
 
@@ -185,15 +186,19 @@ struct HaltBuffers {
 
 /// Where one call of `finish`'s stored iterations left its activations (for probes): its iteration and index
 /// within the iteration, the state it wrote, and each layer's output (the last is the new state) and
-/// attention map (`[batch, heads, seq, keys]`, keys = seq for global attention, the window for local).
+/// attention, whose dense map `Graph::attention_map` computes on request.
 #[derive(Clone, Debug)]
 pub struct CallRecord {
     pub iteration: usize,
     pub call: usize,
     pub state: usize,
     pub layer_outputs: Vec<Tensor>,
-    pub probs: Vec<Tensor>,
+    pub maps: Vec<AttentionMap>,
 }
+
+/// One stored layer application's attention: what its dense map is computed from.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionMap(LayerActs);
 
 /// Allocates buffers under a prefix.
 struct Planner<'a> {
@@ -205,12 +210,21 @@ impl Planner<'_> {
     fn buf(&mut self, name: &str, len: usize) -> Tensor {
         self.plan.buffer(format!("{}.{name}", self.prefix), len)
     }
+
+    /// Plans with `f` under another use (a training graph's temporaries count as scratch).
+    fn holding<R>(&mut self, holds: Use, f: impl FnOnce(&mut Self) -> R) -> R {
+        let outer = self.plan.set_use(holds);
+        let r = f(self);
+        self.plan.set_use(outer);
+        r
+    }
 }
 
 impl Graph {
     #[allow(clippy::too_many_arguments)]
     /// Plans the buffers for `shape`, with activations stored for up to `stored_iterations` iterations (0 for
-    /// evaluation) and, when `with_backward`, the backward's scratch.
+    /// evaluation) and, when `with_backward`, the backward's scratch. Buffers count under the plan's current use;
+    /// a training graph's reused temporaries (no-gradient iterations, the backward's) count as scratch.
     pub fn plan(
         plan: &mut MemoryPlan,
         m: &ModelConfig,
@@ -225,6 +239,7 @@ impl Graph {
         let d = m.d_model;
         let rec = recurrence(m);
         let mut b = Planner { plan, prefix: prefix.to_string() };
+        let temporaries = if with_backward { Use::Scratch } else { b.plan.current_use() };
         let tokens = b.buf("tokens", rows);
         let targets = b.buf("targets", rows);
         let emb = b.buf("emb", rows * d);
@@ -250,10 +265,9 @@ impl Graph {
         let mut scratch: Vec<(usize, CallActs)> = Vec::new();
         for call in &rec.calls {
             if !scratch.iter().any(|(first, _)| *first == call.layers.start) {
-                scratch.push((
-                    call.layers.start,
-                    call_acts(&mut b, &format!("scratch{}", call.layers.start), call.layers.clone(), false),
-                ));
+                let tag = format!("scratch{}", call.layers.start);
+                let acts = b.holding(temporaries, |b| call_acts(b, &tag, call.layers.clone(), false));
+                scratch.push((call.layers.start, acts));
             }
         }
         let per_iteration = rec.calls.len();
@@ -282,22 +296,25 @@ impl Graph {
             losses: b.buf("halt.losses", shape.batch),
             d_q: b.buf("halt.d_q", shape.batch),
         });
-        let grads = with_backward.then(|| {
-            let d_emb = b.buf("d_emb", rows * d);
-            let d_final = b.buf("d_final", rows * d);
-            // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
-            let wgrad_parts = b.buf(
-                "wgrad_parts",
-                Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape)))
-                    * largest_weight(m, shape.vocab, shape.seq),
-            );
-            Scratch {
-                mix: plan_mix_scratch(&mut b, m, shape),
-                d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
-                ..Scratch::plan(&mut b, "", m, shape, d_emb, d_final, wgrad_parts)
-            }
+        let (grads, blocks) = b.holding(temporaries, |b| {
+            let grads = with_backward.then(|| {
+                let d_emb = b.buf("d_emb", rows * d);
+                let d_final = b.buf("d_final", rows * d);
+                // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
+                let wgrad_parts = b.buf(
+                    "wgrad_parts",
+                    Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape)))
+                        * largest_weight(m, shape.vocab, shape.seq),
+                );
+                Scratch {
+                    mix: plan_mix_scratch(b, m, shape),
+                    d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
+                    ..Scratch::plan(b, "", m, shape, d_emb, d_final, wgrad_parts)
+                }
+            });
+            let blocks = grads.as_ref().filter(|_| m.block > 0).map(|s| plan_block_scratch(b, m, shape, m.layers, s));
+            (grads, blocks)
         });
-        let blocks = grads.as_ref().filter(|_| m.block > 0).map(|s| plan_block_scratch(&mut b, m, shape, m.layers, s));
         Graph {
             shape,
             rows,
@@ -391,9 +408,21 @@ impl Graph {
                 call: i % per_iteration,
                 state: self.rec.calls[i % per_iteration].out,
                 layer_outputs: self.stored[i].layer_outputs(),
-                probs: self.stored[i].probs(),
+                maps: self.stored[i].maps(),
             })
             .collect()
+    }
+
+    /// Elements of the dense attention map of `map`, `[batch, heads, seq, keys]` (keys = seq for global
+    /// attention, the window for local; block-wise, seq is the window's rows).
+    pub fn attention_map_len(&self, map: &AttentionMap) -> usize {
+        map_len(&self.m, map.0.shape)
+    }
+
+    /// A kernel writing the dense map of `map` (from `recorded_calls`, after `finish` ran) into `probs`, of
+    /// `attention_map_len(map)` elements: probabilities are stored nowhere else.
+    pub fn attention_map(&self, map: &AttentionMap, probs: Tensor) -> Box<dyn Kernel> {
+        self.layer_attention_map(&map.0, probs)
     }
 
     /// Calls of one iteration.
@@ -441,7 +470,7 @@ impl Graph {
             ks.push(self.norm(state, self.p.final_norm, self.final_out, self.final_rstd));
         }
         let input = self.head_input(state);
-        ks.push(self.linear(input, self.p.head, self.logits, d, vocab, false));
+        ks.push(self.linear(input, self.p.head, self.logits, d, vocab, None));
         ks.push(Box::new(CrossEntropy {
             logits: self.logits,
             targets: self.targets,
@@ -550,8 +579,20 @@ impl Graph {
             }
         }
         bwd.push(Box::new(Fill { out: s.d_emb, value: 0.0 }));
+        // The state whose gradient is in s.dh rather than in its d_states buffer: a call whose output state is
+        // also a summand leaves that gradient there, and the call before it (the same state, in a looped
+        // model) picks it up without a copy either way.
+        let mut in_dh: Option<usize> = None;
         for (call, acts) in stored_calls.iter().rev() {
-            bwd.push(Box::new(Copy { x: s.d_states[call.out], out: s.dh }));
+            match in_dh.take() {
+                Some(i) if i == call.out => {}
+                held => {
+                    if let Some(i) = held {
+                        bwd.push(Box::new(Copy { x: s.dh, out: s.d_states[i] }));
+                    }
+                    bwd.push(Box::new(Copy { x: s.d_states[call.out], out: s.dh }));
+                }
+            }
             match &acts.blocked {
                 Some(bl) => self.blocked_backward(bl, s, &mut bwd),
                 None => acts.layers.iter().rev().for_each(|layer| self.layer_backward(layer, s, &mut bwd)),
@@ -564,7 +605,7 @@ impl Graph {
             for &source in &call.inputs {
                 let out = match source {
                     Source::State(i) if i == call.out => {
-                        bwd.push(Box::new(Copy { x: s.dh, out: s.d_states[i] }));
+                        in_dh = Some(i);
                         continue;
                     }
                     Source::State(i) => s.d_states[i],
@@ -574,9 +615,10 @@ impl Graph {
             }
         }
         if from_start && led == 0 {
-            for (&start, &g) in self.rec.starts.iter().zip(&s.d_states) {
+            for (i, (&start, &g)) in self.rec.starts.iter().zip(&s.d_states).enumerate() {
                 if start == Start::Input {
-                    bwd.push(Box::new(Accumulate { x: g, out: s.d_emb, scale: 1.0 }));
+                    let x = if in_dh == Some(i) { s.dh } else { g };
+                    bwd.push(Box::new(Accumulate { x, out: s.d_emb, scale: 1.0 }));
                 }
             }
         }
