@@ -1,13 +1,13 @@
 // The page: settings, buttons, numbers and charts. Training runs in worker.js; this file only talks to it.
-import init, { presetConfig } from './pkg/looplab.js';
-import { Chart, PALETTE, pngButton } from './plot.js';
+import init, { presetConfig, phases } from './pkg/looplab.js';
+import { Chart, PALETTE, INK, TWIN_DASH, pngButton, download } from './plot.js';
 import { ConfigForm } from './form.js';
 import { SolveView } from './solve.js';
 import { ProgramView } from './program.js';
 import { ProbeView } from './probes.js';
 import { twinOverrides, compareFromHash } from './compare.js';
 import { DepthView } from './depth.js';
-import { phaseBands, splitColor } from './phases.js';
+import { phaseBands, splitColor, PHASE_THRESHOLD } from './phases.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
 
 const $ = (id) => document.getElementById(id);
@@ -22,9 +22,8 @@ const ui = {
   twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
 };
 
-const INK = '#1d1d1f';
 const lossChart = new Chart($('chart-loss'), {
-  title: 'Training loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null, series: [],
+  title: 'Loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null, series: [],
 });
 const accChart = new Chart($('chart-acc'), {
   title: 'Accuracy', yLabel: 'token accuracy', yLog: false, yRange: [0, 1], percent: true, series: [],
@@ -36,14 +35,19 @@ for (const [id, name] of charts) pngButton($(id), name);
 // Series for `splits` (names, from the records): one colour per split; the twin's dashed in compare mode.
 function setSeries(splits) {
   const twin = state.compare !== null;
+  const model = twin ? 'looped ' : '';
   lossChart.setSeries([
-    { key: 'loss', label: twin ? 'looped' : 'train loss', color: PALETTE.blue },
-    ...(twin ? [{ key: 'twin:loss', label: 'feedforward twin', color: PALETTE.blue, dash: [7, 4] }] : []),
+    { key: 'loss', label: `${model}train loss`, color: PALETTE.blue },
+    { key: 'test_loss', label: `${model}test loss`, color: PALETTE.vermillion },
+    ...(twin ? [
+      { key: 'twin:loss', label: 'twin train loss', color: PALETTE.blue, dash: TWIN_DASH },
+      { key: 'twin:test_loss', label: 'twin test loss', color: PALETTE.vermillion, dash: TWIN_DASH },
+    ] : []),
   ]);
   const series = splits.map((split, i) => ({ key: split, label: split, color: splitColor(split, i) }));
   accChart.options.legend = twin
-    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: [7, 4] }] : null;
-  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: [7, 4] })) : [])]);
+    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: TWIN_DASH }] : null;
+  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: TWIN_DASH })) : [])]);
   state.splits = splits;
 }
 
@@ -204,7 +208,7 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   if (first && !state.splits.length) setSeries(splitScores(first).map(([name]) => name));
   const add = (rs, prefix) => {
     if (!rs.length) return;
-    lossChart.add({ [`${prefix}loss`]: rs.map((r) => [r.step, r.loss]) });
+    lossChart.add({ [`${prefix}loss`]: rs.map((r) => [r.step, r.loss]), [`${prefix}test_loss`]: rs.map((r) => [r.step, r.test_loss]) });
     const points = {};
     for (const r of rs) for (const [split, acc] of splitScores(r)) (points[prefix + split] ||= []).push([r.step, acc]);
     accChart.add(points);
@@ -213,7 +217,7 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   add(twinRecords, 'twin:');
   if (records.length) {
     state.records.push(...records);
-    accChart.setBands(phaseBands(state.records));
+    accChart.setBands(phaseBands(state.records.length ? phases(state.records, PHASE_THRESHOLD) : null));
     const last = records[records.length - 1];
     splitView.show(last);
     ui.loss.textContent = last.loss.toFixed(4);
@@ -334,13 +338,6 @@ worker.onmessage = ({ data: msg }) => {
   }
   render();
 };
-function download(name, blob) {
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-}
 
 function startSolve(text) {
   solve.error.hidden = true;

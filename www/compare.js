@@ -36,5 +36,5 @@ export function twinOverrides(config, overrides, mode) {
 // The compare mode named by the URL hash's `compare=` value, or null (off or not a mode).
 export function compareFromHash(hash) {
   const value = new URLSearchParams(hash.replace(/^#/, '')).get('compare');
-  return value in COMPARE_MODES ? value : null;
+  return value !== null && Object.hasOwn(COMPARE_MODES, value) ? value : null;
 }

@@ -29,6 +29,18 @@ test('Step trains exactly one step; the depth plots and PNG downloads follow an 
     assert.equal(await points(page, '#chart-exit'), 2 * depth, 'one histogram bar per exit iteration');
     assert.equal(await stepCount(page), 2, 'the sweep trains nothing');
 
+    // The loss chart has train and test loss; a chart's readout moves with the arrow keys, a digit hides a series.
+    const losses = await seriesCounts(page, '#chart-loss');
+    assert.ok(losses.loss >= 2 && losses.test_loss >= 1, `train and test loss: ${JSON.stringify(losses)}`);
+    await page.focus('#chart-acc');
+    await page.keyboard.press('ArrowLeft');
+    assert.match((await dataset(page, '#chart-acc')).readout, /^step 2 · train: \d+(\.\d)?% · test: \d+(\.\d)?%$/, 'the last evaluation read out');
+    await page.keyboard.press('1');
+    assert.equal((await dataset(page, '#chart-acc')).hidden, 'train', 'the first series switched off');
+    assert.doesNotMatch((await dataset(page, '#chart-acc')).readout || '', /train:/, 'and out of the readout');
+    await page.keyboard.press('1');
+    assert.equal((await dataset(page, '#chart-acc')).hidden, undefined, 'and back on');
+
     const png = await download(page, '#chart-acc + button.png');
     assert.equal(png.name, 'accuracy.png');
     assert.deepEqual([...png.bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], 'a PNG file');
