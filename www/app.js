@@ -9,6 +9,7 @@ import { twinOverrides, compareFromHash } from './compare.js';
 import { DepthView } from './depth.js';
 import { phaseBands, splitColor, PHASE_THRESHOLD } from './phases.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
+import { TO_WORKER, FROM_WORKER, ERROR, errorMessage } from './protocol.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -85,7 +86,7 @@ const solveView = new SolveView({
   step: $('solve-step'), verdict: $('solve-verdict'),
 });
 
-const programView = new ProgramView($('program'), (text) => send('solve', { text }));
+const programView = new ProgramView($('program'), (text) => send(TO_WORKER.solve, { text }));
 
 const probes = new ProbeView({
   panel: $('probes'), run: $('probe-run'), download: $('probe-download'), examples: $('probe-examples'),
@@ -96,13 +97,13 @@ const probes = new ProbeView({
   },
   selectors: { series: $('probe-series'), head: $('probe-head'), step: $('probe-step'), stepLabel: $('probe-step-label') },
   path: $('probe-path'), phases: $('probe-phases'), verdict: $('probe-verdict'),
-}, (examples, iterations) => send('probe', { examples, iterations }));
+}, (examples, iterations) => send(TO_WORKER.probe, { examples, iterations }));
 
 const panel = (id, extra = {}) => ({
   panel: $(id), run: $(`${id}-run`), status: $(`${id}-status`), error: $(`${id}-error`), result: $(`${id}-result`), ...extra,
 });
-const banditView = new BanditView(panel('bandit', { canvas: $('chart-bandit'), summary: $('bandit-summary') }), () => send('bandit'));
-const auditView = new AuditView(panel('audit', { canvas: $('chart-audit'), table: $('audit-table') }), () => send('audit'));
+const banditView = new BanditView(panel('bandit', { canvas: $('chart-bandit'), summary: $('bandit-summary') }), () => send(TO_WORKER.bandit));
+const auditView = new AuditView(panel('audit', { canvas: $('chart-audit'), table: $('audit-table') }), () => send(TO_WORKER.audit));
 const splitView = new SplitView({ panel: $('splits-panel'), canvas: $('chart-splits') });
 new SelfImproveView({
   file: $('selfimprove-file'), error: $('selfimprove-error'), result: $('selfimprove-result'),
@@ -160,7 +161,7 @@ try {
   await init();
   form = new ConfigForm({ select: $('preset'), description: $('preset-desc'), fields: $('fields') });
 } catch (e) {
-  showMessage(`Could not load the wasm module: ${e?.message || e}`);
+  showMessage(`Could not load the wasm module: ${errorMessage(e)}`);
   throw e;
 }
 
@@ -227,12 +228,10 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   if (twinRecords.length) ui.twinAcc.textContent = percent(twinRecords[twinRecords.length - 1].test_acc);
 }
 
-// The page test plants records (a history with known phase crossings) through this hook.
-window.looplabTest = { records: (records) => { onRecords(records, [], state.step, 0); render(); } };
 
 worker.onmessage = ({ data: msg }) => {
   switch (msg.type) {
-    case 'ready':
+    case FROM_WORKER.ready:
       clearRun();
       state.ready = true;
       state.total = Number(msg.total);
@@ -261,32 +260,32 @@ worker.onmessage = ({ data: msg }) => {
       if (hashProblem) showMessage(hashProblem);
       hashProblem = null;
       break;
-    case 'note':
+    case FROM_WORKER.note:
       showMessage(msg.message, msg.kind || 'info');
       break;
-    case 'memory':
+    case FROM_WORKER.memory:
       if (msg.id === planned) showMemory(msg.memory);
       break;
-    case 'saved':
+    case FROM_WORKER.saved:
       document.body.dataset.savedStep = msg.step;  // the autosave holds this step (tests wait on it)
       break;
-    case 'depths':
+    case FROM_WORKER.depths:
       depthView.show(msg.sweep);
       break;
-    case 'checkpoint':
+    case FROM_WORKER.checkpoint:
       download(`looplab-${form.preset}-step${msg.step}.safetensors`, new Blob([msg.bytes], { type: 'application/octet-stream' }));
       break;
-    case 'export':
+    case FROM_WORKER.export:
       download(`looplab-${form.preset}-${msg.name}.${msg.format}`, new Blob([msg.text], { type: msg.format === 'csv' ? 'text/csv' : 'application/json' }));
       break;
-    case 'records':
+    case FROM_WORKER.records:
       onRecords(msg.records, msg.twinRecords, msg.step, msg.stepsPerS);
       state.trainedS = msg.trainedS;
       break;
-    case 'state':
+    case FROM_WORKER.state:
       state.running = msg.running;
       break;
-    case 'solution':
+    case FROM_WORKER.solution:
       if (msg.solution.kind === 'automaton') {
         programView.receive(msg);
         break;
@@ -295,7 +294,7 @@ worker.onmessage = ({ data: msg }) => {
       solve.input.value = msg.solution.text;
       solveView.show(msg.solution);
       break;
-    case 'solve-error':
+    case FROM_WORKER.solveError:
       if (programView.busy) {
         programView.receive(msg);
         break;
@@ -305,36 +304,39 @@ worker.onmessage = ({ data: msg }) => {
       solve.error.hidden = false;
       solveView.clear();
       break;
-    case 'probe':
-    case 'probe-error':
+    case FROM_WORKER.probe:
+    case FROM_WORKER.probeError:
       probes.receive(msg);
       break;
-    case 'bandit':
+    case FROM_WORKER.bandit:
       banditView.receive(msg);
       break;
-    case 'audit':
+    case FROM_WORKER.audit:
       auditView.receive(msg);
       break;
-    case 'done':
+    case FROM_WORKER.done:
       showMessage('Training finished: reached the configured number of steps.', 'info');
       break;
-    case 'error':
+    case FROM_WORKER.error: {
+      // The core's kind says what happened (protocol.js ERROR); the text is only shown.
+      const noAdapter = msg.kind === ERROR.noAdapter;
       state.running = false;
       state.solving = false;
-      if (!state.ready && !msg.noAdapter) ui.device.textContent = 'not started';
-      showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.`
-        : msg.diverged ? `${msg.message}\nTraining is paused; going back to the last good state…` : msg.message);
-      if (msg.noAdapter) {
+      if (!state.ready && !noAdapter) ui.device.textContent = 'not started';
+      showMessage(noAdapter ? `${msg.message} You can train on the CPU backend instead.`
+        : msg.kind === ERROR.diverged ? `${msg.message}\nTraining is paused; going back to the last good state…` : msg.message);
+      if (noAdapter) {
         ui.device.textContent = 'no WebGPU adapter';
         ui.cpuOffer.hidden = false;
       }
-      if (msg.deviceLost) {
+      if (msg.kind === ERROR.device) {
         state.ready = false;
         ui.device.textContent = 'GPU device lost';
         showMessage(`The GPU device was lost, so training stopped (${msg.message}). You can continue from the last autosave, on the GPU (a new device) or on the CPU.`);
         ui.recoverOffer.hidden = false;
       }
       break;
+    }
   }
   render();
 };
@@ -343,7 +345,7 @@ function startSolve(text) {
   solve.error.hidden = true;
   state.solving = true;
   render();
-  send('solve', { text });
+  send(TO_WORKER.solve, { text });
 }
 solve.run.addEventListener('click', () => startSolve(solve.input.value));
 solve.draw.addEventListener('click', () => startSolve(null));
@@ -358,16 +360,16 @@ ui.start.addEventListener('click', () => {
   clearMessage();
   state.running = true;
   render();
-  send('start');
+  send(TO_WORKER.start);
 });
-ui.pause.addEventListener('click', () => send('pause'));
+ui.pause.addEventListener('click', () => send(TO_WORKER.pause));
 ui.stepOnce.addEventListener('click', () => {
   clearMessage();
   ui.stepOnce.disabled = true;  // until the step's records come back
-  send('step');
+  send(TO_WORKER.step);
 });
-ui.speed.addEventListener('change', () => send('speed'));
-ui.depthRefresh.addEventListener('click', () => send('depths'));
+ui.speed.addEventListener('change', () => send(TO_WORKER.speed));
+ui.depthRefresh.addEventListener('click', () => send(TO_WORKER.depths));
 ui.compare.value = state.compare || 'off';
 ui.compare.addEventListener('change', () => {
   state.compare = ui.compare.value === 'off' ? null : ui.compare.value;
@@ -388,7 +390,7 @@ ui.reset.addEventListener('click', () => {
   state.running = false;
   state.ready = false;
   render();
-  send('reset');
+  send(TO_WORKER.reset);
 });
 ui.useCpu.addEventListener('click', () => {
   state.backend = 'cpu';
@@ -396,7 +398,7 @@ ui.useCpu.addEventListener('click', () => {
   clearMessage();
   ui.cpuOffer.hidden = true;
   ui.device.textContent = 'starting the CPU backend…';
-  send('create', { autosave: true });
+  send(TO_WORKER.create, { autosave: true });
 });
 function recover(backend) {
   state.backend = backend;
@@ -404,13 +406,13 @@ function recover(backend) {
   clearMessage();
   ui.recoverOffer.hidden = true;
   ui.device.textContent = `starting the ${backend.toUpperCase()} backend…`;
-  send('create', { autosave: true, recover: true });
+  send(TO_WORKER.create, { autosave: true, recover: true });
 }
 ui.recoverGpu.addEventListener('click', () => recover('gpu'));
 ui.recoverCpu.addEventListener('click', () => recover('cpu'));
-ui.save.addEventListener('click', () => send('checkpoint'));
-ui.exportCsv.addEventListener('click', () => send('export', { format: 'csv' }));
-ui.exportJson.addEventListener('click', () => send('export', { format: 'json' }));
+ui.save.addEventListener('click', () => send(TO_WORKER.checkpoint));
+ui.exportCsv.addEventListener('click', () => send(TO_WORKER.export, { format: 'csv' }));
+ui.exportJson.addEventListener('click', () => send(TO_WORKER.export, { format: 'json' }));
 // The file's bytes go to the worker (transferred, not copied); its config replaces the form's once it loads.
 ui.loadFile.addEventListener('change', async () => {
   const file = ui.loadFile.files[0];
@@ -419,9 +421,9 @@ ui.loadFile.addEventListener('change', async () => {
   clearMessage();
   try {
     const bytes = await file.arrayBuffer();
-    worker.postMessage({ type: 'load', bytes, name: file.name, backend: state.backend }, [bytes]);
+    worker.postMessage({ type: TO_WORKER.load, bytes, name: file.name, backend: state.backend }, [bytes]);
   } catch (e) {
-    showMessage(`Could not read ${file.name}: ${e?.message || e}`);
+    showMessage(`Could not read ${file.name}: ${errorMessage(e)}`);
   }
 });
 
@@ -434,7 +436,7 @@ function showMemory(memory) {
 }
 function planMemory() {
   clearTimeout(planTimer);
-  planTimer = setTimeout(() => send('plan', { id: ++planned }), 300);
+  planTimer = setTimeout(() => send(TO_WORKER.plan, { id: ++planned }), 300);
 }
 
 // Leaving the page (a reload, a closed tab, a hidden one): the worker autosaves at once, best effort (a closing page
@@ -442,7 +444,7 @@ function planMemory() {
 const LEFT = 'looplab-left-at';
 function leaving() {
   if (!state.ready) return;
-  worker.postMessage({ type: 'save' });
+  worker.postMessage({ type: TO_WORKER.save });
   try {
     localStorage.setItem(LEFT, JSON.stringify({ key: state.saveKey, step: state.step }));
   } catch { /* storage may be off: the note is then missing, nothing else */ }
@@ -481,7 +483,7 @@ function newSettings(problem) {
   render();
   if (problem) showMessage(problem);
   else clearMessage();
-  send('create', { autosave: true });
+  send(TO_WORKER.create, { autosave: true });
 }
 form.select.addEventListener('change', () => {
   form.build(form.select.value);
@@ -504,7 +506,7 @@ if (!navigator.gpu && state.backend === 'gpu') {
   ui.device.textContent = 'no WebGPU';
   ui.cpuOffer.hidden = false;
 } else {
-  send('create', { autosave: true });
+  send(TO_WORKER.create, { autosave: true });
 }
 document.title = `looplab · ${form.preset}`;
 render();

@@ -101,9 +101,14 @@ test('compare mode trains a looped model and its feedforward twin together; both
 test('phases from the Rust detector are shaded on the accuracy plot', async () => {
   const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
   try {
-    const bands = await page.evaluate(async (h) => (await import('./phases.js')).phaseBands(h), plantedHistory(true));
+    // The page's wasm module (initialized by app.js) and the bands drawn from its detector's phases.
+    const bands = await page.evaluate(async (h) => {
+      const [{ phases }, { phaseBands, PHASE_THRESHOLD }] = await Promise.all([import('./pkg/looplab.js'), import('./phases.js')]);
+      return phaseBands(phases(h, PHASE_THRESHOLD));
+    }, plantedHistory(true));
     assert.deepEqual(bands.map((b) => [b.label, b.from, b.to]), [['memorization', 20, 200], ['ID generalization', 200, 400], ['OOD generalization', 400, 400]]);
-    await page.evaluate((h) => window.looplabTest.records(h), plantedHistory(false));
+    // Planted records reach the page as the worker's own message would (posted from inside the worker).
+    await page.workers()[0].evaluate((records) => self.postMessage({ type: 'records', records, twinRecords: [], step: 400, stepsPerS: 0, trainedS: 0 }), plantedHistory(false));
     await page.waitForFunction(() => document.getElementById('chart-acc').dataset.bands === 'memorization,generalization');
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
