@@ -5,7 +5,8 @@ import { ConfigForm } from './form.js';
 import { SolveView } from './solve.js';
 import { ProgramView } from './program.js';
 import { ProbeView } from './probes.js';
-import { twinOverrides, compareFromHash } from './compare.js';
+import { twinOverrides } from './compare.js';
+import { parseHash, hashOf } from './hash.js';
 import { DepthView } from './depth.js';
 import { phaseBands, splitColor, PHASE_THRESHOLD } from './phases.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
@@ -55,22 +56,15 @@ function setSeries(splits) {
 // [[split, accuracy]] of a record (older histories have only train_acc / test_acc).
 const splitScores = (r) => (r.splits?.length ? r.splits.map((s) => [s.split, s.accuracy]) : [['train', r.train_acc], ['test', r.test_acc]]);
 
-// The backend named by the URL hash's `backend=` value ('gpu' when absent), and what is wrong with the value.
-function backendFromHash(hash) {
-  const value = new URLSearchParams(hash.replace(/^#/, '')).get('backend');
-  if (value === null || value === 'gpu' || value === 'cpu') return { backend: value || 'gpu', problem: null };
-  return { backend: 'gpu', problem: `Unknown backend "${value}" in the URL; using gpu. Backends: gpu, cpu.` };
-}
-
 const state = {
-  backend: backendFromHash(location.hash).backend,
+  backend: parseHash(location.hash).backend,
   ready: false,     // a lab exists in the worker
   running: false,
   step: 0,
   rate: null,       // smoothed steps/s
   solvable: false,  // the lab's task is Sudoku or maze
   solving: false,   // a solve is in flight
-  compare: compareFromHash(location.hash),  // 'params' | 'flops' | null
+  compare: parseHash(location.hash).compare,  // 'params' | 'flops' | null
   splits: [],       // split names of the accuracy series
   records: [],      // the looped model's history (for the phases)
   trainedS: 0,      // seconds of training
@@ -179,8 +173,8 @@ const speed = () => (ui.speed.value === 'auto' ? 'auto' : Number(ui.speed.value)
 const send = (type, extra = {}) => worker.postMessage({
   type, preset: form.preset, overrides: form.overrides(), backend: state.backend, twin: twin(), speed: speed(), ...extra,
 });
-// The URL hash: the settings, plus the compare mode.
-const pageHash = () => form.hash() + (state.compare ? `&compare=${state.compare}` : '') + (state.backend === 'cpu' ? '&backend=cpu' : '');
+// The URL hash: the settings, the compare mode and the backend.
+const pageHash = () => hashOf({ preset: form.preset, overrides: form.overrides(), compare: state.compare, backend: state.backend });
 
 function clearRun() {
   state.step = 0;
@@ -492,14 +486,15 @@ form.select.addEventListener('change', () => {
 });
 window.addEventListener('hashchange', () => {
   if (state.running || state.step > 0) return;
-  state.compare = compareFromHash(location.hash);
+  const parsed = parseHash(location.hash);
+  state.compare = parsed.compare;
   ui.compare.value = state.compare || 'off';
-  const backend = backendFromHash(location.hash);
-  state.backend = backend.backend;
-  newSettings(form.fromHash(location.hash) || backend.problem);
+  state.backend = parsed.backend;
+  newSettings(form.fromHash(parsed) || parsed.problems[0] || null);
 });
 
-let hashProblem = form.fromHash(location.hash) || backendFromHash(location.hash).problem;
+const firstHash = parseHash(location.hash);
+let hashProblem = form.fromHash(firstHash) || firstHash.problems[0] || null;
 if (hashProblem) showMessage(hashProblem);
 if (!navigator.gpu && state.backend === 'gpu') {
   showMessage('This browser does not support WebGPU (navigator.gpu is missing), so training cannot use the GPU.');

@@ -1,7 +1,8 @@
-// The config form: a preset picker and the settings that matter for the preset's task. The URL hash holds the
-// whole config as #preset=NAME&key=value&...: the values that differ from the preset, plus any other config
-// key given there (passed to the lab as it is). The wasm `presetConfig` checks a config without building a lab.
+// The config form: a preset picker and the settings that matter for the preset's task. The URL hash (hash.js)
+// holds the whole config: the values that differ from the preset, plus any other config key given there (passed
+// to the lab as it is). The wasm `presetConfig` checks a config without building a lab.
 import { presets, presetConfig } from './pkg/looplab.js';
+import { DEFAULT_PRESET, shorten } from './hash.js';
 
 const CHOICES = {
   'model.arch': ['feedforward', 'looped', 'trm', 'hrm'],
@@ -47,20 +48,17 @@ export class ConfigForm {
     this.extras = [];
   }
 
-  // Fills the form from a URL hash; returns what is wrong with it (an unknown preset, an invalid value) or null.
-  fromHash(hash) {
-    const params = new URLSearchParams(hash.replace(/^#/, ''));
-    let name = params.get('preset') || 'grokking';
-    params.delete('preset');
-    params.delete('compare');  // the page's own keys (compare.js, app.js), not config settings
-    params.delete('backend');
+  // Fills the form from a parsed URL hash (hash.js); returns what is wrong with it (an unknown preset, an
+  // invalid value) or null.
+  fromHash({ preset, settings }) {
+    let name = preset;
     let problem = null;
     if (!this.list.some((p) => p.name === name)) {
-      problem = `Unknown preset "${name}" in the URL; showing grokking. Presets: ${this.list.map((p) => p.name).join(', ')}.`;
-      name = 'grokking';
+      problem = `Unknown preset "${shorten(name, 40)}" in the URL; showing ${DEFAULT_PRESET}. Presets: ${this.list.map((p) => p.name).join(', ')}.`;
+      name = DEFAULT_PRESET;
     }
     this.build(name);
-    for (const [key, value] of params) {
+    for (const [key, value] of settings) {
       const input = this.inputs.find((i) => i.name === key);
       if (input) setValue(input, value);
       else this.extras.push(`${key}=${value}`);
@@ -122,11 +120,6 @@ export class ConfigForm {
     } catch (e) {
       return errorText(e);
     }
-  }
-
-  hash() {
-    const pairs = this.overrides().map((o) => [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)]);
-    return `#${new URLSearchParams([['preset', this.preset], ...pairs])}`;
   }
 
   set disabled(value) {

@@ -1,8 +1,10 @@
-// Unit tests of the views' pure functions (no browser): the compare mode's twin and the phase bands.
+// Unit tests of the views' pure functions (no browser): the URL hash round trip, the compare mode's twin and the
+// phase bands.
 // Run: node --test tests/js/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { twinOverrides, compareFromHash } from '../../www/compare.js';
+import { parseHash, hashOf, shorten } from '../../www/hash.js';
+import { twinOverrides } from '../../www/compare.js';
 import { phaseBands } from '../../www/phases.js';
 
 test('compare mode: the twin has as many parameters or as many layer applications', () => {
@@ -18,12 +20,37 @@ test('compare mode: the twin has as many parameters or as many layer application
   assert.equal(twinOverrides(config('feedforward', 4, 1), [], 'flops'), null);
 });
 
-test('the compare mode comes from the URL hash, or is off', () => {
-  assert.equal(compareFromHash('#preset=maze&compare=flops'), 'flops');
-  assert.equal(compareFromHash('#compare=params'), 'params');
-  assert.equal(compareFromHash('#compare=bogus'), null);
-  assert.equal(compareFromHash('#compare=toString'), null, 'no inherited property counts as a mode');
-  assert.equal(compareFromHash(''), null);
+test('a run goes through the URL hash and back', () => {
+  const runs = [
+    { preset: 'grokking', overrides: [], compare: null, backend: 'gpu' },
+    { preset: 'maze', overrides: ['model.loops=7', 'task.test_size=9'], compare: 'flops', backend: 'cpu' },
+    { preset: 'sudoku-4x4', overrides: ['train.lr=1e-3', 'task.note=a b&c'], compare: 'params', backend: 'gpu' },
+  ];
+  for (const run of runs) {
+    const hash = hashOf(run);
+    const back = parseHash(hash);
+    assert.deepEqual(
+      { preset: back.preset, overrides: back.settings.map(([k, v]) => `${k}=${v}`), compare: back.compare, backend: back.backend },
+      run, hash,
+    );
+    assert.deepEqual(back.problems, []);
+  }
+  assert.equal(hashOf(runs[1]), '#preset=maze&model.loops=7&task.test_size=9&compare=flops&backend=cpu');
+  assert.equal(parseHash('').preset, 'grokking');
+});
+
+test('the hash names a bad backend, ignores a bad compare mode, and survives junk', () => {
+  const p = parseHash('#%zz&&compare=bogus&model.loops=x&backend=tpu');
+  assert.equal(p.compare, null);
+  assert.equal(p.backend, 'gpu');
+  assert.deepEqual(p.problems, ['Unknown backend "tpu" in the URL; using gpu. Backends: gpu, cpu.']);
+  assert.deepEqual(p.settings.map(([k]) => k), ['%zz', 'model.loops'], 'settings in order, for the form to judge');
+  assert.equal(parseHash('#compare=toString').compare, null, 'no inherited property counts as a mode');
+  assert.equal(parseHash('#compare=params').compare, 'params');
+  const long = parseHash(`#backend=${'x'.repeat(5000)}`).problems[0];
+  assert.ok(long.length < 200 && long.includes('(5000 characters)'), long);
+  assert.equal(shorten('abc', 3), 'abc');
+  assert.equal(shorten('abcd', 3), 'abc… (4 characters)');
 });
 
 test('phase bands follow the detector\'s steps', () => {
