@@ -6,7 +6,7 @@ import { SolveView } from './solve.js';
 import { ProgramView } from './program.js';
 import { ProbeView } from './probes.js';
 import { twinOverrides } from './compare.js';
-import { parseHash, hashOf } from './hash.js';
+import { parseHash, hashOf, cliCommand } from './hash.js';
 import { DepthView } from './depth.js';
 import { phaseBands, splitColor, PHASE_THRESHOLD } from './phases.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
@@ -22,6 +22,7 @@ const ui = {
   recoverOffer: $('recover-offer'), recoverGpu: $('recover-gpu'), recoverCpu: $('recover-cpu'),
   stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
   twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
+  copyCli: $('copy-cli'), cli: $('cli-command'),
 };
 
 const lossChart = new Chart($('chart-loss'), {
@@ -404,6 +405,17 @@ function recover(backend) {
 }
 ui.recoverGpu.addEventListener('click', () => recover('gpu'));
 ui.recoverCpu.addEventListener('click', () => recover('cpu'));
+// The `looplab train` line of these settings, shown (and copied where the browser lets the page write the
+// clipboard).
+ui.copyCli.addEventListener('click', async () => {
+  ui.cli.textContent = cliCommand({ preset: form.preset, overrides: form.overrides(), backend: state.backend });
+  ui.cli.hidden = false;
+  try {
+    await navigator.clipboard.writeText(ui.cli.textContent);
+    ui.copyCli.textContent = 'Copied';
+    setTimeout(() => { ui.copyCli.textContent = 'Copy CLI command'; }, 1500);
+  } catch { /* refused: the command stays shown to copy by hand */ }
+});
 ui.save.addEventListener('click', () => send(TO_WORKER.checkpoint));
 ui.exportCsv.addEventListener('click', () => send(TO_WORKER.export, { format: 'csv' }));
 ui.exportJson.addEventListener('click', () => send(TO_WORKER.export, { format: 'json' }));

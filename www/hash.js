@@ -51,3 +51,18 @@ export function hashOf({ preset, overrides, compare = null, backend = 'gpu' }) {
   if (backend === 'cpu') pairs.push(['backend', 'cpu']);
   return `#${new URLSearchParams([['preset', preset], ...pairs])}`;
 }
+
+/** `word` quoted for a POSIX shell when it needs it. @param {string} word */
+export function shellQuote(word) {
+  return /^[A-Za-z0-9_.,:=+\/@%-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * The `looplab train` command that trains the same run natively (`--set` takes the hash's keys).
+ * @param {{preset: string, overrides: string[], backend?: BackendName}} run
+ */
+export function cliCommand({ preset, overrides, backend = 'gpu' }) {
+  const words = ['looplab', 'train', '--preset', preset, ...overrides.flatMap((o) => ['--set', o])];
+  if (backend === 'cpu') words.push('--backend', 'cpu');
+  return words.map(shellQuote).join(' ');
+}

@@ -3,7 +3,7 @@
 // Run: node --test tests/js/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHash, hashOf, shorten } from '../../www/hash.js';
+import { parseHash, hashOf, shorten, cliCommand, shellQuote } from '../../www/hash.js';
 import { twinOverrides } from '../../www/compare.js';
 import { phaseBands } from '../../www/phases.js';
 
@@ -51,6 +51,16 @@ test('the hash names a bad backend, ignores a bad compare mode, and survives jun
   assert.ok(long.length < 200 && long.includes('(5000 characters)'), long);
   assert.equal(shorten('abc', 3), 'abc');
   assert.equal(shorten('abcd', 3), 'abc… (4 characters)');
+});
+
+test('the CLI command has the hash keys as --set, quoted for a shell', () => {
+  assert.equal(cliCommand({ preset: 'grokking', overrides: [] }), 'looplab train --preset grokking');
+  assert.equal(
+    cliCommand({ preset: 'maze', overrides: ['model.loops=7', 'task.note=a b'], backend: 'cpu' }),
+    "looplab train --preset maze --set model.loops=7 --set 'task.note=a b' --backend cpu",
+  );
+  assert.equal(shellQuote("it's"), "'it'\\''s'");
+  assert.equal(shellQuote(''), "''");
 });
 
 test('phase bands follow the detector\'s steps', () => {

@@ -160,6 +160,11 @@ test('the preset picker rebuilds the form and round-trips through the URL hash',
     await page.selectOption('#model-arch', 'trm');
     const hash = await page.evaluate(() => location.hash);
     assert.equal(hash, '#preset=sudoku-4x4&model.arch=trm&model.loops=5', 'changed settings are written to the hash');
+    // The same settings as the command that trains them natively.
+    assert.equal(await page.isHidden('#cli-command'), true);
+    await page.click('#copy-cli');
+    await page.waitForSelector('#cli-command:visible');
+    assert.equal(await page.textContent('#cli-command'), 'looplab train --preset sudoku-4x4 --set model.arch=trm --set model.loops=5');
 
     const { page: again } = await openPage(browser, hash);
     assert.equal(await again.inputValue('#preset'), 'sudoku-4x4');
