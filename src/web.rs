@@ -20,9 +20,13 @@ use crate::program::MemoryBreakdown;
 use crate::train::{checkpoint, Record, TrainingPlan};
 
 /// A JS Error with the message and, as its `name`, the error's kind (`LabError::kind`): the page matches on
-/// the name, never on the text.
+/// the name, never on the text. A setting's error also names its `key` (the form marks that field).
 fn js_error(e: LabError) -> JsValue {
-    named_error(&e.to_string(), e.kind())
+    let error = named_error(&e.to_string(), e.kind());
+    if let LabError::Invalid { key, .. } | LabError::UnknownKey { key, .. } = &e {
+        let _ = js_sys::Reflect::set(&error, &"key".into(), &key.as_str().into());
+    }
+    error
 }
 
 fn named_error(message: &str, name: &str) -> JsValue {

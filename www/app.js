@@ -117,14 +117,15 @@ function clearMessage() {
 }
 
 function render() {
-  ui.start.disabled = state.running;
+  // An invalid setting (marked in the form) keeps a new run from starting.
+  ui.start.disabled = state.running || (state.step === 0 && form?.invalid);
   ui.start.textContent = state.step > 0 ? 'Resume' : 'Start';
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
   form.disabled = state.running || state.step > 0;
   ui.compare.disabled = ui.backend.disabled = state.running || state.step > 0;
   ui.backend.value = state.backend;
-  ui.stepOnce.disabled = !state.ready || state.running || state.step >= state.total;
+  ui.stepOnce.disabled = !state.ready || state.running || state.step >= state.total || (state.step === 0 && form?.invalid);
   ui.depthRefresh.disabled = !state.ready || state.running || state.step === 0;
   ui.twinRow.hidden = ui.twinAcc.hidden = state.compare === null;
   ui.elapsed.textContent = state.step > 0 ? duration(state.trainedS) : '–';
@@ -474,7 +475,8 @@ function lostSteps(ready) {
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
 function settingsChanged() {
   history.replaceState(null, '', pageHash());
-  const problem = form.problem();
+  const problem = form.check();
+  render();
   if (problem) showMessage(problem);
   else clearMessage();
   if (problem) showMemory(null);

@@ -63,7 +63,8 @@ export class ConfigForm {
       if (input) setValue(input, value);
       else this.extras.push(`${key}=${value}`);
     }
-    return problem || this.problem();
+    const invalid = this.check();
+    return problem || invalid;
   }
 
   // Fills the form with a whole config (a loaded checkpoint's): the preset of its task that differs from it in the
@@ -84,11 +85,12 @@ export class ConfigForm {
     }
   }
 
-  // Shows `name`'s settings at their preset values.
+  // Shows `name`'s settings at their preset values (valid: a preset is).
   build(name) {
     this.preset = name;
     this.select.value = name;
     this.extras = [];
+    this.invalid = false;
     this.defaults = presetConfig(name, []);
     this.description.textContent = this.list.find((p) => p.name === name).description;
     const keys = [...(TASK[this.defaults.task.kind] || []), ...MODEL];
@@ -112,14 +114,21 @@ export class ConfigForm {
     return [...changed.map((i) => `${i.name}=${i.value.trim()}`), ...this.extras];
   }
 
-  // The message naming the first invalid setting, or null.
-  problem() {
+  // Validates the settings: marks the field the validator's error names (aria-invalid; the error's `key`),
+  // sets `invalid`, and returns the message, or null.
+  check() {
+    let error = null;
     try {
       presetConfig(this.preset, this.overrides());
-      return null;
     } catch (e) {
-      return errorText(e);
+      error = e;
     }
+    for (const input of this.inputs) {
+      if (error?.key === input.name) input.setAttribute('aria-invalid', 'true');
+      else input.removeAttribute('aria-invalid');
+    }
+    this.invalid = error !== null;
+    return error && errorText(error);
   }
 
   set disabled(value) {

@@ -291,7 +291,7 @@ export class Chart {
     if (this.hidden.has(key)) this.hidden.delete(key); else if (key in this.data) this.hidden.add(key);
     if (this.hidden.size) this.canvas.dataset.hidden = [...this.hidden].join(' ');
     else delete this.canvas.dataset.hidden;
-    this.redraw();
+    this.hover(this.hoverX);  // the readout lists the visible series only
   }
 
   redraw() {

@@ -56,19 +56,24 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
   }
 });
 
-test('an invalid setting is reported in the message area', async () => {
+test('an invalid setting is reported in the message area, marked, and keeps Start disabled', async () => {
   const { page, errors } = await openPage(browser, `#${SMALL}`);
   try {
+    assert.equal(await page.getAttribute('#task-p', 'aria-invalid'), null);
     await page.fill('#task-p', '1');
-    await page.click('#start');
     await page.waitForSelector('#message:not([hidden])', { timeout: 30_000 });
     const message = await page.textContent('#message');
     assert.match(message, /task\.p/, `the message names the key: ${message}`);
+    assert.equal(await page.getAttribute('#task-p', 'aria-invalid'), 'true', 'the field the message names is marked');
+    assert.equal(await page.getAttribute('#model-loops', 'aria-invalid'), null, 'and no other');
+    assert.equal(await page.isDisabled('#start'), true, 'Start waits for valid settings');
+    assert.equal(await page.isDisabled('#step'), true, 'and so does Step');
     assert.equal(await stepCount(page), 0, 'nothing trained');
-    assert.equal(await page.isEnabled('#start'), true, 'start stays available to retry');
 
-    // Fixing the value and starting again trains and clears the message.
+    // Fixing the value enables Start again; starting trains and clears the message.
     await page.fill('#task-p', '23');
+    assert.equal(await page.getAttribute('#task-p', 'aria-invalid'), null, 'the mark goes with the error');
+    await page.waitForSelector('#start:enabled');
     await page.click('#start');
     await page.waitForFunction(() => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > 0, null, { timeout: 30_000 });
     assert.equal(await page.isHidden('#message'), true, 'message cleared');

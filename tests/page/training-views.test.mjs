@@ -39,6 +39,7 @@ test('Step trains exactly one step; the depth plots and PNG downloads follow an 
     assert.doesNotMatch((await dataset(page, '#chart-acc')).readout || '', /train:/, 'and out of the readout');
     await page.keyboard.press('1');
     assert.equal((await dataset(page, '#chart-acc')).hidden, undefined, 'and back on');
+    assert.match((await dataset(page, '#chart-acc')).readout, /train:/, 'and back in the readout');
 
     const png = await download(page, '#chart-acc + button.png');
     assert.equal(png.name, 'accuracy.png');
