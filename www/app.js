@@ -23,6 +23,7 @@ const ui = {
   stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
   twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
   copyCli: $('copy-cli'), cli: $('cli-command'),
+  resetConfirm: $('reset-confirm'), resetQuestion: $('reset-question'), resetYes: $('reset-yes'), resetNo: $('reset-no'),
 };
 
 const lossChart = new Chart($('chart-loss'), {
@@ -380,14 +381,23 @@ ui.backend.addEventListener('change', () => {
   ui.device.textContent = `starting the ${state.backend.toUpperCase()} backend…`;
   newSettings(null);
 });
+// Reset asks first when it would delete a run (and its autosave).
 ui.reset.addEventListener('click', () => {
+  if (state.step === 0) return reset();
+  ui.resetQuestion.textContent = `Delete this run (step ${state.step.toLocaleString('en-US')}) and its autosave?`;
+  ui.resetConfirm.hidden = false;
+});
+ui.resetNo.addEventListener('click', () => { ui.resetConfirm.hidden = true; });
+ui.resetYes.addEventListener('click', reset);
+function reset() {
+  ui.resetConfirm.hidden = true;
   clearMessage();
   clearRun();
   state.running = false;
   state.ready = false;
   render();
   send(TO_WORKER.reset);
-});
+}
 ui.useCpu.addEventListener('click', () => {
   state.backend = 'cpu';
   history.replaceState(null, '', pageHash());

@@ -43,7 +43,16 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
     await page.waitForSelector('#pause:disabled', { timeout: 30_000 });
     if (process.env.LOOPLAB_SCREENSHOT) await page.screenshot({ path: process.env.LOOPLAB_SCREENSHOT });
 
+    // Reset asks before it deletes the run; keeping it changes nothing.
+    const at = await stepCount(page);
     await page.click('#reset');
+    await page.waitForSelector('#reset-confirm:visible');
+    assert.match(await page.textContent('#reset-question'), new RegExp(`step ${at.toLocaleString('en-US')}\\) and its autosave`));
+    await page.click('#reset-no');
+    assert.equal(await page.isHidden('#reset-confirm'), true);
+    assert.equal(await stepCount(page), at, 'kept');
+    await page.click('#reset');
+    await page.click('#reset-yes');
     await page.waitForFunction(() => document.getElementById('step-count').textContent === '0'
       && document.getElementById('chart-loss').dataset.points === '0'
       && !document.getElementById('device').textContent.startsWith('starting'), null, { timeout: 30_000 });

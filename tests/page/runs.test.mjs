@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   browser, useBrowser, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, safetensorsHeader,
-  injectIntoWorker, REMEMBER_DEVICES, stepAbove,
+  injectIntoWorker, REMEMBER_DEVICES, stepAbove, confirmReset,
 } from './helpers.mjs';
 
 useBrowser();
@@ -29,7 +29,7 @@ test('save a checkpoint, export the history, load the checkpoint back; a garbage
     assert.equal(json.length, csv.length - 1, 'the JSON has the same records');
 
     // Reset and change a setting: loading the file brings back its step and its config.
-    await page.click('#reset');
+    await confirmReset(page);
     await stepIs(page, 0);
     await labReady(page);
     await page.fill('#task-p', '13');
@@ -66,7 +66,7 @@ test('the run is autosaved and resumed on reload; Reset deletes the autosave', a
     assert.equal(await points(page, '#chart-loss'), curve, 'the curves come back with the history');
     await trainPast(page, saved);
 
-    await page.click('#reset');
+    await confirmReset(page);
     await stepIs(page, 0);
     // The device line stays from before Reset: wait for the page's status, which says "ready" once the worker has
     // deleted the autosave and built the new lab.

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  browser, useBrowser, within, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, seriesCounts, plantedHistory, probe, dataset,
+  browser, useBrowser, within, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, seriesCounts, plantedHistory, probe, dataset, confirmReset,
 } from './helpers.mjs';
 
 useBrowser();
@@ -85,7 +85,7 @@ test('compare mode trains a looped model and its feedforward twin together; both
     assert.match(gain.evidence, /^last token accuracy of each held-out split, this model vs the twin: test: \d\.\d{3} /);
 
     // Changing the mode after Reset goes to the hash.
-    await page.click('#reset');
+    await confirmReset(page);
     await stepIs(page, 0);
     await labReady(page);
     await page.selectOption('#compare', 'params');
