@@ -6,8 +6,9 @@ use looplab::train::Trainer;
 
 /// Length extrapolation, the CI-sized version of the README's prefix-sum result: local attention (radius 1), no
 /// absolute positions, a 1-layer block looped 10 times with progressive loss, trained on 8-bit strings; on
-/// 12-bit strings it must get better by running more iterations than it was trained with (here: 25.5% of the
-/// strings exactly right at 10 iterations, 83.5% at 24).
+/// 12-bit strings it must get better by running more iterations than it was trained with (here: 41% of the
+/// strings exactly right at 10 iterations, 83.5% at 24). At lr 1e-3 seeds 0-3 all pass with room (token accuracy
+/// 91-98% at 24 iterations, exact +42 to +60 points); at 3e-3 the run was fragile (seed 0 stayed at chance).
 #[test]
 fn prefix_sums_extrapolate_to_longer_inputs_with_more_iterations() {
     pollster::block_on(async {
@@ -17,7 +18,7 @@ fn prefix_sums_extrapolate_to_longer_inputs_with_more_iterations() {
             "task.examples=256",
             "task.test_examples=200",
             "model.loops=10",
-            "train.lr=3e-3",
+            "train.lr=1e-3",
             "train.eval_every=500",
             "train.steps=3000",
         ];
