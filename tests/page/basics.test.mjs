@@ -214,3 +214,30 @@ test('the backend switch moves the lab to the CPU and into the hash; an unknown 
     await page.close();
   }
 });
+
+test('at phone size the settings stack above the charts, which keep a readable size', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    for (const width of [390, 360]) {
+      await page.setViewportSize({ width, height: 844 });
+      const layout = await page.evaluate(() => {
+        const box = (id) => document.getElementById(id).getBoundingClientRect();
+        return {
+          scroll: document.documentElement.scrollWidth,
+          aside: document.querySelector('aside').getBoundingClientRect(),
+          charts: ['chart-loss', 'chart-acc', 'chart-depth', 'chart-exit'].map((id) => ({ id, w: box(id).width, h: box(id).height, top: box(id).top })),
+        };
+      });
+      assert.ok(layout.scroll <= width, `no sideways scrolling at ${width} px: ${layout.scroll}`);
+      assert.ok(layout.aside.width >= width - 1, `the settings take the whole width: ${layout.aside.width}`);
+      for (const c of layout.charts) {
+        assert.ok(c.w >= width - 60 && c.h >= 250, `${c.id} at ${width} px is ${c.w} x ${c.h}`);
+        assert.ok(c.top >= layout.aside.bottom, `${c.id} below the settings`);
+      }
+    }
+    await trainPast(page, 2);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
