@@ -241,3 +241,24 @@ test('at phone size the settings stack above the charts, which keep a readable s
     await page.close();
   }
 });
+
+test('Start, Pause, Step and Reset stay in sight however far the settings scroll', async () => {
+  const { page, errors } = await openPage(browser, `#preset=automaton&${SMALL}`);
+  try {
+    const inSight = () => page.evaluate(() => ['start', 'pause', 'step', 'reset'].every((id) => {
+      const r = document.getElementById(id).getBoundingClientRect();
+      return r.top >= 0 && r.bottom <= window.innerHeight && r.width > 0;
+    }));
+    assert.equal(await inSight(), true, 'on arrival');
+    const scrolled = await page.evaluate(() => {
+      const aside = document.querySelector('aside');
+      aside.scrollTop = aside.scrollHeight;
+      return aside.scrollTop;
+    });
+    assert.ok(scrolled > 0, 'the settings are longer than the window');
+    assert.equal(await inSight(), true, 'with the settings scrolled to the end');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
