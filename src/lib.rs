@@ -19,6 +19,7 @@ pub mod probes;
 pub mod problem;
 pub mod program;
 pub mod rng;
+pub mod runs;
 pub mod self_improve;
 pub mod snapshot;
 pub mod solve;

@@ -140,8 +140,8 @@ fn audit_cli_reports_a_trained_checkpoint_and_refuses_bad_arguments() {
     assert_eq!(code, 0);
     assert!(stdout.contains("accuracy by graph depth: 3:"), "{stdout}");
     let (code, _, err) = run(&["audit"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("`audit` needs --checkpoint FILE"), "{err}");
+    assert_eq!(code, 2, "a usage error");
+    assert!(err.contains("required arguments were not provided:\n  --checkpoint <FILE>"), "{err}");
     let (code, _, err) =
         run(&["audit", "--checkpoint", dir.join("missing.safetensors").to_str().unwrap(), "--backend", "cpu"]);
     assert_eq!(code, 1);

@@ -264,8 +264,8 @@ fn the_cli_runs_programs_and_names_bad_ones() {
         assert!(err.contains(want) && !err.contains("panicked"), "{program}: {err}");
     }
     let (code, _, err) = run(&["solve", "--checkpoint", &ckpt, "--program", "110 0101 3", "--sudoku", "1.3."]);
-    assert_eq!(code, 1);
-    assert!(err.contains("needs exactly one of --sudoku PUZZLE, --maze FILE or --program"), "{err}");
+    assert_eq!(code, 2, "a usage error");
+    assert!(err.contains("'--program <RULE TAPE STEPS>' cannot be used with '--sudoku <PUZZLE>'"), "{err}");
     let (code, _, err) = run(&["solve", "--checkpoint", &ckpt, "--sudoku", "1.3. .4.2 2.4. .3.1", "--backend", "cpu"]);
     assert_eq!(code, 1);
     assert!(

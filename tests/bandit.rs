@@ -211,21 +211,24 @@ fn causal_logits_ignore_later_tokens() {
 
 #[test]
 fn cli_refuses_bad_bandit_arguments() {
-    for (args, message) in [
-        (vec!["bandit"], "`bandit` needs --checkpoint FILE"),
+    // Exit status 2 for what the command line gets wrong, 1 for what fails when the command runs.
+    for (args, status, message) in [
+        (vec!["bandit"], 2, "required arguments were not provided:\n  --checkpoint <FILE>"),
         (
             vec!["bandit", "--checkpoint", "x", "--tasks", "1"],
+            2,
             "`--tasks`: expected a number of unseen tasks from 2 to 100000",
         ),
-        (vec!["bandit", "--checkpoint", "x", "--horizon", "many"], "`--horizon`: expected a number of steps"),
-        (vec!["bandit", "--checkpoint", "x", "--greedy"], "unknown option `--greedy` for `bandit`"),
+        (vec!["bandit", "--checkpoint", "x", "--horizon", "many"], 2, "`--horizon`: expected a number of steps"),
+        (vec!["bandit", "--checkpoint", "x", "--greedy"], 2, "unexpected argument '--greedy' found"),
         (
             vec!["bandit", "--checkpoint", "/nonexistent/model.safetensors", "--backend", "cpu"],
+            1,
             "/nonexistent/model.safetensors",
         ),
     ] {
         let (code, _, stderr) = looplab(&args);
-        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert_eq!(code, status, "{args:?}: {stderr}");
         assert!(stderr.contains(message) && !stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }

@@ -106,7 +106,7 @@ fn damage_is_refused_naming_what_is_damaged() {
     });
 }
 
-/// `looplab train` writes through a temporary file and a rename: afterwards only the three files are there.
+/// `looplab train` writes through a temporary file and a rename: afterwards only the four run files are there.
 #[test]
 fn the_cli_leaves_only_finished_files() {
     let dir = std::env::temp_dir().join(format!("looplab-atomic-{}", std::process::id()));
@@ -122,7 +122,7 @@ fn the_cli_leaves_only_finished_files() {
     let mut files: Vec<String> =
         std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     files.sort();
-    assert_eq!(files, ["history.csv", "history.json", "model.safetensors"]);
+    assert_eq!(files, ["config.json", "history.csv", "history.json", "model.safetensors"]);
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     assert_eq!(checkpoint::read_config(&bytes, "model").unwrap().train.steps, 4);
     std::fs::remove_dir_all(&dir).unwrap();

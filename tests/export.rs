@@ -233,7 +233,7 @@ fn the_data_file_holds_every_split_as_the_trainer_sees_it() {
     let splits: serde_json::Value = serde_json::from_str(&meta["splits"]).unwrap();
     assert_eq!(splits[1]["grid"], serde_json::json!(dataset.splits[1].grid));
     let (code, _, err) = looplab(&["data", "--preset", "maze"]);
-    assert!(code == 1 && err.contains("needs --preset NAME and --out DIR"), "{err}");
+    assert!(code == 2 && err.contains("required arguments were not provided:\n  --out <DIR>"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

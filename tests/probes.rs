@@ -210,6 +210,7 @@ fn record(step: u64, train: f64, test: f64, ood: Option<f64>) -> Record {
         grad_norm: 1.0,
         lr: 1e-3,
         elapsed_s: 0.0,
+        weight_norm: Some(1.0),
         splits,
     }
 }

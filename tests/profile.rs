@@ -128,8 +128,8 @@ fn both_backends_count_the_dispatches_a_program_launches() {
             backend.allocate(&plan).unwrap();
             let program = backend.prepare(kernels()).await.unwrap();
             let before = backend.stats().dispatches;
-            backend.run(&[program]);
-            backend.run(&[program]);
+            backend.run(&[program]).unwrap();
+            backend.run(&[program]).unwrap();
             backend.read(c).await.unwrap();
             assert_eq!(backend.stats().dispatches - before, 2 * launched, "{kind:?}");
         }

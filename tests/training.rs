@@ -71,7 +71,7 @@ fn gpu_and_cpu_give_the_same_loss_curve() {
 }
 
 /// Training 40 steps straight and training 20, saving, restoring and training 20 more give identical
-/// weights and history on the same backend.
+/// weights and history on the same backend; the recorded weight norm is the norm of the weights.
 #[test]
 fn resume_continues_exactly() {
     pollster::block_on(async {
@@ -95,8 +95,13 @@ fn resume_continues_exactly() {
             let a = straight.backend.read(straight.params.all(straight.params.values)).await.unwrap();
             let b = resumed.backend.read(resumed.params.all(resumed.params.values)).await.unwrap();
             assert_eq!(a, b, "{kind:?}: weights differ after resuming");
-            let strip =
-                |t: &Trainer| t.history.iter().map(|r| (r.step, r.loss, r.train_acc, r.test_acc)).collect::<Vec<_>>();
+            // The record's weight norm is the L2 norm of the weights, reduced on the device.
+            let norm = a.iter().map(|&w| (w as f64).powi(2)).sum::<f64>().sqrt();
+            let recorded = straight.history.last().unwrap().weight_norm.unwrap();
+            assert!((recorded - norm).abs() <= 1e-5 * norm, "{kind:?}: recorded weight norm {recorded} vs {norm}");
+            let strip = |t: &Trainer| {
+                t.history.iter().map(|r| (r.step, r.loss, r.train_acc, r.test_acc, r.weight_norm)).collect::<Vec<_>>()
+            };
             assert_eq!(strip(&straight), strip(&resumed), "{kind:?}: history differs after resuming");
         }
     });

@@ -19,7 +19,8 @@ use crate::program::{Kernel, MemoryPlan};
 use crate::train::{StepDepth, Trainer};
 use profile::{profile_steps, ProfileFigure};
 
-pub struct BenchArgs {
+/// What to measure (`looplab bench`'s arguments).
+pub struct Options {
     pub json: bool,
     pub backends: Vec<BackendKind>,
     pub steps: usize,
@@ -35,48 +36,7 @@ pub struct BenchArgs {
     pub submit_budget_ms: Option<f64>,
 }
 
-impl BenchArgs {
-    pub fn parse(args: &[String]) -> Result<BenchArgs, LabError> {
-        let mut a = BenchArgs {
-            json: false,
-            backends: vec![BackendKind::Gpu, BackendKind::Cpu],
-            steps: 3,
-            filter: None,
-            only: None,
-            profile: false,
-            save: None,
-            submit_budget_ms: None,
-        };
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let mut value = || it.next().cloned().ok_or_else(|| LabError::Usage(format!("`{flag}` needs a value")));
-            match flag.as_str() {
-                "--json" => a.json = true,
-                "--profile" => a.profile = true,
-                "--backend" => a.backends = vec![value()?.parse()?],
-                "--filter" => a.filter = Some(value()?),
-                "--only" => a.only = Some(parse_names(&value()?)?),
-                "--save" => a.save = Some(value()?),
-                "--steps" => {
-                    let v = value()?;
-                    a.steps = v
-                        .parse()
-                        .ok()
-                        .filter(|&n| n >= 1)
-                        .ok_or_else(|| LabError::invalid("--steps", v, "a whole number >= 1"))?;
-                }
-                "--submit-budget" => {
-                    let v = value()?;
-                    let ms = v.parse::<f64>().ok().filter(|ms| ms.is_finite() && *ms > 0.0);
-                    a.submit_budget_ms =
-                        Some(ms.ok_or_else(|| LabError::invalid("--submit-budget", v, "milliseconds > 0"))?);
-                }
-                other => return Err(LabError::Usage(format!("unknown option `{other}` for `bench`"))),
-            }
-        }
-        Ok(a)
-    }
-
+impl Options {
     fn wanted(&self, name: &str) -> bool {
         self.filter.as_ref().is_none_or(|f| name.contains(f.as_str()))
             && self.only.as_ref().is_none_or(|names| names.iter().any(|n| n == name))
@@ -84,25 +44,10 @@ impl BenchArgs {
 }
 
 /// Every name a figure can have: the presets, the reference shapes (`ref:NAME`) and `matmul`.
-fn figure_names() -> Vec<String> {
+pub fn figure_names() -> Vec<String> {
     let presets = PRESETS.iter().map(|p| p.name.to_string());
     let shapes = REFERENCE.iter().map(|s| format!("ref:{}", s.0));
     presets.chain(shapes).chain(["matmul".to_string()]).collect()
-}
-
-/// A comma-separated list of figure names, each checked.
-fn parse_names(list: &str) -> Result<Vec<String>, LabError> {
-    let known = figure_names();
-    list.split(',')
-        .map(|n| n.trim().to_string())
-        .map(|n| {
-            if known.contains(&n) {
-                Ok(n)
-            } else {
-                Err(LabError::invalid("--only", &n, format!("comma-separated names among {}", known.join(", "))))
-            }
-        })
-        .collect()
 }
 
 /// The input shape a step figure's model ran on.
@@ -191,12 +136,7 @@ fn cpu_threads() -> usize {
     1
 }
 
-async fn time_steps(
-    name: &str,
-    config: LabConfig,
-    kind: BackendKind,
-    args: &BenchArgs,
-) -> Result<StepFigure, LabError> {
+async fn time_steps(name: &str, config: LabConfig, kind: BackendKind, args: &Options) -> Result<StepFigure, LabError> {
     let (steps, profile) = (args.steps, args.profile);
     let mut t = Trainer::new(config.clone(), Backend::open(kind).await?).await?;
     t.backend.set_submit_budget(args.submit_budget_ms);
@@ -266,7 +206,7 @@ async fn time_matmul(kind: BackendKind, path: MatmulPath, n: usize) -> Result<Ma
 const MATMUL_SIZES: [usize; 4] = [256, 512, 1024, 4096];
 const SOFTWARE_MAX_MATMUL: usize = 1024;
 
-pub async fn run(args: &BenchArgs) -> Result<(), LabError> {
+pub async fn run(args: &Options) -> Result<(), LabError> {
     let mut report = Report { device: String::new(), steps: Vec::new(), matmul: Vec::new(), skipped: Vec::new() };
     for &kind in &args.backends {
         let backend = Backend::open(kind).await?;

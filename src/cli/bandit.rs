@@ -3,55 +3,38 @@
 
 use std::path::PathBuf;
 
-use super::{count, value};
-use crate::backend::BackendKind;
+use clap::Args;
+
+use super::{count, number, DeviceArg};
 use crate::bandit::evaluate;
 use crate::error::LabError;
 
 /// The most tasks `--tasks` takes (all are one batch).
 pub const MAX_TASKS: usize = 100_000;
 
-#[derive(Debug, Default)]
+#[derive(Args, Debug)]
 pub struct BanditArgs {
-    checkpoint: Option<PathBuf>,
-    tasks: Option<usize>,
+    /// A model.safetensors written by `train --preset bandit` (or bandit-looped)
+    #[arg(long, value_name = "FILE")]
+    checkpoint: PathBuf,
+    /// Unseen tasks to roll out on
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = count(2..=MAX_TASKS, "a number of unseen tasks"))]
+    tasks: usize,
+    /// Steps per episode [default: the trained episode length]
+    #[arg(long, value_name = "H",
+          value_parser = number::<usize>("a number of steps, at most the trained episode length", |_| true))]
     horizon: Option<usize>,
-    backend: Option<BackendKind>,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Print JSON (every policy's regret per step) instead of the table
+    #[arg(long)]
     json: bool,
 }
 
-impl BanditArgs {
-    pub fn parse(args: &[String]) -> Result<BanditArgs, LabError> {
-        let mut a = BanditArgs::default();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            match flag.as_str() {
-                "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--tasks" => a.tasks = Some(count(flag, &mut it, 2..=MAX_TASKS, "a number of unseen tasks")?),
-                "--horizon" => {
-                    let v = value(flag, &mut it)?;
-                    a.horizon = Some(v.parse::<usize>().map_err(|_| {
-                        LabError::invalid("--horizon", v, "a number of steps, at most the trained episode length")
-                    })?);
-                }
-                "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
-                "--json" => a.json = true,
-                other => return Err(LabError::Usage(format!("unknown option `{other}` for `bandit`"))),
-            }
-        }
-        if a.checkpoint.is_none() {
-            return Err(LabError::Usage(
-                "`bandit` needs --checkpoint FILE (a model.safetensors written by `train --preset bandit`)".into(),
-            ));
-        }
-        Ok(a)
-    }
-}
-
 pub async fn run(a: &BanditArgs) -> Result<(), LabError> {
-    let snapshot = super::snapshot(a.checkpoint.as_ref().expect("checked by parse"), a.backend)?;
+    let snapshot = super::snapshot(&a.checkpoint, a.device.backend)?;
     let mut backend = snapshot.backend().await?;
-    let report = evaluate(&snapshot.weights(), &mut backend, a.tasks.unwrap_or(1000), a.horizon).await?;
+    let report = evaluate(&snapshot.weights(), &mut backend, a.tasks, a.horizon).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
     } else {

@@ -2,39 +2,23 @@
 
 use std::path::PathBuf;
 
-use super::{io_err, value, write_atomic};
-use crate::config::LabConfig;
+use clap::Args;
+
+use super::{io_err, write_atomic, PresetArgs};
 use crate::error::LabError;
 
-#[derive(Debug, Default)]
+#[derive(Args, Debug)]
 pub struct DataArgs {
-    preset: Option<String>,
-    sets: Vec<String>,
-    out: Option<PathBuf>,
-}
-
-impl DataArgs {
-    pub fn parse(args: &[String]) -> Result<DataArgs, LabError> {
-        let mut a = DataArgs::default();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            match flag.as_str() {
-                "--preset" => a.preset = Some(value(flag, &mut it)?.clone()),
-                "--set" => a.sets.push(value(flag, &mut it)?.clone()),
-                "--out" => a.out = Some(PathBuf::from(value(flag, &mut it)?)),
-                other => return Err(LabError::Usage(format!("unknown option `{other}` for `data`"))),
-            }
-        }
-        if a.preset.is_none() || a.out.is_none() {
-            return Err(LabError::Usage("`data` needs --preset NAME and --out DIR".into()));
-        }
-        Ok(a)
-    }
+    #[command(flatten)]
+    preset: PresetArgs,
+    /// The folder to write data.safetensors and config.json into
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 pub async fn run(a: &DataArgs) -> Result<(), LabError> {
-    let config = LabConfig::from_preset(a.preset.as_deref().expect("checked by parse"), &a.sets)?;
-    let out = a.out.as_ref().expect("checked by parse");
+    let config = a.preset.config()?;
+    let out = &a.out;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let (bytes, splits) = crate::data::to_safetensors(&config)?;
     write_atomic(&out.join("data.safetensors"), &bytes)?;

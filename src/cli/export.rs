@@ -3,68 +3,52 @@
 
 use std::path::PathBuf;
 
-use super::{io_err, value, write_atomic};
-use crate::backend::{Backend, BackendKind};
+use clap::{Args, ValueEnum};
+
+use super::{io_err, write_atomic, DeviceArg};
+use crate::backend::Backend;
 use crate::error::LabError;
 use crate::train::checkpoint;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 enum Format {
+    /// The page's weights-only file and its manifest entry
     Page,
+    /// PyTorch's layout (model.safetensors and config.json, for looplab_torch)
     Torch,
+    /// Both
     Both,
 }
 
-#[derive(Debug)]
+#[derive(Args, Debug)]
 pub struct ExportArgs {
-    checkpoint: Option<PathBuf>,
-    out: Option<PathBuf>,
+    /// A model.safetensors written by `train`
+    #[arg(long, value_name = "FILE")]
+    checkpoint: PathBuf,
+    /// The folder to write into (the page's manifest.json there gains or replaces the model's entry)
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Page)]
     format: Format,
+    /// The page file's name, NAME.safetensors [default: the closest preset's name]
+    #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    backend: Option<BackendKind>,
-}
-
-impl ExportArgs {
-    pub fn parse(args: &[String]) -> Result<ExportArgs, LabError> {
-        let mut a = ExportArgs { checkpoint: None, out: None, format: Format::Page, name: None, backend: None };
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            match flag.as_str() {
-                "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--out" => a.out = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--format" => {
-                    a.format = match value(flag, &mut it)?.as_str() {
-                        "page" => Format::Page,
-                        "torch" => Format::Torch,
-                        "both" => Format::Both,
-                        other => return Err(LabError::invalid("--format", other, "page, torch or both")),
-                    }
-                }
-                "--name" => a.name = Some(value(flag, &mut it)?.clone()),
-                "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
-                other => return Err(LabError::Usage(format!("unknown option `{other}` for `export`"))),
-            }
-        }
-        if a.checkpoint.is_none() || a.out.is_none() {
-            return Err(LabError::Usage("`export` needs --checkpoint FILE and --out DIR".into()));
-        }
-        if a.format == Format::Both && a.name.as_deref() == Some("model") {
-            return Err(LabError::invalid(
-                "--name",
-                "model",
-                "another name with --format both (the PyTorch file is model.safetensors)",
-            ));
-        }
-        Ok(a)
-    }
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 pub async fn run(a: &ExportArgs) -> Result<(), LabError> {
-    let path = a.checkpoint.as_ref().expect("checked by parse");
-    let out = a.out.as_ref().expect("checked by parse");
+    if a.format == Format::Both && a.name.as_deref() == Some("model") {
+        return Err(LabError::invalid(
+            "--name",
+            "model",
+            "another name with --format both (the PyTorch file is model.safetensors)",
+        ));
+    }
+    let (path, out) = (&a.checkpoint, &a.out);
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     let source = path.display().to_string();
-    let backend = Backend::open(a.backend.unwrap_or(BackendKind::Gpu)).await?;
+    let backend = Backend::open(a.device.backend).await?;
     let mut t = checkpoint::restore_weights(&bytes, &source, backend, &[], &[]).await?;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     if a.format != Format::Torch {

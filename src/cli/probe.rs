@@ -4,54 +4,40 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{count, value};
-use crate::backend::BackendKind;
+use clap::Args;
+
+use super::{accuracy, count, DeviceArg};
 use crate::config::Arch;
 use crate::error::LabError;
 use crate::probes::{self, ProbeOptions, ProbeReport, Thresholds, MAX_EXAMPLES};
 use crate::train::Record;
 
-#[derive(Debug, Default)]
+#[derive(Args, Debug)]
 pub struct ProbeArgs {
-    checkpoint: Option<PathBuf>,
+    /// A model.safetensors written by `train` (its history.json beside it gives the phases)
+    #[arg(long, value_name = "FILE")]
+    checkpoint: PathBuf,
+    /// A feedforward twin's checkpoint, trained on the same task: stage mirroring (CKA) and the verdict's gains
+    #[arg(long, value_name = "FILE")]
     twin: Option<PathBuf>,
+    /// The split to probe [default: the first test split]
+    #[arg(long, value_name = "NAME")]
     split: Option<String>,
-    examples: Option<usize>,
+    /// Probe the first N examples of the split
+    #[arg(long, value_name = "N", default_value_t = probes::DEFAULT_EXAMPLES,
+          value_parser = count(1..=MAX_EXAMPLES, "a number of examples"))]
+    examples: usize,
+    /// Iterations to run [default: the training depth]
+    #[arg(long, value_name = "N", value_parser = count(1..=256, "a count"))]
     iters: Option<usize>,
+    /// The accuracy a split must reach for its phase [default: 0.9]
+    #[arg(long, value_name = "X", value_parser = accuracy())]
     threshold: Option<f64>,
-    backend: Option<BackendKind>,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Print JSON (every probe's numbers, the attention maps) instead of the report
+    #[arg(long)]
     json: bool,
-}
-
-impl ProbeArgs {
-    pub fn parse(args: &[String]) -> Result<ProbeArgs, LabError> {
-        let mut a = ProbeArgs::default();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            match flag.as_str() {
-                "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--twin" => a.twin = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--split" => a.split = Some(value(flag, &mut it)?.clone()),
-                "--examples" => a.examples = Some(count(flag, &mut it, 1..=MAX_EXAMPLES, "a number of examples")?),
-                "--iters" => a.iters = Some(count(flag, &mut it, 1..=256, "a count")?),
-                "--threshold" => {
-                    let v = value(flag, &mut it)?;
-                    let x = v.parse::<f64>().ok().filter(|x| *x > 0.0 && *x <= 1.0);
-                    a.threshold =
-                        Some(x.ok_or_else(|| LabError::invalid("--threshold", v, "an accuracy in (0, 1], e.g. 0.9"))?);
-                }
-                "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
-                "--json" => a.json = true,
-                other => return Err(LabError::Usage(format!("unknown option `{other}` for `probe`"))),
-            }
-        }
-        if a.checkpoint.is_none() {
-            return Err(LabError::Usage(
-                "`probe` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
-            ));
-        }
-        Ok(a)
-    }
 }
 
 /// The run's history.json next to the checkpoint, if there is one.
@@ -62,11 +48,11 @@ fn history_beside(checkpoint: &Path) -> Result<Option<Vec<Record>>, LabError> {
 }
 
 pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
-    let path = a.checkpoint.as_ref().expect("checked by parse");
-    let snapshot = super::snapshot(path, a.backend)?;
+    let path = &a.checkpoint;
+    let snapshot = super::snapshot(path, a.device.backend)?;
     let weights = snapshot.weights();
     let twin_snapshot = match &a.twin {
-        Some(t) => Some(super::snapshot(t, a.backend)?),
+        Some(t) => Some(super::snapshot(t, a.device.backend)?),
         None => None,
     };
     let twin = twin_snapshot.as_ref().map(|s| s.weights());
@@ -92,7 +78,7 @@ pub async fn run(a: &ProbeArgs) -> Result<(), LabError> {
         Some(t) => history_beside(t)?,
         None => None,
     };
-    let mut options = ProbeOptions::new(a.examples.unwrap_or(probes::DEFAULT_EXAMPLES), depth);
+    let mut options = ProbeOptions::new(a.examples, depth);
     options.twin = twin.as_ref();
     options.history = history.as_deref();
     options.twin_history = twin_history.as_deref();

@@ -3,62 +3,44 @@
 
 use std::path::PathBuf;
 
-use super::{io_err, value, write_atomic};
-use crate::backend::BackendKind;
-use crate::config::LabConfig;
+use clap::Args;
+
+use super::{choice, io_err, number, write_atomic, DeviceArg, PresetArgs};
 use crate::error::LabError;
 use crate::self_improve::{self, Options};
 
-#[derive(Debug, Default)]
+#[derive(Args, Debug)]
 pub struct SelfImproveArgs {
-    preset: Option<String>,
-    sets: Vec<String>,
+    /// The base training (e.g. `--preset self-improve-addition`) and its overrides
+    #[command(flatten)]
+    preset: PresetArgs,
+    /// Rounds of labelling, one digit longer each [default: 3]
+    #[arg(long, value_name = "R", value_parser = number::<usize>("a whole number >= 1", |_| true))]
     rounds: Option<usize>,
+    /// Models (seeds) trained side by side [default: 3]
+    #[arg(long, value_name = "M", value_parser = number::<usize>("a whole number from 1 to 16", |_| true))]
     models: Option<usize>,
+    /// The share of models that must give the same answer for `vote` to keep it [default: 0.7]
+    #[arg(long, value_name = "X", value_parser = number::<f64>("a share of models in (0, 1], e.g. 0.7", |_| true))]
     agreement: Option<f64>,
+    /// Which labels to keep: well-formed lengths, a majority vote, both, or every answer [default: both]
+    #[arg(long, value_name = "FILTER", value_parser = choice::<self_improve::Filter>(&["none", "length", "vote", "both"]))]
     filter: Option<self_improve::Filter>,
+    /// Training steps per round [default: a sixth of the base steps]
+    #[arg(long, value_name = "N", value_parser = number::<u64>("a whole number >= 1", |_| true))]
     round_steps: Option<u64>,
+    /// Problems labelled per round [default: a quarter of the training problems per length]
+    #[arg(long, value_name = "N", value_parser = number::<usize>("a whole number >= 1", |_| true))]
     problems: Option<usize>,
-    backend: Option<BackendKind>,
-    out: Option<PathBuf>,
-}
-
-fn number<T: std::str::FromStr>(flag: &str, v: &str, allowed: &str) -> Result<T, LabError> {
-    v.parse().map_err(|_| LabError::invalid(flag, v, allowed))
-}
-
-impl SelfImproveArgs {
-    pub fn parse(args: &[String]) -> Result<SelfImproveArgs, LabError> {
-        let mut a = SelfImproveArgs::default();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let f = flag.as_str();
-            match f {
-                "--preset" => a.preset = Some(value(f, &mut it)?.clone()),
-                "--set" => a.sets.push(value(f, &mut it)?.clone()),
-                "--rounds" => a.rounds = Some(number(f, value(f, &mut it)?, "a whole number >= 1")?),
-                "--models" => a.models = Some(number(f, value(f, &mut it)?, "a whole number from 1 to 16")?),
-                "--agreement" => {
-                    a.agreement = Some(number(f, value(f, &mut it)?, "a share of models in (0, 1], e.g. 0.7")?)
-                }
-                "--filter" => a.filter = Some(value(f, &mut it)?.parse()?),
-                "--round-steps" => a.round_steps = Some(number(f, value(f, &mut it)?, "a whole number >= 1")?),
-                "--problems" => a.problems = Some(number(f, value(f, &mut it)?, "a whole number >= 1")?),
-                "--backend" => a.backend = Some(value(f, &mut it)?.parse()?),
-                "--out" => a.out = Some(PathBuf::from(value(f, &mut it)?)),
-                other => return Err(LabError::Usage(format!("unknown option `{other}` for `self-improve`"))),
-            }
-        }
-        if a.preset.is_none() {
-            return Err(LabError::Usage("`self-improve` needs --preset NAME (e.g. self-improve-addition)".into()));
-        }
-        Ok(a)
-    }
+    #[command(flatten)]
+    device: DeviceArg,
+    /// The folder for self_improve.json
+    #[arg(long, value_name = "DIR", default_value = "runs/self-improve")]
+    out: PathBuf,
 }
 
 pub async fn run(a: &SelfImproveArgs) -> Result<(), LabError> {
-    let preset = a.preset.as_deref().expect("checked by parse");
-    let config = LabConfig::from_preset(preset, &a.sets)?;
+    let config = a.preset.config()?;
     let mut o = Options::defaults(&config);
     o.rounds = a.rounds.unwrap_or(o.rounds);
     o.models = a.models.unwrap_or(o.models);
@@ -66,8 +48,8 @@ pub async fn run(a: &SelfImproveArgs) -> Result<(), LabError> {
     o.filter = a.filter.unwrap_or(o.filter);
     o.round_steps = a.round_steps.unwrap_or(o.round_steps);
     o.problems = a.problems.unwrap_or(o.problems);
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join("self-improve"));
-    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+    let out = &a.out;
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
     eprintln!(
         "{} models, {} base steps, {} rounds of {} problems and {} steps, filter {:?} (agreement {}); writing {}",
         o.models,
@@ -79,7 +61,7 @@ pub async fn run(a: &SelfImproveArgs) -> Result<(), LabError> {
         o.agreement,
         out.display()
     );
-    let report = self_improve::run(&config, &o, a.backend.unwrap_or(BackendKind::Gpu), |r| {
+    let report = self_improve::run(&config, &o, a.device.backend, |r| {
         let kept =
             r.kept.iter().zip(&r.kept_correct).map(|(k, c)| format!("{k} ({c} right)")).collect::<Vec<_>>().join(", ");
         let acc = r.accuracy.iter().map(|a| format!("{:.0}", 100.0 * a)).collect::<Vec<_>>().join(" ");

@@ -4,66 +4,60 @@
 
 use std::path::PathBuf;
 
-use super::{count, io_err, value};
-use crate::backend::BackendKind;
+use clap::{ArgGroup, Args};
+
+use super::{count, io_err, number, DeviceArg};
 use crate::config::TaskKind;
 use crate::error::LabError;
 use crate::problem::{self, Solution};
 use crate::solve::{Exit, EXIT_KL};
 
-#[derive(Debug, Default)]
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("problem").required(true).args(["sudoku", "maze", "program"])))]
 pub struct SolveArgs {
-    checkpoint: Option<PathBuf>,
+    /// A model.safetensors written by `train` on Sudoku, mazes or automaton programs
+    #[arg(long, value_name = "FILE")]
+    checkpoint: PathBuf,
+    /// A puzzle, row by row: digits for givens, `.` or `0` for empty cells (spaces ignored)
+    #[arg(long, value_name = "PUZZLE")]
     sudoku: Option<String>,
+    /// A maze drawing: `#` walls, `.` open cells, `S` start, `G` goal
+    #[arg(long, value_name = "FILE")]
     maze: Option<PathBuf>,
+    /// An automaton program as "RULE TAPE STEPS" (the automaton task)
+    #[arg(long, value_name = "RULE TAPE STEPS")]
     program: Option<String>,
+    /// The most iterations to run [default: the training depth; for a program at least one per step]
+    #[arg(long, value_name = "N", value_parser = count(1..=256, "a count"))]
     iters: Option<usize>,
-    exit: Option<Exit>,
-    backend: Option<BackendKind>,
+    #[command(flatten)]
+    exit: ExitArgs,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Print JSON instead of boards
+    #[arg(long)]
     json: bool,
 }
 
-/// `--exit-kl EPS` or `--exit-halt` (the rule given at most once), for `solve` and `eval`.
-pub fn parse_exit(flag: &str, it: &mut std::slice::Iter<String>, current: Option<Exit>) -> Result<Exit, LabError> {
-    if current.is_some() {
-        return Err(LabError::Usage("give one exit rule: --exit-kl EPS or --exit-halt".into()));
-    }
-    if flag == "--exit-halt" {
-        return Ok(Exit::Halt);
-    }
-    let v = value(flag, it)?;
-    let threshold = v.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0);
-    Ok(Exit::Kl(threshold.ok_or_else(|| LabError::invalid("--exit-kl", v, "a positive threshold, e.g. 0.001"))?))
+/// The adaptive exit: `--exit-kl EPS` or `--exit-halt`, for `solve` and `eval`.
+#[derive(Args, Debug)]
+pub struct ExitArgs {
+    /// Exit once the mean KL between successive iterations' predictions falls below EPS
+    #[arg(long, value_name = "EPS", allow_negative_numbers = true,
+          value_parser = number::<f64>("a positive threshold, e.g. 0.001", |x| x.is_finite() && *x > 0.0))]
+    exit_kl: Option<f64>,
+    /// Exit where the halting head says stop (models trained with model.halting=true)
+    #[arg(long, conflicts_with = "exit_kl")]
+    exit_halt: bool,
 }
 
-impl SolveArgs {
-    pub fn parse(args: &[String]) -> Result<SolveArgs, LabError> {
-        let mut a = SolveArgs::default();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            match flag.as_str() {
-                "--checkpoint" => a.checkpoint = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--sudoku" => a.sudoku = Some(value(flag, &mut it)?.clone()),
-                "--maze" => a.maze = Some(PathBuf::from(value(flag, &mut it)?)),
-                "--program" => a.program = Some(value(flag, &mut it)?.clone()),
-                "--iters" => a.iters = Some(count(flag, &mut it, 1..=256, "a count")?),
-                "--exit-kl" | "--exit-halt" => a.exit = Some(parse_exit(flag, &mut it, a.exit)?),
-                "--backend" => a.backend = Some(value(flag, &mut it)?.parse()?),
-                "--json" => a.json = true,
-                other => return Err(LabError::Usage(format!("unknown option `{other}` for `solve`"))),
-            }
+impl ExitArgs {
+    pub fn rule(&self) -> Option<Exit> {
+        match (self.exit_kl, self.exit_halt) {
+            (Some(eps), _) => Some(Exit::Kl(eps)),
+            (None, true) => Some(Exit::Halt),
+            (None, false) => None,
         }
-        if a.checkpoint.is_none() {
-            return Err(LabError::Usage(
-                "`solve` needs --checkpoint FILE (a model.safetensors written by `train`)".into(),
-            ));
-        }
-        if [a.sudoku.is_some(), a.maze.is_some(), a.program.is_some()].iter().filter(|&&x| x).count() != 1 {
-            return Err(LabError::Usage(
-                "`solve` needs exactly one of --sudoku PUZZLE, --maze FILE or --program \"RULE TAPE STEPS\"".into(),
-            ));
-        }
-        Ok(a)
     }
 }
 
@@ -124,7 +118,7 @@ impl From<Solution> for Solved {
 }
 
 pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
-    let snapshot = super::snapshot(a.checkpoint.as_ref().expect("checked by parse"), a.backend)?;
+    let snapshot = super::snapshot(&a.checkpoint, a.device.backend)?;
     let weights = snapshot.weights();
     let task = &weights.config.task;
     let text = match (&a.sudoku, &a.maze, &a.program, task.kind) {
@@ -149,7 +143,7 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     if weights.config.model.arch == crate::config::Arch::Feedforward && depth != 1 {
         return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
     }
-    let rule = a.exit.unwrap_or(Exit::Kl(EXIT_KL));
+    let rule = a.exit.rule().unwrap_or(Exit::Kl(EXIT_KL));
     let solution: Solved =
         problem::solve(&weights, &mut snapshot.backend().await?, problem.as_ref(), depth, rule).await?.into();
     if a.json {

@@ -84,12 +84,17 @@ impl LabConfig {
         "a whole number >= 0".to_string()
     }
 
+    /// Every key under its dotted path with its value, in order: what `--set` addresses.
+    pub fn leaves(&self) -> Vec<(String, Value)> {
+        flatten(&serde_json::to_value(self).expect("config serializes"))
+    }
+
     /// The preset this config differs from in the fewest keys (one of its task kind where there is one), and
     /// those keys as `key=value` overrides: `from_preset(name, &overrides)` gives the config back.
     pub fn closest_preset(&self) -> (&'static str, Vec<String>) {
-        let leaves = flatten(&serde_json::to_value(self).expect("config serializes"));
+        let leaves = self.leaves();
         let differing = |p: &Preset| -> Vec<String> {
-            let theirs = flatten(&serde_json::to_value((p.config)()).expect("config serializes"));
+            let theirs = (p.config)().leaves();
             leaves
                 .iter()
                 .filter(|(key, value)| theirs.iter().find(|(k, _)| k == key).map(|(_, v)| v) != Some(value))

@@ -32,33 +32,50 @@ pub fn first_crossing(curve: &[(u64, f64)], threshold: f64) -> Option<u64> {
     curve.iter().find(|&&(_, v)| v >= threshold).map(|&(s, _)| s)
 }
 
-/// Every split's phase. Splits are those of the records' `splits` lists (named by the first record that has
-/// one); records without them (older histories) give `train` and `test` from `train_acc` / `test_acc`.
-pub fn phases(history: &[Record], threshold: f64) -> Phases {
+/// One split's scores over a run: (step, loss, token accuracy, exact-match accuracy) per record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curve {
+    pub split: String,
+    pub points: Vec<(u64, f64, f64, f64)>,
+}
+
+/// Every split's curve. Splits are those of the records' `splits` lists (named by the first record that has
+/// one); records without them (older histories) give `train` and `test` from `train_acc` / `test_acc` (and
+/// `test_loss`; such records hold no loss of the training split, NaN there).
+pub fn curves(history: &[Record]) -> Vec<Curve> {
     let names: Vec<String> = match history.iter().find(|r| !r.splits.is_empty()) {
         Some(r) => r.splits.iter().map(|s| s.split.clone()).collect(),
         None => vec!["train".into(), "test".into()],
     };
-    let value = |r: &Record, i: usize, name: &str| -> Option<(f64, f64)> {
+    let value = |r: &Record, i: usize, name: &str| -> Option<(f64, f64, f64)> {
         if let Some(s) = r.splits.iter().find(|s| s.split == name) {
-            return Some((s.evaluation.accuracy, s.evaluation.exact));
+            return Some((s.evaluation.loss, s.evaluation.accuracy, s.evaluation.exact));
         }
         match i {
-            0 => Some((r.train_acc, r.train_exact)),
-            1 => Some((r.test_acc, r.test_exact)),
+            0 => Some((f64::NAN, r.train_acc, r.train_exact)),
+            1 => Some((r.test_loss, r.test_acc, r.test_exact)),
             _ => None,
         }
     };
-    let splits = names
+    names
         .iter()
         .enumerate()
-        .map(|(i, name)| {
-            let points: Vec<(u64, f64, f64)> =
-                history.iter().filter_map(|r| value(r, i, name).map(|(a, e)| (r.step, a, e))).collect();
-            let acc: Vec<(u64, f64)> = points.iter().map(|&(s, a, _)| (s, a)).collect();
-            let exact: Vec<(u64, f64)> = points.iter().map(|&(s, _, e)| (s, e)).collect();
+        .map(|(i, name)| Curve {
+            split: name.clone(),
+            points: history.iter().filter_map(|r| value(r, i, name).map(|(l, a, e)| (r.step, l, a, e))).collect(),
+        })
+        .collect()
+}
+
+/// Every split's phase (the splits of `curves`).
+pub fn phases(history: &[Record], threshold: f64) -> Phases {
+    let splits = curves(history)
+        .into_iter()
+        .map(|c| {
+            let acc: Vec<(u64, f64)> = c.points.iter().map(|&(s, _, a, _)| (s, a)).collect();
+            let exact: Vec<(u64, f64)> = c.points.iter().map(|&(s, _, _, e)| (s, e)).collect();
             Phase {
-                split: name.clone(),
+                split: c.split,
                 accuracy_step: first_crossing(&acc, threshold),
                 exact_step: first_crossing(&exact, threshold),
                 best_accuracy: acc.iter().map(|p| p.1).fold(0.0, f64::max),

@@ -38,6 +38,10 @@ pub struct Record {
     pub grad_norm: f64,
     pub lr: f64,
     pub elapsed_s: f64,
+    /// The L2 norm of every trained parameter (the optimizer's weights, not the EMA copy), at the record's step;
+    /// `None` in histories written before it was recorded.
+    #[serde(default)]
+    pub weight_norm: Option<f64>,
     /// Every split's scores (the fields above repeat the first two, the ones the page plots); tasks with more
     /// splits (composition's `test_id` and `test_ood`) are read from here.
     #[serde(default)]
@@ -81,7 +85,9 @@ mod slot {
     pub const CORRECT: usize = 1;
     pub const SUPERVISED: usize = 2;
     pub const GRAD_NORM_SQ_SUM: usize = 3;
-    pub const LEN: usize = 4;
+    /// Written by its own program at each record, never inside a step.
+    pub const WEIGHT_NORM_SQ: usize = 4;
+    pub const LEN: usize = 5;
     /// Per evaluated depth, in the evaluation buffer: loss, correct, supervised, exact, examples.
     pub const EVAL_LEN: usize = 5;
     /// Each slot sits on its own aligned offset so a kernel can bind it alone.
@@ -323,8 +329,10 @@ impl Trainer {
         self.step >= self.config.train.steps
     }
 
-    /// Reads the metrics accumulated since the last record, evaluates every split and appends a record.
+    /// Reads the metrics accumulated since the last record and the weight norm, evaluates every split and
+    /// appends a record.
     pub async fn record(&mut self) -> Result<Record, LabError> {
+        self.backend.run(&[self.programs.weight_norm])?;
         let all = self.backend.read(self.metrics).await?;
         let m: [f32; slot::LEN] = std::array::from_fn(|i| all[i * slot::STRIDE]);
         let steps = self.steps_since_read.max(1) as f64;
@@ -354,6 +362,7 @@ impl Trainer {
             grad_norm,
             lr: self.lr_at(self.step),
             elapsed_s: self.elapsed(),
+            weight_norm: Some((m[slot::WEIGHT_NORM_SQ] as f64).sqrt()),
             splits,
         };
         self.history.push(record.clone());

@@ -60,6 +60,8 @@ pub(super) struct StepPrograms {
     /// A state starts as the input embedding, so `finish` differs when it reaches the start.
     pub starts_from_input: bool,
     pub optimize: ProgramId,
+    /// The squared L2 norm of the weights into its metrics slot (run at records, not in steps).
+    pub weight_norm: ProgramId,
 }
 
 /// Buffers the step programs accumulate into or read: the training metrics, the squared gradient norm and the
@@ -180,6 +182,13 @@ pub(super) async fn record_step(
         opt.push(Box::new(Ema { params: params.all(params.values), ema: params.all(ema), decay: t.ema as f32 }));
     }
     let optimize = prepare(opt).await?;
+    let weight_norm = prepare(vec![Box::new(Reduce {
+        x: params.all(params.values),
+        out: at(slot::WEIGHT_NORM_SQ),
+        op: Reduction::SumSquares,
+        accumulate: false,
+    })])
+    .await?;
     Ok(StepPrograms {
         zero_grads,
         start_new,
@@ -190,6 +199,7 @@ pub(super) async fn record_step(
         full_depth,
         starts_from_input: g.starts_from_input(),
         optimize,
+        weight_norm,
     })
 }
 
