@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # looplab build and test entry point.
 #   ./build.sh serve   install what is missing, build the wasm package into www/pkg, serve www/ on http://127.0.0.1:8080
-#   ./build.sh test    install what is missing, then: rustfmt and clippy gates, native tests, browser (wasm) tests,
-#                      page (Playwright) tests
+#   ./build.sh test    install what is missing, then: rustfmt and clippy gates, the page's JS unit tests (node),
+#                      native tests, browser (wasm) tests, page (Playwright) tests
 #   ./build.sh bench   native benchmarks (`looplab bench`)
 #   ./build.sh python-test  the PyTorch twin's tests (python/tests): a virtual environment with torch, safetensors,
 #                      numpy and pytest (.venv at the repo root, or $LOOPLAB_VENV; created once), the release binary
@@ -126,6 +126,11 @@ lint() {
   cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 }
 
+# The page's pure functions (ticks, formats, colours, the compare twin, phase bands): node only, no browser.
+js_tests() {
+  node --test tests/js/
+}
+
 native_tests() {
   cargo test --release
 }
@@ -197,6 +202,7 @@ case "$cmd" in
     t_all=$SECONDS
     stage "install" install_all
     stage "lint (rustfmt, clippy)" lint
+    stage "JS unit tests (node)" js_tests
     stage "native tests (cargo test)" native_tests
     stage "browser tests (wasm-pack)" browser_tests
     stage "build wasm package" build_wasm

@@ -31,8 +31,37 @@ pub enum LabError {
 
 impl LabError {
     pub fn invalid(key: &str, value: impl ToString, allowed: impl Into<String>) -> LabError {
-        LabError::Invalid { key: key.to_string(), value: value.to_string(), allowed: allowed.into() }
+        LabError::Invalid { key: shorten(key), value: shorten(&value.to_string()), allowed: allowed.into() }
     }
+
+    /// The variant's name: what a face matches on (the page gets it as the JS `Error.name`), never the text.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LabError::Invalid { .. } => "Invalid",
+            LabError::UnknownKey { .. } => "UnknownKey",
+            LabError::UnknownPreset { .. } => "UnknownPreset",
+            LabError::Usage(_) => "Usage",
+            LabError::Input(_) => "Input",
+            LabError::NoAdapter(_) => "NoAdapter",
+            LabError::Device(_) => "Device",
+            LabError::TooLarge { .. } => "TooLarge",
+            LabError::Diverged { .. } => "Diverged",
+            LabError::Checkpoint { .. } => "Checkpoint",
+            LabError::Io { .. } => "Io",
+        }
+    }
+}
+
+/// The longest user-given text an error echoes whole; a longer one (a pasted 5,000-character URL hash) is cut.
+pub const ECHO_CHARS: usize = 60;
+
+/// `text`, or its first `ECHO_CHARS` characters and how long it was.
+pub fn shorten(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= ECHO_CHARS {
+        return text.to_string();
+    }
+    format!("{}… ({n} characters)", text.chars().take(ECHO_CHARS).collect::<String>())
 }
 
 /// `x` within `[lo, hi]`, or an error naming `key` and the range.
@@ -41,5 +70,15 @@ pub fn check_range(key: &str, x: f64, lo: f64, hi: f64) -> Result<(), LabError> 
         Ok(())
     } else {
         Err(LabError::invalid(key, x, format!("a number from {lo} to {hi}")))
+    }
+}
+
+/// A count `x` within `lo..=hi`, or an error naming `key` and the range (the same words a value that is not
+/// a whole number gets, see `LabConfig::set`).
+pub fn check_whole(key: &str, x: u64, lo: u64, hi: u64) -> Result<(), LabError> {
+    if (lo..=hi).contains(&x) {
+        Ok(())
+    } else {
+        Err(LabError::invalid(key, x, format!("a whole number from {lo} to {hi}")))
     }
 }

@@ -89,10 +89,15 @@ pub async fn page(t: &mut Trainer, name: &str, command: Option<String>) -> Resul
         depth: training_depth(&t.config),
         parameters: t.params.count(),
         splits,
-        sha256: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: sha256_hex(&bytes),
         bytes: bytes.len(),
     };
     Ok((bytes, entry))
+}
+
+/// The lowercase hex SHA-256 of `bytes`, as the manifest records it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Names become file names in www/models/: letters, digits, `-`, `_` and `.` only.

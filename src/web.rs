@@ -19,12 +19,24 @@ use crate::lab::Lab;
 use crate::program::MemoryBreakdown;
 use crate::train::{checkpoint, Record, TrainingPlan};
 
+/// A JS Error with the message and, as its `name`, the error's kind (`LabError::kind`): the page matches on
+/// the name, never on the text. A setting's error also names its `key` (the form marks that field).
 fn js_error(e: LabError) -> JsValue {
-    js_sys::Error::new(&e.to_string()).into()
+    let error = named_error(&e.to_string(), e.kind());
+    if let LabError::Invalid { key, .. } | LabError::UnknownKey { key, .. } = &e {
+        let _ = js_sys::Reflect::set(&error, &"key".into(), &key.as_str().into());
+    }
+    error
+}
+
+fn named_error(message: &str, name: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name(name);
+    error.into()
 }
 
 fn busy<T>(_: T) -> JsValue {
-    js_sys::Error::new("the lab is busy with another call").into()
+    named_error("the lab is busy with another call", "Busy")
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -137,6 +149,30 @@ impl WebLab {
         Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
     }
 
+    /// A trained model (a weights-only file of www/models, checked against the manifest's `sha256`) at its step,
+    /// with a fresh optimizer state (`Lab::from_weights`).
+    #[wasm_bindgen(js_name = fromWeights)]
+    pub async fn from_weights(
+        bytes: Vec<u8>,
+        source: String,
+        sha256: String,
+        backend: String,
+    ) -> Result<WebLab, JsValue> {
+        let kind: BackendKind = backend.parse().map_err(js_error)?;
+        let config = checkpoint::read_config(&bytes, &source).map_err(js_error)?;
+        let lab =
+            Lab::from_weights(&bytes, &source, Some(&sha256), kind, &sweep_depths(&config)).await.map_err(js_error)?;
+        Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
+    }
+
+    /// Sets `train.steps`: a trained model trains on to this total (the schedule follows it).
+    #[wasm_bindgen(js_name = setTotalSteps)]
+    pub fn set_total_steps(&self, steps: f64) -> Result<(), JsValue> {
+        let mut lab = self.lab.try_borrow_mut().map_err(busy)?;
+        lab.set_total_steps(steps.max(1.0) as u64);
+        Ok(())
+    }
+
     /// Resolves to the run as safetensors bytes (a Uint8Array), the same file `looplab train` writes.
     pub fn checkpoint(&self) -> js_sys::Promise {
         let lab = self.lab.clone();
@@ -201,15 +237,15 @@ impl WebLab {
     }
 
     /// Runs the current model on one Sudoku, maze or automaton program: `text` in the task's text format, or
-    /// empty to draw one from the test split (the automaton's held-out rules). Resolves to `{kind, grid, tokens,
+    /// null to draw one from the test split (the automaton's held-out rules). Resolves to `{kind, grid, tokens,
     /// text, note, expected, iterations: [{predictions, confidence, marked, valid}], exit_iteration, valid,
-    /// verdict}`; a bad input rejects with the parser's message.
-    pub fn solve(&self, text: String) -> js_sys::Promise {
+    /// verdict}`; a bad (or empty) input rejects with the parser's message.
+    pub fn solve(&self, text: Option<String>) -> js_sys::Promise {
         let lab = self.lab.clone();
         let pick = js_sys::Math::random();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut lab = lab.try_borrow_mut().map_err(busy)?;
-            to_js(&lab.solve(&text, pick).await.map_err(js_error)?)
+            to_js(&lab.solve(text.as_deref(), pick).await.map_err(js_error)?)
         })
     }
 

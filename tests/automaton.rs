@@ -346,10 +346,10 @@ fn the_automaton_problem_judges_predictions_against_the_true_run() {
         )
         .await
         .unwrap();
-        let s = lab.solve("30 001000 8", 0.5).await.unwrap();
+        let s = lab.solve(Some("30 001000 8"), 0.5).await.unwrap();
         assert_eq!((s.kind, s.iterations.len()), ("automaton", 8), "one iteration per step beyond the 6 loops");
         assert!(s.expected.is_some() && s.note.is_some());
-        let s = lab.solve("", 0.5).await.unwrap();
+        let s = lab.solve(None, 0.5).await.unwrap();
         assert!(s.note.unwrap().contains("is held out"));
         assert_eq!(s.iterations.len(), 6);
     });

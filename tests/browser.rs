@@ -153,7 +153,14 @@ async fn probe_with_a_twin_reports_shapes_and_leaves_training_alone() {
         .iter()
         .find(|v| v["question"] == "stage mirroring (CKA with the feedforward twin)?")
         .unwrap();
-    assert_eq!(mirroring["answer"], r["cka"]["pattern"], "the verdict names the CKA pattern");
+    // At step 2 the model is near chance: the verdict says so, keeping the pattern in its evidence.
+    let pattern = r["cka"]["pattern"].as_str().unwrap();
+    let evidence = mirroring["evidence"].as_str().unwrap();
+    assert!(
+        mirroring["answer"] == pattern
+            || (mirroring["answer"] == "too untrained to judge" && evidence.contains(&format!("{pattern}: "))),
+        "the verdict names the CKA pattern: {mirroring}"
+    );
 
     // The probed lab trains on exactly as a lab that was never probed.
     probed_run.extend(losses(JsFuture::from(lab.train(2.0)).await.unwrap()));

@@ -25,6 +25,8 @@ fn invalid_arguments_and_configs_get_specific_messages() {
     std::fs::create_dir_all(&garbage_dir).unwrap();
     std::fs::write(garbage_dir.join("model.safetensors"), b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage").unwrap();
     let garbage = garbage_dir.to_str().unwrap();
+    // A pasted 5,000-character value is echoed cut, with its length.
+    let long = format!("task.p={}", "7".repeat(5000));
     let train = ["train", "--preset", "grokking", "--set"];
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec![], 2, "Usage: looplab <COMMAND>"),
@@ -56,8 +58,13 @@ fn invalid_arguments_and_configs_get_specific_messages() {
             "unknown config key `task.q`; known keys: task.entities, task.examples, ",
         ),
         ([&train[..], &["depth=3"]].concat(), 1, "unknown config key `depth`; known keys: model, seed, task, train"),
-        ([&train[..], &["task.p=abc"]].concat(), 1, "invalid value \"abc\" for `task.p`: expected a whole number >= 0"),
-        ([&train[..], &["task.p=1"]].concat(), 1, "`task.p`: expected a number from 2 to 1000"),
+        (
+            [&train[..], &["task.p=abc"]].concat(),
+            1,
+            "invalid value \"abc\" for `task.p`: expected a whole number from 2 to 1000",
+        ),
+        ([&train[..], &["task.p=1"]].concat(), 1, "`task.p`: expected a whole number from 2 to 1000"),
+        ([&train[..], &[long.as_str()]].concat(), 1, "7777… (5000 characters)\" for `task.p`: expected a whole number"),
         (
             [&train[..], &["task.train_fraction=1.5"]].concat(),
             1,
@@ -69,7 +76,18 @@ fn invalid_arguments_and_configs_get_specific_messages() {
             1,
             "`model.arch`: expected one of `feedforward`, `looped`, `trm`, `hrm`",
         ),
-        ([&train[..], &["model.loops=0"]].concat(), 1, "`model.loops`: expected a number from 1 to 256"),
+        ([&train[..], &["model.loops=0"]].concat(), 1, "`model.loops`: expected a whole number from 1 to 256"),
+        // A value that is no count at all breaks the same rule, in the same words.
+        (
+            [&train[..], &["model.loops=-1"]].concat(),
+            1,
+            "invalid value \"-1\" for `model.loops`: expected a whole number from 1 to 256",
+        ),
+        (
+            [&train[..], &["train.segments=2.5"]].concat(),
+            1,
+            "\"2.5\" for `train.segments`: expected a whole number from 1 to 64",
+        ),
         ([&train[..], &["model.injection=maybe"]].concat(), 1, "`model.injection`: expected true or false"),
         ([&train[..], &["train.lr=nan"]].concat(), 1, "`train.lr`: expected a finite number"),
         ([&train[..], &["train.ema=1"]].concat(), 1, "`train.ema`: expected 0 (off) or a decay in (0, 1)"),
@@ -80,9 +98,9 @@ fn invalid_arguments_and_configs_get_specific_messages() {
         ),
         ([&train[..], &["task.op=%"]].concat(), 1, "`task.op`: expected one of `+`, `-`, `*`, `/`"),
         (vec!["train", "--preset", "grokking-ff", "--set", "model.loops=4"], 1, "1 for model.arch=feedforward"),
-        ([&train[..], &["model.arch=trm"]].concat(), 1, "`model.inner`: expected a number from 1 to 64"),
+        ([&train[..], &["model.arch=trm"]].concat(), 1, "`model.inner`: expected a whole number from 1 to 64"),
         ([&train[..], &["model.inner=2"]].concat(), 1, "`model.inner`: expected 0 unless model.arch is trm or hrm"),
-        ([&train[..], &["model.attention=local"]].concat(), 1, "`model.radius`: expected a number from 1 to 8"),
+        ([&train[..], &["model.attention=local"]].concat(), 1, "`model.radius`: expected a whole number from 1 to 8"),
         ([&train[..], &["model.attention=sparse"]].concat(), 1, "`model.attention`: expected `global` or `local`"),
         ([&train[..], &["model.radius=2"]].concat(), 1, "`model.radius`: expected 0 unless model.attention=local"),
         ([&train[..], &["model.positions=rotary"]].concat(), 1, "`model.positions`: expected `learned` or `none`"),
@@ -101,7 +119,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
             1,
             "`train.progressive_alpha`: expected a weight in (0, 1]",
         ),
-        ([&train[..], &["train.segments=0"]].concat(), 1, "`train.segments`: expected a number from 1 to 64"),
+        ([&train[..], &["train.segments=0"]].concat(), 1, "`train.segments`: expected a whole number from 1 to 64"),
         (
             [
                 &train[..],

@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use looplab::backend::BackendKind;
 use looplab::config::{LabConfig, PRESETS};
+use looplab::lab::Lab;
 use looplab::tasks::IGNORE;
 use safetensors::SafeTensors;
 
@@ -123,6 +125,22 @@ fn weights_only_files_evaluate_like_their_checkpoint_and_cannot_resume() {
     assert!(err.contains("PyTorch-layout export"), "{err}");
     let (code, _, err) = export("../up", "page");
     assert!(code == 1 && err.contains("`--name`"), "{err}");
+
+    // The page's lab of a trained model: checked against the manifest's sha256, the model's scores at its
+    // step, and it trains on (a fresh optimizer state).
+    let sha = entry["sha256"].as_str().unwrap();
+    pollster::block_on(async {
+        let zeros = "0".repeat(64);
+        let e = Lab::from_weights(&bytes, "tiny.safetensors", Some(&zeros), BackendKind::Cpu, &[]).await;
+        let e = e.err().expect("a wrong sha256 is refused").to_string();
+        assert!(e.contains(&format!("its sha256 is {sha}, but the manifest says 0000")), "{e}");
+        let mut lab = Lab::from_weights(&bytes, "tiny.safetensors", Some(sha), BackendKind::Cpu, &[]).await.unwrap();
+        assert_eq!((lab.step(), lab.history().len()), (3, 0));
+        assert!(lab.solve(Some("1.3. .4.2 2.4. .3.1"), 0.0).await.is_ok());
+        lab.set_total_steps(5);
+        let records = lab.train(2).await.unwrap();
+        assert_eq!((lab.step(), records.last().map(|r| r.step)), (5, Some(5)), "trains on to the new total");
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 

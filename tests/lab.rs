@@ -124,7 +124,7 @@ fn page_views_of_a_lab_leave_its_training_alone() {
         let mut measured = lab().await.unwrap();
         let mut records = measured.train(2).await.unwrap();
 
-        let solved = measured.solve(PUZZLE, 0.0).await.unwrap();
+        let solved = measured.solve(Some(PUZZLE), 0.0).await.unwrap();
         assert_eq!((solved.kind, solved.grid, solved.iterations.len()), ("sudoku", [4, 4], 4), "one per loop");
         assert!(solved.iterations.iter().all(|i| i.predictions.len() == 16
             && i.confidence.iter().all(|p| (0.0..=1.0).contains(p))
@@ -137,10 +137,12 @@ fn page_views_of_a_lab_leave_its_training_alone() {
             "{}",
             solved.verdict
         );
-        let drawn = measured.solve("", 0.99).await.unwrap();
+        let drawn = measured.solve(None, 0.99).await.unwrap();
         assert!(drawn.text.len() == 16 && drawn.text.chars().all(|ch| "1234.".contains(ch)), "{}", drawn.text);
-        let e = measured.solve("1.3. .4.2 2.4. .3.3", 0.0).await.unwrap_err();
+        let e = measured.solve(Some("1.3. .4.2 2.4. .3.3"), 0.0).await.unwrap_err();
         assert!(e.to_string().contains("givens break a rule"), "{e}");
+        let e = measured.solve(Some("  "), 0.0).await.unwrap_err();
+        assert!(e.to_string().contains("the puzzle is empty"), "an empty box is named, not drawn: {e}");
 
         let sweep = measured.depths(4).await.unwrap();
         assert_eq!((sweep.step, sweep.training_depth, sweep.splits.len()), (2, 4, 2));

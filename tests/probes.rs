@@ -438,6 +438,36 @@ fn probes_a_trained_looped_model_and_its_feedforward_twin() {
             line.evidence
         );
         assert_eq!(gain(twins, ours).answer, "no");
+        // Near chance the mechanism questions are not answered; the numbers stay in the evidence.
+        let mechanisms = |lens_best: f64, chance: f64| {
+            let mut planted = r.clone();
+            planted.chance = chance;
+            planted.lens.iter_mut().for_each(|l| l.token_accuracy = lens_best);
+            verdict(&planted)
+        };
+        let untrained = mechanisms(0.15, 0.1);
+        for q in [
+            "fixed point reached?",
+            "attention stabilized?",
+            "stage mirroring (CKA with the feedforward twin)?",
+            "path independent?",
+        ] {
+            let v = untrained.iter().find(|v| v.question == q).unwrap();
+            assert_eq!(v.answer, "too untrained to judge", "{q}");
+            assert!(
+                v.evidence.starts_with(
+                    "the best token accuracy of the logit lens, 0.150, is less than 0.1 above chance (0.100"
+                ),
+                "{}",
+                v.evidence
+            );
+        }
+        let lens_line = untrained.iter().find(|v| v.question.starts_with("logit lens")).unwrap();
+        assert_eq!(lens_line.answer, "iteration 1 (0.150)", "the lens itself is still read");
+        let trained_lines = mechanisms(0.25, 0.1);
+        assert!(trained_lines.iter().all(|v| v.answer != "too untrained to judge"), "0.15 above chance is judged");
+        assert_eq!(looplab::probes::lens::majority_share(&[3, 3, 1, looplab::tasks::IGNORE, 2, 3]), 0.6);
+
         let mut alone = r.clone();
         alone.twin_phases = None;
         assert_eq!(

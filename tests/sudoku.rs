@@ -215,6 +215,13 @@ fn parse_errors_name_the_problem() {
     assert!(err("12....3.........", 4).contains("no solution"));
     assert!(err("................", 4).contains("several solutions"));
     assert!(err("1", 5).contains("use 4, 6 or 9"));
+    assert!(err(" \n\t", 4).contains("the puzzle is empty: type one line of 16 cells"), "{}", err(" ", 4));
+    let nine = "5".repeat(81);
+    assert!(
+        err(&nine, 4).contains("this is a 9x9 puzzle (81 cells), but the model solves 4x4 boards (16 cells)"),
+        "{}",
+        err(&nine, 4)
+    );
 }
 
 #[test]

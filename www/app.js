@@ -1,14 +1,16 @@
 // The page: settings, buttons, numbers and charts. Training runs in worker.js; this file only talks to it.
-import init, { presetConfig } from './pkg/looplab.js';
-import { Chart, PALETTE, pngButton } from './plot.js';
+import init, { presetConfig, phases } from './pkg/looplab.js';
+import { Chart, PALETTE, INK, TWIN_DASH, pngButton, download } from './plot.js';
 import { ConfigForm } from './form.js';
 import { SolveView } from './solve.js';
 import { ProgramView } from './program.js';
 import { ProbeView } from './probes.js';
-import { twinOverrides, compareFromHash } from './compare.js';
+import { twinOverrides } from './compare.js';
+import { parseHash, hashOf, cliCommand } from './hash.js';
 import { DepthView } from './depth.js';
-import { phaseBands, splitColor } from './phases.js';
+import { phaseBands, splitColor, PHASE_THRESHOLD } from './phases.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
+import { TO_WORKER, FROM_WORKER, ERROR, errorMessage } from './protocol.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -20,11 +22,12 @@ const ui = {
   recoverOffer: $('recover-offer'), recoverGpu: $('recover-gpu'), recoverCpu: $('recover-cpu'),
   stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
   twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
+  copyCli: $('copy-cli'), cli: $('cli-command'),
+  resetConfirm: $('reset-confirm'), resetQuestion: $('reset-question'), resetYes: $('reset-yes'), resetNo: $('reset-no'),
 };
 
-const INK = '#1d1d1f';
 const lossChart = new Chart($('chart-loss'), {
-  title: 'Training loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null, series: [],
+  title: 'Loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null, series: [],
 });
 const accChart = new Chart($('chart-acc'), {
   title: 'Accuracy', yLabel: 'token accuracy', yLog: false, yRange: [0, 1], percent: true, series: [],
@@ -36,36 +39,34 @@ for (const [id, name] of charts) pngButton($(id), name);
 // Series for `splits` (names, from the records): one colour per split; the twin's dashed in compare mode.
 function setSeries(splits) {
   const twin = state.compare !== null;
+  const model = twin ? 'looped ' : '';
   lossChart.setSeries([
-    { key: 'loss', label: twin ? 'looped' : 'train loss', color: PALETTE.blue },
-    ...(twin ? [{ key: 'twin:loss', label: 'feedforward twin', color: PALETTE.blue, dash: [7, 4] }] : []),
+    { key: 'loss', label: `${model}train loss`, color: PALETTE.blue },
+    { key: 'test_loss', label: `${model}test loss`, color: PALETTE.vermillion },
+    ...(twin ? [
+      { key: 'twin:loss', label: 'twin train loss', color: PALETTE.blue, dash: TWIN_DASH },
+      { key: 'twin:test_loss', label: 'twin test loss', color: PALETTE.vermillion, dash: TWIN_DASH },
+    ] : []),
   ]);
   const series = splits.map((split, i) => ({ key: split, label: split, color: splitColor(split, i) }));
   accChart.options.legend = twin
-    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: [7, 4] }] : null;
-  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: [7, 4] })) : [])]);
+    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: TWIN_DASH }] : null;
+  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: TWIN_DASH })) : [])]);
   state.splits = splits;
 }
 
 // [[split, accuracy]] of a record (older histories have only train_acc / test_acc).
 const splitScores = (r) => (r.splits?.length ? r.splits.map((s) => [s.split, s.accuracy]) : [['train', r.train_acc], ['test', r.test_acc]]);
 
-// The backend named by the URL hash's `backend=` value ('gpu' when absent), and what is wrong with the value.
-function backendFromHash(hash) {
-  const value = new URLSearchParams(hash.replace(/^#/, '')).get('backend');
-  if (value === null || value === 'gpu' || value === 'cpu') return { backend: value || 'gpu', problem: null };
-  return { backend: 'gpu', problem: `Unknown backend "${value}" in the URL; using gpu. Backends: gpu, cpu.` };
-}
-
 const state = {
-  backend: backendFromHash(location.hash).backend,
+  backend: parseHash(location.hash).backend,
   ready: false,     // a lab exists in the worker
   running: false,
   step: 0,
   rate: null,       // smoothed steps/s
   solvable: false,  // the lab's task is Sudoku or maze
   solving: false,   // a solve is in flight
-  compare: compareFromHash(location.hash),  // 'params' | 'flops' | null
+  compare: parseHash(location.hash).compare,  // 'params' | 'flops' | null
   splits: [],       // split names of the accuracy series
   records: [],      // the looped model's history (for the phases)
   trainedS: 0,      // seconds of training
@@ -81,7 +82,7 @@ const solveView = new SolveView({
   step: $('solve-step'), verdict: $('solve-verdict'),
 });
 
-const programView = new ProgramView($('program'), (text) => send('solve', { text }));
+const programView = new ProgramView($('program'), (text) => send(TO_WORKER.solve, { text }));
 
 const probes = new ProbeView({
   panel: $('probes'), run: $('probe-run'), download: $('probe-download'), examples: $('probe-examples'),
@@ -92,13 +93,13 @@ const probes = new ProbeView({
   },
   selectors: { series: $('probe-series'), head: $('probe-head'), step: $('probe-step'), stepLabel: $('probe-step-label') },
   path: $('probe-path'), phases: $('probe-phases'), verdict: $('probe-verdict'),
-}, (examples, iterations) => send('probe', { examples, iterations }));
+}, (examples, iterations) => send(TO_WORKER.probe, { examples, iterations }));
 
 const panel = (id, extra = {}) => ({
   panel: $(id), run: $(`${id}-run`), status: $(`${id}-status`), error: $(`${id}-error`), result: $(`${id}-result`), ...extra,
 });
-const banditView = new BanditView(panel('bandit', { canvas: $('chart-bandit'), summary: $('bandit-summary') }), () => send('bandit'));
-const auditView = new AuditView(panel('audit', { canvas: $('chart-audit'), table: $('audit-table') }), () => send('audit'));
+const banditView = new BanditView(panel('bandit', { canvas: $('chart-bandit'), summary: $('bandit-summary') }), () => send(TO_WORKER.bandit));
+const auditView = new AuditView(panel('audit', { canvas: $('chart-audit'), table: $('audit-table') }), () => send(TO_WORKER.audit));
 const splitView = new SplitView({ panel: $('splits-panel'), canvas: $('chart-splits') });
 new SelfImproveView({
   file: $('selfimprove-file'), error: $('selfimprove-error'), result: $('selfimprove-result'),
@@ -117,14 +118,15 @@ function clearMessage() {
 }
 
 function render() {
-  ui.start.disabled = state.running;
+  // An invalid setting (marked in the form) keeps a new run from starting.
+  ui.start.disabled = state.running || (state.step === 0 && form?.invalid);
   ui.start.textContent = state.step > 0 ? 'Resume' : 'Start';
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
   form.disabled = state.running || state.step > 0;
   ui.compare.disabled = ui.backend.disabled = state.running || state.step > 0;
   ui.backend.value = state.backend;
-  ui.stepOnce.disabled = !state.ready || state.running || state.step >= state.total;
+  ui.stepOnce.disabled = !state.ready || state.running || state.step >= state.total || (state.step === 0 && form?.invalid);
   ui.depthRefresh.disabled = !state.ready || state.running || state.step === 0;
   ui.twinRow.hidden = ui.twinAcc.hidden = state.compare === null;
   ui.elapsed.textContent = state.step > 0 ? duration(state.trainedS) : '–';
@@ -156,7 +158,7 @@ try {
   await init();
   form = new ConfigForm({ select: $('preset'), description: $('preset-desc'), fields: $('fields') });
 } catch (e) {
-  showMessage(`Could not load the wasm module: ${e?.message || e}`);
+  showMessage(`Could not load the wasm module: ${errorMessage(e)}`);
   throw e;
 }
 
@@ -174,8 +176,8 @@ const speed = () => (ui.speed.value === 'auto' ? 'auto' : Number(ui.speed.value)
 const send = (type, extra = {}) => worker.postMessage({
   type, preset: form.preset, overrides: form.overrides(), backend: state.backend, twin: twin(), speed: speed(), ...extra,
 });
-// The URL hash: the settings, plus the compare mode.
-const pageHash = () => form.hash() + (state.compare ? `&compare=${state.compare}` : '') + (state.backend === 'cpu' ? '&backend=cpu' : '');
+// The URL hash: the settings, the compare mode and the backend.
+const pageHash = () => hashOf({ preset: form.preset, overrides: form.overrides(), compare: state.compare, backend: state.backend });
 
 function clearRun() {
   state.step = 0;
@@ -204,7 +206,7 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   if (first && !state.splits.length) setSeries(splitScores(first).map(([name]) => name));
   const add = (rs, prefix) => {
     if (!rs.length) return;
-    lossChart.add({ [`${prefix}loss`]: rs.map((r) => [r.step, r.loss]) });
+    lossChart.add({ [`${prefix}loss`]: rs.map((r) => [r.step, r.loss]), [`${prefix}test_loss`]: rs.map((r) => [r.step, r.test_loss]) });
     const points = {};
     for (const r of rs) for (const [split, acc] of splitScores(r)) (points[prefix + split] ||= []).push([r.step, acc]);
     accChart.add(points);
@@ -213,7 +215,7 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   add(twinRecords, 'twin:');
   if (records.length) {
     state.records.push(...records);
-    accChart.setBands(phaseBands(state.records));
+    accChart.setBands(phaseBands(state.records.length ? phases(state.records, PHASE_THRESHOLD) : null));
     const last = records[records.length - 1];
     splitView.show(last);
     ui.loss.textContent = last.loss.toFixed(4);
@@ -223,12 +225,10 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   if (twinRecords.length) ui.twinAcc.textContent = percent(twinRecords[twinRecords.length - 1].test_acc);
 }
 
-// The page test plants records (a history with known phase crossings) through this hook.
-window.looplabTest = { records: (records) => { onRecords(records, [], state.step, 0); render(); } };
 
 worker.onmessage = ({ data: msg }) => {
   switch (msg.type) {
-    case 'ready':
+    case FROM_WORKER.ready:
       clearRun();
       state.ready = true;
       state.total = Number(msg.total);
@@ -257,32 +257,32 @@ worker.onmessage = ({ data: msg }) => {
       if (hashProblem) showMessage(hashProblem);
       hashProblem = null;
       break;
-    case 'note':
+    case FROM_WORKER.note:
       showMessage(msg.message, msg.kind || 'info');
       break;
-    case 'memory':
+    case FROM_WORKER.memory:
       if (msg.id === planned) showMemory(msg.memory);
       break;
-    case 'saved':
+    case FROM_WORKER.saved:
       document.body.dataset.savedStep = msg.step;  // the autosave holds this step (tests wait on it)
       break;
-    case 'depths':
+    case FROM_WORKER.depths:
       depthView.show(msg.sweep);
       break;
-    case 'checkpoint':
+    case FROM_WORKER.checkpoint:
       download(`looplab-${form.preset}-step${msg.step}.safetensors`, new Blob([msg.bytes], { type: 'application/octet-stream' }));
       break;
-    case 'export':
+    case FROM_WORKER.export:
       download(`looplab-${form.preset}-${msg.name}.${msg.format}`, new Blob([msg.text], { type: msg.format === 'csv' ? 'text/csv' : 'application/json' }));
       break;
-    case 'records':
+    case FROM_WORKER.records:
       onRecords(msg.records, msg.twinRecords, msg.step, msg.stepsPerS);
       state.trainedS = msg.trainedS;
       break;
-    case 'state':
+    case FROM_WORKER.state:
       state.running = msg.running;
       break;
-    case 'solution':
+    case FROM_WORKER.solution:
       if (msg.solution.kind === 'automaton') {
         programView.receive(msg);
         break;
@@ -291,7 +291,7 @@ worker.onmessage = ({ data: msg }) => {
       solve.input.value = msg.solution.text;
       solveView.show(msg.solution);
       break;
-    case 'solve-error':
+    case FROM_WORKER.solveError:
       if (programView.busy) {
         programView.receive(msg);
         break;
@@ -301,55 +301,51 @@ worker.onmessage = ({ data: msg }) => {
       solve.error.hidden = false;
       solveView.clear();
       break;
-    case 'probe':
-    case 'probe-error':
+    case FROM_WORKER.probe:
+    case FROM_WORKER.probeError:
       probes.receive(msg);
       break;
-    case 'bandit':
+    case FROM_WORKER.bandit:
       banditView.receive(msg);
       break;
-    case 'audit':
+    case FROM_WORKER.audit:
       auditView.receive(msg);
       break;
-    case 'done':
+    case FROM_WORKER.done:
       showMessage('Training finished: reached the configured number of steps.', 'info');
       break;
-    case 'error':
+    case FROM_WORKER.error: {
+      // The core's kind says what happened (protocol.js ERROR); the text is only shown.
+      const noAdapter = msg.kind === ERROR.noAdapter;
       state.running = false;
       state.solving = false;
-      if (!state.ready && !msg.noAdapter) ui.device.textContent = 'not started';
-      showMessage(msg.noAdapter ? `${msg.message} You can train on the CPU backend instead.`
-        : msg.diverged ? `${msg.message}\nTraining is paused; going back to the last good state…` : msg.message);
-      if (msg.noAdapter) {
+      if (!state.ready && !noAdapter) ui.device.textContent = 'not started';
+      showMessage(noAdapter ? `${msg.message} You can train on the CPU backend instead.`
+        : msg.kind === ERROR.diverged ? `${msg.message}\nTraining is paused; going back to the last good state…` : msg.message);
+      if (noAdapter) {
         ui.device.textContent = 'no WebGPU adapter';
         ui.cpuOffer.hidden = false;
       }
-      if (msg.deviceLost) {
+      if (msg.kind === ERROR.device) {
         state.ready = false;
         ui.device.textContent = 'GPU device lost';
         showMessage(`The GPU device was lost, so training stopped (${msg.message}). You can continue from the last autosave, on the GPU (a new device) or on the CPU.`);
         ui.recoverOffer.hidden = false;
       }
       break;
+    }
   }
   render();
 };
-function download(name, blob) {
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-}
 
 function startSolve(text) {
   solve.error.hidden = true;
   state.solving = true;
   render();
-  send('solve', { text });
+  send(TO_WORKER.solve, { text });
 }
 solve.run.addEventListener('click', () => startSolve(solve.input.value));
-solve.draw.addEventListener('click', () => startSolve(''));
+solve.draw.addEventListener('click', () => startSolve(null));
 
 worker.onerror = (event) => {
   showMessage(`The training worker failed: ${event.message || 'unknown error'}`);
@@ -361,16 +357,16 @@ ui.start.addEventListener('click', () => {
   clearMessage();
   state.running = true;
   render();
-  send('start');
+  send(TO_WORKER.start);
 });
-ui.pause.addEventListener('click', () => send('pause'));
+ui.pause.addEventListener('click', () => send(TO_WORKER.pause));
 ui.stepOnce.addEventListener('click', () => {
   clearMessage();
   ui.stepOnce.disabled = true;  // until the step's records come back
-  send('step');
+  send(TO_WORKER.step);
 });
-ui.speed.addEventListener('change', () => send('speed'));
-ui.depthRefresh.addEventListener('click', () => send('depths'));
+ui.speed.addEventListener('change', () => send(TO_WORKER.speed));
+ui.depthRefresh.addEventListener('click', () => send(TO_WORKER.depths));
 ui.compare.value = state.compare || 'off';
 ui.compare.addEventListener('change', () => {
   state.compare = ui.compare.value === 'off' ? null : ui.compare.value;
@@ -385,21 +381,30 @@ ui.backend.addEventListener('change', () => {
   ui.device.textContent = `starting the ${state.backend.toUpperCase()} backend…`;
   newSettings(null);
 });
+// Reset asks first when it would delete a run (and its autosave).
 ui.reset.addEventListener('click', () => {
+  if (state.step === 0) return reset();
+  ui.resetQuestion.textContent = `Delete this run (step ${state.step.toLocaleString('en-US')}) and its autosave?`;
+  ui.resetConfirm.hidden = false;
+});
+ui.resetNo.addEventListener('click', () => { ui.resetConfirm.hidden = true; });
+ui.resetYes.addEventListener('click', reset);
+function reset() {
+  ui.resetConfirm.hidden = true;
   clearMessage();
   clearRun();
   state.running = false;
   state.ready = false;
   render();
-  send('reset');
-});
+  send(TO_WORKER.reset);
+}
 ui.useCpu.addEventListener('click', () => {
   state.backend = 'cpu';
   history.replaceState(null, '', pageHash());
   clearMessage();
   ui.cpuOffer.hidden = true;
   ui.device.textContent = 'starting the CPU backend…';
-  send('create', { autosave: true });
+  send(TO_WORKER.create, { autosave: true });
 });
 function recover(backend) {
   state.backend = backend;
@@ -407,13 +412,24 @@ function recover(backend) {
   clearMessage();
   ui.recoverOffer.hidden = true;
   ui.device.textContent = `starting the ${backend.toUpperCase()} backend…`;
-  send('create', { autosave: true, recover: true });
+  send(TO_WORKER.create, { autosave: true, recover: true });
 }
 ui.recoverGpu.addEventListener('click', () => recover('gpu'));
 ui.recoverCpu.addEventListener('click', () => recover('cpu'));
-ui.save.addEventListener('click', () => send('checkpoint'));
-ui.exportCsv.addEventListener('click', () => send('export', { format: 'csv' }));
-ui.exportJson.addEventListener('click', () => send('export', { format: 'json' }));
+// The `looplab train` line of these settings, shown (and copied where the browser lets the page write the
+// clipboard).
+ui.copyCli.addEventListener('click', async () => {
+  ui.cli.textContent = cliCommand({ preset: form.preset, overrides: form.overrides(), backend: state.backend });
+  ui.cli.hidden = false;
+  try {
+    await navigator.clipboard.writeText(ui.cli.textContent);
+    ui.copyCli.textContent = 'Copied';
+    setTimeout(() => { ui.copyCli.textContent = 'Copy CLI command'; }, 1500);
+  } catch { /* refused: the command stays shown to copy by hand */ }
+});
+ui.save.addEventListener('click', () => send(TO_WORKER.checkpoint));
+ui.exportCsv.addEventListener('click', () => send(TO_WORKER.export, { format: 'csv' }));
+ui.exportJson.addEventListener('click', () => send(TO_WORKER.export, { format: 'json' }));
 // The file's bytes go to the worker (transferred, not copied); its config replaces the form's once it loads.
 ui.loadFile.addEventListener('change', async () => {
   const file = ui.loadFile.files[0];
@@ -422,9 +438,9 @@ ui.loadFile.addEventListener('change', async () => {
   clearMessage();
   try {
     const bytes = await file.arrayBuffer();
-    worker.postMessage({ type: 'load', bytes, name: file.name, backend: state.backend }, [bytes]);
+    worker.postMessage({ type: TO_WORKER.load, bytes, name: file.name, backend: state.backend }, [bytes]);
   } catch (e) {
-    showMessage(`Could not read ${file.name}: ${e?.message || e}`);
+    showMessage(`Could not read ${file.name}: ${errorMessage(e)}`);
   }
 });
 
@@ -437,7 +453,7 @@ function showMemory(memory) {
 }
 function planMemory() {
   clearTimeout(planTimer);
-  planTimer = setTimeout(() => send('plan', { id: ++planned }), 300);
+  planTimer = setTimeout(() => send(TO_WORKER.plan, { id: ++planned }), 300);
 }
 
 // Leaving the page (a reload, a closed tab, a hidden one): the worker autosaves at once, best effort (a closing page
@@ -445,7 +461,7 @@ function planMemory() {
 const LEFT = 'looplab-left-at';
 function leaving() {
   if (!state.ready) return;
-  worker.postMessage({ type: 'save' });
+  worker.postMessage({ type: TO_WORKER.save });
   try {
     localStorage.setItem(LEFT, JSON.stringify({ key: state.saveKey, step: state.step }));
   } catch { /* storage may be off: the note is then missing, nothing else */ }
@@ -469,7 +485,8 @@ function lostSteps(ready) {
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
 function settingsChanged() {
   history.replaceState(null, '', pageHash());
-  const problem = form.problem();
+  const problem = form.check();
+  render();
   if (problem) showMessage(problem);
   else clearMessage();
   if (problem) showMemory(null);
@@ -484,7 +501,7 @@ function newSettings(problem) {
   render();
   if (problem) showMessage(problem);
   else clearMessage();
-  send('create', { autosave: true });
+  send(TO_WORKER.create, { autosave: true });
 }
 form.select.addEventListener('change', () => {
   form.build(form.select.value);
@@ -493,21 +510,22 @@ form.select.addEventListener('change', () => {
 });
 window.addEventListener('hashchange', () => {
   if (state.running || state.step > 0) return;
-  state.compare = compareFromHash(location.hash);
+  const parsed = parseHash(location.hash);
+  state.compare = parsed.compare;
   ui.compare.value = state.compare || 'off';
-  const backend = backendFromHash(location.hash);
-  state.backend = backend.backend;
-  newSettings(form.fromHash(location.hash) || backend.problem);
+  state.backend = parsed.backend;
+  newSettings(form.fromHash(parsed) || parsed.problems[0] || null);
 });
 
-let hashProblem = form.fromHash(location.hash) || backendFromHash(location.hash).problem;
+const firstHash = parseHash(location.hash);
+let hashProblem = form.fromHash(firstHash) || firstHash.problems[0] || null;
 if (hashProblem) showMessage(hashProblem);
 if (!navigator.gpu && state.backend === 'gpu') {
   showMessage('This browser does not support WebGPU (navigator.gpu is missing), so training cannot use the GPU.');
   ui.device.textContent = 'no WebGPU';
   ui.cpuOffer.hidden = false;
 } else {
-  send('create', { autosave: true });
+  send(TO_WORKER.create, { autosave: true });
 }
 document.title = `looplab · ${form.preset}`;
 render();

@@ -1,10 +1,6 @@
 // Compare mode: a looped model trains beside its feedforward twin on the same data (same seed). The twin is the
 // same config with these overrides; the lab validates it like any other.
 
-export const COMPARE_MODES = {
-  params: 'same parameters',
-  flops: 'same FLOPs',
-};
 
 // Layer applications per iteration: trm updates z `inner` times then y once with its one block; hrm runs its L
 // block `inner` times then its H block once.
@@ -31,10 +27,4 @@ export function twinOverrides(config, overrides, mode) {
     'model.arch=feedforward', `model.layers=${layers}`, 'model.loops=1', 'model.inner=0',
     'train.depth=fixed', 'train.backprop=0', 'train.segments=1',
   ];
-}
-
-// The compare mode named by the URL hash's `compare=` value, or null (off or not a mode).
-export function compareFromHash(hash) {
-  const value = new URLSearchParams(hash.replace(/^#/, '')).get('compare');
-  return value in COMPARE_MODES ? value : null;
 }

@@ -8,10 +8,10 @@ export class DepthView {
   constructor({ depthCanvas, exitCanvas }) {
     this.depth = new Chart(depthCanvas, {
       title: 'Accuracy vs test-time iterations', yLabel: 'token accuracy', yRange: [0, 1], percent: true,
-      xLinear: true, xLabel: 'iterations at test time', series: [], empty: 'refreshed after evaluations',
+      x: 'linear', xLabel: 'iterations at test time', series: [], empty: 'refreshed after evaluations',
     });
     this.exit = new Chart(exitCanvas, {
-      title: 'Iterations used under adaptive exit', yLabel: 'examples', xLinear: true, bars: true, legend: [],
+      title: 'Iterations used under adaptive exit', yLabel: 'examples', x: 'linear', bars: true, legend: [],
       xLabel: 'exit iteration', series: [], empty: 'recurrent models only; refreshed after evaluations',
     });
   }

@@ -1,7 +1,8 @@
-// The config form: a preset picker and the settings that matter for the preset's task. The URL hash holds the
-// whole config as #preset=NAME&key=value&...: the values that differ from the preset, plus any other config
-// key given there (passed to the lab as it is). The wasm `presetConfig` checks a config without building a lab.
+// The config form: a preset picker and the settings that matter for the preset's task. The URL hash (hash.js)
+// holds the whole config: the values that differ from the preset, plus any other config key given there (passed
+// to the lab as it is). The wasm `presetConfig` checks a config without building a lab.
 import { presets, presetConfig } from './pkg/looplab.js';
+import { DEFAULT_PRESET, shorten } from './hash.js';
 
 const CHOICES = {
   'model.arch': ['feedforward', 'looped', 'trm', 'hrm'],
@@ -47,25 +48,23 @@ export class ConfigForm {
     this.extras = [];
   }
 
-  // Fills the form from a URL hash; returns what is wrong with it (an unknown preset, an invalid value) or null.
-  fromHash(hash) {
-    const params = new URLSearchParams(hash.replace(/^#/, ''));
-    let name = params.get('preset') || 'grokking';
-    params.delete('preset');
-    params.delete('compare');  // the page's own keys (compare.js, app.js), not config settings
-    params.delete('backend');
+  // Fills the form from a parsed URL hash (hash.js); returns what is wrong with it (an unknown preset, an
+  // invalid value) or null.
+  fromHash({ preset, settings }) {
+    let name = preset;
     let problem = null;
     if (!this.list.some((p) => p.name === name)) {
-      problem = `Unknown preset "${name}" in the URL; showing grokking. Presets: ${this.list.map((p) => p.name).join(', ')}.`;
-      name = 'grokking';
+      problem = `Unknown preset "${shorten(name, 40)}" in the URL; showing ${DEFAULT_PRESET}. Presets: ${this.list.map((p) => p.name).join(', ')}.`;
+      name = DEFAULT_PRESET;
     }
     this.build(name);
-    for (const [key, value] of params) {
+    for (const [key, value] of settings) {
       const input = this.inputs.find((i) => i.name === key);
       if (input) setValue(input, value);
       else this.extras.push(`${key}=${value}`);
     }
-    return problem || this.problem();
+    const invalid = this.check();
+    return problem || invalid;
   }
 
   // Fills the form with a whole config (a loaded checkpoint's): the preset of its task that differs from it in the
@@ -86,11 +85,12 @@ export class ConfigForm {
     }
   }
 
-  // Shows `name`'s settings at their preset values.
+  // Shows `name`'s settings at their preset values (valid: a preset is).
   build(name) {
     this.preset = name;
     this.select.value = name;
     this.extras = [];
+    this.invalid = false;
     this.defaults = presetConfig(name, []);
     this.description.textContent = this.list.find((p) => p.name === name).description;
     const keys = [...(TASK[this.defaults.task.kind] || []), ...MODEL];
@@ -114,19 +114,21 @@ export class ConfigForm {
     return [...changed.map((i) => `${i.name}=${i.value.trim()}`), ...this.extras];
   }
 
-  // The message naming the first invalid setting, or null.
-  problem() {
+  // Validates the settings: marks the field the validator's error names (aria-invalid; the error's `key`),
+  // sets `invalid`, and returns the message, or null.
+  check() {
+    let error = null;
     try {
       presetConfig(this.preset, this.overrides());
-      return null;
     } catch (e) {
-      return errorText(e);
+      error = e;
     }
-  }
-
-  hash() {
-    const pairs = this.overrides().map((o) => [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)]);
-    return `#${new URLSearchParams([['preset', this.preset], ...pairs])}`;
+    for (const input of this.inputs) {
+      if (error?.key === input.name) input.setAttribute('aria-invalid', 'true');
+      else input.removeAttribute('aria-invalid');
+    }
+    this.invalid = error !== null;
+    return error && errorText(error);
   }
 
   set disabled(value) {

@@ -3,8 +3,7 @@
 // weights while training is paused; the latest accuracy per split for tasks with a test split per length or
 // distance; and the round x length heatmap of a `looplab self-improve` report loaded from a file (the rounds
 // run only natively).
-import { Chart, PALETTE, pngButton } from './plot.js';
-import { heatmap } from './probes.js';
+import { Chart, PALETTE, TWIN_DASH, pngButton, heatmap } from './plot.js';
 
 const percent = (x) => `${(100 * x).toFixed(1)}%`;
 
@@ -55,7 +54,7 @@ class RunPanel {
 // Policies in the order of the legend, with their colours and dashes (the model's variants in blue).
 const POLICIES = {
   model: { label: 'model', color: PALETTE.blue },
-  'model-argmax': { label: 'model argmax', color: PALETTE.blue, dash: [7, 4] },
+  'model-argmax': { label: 'model argmax', color: PALETTE.blue, dash: TWIN_DASH },
   'model-blind': { label: 'model blind', color: PALETTE.blue, dash: [2, 3] },
   thompson: { label: 'Thompson', color: PALETTE.green },
   random: { label: 'random', color: PALETTE.vermillion },
@@ -67,7 +66,7 @@ export class BanditView extends RunPanel {
   constructor(el, request) {
     super(el, 'bandit', request);
     this.chart = new Chart(el.canvas, {
-      title: 'Cumulative regret', yLabel: 'cumulative regret', xLinear: true,
+      title: 'Cumulative regret', yLabel: 'cumulative regret', x: 'linear',
       xLabel: 'episode step', series: [], empty: 'press Roll out',
     });
     pngButton(el.canvas, 'bandit-regret');
@@ -97,7 +96,7 @@ export class AuditView extends RunPanel {
     super(el, 'multiplication', request);
     this.chart = new Chart(el.canvas, {
       title: 'Accuracy by graph depth', yLabel: 'digit accuracy', yRange: [0, 1], percent: true,
-      xLinear: true, bars: true, xLabel: 'graph depth of the answer digit', series: [], empty: 'press Audit',
+      x: 'linear', bars: true, xLabel: 'graph depth of the answer digit', series: [], empty: 'press Audit',
     });
     pngButton(el.canvas, 'audit-depth');
   }
@@ -133,7 +132,7 @@ export class SplitView {
     this.el = el;
     this.chart = new Chart(el.canvas, {
       title: 'Accuracy by split (latest evaluation)', yLabel: 'token accuracy', yRange: [0, 1], percent: true,
-      xLinear: true, bars: true, xLabel: '', series: [{ key: 'accuracy', label: 'test accuracy', color: PALETTE.green }],
+      x: 'linear', bars: true, xLabel: '', series: [{ key: 'accuracy', label: 'test accuracy', color: PALETTE.green }],
     });
     pngButton(el.canvas, 'accuracy-by-split');
     this.clear();

@@ -1,9 +1,9 @@
-// Split colours and the training phases shaded on the accuracy plot, from the Rust detector
-// (`probes::phases`, exposed to wasm as `phases`): memorization from the step train accuracy reaches the
-// threshold until the (ID) test split does; ID generalization from then (until OOD does, if there is an OOD
-// split); OOD generalization from the step test_ood does.
-import { phases } from './pkg/looplab.js';
-import { PALETTE } from './plot.js';
+// @ts-check
+// Split colours and the training phases shaded on the accuracy plot, from what the Rust detector found
+// (`probes::phases`, exposed to wasm as `phases(history, PHASE_THRESHOLD)`): memorization from the step train
+// accuracy reaches the threshold until the (ID) test split does; ID generalization from then (until OOD does,
+// if there is an OOD split); OOD generalization from the step test_ood does. Pure: unit-tested in tests/js.
+import { PALETTE, translucent } from './plot.js';
 
 // The threshold `looplab probe` uses by default.
 export const PHASE_THRESHOLD = 0.9;
@@ -11,17 +11,21 @@ export const PHASE_THRESHOLD = 0.9;
 const SPLIT_COLORS = { train: PALETTE.orange, test: PALETTE.green, test_id: PALETTE.green, test_ood: PALETTE.purple };
 const FALLBACK = [PALETTE.orange, PALETTE.green, PALETTE.purple, PALETTE.vermillion, PALETTE.blue];
 
+/** @param {string} split @param {number} index */
 export function splitColor(split, index) {
   return SPLIT_COLORS[split] || FALLBACK[index % FALLBACK.length];
 }
 
 // Translucent Okabe-Ito: orange, green, purple.
-const BAND = { memorization: 'rgba(230,159,0,0.13)', id: 'rgba(0,158,115,0.12)', ood: 'rgba(204,121,167,0.15)' };
+const BAND = { memorization: translucent(PALETTE.orange, 0.13), id: translucent(PALETTE.green, 0.12), ood: translucent(PALETTE.purple, 0.15) };
 
-// Bands [{from, to, label, color}] for `history` (records), ending at its last step.
-export function phaseBands(history) {
-  if (!history.length) return [];
-  const p = phases(history, PHASE_THRESHOLD);
+/**
+ * Bands [{from, to, label, color}] for the detector's phases of a history (`{splits: [{split, accuracy_step}],
+ * last_step}`), ending at its last step; none for an empty history (null).
+ * @param {{splits: {split: string, accuracy_step: number | null}[], last_step: number} | null} p
+ */
+export function phaseBands(p) {
+  if (!p || !p.splits.length) return [];
   const at = (name) => p.splits.find((s) => s.split === name)?.accuracy_step ?? null;
   const train = at('train');
   const id = at('test_id') ?? at('test');

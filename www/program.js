@@ -3,21 +3,13 @@
 // beside the true execution, a slider and Play to scrub iterations, and the verdict. Row t of a diagram is the tape after t steps; a
 // predicted 1 is shaded by its probability, wrong cells are outlined, and the rows the model has right from
 // the start are ticked on the left.
-import { PALETTE } from './plot.js';
+import { PALETTE, INK, UNKNOWN, PAPER, CELL_LINE, tint } from './plot.js';
 import { Scrub } from './scrub.js';
 
-const INK = '#1d1d1f';
-const UNKNOWN = '#c8c8cc';
 const MAX_CELL = 22;
 
-// `rgb` (#rrggbb) at `alpha` over white.
-function tint(rgb, alpha) {
-  const mix = (i) => Math.round(255 + (parseInt(rgb.slice(i, i + 2), 16) - 255) * alpha);
-  return `rgb(${mix(1)}, ${mix(3)}, ${mix(5)})`;
-}
-
 export class ProgramView {
-  // root: the #program section; request(text) asks the worker to run `text` ('' draws a held-out program).
+  // root: the #program section; request(text) asks the worker to run `text` (null draws a held-out program).
   constructor(root, request) {
     const q = (id) => root.querySelector(`#${id}`);
     this.el = {
@@ -34,7 +26,7 @@ export class ProgramView {
       request(text);
     };
     this.el.run.addEventListener('click', () => go(this.el.input.value));
-    this.el.draw.addEventListener('click', () => go(''));
+    this.el.draw.addEventListener('click', () => go(null));
     this.scrub = new Scrub(this.el.slider, this.el.play, () => this.draw());
   }
 
@@ -142,9 +134,9 @@ function diagram(canvas, rows, rightRows) {
     }
     row.forEach(({ c, p, wrong }, j) => {
       const [x, y] = [margin + j * cell, r * cell];
-      ctx.fillStyle = c == null ? UNKNOWN : c === 1 ? (r === 0 || p === 1 ? INK : tint(PALETTE.blue, 0.35 + 0.65 * p)) : '#ffffff';
+      ctx.fillStyle = c == null ? UNKNOWN : c === 1 ? (r === 0 || p === 1 ? INK : tint(PALETTE.blue, 0.35 + 0.65 * p)) : PAPER;
       ctx.fillRect(x, y, cell, cell);
-      ctx.strokeStyle = '#e4e4e8';
+      ctx.strokeStyle = CELL_LINE;
       ctx.lineWidth = 0.5;
       ctx.strokeRect(x + 0.25, y + 0.25, cell - 0.5, cell - 0.5);
       if (wrong) {

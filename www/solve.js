@@ -1,18 +1,8 @@
 // The solving view: one Sudoku or maze through the current model (WebLab.solve in the worker), the prediction
 // after each iteration on a canvas grid, a slider and Play to scrub iterations, and the validator's verdict.
 // Cell shading is the probability of the predicted token; givens are bold; rule-breaking cells are outlined.
-import { PALETTE } from './plot.js';
+import { PALETTE, INK, FAINT, WALL, PAPER, tint } from './plot.js';
 import { Scrub } from './scrub.js';
-
-const INK = '#1d1d1f';
-const MUTED = '#8a8a90';
-const WALL = '#3a3a40';
-
-// `rgb` (#rrggbb) at `alpha` over white, so text on it stays readable.
-function tint(rgb, alpha) {
-  const mix = (i) => Math.round(255 + (parseInt(rgb.slice(i, i + 2), 16) - 255) * alpha);
-  return `rgb(${mix(1)}, ${mix(3)}, ${mix(5)})`;
-}
 
 export class SolveView {
   constructor(el) {
@@ -84,7 +74,7 @@ function drawSudoku(ctx, sol, it, cell) {
   }
   for (let k = 0; k <= n; k++) {
     const line = (thick, x0, y0, x1, y1) => {
-      ctx.strokeStyle = thick ? INK : MUTED;
+      ctx.strokeStyle = thick ? INK : FAINT;
       ctx.lineWidth = thick ? 2 : 0.6;
       ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(x1, y1); ctx.stroke();
     };
@@ -103,11 +93,11 @@ function drawMaze(ctx, sol, it, cell) {
     const [x, y] = [(i % w) * cell, Math.floor(i / w) * cell];
     const token = sol.tokens[i];
     const onPath = it.predictions[i] === 1;
-    ctx.fillStyle = token === 0 ? WALL : onPath ? tint(PALETTE.blue, it.confidence[i]) : '#ffffff';
+    ctx.fillStyle = token === 0 ? WALL : onPath ? tint(PALETTE.blue, it.confidence[i]) : PAPER;
     if (endpoint[token]) ctx.fillStyle = endpoint[token][1];
     ctx.fillRect(x, y, cell, cell);
     if (endpoint[token]) {
-      ctx.fillStyle = '#ffffff';
+      ctx.fillStyle = PAPER;
       ctx.fillText(endpoint[token][0], x + cell / 2, y + cell / 2 + 1);
     }
     if (it.marked[i]) {

@@ -1,22 +1,9 @@
 // Training runs here, off the main thread: the page posts commands, this worker drives the wasm lab (and, in
 // compare mode, its feedforward twin: a second lab trained in turn with it) and posts records back.
-// Messages in (each with preset, overrides, backend, twin: the twin's overrides or null, speed):
-//   {type: 'create', autosave}  a new lab; with `autosave`, resumed from this config's autosave if there is one
-//   {type: 'reset'}  deletes the autosave, then a new lab from step 0     {type: 'load', bytes, name}  a checkpoint file
-//   {type: 'start' | 'step' | 'pause' | 'solve' | 'checkpoint' | 'depths'}   {type: 'export', format: 'csv' | 'json'}
-//   {type: 'speed'}  steps per frame: 'auto' (as many as fit in CALL_MS) or a number
-//   {type: 'probe', examples, iterations}  (0: the defaults; in compare mode, also CKA against the twin)
-//   {type: 'bandit' | 'audit'}  `looplab bandit` / `looplab audit` on the current weights
-//   {type: 'save'}  the page is hidden or closing: autosave now (best effort: a closing page may not wait for it)
-//   {type: 'plan', id}  the memory a lab of these settings needs (answered by {type: 'memory', id, memory | message})
-// Messages out: {type: 'ready', device, fallback, config, step, total, history, twin, source, note, noteKind, memory}
-//   {type: 'records', records, twinRecords, step, stepsPerS, trainedS}  {type: 'state', running}  {type: 'done'}
-//   {type: 'saved', step}  {type: 'depths', sweep}  {type: 'note', message}  {type: 'checkpoint', bytes, step}  {type: 'export', format, text, name}
-//   {type: 'solution' | 'solve-error', ...}  {type: 'probe', probed: {step, twin_step, report}}  {type: 'probe-error', message}
-//   {type: 'bandit' | 'audit', result} or {type: 'bandit' | 'audit', message} (an error)
-//   {type: 'error', message, noAdapter, deviceLost, diverged}
+// The messages in and out are protocol.js's TO_WORKER and FROM_WORKER.
 import init, { WebLab, presetConfig, planMemory, matmulTuning, setMatmulTuning } from './pkg/looplab.js';
 import * as autosave from './autosave.js';
+import { TO_WORKER, FROM_WORKER, ERROR, errorKind, errorMessage, withPrefix } from './protocol.js';
 
 let lab = null;
 let twin = null;          // the feedforward twin in compare mode
@@ -43,10 +30,6 @@ let sweepMs = 0;          // how long the last depth sweep took
 // most about SAVE_EVERY_MS of training.
 const SAVE_EVERY_MS = 20_000;
 const RECORD_SAVE_MS = 10_000;
-// LabError::Device's message (a lost device, through wgpu's device-lost callback): the lab is unusable after it.
-const DEVICE_LOST = /^the GPU device failed/;
-// LabError::Diverged's message: the weights are NaN/Inf; the last autosave is the last good state.
-const DIVERGED = /^training diverged/;
 // Test examples whose adaptive-exit iterations the depth view counts (a trace of every iteration's logits).
 const EXIT_EXAMPLES = 128;
 // A fixed speed trains its steps, then waits for the rest of a frame.
@@ -57,10 +40,6 @@ const SWEEP_SHARE = 0.2;
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 const keyOf = (msg) => JSON.stringify([msg.preset, msg.overrides, msg.backend, msg.twin]);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function errorMessage(e) {
-  return (e && e.message) ? e.message : String(e);
-}
 
 // Says whether WebGPU can be used here before asking wasm for a lab, and names the adapter
 // (wgpu leaves the name empty on the web; the browser's adapter info has vendor and architecture).
@@ -97,7 +76,7 @@ async function openLab(backend, build, info, keep = false) {
   if (backend === 'gpu') {
     const probe = await probeWebgpu();
     if (probe.problem) {
-      post({ type: 'error', noAdapter: true, message: `No WebGPU adapter is available: ${probe.problem}.` });
+      post({ type: FROM_WORKER.error, kind: ERROR.noAdapter, message: `No WebGPU adapter is available: ${probe.problem}.` });
       return false;
     }
     adapterName = probe.name;
@@ -106,8 +85,7 @@ async function openLab(backend, build, info, keep = false) {
   try {
     next = await build();
   } catch (e) {
-    const message = errorMessage(e);
-    post({ type: 'error', noAdapter: /adapter/i.test(message), message });
+    post({ type: FROM_WORKER.error, kind: errorKind(e), message: errorMessage(e) });
     return false;
   }
   dropLab();
@@ -125,7 +103,7 @@ async function openLab(backend, build, info, keep = false) {
   let device = lab.device();
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
-    type: 'ready', device, fallback: lab.isFallback(), config: lab.config(), step: lab.step(), total: lab.totalSteps(),
+    type: FROM_WORKER.ready, device, fallback: lab.isFallback(), config: lab.config(), step: lab.step(), total: lab.totalSteps(),
     backend, history: lab.history(), trainedS, memory: labMemory, saveKey, matmulTuning: matmulTuning(),
     twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
   });
@@ -153,7 +131,7 @@ async function buildTwin(msg, build) {
   try {
     return await build();
   } catch (e) {
-    throw new Error(`the feedforward twin: ${errorMessage(e)}`);
+    throw withPrefix('the feedforward twin: ', e);
   }
 }
 
@@ -194,7 +172,7 @@ async function load(msg) {
 }
 
 // Saves the lab (and the twin, in the same transaction) unless its step is saved already; tells the page the step
-// it saved ({type: 'saved', step}) or why it could not.
+// it saved ({type: FROM_WORKER.saved, step}) or why it could not.
 async function saveNow() {
   if (!lab || !saveKey || lab.step() === savedStep) return;
   try {
@@ -204,10 +182,10 @@ async function saveNow() {
     await autosave.store(entries);
     savedStep = step;
     lastSave = performance.now();
-    post({ type: 'saved', step });
+    post({ type: FROM_WORKER.saved, step });
   } catch (e) {
     lastSave = performance.now();  // retried after SAVE_EVERY_MS, not after every call
-    post({ type: 'note', message: `Autosave failed: ${errorMessage(e)}` });
+    post({ type: FROM_WORKER.note, message: `Autosave failed: ${errorMessage(e)}` });
   }
 }
 
@@ -225,13 +203,13 @@ async function trainSteps(n) {
     try {
       twinRecords = await twin.train(Math.min(n, twin.totalSteps() - twin.step()));
     } catch (e) {
-      throw new Error(`the feedforward twin: ${errorMessage(e)}`);
+      throw withPrefix('the feedforward twin: ', e);
     }
   }
   const ms = performance.now() - t0;
   trainedS += ms / 1000;
   const step = lab.step();
-  post({ type: 'records', records, twinRecords, step, stepsPerS: ms > 0 ? (step - before) / (ms / 1000) : 0, trainedS });
+  post({ type: FROM_WORKER.records, records, twinRecords, step, stepsPerS: ms > 0 ? (step - before) / (ms / 1000) : 0, trainedS });
   // After an evaluation record (its scores are finite: a good state to go back to) at most every RECORD_SAVE_MS,
   // the first one at once; between records every SAVE_EVERY_MS of training.
   const now = performance.now();
@@ -247,9 +225,9 @@ async function sweep() {
   if (!lab || sweptStep === lab.step()) return;
   const t0 = performance.now();
   try {
-    post({ type: 'depths', sweep: await lab.depths(EXIT_EXAMPLES) });
+    post({ type: FROM_WORKER.depths, sweep: await lab.depths(EXIT_EXAMPLES) });
   } catch (e) {
-    post({ type: 'note', message: `The depth sweep failed: ${errorMessage(e)}` });
+    post({ type: FROM_WORKER.note, message: `The depth sweep failed: ${errorMessage(e)}` });
   }
   sweptStep = lab.step();
   sweepMs = performance.now() - t0;
@@ -263,10 +241,11 @@ const sweepDue = () => performance.now() - lastSweep >= sweepMs / SWEEP_SHARE;
 // run goes back to its last autosave, the last good state.
 async function failed(e) {
   const message = errorMessage(e);
-  const lost = DEVICE_LOST.test(message);
-  const diverged = DIVERGED.test(message.replace(/^the feedforward twin: /, ''));
+  const kind = errorKind(e);
+  const lost = kind === ERROR.device;
+  const diverged = kind === ERROR.diverged;
   if (lost) dropLab();
-  post({ type: 'error', message, deviceLost: lost, diverged });
+  post({ type: FROM_WORKER.error, message, kind });
   return { broken: lost || diverged, rollBack: diverged ? () => rollBack(message) : null };
 }
 
@@ -275,7 +254,7 @@ async function rollBack(message) {
   const twinSaved = twinSaveKey ? await autosave.load(twinSaveKey).catch(() => null) : null;
   const backend = labBackend;
   if (!saved || (twin && !twinSaved)) {
-    post({ type: 'note', kind: 'error', message: `${message}\nNo earlier state of this run was saved: Reset, change the settings and start again.` });
+    post({ type: FROM_WORKER.note, kind: 'error', message: `${message}\nNo earlier state of this run was saved: Reset, change the settings and start again.` });
     return;
   }
   const build = async () => ({
@@ -294,10 +273,10 @@ async function trainLoop() {
   const evalEvery = Math.max(1, Number(lab.config().train?.eval_every) || 100);
   let chunk = 1;
   let failure = { broken: false, rollBack: null };
-  post({ type: 'state', running: true });
+  post({ type: FROM_WORKER.state, running: true });
   try {
     while (running && lab) {
-      if (lab.step() >= lab.totalSteps()) { post({ type: 'done' }); break; }
+      if (lab.step() >= lab.totalSteps()) { post({ type: FROM_WORKER.done }); break; }
       const fixed = speed !== 'auto';
       const { ms, recorded } = await trainSteps(fixed ? speed : chunk);
       if (!fixed) chunk = Math.max(1, Math.min(evalEvery, Math.round(chunk * CALL_MS / Math.max(ms, 1))));
@@ -313,7 +292,7 @@ async function trainLoop() {
       if (lab?.history().length) await sweep();
     }
     loop = null;
-    post({ type: 'state', running: false });
+    post({ type: FROM_WORKER.state, running: false });
   }
   // After `loop` is cleared: rolling back builds a new lab, which first waits for the loop to stop.
   if (failure.rollBack) await failure.rollBack();
@@ -341,31 +320,31 @@ async function paused(f) {
 
 async function handle(msg) {
   switch (msg.type) {
-    case 'create':
+    case TO_WORKER.create:
       await create(msg);
       break;
-    case 'matmul-tuning':  // a table the page kept from an earlier `ready`; the GPU skips its startup trial
+    case TO_WORKER.matmulTuning:  // a table the page kept from an earlier `ready`; the GPU skips its startup trial
       setMatmulTuning(msg.json);
       break;
-    case 'reset': {
+    case TO_WORKER.reset: {
       await stopLoop();
       const keys = [saveKey, twinSaveKey, await configKey(msg.preset, msg.overrides), msg.twin && await configKey(msg.preset, msg.twin)].filter(Boolean);
       for (const key of keys) await autosave.remove(key).catch(() => {});
       await create({ ...msg, autosave: false });
       break;
     }
-    case 'load':
+    case TO_WORKER.load:
       await load(msg);
       break;
-    case 'start':
+    case TO_WORKER.start:
       speed = msg.speed;
       if (!(await current(msg))) return;
       running = true;
       if (!loop) loop = trainLoop();
       break;
-    case 'step':
+    case TO_WORKER.step:
       if (running || !(await current(msg))) return;
-      if (lab.step() >= lab.totalSteps()) { post({ type: 'done' }); return; }
+      if (lab.step() >= lab.totalSteps()) { post({ type: FROM_WORKER.done }); return; }
       try {
         const { recorded } = await trainSteps(1);
         await saveNow();
@@ -373,96 +352,96 @@ async function handle(msg) {
       } catch (e) {
         await (await failed(e)).rollBack?.();
       }
-      post({ type: 'state', running: false });
+      post({ type: FROM_WORKER.state, running: false });
       break;
-    case 'speed':
+    case TO_WORKER.speed:
       speed = msg.speed;
       break;
-    case 'depths':
+    case TO_WORKER.depths:
       if (!lab || running) return;
       sweptStep = -1;
       await sweep();
       break;
-    case 'checkpoint':
+    case TO_WORKER.checkpoint:
       if (!lab) return;
       await paused(async () => {
         const bytes = await lab.checkpoint();
-        post({ type: 'checkpoint', bytes, step: lab.step() }, [bytes.buffer]);
+        post({ type: FROM_WORKER.checkpoint, bytes, step: lab.step() }, [bytes.buffer]);
       });
       break;
-    case 'export':
+    case TO_WORKER.export:
       if (!lab) return;
       await paused(async () => {
         for (const [l, name] of [[lab, 'history'], [twin, 'twin-history']]) {
-          if (l) post({ type: 'export', format: msg.format, name, text: msg.format === 'csv' ? l.historyCsv() : l.historyJson() });
+          if (l) post({ type: FROM_WORKER.export, format: msg.format, name, text: msg.format === 'csv' ? l.historyCsv() : l.historyJson() });
         }
       });
       break;
-    case 'solve':
+    case TO_WORKER.solve:
       if (!(await current(msg))) return;
       await stopLoop();  // the lab takes one call at a time; the page offers Solve only while paused
       try {
-        post({ type: 'solution', solution: await lab.solve(msg.text) });
+        post({ type: FROM_WORKER.solution, solution: await lab.solve(msg.text) });
       } catch (e) {
-        post({ type: 'solve-error', message: errorMessage(e) });
+        post({ type: FROM_WORKER.solveError, message: errorMessage(e) });
       }
       break;
-    case 'probe':
+    case TO_WORKER.probe:
       if (!(await current(msg))) {
-        post({ type: 'probe-error', message: 'There is no model to probe: the lab did not start (see the message above).' });
+        post({ type: FROM_WORKER.probeError, message: 'There is no model to probe: the lab did not start (see the message above).' });
         return;
       }
       await stopLoop();  // as for solve: the page offers probing only while training is paused
       try {
         const probed = await (twin ? lab.probeWithTwin(msg.examples, msg.iterations, twin) : lab.probe(msg.examples, msg.iterations));
-        post({ type: 'probe', probed });
+        post({ type: FROM_WORKER.probe, probed });
       } catch (e) {
-        post({ type: 'probe-error', message: errorMessage(e) });
+        post({ type: FROM_WORKER.probeError, message: errorMessage(e) });
       }
       break;
-    case 'bandit':
-    case 'audit':
+    case TO_WORKER.bandit:
+    case TO_WORKER.audit:
       if (!(await current(msg))) {
         post({ type: msg.type, message: 'There is no model to run: the lab did not start (see the message above).' });
         return;
       }
       await stopLoop();  // as for solve: the page offers these only while training is paused
       try {
-        post({ type: msg.type, result: await (msg.type === 'bandit' ? lab.bandit(0) : lab.audit()) });
+        post({ type: msg.type, result: await (msg.type === TO_WORKER.bandit ? lab.bandit(0) : lab.audit()) });
       } catch (e) {
-        post({ type: msg.type, message: errorMessage(e) });
+        post({ type: msg.type, message: errorMessage(e) });  // FROM_WORKER.bandit / .audit: the same names
       }
       break;
-    case 'plan':
+    case TO_WORKER.plan:
       try {
         const memory = lab && labKey === keyOf(msg) ? labMemory : planMemory(msg.preset, msg.overrides);
-        post({ type: 'memory', id: msg.id, memory });
+        post({ type: FROM_WORKER.memory, id: msg.id, memory });
       } catch (e) {
-        post({ type: 'memory', id: msg.id, message: errorMessage(e) });
+        post({ type: FROM_WORKER.memory, id: msg.id, message: errorMessage(e) });
       }
       break;
-    case 'save':
+    case TO_WORKER.save:
       // The page is hidden or closing: the running loop saves after its call in flight; a paused lab saves now.
       if (running) saveWanted = true;
       else await saveNow();
       break;
-    case 'pause':
+    case TO_WORKER.pause:
       running = false;
       break;
   }
 }
 
 const ready = init().catch((e) => {
-  post({ type: 'error', message: `could not load the wasm module: ${errorMessage(e)}` });
+  post({ type: FROM_WORKER.error, message: `could not load the wasm module: ${errorMessage(e)}` });
   throw e;
 });
 
 self.onmessage = (event) => {
   const msg = event.data;
-  if (msg.type === 'pause') running = false;  // takes effect at once, not after queued work
-  if (msg.type === 'speed') speed = msg.speed;
-  if (msg.type === 'save' && running) saveWanted = true;  // the loop saves after its call in flight
+  if (msg.type === TO_WORKER.pause) running = false;  // takes effect at once, not after queued work
+  if (msg.type === TO_WORKER.speed) speed = msg.speed;
+  if (msg.type === TO_WORKER.save && running) saveWanted = true;  // the loop saves after its call in flight
   queue = queue.then(() => ready).then(() => handle(msg)).catch((e) => {
-    post({ type: 'error', message: errorMessage(e) });
+    post({ type: FROM_WORKER.error, message: errorMessage(e), kind: errorKind(e) });
   });
 };

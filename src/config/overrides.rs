@@ -4,12 +4,12 @@
 use serde_json::Value;
 
 use super::{LabConfig, Preset, PRESETS};
-use crate::error::LabError;
+use crate::error::{shorten, LabError};
 
 /// The config of the preset called `name`.
 pub fn preset(name: &str) -> Result<LabConfig, LabError> {
     PRESETS.iter().find(|p| p.name == name).map(|p| (p.config)()).ok_or_else(|| LabError::UnknownPreset {
-        name: name.to_string(),
+        name: shorten(name),
         known: PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
     })
 }
@@ -50,7 +50,7 @@ impl LabConfig {
                 _ => return Err(LabError::invalid(key, raw, "true or false")),
             },
             Value::Number(n) if n.is_u64() => {
-                Value::from(raw.parse::<u64>().map_err(|_| LabError::invalid(key, raw, "a whole number >= 0"))?)
+                Value::from(raw.parse::<u64>().map_err(|_| LabError::invalid(key, raw, self.count_rule(key)))?)
             }
             Value::Number(_) => {
                 let x = raw.parse::<f64>().ok().filter(|x| x.is_finite());
@@ -65,6 +65,23 @@ impl LabConfig {
         *self =
             serde_json::from_value(root).map_err(|e| LabError::invalid(key, raw, allowed_for(key, &e.to_string())))?;
         Ok(())
+    }
+
+    /// What the validator allows for the count `key`, in its own words, so that `-1` or `2.5` hears the same
+    /// rule as `0` or `300`: the rule it names for 0 or for a large count (a range holding neither is not one
+    /// the validator has), else only that it is a count.
+    fn count_rule(&self, key: &str) -> String {
+        for probe in [0u64, 1 << 20] {
+            let mut c = self.clone();
+            if c.set(&format!("{key}={probe}")).is_ok() {
+                if let Err(LabError::Invalid { key: k, allowed, .. }) = c.validate() {
+                    if k == key {
+                        return allowed;
+                    }
+                }
+            }
+        }
+        "a whole number >= 0".to_string()
     }
 
     /// Every key under its dotted path with its value, in order: what `--set` addresses.
@@ -126,7 +143,7 @@ fn unknown(key: &str, parent: &str, known: &Value) -> LabError {
         }
         _ => vec![],
     };
-    LabError::UnknownKey { key: key.to_string(), known: names.join(", ") }
+    LabError::UnknownKey { key: shorten(key), known: names.join(", ") }
 }
 
 /// Turns serde's "unknown variant `x`, expected one of `a`, `b`" into the allowed list.

@@ -2,14 +2,14 @@
 //! training keys are checked here, each error naming the key and what is allowed.
 
 use super::{Arch, Attention, Depth, LabConfig, Mixer, ModelConfig, Positions, TrainConfig};
-use crate::error::{check_range as range, LabError};
+use crate::error::{check_range as range, check_whole as whole, LabError};
 
 impl LabConfig {
     pub fn validate(&self) -> Result<(), LabError> {
         let (t, m, tr) = (&self.task, &self.model, &self.train);
         t.validate(self.seed)?;
-        range("model.d_model", m.d_model as f64, 1.0, 2048.0)?;
-        range("model.heads", m.heads as f64, 1.0, 64.0)?;
+        whole("model.d_model", m.d_model as u64, 1, 2048)?;
+        whole("model.heads", m.heads as u64, 1, 64)?;
         if m.d_model % m.heads != 0 {
             return Err(LabError::invalid(
                 "model.heads",
@@ -17,8 +17,8 @@ impl LabConfig {
                 format!("a divisor of model.d_model ({})", m.d_model),
             ));
         }
-        range("model.layers", m.layers as f64, 1.0, 64.0)?;
-        range("model.loops", m.loops as f64, 1.0, 256.0)?;
+        whole("model.layers", m.layers as u64, 1, 64)?;
+        whole("model.loops", m.loops as u64, 1, 256)?;
         if m.arch == Arch::Feedforward && m.loops != 1 {
             return Err(LabError::invalid(
                 "model.loops",
@@ -27,14 +27,14 @@ impl LabConfig {
             ));
         }
         validate_recurrence(m, tr)?;
-        range("model.mlp_hidden", m.mlp_hidden as f64, 1.0, 16384.0)?;
-        range("train.steps", tr.steps as f64, 1.0, 1e9)?;
+        whole("model.mlp_hidden", m.mlp_hidden as u64, 1, 16384)?;
+        whole("train.steps", tr.steps, 1, 1_000_000_000)?;
         range("train.lr", tr.lr, 1e-7, 10.0)?;
         range("train.weight_decay", tr.weight_decay, 0.0, 100.0)?;
         range("train.beta1", tr.beta1, 0.0, 0.999999)?;
         range("train.beta2", tr.beta2, 0.0, 0.999999)?;
         range("train.grad_clip", tr.grad_clip, 0.0, 1e6)?;
-        range("train.eval_every", tr.eval_every as f64, 1.0, 1e9)?;
+        whole("train.eval_every", tr.eval_every, 1, 1_000_000_000)?;
         if !(tr.ema == 0.0 || (tr.ema > 0.0 && tr.ema < 1.0)) {
             return Err(LabError::invalid("train.ema", tr.ema, "0 (off) or a decay in (0, 1), e.g. 0.999"));
         }
@@ -44,7 +44,7 @@ impl LabConfig {
 /// The recurrent knobs: inner steps, attention and positions, depth schedule, segments.
 fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError> {
     match m.arch {
-        Arch::Trm | Arch::Hrm => range("model.inner", m.inner as f64, 1.0, 64.0)?,
+        Arch::Trm | Arch::Hrm => whole("model.inner", m.inner as u64, 1, 64)?,
         _ if m.inner != 0 => {
             return Err(LabError::invalid("model.inner", m.inner, "0 unless model.arch is trm or hrm"))
         }
@@ -52,7 +52,7 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
     }
     match m.attention {
         Attention::Local => {
-            range("model.radius", m.radius as f64, 1.0, 8.0)?;
+            whole("model.radius", m.radius as u64, 1, 8)?;
             if m.causal {
                 return Err(LabError::invalid("model.causal", true, "false with model.attention=local"));
             }
@@ -103,7 +103,7 @@ fn validate_recurrence(m: &ModelConfig, tr: &TrainConfig) -> Result<(), LabError
             "0 when train.progressive_alpha < 1 (its full-depth loss backpropagates through every iteration)",
         ));
     }
-    range("train.segments", tr.segments as f64, 1.0, 64.0)?;
+    whole("train.segments", tr.segments as u64, 1, 64)?;
     if tr.segments > 1 && tr.depth == Depth::Progressive && tr.progressive_alpha < 1.0 {
         return Err(LabError::invalid(
             "train.segments",
@@ -134,8 +134,8 @@ fn validate_blocks(m: &ModelConfig) -> Result<(), LabError> {
         }
         return Ok(());
     }
-    range("model.block", m.block as f64, 1.0, 4096.0)?;
-    range("model.memory", m.memory as f64, 0.0, 256.0)?;
+    whole("model.block", m.block as u64, 1, 4096)?;
+    whole("model.memory", m.memory as u64, 0, 256)?;
     if m.arch != Arch::Feedforward
         || m.attention != Attention::Global
         || m.mixer != Mixer::Attention

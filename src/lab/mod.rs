@@ -9,6 +9,7 @@ pub use views::{Audited, Probed, Rolled};
 use crate::backend::{Backend, BackendKind};
 use crate::config::LabConfig;
 use crate::error::LabError;
+use crate::export;
 use crate::program::MemoryBreakdown;
 use crate::snapshot::Snapshot;
 use crate::train::{checkpoint, Evaluation, Record, Trainer, TrainingPlan};
@@ -60,6 +61,31 @@ impl Lab {
         let backend = Backend::open(backend).await?;
         let mut trainer = checkpoint::restore_plan(planned, bytes, source, backend).await?;
         trainer.history = history.into_iter().filter(|r| r.step <= trainer.step).collect();
+        Ok(Lab { trainer })
+    }
+
+    /// A trained model's lab: the weights of a weights-only file (`looplab export`; a checkpoint gives its
+    /// evaluated weights) at the step they were trained to, with a fresh optimizer state, so the views work at
+    /// once and training on starts Adam afresh from these weights. With `sha256` (a manifest's), bytes that do
+    /// not match it are refused before anything is read.
+    pub async fn from_weights(
+        bytes: &[u8],
+        source: &str,
+        sha256: Option<&str>,
+        backend: BackendKind,
+        extra_depths: &[usize],
+    ) -> Result<Lab, LabError> {
+        if let Some(want) = sha256 {
+            let got = export::sha256_hex(bytes);
+            if !got.eq_ignore_ascii_case(want.trim()) {
+                return Err(LabError::Checkpoint {
+                    path: source.to_string(),
+                    what: format!("its sha256 is {got}, but the manifest says {want}: the file is damaged or not the one the manifest lists"),
+                });
+            }
+        }
+        let backend = Backend::open(backend).await?;
+        let trainer = checkpoint::restore_weights(bytes, source, backend, extra_depths, &[]).await?;
         Ok(Lab { trainer })
     }
 

@@ -49,21 +49,21 @@ pub struct Audited {
 
 impl Lab {
     /// One Sudoku, maze or automaton program through the current model at its training depth (at least one
-    /// iteration per program step), exiting by the KL rule: `text` in the task's text format, or (empty) the
-    /// example at `pick` in [0, 1) of the test split (the automaton's held-out rules).
-    pub async fn solve(&mut self, text: &str, pick: f64) -> Result<Solution, LabError> {
+    /// iteration per program step), exiting by the KL rule: `text` in the task's text format (an empty one is refused by the task's
+    /// parser), or (None) the example at `pick` in [0, 1) of the test split (the automaton's held-out rules).
+    pub async fn solve(&mut self, text: Option<&str>, pick: f64) -> Result<Solution, LabError> {
         let snapshot = self.snapshot().await?;
         let weights = snapshot.weights();
-        let (task, seed, text) = (&self.trainer.config.task, self.trainer.config.seed, text.trim());
-        let problem = if text.is_empty() {
+        let (task, seed) = (&self.trainer.config.task, self.trainer.config.seed);
+        let problem = if let Some(text) = text {
+            problem::parse(task, seed, text, weights.positions)?
+        } else {
             let name = problem::draw_split(task);
             let test = self.trainer.dataset.splits.iter().find(|s| s.name == name && !s.is_empty());
             let test =
                 test.ok_or_else(|| LabError::Input(format!("the {name} split is empty; type an input instead")))?;
             let i = ((pick * test.len() as f64) as usize).min(test.len() - 1);
             problem::draw(task, seed, test, i, weights.positions)?
-        } else {
-            problem::parse(task, seed, text, weights.positions)?
         };
         let depth = problem::default_depth(&weights.config, problem.as_ref());
         problem::solve(&weights, &mut snapshot.backend().await?, problem.as_ref(), depth, Exit::Kl(EXIT_KL)).await

@@ -19,6 +19,17 @@ pub struct LensStep {
     pub mean_rank: f64,
 }
 
+/// The share of supervised targets equal to the most common one: the token accuracy of a model that always
+/// gives that answer (0 without supervised targets).
+pub fn majority_share(targets: &[u32]) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    for &y in targets.iter().filter(|&&y| y != IGNORE) {
+        *counts.entry(y).or_insert(0usize) += 1;
+    }
+    let supervised: usize = counts.values().sum();
+    counts.values().max().map_or(0.0, |&most| most as f64 / supervised as f64)
+}
+
 /// Index of the largest logit (the first of equal ones).
 pub fn argmax(row: &[f32]) -> usize {
     row.iter().enumerate().fold(0, |best, (i, &x)| if x > row[best] { i } else { best })

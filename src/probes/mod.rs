@@ -74,11 +74,27 @@ pub struct Thresholds {
     /// How far a held-out split's final accuracy must lie above the feedforward twin's to count as a gain
     /// (default 0.05: about 1.5 standard deviations of the difference of two 500-example splits at 50%).
     pub gain: f64,
+    /// How far the best lens token accuracy must lie above chance for the mechanism questions (fixed point,
+    /// attention, stage mirroring, path independence) to be answered; below it the model is too untrained for
+    /// its mechanism to mean anything (default 0.1).
+    #[serde(default = "default_above_chance")]
+    pub above_chance: f64,
+}
+
+fn default_above_chance() -> f64 {
+    0.1
 }
 
 impl Default for Thresholds {
     fn default() -> Thresholds {
-        Thresholds { phase: 0.9, fixed_point: 0.01, attention_js: 0.01, path_cosine: 0.99, gain: 0.05 }
+        Thresholds {
+            phase: 0.9,
+            fixed_point: 0.01,
+            attention_js: 0.01,
+            path_cosine: 0.99,
+            gain: 0.05,
+            above_chance: default_above_chance(),
+        }
     }
 }
 
@@ -198,6 +214,10 @@ pub struct ProbeReport {
     pub attention: AttentionReport,
     /// The logit lens, one entry per iteration.
     pub lens: Vec<LensStep>,
+    /// The token accuracy of always answering the most common target of the probed positions: the chance
+    /// level the lens is read against.
+    #[serde(default)]
+    pub chance: f64,
     /// Composition only: per bridge entity, when it is the top token at the answer position.
     pub bridges: Vec<BridgeReading>,
     /// Automaton only: per iteration, which program steps (rows of the space-time diagram) are read right.
@@ -443,6 +463,7 @@ pub async fn run(
     // The logit lens (re-plans the backend's memory).
     let trace = crate::solve::trace(weights, backend, tokens, split.grid, depth).await?;
     let lens = lens::lens(&trace.logits, targets, seq, weights.vocab);
+    let chance = lens::majority_share(targets);
     let bridges = if config.task.kind == TaskKind::Composition {
         let graph = composition::generate(&config.task, config.seed).graph;
         let per_example: Vec<Vec<usize>> =
@@ -484,6 +505,7 @@ pub async fn run(
             maps,
         },
         lens,
+        chance,
         bridges,
         steps,
         cka,

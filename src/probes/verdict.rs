@@ -29,7 +29,35 @@ fn yes_no(yes: bool) -> &'static str {
     }
 }
 
+/// The questions about how the model computes: meaningless for a model that has learned nothing yet (an
+/// untrained loop also reaches a fixed point, and its attention settles).
+const MECHANISMS: [&str; 4] = [
+    "fixed point reached?",
+    "attention stabilized?",
+    "stage mirroring (CKA with the feedforward twin)?",
+    "path independent?",
+];
+
+pub const UNTRAINED: &str = "too untrained to judge";
+
 pub fn verdict(r: &ProbeReport) -> Vec<VerdictLine> {
+    let mut out = lines(r);
+    let best = r.lens.iter().map(|s| s.token_accuracy).reduce(f64::max);
+    let margin = r.thresholds.above_chance;
+    if let Some(best) = best.filter(|&b| b < r.chance + margin) {
+        let why = format!(
+            "the best token accuracy of the logit lens, {best:.3}, is less than {margin} above chance ({:.3}, always giving the most common answer)",
+            r.chance
+        );
+        for v in out.iter_mut().filter(|v| MECHANISMS.contains(&v.question.as_str()) && !v.answer.starts_with("not ")) {
+            v.answer = UNTRAINED.to_string();
+            v.evidence = format!("{why}; {}", v.evidence);
+        }
+    }
+    out
+}
+
+fn lines(r: &ProbeReport) -> Vec<VerdictLine> {
     let t = &r.thresholds;
     let recurrent = r.step_unit == "iteration";
     let mut out = Vec::new();

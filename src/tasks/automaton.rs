@@ -161,6 +161,11 @@ pub fn tape_text(tape: &[u8]) -> String {
 pub fn parse(text: &str) -> Result<Program, LabError> {
     let err = |msg: String| LabError::Input(format!("program: {msg}"));
     let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return Err(err(
+            "the program is empty; expected three words, RULE TAPE STEPS (e.g. \"110 0001000100 8\")".into()
+        ));
+    }
     let [rule, tape, steps] = words[..] else {
         return Err(err(format!(
             "expected three words, RULE TAPE STEPS (e.g. \"110 0001000100 8\"), got {}",

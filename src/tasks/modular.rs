@@ -2,7 +2,7 @@
 //! split into train and test. Sequence `[a, op, b, =]`; only the `=` position is supervised, with target c.
 
 use super::{Dataset, ModOp, Split, TaskConfig, IGNORE};
-use crate::error::{check_range, LabError};
+use crate::error::{check_whole, LabError};
 use crate::rng::Rng;
 
 pub const SEQ_LEN: usize = 4;
@@ -53,7 +53,7 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
 }
 
 pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
-    check_range("task.p", t.p as f64, 2.0, 1000.0)?;
+    check_whole("task.p", t.p as u64, 2, 1000)?;
     if t.op == ModOp::Div && !is_prime(t.p) {
         return Err(LabError::invalid(
             "task.p",

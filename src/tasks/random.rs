@@ -2,7 +2,7 @@
 //! length, examples) for benchmarks, matching the PyTorch reference in shared/bench.
 
 use super::{Dataset, Split, TaskConfig};
-use crate::error::{check_range, LabError};
+use crate::error::{check_whole, LabError};
 use crate::rng::Rng;
 
 pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
@@ -19,7 +19,7 @@ pub fn build(task: &TaskConfig, seed: u64) -> Dataset {
 }
 
 pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
-    check_range("task.vocab", t.vocab as f64, 2.0, 65536.0)?;
-    check_range("task.seq_len", t.seq_len as f64, 1.0, 4096.0)?;
-    check_range("task.examples", t.examples as f64, 2.0, 1e7)
+    check_whole("task.vocab", t.vocab as u64, 2, 65536)?;
+    check_whole("task.seq_len", t.seq_len as u64, 1, 4096)?;
+    check_whole("task.examples", t.examples as u64, 2, 10_000_000)
 }

@@ -43,7 +43,16 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
     await page.waitForSelector('#pause:disabled', { timeout: 30_000 });
     if (process.env.LOOPLAB_SCREENSHOT) await page.screenshot({ path: process.env.LOOPLAB_SCREENSHOT });
 
+    // Reset asks before it deletes the run; keeping it changes nothing.
+    const at = await stepCount(page);
     await page.click('#reset');
+    await page.waitForSelector('#reset-confirm:visible');
+    assert.match(await page.textContent('#reset-question'), new RegExp(`step ${at.toLocaleString('en-US')}\\) and its autosave`));
+    await page.click('#reset-no');
+    assert.equal(await page.isHidden('#reset-confirm'), true);
+    assert.equal(await stepCount(page), at, 'kept');
+    await page.click('#reset');
+    await page.click('#reset-yes');
     await page.waitForFunction(() => document.getElementById('step-count').textContent === '0'
       && document.getElementById('chart-loss').dataset.points === '0'
       && !document.getElementById('device').textContent.startsWith('starting'), null, { timeout: 30_000 });
@@ -56,19 +65,24 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
   }
 });
 
-test('an invalid setting is reported in the message area', async () => {
+test('an invalid setting is reported in the message area, marked, and keeps Start disabled', async () => {
   const { page, errors } = await openPage(browser, `#${SMALL}`);
   try {
+    assert.equal(await page.getAttribute('#task-p', 'aria-invalid'), null);
     await page.fill('#task-p', '1');
-    await page.click('#start');
     await page.waitForSelector('#message:not([hidden])', { timeout: 30_000 });
     const message = await page.textContent('#message');
     assert.match(message, /task\.p/, `the message names the key: ${message}`);
+    assert.equal(await page.getAttribute('#task-p', 'aria-invalid'), 'true', 'the field the message names is marked');
+    assert.equal(await page.getAttribute('#model-loops', 'aria-invalid'), null, 'and no other');
+    assert.equal(await page.isDisabled('#start'), true, 'Start waits for valid settings');
+    assert.equal(await page.isDisabled('#step'), true, 'and so does Step');
     assert.equal(await stepCount(page), 0, 'nothing trained');
-    assert.equal(await page.isEnabled('#start'), true, 'start stays available to retry');
 
-    // Fixing the value and starting again trains and clears the message.
+    // Fixing the value enables Start again; starting trains and clears the message.
     await page.fill('#task-p', '23');
+    assert.equal(await page.getAttribute('#task-p', 'aria-invalid'), null, 'the mark goes with the error');
+    await page.waitForSelector('#start:enabled');
     await page.click('#start');
     await page.waitForFunction(() => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) > 0, null, { timeout: 30_000 });
     assert.equal(await page.isHidden('#message'), true, 'message cleared');
@@ -160,6 +174,11 @@ test('the preset picker rebuilds the form and round-trips through the URL hash',
     await page.selectOption('#model-arch', 'trm');
     const hash = await page.evaluate(() => location.hash);
     assert.equal(hash, '#preset=sudoku-4x4&model.arch=trm&model.loops=5', 'changed settings are written to the hash');
+    // The same settings as the command that trains them natively.
+    assert.equal(await page.isHidden('#cli-command'), true);
+    await page.click('#copy-cli');
+    await page.waitForSelector('#cli-command:visible');
+    assert.equal(await page.textContent('#cli-command'), 'looplab train --preset sudoku-4x4 --set model.arch=trm --set model.loops=5');
 
     const { page: again } = await openPage(browser, hash);
     assert.equal(await again.inputValue('#preset'), 'sudoku-4x4');
@@ -190,6 +209,54 @@ test('the backend switch moves the lab to the CPU and into the hash; an unknown 
     assert.match(await bad.textContent('#message'), /Unknown backend "tpu".*gpu, cpu/);
     assert.equal(await bad.inputValue('#backend'), 'gpu');
     await bad.close();
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('at phone size the settings stack above the charts, which keep a readable size', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    for (const width of [390, 360]) {
+      await page.setViewportSize({ width, height: 844 });
+      const layout = await page.evaluate(() => {
+        const box = (id) => document.getElementById(id).getBoundingClientRect();
+        return {
+          scroll: document.documentElement.scrollWidth,
+          aside: document.querySelector('aside').getBoundingClientRect(),
+          charts: ['chart-loss', 'chart-acc', 'chart-depth', 'chart-exit'].map((id) => ({ id, w: box(id).width, h: box(id).height, top: box(id).top })),
+        };
+      });
+      assert.ok(layout.scroll <= width, `no sideways scrolling at ${width} px: ${layout.scroll}`);
+      assert.ok(layout.aside.width >= width - 1, `the settings take the whole width: ${layout.aside.width}`);
+      for (const c of layout.charts) {
+        assert.ok(c.w >= width - 60 && c.h >= 250, `${c.id} at ${width} px is ${c.w} x ${c.h}`);
+        assert.ok(c.top >= layout.aside.bottom, `${c.id} below the settings`);
+      }
+    }
+    await trainPast(page, 2);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+test('Start, Pause, Step and Reset stay in sight however far the settings scroll', async () => {
+  const { page, errors } = await openPage(browser, `#preset=automaton&${SMALL}`);
+  try {
+    const inSight = () => page.evaluate(() => ['start', 'pause', 'step', 'reset'].every((id) => {
+      const r = document.getElementById(id).getBoundingClientRect();
+      return r.top >= 0 && r.bottom <= window.innerHeight && r.width > 0;
+    }));
+    assert.equal(await inSight(), true, 'on arrival');
+    const scrolled = await page.evaluate(() => {
+      const aside = document.querySelector('aside');
+      aside.scrollTop = aside.scrollHeight;
+      return aside.scrollTop;
+    });
+    assert.ok(scrolled > 0, 'the settings are longer than the window');
+    assert.equal(await inSight(), true, 'with the settings scrolled to the end');
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();

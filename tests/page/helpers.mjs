@@ -161,3 +161,9 @@ GPUAdapter.prototype.requestDevice = async function (...args) {
   (self.looplabDevices ||= []).push(device);
   return device;
 };`;
+
+// Reset of a run with steps: the page asks first; confirm it.
+export async function confirmReset(page) {
+  await page.click('#reset');
+  await page.click('#reset-yes');
+}

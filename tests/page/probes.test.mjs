@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  browser, useBrowser, openPage, pixels, SMALL, SUDOKU, trainPast, download, probe, dataset, LOOPLAB, near,
+  browser, useBrowser, openPage, pixels, SMALL, SUDOKU, trainPast, download, probe, dataset, seriesCounts, LOOPLAB, near,
 } from './helpers.mjs';
 
 useBrowser();
@@ -32,8 +32,9 @@ test('the probe view draws a looped model\'s probes, agrees with the native prob
     const map = await dataset(page, '#probe-map');
     assert.deepEqual([map.rows, map.cols, map.state], [String(report.seq), String(report.attention.keys), '2.0.0.0'], 'query x key map of head 0 at the last iteration');
     assert.equal((await dataset(page, '#probe-change')).points, '1', 'one relative change');
-    assert.equal((await dataset(page, '#probe-entropy')).series, String(report.attention.heads), 'an entropy line per head');
-    assert.deepEqual(await dataset(page, '#probe-lens'), { series: '2', points: '4' }, 'token and exact accuracy at 2 iterations');
+    assert.equal(Object.keys(await seriesCounts(page, '#probe-entropy')).length, report.attention.heads, 'an entropy line per head');
+    assert.deepEqual(await seriesCounts(page, '#probe-lens'), { s0: 2, s1: 2 }, 'token and exact accuracy at 2 iterations');
+    assert.equal((await dataset(page, '#probe-lens')).points, '4');
     assert.equal((await dataset(page, '#probe-cka')).rows, '0', 'no twin, no CKA matrix');
     const before = await pixels(page, '#probe-map');
     await page.selectOption('#probe-head', '1');

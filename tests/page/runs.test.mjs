@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   browser, useBrowser, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, safetensorsHeader,
-  injectIntoWorker, REMEMBER_DEVICES, stepAbove,
+  injectIntoWorker, REMEMBER_DEVICES, stepAbove, confirmReset,
 } from './helpers.mjs';
 
 useBrowser();
@@ -23,13 +23,13 @@ test('save a checkpoint, export the history, load the checkpoint back; a garbage
     assert.equal(JSON.parse(meta.config).task.p, 11, 'the metadata holds the config');
 
     const csv = (await download(page, '#export-csv')).bytes.toString('utf8').trim().split('\n');
-    assert.equal(csv[0], 'step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s');
-    assert.ok(csv.length >= 2 && csv.slice(1).every((row) => row.split(',').length === 10), `one row per record: ${csv.join(' | ')}`);
+    assert.equal(csv[0], 'step,loss,train_acc,test_acc,train_exact,test_exact,test_loss,grad_norm,lr,elapsed_s,weight_norm,train_loss');
+    assert.ok(csv.length >= 2 && csv.slice(1).every((row) => row.split(',').length === csv[0].split(',').length), `one row per record: ${csv.join(' | ')}`);
     const json = JSON.parse((await download(page, '#export-json')).bytes.toString('utf8'));
     assert.equal(json.length, csv.length - 1, 'the JSON has the same records');
 
     // Reset and change a setting: loading the file brings back its step and its config.
-    await page.click('#reset');
+    await confirmReset(page);
     await stepIs(page, 0);
     await labReady(page);
     await page.fill('#task-p', '13');
@@ -66,7 +66,7 @@ test('the run is autosaved and resumed on reload; Reset deletes the autosave', a
     assert.equal(await points(page, '#chart-loss'), curve, 'the curves come back with the history');
     await trainPast(page, saved);
 
-    await page.click('#reset');
+    await confirmReset(page);
     await stepIs(page, 0);
     // The device line stays from before Reset: wait for the page's status, which says "ready" once the worker has
     // deleted the autosave and built the new lab.

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  browser, useBrowser, within, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, seriesCounts, plantedHistory, probe, dataset,
+  browser, useBrowser, within, labReady, openPage, stepCount, points, SMALL, stepIs, trainPast, download, seriesCounts, plantedHistory, probe, dataset, confirmReset,
 } from './helpers.mjs';
 
 useBrowser();
@@ -28,6 +28,18 @@ test('Step trains exactly one step; the depth plots and PNG downloads follow an 
     await page.waitForFunction(() => Number(document.getElementById('chart-exit').dataset.points) > 0, null, { timeout: 60_000 });
     assert.equal(await points(page, '#chart-exit'), 2 * depth, 'one histogram bar per exit iteration');
     assert.equal(await stepCount(page), 2, 'the sweep trains nothing');
+
+    // The loss chart has train and test loss; a chart's readout moves with the arrow keys, a digit hides a series.
+    assert.deepEqual(await seriesCounts(page, '#chart-loss'), { loss: 1, test_loss: 1 }, 'the evaluation record\'s train and test loss');
+    await page.focus('#chart-acc');
+    await page.keyboard.press('ArrowLeft');
+    assert.match((await dataset(page, '#chart-acc')).readout, /^step 2 · train: \d+(\.\d)?% · test: \d+(\.\d)?%$/, 'the last evaluation read out');
+    await page.keyboard.press('1');
+    assert.equal((await dataset(page, '#chart-acc')).hidden, 'train', 'the first series switched off');
+    assert.doesNotMatch((await dataset(page, '#chart-acc')).readout || '', /train:/, 'and out of the readout');
+    await page.keyboard.press('1');
+    assert.equal((await dataset(page, '#chart-acc')).hidden, undefined, 'and back on');
+    assert.match((await dataset(page, '#chart-acc')).readout, /train:/, 'and back in the readout');
 
     const png = await download(page, '#chart-acc + button.png');
     assert.equal(png.name, 'accuracy.png');
@@ -73,7 +85,7 @@ test('compare mode trains a looped model and its feedforward twin together; both
     assert.match(gain.evidence, /^last token accuracy of each held-out split, this model vs the twin: test: \d\.\d{3} /);
 
     // Changing the mode after Reset goes to the hash.
-    await page.click('#reset');
+    await confirmReset(page);
     await stepIs(page, 0);
     await labReady(page);
     await page.selectOption('#compare', 'params');
@@ -89,9 +101,14 @@ test('compare mode trains a looped model and its feedforward twin together; both
 test('phases from the Rust detector are shaded on the accuracy plot', async () => {
   const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
   try {
-    const bands = await page.evaluate(async (h) => (await import('./phases.js')).phaseBands(h), plantedHistory(true));
+    // The page's wasm module (initialized by app.js) and the bands drawn from its detector's phases.
+    const bands = await page.evaluate(async (h) => {
+      const [{ phases }, { phaseBands, PHASE_THRESHOLD }] = await Promise.all([import('./pkg/looplab.js'), import('./phases.js')]);
+      return phaseBands(phases(h, PHASE_THRESHOLD));
+    }, plantedHistory(true));
     assert.deepEqual(bands.map((b) => [b.label, b.from, b.to]), [['memorization', 20, 200], ['ID generalization', 200, 400], ['OOD generalization', 400, 400]]);
-    await page.evaluate((h) => window.looplabTest.records(h), plantedHistory(false));
+    // Planted records reach the page as the worker's own message would (posted from inside the worker).
+    await page.workers()[0].evaluate((records) => self.postMessage({ type: 'records', records, twinRecords: [], step: 400, stepsPerS: 0, trainedS: 0 }), plantedHistory(false));
     await page.waitForFunction(() => document.getElementById('chart-acc').dataset.bands === 'memorization,generalization');
     assert.deepEqual(errors, [], 'no console errors');
   } finally {

@@ -333,6 +333,19 @@ pub fn parse(text: &str, n: usize) -> Result<Board, LabError> {
     if box_shape(n).is_none() {
         return Err(err(format!("board side {n} is not supported; use 4, 6 or 9")));
     }
+    let given = text.chars().filter(|c| !c.is_whitespace()).count();
+    if given == 0 {
+        return Err(err(format!(
+            "the puzzle is empty: type one line of {} cells (digits 1-{n}, '.' or '0' for a blank)",
+            n * n
+        )));
+    }
+    if let Some(m) = [4, 6, 9].into_iter().find(|&m| m != n && m * m == given) {
+        return Err(err(format!(
+            "this is a {m}x{m} puzzle ({given} cells), but the model solves {n}x{n} boards ({} cells)",
+            n * n
+        )));
+    }
     let mut cells = vec![];
     for (pos, ch) in text.chars().enumerate().filter(|(_, c)| !c.is_whitespace()) {
         cells.push(match ch {
