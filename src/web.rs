@@ -159,9 +159,10 @@ impl WebLab {
         backend: String,
     ) -> Result<WebLab, JsValue> {
         let kind: BackendKind = backend.parse().map_err(js_error)?;
+        // Before anything is read: a damaged file is named as not the manifest's, not by its first bad tensor.
+        Lab::check_sha256(&bytes, &source, &sha256).map_err(js_error)?;
         let config = checkpoint::read_config(&bytes, &source).map_err(js_error)?;
-        let lab =
-            Lab::from_weights(&bytes, &source, Some(&sha256), kind, &sweep_depths(&config)).await.map_err(js_error)?;
+        let lab = Lab::from_weights(&bytes, &source, None, kind, &sweep_depths(&config)).await.map_err(js_error)?;
         Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
     }
 

@@ -23,6 +23,7 @@ const ui = {
   stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
   twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
   copyCli: $('copy-cli'), cli: $('cli-command'),
+  trained: $('trained'), loadTrained: $('load-trained'), trainedInfo: $('trained-info'),
   resetConfirm: $('reset-confirm'), resetQuestion: $('reset-question'), resetYes: $('reset-yes'), resetNo: $('reset-no'),
 };
 
@@ -72,6 +73,9 @@ const state = {
   trainedS: 0,      // seconds of training
   total: 0,
   saveKey: null,    // the autosave key of the lab's config (from the worker)
+  model: null,      // the manifest entry (www/models) of the form's preset and overrides, if there is one
+  trained: null,    // the manifest entry of the trained model the lab was loaded from
+  fetching: false,  // a trained model is being fetched or loaded
 };
 
 const solve = {
@@ -120,7 +124,7 @@ function clearMessage() {
 function render() {
   // An invalid setting (marked in the form) keeps a new run from starting.
   ui.start.disabled = state.running || (state.step === 0 && form?.invalid);
-  ui.start.textContent = state.step > 0 ? 'Resume' : 'Start';
+  ui.start.textContent = state.trained && state.step >= state.total ? 'Train on' : state.step > 0 ? 'Resume' : 'Start';
   ui.pause.disabled = !state.running;
   ui.reset.disabled = false;
   form.disabled = state.running || state.step > 0;
@@ -137,12 +141,32 @@ function render() {
   ui.save.disabled = ui.exportCsv.disabled = ui.exportJson.disabled = !state.ready;
   probes.enable(state.ready && !state.running);
   for (const v of [banditView, auditView, programView]) v.enable(state.ready && !state.running);
+  renderTrained();
   ui.step.textContent = state.step.toLocaleString('en-US');
   ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
   ui.status.textContent = state.running ? 'training…'
     : !state.ready ? 'not ready'
     : state.step > 0 ? 'paused' : 'ready';
 }
+
+// The Load trained model button, offered while the form's settings are those of a shipped model.
+function renderTrained() {
+  const model = state.model;
+  ui.trained.hidden = !model;
+  if (!model) return;
+  const holds = state.trained?.name === model.name;
+  ui.loadTrained.disabled = state.running || state.fetching || holds;
+  if (!state.fetching && ui.trained.dataset.state !== 'error') ui.trainedInfo.textContent = trainedSummary(model, holds);
+}
+
+// "3,000 steps, 87.0% exact on test (98.2% of cells), 331 KiB": a manifest entry's one line.
+function trainedSummary(model, loaded) {
+  const heldOut = model.splits.find((s) => s.split !== 'train') || model.splits[0];
+  const score = heldOut ? `, ${percent(heldOut.exact)} exact on ${heldOut.split} (${percent(heldOut.accuracy)} of tokens)` : '';
+  const what = `trained natively for ${model.steps.toLocaleString('en-US')} steps${score}`;
+  return loaded ? `The lab holds ${model.name}, ${what}.` : `${model.name}: ${what}; ${kib(model.bytes)}, fetched when asked.`;
+}
+const kib = (bytes) => `${Math.max(1, Math.round(bytes / 1024)).toLocaleString('en-US')} KiB`;
 
 // "42 s", "3 min 05 s", "1 h 02 min".
 function duration(seconds) {
@@ -232,7 +256,9 @@ worker.onmessage = ({ data: msg }) => {
       clearRun();
       state.ready = true;
       state.total = Number(msg.total);
-      if (msg.source === 'file') {
+      state.trained = msg.source === 'trained' ? msg.trained : null;
+      state.fetching = false;
+      if (msg.source === 'file' || msg.source === 'trained') {
         form.fromConfig(msg.config);
         state.compare = null;  // a file is one model
         ui.compare.value = 'off';
@@ -250,7 +276,10 @@ worker.onmessage = ({ data: msg }) => {
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
       clearMessage();
+      showTrainedScores(state.trained);
+      ui.trained.dataset.state = state.trained ? 'loaded' : '';
       state.saveKey = msg.saveKey;
+      offerTrained();
       const readyNote = [msg.note, lostSteps(msg)].filter(Boolean).join('\n');
       if (readyNote) showMessage(readyNote, msg.noteKind || 'info');
       // A problem with the URL (an unknown preset) outlives the lab's first start.
@@ -317,6 +346,10 @@ worker.onmessage = ({ data: msg }) => {
     case FROM_WORKER.error: {
       // The core's kind says what happened (protocol.js ERROR); the text is only shown.
       const noAdapter = msg.kind === ERROR.noAdapter;
+      if (state.fetching) {
+        trainedFailed(`the lab refused it: ${msg.message}`);
+        if (!noAdapter) break;
+      }
       state.running = false;
       state.solving = false;
       if (!state.ready && !noAdapter) ui.device.textContent = 'not started';
@@ -355,6 +388,12 @@ worker.onerror = (event) => {
 
 ui.start.addEventListener('click', () => {
   clearMessage();
+  // A trained model at its last step trains on for as many steps again.
+  if (state.trained && state.step >= state.total) {
+    state.total = state.step + state.trained.steps;
+    ui.total.textContent = `of ${state.total.toLocaleString('en-US')}`;
+    send(TO_WORKER.trainOn, { steps: state.total });
+  }
   state.running = true;
   render();
   send(TO_WORKER.start);
@@ -491,7 +530,92 @@ function settingsChanged() {
   else clearMessage();
   if (problem) showMemory(null);
   else planMemory();
+  offerTrained();
 }
+// ---- trained models: www/models, written by `looplab export` (docs/cli.md), listed in its manifest ----
+const MANIFEST = new URL('./models/manifest.json', import.meta.url);
+let manifest = null;  // the promise of the manifest's entries, fetched once per visit ([] when there is none)
+function loadManifest() {
+  manifest ||= fetch(MANIFEST).then(async (r) => {
+    if (!r.ok) throw new Error(`${MANIFEST.pathname} answered ${r.status} ${r.statusText}`);
+    const m = await r.json();
+    if (!Array.isArray(m?.models)) throw new Error(`${MANIFEST.pathname} has no "models" list`);
+    return m.models;
+  }).catch((e) => {
+    console.warn(`No trained models are offered: ${errorMessage(e)}`);
+    return [];
+  });
+  return manifest;
+}
+const sameOverrides = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+// Offers the manifest's model of the form's preset and overrides, if it has one.
+async function offerTrained() {
+  const models = await loadManifest();
+  const overrides = form.overrides();
+  const model = models.find((m) => m.preset === form.preset && sameOverrides(m.overrides || [], overrides)) || null;
+  if (model !== state.model) ui.trained.dataset.state = '';
+  state.model = model;
+  render();
+}
+// The trained model's scores from its manifest entry (its history was not shipped, only the weights): the
+// numbers, and dotted lines on the accuracy chart.
+const NO_HISTORY = 'no history shipped: Train on adds one';
+function showTrainedScores(model) {
+  lossChart.options.empty = accChart.options.empty = model ? NO_HISTORY : undefined;
+  accChart.setReferences(model ? model.splits.map((s, i) => ({ y: s.accuracy, label: `${model.name} ${s.split}`, color: splitColor(s.split, i) })) : []);
+  lossChart.redraw();
+  if (!model) return;
+  const split = (name) => model.splits.find((s) => s.split === name);
+  const train = split('train');
+  const heldOut = model.splits.find((s) => s.split !== 'train');
+  ui.loss.textContent = train ? train.loss.toFixed(4) : '–';
+  ui.trainAcc.textContent = train ? percent(train.accuracy) : '–';
+  ui.testAcc.textContent = heldOut ? percent(heldOut.accuracy) : '–';
+}
+function trainedFailed(why) {
+  state.fetching = false;
+  ui.trained.dataset.state = 'error';
+  ui.trainedInfo.textContent = 'Not loaded (see the message above).';
+  showMessage(`Could not load the trained model ${state.model?.name ?? ''}: ${why}`);
+}
+// Fetches the file (the line beside the button counts its bytes), then the worker builds the lab from it and
+// checks it against the manifest's sha256.
+ui.loadTrained.addEventListener('click', async () => {
+  const model = state.model;
+  if (!model) return;
+  clearMessage();
+  state.fetching = true;
+  ui.trained.dataset.state = 'fetching';
+  render();
+  const url = new URL(model.file, MANIFEST);
+  let bytes;
+  try {
+    const r = await fetch(url);
+    if (!r.ok) throw new Error(`${url.pathname} answered ${r.status} ${r.statusText}`);
+    const total = Number(r.headers.get('content-length')) || model.bytes;
+    const reader = r.body.getReader();
+    const chunks = [];
+    let got = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      got += value.length;
+      ui.trainedInfo.textContent = `Fetching ${model.file}: ${kib(got)} of ${kib(total)}…`;
+    }
+    bytes = new Uint8Array(got);
+    let at = 0;
+    for (const c of chunks) { bytes.set(c, at); at += c.length; }
+  } catch (e) {
+    trainedFailed(`fetching ${url.pathname} failed: ${errorMessage(e)}`);
+    render();
+    return;
+  }
+  ui.trained.dataset.state = 'loading';
+  ui.trainedInfo.textContent = `Building the lab from ${model.file} (${kib(bytes.length)}), checking its sha256…`;
+  worker.postMessage({ type: TO_WORKER.loadTrained, bytes: bytes.buffer, name: `models/${model.file}`, model, backend: state.backend }, [bytes.buffer]);
+});
+
 $('fields').addEventListener('input', settingsChanged);
 $('fields').addEventListener('change', settingsChanged);
 // A new preset (or a hash edited by hand) rebuilds the form and the lab.
@@ -502,6 +626,7 @@ function newSettings(problem) {
   if (problem) showMessage(problem);
   else clearMessage();
   send(TO_WORKER.create, { autosave: true });
+  offerTrained();
 }
 form.select.addEventListener('change', () => {
   form.build(form.select.value);

@@ -16,6 +16,11 @@ export const TO_WORKER = Object.freeze({
   reset: 'reset',
   /** {bytes, name}: a checkpoint file */
   load: 'load',
+  /** {bytes, name, model}: a trained model's weights-only file and its manifest entry (www/models/manifest.json),
+   * refused unless its sha256 is the entry's */
+  loadTrained: 'load-trained',
+  /** {steps}: a lab at its last step trains on to this total (a trained model's Start) */
+  trainOn: 'train-on',
   /** {json}: a matmul tuning table kept from an earlier `ready` (the GPU skips its startup trial) */
   matmulTuning: 'matmul-tuning',
   start: 'start',
@@ -43,7 +48,8 @@ export const TO_WORKER = Object.freeze({
 
 /** Worker -> page. */
 export const FROM_WORKER = Object.freeze({
-  /** {device, fallback, config, step, total, backend, history, trainedS, memory, saveKey, matmulTuning, twin, source, note, noteKind} */
+  /** {device, fallback, config, step, total, backend, history, trainedS, memory, saveKey, matmulTuning, twin, source, note, noteKind,
+   * trained: the manifest entry when `source` is 'trained'} */
   ready: 'ready',
   /** {records, twinRecords, step, stepsPerS, trainedS} */
   records: 'records',

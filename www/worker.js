@@ -171,6 +171,19 @@ async function load(msg) {
   if (ok) labKey = null;
 }
 
+// A trained model (www/models): its weights at the step they were trained to, with a fresh optimizer state; the
+// core refuses bytes whose sha256 is not the manifest's. The depth view is swept at once, so it shows the trained
+// model without a Start.
+async function loadTrained(msg) {
+  const { model } = msg;
+  const build = async () => ({ lab: await WebLab.fromWeights(new Uint8Array(msg.bytes), msg.name, model.sha256, msg.backend), twin: null });
+  const note = `Loaded the trained model ${model.name} (step ${model.steps.toLocaleString('en-US')}). Start trains on from it; Reset starts again from step 0.`;
+  const ok = await openLab(msg.backend, build, { source: 'trained', trained: model, note }, true);
+  if (!ok) return;
+  labKey = null;
+  await sweep();
+}
+
 // Saves the lab (and the twin, in the same transaction) unless its step is saved already; tells the page the step
 // it saved ({type: FROM_WORKER.saved, step}) or why it could not.
 async function saveNow() {
@@ -335,6 +348,12 @@ async function handle(msg) {
     }
     case TO_WORKER.load:
       await load(msg);
+      break;
+    case TO_WORKER.loadTrained:
+      await loadTrained(msg);
+      break;
+    case TO_WORKER.trainOn:
+      if (lab && !running && lab.step() >= lab.totalSteps()) lab.setTotalSteps(msg.steps);
       break;
     case TO_WORKER.start:
       speed = msg.speed;

@@ -76,17 +76,23 @@ impl Lab {
         extra_depths: &[usize],
     ) -> Result<Lab, LabError> {
         if let Some(want) = sha256 {
-            let got = export::sha256_hex(bytes);
-            if !got.eq_ignore_ascii_case(want.trim()) {
-                return Err(LabError::Checkpoint {
-                    path: source.to_string(),
-                    what: format!("its sha256 is {got}, but the manifest says {want}: the file is damaged or not the one the manifest lists"),
-                });
-            }
+            Self::check_sha256(bytes, source, want)?;
         }
         let backend = Backend::open(backend).await?;
         let trainer = checkpoint::restore_weights(bytes, source, backend, extra_depths, &[]).await?;
         Ok(Lab { trainer })
+    }
+
+    /// Refuses `bytes` unless their sha256 is `want` (a manifest's): a damaged file or not the one it lists.
+    pub fn check_sha256(bytes: &[u8], source: &str, want: &str) -> Result<(), LabError> {
+        let got = export::sha256_hex(bytes);
+        if got.eq_ignore_ascii_case(want.trim()) {
+            return Ok(());
+        }
+        Err(LabError::Checkpoint {
+            path: source.to_string(),
+            what: format!("its sha256 is {got}, but the manifest says {want}: the file is damaged or not the one the manifest lists"),
+        })
     }
 
     /// The planned memory of the run, per use.
