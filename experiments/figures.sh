@@ -23,6 +23,7 @@ plot() {
 plot $R/2026-11-28-audit/training.svg $R/2026-11-28-audit/multiplication $R/2026-11-28-audit/multiplication-ff
 plot $R/2026-11-28-composition-cpu/training.svg $R/2026-11-28-composition-cpu/{looped,ff}.history.json
 plot $R/2026-11-28-stage-mirroring-cpu/training.svg $R/2026-11-28-stage-mirroring-cpu/{looped,ff}.history.json
+plot $R/grokking/2026-12-01.training.svg $R/grokking/2026-12-01.history.json
 plot $R/bandit-cpu/training.svg $R/bandit-cpu/history.json $R/bandit-cpu/history-looped.json
 # Four runs of five splits overlaid are too many lines for one legend (and the SVG of dashed lines too big):
 # one figure per run, a colour per split.
