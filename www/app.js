@@ -149,12 +149,13 @@ function render() {
     : state.step > 0 ? 'paused' : 'ready';
 }
 
-// The Load trained model button, offered while the form's settings are those of a shipped model.
+// The Load trained model button, offered while the form's settings are those of a shipped model and no run of
+// them has steps (loading would replace it, and training on would overwrite its autosave: Reset first).
 function renderTrained() {
   const model = state.model;
-  ui.trained.hidden = !model;
-  if (!model) return;
-  const holds = state.trained?.name === model.name;
+  const holds = state.trained?.name === model?.name;
+  ui.trained.hidden = !model || (state.step > 0 && !holds);
+  if (ui.trained.hidden) return;
   ui.loadTrained.disabled = state.running || state.fetching || holds;
   if (!state.fetching && ui.trained.dataset.state !== 'error') ui.trainedInfo.textContent = trainedSummary(model, holds);
 }
