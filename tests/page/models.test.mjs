@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { browser, useBrowser, openPage, solve, scrub, stepCount, stepAbove, points, probe } from './helpers.mjs';
+import { browser, useBrowser, openPage, solve, scrub, stepCount, stepAbove, points, probe, confirmReset } from './helpers.mjs';
 
 useBrowser();
 
@@ -60,6 +60,12 @@ test('the shipped sudoku-4x4 model loads through the button, solves a typed puzz
     await page.click('#pause');
     await page.waitForSelector('#pause:disabled', { timeout: 30_000 });
     assert.match(await page.textContent('#step-total'), new RegExp(`of ${(2 * SUDOKU.steps).toLocaleString('en-US')}`));
+
+    // Reset: a fresh lab from step 0, and the trained model offered again.
+    await confirmReset(page);
+    await page.waitForSelector('#load-trained:enabled', { timeout: 30_000 });
+    assert.equal(await stepCount(page), 0);
+    assert.equal(await page.textContent('#start'), 'Start');
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();
