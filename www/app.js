@@ -11,11 +11,12 @@ import { DepthView } from './depth.js';
 import { phaseBands, splitColor, PHASE_THRESHOLD } from './phases.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
 import { TO_WORKER, FROM_WORKER, ERROR, errorMessage } from './protocol.js';
+import { webgpuProblem, deviceNote } from './environment.js';
 
 const $ = (id) => document.getElementById(id);
 
 const ui = {
-  start: $('start'), pause: $('pause'), reset: $('reset'), useCpu: $('use-cpu'), cpuOffer: $('cpu-offer'),
+  start: $('start'), deviceNote: $('device-note'), pause: $('pause'), reset: $('reset'), useCpu: $('use-cpu'), cpuOffer: $('cpu-offer'),
   step: $('step-count'), total: $('step-total'), rate: $('steps-per-s'), device: $('device'), message: $('message'),
   status: $('status'), loss: $('last-loss'), trainAcc: $('last-train-acc'), testAcc: $('last-test-acc'),
   save: $('save'), loadFile: $('load-file'), exportCsv: $('export-csv'), exportJson: $('export-json'),
@@ -273,6 +274,8 @@ worker.onmessage = ({ data: msg }) => {
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
       for (const v of [banditView, auditView, programView]) v.setTask(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
+      ui.deviceNote.textContent = deviceNote({ backend: msg.backend, fallback: msg.fallback, adapter: msg.adapter || {} }) || '';
+      ui.deviceNote.hidden = !ui.deviceNote.textContent;
       showMemory(msg.memory);
       ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
       ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
@@ -646,8 +649,9 @@ window.addEventListener('hashchange', () => {
 const firstHash = parseHash(location.hash);
 let hashProblem = form.fromHash(firstHash) || firstHash.problems[0] || null;
 if (hashProblem) showMessage(hashProblem);
-if (!navigator.gpu && state.backend === 'gpu') {
-  showMessage('This browser does not support WebGPU (navigator.gpu is missing), so training cannot use the GPU.');
+const noWebgpu = webgpuProblem({ secure: window.isSecureContext, hasGpu: !!navigator.gpu, origin: location.origin });
+if (noWebgpu && state.backend === 'gpu') {
+  showMessage(noWebgpu);
   ui.device.textContent = 'no WebGPU';
   ui.cpuOffer.hidden = false;
 } else {

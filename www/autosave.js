@@ -43,9 +43,13 @@ function named(error) {
     + 'training goes on without autosaves until then');
 }
 
-// SHA-256 of the config's JSON: the page's config and a lab's config serialize the same way.
+// SHA-256 of the config's JSON: the page's config and a lab's config serialize the same way. Outside a secure
+// context (plain http from another machine) there is no crypto.subtle: the JSON itself is the key there, which
+// is another origin's database anyway, so the cpu backend still autosaves.
 export async function keyOf(config) {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(JSON.stringify(config)));
+  const json = JSON.stringify(config);
+  if (!globalThis.crypto?.subtle) return json;
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(json));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 

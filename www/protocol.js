@@ -48,7 +48,7 @@ export const TO_WORKER = Object.freeze({
 
 /** Worker -> page. */
 export const FROM_WORKER = Object.freeze({
-  /** {device, fallback, config, step, total, backend, history, trainedS, memory, saveKey, matmulTuning, twin, source, note, noteKind,
+  /** {device, fallback, adapter (the browser's adapter info on the gpu backend, else null), config, step, total, backend, history, trainedS, memory, saveKey, matmulTuning, twin, source, note, noteKind,
    * trained: the manifest entry when `source` is 'trained'} */
   ready: 'ready',
   /** {records, twinRecords, step, stepsPerS, trainedS} */

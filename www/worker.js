@@ -4,6 +4,7 @@
 import init, { WebLab, presetConfig, planMemory, matmulTuning, setMatmulTuning } from './pkg/looplab.js';
 import * as autosave from './autosave.js';
 import { TO_WORKER, FROM_WORKER, ERROR, errorKind, errorMessage, withPrefix } from './protocol.js';
+import { webgpuProblem } from './environment.js';
 
 let lab = null;
 let twin = null;          // the feedforward twin in compare mode
@@ -44,14 +45,17 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Says whether WebGPU can be used here before asking wasm for a lab, and names the adapter
 // (wgpu leaves the name empty on the web; the browser's adapter info has vendor and architecture).
 async function probeWebgpu() {
-  if (!('gpu' in navigator) || !navigator.gpu) return { problem: 'this browser does not expose WebGPU (navigator.gpu is missing)' };
+  const missing = webgpuProblem({ secure: self.isSecureContext, hasGpu: !!navigator.gpu, origin: self.location.origin });
+  if (missing) return { problem: missing };
+  const none = (why) => ({ problem: `No WebGPU adapter is available: ${why}.` });
   try {
     const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return { problem: 'navigator.gpu.requestAdapter() returned no adapter' };
-    const info = adapter.info || {};
-    return { name: [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') };
+    if (!adapter) return none('navigator.gpu.requestAdapter() returned no adapter');
+    const { vendor, architecture, description, isFallbackAdapter = adapter.isFallbackAdapter } = adapter.info || {};
+    const info = { vendor, architecture, description, isFallbackAdapter: !!isFallbackAdapter };
+    return { name: [vendor, architecture, description].filter(Boolean).join(' '), info };
   } catch (e) {
-    return { problem: `requestAdapter failed: ${errorMessage(e)}` };
+    return none(`requestAdapter failed: ${errorMessage(e)}`);
   }
 }
 
@@ -73,13 +77,14 @@ async function openLab(backend, build, info, keep = false) {
   await stopLoop();
   if (!keep) dropLab();
   let adapterName = '';
+  let adapter = null;
   if (backend === 'gpu') {
     const probe = await probeWebgpu();
     if (probe.problem) {
-      post({ type: FROM_WORKER.error, kind: ERROR.noAdapter, message: `No WebGPU adapter is available: ${probe.problem}.` });
+      post({ type: FROM_WORKER.error, kind: ERROR.noAdapter, message: probe.problem });
       return false;
     }
-    adapterName = probe.name;
+    ({ name: adapterName, info: adapter } = probe);
   }
   let next;
   try {
@@ -103,7 +108,7 @@ async function openLab(backend, build, info, keep = false) {
   let device = lab.device();
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
-    type: FROM_WORKER.ready, device, fallback: lab.isFallback(), config: lab.config(), step: lab.step(), total: lab.totalSteps(),
+    type: FROM_WORKER.ready, device, fallback: lab.isFallback(), adapter, config: lab.config(), step: lab.step(), total: lab.totalSteps(),
     backend, history: lab.history(), trainedS, memory: labMemory, saveKey, matmulTuning: matmulTuning(),
     twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
   });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import {
-  CHROMIUM, browser, useBrowser, openPage, stepCount, points, pixels, SMALL, trainPast,
+  CHROMIUM, URL as PAGE_URL, browser, useBrowser, openPage, labReady, stepCount, points, pixels, SMALL, trainPast,
 } from './helpers.mjs';
 
 useBrowser();
@@ -14,6 +14,9 @@ test('page loads, shows the device, trains, pauses and resets', async () => {
   try {
     const device = await page.textContent('#device');
     assert.ok(device.length > 0 && !/no WebGPU/i.test(device), `device shown: ${device}`);
+    // The page tests run on SwiftShader: the note suggesting something smaller is shown.
+    assert.equal(await page.isVisible('#device-note'), true, 'a software adapter gets a note');
+    assert.match(await page.textContent('#device-note'), /software adapter.*smaller settings.*Load trained model/);
     assert.equal(await page.isHidden('#message'), true, `no message at load: ${await page.textContent('#message')}`);
     assert.equal(await stepCount(page), 0);
     const emptyLoss = await pixels(page, '#chart-loss');
@@ -158,6 +161,37 @@ test('without WebGPU the page says so and offers the CPU backend', async () => {
   }
 });
 
+test('over plain http from another host the page names the insecure context and its fix; the CPU backend works', async () => {
+  // http://looplab.test is not localhost, so Chromium hides navigator.gpu and crypto.subtle as it would for a
+  // page opened from another machine's address; its requests are answered by the real server.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const real = new URL(PAGE_URL);
+  await context.route('http://looplab.test/**', async (route) => {
+    const path = new URL(route.request().url()).pathname;
+    await route.fulfill({ response: await route.fetch({ url: new URL(path, real).href }) });
+  });
+  try {
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+    await page.goto(`http://looplab.test/#${SMALL}`);
+    await labReady(page);
+    assert.equal(await page.evaluate(() => window.isSecureContext), false);
+    const message = await page.textContent('#message');
+    assert.match(message, /not in a secure context/);
+    assert.match(message, /https/);
+    assert.match(message, /http:\/\/localhost:80\//);
+    assert.equal(await page.isVisible('#use-cpu'), true, 'a CPU button is offered');
+    await page.click('#use-cpu');
+    // The lab's autosave key needs no crypto.subtle: the cpu lab comes up.
+    await page.waitForFunction(() => /cpu/i.test(document.getElementById('device').textContent), null, { timeout: 30_000 });
+    assert.equal(await page.isHidden('#message'), true, 'message cleared once the CPU lab is ready');
+    assert.deepEqual(errors, [], 'no page errors');
+  } finally {
+    await context.close();
+  }
+});
+
 test('the preset picker rebuilds the form and round-trips through the URL hash', async () => {
   const { page, errors } = await openPage(browser, '#preset=maze&model.loops=7');
   try {
@@ -203,6 +237,7 @@ test('the backend switch moves the lab to the CPU and into the hash; an unknown 
     await page.selectOption('#backend', 'cpu');
     await page.waitForFunction(() => document.getElementById('device').textContent.startsWith('cpu'), null, { timeout: 30_000 });
     assert.match(await page.evaluate(() => location.hash), /&backend=cpu$/);
+    assert.equal(await page.isHidden('#device-note'), true, 'the cpu backend is slow by choice: no note');
     await trainPast(page, 2);
     assert.equal(await page.isDisabled('#backend'), true, 'the backend is fixed once a run has steps');
     const { page: bad } = await openPage(browser, `#task.p=11&${SMALL}&backend=tpu`);
