@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # looplab build and test entry point.
-#   ./build.sh serve   install what is missing, build the wasm package into www/pkg, serve www/ on http://127.0.0.1:8080
+#   ./build.sh dist [DIR]  install only what the wasm package needs (the wasm32 target, wasm-bindgen, wasm-pack),
+#                      build it into www/pkg, and write the page as a folder for any static host (default dist/)
+#   ./build.sh serve   ./build.sh dist, then serve dist/ on http://127.0.0.1:8080 (no test tools installed)
 #   ./build.sh test    install what is missing, then: rustfmt and clippy gates, the page's JS unit tests (node),
 #                      native tests, browser (wasm) tests, page (Playwright) tests
 #   ./build.sh bench   native benchmarks (`looplab bench`)
@@ -105,18 +107,49 @@ install_npm() {
   npm ci --no-audit --no-fund
 }
 
-install_all() {
-  install_apt
+# What building the wasm package needs, and nothing the tests need.
+install_build() {
   install_rust_target
-  install_rust_components
   install_wasm_bindgen_cli
   install_wasm_pack
+}
+
+install_all() {
+  install_apt
+  install_build
+  install_rust_components
   install_npm
 }
 
 build_wasm() {
   # Cargo.toml turns wasm-opt off: Debian's binaryen breaks wasm-bindgen 0.2.130 output.
   wasm-pack build --release --target web --out-dir www/pkg --no-pack
+}
+
+# What the page loads, relative to www/: index.html, its modules and worker, style.css, the wasm package and the
+# shipped trained models (tests/js/dist.test.mjs checks that every path the page imports or fetches is one of these).
+dist_files() {
+  (cd www && printf '%s\n' index.html style.css *.js pkg/*.js pkg/*.wasm models/manifest.json models/*.safetensors)
+}
+
+# Copies dist_files from www/ into $1, only those that changed, and removes what is no longer shipped. A folder
+# that holds something other than a looplab build is refused rather than emptied.
+write_dist() {
+  local dir="$1" f files
+  if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && ! grep -qs '<title>looplab</title>' "$dir/index.html"; then
+    fail "$dir is not empty and holds no looplab page; give ./build.sh dist an empty or new folder"
+  fi
+  mapfile -t files < <(dist_files)
+  for f in "${files[@]}"; do
+    [ -f "www/$f" ] || fail "www/$f is missing (the page needs it)"
+    mkdir -p "$dir/$(dirname "$f")"
+    cmp -s "www/$f" "$dir/$f" || cp -p "www/$f" "$dir/$f"
+  done
+  (cd "$dir" && find . -type f | sed 's|^\./||') | while read -r f; do
+    printf '%s\n' "${files[@]}" | grep -qxF "$f" || rm -f "$dir/$f"
+  done
+  find "$dir" -mindepth 1 -type d -empty -delete
+  echo "$dir: $(du -sh "$dir" | cut -f1) in ${#files[@]} files"
 }
 
 # The format and lint gates, native and wasm32 (src/web is compiled only there).
@@ -189,14 +222,19 @@ python_tests() {
 
 cmd="${1:-}"
 case "$cmd" in
-  serve)
-    stage "install" install_all
+  dist | serve)
+    DIST_DIR="dist"
+    [ "$cmd" = dist ] && DIST_DIR="${2:-dist}"
+    stage "install (wasm build tools)" install_build
     stage "build wasm package" build_wasm
-    check_mime
+    stage "write $DIST_DIR/" write_dist "$DIST_DIR"
     print_timings
-    echo
-    echo "serving www/ at http://127.0.0.1:$PORT/  (Ctrl-C to stop)"
-    exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www
+    if [ "$cmd" = serve ]; then
+      check_mime
+      echo
+      echo "serving $DIST_DIR/ at http://127.0.0.1:$PORT/  (Ctrl-C to stop)"
+      exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$DIST_DIR"
+    fi
     ;;
   test)
     t_all=$SECONDS
@@ -222,7 +260,7 @@ case "$cmd" in
     print_timings
     ;;
   *)
-    echo "usage: $0 serve|test|bench|python-test" >&2
+    echo "usage: $0 dist [DIR]|serve|test|bench|python-test" >&2
     exit 2
     ;;
 esac
