@@ -10,6 +10,7 @@
 #                      numpy and pytest (.venv at the repo root, or $LOOPLAB_VENV; created once), the release binary
 # Every install step checks first, so a second run installs nothing.
 set -euo pipefail
+CALLER_DIR="$PWD"  # a DIR given to `dist` is relative to where build.sh was called from
 cd "$(dirname "$0")"
 
 WASM_PACK_VERSION=0.15.1
@@ -136,6 +137,9 @@ dist_files() {
 # that holds something other than a looplab build is refused rather than emptied.
 write_dist() {
   local dir="$1" f files
+  case "$(realpath -m "$dir")/" in
+    "$(realpath www)"/*) fail "$dir is inside www/, which dist copies from; give ./build.sh dist another folder" ;;
+  esac
   if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && ! grep -qs '<title>looplab</title>' "$dir/index.html"; then
     fail "$dir is not empty and holds no looplab page; give ./build.sh dist an empty or new folder"
   fi
@@ -224,7 +228,9 @@ cmd="${1:-}"
 case "$cmd" in
   dist | serve)
     DIST_DIR="dist"
-    [ "$cmd" = dist ] && DIST_DIR="${2:-dist}"
+    if [ "$cmd" = dist ] && [ -n "${2:-}" ]; then
+      case "$2" in /*) DIST_DIR="$2" ;; *) DIST_DIR="$CALLER_DIR/$2" ;; esac
+    fi
     stage "install (wasm build tools)" install_build
     stage "build wasm package" build_wasm
     stage "write $DIST_DIR/" write_dist "$DIST_DIR"
