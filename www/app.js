@@ -16,8 +16,8 @@ import { webgpuProblem, deviceNote } from './environment.js';
 const $ = (id) => document.getElementById(id);
 
 const ui = {
-  start: $('start'), deviceNote: $('device-note'), pause: $('pause'), reset: $('reset'), useCpu: $('use-cpu'), cpuOffer: $('cpu-offer'),
-  step: $('step-count'), total: $('step-total'), rate: $('steps-per-s'), device: $('device'), message: $('message'),
+  start: $('start'), pause: $('pause'), reset: $('reset'), useCpu: $('use-cpu'), cpuOffer: $('cpu-offer'),
+  step: $('step-count'), total: $('step-total'), rate: $('steps-per-s'), device: $('device'), deviceNote: $('device-note'), message: $('message'),
   status: $('status'), loss: $('last-loss'), trainAcc: $('last-train-acc'), testAcc: $('last-test-acc'),
   save: $('save'), loadFile: $('load-file'), exportCsv: $('export-csv'), exportJson: $('export-json'),
   recoverOffer: $('recover-offer'), recoverGpu: $('recover-gpu'), recoverCpu: $('recover-cpu'),

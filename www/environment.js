@@ -25,7 +25,7 @@ export function isSoftwareAdapter({ backend, fallback = false, adapter = {} }) {
   return SOFTWARE.test([adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' '));
 }
 
-// The one-line note under the device for a software adapter (null otherwise): it trains correctly but slowly.
+// The one-line note under the buttons for a software adapter (null otherwise): it trains correctly but slowly.
 export function deviceNote(lab) {
   if (!isSoftwareAdapter(lab)) return null;
   return 'A software adapter: correct but slow. Try smaller settings (fewer train.steps, a smaller model.d_model'
