@@ -71,7 +71,10 @@ proptest! {
                 prop_assert!(matches!(e, LabError::Input(_)));
                 let msg = e.to_string();
                 prop_assert!(msg.starts_with("sudoku: "), "{}", msg);
-                let named = ["board side", "bad character", "wrong length", "break a rule", "no solution", "several solutions"];
+                let named = [
+                    "board side", "is empty", "but the model solves", "bad character", "wrong length", "break a rule",
+                    "no solution", "several solutions",
+                ];
                 prop_assert!(named.iter().any(|w| msg.contains(w)), "{}", msg);
                 if msg.contains("bad character") {
                     prop_assert!(msg.contains(" at position "), "{}", msg);
