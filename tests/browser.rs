@@ -173,6 +173,14 @@ async fn probe_with_a_twin_reports_shapes_and_leaves_training_alone() {
     assert!(format!("{:?}", own).contains("the twin must be another lab"), "{own:?}");
 }
 
+/// Relative difference the browser's losses may have from the native ones: one f32 rounding (2^-23), the initial weights
+/// being equal bit for bit. Every transcendental goes through `libm` (same bits), but the cpu backend's products
+/// are not bit-identical across targets: natively the `gemm` crate's AVX2/AVX-512 kernels fuse multiply-adds, in
+/// wasm its portable kernel does not (about 60% of the elements of a 16x16x16 product differ in the last bit).
+/// Since SwiGLU's sigmoid went through `exp_fast` that reaches the recorded loss: step 2 differs by one f32 ulp
+/// (2.7308104 natively, 2.7308106 in the browser; steps 1 and 3-5 equal), measured 2026-12-01.
+const LOSS_TOLERANCE: f64 = f32::EPSILON as f64;
+
 /// The page's build initializes the reference model to the very bits the native build does (libm, not the
 /// platform's math library), and its first losses on the cpu backend match the native run's (see
 /// tests/reference/mod.rs for the tolerance and why).
@@ -187,6 +195,6 @@ async fn initial_weights_and_first_losses_match_the_native_run() {
         web_sys::console::log_1(
             &format!("step {}: {loss:?} vs native {expected:?} ({rel:e} relative)", step + 1).into(),
         );
-        assert!(rel <= reference::LOSS_TOLERANCE, "step {}: loss {loss:e} vs native {expected:e}", step + 1);
+        assert!(rel <= LOSS_TOLERANCE, "step {}: loss {loss:e} vs native {expected:e}", step + 1);
     }
 }

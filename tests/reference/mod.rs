@@ -14,15 +14,6 @@ pub const INITIAL_WEIGHTS_CRC32: u32 = 0x62f3_6922;
 pub const FIRST_LOSSES: [f64; 5] =
     [2.89566707611084, 2.7308104038238525, 2.9135379791259766, 2.935577154159546, 2.728280782699585];
 
-/// Relative difference the losses may have across targets: none. The recorded loss is a sum of f32 per-row
-/// losses, and the two targets' arithmetic differs only below that precision: every transcendental goes through
-/// `libm` (same bits), but the cpu backend's products are not bit-identical across targets: natively the `gemm`
-/// crate's AVX2/AVX-512 kernels fuse multiply-adds, in wasm its portable kernel does not (measured with
-/// matrixmultiply, the crate before it: about 60% of the elements of a 16x16x16 product differed in the last bit).
-/// Those differences stay below an f32 loss's rounding for these five steps; were a kernel change to expose them,
-/// the tightest tolerance that holds is about 1e-7 (one f32 rounding of the loss).
-pub const LOSS_TOLERANCE: f64 = 0.0;
-
 /// A small looped model with random-depth sampling, so the initialization, the batch and depth sampling (log,
 /// exp) and every kind of cpu kernel take part.
 pub fn config() -> LabConfig {
