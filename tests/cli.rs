@@ -836,6 +836,18 @@ fn runs_record_their_config_and_are_not_overwritten() {
     assert_eq!(last.0[10], last.1["weight_norm"].as_f64().unwrap());
     assert!(last.0[10] > 0.0);
     assert_eq!(last.0[16], last.1["splits"][2]["accuracy"].as_f64().unwrap(), "test_ood_acc");
+    // It reads back as the same records (the second split, test_id, is the one the scalar test columns repeat),
+    // and `plot` and `compare` take it in place of the JSON.
+    let json = std::fs::read_to_string(format!("{comp}/history.json")).unwrap();
+    let read = looplab::train::read_history_csv(&csv, "history.csv").unwrap();
+    assert_eq!(read, looplab::train::read_history(&json, "history.json").unwrap());
+    std::fs::copy(format!("{comp}/history.csv"), path("composition.history.csv")).unwrap();
+    let (code, out, err) = looplab(&["compare", &comp, &path("composition.history.csv")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("test_ood accuracy") && out.lines().next().unwrap().contains("composition.history.csv"),
+        "{out}"
+    );
 
     let (code, json, _) = looplab(&["presets", "--json"]);
     let presets: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();

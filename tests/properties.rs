@@ -1,7 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Property tests over every parser and loader a user's input reaches: Sudoku and maze text, `--set key=value`,
 //! the page's URL hash (through `LabConfig::from_preset`, the validator behind the wasm `presetConfig`), history
-//! JSON, and checkpoint bytes (truncated, flipped bits, an oversized header length, a wrong dtype, shape or
+//! JSON and CSV, and checkpoint bytes (truncated, flipped bits, an oversized header length, a wrong dtype, shape or
 //! name). 10,000 cases each: nothing panics, and every error names what is wrong (the key, line, column,
 //! position or tensor where there is one).
 
@@ -13,7 +13,7 @@ use looplab::model::Params;
 use looplab::program::MemoryPlan;
 use looplab::rng::Rng;
 use looplab::tasks::{maze, sudoku};
-use looplab::train::{checkpoint, read_history, Trainer};
+use looplab::train::{checkpoint, read_history, read_history_csv, Trainer};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -135,7 +135,7 @@ proptest! {
 
     #[test]
     fn history_json_is_read_or_refused_with_a_place(text in prop_oneof![
-        mutated_history(),
+        mutated_history(false),
         text_of("[]{}\":,0123456789.e-truefalsn step loss", 0..60),
     ]) {
         match read_history(&text, "history.json") {
@@ -144,6 +144,20 @@ proptest! {
                 let msg = e.to_string();
                 prop_assert!(msg.starts_with("checkpoint history.json: history is not valid ("), "{}", msg);
                 prop_assert!(msg.contains(" at line ") && msg.contains(" column "), "{}", msg);
+            }
+        }
+    }
+
+    #[test]
+    fn history_csv_is_read_or_refused_with_a_line(text in prop_oneof![
+        mutated_history(true),
+        text_of("step,loss_acc\n0123456789.e-", 0..60),
+    ]) {
+        match read_history_csv(&text, "history.csv") {
+            Ok(records) => prop_assert!(records.len() <= text.lines().count()),
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(msg == "history.csv: the file is empty" || msg.starts_with("history.csv: line "), "{}", msg);
             }
         }
     }
@@ -338,17 +352,32 @@ fn maze_text() -> &'static str {
 }
 
 /// The history.json of a short run, with a few bytes changed, inserted or cut.
-fn mutated_history() -> impl Strategy<Value = String> {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    let text = TEXT.get_or_init(|| {
+/// history.csv reads back as the records history.json holds, bit for bit (splits included).
+#[test]
+fn history_csv_round_trips() {
+    let (json, csv) = histories();
+    let records = read_history(json, "history.json").unwrap();
+    assert!(records.len() >= 2 && records[0].splits.len() >= 2 && records[0].weight_norm.is_some());
+    assert_eq!(read_history_csv(csv, "history.csv").unwrap(), records);
+}
+
+/// A tiny run's history, as history.json and as history.csv.
+fn histories() -> &'static (String, String) {
+    static TEXTS: OnceLock<(String, String)> = OnceLock::new();
+    TEXTS.get_or_init(|| {
         let lab = pollster::block_on(async {
             let mut lab = looplab::lab::Lab::new(tiny(), looplab::backend::BackendKind::Cpu).await.unwrap();
             lab.train(4).await.unwrap();
             lab
         });
-        lab.history_json()
-    });
-    let edit = (any::<prop::sample::Index>(), prop::sample::select(b"[]{}\":,0-.e9 xn".to_vec()), 0u8..3);
+        (lab.history_json(), lab.history_csv())
+    })
+}
+
+/// The tiny run's history (CSV when `csv`) with a few bytes replaced, inserted or cut off.
+fn mutated_history(csv: bool) -> impl Strategy<Value = String> {
+    let text = if csv { &histories().1 } else { &histories().0 };
+    let edit = (any::<prop::sample::Index>(), prop::sample::select(b"[]{}\":,0-.e9 xn\n".to_vec()), 0u8..3);
     prop::collection::vec(edit, 0..4).prop_map(move |edits| {
         let mut b = text.as_bytes().to_vec();
         for (at, byte, kind) in edits {

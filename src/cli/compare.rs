@@ -11,7 +11,8 @@ use crate::runs::{compare, Comparison};
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// Run folders (history.json, and config.json or model.safetensors for the config) or history JSON files
+    /// Run folders (history.json or history.csv, and config.json or model.safetensors for the config) or history
+    /// files (.json or .csv)
     #[arg(required = true, value_name = "RUN")]
     runs: Vec<PathBuf>,
     /// The accuracy a split's phase starts at

@@ -32,7 +32,7 @@ use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::runs::Run;
 use crate::snapshot::Snapshot;
-use crate::train::{checkpoint, read_history};
+use crate::train::{checkpoint, read_history, read_history_csv};
 
 #[derive(Parser)]
 #[command(
@@ -346,14 +346,22 @@ pub(crate) fn read_config(path: &Path) -> Result<LabConfig, LabError> {
     LabConfig::from_json(&config.to_string()).map_err(|e| LabError::Input(format!("{}: {e}", path.display())))
 }
 
-/// A run to plot or compare: a run folder (its history.json, and its config from config.json or else the
-/// checkpoint's metadata), or a history JSON file (no config). Named by the folder, or the file's stem less
-/// `.history` (`looped.history.json` is `looped`).
+/// A run to plot or compare: a run folder (its history.json, or history.csv where it has no JSON, and its config
+/// from config.json or else the checkpoint's metadata), or a history file, JSON or `.csv` (no config). Named by
+/// the folder, or the file's stem less `.history` (`looped.history.json` and `looped.history.csv` are `looped`).
 pub(crate) fn read_run(path: &Path) -> Result<Run, LabError> {
     let folder = path.is_dir();
-    let history_path = if folder { path.join("history.json") } else { path.to_path_buf() };
+    let history_path = match folder {
+        true if !path.join("history.json").exists() && path.join("history.csv").exists() => path.join("history.csv"),
+        true => path.join("history.json"),
+        false => path.to_path_buf(),
+    };
     let text = std::fs::read_to_string(&history_path).map_err(io_err(&history_path))?;
-    let history = read_history(&text, &history_path.display().to_string())?;
+    let source = history_path.display().to_string();
+    let history = match history_path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => read_history_csv(&text, &source)?,
+        _ => read_history(&text, &source)?,
+    };
     if history.is_empty() {
         return Err(LabError::Input(format!("{}: the history has no records yet", history_path.display())));
     }

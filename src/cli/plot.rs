@@ -35,7 +35,7 @@ const PALETTE: [RGBColor; 10] = [
 
 #[derive(Args, Debug)]
 pub struct PlotArgs {
-    /// Run folders (history.json inside) or history JSON files
+    /// Run folders (history.json or history.csv inside) or history files (.json or .csv)
     #[arg(required = true, value_name = "RUN")]
     runs: Vec<PathBuf>,
     /// The figure to write, SVG or PNG by its extension

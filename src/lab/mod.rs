@@ -12,7 +12,7 @@ use crate::error::LabError;
 use crate::export;
 use crate::program::MemoryBreakdown;
 use crate::snapshot::Snapshot;
-use crate::train::{checkpoint, Evaluation, Record, Trainer, TrainingPlan};
+use crate::train::{checkpoint, Record, Trainer, TrainingPlan};
 
 pub struct Lab {
     trainer: Trainer,
@@ -135,46 +135,9 @@ impl Lab {
         serde_json::to_string_pretty(self.history()).expect("history serializes")
     }
 
-    /// The history as history.csv, one row per evaluation: `step`, the scalar columns, the weight norm, then
-    /// every split's `SPLIT_loss`, `SPLIT_acc` and `SPLIT_exact` except those the first columns already are
-    /// (splits named by the first record; a value a record lacks is left empty).
+    /// The history as history.csv (`train::history_csv`).
     pub fn history_csv(&self) -> String {
-        type Column<'a> = (String, Box<dyn Fn(&Record) -> Option<f64> + 'a>);
-        let scalar = |name: &str, f: fn(&Record) -> f64| -> Column { (name.into(), Box::new(move |r| Some(f(r)))) };
-        let mut columns: Vec<Column> = vec![
-            scalar("loss", |r| r.loss),
-            scalar("train_acc", |r| r.train_acc),
-            scalar("test_acc", |r| r.test_acc),
-            scalar("train_exact", |r| r.train_exact),
-            scalar("test_exact", |r| r.test_exact),
-            scalar("test_loss", |r| r.test_loss),
-            scalar("grad_norm", |r| r.grad_norm),
-            scalar("lr", |r| r.lr),
-            scalar("elapsed_s", |r| r.elapsed_s),
-            ("weight_norm".into(), Box::new(|r| r.weight_norm)),
-        ];
-        type Measure = fn(&Evaluation) -> f64;
-        let measures: [(&str, Measure); 3] = [("loss", |e| e.loss), ("acc", |e| e.accuracy), ("exact", |e| e.exact)];
-        for split in self.history().first().map_or(&[][..], |r| &r.splits) {
-            for (what, get) in measures {
-                let name = format!("{}_{what}", split.split);
-                if columns.iter().all(|(c, _)| *c != name) {
-                    let split = split.split.as_str();
-                    let value =
-                        move |r: &Record| r.splits.iter().find(|s| s.split == split).map(|s| get(&s.evaluation));
-                    columns.push((name, Box::new(value)));
-                }
-            }
-        }
-        let mut s =
-            std::iter::once("step").chain(columns.iter().map(|(c, _)| c.as_str())).collect::<Vec<_>>().join(",");
-        for r in self.history() {
-            s += &format!("\n{}", r.step);
-            for (_, value) in &columns {
-                s += &format!(",{}", value(r).map_or(String::new(), |v| v.to_string()));
-            }
-        }
-        s + "\n"
+        crate::train::history_csv(self.history())
     }
 
     pub fn parameter_count(&self) -> usize {

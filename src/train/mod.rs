@@ -4,10 +4,12 @@
 //! non-finite updates on the device, so the weights stay those of the last good step.
 
 pub mod checkpoint;
+mod history;
 mod programs;
 
 use serde::{Deserialize, Serialize};
 
+pub use history::{history_csv, read_history, read_history_csv};
 use programs::{EvalProgram, GraphInputs, StepBuffers, StepPrograms};
 
 use crate::backend::Backend;
@@ -46,13 +48,6 @@ pub struct Record {
     /// splits (composition's `test_id` and `test_ood`) are read from here.
     #[serde(default)]
     pub splits: Vec<SplitScore>,
-}
-
-/// A run's history.json (what `Lab::history_json` writes), or an error naming `source` and where the text breaks
-/// the format (serde's line and column).
-pub fn read_history(text: &str, source: &str) -> Result<Vec<Record>, LabError> {
-    serde_json::from_str(text)
-        .map_err(|e| LabError::Checkpoint { path: source.to_string(), what: format!("history is not valid ({e})") })
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
