@@ -6,25 +6,52 @@ import * as autosave from './autosave.js';
 import { TO_WORKER, FROM_WORKER, ERROR, errorKind, errorMessage, withPrefix } from './protocol.js';
 import { webgpuProblem } from './environment.js';
 
-let lab = null;
-let twin = null;          // the feedforward twin in compare mode
-let twinSaveKey = null;   // the autosave key of `twin`'s config
-let labBackend = 'gpu';   // the backend `lab` runs on
-let labKey = '';          // the settings `lab` was built from; null for a checkpoint file (never rebuilt implicitly)
-let saveKey = null;       // the autosave key of `lab`'s config
-let savedStep = -1;       // the step of the last autosave
-let lastSave = -Infinity; // performance.now() of the last autosave (-Infinity: none yet for this lab)
-let openedAt = 0;         // performance.now() when this lab was opened
-let saveWanted = false;   // the page is being hidden or closed: save after the training call in flight
-let labMemory = null;     // `lab`'s planned memory (read once: the lab is busy while it trains)
-let running = false;
-let loop = null;          // the promise of the running training loop, if any
-let queue = Promise.resolve();
-let speed = 'auto';       // steps per frame, or 'auto'
-let trainedS = 0;         // seconds spent training this run (from the last record's clock on resume)
-let sweptStep = -1;       // the step of the last depth sweep
-let lastSweep = -Infinity;
-let sweepMs = 0;          // how long the last depth sweep took
+// The lab the worker holds, and its twin in compare mode, with what the worker keeps about them: one object,
+// replaced whole when another lab opens (null before the first and after a lost device).
+class Run {
+  constructor(lab, twin, backend, settingsKey, saveKey, twinSaveKey) {
+    this.lab = lab;
+    this.twin = twin;
+    this.backend = backend;           // the backend both run on
+    this.settingsKey = settingsKey;   // the settings it was built from; null for a file (never rebuilt implicitly)
+    this.saveKey = saveKey;           // the autosave key of the lab's config
+    this.twinSaveKey = twinSaveKey;   // ... and of the twin's
+    this.savedStep = lab.step();      // the step of the last autosave
+    this.lastSave = -Infinity;        // performance.now() of the last autosave (-Infinity: none yet)
+    this.openedAt = performance.now();
+    this.memory = lab.memory();       // the planned memory (read once: the lab is busy while it trains)
+    this.trainedS = lab.history().at(-1)?.elapsed_s ?? 0;  // seconds trained (from the last record on resume)
+    this.sweptStep = -1;              // the step of the last depth sweep
+    this.lastSweep = -Infinity;
+    this.sweepMs = 0;                 // how long the last depth sweep took
+  }
+
+  static async open({ lab, twin }, backend, settingsKey) {
+    const twinSaveKey = twin ? await autosave.keyOf(twin.config()) : null;
+    return new Run(lab, twin, backend, settingsKey, await autosave.keyOf(lab.config()), twinSaveKey);
+  }
+
+  // The lab and the twin (when there is one), each with its autosave key and the prefix its errors carry.
+  members() {
+    const members = [{ lab: this.lab, key: this.saveKey, prefix: '' }];
+    if (this.twin) members.push({ lab: this.twin, key: this.twinSaveKey, prefix: 'the feedforward twin: ' });
+    return members;
+  }
+
+  free() {
+    for (const { lab } of this.members()) lab.free();
+  }
+}
+
+// The worker's whole state: the run and the training loop's controls.
+const state = {
+  run: /** @type {Run | null} */ (null),
+  running: false,
+  loop: null,                  // the promise of the running training loop, if any
+  queue: Promise.resolve(),    // messages are handled one at a time, in order
+  speed: 'auto',               // steps per frame, or 'auto'
+  saveWanted: false,           // the page is being hidden or closed: save after the training call in flight
+};
 
 // Autosaves come at least every SAVE_EVERY_MS of training, after an evaluation record when RECORD_SAVE_MS have
 // passed since the last one, after a Step, on pause, and when the page is hidden or left, so a reload loses at
@@ -60,22 +87,20 @@ async function probeWebgpu() {
 }
 
 async function stopLoop() {
-  running = false;
-  if (loop) await loop;
+  state.running = false;
+  if (state.loop) await state.loop;
 }
 
-function dropLab() {
-  if (lab) lab.free();
-  if (twin) twin.free();
-  lab = twin = null;
-  saveKey = twinSaveKey = null;
+function dropRun() {
+  state.run?.free();
+  state.run = null;
 }
 
-// Replaces the lab with `build()`'s on `backend`; `info` holds what the page is told besides the lab's state.
-// A file that does not load keeps the current lab (`keep`); otherwise a failure leaves no lab.
-async function openLab(backend, build, info, keep = false) {
+// Replaces the run with `build()`'s labs on `backend`; `info` holds what the page is told besides the lab's
+// state. A file that does not load keeps the current run (`keep`); otherwise a failure leaves no run.
+async function openLab(backend, build, info, settingsKey, keep = false) {
   await stopLoop();
-  if (!keep) dropLab();
+  if (!keep) dropRun();
   let adapterName = '';
   let adapter = null;
   if (backend === 'gpu') {
@@ -86,30 +111,21 @@ async function openLab(backend, build, info, keep = false) {
     }
     ({ name: adapterName, info: adapter } = probe);
   }
-  let next;
+  let built;
   try {
-    next = await build();
+    built = await build();
   } catch (e) {
     post({ type: FROM_WORKER.error, kind: errorKind(e), message: errorMessage(e) });
     return false;
   }
-  dropLab();
-  ({ lab, twin } = next);
-  labBackend = backend;
-  saveKey = await autosave.keyOf(lab.config());
-  twinSaveKey = twin ? await autosave.keyOf(twin.config()) : null;
-  savedStep = lab.step();
-  lastSave = -Infinity;
-  openedAt = performance.now();
-  labMemory = lab.memory();
-  sweptStep = -1;
-  const last = lab.history().at(-1);
-  trainedS = last ? last.elapsed_s : 0;
+  dropRun();
+  const run = state.run = await Run.open(built, backend, settingsKey);
+  const { lab, twin } = run;
   let device = lab.device();
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
     type: FROM_WORKER.ready, device, fallback: lab.isFallback(), adapter, config: lab.config(), step: lab.step(), total: lab.totalSteps(),
-    backend, history: lab.history(), trainedS, memory: labMemory, saveKey, matmulTuning: matmulTuning(),
+    backend, history: lab.history(), trainedS: run.trainedS, memory: run.memory, saveKey: run.saveKey, matmulTuning: matmulTuning(),
     twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
   });
   return true;
@@ -132,7 +148,7 @@ async function createOrResume(msg, overrides, key, info, who) {
 }
 
 // The twin, or an error naming it.
-async function buildTwin(msg, build) {
+async function buildTwin(build) {
   try {
     return await build();
   } catch (e) {
@@ -157,23 +173,20 @@ async function create(msg) {
     const built = await createOrResume(msg, msg.overrides, key, info, '');
     try {
       const twinInfo = {};
-      const t = msg.twin ? await buildTwin(msg, () => createOrResume(msg, msg.twin, twinKey, twinInfo, ' of the twin')) : null;
-      return { lab: built, twin: t };
+      const twin = msg.twin ? await buildTwin(() => createOrResume(msg, msg.twin, twinKey, twinInfo, ' of the twin')) : null;
+      return { lab: built, twin };
     } catch (e) {
       built.free();
       throw e;
     }
   };
-  const ok = await openLab(msg.backend, build, info);
-  labKey = ok ? keyOf(msg) : '';
-  return ok;
+  return openLab(msg.backend, build, info, keyOf(msg));
 }
 
 async function load(msg) {
   // A file is one model: compare mode does not apply to it.
   const build = async () => ({ lab: await WebLab.resume(new Uint8Array(msg.bytes), msg.name, msg.backend, null), twin: null });
-  const ok = await openLab(msg.backend, build, { source: 'file', note: `Loaded ${msg.name}.` }, true);
-  if (ok) labKey = null;
+  await openLab(msg.backend, build, { source: 'file', note: `Loaded ${msg.name}.` }, null, true);
 }
 
 // A trained model (www/models): its weights at the step they were trained to, with a fresh optimizer state; the
@@ -183,26 +196,26 @@ async function loadTrained(msg) {
   const { model } = msg;
   const build = async () => ({ lab: await WebLab.fromWeights(new Uint8Array(msg.bytes), msg.name, model.sha256, msg.backend), twin: null });
   const note = `Loaded the trained model ${model.name} (step ${model.steps.toLocaleString('en-US')}). Start trains on from it; Reset starts again from step 0.`;
-  const ok = await openLab(msg.backend, build, { source: 'trained', trained: model, note }, true);
-  if (!ok) return;
-  labKey = null;
-  await sweep();
+  if (await openLab(msg.backend, build, { source: 'trained', trained: model, note }, null, true)) await sweep();
 }
 
 // Saves the lab (and the twin, in the same transaction) unless its step is saved already; tells the page the step
 // it saved ({type: FROM_WORKER.saved, step}) or why it could not.
 async function saveNow() {
-  if (!lab || !saveKey || lab.step() === savedStep) return;
+  const run = state.run;
+  if (!run || !run.saveKey || run.lab.step() === run.savedStep) return;
   try {
-    const step = lab.step();
-    const entries = [[saveKey, { bytes: await lab.checkpoint(), history: lab.history(), step, savedAt: Date.now() }]];
-    if (twin) entries.push([twinSaveKey, { bytes: await twin.checkpoint(), history: twin.history(), step: twin.step(), savedAt: Date.now() }]);
+    const step = run.lab.step();
+    const entries = [];
+    for (const { lab, key } of run.members()) {
+      entries.push([key, { bytes: await lab.checkpoint(), history: lab.history(), step: lab.step(), savedAt: Date.now() }]);
+    }
     await autosave.store(entries);
-    savedStep = step;
-    lastSave = performance.now();
+    run.savedStep = step;
+    run.lastSave = performance.now();
     post({ type: FROM_WORKER.saved, step });
   } catch (e) {
-    lastSave = performance.now();  // retried after SAVE_EVERY_MS, not after every call
+    run.lastSave = performance.now();  // retried after SAVE_EVERY_MS, not after every call
     post({ type: FROM_WORKER.note, message: `Autosave failed: ${errorMessage(e)}` });
   }
 }
@@ -213,26 +226,27 @@ const CALL_MS = 250;
 
 // Trains `n` steps of the lab (and of the twin), posts the records; returns the call's milliseconds.
 async function trainSteps(n) {
-  const before = lab.step();
+  const run = state.run;
+  const before = run.lab.step();
   const t0 = performance.now();
-  const records = await lab.train(Math.min(n, lab.totalSteps() - before));
-  let twinRecords = [];
-  if (twin) {
+  const trained = [];
+  for (const { lab, prefix } of run.members()) {
     try {
-      twinRecords = await twin.train(Math.min(n, twin.totalSteps() - twin.step()));
+      trained.push(await lab.train(Math.min(n, lab.totalSteps() - lab.step())));
     } catch (e) {
-      throw withPrefix('the feedforward twin: ', e);
+      throw prefix ? withPrefix(prefix, e) : e;
     }
   }
+  const [records, twinRecords = []] = trained;
   const ms = performance.now() - t0;
-  trainedS += ms / 1000;
-  const step = lab.step();
-  post({ type: FROM_WORKER.records, records, twinRecords, step, stepsPerS: ms > 0 ? (step - before) / (ms / 1000) : 0, trainedS });
+  run.trainedS += ms / 1000;
+  const step = run.lab.step();
+  post({ type: FROM_WORKER.records, records, twinRecords, step, stepsPerS: ms > 0 ? (step - before) / (ms / 1000) : 0, trainedS: run.trainedS });
   // After an evaluation record (its scores are finite: a good state to go back to) at most every RECORD_SAVE_MS,
   // the first one at once; between records every SAVE_EVERY_MS of training.
   const now = performance.now();
-  if (saveWanted || (records.length && now - lastSave >= RECORD_SAVE_MS) || now - Math.max(lastSave, openedAt) >= SAVE_EVERY_MS) {
-    saveWanted = false;
+  if (state.saveWanted || (records.length && now - run.lastSave >= RECORD_SAVE_MS) || now - Math.max(run.lastSave, run.openedAt) >= SAVE_EVERY_MS) {
+    state.saveWanted = false;
     await saveNow();
   }
   return { ms, recorded: records.length > 0 };
@@ -240,20 +254,21 @@ async function trainSteps(n) {
 
 // Accuracy against test-time iterations and the adaptive-exit histogram of the current model.
 async function sweep() {
-  if (!lab || sweptStep === lab.step()) return;
+  const run = state.run;
+  if (!run || run.sweptStep === run.lab.step()) return;
   const t0 = performance.now();
   try {
-    post({ type: FROM_WORKER.depths, sweep: await lab.depths(EXIT_EXAMPLES) });
+    post({ type: FROM_WORKER.depths, sweep: await run.lab.depths(EXIT_EXAMPLES) });
   } catch (e) {
     post({ type: FROM_WORKER.note, message: `The depth sweep failed: ${errorMessage(e)}` });
   }
-  sweptStep = lab.step();
-  sweepMs = performance.now() - t0;
-  lastSweep = performance.now();
+  run.sweptStep = run.lab.step();
+  run.sweepMs = performance.now() - t0;
+  run.lastSweep = performance.now();
 }
 
 // A new evaluation record refreshes the depth view when the sweeps so far took under SWEEP_SHARE of the time.
-const sweepDue = () => performance.now() - lastSweep >= sweepMs / SWEEP_SHARE;
+const sweepDue = (run) => performance.now() - run.lastSweep >= run.sweepMs / SWEEP_SHARE;
 
 // A failed call: a lost device leaves nothing to save or train (the page offers the last autosave); a diverged
 // run goes back to its last autosave, the last good state.
@@ -262,54 +277,54 @@ async function failed(e) {
   const kind = errorKind(e);
   const lost = kind === ERROR.device;
   const diverged = kind === ERROR.diverged;
-  if (lost) dropLab();
+  if (lost) dropRun();
   post({ type: FROM_WORKER.error, message, kind });
   return { broken: lost || diverged, rollBack: diverged ? () => rollBack(message) : null };
 }
 
 async function rollBack(message) {
-  const saved = saveKey ? await autosave.load(saveKey).catch(() => null) : null;
-  const twinSaved = twinSaveKey ? await autosave.load(twinSaveKey).catch(() => null) : null;
-  const backend = labBackend;
-  if (!saved || (twin && !twinSaved)) {
+  const run = state.run;
+  const saved = [];
+  for (const { key } of run.members()) saved.push(key ? await autosave.load(key).catch(() => null) : null);
+  if (saved.some((s) => !s)) {
     post({ type: FROM_WORKER.note, kind: 'error', message: `${message}\nNo earlier state of this run was saved: Reset, change the settings and start again.` });
     return;
   }
+  const [lab, twin] = saved;
   const build = async () => ({
-    lab: await WebLab.resume(saved.bytes, 'the autosave', backend, saved.history),
-    twin: twinSaved ? await WebLab.resume(twinSaved.bytes, 'the autosave of the twin', backend, twinSaved.history) : null,
+    lab: await WebLab.resume(lab.bytes, 'the autosave', run.backend, lab.history),
+    twin: twin ? await WebLab.resume(twin.bytes, 'the autosave of the twin', run.backend, twin.history) : null,
   });
-  const key = labKey;
-  await openLab(backend, build, {
+  await openLab(run.backend, build, {
     source: 'autosave', noteKind: 'error',
-    note: `${message}\nThe run went back to its last good state, the autosave of step ${saved.step}. Reset to change the settings.`,
-  });
-  labKey = key;
+    note: `${message}\nThe run went back to its last good state, the autosave of step ${lab.step}. Reset to change the settings.`,
+  }, run.settingsKey);
 }
 
 async function trainLoop() {
-  const evalEvery = Math.max(1, Number(lab.config().train?.eval_every) || 100);
+  const evalEvery = Math.max(1, Number(state.run.lab.config().train?.eval_every) || 100);
   let chunk = 1;
   let failure = { broken: false, rollBack: null };
   post({ type: FROM_WORKER.state, running: true });
   try {
-    while (running && lab) {
+    while (state.running && state.run) {
+      const { lab } = state.run;
       if (lab.step() >= lab.totalSteps()) { post({ type: FROM_WORKER.done }); break; }
-      const fixed = speed !== 'auto';
-      const { ms, recorded } = await trainSteps(fixed ? speed : chunk);
+      const fixed = state.speed !== 'auto';
+      const { ms, recorded } = await trainSteps(fixed ? state.speed : chunk);
       if (!fixed) chunk = Math.max(1, Math.min(evalEvery, Math.round(chunk * CALL_MS / Math.max(ms, 1))));
-      if (recorded && sweepDue()) await sweep();
+      if (recorded && sweepDue(state.run)) await sweep();
       if (fixed && ms < FRAME_MS) await sleep(FRAME_MS - ms);
     }
   } catch (e) {
     failure = await failed(e);
   } finally {
-    running = false;
+    state.running = false;
     if (!failure.broken) {
       await saveNow();
-      if (lab?.history().length) await sweep();
+      if (state.run?.lab.history().length) await sweep();
     }
-    loop = null;
+    state.loop = null;
     post({ type: FROM_WORKER.state, running: false });
   }
   // After `loop` is cleared: rolling back builds a new lab, which first waits for the loop to stop.
@@ -318,25 +333,42 @@ async function trainLoop() {
 
 // Settings changed before the first step: rebuild from them. After that they wait for Reset.
 async function current(msg) {
-  if (!lab || (labKey !== null && lab.step() === 0 && keyOf(msg) !== labKey)) return create(msg);
+  const run = state.run;
+  if (!run || (run.settingsKey !== null && run.lab.step() === 0 && keyOf(msg) !== run.settingsKey)) return create(msg);
   return true;
 }
 
 // Runs `f` with the training loop stopped (the lab takes one call at a time), then lets it go on.
 async function paused(f) {
-  const was = running;
+  const was = state.running;
   await stopLoop();
   try {
     await f();
   } finally {
-    if (was && lab) {
-      running = true;
-      loop = trainLoop();
+    if (was && state.run) {
+      state.running = true;
+      state.loop = trainLoop();
     }
   }
 }
 
+// Runs a view's computation on the paused lab (the page offers these only while training is paused), posting
+// its result or its error as `{type, [field]: result}` / `{type: errorType, message}`.
+async function onPausedLab(msg, compute, type, field, errorType = type) {
+  if (!(await current(msg))) {
+    post({ type: errorType, message: 'There is no model to run: the lab did not start (see the message above).' });
+    return;
+  }
+  await stopLoop();  // the lab takes one call at a time
+  try {
+    post({ type, [field]: await compute(state.run) });
+  } catch (e) {
+    post({ type: errorType, message: errorMessage(e) });
+  }
+}
+
 async function handle(msg) {
+  const run = state.run;
   switch (msg.type) {
     case TO_WORKER.create:
       await create(msg);
@@ -346,8 +378,8 @@ async function handle(msg) {
       break;
     case TO_WORKER.reset: {
       await stopLoop();
-      const keys = [saveKey, twinSaveKey, await configKey(msg.preset, msg.overrides), msg.twin && await configKey(msg.preset, msg.twin)].filter(Boolean);
-      for (const key of keys) await autosave.remove(key).catch(() => {});
+      const keys = [...(run ? run.members().map((m) => m.key) : []), await configKey(msg.preset, msg.overrides), msg.twin && await configKey(msg.preset, msg.twin)];
+      for (const key of keys.filter(Boolean)) await autosave.remove(key).catch(() => {});
       await create({ ...msg, autosave: false });
       break;
     }
@@ -358,16 +390,17 @@ async function handle(msg) {
       await loadTrained(msg);
       break;
     case TO_WORKER.trainOn:
-      if (lab && !running && lab.step() >= lab.totalSteps()) lab.setTotalSteps(msg.steps);
+      if (run && !state.running && run.lab.step() >= run.lab.totalSteps()) run.lab.setTotalSteps(msg.steps);
       break;
     case TO_WORKER.start:
-      speed = msg.speed;
+      state.speed = msg.speed;
       if (!(await current(msg))) return;
-      running = true;
-      if (!loop) loop = trainLoop();
+      state.running = true;
+      if (!state.loop) state.loop = trainLoop();
       break;
-    case TO_WORKER.step:
-      if (running || !(await current(msg))) return;
+    case TO_WORKER.step: {
+      if (state.running || !(await current(msg))) return;
+      const { lab } = state.run;
       if (lab.step() >= lab.totalSteps()) { post({ type: FROM_WORKER.done }); return; }
       try {
         const { recorded } = await trainSteps(1);
@@ -378,67 +411,47 @@ async function handle(msg) {
       }
       post({ type: FROM_WORKER.state, running: false });
       break;
+    }
     case TO_WORKER.speed:
-      speed = msg.speed;
+      state.speed = msg.speed;
       break;
     case TO_WORKER.depths:
-      if (!lab || running) return;
-      sweptStep = -1;
+      if (!run || state.running) return;
+      run.sweptStep = -1;
       await sweep();
       break;
     case TO_WORKER.checkpoint:
-      if (!lab) return;
+      if (!run) return;
       await paused(async () => {
-        const bytes = await lab.checkpoint();
-        post({ type: FROM_WORKER.checkpoint, bytes, step: lab.step() }, [bytes.buffer]);
+        const bytes = await run.lab.checkpoint();
+        post({ type: FROM_WORKER.checkpoint, bytes, step: run.lab.step() }, [bytes.buffer]);
       });
       break;
     case TO_WORKER.export:
-      if (!lab) return;
+      if (!run) return;
       await paused(async () => {
-        for (const [l, name] of [[lab, 'history'], [twin, 'twin-history']]) {
-          if (l) post({ type: FROM_WORKER.export, format: msg.format, name, text: msg.format === 'csv' ? l.historyCsv() : l.historyJson() });
+        for (const { lab, prefix } of run.members()) {
+          const text = msg.format === 'csv' ? lab.historyCsv() : lab.historyJson();
+          post({ type: FROM_WORKER.export, format: msg.format, name: prefix ? 'twin-history' : 'history', text });
         }
       });
       break;
     case TO_WORKER.solve:
-      if (!(await current(msg))) return;
-      await stopLoop();  // the lab takes one call at a time; the page offers Solve only while paused
-      try {
-        post({ type: FROM_WORKER.solution, solution: await lab.solve(msg.text) });
-      } catch (e) {
-        post({ type: FROM_WORKER.solveError, message: errorMessage(e) });
-      }
+      await onPausedLab(msg, (r) => r.lab.solve(msg.text), FROM_WORKER.solution, 'solution', FROM_WORKER.solveError);
       break;
     case TO_WORKER.probe:
-      if (!(await current(msg))) {
-        post({ type: FROM_WORKER.probeError, message: 'There is no model to probe: the lab did not start (see the message above).' });
-        return;
-      }
-      await stopLoop();  // as for solve: the page offers probing only while training is paused
-      try {
-        const probed = await (twin ? lab.probeWithTwin(msg.examples, msg.iterations, twin) : lab.probe(msg.examples, msg.iterations));
-        post({ type: FROM_WORKER.probe, probed });
-      } catch (e) {
-        post({ type: FROM_WORKER.probeError, message: errorMessage(e) });
-      }
+      await onPausedLab(msg, (r) => (r.twin ? r.lab.probeWithTwin(msg.examples, msg.iterations, r.twin) : r.lab.probe(msg.examples, msg.iterations)),
+        FROM_WORKER.probe, 'probed', FROM_WORKER.probeError);
       break;
-    case TO_WORKER.bandit:
+    case TO_WORKER.bandit:  // FROM_WORKER.bandit / .audit: the same names
+      await onPausedLab(msg, (r) => r.lab.bandit(0), msg.type, 'result');
+      break;
     case TO_WORKER.audit:
-      if (!(await current(msg))) {
-        post({ type: msg.type, message: 'There is no model to run: the lab did not start (see the message above).' });
-        return;
-      }
-      await stopLoop();  // as for solve: the page offers these only while training is paused
-      try {
-        post({ type: msg.type, result: await (msg.type === TO_WORKER.bandit ? lab.bandit(0) : lab.audit()) });
-      } catch (e) {
-        post({ type: msg.type, message: errorMessage(e) });  // FROM_WORKER.bandit / .audit: the same names
-      }
+      await onPausedLab(msg, (r) => r.lab.audit(), msg.type, 'result');
       break;
     case TO_WORKER.plan:
       try {
-        const memory = lab && labKey === keyOf(msg) ? labMemory : planMemory(msg.preset, msg.overrides);
+        const memory = run && run.settingsKey === keyOf(msg) ? run.memory : planMemory(msg.preset, msg.overrides);
         post({ type: FROM_WORKER.memory, id: msg.id, memory });
       } catch (e) {
         post({ type: FROM_WORKER.memory, id: msg.id, message: errorMessage(e) });
@@ -446,11 +459,11 @@ async function handle(msg) {
       break;
     case TO_WORKER.save:
       // The page is hidden or closing: the running loop saves after its call in flight; a paused lab saves now.
-      if (running) saveWanted = true;
+      if (state.running) state.saveWanted = true;
       else await saveNow();
       break;
     case TO_WORKER.pause:
-      running = false;
+      state.running = false;
       break;
   }
 }
@@ -462,10 +475,10 @@ const ready = init().catch((e) => {
 
 self.onmessage = (event) => {
   const msg = event.data;
-  if (msg.type === TO_WORKER.pause) running = false;  // takes effect at once, not after queued work
-  if (msg.type === TO_WORKER.speed) speed = msg.speed;
-  if (msg.type === TO_WORKER.save && running) saveWanted = true;  // the loop saves after its call in flight
-  queue = queue.then(() => ready).then(() => handle(msg)).catch((e) => {
+  if (msg.type === TO_WORKER.pause) state.running = false;  // takes effect at once, not after queued work
+  if (msg.type === TO_WORKER.speed) state.speed = msg.speed;
+  if (msg.type === TO_WORKER.save && state.running) state.saveWanted = true;  // the loop saves after its call in flight
+  state.queue = state.queue.then(() => ready).then(() => handle(msg)).catch((e) => {
     post({ type: FROM_WORKER.error, message: errorMessage(e), kind: errorKind(e) });
   });
 };

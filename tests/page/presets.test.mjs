@@ -23,8 +23,13 @@ test('every preset starts and its curves advance', async () => {
       await page.click('#start');
       // Two steps (each an evaluation record, eval_every=1) and points on the loss chart: the chart holds a train
       // and a test point per record where there is a test split, so its count alone does not say two steps ran.
+      // The timeout is only a safety net: on a busy 2-core machine the slowest presets took over three minutes.
       await page.waitForFunction(() => Number(document.getElementById('step-count').textContent.replace(/,/g, '')) >= 2
-        && Number(document.getElementById('chart-loss').dataset.points) >= 2, null, { timeout: 180_000 });
+        && Number(document.getElementById('chart-loss').dataset.points) >= 2, null, { timeout: 300_000 })
+        .catch(async (e) => {
+          const at = `step ${await page.textContent('#step-count')}, message ${JSON.stringify(await page.textContent('#message'))}`;
+          throw new Error(`${name}: did not record two steps (${at}): ${e.message}`);
+        });
       await page.click('#pause');
       assert.ok(await stepCount(page) >= 2, `${name} trained`);
       errors.push(...own);
