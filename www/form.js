@@ -71,18 +71,31 @@ export class ConfigForm {
   // fewest keys, plus those keys.
   fromConfig(config) {
     const flat = flatten(config);
-    let best = null;
-    for (const p of this.list) {
-      const defaults = flatten(presetConfig(p.name, []));
-      const differ = Object.keys(flat).filter((k) => String(flat[k]) !== String(defaults[k]));
-      if (!best || differ.length < best.differ.length) best = { name: p.name, differ };
-    }
+    const best = this.nearest(flat);
     this.build(best.name);
     for (const key of best.differ) {
       const input = this.inputs.find((i) => i.name === key);
       if (input) setValue(input, String(flat[key]));
       else this.extras.push(`${key}=${flat[key]}`);
     }
+  }
+
+  // The preset that differs from a flattened config in the fewest keys, and those keys.
+  nearest(flat) {
+    let best = null;
+    for (const p of this.list) {
+      const defaults = flatten(presetConfig(p.name, []));
+      const differ = Object.keys(flat).filter((k) => String(flat[k]) !== String(defaults[k]));
+      if (!best || differ.length < best.differ.length) best = { name: p.name, differ };
+    }
+    return best;
+  }
+
+  // "grokking task.p=11 model.d_model=32": a config as its nearest preset and the keys that differ (cut short).
+  describe(config) {
+    const flat = flatten(config);
+    const { name, differ } = this.nearest(flat);
+    return shorten([name, ...differ.map((k) => `${k}=${flat[k]}`)].join(' '), 80);
   }
 
   // Shows `name`'s settings at their preset values (valid: a preset is).

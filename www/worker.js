@@ -195,8 +195,9 @@ async function saveNow() {
   if (!lab || !saveKey || lab.step() === savedStep) return;
   try {
     const step = lab.step();
-    const entries = [[saveKey, { bytes: await lab.checkpoint(), history: lab.history(), step, savedAt: Date.now() }]];
-    if (twin) entries.push([twinSaveKey, { bytes: await twin.checkpoint(), history: twin.history(), step: twin.step(), savedAt: Date.now() }]);
+    // The config labels the run in the page's list of autosaved runs (overlays.js).
+    const entries = [[saveKey, { bytes: await lab.checkpoint(), history: lab.history(), step, savedAt: Date.now(), config: lab.config() }]];
+    if (twin) entries.push([twinSaveKey, { bytes: await twin.checkpoint(), history: twin.history(), step: twin.step(), savedAt: Date.now(), config: twin.config() }]);
     await autosave.store(entries);
     savedStep = step;
     lastSave = performance.now();
