@@ -132,8 +132,8 @@ const panel = (id, extra = {}) => ({
 const banditView = new BanditView(panel('bandit', { canvas: $('chart-bandit'), summary: $('bandit-summary') }), () => send(TO_WORKER.bandit));
 const auditView = new AuditView(panel('audit', { canvas: $('chart-audit'), table: $('audit-table') }), () => send(TO_WORKER.audit));
 const splitView = new SplitView({ panel: $('splits-panel'), canvas: $('chart-splits') });
-new SelfImproveView({
-  file: $('selfimprove-file'), error: $('selfimprove-error'), result: $('selfimprove-result'),
+const selfImproveView = new SelfImproveView({
+  panel: $('selfimprove'), file: $('selfimprove-file'), error: $('selfimprove-error'), result: $('selfimprove-result'),
   canvas: $('selfimprove-map'), summary: $('selfimprove-summary'),
 });
 
@@ -301,7 +301,7 @@ worker.onmessage = ({ data: msg }) => {
       onRecords(msg.history, msg.twin?.history || [], msg.step, 0);
       state.trainedS = msg.trainedS || 0;
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
-      for (const v of [banditView, auditView, programView]) v.setTask(msg.config.task.kind);
+      for (const v of [banditView, auditView, programView, selfImproveView]) v.setTask(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
       ui.deviceNote.textContent = deviceNote({ backend: msg.backend, fallback: msg.fallback, adapter: msg.adapter || {} }) || '';
       ui.deviceNote.hidden = !ui.deviceNote.textContent;
