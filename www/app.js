@@ -14,6 +14,7 @@ import * as autosave from './autosave.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
 import { TO_WORKER, FROM_WORKER, ERROR, errorMessage } from './protocol.js';
 import { webgpuProblem, deviceNote } from './environment.js';
+import { explainPage } from './help.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,6 +30,8 @@ const ui = {
   trained: $('trained'), loadTrained: $('load-trained'), trainedInfo: $('trained-info'),
   resetConfirm: $('reset-confirm'), resetQuestion: $('reset-question'), resetYes: $('reset-yes'), resetNo: $('reset-no'),
 };
+
+explainPage($);
 
 const lossChart = new Chart($('chart-loss'), {
   title: 'Loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null, series: [],
