@@ -1,9 +1,10 @@
 // Page tests: other runs overlaid on the charts: a history.json of `looplab train` (tests/page/fixtures/grokking-p11.json,
 // the run folder's file of `looplab train --preset grokking --set task.p=11 --set model.d_model=32 --set model.mlp_hidden=64
-// --set train.eval_every=2 --steps 6 --backend cpu`), a bad file, and a run autosaved in this browser.
+// --set train.eval_every=2 --steps 6 --backend cpu`) chosen and dropped, bad files, and a run autosaved in this browser.
 // Run: LOOPLAB_URL=http://127.0.0.1:8080/ node --test tests/page/overlays.test.mjs (./build.sh test serves the page).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { browser, useBrowser, openPage, SMALL, stepIs, seriesCounts, dataset, confirmReset, labReady } from './helpers.mjs';
@@ -46,6 +47,16 @@ test('a CLI history.json and an autosaved run are overlaid with their names; a b
     await page.setInputFiles('#runs-file', bad('odd.json', '[{"step": 2, "loss": 1}, {"loss": 1}]'));
     assert.equal(await page.textContent('#runs-error'), 'Could not overlay odd.json: record 2 of 2 has no numeric "step".');
     assert.equal((await dataset(page, '#runs')).runs, '1');
+    // A file dropped on the charts is overlaid too, under its own name.
+    await page.evaluate(async (text) => {
+      const data = new DataTransfer();
+      data.items.add(new File([text], 'dropped.json', { type: 'application/json' }));
+      document.getElementById('plots').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    }, await readFile(FIXTURE, 'utf8'));
+    await runs(page, 2);
+    assert.equal((await seriesCounts(page, '#chart-norm'))['run2:weight_norm'], 3);
+    await page.click('#runs-list li:nth-child(2) button');
+    await runs(page, 1);
 
     // A run of the page: trained to its first evaluation and autosaved, then Reset; the overlay stays on the
     // charts, and the autosaved run is offered until Reset deletes it.
@@ -61,11 +72,11 @@ test('a CLI history.json and an autosaved run are overlaid with their names; a b
     assert.match(label, /^grokking task\.p=11 .*model\.d_model=32.* · step 2$/);
     await page.selectOption('#runs-saved', '0');
     await runs(page, 2);
-    assert.equal((await seriesCounts(page, '#chart-acc'))[`run2:test`], 1, 'the autosave\'s one evaluation record');
+    assert.equal((await seriesCounts(page, '#chart-acc'))['run3:test'], 1, 'the autosave\'s one evaluation record');
     await confirmReset(page);
     await stepIs(page, 0);
     await labReady(page);
-    assert.deepEqual(await seriesCounts(page, '#chart-loss'), { loss: 0, test_loss: 0, 'run1:loss': 3, 'run1:test_loss': 3, 'run2:loss': 1, 'run2:test_loss': 1 });
+    assert.deepEqual(await seriesCounts(page, '#chart-loss'), { loss: 0, test_loss: 0, 'run1:loss': 3, 'run1:test_loss': 3, 'run3:loss': 1, 'run3:test_loss': 1 });
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();
