@@ -65,9 +65,10 @@ function setSeries(splits) {
     ...overlays.series('norm'),
   ]);
   const series = splits.map((split, i) => ({ key: split, label: split, color: splitColor(split, i) }));
+  const others = overlays.series('accuracy');
   accChart.options.legend = twin
-    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: TWIN_DASH }] : null;
-  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: TWIN_DASH })) : []), ...overlays.series('accuracy')]);
+    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: TWIN_DASH }, ...others] : null;
+  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: TWIN_DASH })) : []), ...others]);
   state.splits = splits;
   putOverlays();
 }
