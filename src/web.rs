@@ -71,6 +71,22 @@ pub fn settings(kind: JsValue) -> Result<JsValue, JsValue> {
     to_js(&crate::config::settings(kind))
 }
 
+#[derive(Serialize)]
+struct ClosestPreset {
+    preset: &'static str,
+    overrides: Vec<String>,
+}
+
+/// `{preset, overrides}`: the preset a whole config (a loaded checkpoint's) differs from in the fewest keys, and
+/// those keys as `key=value` (`LabConfig::closest_preset`): the page's form shows a config this way.
+#[wasm_bindgen(js_name = closestPreset)]
+pub fn closest_preset(config: JsValue) -> Result<JsValue, JsValue> {
+    let config: LabConfig =
+        serde_wasm_bindgen::from_value(config).map_err(|e| js_sys::Error::new(&format!("not a config ({e})")))?;
+    let (preset, overrides) = config.closest_preset();
+    to_js(&ClosestPreset { preset, overrides })
+}
+
 /// The matmul variants this page's GPU adapter chose, as JSON (`backend::gpu::tuning_json`), for the page to
 /// keep (e.g. in IndexedDB) and hand back with `setMatmulTuning` next time, skipping the startup trial.
 #[wasm_bindgen(js_name = matmulTuning)]

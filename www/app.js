@@ -84,7 +84,7 @@ function putOverlays() {
 async function savedRuns() {
   const runs = (await autosave.list()).filter(({ saved }) => saved.history?.length && saved.config);
   runs.sort((a, b) => b.saved.savedAt - a.saved.savedAt);
-  return runs.map(({ saved }) => ({ label: `${form.describe(saved.config)} · step ${saved.step.toLocaleString('en-US')}`, history: saved.history }));
+  return runs.map(({ saved }) => ({ label: `${ConfigForm.describe(saved.config)} · step ${saved.step.toLocaleString('en-US')}`, history: saved.history }));
 }
 const overlays = new Overlays({
   panel: $('runs'), file: $('runs-file'), saved: $('runs-saved'), error: $('runs-error'), list: $('runs-list'), drop: $('plots'),

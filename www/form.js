@@ -2,7 +2,7 @@
 // (wasm `settings`: each key's label, one line of help and its named values). The URL hash (hash.js) holds the
 // whole config: the values that differ from the preset, plus any other config key given there (passed to the lab
 // as it is). The wasm `presetConfig` checks a config without building a lab.
-import { presets, presetConfig, settings } from './pkg/looplab.js';
+import { presets, presetConfig, settings, closestPreset } from './pkg/looplab.js';
 import { DEFAULT_PRESET, shorten } from './hash.js';
 import { explain } from './help.js';
 
@@ -38,34 +38,22 @@ export class ConfigForm {
   }
 
   // Fills the form with a whole config (a loaded checkpoint's): the preset of its task that differs from it in the
-  // fewest keys, plus those keys.
+  // fewest keys (the core's `closestPreset`), plus those keys.
   fromConfig(config) {
-    const flat = flatten(config);
-    const best = this.nearest(flat);
-    this.build(best.name);
-    for (const key of best.differ) {
-      const input = this.inputs.find((i) => i.name === key);
-      if (input) setValue(input, String(flat[key]));
-      else this.extras.push(`${key}=${flat[key]}`);
+    const { preset, overrides } = closestPreset(config);
+    this.build(preset);
+    for (const assignment of overrides) {
+      const at = assignment.indexOf('=');
+      const input = this.inputs.find((i) => i.name === assignment.slice(0, at));
+      if (input) setValue(input, assignment.slice(at + 1));
+      else this.extras.push(assignment);
     }
   }
 
-  // The preset that differs from a flattened config in the fewest keys, and those keys.
-  nearest(flat) {
-    let best = null;
-    for (const p of this.list) {
-      const defaults = flatten(presetConfig(p.name, []));
-      const differ = Object.keys(flat).filter((k) => String(flat[k]) !== String(defaults[k]));
-      if (!best || differ.length < best.differ.length) best = { name: p.name, differ };
-    }
-    return best;
-  }
-
-  // "grokking task.p=11 model.d_model=32": a config as its nearest preset and the keys that differ (cut short).
-  describe(config) {
-    const flat = flatten(config);
-    const { name, differ } = this.nearest(flat);
-    return shorten([name, ...differ.map((k) => `${k}=${flat[k]}`)].join(' '), 80);
+  // "grokking task.p=11 model.d_model=32": a config as its closest preset and the keys that differ (cut short).
+  static describe(config) {
+    const { preset, overrides } = closestPreset(config);
+    return shorten([preset, ...overrides].join(' '), 80);
   }
 
   // Shows `name`'s settings at their preset values (valid: a preset is).
@@ -118,15 +106,6 @@ export class ConfigForm {
     this.select.disabled = value;
     for (const input of this.inputs) input.disabled = value;
   }
-}
-
-// {"task.kind": "modular", ...}: every leaf of a config under its dotted key.
-function flatten(config, prefix = '', out = {}) {
-  for (const [k, v] of Object.entries(config)) {
-    if (v && typeof v === 'object') flatten(v, `${prefix}${k}.`, out);
-    else out[`${prefix}${k}`] = v;
-  }
-  return out;
 }
 
 // A select shows a value it does not list as an extra option, so the validation message can name it.

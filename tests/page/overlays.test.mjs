@@ -14,6 +14,12 @@ useBrowser();
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'grokking-p11.json');
 const runs = (page, n) => page.waitForSelector(`#runs[data-runs="${n}"]`, { timeout: 30_000 });
 const bad = (name, text) => ({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
+// Chooses a bad file and returns the message naming it (the page reads a file asynchronously).
+async function refusal(page, name, text) {
+  await page.setInputFiles('#runs-file', bad(name, text));
+  await page.waitForFunction((name) => document.getElementById('runs-error').textContent.startsWith(`Could not overlay ${name}:`), name, { timeout: 30_000 });
+  return page.textContent('#runs-error');
+}
 
 test('a CLI history.json and an autosaved run are overlaid with their names; a bad file is named', async () => {
   const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
@@ -40,12 +46,9 @@ test('a CLI history.json and an autosaved run are overlaid with their names; a b
     assert.equal((await seriesCounts(page, '#chart-acc'))['run1:test'], 3);
 
     // Bad files: what is wrong is named, and nothing is added.
-    await page.setInputFiles('#runs-file', bad('notes.json', 'step,loss\n1,2'));
-    assert.match(await page.textContent('#runs-error'), /^Could not overlay notes\.json: it is not JSON \(.+\)\.$/s);
-    await page.setInputFiles('#runs-file', bad('config.json', '{"task": {}}'));
-    assert.equal(await page.textContent('#runs-error'), 'Could not overlay config.json: it is not a history: expected a JSON array of records, as in the history.json of a `looplab train` run folder or History JSON.');
-    await page.setInputFiles('#runs-file', bad('odd.json', '[{"step": 2, "loss": 1}, {"loss": 1}]'));
-    assert.equal(await page.textContent('#runs-error'), 'Could not overlay odd.json: record 2 of 2 has no numeric "step".');
+    assert.match(await refusal(page, 'notes.json', 'step,loss\n1,2'), /^Could not overlay notes\.json: it is not JSON \(.+\)\.$/s);
+    assert.equal(await refusal(page, 'config.json', '{"task": {}}'), 'Could not overlay config.json: it is not a history: expected a JSON array of records, as in the history.json of a `looplab train` run folder or History JSON.');
+    assert.equal(await refusal(page, 'odd.json', '[{"step": 2, "loss": 1}, {"loss": 1}]'), 'Could not overlay odd.json: record 2 of 2 has no numeric "step".');
     assert.equal((await dataset(page, '#runs')).runs, '1');
     // A file dropped on the charts is overlaid too, under its own name.
     await page.evaluate(async (text) => {
@@ -69,7 +72,7 @@ test('a CLI history.json and an autosaved run are overlaid with their names; a b
     await page.click('#runs summary');  // opening the panel lists the autosaves afresh
     await page.waitForFunction(() => document.getElementById('runs-saved').options.length > 1, null, { timeout: 30_000 });
     const label = await page.$eval('#runs-saved', (s) => s.options[1].textContent);
-    assert.match(label, /^grokking task\.p=11 .*model\.d_model=32.* · step 2$/);
+    assert.equal(label, 'grokking model.d_model=32 model.mlp_hidden=64 task.p=11 train.eval_every=2 · step 2', 'the closest preset, the keys that differ, the step');
     await page.selectOption('#runs-saved', '0');
     await runs(page, 2);
     assert.equal((await seriesCounts(page, '#chart-acc'))['run3:test'], 1, 'the autosave\'s one evaluation record');
