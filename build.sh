@@ -127,10 +127,11 @@ build_wasm() {
   wasm-pack build --release --target web --out-dir www/pkg --no-pack
 }
 
-# What the page loads, relative to www/: index.html, its modules and worker, style.css, the wasm package and the
-# shipped trained models (tests/js/dist.test.mjs checks that every path the page imports or fetches is one of these).
+# What the page loads, relative to www/: index.html, its modules and worker, style.css, the wasm package, the
+# shipped trained models (tests/js/dist.test.mjs checks that every path the page imports or fetches is one of these)
+# and the manual it links to (www/docs is a link to docs/).
 dist_files() {
-  (cd www && printf '%s\n' index.html style.css *.js pkg/*.js pkg/*.wasm models/manifest.json models/*.safetensors)
+  (cd www && printf '%s\n' index.html style.css *.js pkg/*.js pkg/*.wasm models/manifest.json models/*.safetensors docs/page.md)
 }
 
 # Copies dist_files from www/ into $1, only those that changed, and removes what is no longer shipped. A folder

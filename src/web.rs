@@ -12,7 +12,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::BackendKind;
-use crate::config::{LabConfig, PRESETS};
+use crate::config::{LabConfig, TaskKind, PRESETS};
 use crate::depths::sweep_depths;
 use crate::error::LabError;
 use crate::lab::Lab;
@@ -60,6 +60,31 @@ struct PresetInfo {
 #[wasm_bindgen]
 pub fn presets() -> Result<JsValue, JsValue> {
     to_js(&PRESETS.iter().map(|p| PresetInfo { name: p.name, description: p.description }).collect::<Vec<_>>())
+}
+
+/// `[{key, label, help, choices}]`: the settings the page's form offers for a run of task `kind` (`task.kind`'s
+/// value), from `config::settings`.
+#[wasm_bindgen]
+pub fn settings(kind: JsValue) -> Result<JsValue, JsValue> {
+    let kind: TaskKind =
+        serde_wasm_bindgen::from_value(kind).map_err(|e| js_sys::Error::new(&format!("not a task kind ({e})")))?;
+    to_js(&crate::config::settings(kind))
+}
+
+#[derive(Serialize)]
+struct ClosestPreset {
+    preset: &'static str,
+    overrides: Vec<String>,
+}
+
+/// `{preset, overrides}`: the preset a whole config (a loaded checkpoint's) differs from in the fewest keys, and
+/// those keys as `key=value` (`LabConfig::closest_preset`): the page's form shows a config this way.
+#[wasm_bindgen(js_name = closestPreset)]
+pub fn closest_preset(config: JsValue) -> Result<JsValue, JsValue> {
+    let config: LabConfig =
+        serde_wasm_bindgen::from_value(config).map_err(|e| js_sys::Error::new(&format!("not a config ({e})")))?;
+    let (preset, overrides) = config.closest_preset();
+    to_js(&ClosestPreset { preset, overrides })
 }
 
 /// The matmul variants this page's GPU adapter chose, as JSON (`backend::gpu::tuning_json`), for the page to

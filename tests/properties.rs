@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use looplab::config::{LabConfig, PRESETS};
+use looplab::config::{settings, LabConfig, PRESETS};
 use looplab::error::LabError;
 use looplab::model::Params;
 use looplab::program::MemoryPlan;
@@ -482,4 +482,30 @@ fn damage() -> impl Strategy<Value = Damage> {
             .prop_filter("a different length", move |&n| n != (header_end - 8) as u64)
             .prop_map(Damage::HeaderLength),
     ]
+}
+
+/// The page's form (`config::settings`) offers real config keys, each with a label and help, and every named
+/// value it offers is one the key takes (a refusal, if any, is about another key the value needs changed).
+#[test]
+fn every_offered_setting_is_a_config_key_with_help_and_valid_choices() {
+    let keys = known_keys();
+    for preset in PRESETS {
+        let config = (preset.config)();
+        for s in settings(config.task.kind) {
+            assert!(keys.iter().any(|k| k == s.key), "{}: `{}` is not a config key", preset.name, s.key);
+            assert!(
+                !s.label.is_empty() && s.help.ends_with('.'),
+                "{}: `{}` has a label and a sentence of help",
+                preset.name,
+                s.key
+            );
+            for choice in s.choices {
+                if let Err(LabError::Invalid { key, .. }) =
+                    LabConfig::from_preset(preset.name, &[format!("{}={choice}", s.key)])
+                {
+                    assert_ne!(key, s.key, "{}: `{}={choice}` is offered but refused", preset.name, s.key);
+                }
+            }
+        }
+    }
 }

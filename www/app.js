@@ -8,10 +8,13 @@ import { ProbeView } from './probes.js';
 import { twinOverrides } from './compare.js';
 import { parseHash, hashOf, cliCommand } from './hash.js';
 import { DepthView } from './depth.js';
-import { phaseBands, splitColor, PHASE_THRESHOLD } from './phases.js';
+import { phaseBands, splitColor, splitScores, PHASE_THRESHOLD } from './phases.js';
+import { Overlays } from './overlays.js';
+import * as autosave from './autosave.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
 import { TO_WORKER, FROM_WORKER, ERROR, errorMessage } from './protocol.js';
 import { webgpuProblem, deviceNote } from './environment.js';
+import { explainPage } from './help.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,14 +31,19 @@ const ui = {
   resetConfirm: $('reset-confirm'), resetQuestion: $('reset-question'), resetYes: $('reset-yes'), resetNo: $('reset-no'),
 };
 
+explainPage($);
+
 const lossChart = new Chart($('chart-loss'), {
   title: 'Loss', yLabel: 'cross-entropy (log scale)', yLog: true, yRange: null, series: [],
 });
 const accChart = new Chart($('chart-acc'), {
   title: 'Accuracy', yLabel: 'token accuracy', yLog: false, yRange: [0, 1], percent: true, series: [],
 });
+const normChart = new Chart($('chart-norm'), {
+  title: 'Weight norm', yLabel: 'L2 norm of the weights', yLog: false, yRange: null, series: [],
+});
 const depthView = new DepthView({ depthCanvas: $('chart-depth'), exitCanvas: $('chart-exit') });
-const charts = [['chart-loss', 'loss'], ['chart-acc', 'accuracy'], ['chart-depth', 'depth'], ['chart-exit', 'exit-iterations']];
+const charts = [['chart-loss', 'loss'], ['chart-acc', 'accuracy'], ['chart-depth', 'depth'], ['chart-exit', 'exit-iterations'], ['chart-norm', 'weight-norm']];
 for (const [id, name] of charts) pngButton($(id), name);
 
 // Series for `splits` (names, from the records): one colour per split; the twin's dashed in compare mode.
@@ -49,16 +57,38 @@ function setSeries(splits) {
       { key: 'twin:loss', label: 'twin train loss', color: PALETTE.blue, dash: TWIN_DASH },
       { key: 'twin:test_loss', label: 'twin test loss', color: PALETTE.vermillion, dash: TWIN_DASH },
     ] : []),
+    ...overlays.series('loss'),
+  ]);
+  normChart.setSeries([
+    { key: 'weight_norm', label: `${model}weight norm`, color: PALETTE.green },
+    ...(twin ? [{ key: 'twin:weight_norm', label: 'twin weight norm', color: PALETTE.green, dash: TWIN_DASH }] : []),
+    ...overlays.series('norm'),
   ]);
   const series = splits.map((split, i) => ({ key: split, label: split, color: splitColor(split, i) }));
+  const others = overlays.series('accuracy');
   accChart.options.legend = twin
-    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: TWIN_DASH }] : null;
-  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: TWIN_DASH })) : [])]);
+    ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: TWIN_DASH }, ...others] : null;
+  accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: TWIN_DASH })) : []), ...others]);
   state.splits = splits;
+  putOverlays();
 }
 
-// [[split, accuracy]] of a record (older histories have only train_acc / test_acc).
-const splitScores = (r) => (r.splits?.length ? r.splits.map((s) => [s.split, s.accuracy]) : [['train', r.train_acc], ['test', r.test_acc]]);
+// The overlaid runs' points (their series are set by setSeries, after the lab's own).
+function putOverlays() {
+  lossChart.replace(overlays.points('loss'));
+  accChart.replace(overlays.points('accuracy'));
+  normChart.replace(overlays.points('norm'));
+}
+
+// The runs autosaved in this browser that have records, labelled with their settings and step, newest first.
+async function savedRuns() {
+  const runs = (await autosave.list()).filter(({ saved }) => saved.history?.length && saved.config);
+  runs.sort((a, b) => b.saved.savedAt - a.saved.savedAt);
+  return runs.map(({ saved }) => ({ label: `${ConfigForm.describe(saved.config)} · step ${saved.step.toLocaleString('en-US')}`, history: saved.history }));
+}
+const overlays = new Overlays({
+  panel: $('runs'), file: $('runs-file'), saved: $('runs-saved'), error: $('runs-error'), list: $('runs-list'), drop: $('plots'),
+}, savedRuns, () => setSeries(state.splits));
 
 const state = {
   backend: parseHash(location.hash).backend,
@@ -106,8 +136,8 @@ const panel = (id, extra = {}) => ({
 const banditView = new BanditView(panel('bandit', { canvas: $('chart-bandit'), summary: $('bandit-summary') }), () => send(TO_WORKER.bandit));
 const auditView = new AuditView(panel('audit', { canvas: $('chart-audit'), table: $('audit-table') }), () => send(TO_WORKER.audit));
 const splitView = new SplitView({ panel: $('splits-panel'), canvas: $('chart-splits') });
-new SelfImproveView({
-  file: $('selfimprove-file'), error: $('selfimprove-error'), result: $('selfimprove-result'),
+const selfImproveView = new SelfImproveView({
+  panel: $('selfimprove'), file: $('selfimprove-file'), error: $('selfimprove-error'), result: $('selfimprove-result'),
   canvas: $('selfimprove-map'), summary: $('selfimprove-summary'),
 });
 
@@ -212,6 +242,8 @@ function clearRun() {
   state.trainedS = 0;
   lossChart.clear();
   accChart.clear();
+  normChart.clear();
+  putOverlays();
   depthView.clear();
   ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = ui.twinAcc.textContent = '–';
   solveView.clear();
@@ -233,6 +265,7 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   const add = (rs, prefix) => {
     if (!rs.length) return;
     lossChart.add({ [`${prefix}loss`]: rs.map((r) => [r.step, r.loss]), [`${prefix}test_loss`]: rs.map((r) => [r.step, r.test_loss]) });
+    normChart.add({ [`${prefix}weight_norm`]: rs.map((r) => [r.step, r.weight_norm]) });  // null (older histories) is skipped
     const points = {};
     for (const r of rs) for (const [split, acc] of splitScores(r)) (points[prefix + split] ||= []).push([r.step, acc]);
     accChart.add(points);
@@ -272,7 +305,7 @@ worker.onmessage = ({ data: msg }) => {
       onRecords(msg.history, msg.twin?.history || [], msg.step, 0);
       state.trainedS = msg.trainedS || 0;
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
-      for (const v of [banditView, auditView, programView]) v.setTask(msg.config.task.kind);
+      for (const v of [banditView, auditView, programView, selfImproveView]) v.setTask(msg.config.task.kind);
       ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
       ui.deviceNote.textContent = deviceNote({ backend: msg.backend, fallback: msg.fallback, adapter: msg.adapter || {} }) || '';
       ui.deviceNote.hidden = !ui.deviceNote.textContent;

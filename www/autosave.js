@@ -53,9 +53,15 @@ export async function keyOf(config) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// {bytes, history, step, savedAt} or undefined.
+// {bytes, history, step, savedAt, config} or undefined (autosaves before the config was kept have none).
 export const load = (key) => transaction('readonly', (s) => s.get(key));
-// Stores [[key, {bytes, history, step, savedAt}], ...] (a run and its twin) in one transaction: all or none.
+// Every autosave: [{key, saved}].
+export async function list() {
+  const keys = await transaction('readonly', (s) => s.getAllKeys());
+  const values = await transaction('readonly', (s) => s.getAll());
+  return keys.map((key, i) => ({ key, saved: values[i] }));
+}
+// Stores [[key, {bytes, history, step, savedAt, config}], ...] (a run and its twin) in one transaction: all or none.
 export const store = (entries) => transaction('readwrite', (s) => {
   for (const [key, saved] of entries) s.put(saved, key);
 });

@@ -1,40 +1,10 @@
-// The config form: a preset picker and the settings that matter for the preset's task. The URL hash (hash.js)
-// holds the whole config: the values that differ from the preset, plus any other config key given there (passed
-// to the lab as it is). The wasm `presetConfig` checks a config without building a lab.
-import { presets, presetConfig } from './pkg/looplab.js';
+// The config form: a preset picker and the settings that matter for the preset's task, as the core lists them
+// (wasm `settings`: each key's label, one line of help and its named values). The URL hash (hash.js) holds the
+// whole config: the values that differ from the preset, plus any other config key given there (passed to the lab
+// as it is). The wasm `presetConfig` checks a config without building a lab.
+import { presets, presetConfig, settings, closestPreset } from './pkg/looplab.js';
 import { DEFAULT_PRESET, shorten } from './hash.js';
-
-const CHOICES = {
-  'model.arch': ['feedforward', 'looped', 'trm', 'hrm'],
-  'model.attention': ['global', 'local'],
-  'model.positions': ['learned', 'none'],
-  'train.depth': ['fixed', 'random', 'progressive'],
-};
-
-const MODEL = [
-  ['model.arch', 'architecture'], ['model.layers', 'layers'], ['model.loops', 'loops'],
-  ['model.inner', 'inner steps (trm, hrm)'], ['model.d_model', 'width (d_model)'], ['model.attention', 'attention'],
-  ['model.radius', 'radius (local)'], ['model.positions', 'positions'],
-  ['train.steps', 'steps'], ['train.lr', 'learning rate'], ['train.weight_decay', 'weight decay'],
-  ['train.depth', 'depth'], ['train.backprop', 'backprop iterations (0 = all)'], ['train.segments', 'segments'],
-  ['seed', 'seed'],
-];
-
-// The size knobs of each task kind.
-const TASK = {
-  modular: [['task.p', 'p (modulus)'], ['task.train_fraction', 'train fraction']],
-  random: [['task.vocab', 'vocabulary'], ['task.seq_len', 'sequence length'], ['task.examples', 'examples']],
-  sudoku: [['task.size', 'board side'], ['task.givens', 'givens'], ['task.examples', 'training puzzles'], ['task.test_examples', 'test puzzles']],
-  maze: [['task.size', 'cells per side'], ['task.test_size', 'test cells per side'], ['task.maze_loops', 'walls removed (0-1)'],
-    ['task.examples', 'training mazes'], ['task.test_examples', 'test mazes']],
-  'prefix-sums': [['task.size', 'bits'], ['task.test_size', 'test bits'], ['task.examples', 'training examples'], ['task.test_examples', 'test examples']],
-  'pointer-chasing': [['task.size', 'nodes'], ['task.hops', 'hops'], ['task.examples', 'training examples'], ['task.test_examples', 'test examples']],
-  composition: [['task.entities', 'entities'], ['task.relations', 'relations'], ['task.hops', 'hops'], ['task.phi', 'phi'],
-    ['task.ood_fraction', 'OOD fraction'], ['task.test_examples', 'test examples']],
-  automaton: [['task.size', 'tape cells'], ['task.steps', 'program steps'], ['task.test_size', 'wide-test cells'],
-    ['task.test_steps', 'long-test steps'], ['task.ood_fraction', 'rule classes held out'], ['task.examples', 'training programs'],
-    ['task.test_examples', 'test programs']],
-};
+import { explain } from './help.js';
 
 const valueAt = (config, key) => key.split('.').reduce((o, k) => o?.[k], config);
 const errorText = (e) => (e && e.message) ? e.message : String(e);
@@ -68,21 +38,22 @@ export class ConfigForm {
   }
 
   // Fills the form with a whole config (a loaded checkpoint's): the preset of its task that differs from it in the
-  // fewest keys, plus those keys.
+  // fewest keys (the core's `closestPreset`), plus those keys.
   fromConfig(config) {
-    const flat = flatten(config);
-    let best = null;
-    for (const p of this.list) {
-      const defaults = flatten(presetConfig(p.name, []));
-      const differ = Object.keys(flat).filter((k) => String(flat[k]) !== String(defaults[k]));
-      if (!best || differ.length < best.differ.length) best = { name: p.name, differ };
+    const { preset, overrides } = closestPreset(config);
+    this.build(preset);
+    for (const assignment of overrides) {
+      const at = assignment.indexOf('=');
+      const input = this.inputs.find((i) => i.name === assignment.slice(0, at));
+      if (input) setValue(input, assignment.slice(at + 1));
+      else this.extras.push(assignment);
     }
-    this.build(best.name);
-    for (const key of best.differ) {
-      const input = this.inputs.find((i) => i.name === key);
-      if (input) setValue(input, String(flat[key]));
-      else this.extras.push(`${key}=${flat[key]}`);
-    }
+  }
+
+  // "grokking task.p=11 model.d_model=32": a config as its closest preset and the keys that differ (cut short).
+  static describe(config) {
+    const { preset, overrides } = closestPreset(config);
+    return shorten([preset, ...overrides].join(' '), 80);
   }
 
   // Shows `name`'s settings at their preset values (valid: a preset is).
@@ -93,16 +64,16 @@ export class ConfigForm {
     this.invalid = false;
     this.defaults = presetConfig(name, []);
     this.description.textContent = this.list.find((p) => p.name === name).description;
-    const keys = [...(TASK[this.defaults.task.kind] || []), ...MODEL];
-    this.inputs = keys.map(([key, label]) => {
-      const input = CHOICES[key] ? document.createElement('select') : document.createElement('input');
-      for (const c of CHOICES[key] || []) input.append(new Option(c, c));
-      if (!CHOICES[key]) Object.assign(input, { type: 'text', inputMode: 'decimal', spellcheck: false });
+    this.inputs = settings(this.defaults.task.kind).map(({ key, label, help, choices }) => {
+      const input = choices.length ? document.createElement('select') : document.createElement('input');
+      for (const c of choices) input.append(new Option(c, c));
+      if (!choices.length) Object.assign(input, { type: 'text', inputMode: 'decimal', spellcheck: false });
       input.name = key;
       input.id = key.replaceAll('.', '-');
       setValue(input, String(valueAt(this.defaults, key)));
       const wrap = document.createElement('label');
-      wrap.append(label, input);
+      wrap.append(Object.assign(document.createElement('span'), { textContent: label }), input);
+      explain(wrap, help);
       return input;
     });
     this.fields.replaceChildren(...this.inputs.map((i) => i.parentElement));
@@ -135,15 +106,6 @@ export class ConfigForm {
     this.select.disabled = value;
     for (const input of this.inputs) input.disabled = value;
   }
-}
-
-// {"task.kind": "modular", ...}: every leaf of a config under its dotted key.
-function flatten(config, prefix = '', out = {}) {
-  for (const [k, v] of Object.entries(config)) {
-    if (v && typeof v === 'object') flatten(v, `${prefix}${k}.`, out);
-    else out[`${prefix}${k}`] = v;
-  }
-  return out;
 }
 
 // A select shows a value it does not list as an extra option, so the validation message can name it.

@@ -154,9 +154,10 @@ export class SplitView {
   }
 }
 
-// The round x length heatmap of a `looplab self-improve` report (self_improve.json) chosen with a file input.
+// The round x length heatmap of a `looplab self-improve` report (self_improve.json) chosen with a file input,
+// under an addition run.
 export class SelfImproveView {
-  // el: {file, error, result, canvas, summary}
+  // el: {panel, file, error, result, canvas, summary}
   constructor(el) {
     this.el = el;
     this.report = null;
@@ -165,6 +166,11 @@ export class SelfImproveView {
       if (file) this.load(await file.text(), file.name);
     });
     new ResizeObserver(() => this.draw()).observe(el.result);
+  }
+
+  // Offered under the task `looplab self-improve` trains (addition) only.
+  setTask(kind) {
+    this.el.panel.hidden = kind !== 'addition';
   }
 
   load(text, name) {

@@ -16,6 +16,9 @@ export function splitColor(split, index) {
   return SPLIT_COLORS[split] || FALLBACK[index % FALLBACK.length];
 }
 
+/** [[split, accuracy]] of a record (older histories have only train_acc / test_acc). @param {any} r @returns {[string, number][]} */
+export const splitScores = (r) => (r.splits?.length ? r.splits.map((s) => [s.split, s.accuracy]) : [['train', r.train_acc], ['test', r.test_acc]]);
+
 // Translucent Okabe-Ito: orange, green, purple.
 const BAND = { memorization: translucent(PALETTE.orange, 0.13), id: translucent(PALETTE.green, 0.12), ood: translucent(PALETTE.purple, 0.15) };
 

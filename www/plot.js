@@ -252,6 +252,12 @@ export class Chart {
     this.add(points);
   }
 
+  /** Replaces the points of the series named in `points` only (another run's, drawn over this one's). */
+  replace(points) {
+    for (const key of Object.keys(points)) if (this.data[key]) this.data[key] = [];
+    this.add(points);
+  }
+
   clear() {
     for (const key of Object.keys(this.data)) this.data[key] = [];
     this.bands = [];

@@ -206,9 +206,10 @@ async function saveNow() {
   if (!run || !run.saveKey || run.lab.step() === run.savedStep) return;
   try {
     const step = run.lab.step();
+    // The config labels the run in the page's list of autosaved runs (overlays.js).
     const entries = [];
     for (const { lab, key } of run.members()) {
-      entries.push([key, { bytes: await lab.checkpoint(), history: lab.history(), step: lab.step(), savedAt: Date.now() }]);
+      entries.push([key, { bytes: await lab.checkpoint(), history: lab.history(), step: lab.step(), savedAt: Date.now(), config: lab.config() }]);
     }
     await autosave.store(entries);
     run.savedStep = step;

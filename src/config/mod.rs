@@ -9,9 +9,11 @@ pub use crate::tasks::{DigitOrder, ModOp, TaskConfig, TaskKind};
 
 mod overrides;
 mod presets;
+mod settings;
 mod validate;
 pub use overrides::preset;
 pub use presets::{Preset, PRESETS};
+pub use settings::{settings, Setting};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

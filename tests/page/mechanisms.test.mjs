@@ -68,16 +68,24 @@ test('the audit view of a multiplication model has a table row per answer digit'
   }
 });
 
-test('passkey shows a bar per distance split; a self-improve report draws its round x length heatmap', async () => {
-  const { page, errors } = await openPage(browser, `#preset=passkey-window&${TINY}&task.test_examples=8`);
+test('passkey shows a bar per distance split; the self-improve report picker shows under addition only and draws its heatmap', async () => {
+  const { page: passkey, errors: passkeyErrors } = await openPage(browser, `#preset=passkey-window&${TINY}&task.test_examples=8`);
   try {
-    assert.equal(await page.isHidden('#splits-panel'), true, 'no bars before an evaluation');
-    await trainPast(page, 2);
-    await page.waitForSelector('#splits-panel:not([hidden])', { timeout: 30_000 });
-    const distances = Object.keys(await seriesCounts(page, '#chart-acc')).filter((s) => /^d\d+$/.test(s));
+    assert.equal(await passkey.isHidden('#splits-panel'), true, 'no bars before an evaluation');
+    assert.equal(await passkey.isHidden('#selfimprove'), true, 'no self-improvement report under passkey');
+    await trainPast(passkey, 2);
+    await passkey.waitForSelector('#splits-panel:not([hidden])', { timeout: 30_000 });
+    const distances = Object.keys(await seriesCounts(passkey, '#chart-acc')).filter((s) => /^d\d+$/.test(s));
     assert.ok(distances.length >= 2, `distance splits: ${distances}`);
-    assert.equal(await points(page, '#chart-splits'), distances.length, 'a bar per distance split');
-
+    assert.equal(await points(passkey, '#chart-splits'), distances.length, 'a bar per distance split');
+    assert.deepEqual(passkeyErrors, [], 'no console errors');
+  } finally {
+    await passkey.close();
+  }
+  const { page, errors } = await openPage(browser, `#preset=self-improve-addition&${TINY}`);
+  try {
+    assert.equal(await page.isVisible('#selfimprove'), true, 'the report picker under addition');
+    assert.equal(await page.isHidden('#splits-panel'), true, 'no bars before an evaluation');
     const round = (r, accuracy) => ({ round: r, frontier: 2 + r, labelled_length: r ? 2 + r : null, accuracy, accuracy_frontier: r });
     const report = { options: { filter: 'both' }, lengths: [1, 2, 3, 4], rounds: [round(0, [1, 0.9, 0.2, 0]), round(1, [1, 1, 0.8, 0.1]), round(2, [1, 1, 0.9, 0.6])] };
     await page.setInputFiles('#selfimprove-file', { name: 'self_improve.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(report)) });

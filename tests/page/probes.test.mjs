@@ -88,3 +88,20 @@ test('the probe view draws a looped model\'s probes, agrees with the native prob
     await mixer.close();
   }
 });
+
+test('an untrained model\'s verdict says it is too untrained to judge how it computes', async () => {
+  const { page, errors } = await openPage(browser, `#task.p=11&${SMALL}`);
+  try {
+    await probe(page);  // step 0: the lab's initial weights
+    assert.equal(await page.isHidden('#probe-error'), true, `no error: ${await page.textContent('#probe-error')}`);
+    const lines = await page.$$eval('#probe-verdict li', (li) => li.map((e) => ({ question: e.querySelector('.question').textContent.trim(), answer: e.querySelector('strong').textContent, evidence: e.querySelector('.evidence').textContent })));
+    for (const question of ['fixed point reached?', 'attention stabilized?', 'path independent?']) {
+      const line = lines.find((l) => l.question === question);
+      assert.equal(line?.answer, 'too untrained to judge', `${question} ${JSON.stringify(line)}`);
+      assert.match(line.evidence, /^the best token accuracy of the logit lens, \d\.\d{3}, is less than 0\.1 above chance/);
+    }
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});

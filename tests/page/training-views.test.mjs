@@ -31,6 +31,12 @@ test('Step trains exactly one step; the depth plots and PNG downloads follow an 
 
     // The loss chart has train and test loss; a chart's readout moves with the arrow keys, a digit hides a series.
     assert.deepEqual(await seriesCounts(page, '#chart-loss'), { loss: 1, test_loss: 1 }, 'the evaluation record\'s train and test loss');
+    // The weight norm of the evaluation record, drawn with its caption; its readout shows the value.
+    assert.deepEqual(await seriesCounts(page, '#chart-norm'), { weight_norm: 1 }, 'the evaluation record\'s weight norm');
+    assert.match(await page.textContent('#norm-panel .hint'), /L2 norm of every trained weight/);
+    await page.focus('#chart-norm');
+    await page.keyboard.press('ArrowLeft');
+    assert.match((await dataset(page, '#chart-norm')).readout, /^step 2 · weight norm: \d+(\.\d+)?$/, 'the norm read out');
     await page.focus('#chart-acc');
     await page.keyboard.press('ArrowLeft');
     assert.match((await dataset(page, '#chart-acc')).readout, /^step 2 · train: \d+(\.\d)?% · test: \d+(\.\d)?%$/, 'the last evaluation read out');
