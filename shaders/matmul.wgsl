@@ -1,13 +1,14 @@
 // C[m,n] = (accumulate ? C : residual ? R : 0) + op(A)[m,k] . op(B)[k,n]
 // op(A)[i,kk] = A[i*a_i + kk*a_k] and op(B)[kk,j] = B[kk*b_k + j*b_j]: the strides express the transposes
 // gradients need (dX = dY.W^T, dW = X^T.dY) without copies.
-// Split-K (k_chunk > 0): workgroup z sums k in [z*k_chunk, (z+1)*k_chunk) into its own [m,n] slice of c;
-// matmul_sum_splits then adds the `splits` slices in order. Weight gradients (k = batch rows, small m,n) need
-// it: without it a few workgroups walk all k alone.
+// Split-K (k_chunk > 0): workgroup z adds k in [z*k_chunk, (z+1)*k_chunk) into its own copy of c, split_stride
+// apart (copies of the gradient layout that every weight gradient of a backward accumulates into);
+// matmul_fold_splits adds the `splits` copies in order once at the end of the backward. Weight gradients
+// (k = batch rows, small m,n) need it: without it a few workgroups walk all k alone.
 struct Params {
     m: u32, n: u32, k: u32, accumulate: u32,
     a_i: u32, a_k: u32, b_k: u32, b_j: u32,
-    k_chunk: u32, splits: u32, residual: u32, _pad: u32,
+    k_chunk: u32, splits: u32, residual: u32, split_stride: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -19,9 +20,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 
-// matmul_sum_splits: the partial products (bound as `a`) summed into the output, plus the residual.
-@group(0) @binding(2) var<storage, read_write> summed: array<f32>;
-@group(0) @binding(3) var<storage, read> summed_r: array<f32>;
+// matmul_fold_splits: `splits` copies of the output's layout (zeroed once read) and the output (n elements).
+@group(0) @binding(1) var<storage, read_write> parts: array<f32>;
+@group(0) @binding(2) var<storage, read_write> folded: array<f32>;
 
 // The k range of split z: all of k without splitting.
 fn k_range(z: u32) -> vec2<u32> {
@@ -39,7 +40,7 @@ fn store_one(base: u32, i: u32, j: u32, sum: f32) {
 
 // Each thread owns a 4x4 block of C (acc[r] is row r); a 16x16 workgroup covers 64x64. Split z writes its slice.
 fn store(row0: u32, col0: u32, z: u32, acc: array<vec4<f32>, 4>) {
-    let base = z * p.m * p.n;
+    let base = z * p.split_stride;
     for (var r = 0u; r < 4u; r++) {
         let i = row0 + r;
         if (i >= p.m) { break; }
@@ -52,15 +53,15 @@ fn store(row0: u32, col0: u32, z: u32, acc: array<vec4<f32>, 4>) {
 }
 
 @compute @workgroup_size(256)
-fn matmul_sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn matmul_fold_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
-    let mn = p.m * p.n;
-    if (i >= mn) { return; }
+    if (i >= p.n) { return; }
     var v = 0.0;
-    for (var z = 0u; z < p.splits; z++) { v += a[z * mn + i]; }
-    if (p.accumulate != 0u) { v += summed[i]; }
-    if (p.residual != 0u) { v += summed_r[i]; }
-    summed[i] = v;
+    for (var z = 0u; z < p.splits; z++) {
+        v += parts[z * p.split_stride + i];
+        parts[z * p.split_stride + i] = 0.0;
+    }
+    folded[i] += v;
 }
 
 // Registers only: fastest on CPU rasterizers (lavapipe, SwiftShader), where barriers are expensive.
@@ -234,7 +235,7 @@ fn matmul_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         }
         workgroupBarrier();
     }
-    let base = wid.z * p.m * p.n;
+    let base = wid.z * p.split_stride;
     for (var i = 0u; i < 8u; i++) {
         let row = tile_row + lid.y + 16u * i;
         if (row >= p.m) { break; }

@@ -307,7 +307,7 @@ pub trait Tunable {
     /// Lengths of the buffers a trial of this kernel's shape needs; the first `inputs` get trial values.
     fn trial_buffers(&self) -> (Vec<usize>, usize);
     /// Variant `v` on trial buffers (in `trial_buffers` order), and the tensor holding its result.
-    fn trial(&self, buffers: &[Tensor], v: usize) -> (Box<dyn Kernel>, Tensor);
+    fn trial(&self, buffers: &[Tensor], v: usize) -> (Vec<Box<dyn Kernel>>, Tensor);
     /// The launches of variant `v`.
     fn launches_as(&self, v: usize) -> Vec<Launch>;
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use looplab::backend::profile::ProfileSource;
 use looplab::backend::{Backend, BackendKind};
 use looplab::ops::elementwise::{Accumulate, Fill};
-use looplab::ops::matmul::Matmul;
+use looplab::ops::embedding::EmbeddingBackward;
+use looplab::ops::matmul::{FoldSplits, Matmul};
 use looplab::program::{Kernel, MemoryPlan};
 
 const RUNS: u64 = 3;
@@ -107,22 +108,37 @@ fn gpu_profiles_span_several_query_sets() {
 }
 
 /// `looplab bench` reports dispatches per step on both backends: the cpu backend counts the GPU dispatches its
-/// kernels launch, the same number the gpu backend records (a split-K product launches more than one).
+/// kernels launch, the same number the gpu backend records (the embedding backward with positions launches two).
 #[test]
 fn both_backends_count_the_dispatches_a_program_launches() {
     pollster::block_on(async {
         let (m, k, n) = (8, 1024, 8);
+        let (copies, stride) = (Matmul::splits(k), m * n);
+        let (rows, vocab, seq, d) = (12, 5, 4, 8);
         let mut plan = MemoryPlan::default();
         let (a, b, c) = (plan.buffer("a", k * m), plan.buffer("b", k * n), plan.buffer("c", m * n));
-        let parts = plan.buffer("parts", Matmul::splits(k) * m * n);
+        let parts = plan.buffer("parts", copies * stride);
+        let (tokens, d_out) = (plan.buffer("tokens", rows), plan.buffer("d_out", rows * d));
+        let (d_table, d_positions) = (plan.buffer("d_table", vocab * d), plan.buffer("d_positions", seq * d));
         let kernels = || -> Vec<Box<dyn Kernel>> {
             vec![
                 Box::new(Fill { out: c, value: 0.0 }),
-                Box::new(Matmul::new(a, b, c, m, k, n).trans_a().accumulate().split_k(parts)),
+                Box::new(Matmul::new(a, b, c, m, k, n).trans_a().accumulate().split_k(parts, stride, copies)),
+                Box::new(FoldSplits { parts, out: c, stride, copies }),
+                Box::new(EmbeddingBackward {
+                    tokens,
+                    d_out,
+                    d_table,
+                    d_positions: Some(d_positions),
+                    rows,
+                    vocab,
+                    seq,
+                    d,
+                }),
             ]
         };
         let launched: u64 = kernels().iter().map(|k| k.launches().len() as u64).sum();
-        assert!(launched > kernels().len() as u64, "the split product launches more than one dispatch");
+        assert!(launched > kernels().len() as u64, "the embedding backward launches more than one dispatch");
         for kind in [BackendKind::Cpu, BackendKind::Gpu] {
             let mut backend = Backend::open(kind).await.expect("a backend (lavapipe in CI)");
             backend.allocate(&plan).unwrap();

@@ -1,5 +1,5 @@
-//! Matrix multiply with the transposed variants that gradients need: C = (acc ? C : 0) + op(A)·op(B).
-//! Shader: shaders/matmul.wgsl.
+//! Matrix multiply with the transposed variants that gradients need: C = (acc ? C : 0) + op(A)·op(B), and the
+//! fold of split-K partial products (`FoldSplits`). Shader: shaders/matmul.wgsl.
 
 use super::u;
 use crate::program::{for_each_span, read, write, CpuMemory, Kernel, Launch, Shader, Tensor, Tunable};
@@ -62,9 +62,20 @@ pub struct Matmul {
     /// `c = residual + op(a)·op(b)` (a residual connection in the epilogue, instead of a copy and `accumulate`).
     pub residual: Option<Tensor>,
     pub path: MatmulPath,
-    /// Split-K: `(scratch, splits)` computes `splits` partial products over slices of k into `scratch`
-    /// (`splits * m * n` elements at least) and sums them in order; the CPU reference computes directly.
-    pub split: Option<(Tensor, usize)>,
+    /// Split-K: each slice of k adds its partial product into its own copy of `c` in a parts buffer; a later
+    /// `FoldSplits` adds the copies into `c` (the CPU reference computes into `c` directly).
+    pub split: Option<SplitK>,
+}
+
+/// Where a split-K product's partial sums go: slice z of k adds into `parts.slice(z * stride, m * n)`, so every
+/// weight gradient of a backward accumulates into copies of the gradient layout (`stride` apart) and one
+/// `FoldSplits` at its end sums them all, instead of a sum after each product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitK {
+    /// From the first copy of `c` to the end of the last: `(splits - 1) * stride + m * n` elements.
+    pub parts: Tensor,
+    pub stride: usize,
+    pub splits: usize,
 }
 
 impl Matmul {
@@ -105,11 +116,14 @@ impl Matmul {
         self.path = path;
         self
     }
-    /// Splits k into slices of about `K_PER_SPLIT` when that gives at least two, using `scratch`.
-    pub fn split_k(mut self, scratch: Tensor) -> Self {
-        let splits = Self::splits(self.k);
+    /// Splits k into slices of about `K_PER_SPLIT` (at most `copies`) when that gives at least two, adding
+    /// slice z into `parts.slice(z * stride, m * n)`: `parts` is the first copy of `c` in a buffer of `copies`
+    /// copies `stride` apart, which a `FoldSplits` adds into `c`. Only an accumulating product splits.
+    pub fn split_k(mut self, parts: Tensor, stride: usize, copies: usize) -> Self {
+        let splits = Self::splits(self.k).min(copies);
         if splits > 1 {
-            self.split = Some((scratch, splits));
+            let len = (splits - 1) * stride + self.m * self.n;
+            self.split = Some(SplitK { parts: Tensor { len, ..parts }, stride, splits });
         }
         self
     }
@@ -183,14 +197,10 @@ impl Matmul {
             assert!(!self.accumulate, "matmul: a residual and accumulate exclude each other");
             assert_eq!(r.len, self.m * self.n, "matmul: residual has {} elements, expected m*n", r.len);
         }
-        if let Some((scratch, splits)) = self.split {
-            assert!(
-                scratch.len >= splits * self.m * self.n,
-                "matmul: split-K scratch has {} elements, needs {splits}*{}*{}",
-                scratch.len,
-                self.m,
-                self.n
-            );
+        if let Some(SplitK { parts, stride, splits }) = self.split {
+            assert!(self.accumulate && self.residual.is_none(), "matmul: split-K partials fold into an accumulate");
+            assert!(stride >= self.m * self.n, "matmul: split-K stride {stride} below m*n");
+            assert_eq!(parts.len, (splits - 1) * stride + self.m * self.n, "matmul: split-K parts length");
         }
     }
 }
@@ -250,7 +260,7 @@ impl Kernel for Matmul {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
         let (shader, entry) = self.entry();
-        let params = |accumulate: bool, residual: bool, k_chunk: usize, splits: usize| {
+        let params = |accumulate: bool, residual: bool, k_chunk: usize, stride: usize| {
             vec![
                 u(self.m),
                 u(self.n),
@@ -261,41 +271,85 @@ impl Kernel for Matmul {
                 u(b_k),
                 u(b_j),
                 u(k_chunk),
-                u(splits),
-                residual as u32,
                 0,
+                residual as u32,
+                u(stride),
             ]
         };
         let tile = self.path.tile();
         let tiles = [u(self.n.div_ceil(tile)).max(1), u(self.m.div_ceil(tile)).max(1)];
         // Without a residual an input is bound in its place (never read).
         let residual = read(self.residual.unwrap_or(self.a));
-        let Some((scratch, splits)) = self.split else {
+        let Some(SplitK { parts, stride, splits }) = self.split else {
             return vec![Launch {
                 shader,
                 entry,
-                params: params(self.accumulate, self.residual.is_some(), 0, 1),
+                params: params(self.accumulate, self.residual.is_some(), 0, 0),
                 bindings: vec![read(self.a), read(self.b), write(self.c), residual],
                 workgroups: [tiles[0], tiles[1], 1],
             }];
         };
-        let parts = scratch.slice(0, splits * self.m * self.n);
-        vec![
-            Launch {
-                shader,
-                entry,
-                params: params(false, false, self.k_chunk(splits), splits),
-                bindings: vec![read(self.a), read(self.b), write(parts), read(self.a)],
-                workgroups: [tiles[0], tiles[1], u(splits)],
-            },
-            Launch {
-                shader: Shader::Matmul,
-                entry: "matmul_sum_splits",
-                params: params(self.accumulate, self.residual.is_some(), 0, splits),
-                bindings: vec![read(parts), write(self.c), read(self.residual.unwrap_or(parts))],
-                workgroups: crate::program::grid(self.m * self.n),
-            },
-        ]
+        vec![Launch {
+            shader,
+            entry,
+            params: params(true, false, self.k_chunk(splits), stride),
+            bindings: vec![read(self.a), read(self.b), write(parts), read(self.a)],
+            workgroups: [tiles[0], tiles[1], u(splits)],
+        }]
+    }
+}
+
+/// `out[i] += Σ_z parts[z * stride + i]` for z < copies, then the copies are zeroed for the next backward:
+/// the split-K products' partial sums (`Matmul::split_k`) folded into the gradients, one dispatch per backward.
+/// The CPU reference's products never write the parts, so there it adds what they hold (zero).
+#[derive(Clone, Debug)]
+pub struct FoldSplits {
+    /// `copies` copies of `out`'s layout, `stride` elements apart.
+    pub parts: Tensor,
+    pub out: Tensor,
+    pub stride: usize,
+    pub copies: usize,
+}
+
+impl FoldSplits {
+    fn check(&self) {
+        assert!(self.stride >= self.out.len, "fold_splits: stride {} below the {} outputs", self.stride, self.out.len);
+        assert!(
+            self.parts.len >= (self.copies.max(1) - 1) * self.stride + self.out.len,
+            "fold_splits: parts has {} elements, {} copies {} apart need more",
+            self.parts.len,
+            self.copies,
+            self.stride
+        );
+    }
+}
+
+impl Kernel for FoldSplits {
+    fn cpu(&self, mem: &mut CpuMemory) {
+        self.check();
+        let (stride, copies) = (self.stride, self.copies);
+        let folded: Vec<f32> = {
+            let parts = mem.get(self.parts);
+            (0..self.out.len).map(|i| (0..copies).map(|z| parts[z * stride + i]).sum()).collect()
+        };
+        mem.out(self.out, |_, out| out.iter_mut().zip(&folded).for_each(|(o, f)| *o += f));
+        mem.out(self.parts, |_, parts| {
+            for z in 0..copies {
+                parts[z * stride..z * stride + self.out.len].fill(0.0);
+            }
+        });
+    }
+
+    fn launches(&self) -> Vec<Launch> {
+        self.check();
+        let (n, copies, stride) = (u(self.out.len), u(self.copies), u(self.stride));
+        vec![Launch {
+            shader: Shader::Matmul,
+            entry: "matmul_fold_splits",
+            params: vec![0, n, 0, 0, 0, 0, 0, 0, 0, copies, 0, stride],
+            bindings: vec![write(self.parts), write(self.out)],
+            workgroups: crate::program::grid(self.out.len),
+        }]
     }
 }
 
@@ -317,7 +371,7 @@ impl Tunable for Matmul {
         let t = |x: bool| if x { 't' } else { 'n' };
         let log = |x: usize| x.max(1).next_power_of_two().trailing_zeros();
         let vec4 = self.chosen(MatmulChoice { path: MatmulPath::Blocked, split: true }).entry().1.contains("vec4");
-        let split = self.split.map_or(0, |(_, s)| s);
+        let split = self.split.map_or(0, |s| s.splits);
         let (m, n, k) = (log(self.m), log(self.n), log(self.k));
         format!("{}{}-m{m}-n{n}-k{k}-v{}-s{split}", t(self.trans_a), t(self.trans_b), vec4 as u8)
     }
@@ -327,17 +381,26 @@ impl Tunable for Matmul {
         self.choices().into_iter().map(|c| (name(c), c.path == MatmulPath::Subgroup)).collect()
     }
 
-    /// a, b, c and the split-K partials.
+    /// a, b, c and the split-K partials (copies of c side by side).
     fn trial_buffers(&self) -> (Vec<usize>, usize) {
         let (m, n, k) = (self.m, self.n, self.k);
-        (vec![m * k, k * n, m * n, self.split.map_or(1, |(_, s)| s) * m * n], 2)
+        (vec![m * k, k * n, m * n, self.split.map_or(1, |s| s.splits) * m * n], 2)
     }
 
-    fn trial(&self, buffers: &[Tensor], v: usize) -> (Box<dyn Kernel>, Tensor) {
-        let mut mm = Matmul::new(buffers[0], buffers[1], buffers[2], self.m, self.k, self.n);
-        (mm.trans_a, mm.trans_b) = (self.trans_a, self.trans_b);
-        mm.split = self.split.map(|(_, s)| (buffers[3], s));
-        (Box::new(mm.chosen(self.choices()[v])), buffers[2])
+    fn trial(&self, buffers: &[Tensor], v: usize) -> (Vec<Box<dyn Kernel>>, Tensor) {
+        let (m, n) = (self.m, self.n);
+        let mut mm = Matmul::new(buffers[0], buffers[1], buffers[2], m, self.k, n);
+        (mm.trans_a, mm.trans_b, mm.accumulate, mm.residual) = (self.trans_a, self.trans_b, self.accumulate, None);
+        mm.split = self.split.map(|s| SplitK {
+            parts: buffers[3].slice(0, (s.splits - 1) * m * n + m * n),
+            stride: m * n,
+            ..s
+        });
+        let mm = mm.chosen(self.choices()[v]);
+        let fold = mm.split.map(|s| FoldSplits { parts: s.parts, out: buffers[2], stride: s.stride, copies: s.splits });
+        let mut kernels: Vec<Box<dyn Kernel>> = vec![Box::new(mm)];
+        kernels.extend(fold.map(|f| Box::new(f) as Box<dyn Kernel>));
+        (kernels, buffers[2])
     }
 
     fn launches_as(&self, v: usize) -> Vec<Launch> {

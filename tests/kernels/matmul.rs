@@ -1,5 +1,5 @@
 use super::*;
-use looplab::ops::matmul::{Matmul, MatmulPath};
+use looplab::ops::matmul::{FoldSplits, Matmul, MatmulPath};
 use looplab::program::Tunable;
 use looplab::program::{BufId, Tensor};
 
@@ -21,7 +21,9 @@ fn case(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, accumulate: 
     case_split(m, k, n, trans_a, trans_b, accumulate, path, seed, false);
 }
 
-/// With `split`, k is split into slices (split-K) through a scratch buffer that starts dirty.
+/// With `split`, k is split into slices (split-K) whose partial products land in copies of `c` (a stride that is
+/// not m*n apart, so a slice placed by m*n lands wrong), folded into `c` by `FoldSplits`, which leaves the copies
+/// zero again (checked too).
 #[allow(clippy::too_many_arguments)]
 fn case_split(
     m: usize,
@@ -39,27 +41,28 @@ fn case_split(
     let a = plan.buffer("a", m * k);
     let b = plan.buffer("b", k * n);
     let c = plan.buffer("c", m * n);
-    let parts_len = Matmul::splits(k) * m * n + 7;
-    let parts = plan.buffer("parts", parts_len);
+    let (copies, stride) = (Matmul::splits(k), m * n + 7);
+    let parts = plan.buffer("parts", copies * stride);
     let inputs = [
         (a, Data::F32(rng.vec(m * k))),
         (b, Data::F32(rng.vec(k * n))),
         (c, Data::F32(rng.vec(m * n))),
-        (parts, Data::F32(rng.vec(parts_len))),
+        (parts, Data::F32(vec![0.0; copies * stride])),
     ];
     let kernels = || -> Vec<Box<dyn Kernel>> {
         let mut mm = Matmul::new(a, b, c, m, k, n).path(path);
         mm.trans_a = trans_a;
         mm.trans_b = trans_b;
         mm.accumulate = accumulate;
-        if split {
-            mm = mm.split_k(parts);
-            assert!(mm.split.is_some(), "k = {k} should split");
+        if !split {
+            return vec![Box::new(mm)];
         }
-        vec![Box::new(mm)]
+        mm = mm.split_k(parts, stride, copies);
+        assert!(mm.split.is_some(), "k = {k} should split");
+        vec![Box::new(mm), Box::new(FoldSplits { parts, out: c, stride, copies })]
     };
     let name = format!("matmul {m}x{k}x{n} ta={trans_a} tb={trans_b} acc={accumulate} {path:?} split={split}");
-    check(&name, &plan, &inputs, kernels, &[c], 1e-4);
+    check(&name, &plan, &inputs, kernels, &[c, parts], 1e-4);
 }
 
 #[test]
@@ -120,7 +123,8 @@ fn matmul_vec4_paths_match_cpu() {
     }
 }
 
-/// Split-K (weight gradients: k is the batch rows) on every path, k not a multiple of the slice or of 4.
+/// Split-K (weight gradients, which accumulate: k is the batch rows) on every path, k not a multiple of the
+/// slice or of 4.
 #[test]
 fn matmul_split_k_matches_cpu() {
     for (i, &(m, k, n, ta, tb)) in [
@@ -134,22 +138,21 @@ fn matmul_split_k_matches_cpu() {
     .enumerate()
     {
         for path in variants() {
-            case_split(m, k, n, ta, tb, i % 2 == 0, path, 300 + i as u64, true);
+            case_split(m, k, n, ta, tb, true, path, 300 + i as u64, true);
         }
     }
 }
 
-/// The residual epilogue `c = r + a·b` (a linear layer's output added to the residual stream), with and
-/// without split-K, on both paths and awkward shapes; `c` starts dirty, so a missed residual or a kept
-/// old value both fail.
+/// The residual epilogue `c = r + a·b` (a linear layer's output added to the residual stream) on every path
+/// and awkward shapes; `c` starts dirty, so a missed residual or a kept old value both fail.
 #[test]
 fn matmul_residual_matches_cpu() {
-    for (i, &(m, k, n, ta, tb, split)) in [
-        (17, 33, 65, false, false, false),
-        (64, 128, 20, false, false, false),
-        (3, 8, 12, false, true, false),
-        (65, 600, 5, true, false, true),
-        (20, 1030, 8, true, false, true),
+    for (i, &(m, k, n, ta, tb)) in [
+        (17, 33, 65, false, false),
+        (64, 128, 20, false, false),
+        (3, 8, 12, false, true),
+        (65, 600, 5, true, false),
+        (20, 1030, 8, true, false),
     ]
     .iter()
     .enumerate()
@@ -159,23 +162,18 @@ fn matmul_residual_matches_cpu() {
             let mut plan = MemoryPlan::default();
             let (a, b, c) = (plan.buffer("a", m * k), plan.buffer("b", k * n), plan.buffer("c", m * n));
             let r = plan.buffer("r", m * n);
-            let parts = plan.buffer("parts", Matmul::splits(k) * m * n);
             let inputs = [
                 (a, Data::F32(rng.vec(m * k))),
                 (b, Data::F32(rng.vec(k * n))),
                 (c, Data::F32(rng.vec(m * n))),
                 (r, Data::F32(rng.vec(m * n))),
-                (parts, Data::F32(rng.vec(Matmul::splits(k) * m * n))),
             ];
             let kernels = || -> Vec<Box<dyn Kernel>> {
                 let mut mm = Matmul::new(a, b, c, m, k, n).path(path).residual(r);
                 (mm.trans_a, mm.trans_b) = (ta, tb);
-                if split {
-                    mm = mm.split_k(parts);
-                }
                 vec![Box::new(mm)]
             };
-            check(&format!("matmul residual {m}x{k}x{n} {path:?} split={split}"), &plan, &inputs, kernels, &[c], 1e-4);
+            check(&format!("matmul residual {m}x{k}x{n} {path:?}"), &plan, &inputs, kernels, &[c], 1e-4);
         }
     }
 }
@@ -189,7 +187,8 @@ fn matmul_tuner_picks_an_offered_variant_and_its_table_round_trips() {
         let mut plan = MemoryPlan::default();
         let views = [plan.buffer("x", 65 * 600), plan.buffer("dy", 600 * 33), plan.buffer("dw", 65 * 33)];
         let parts = plan.buffer("parts", Matmul::splits(600) * 65 * 33);
-        let mm = Matmul::new(views[0], views[1], views[2], 65, 600, 33).trans_a().split_k(parts);
+        let mm = Matmul::new(views[0], views[1], views[2], 65, 600, 33).trans_a().accumulate();
+        let mm = mm.split_k(parts, 65 * 33, Matmul::splits(600));
         assert!(mm.split.is_some(), "k = 600 splits");
         let offered = gpu.offered_variants(&mm);
         let chosen = gpu.tune(&mm).await.unwrap();

@@ -154,8 +154,9 @@ impl GpuBackend {
         }
         let (trial, out) = kernel.trial(&views, v);
         let result = async {
-            let once = self.prepare_launches(trial.launches()).await?;
-            let reps = self.prepare_launches((0..REPS).flat_map(|_| trial.launches()).collect()).await?;
+            let launches = || trial.iter().flat_map(|k| k.launches());
+            let once = self.prepare_launches(launches().collect()).await?;
+            let reps = self.prepare_launches((0..REPS).flat_map(|_| launches()).collect()).await?;
             self.run(&[once])?;
             let result = self.read(out).await?;
             let start = web_time::Instant::now();

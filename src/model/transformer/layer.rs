@@ -67,7 +67,8 @@ pub(super) struct Scratch {
     pub(super) d_rows: Tensor,
     pub(super) d_emb: Tensor,
     pub(super) d_final: Tensor,
-    /// Split-K partial products of the weight gradients (their reduction runs over all batch rows).
+    /// Split-K copies of the weight gradients' layout (their reduction runs over all batch rows), `parts_stride`
+    /// apart; the backward adds them into the gradients once at its end (`FoldSplits`). Empty when nothing splits.
     pub(super) wgrad_parts: Tensor,
     /// Gradient reaching each state.
     pub(super) d_states: Vec<Tensor>,
@@ -176,7 +177,11 @@ impl Graph {
         n: usize,
     ) -> Box<dyn Kernel> {
         let parts = self.grads.as_ref().expect("weight gradients belong to a backward").wgrad_parts;
-        Box::new(Matmul::new(x, d_out, self.grad(w), k, rows, n).trans_a().accumulate().path(self.path).split_k(parts))
+        let (d_w, stride) = (self.grad(w), super::parts_stride(&self.p));
+        assert!(d_w.offset + d_w.len <= self.p.decay_len, "weight gradients lie in the split-K copies' layout");
+        let first_copy = Tensor { buf: parts.buf, offset: parts.offset + d_w.offset, len: 0 };
+        let mm = Matmul::new(x, d_out, d_w, k, rows, n).trans_a().accumulate().path(self.path);
+        Box::new(mm.split_k(first_copy, stride, parts.len / stride))
     }
 
     pub(super) fn norm(&self, x: Tensor, weight: Option<Tensor>, out: Tensor, rstd: Tensor) -> Box<dyn Kernel> {
@@ -416,13 +421,6 @@ impl Graph {
             Mlp::Gelu => Box::new(GeluBackward { x, d_out, d_x }),
         }
     }
-}
-
-/// Elements of the largest weight matrix (the output head included).
-pub(super) fn largest_weight(m: &ModelConfig, vocab: usize, seq: usize) -> usize {
-    let d = m.d_model;
-    let token_mlp = if m.mixer == Mixer::Mlp { seq * mlp_in_width(m) } else { 0 };
-    [d * 3 * d, d * mlp_in_width(m), m.mlp_hidden * d, d * vocab, token_mlp].into_iter().max().unwrap_or(0)
 }
 
 /// Elements of one layer application's attention row statistics: `[batch, heads, seq]`.

@@ -21,10 +21,10 @@ use crate::ops::cross_entropy::CrossEntropy;
 use crate::ops::elementwise::{Accumulate, Add, Broadcast, Copy, Fill};
 use crate::ops::embedding::{EmbeddingBackward, EmbeddingForward};
 use crate::ops::halting::{HaltBackward, HaltForward};
-use crate::ops::matmul::{Matmul, MatmulPath};
+use crate::ops::matmul::{FoldSplits, Matmul, MatmulPath};
 use crate::ops::reduce::ExactMatch;
 use crate::program::{Kernel, MemoryPlan, Tensor, Use};
-use layer::{largest_weight, map_len, plan_layer, plan_mix_scratch, LayerActs, Scratch};
+use layer::{map_len, plan_layer, plan_mix_scratch, LayerActs, Scratch};
 use memory::{largest_window_rows, plan_block_scratch, plan_blocked, BlockScratch, Blocked};
 
 const EPS: f32 = 1e-5;
@@ -201,6 +201,16 @@ pub struct CallRecord {
 pub struct AttentionMap(LayerActs);
 
 /// Allocates buffers under a prefix.
+/// The most elements the split-K copies of the weight gradients may take (64 MiB): a larger model splits its
+/// weight gradients into fewer slices (its products have more tiles to spread over anyway).
+const MAX_PARTS: usize = 1 << 24;
+
+/// Elements between two split-K copies of the weight gradients: the matrices and embeddings of the parameter
+/// layout (`[0, decay_len)`, every product's gradient), aligned so each copy's views can be bound.
+pub(super) fn parts_stride(p: &Params) -> usize {
+    p.decay_len.next_multiple_of(crate::program::VIEW_ALIGN).max(crate::program::VIEW_ALIGN)
+}
+
 struct Planner<'a> {
     plan: &'a mut MemoryPlan,
     prefix: String,
@@ -301,11 +311,10 @@ impl Graph {
                 let d_emb = b.buf("d_emb", rows * d);
                 let d_final = b.buf("d_final", rows * d);
                 // Token-MLP weight gradients reduce over batch * d channel rows, the others over the tokens.
-                let wgrad_parts = b.buf(
-                    "wgrad_parts",
-                    Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape)))
-                        * largest_weight(m, shape.vocab, shape.seq),
-                );
+                let splits = Matmul::splits(rows.max(shape.batch * d).max(largest_window_rows(m, shape)));
+                let copies = splits.min((MAX_PARTS / parts_stride(p)).max(1));
+                let parts = if copies > 1 { copies * parts_stride(p) } else { 0 };
+                let wgrad_parts = b.buf("wgrad_parts", parts);
                 Scratch {
                     mix: plan_mix_scratch(b, m, shape),
                     d_states: (0..rec.starts.len()).map(|s| b.buf(&format!("d_state{s}"), rows * d)).collect(),
@@ -632,6 +641,11 @@ impl Graph {
             seq: self.shape.seq,
             d,
         }));
+        let (stride, copies) = (parts_stride(&self.p), s.wgrad_parts.len / parts_stride(&self.p));
+        if copies > 1 {
+            let out = Tensor { buf: self.p.grads, offset: 0, len: self.p.decay_len };
+            bwd.push(Box::new(FoldSplits { parts: s.wgrad_parts, out, stride, copies }));
+        }
         (fwd, bwd)
     }
 
