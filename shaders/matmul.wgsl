@@ -5,16 +5,19 @@
 // apart (copies of the gradient layout that every weight gradient of a backward accumulates into);
 // matmul_fold_splits adds the `splits` copies in order once at the end of the backward. Weight gradients
 // (k = batch rows, small m,n) need it: without it a few workgroups walk all k alone.
+// Activation gradient (activation 1 SwiGLU, 2 GELU): the product is dL/d(activation output) and never stored;
+// the residual binding holds the activation's input x and c gets dL/dx (SwiGLU: [m, 2n], gate then up).
 struct Params {
     m: u32, n: u32, k: u32, accumulate: u32,
     a_i: u32, a_k: u32, b_k: u32, b_j: u32,
     k_chunk: u32, splits: u32, residual: u32, split_stride: u32,
+    activation: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> residual: array<f32>; // the residual (an input stands in without one)
+@group(0) @binding(4) var<storage, read> residual: array<f32>; // the residual or x (an input stands in without one)
 
 // The same matrices seen as vec4 rows, for the vec4 paths (chosen when the contiguous dimensions are multiples of 4).
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
@@ -30,8 +33,20 @@ fn k_range(z: u32) -> vec2<u32> {
     return vec2<u32>(min(z * p.k_chunk, p.k), min((z + 1u) * p.k_chunk, p.k));
 }
 
-// Element (i, j) of C, or of split slice `base`, with the epilogue: accumulate or the residual.
+// Element (i, j) of C, or of split slice `base`, with the epilogue: accumulate, the residual, or an activation
+// gradient.
 fn store_one(base: u32, i: u32, j: u32, sum: f32) {
+    if (p.activation == 1u) {
+        let gi = i * 2u * p.n + j;
+        let d = swiglu_grad(residual[gi], residual[gi + p.n], sum);
+        c[gi] = d.x;
+        c[gi + p.n] = d.y;
+        return;
+    }
+    if (p.activation == 2u) {
+        c[i * p.n + j] = gelu_grad(residual[i * p.n + j], sum);
+        return;
+    }
     var v = sum;
     if (p.accumulate != 0u) { v += c[base + i * p.n + j]; }
     if (p.residual != 0u) { v += residual[i * p.n + j]; }

@@ -1,4 +1,6 @@
-//! MLP activations: SwiGLU and GELU (tanh form), forward and backward. Shader: shaders/activation.wgsl.
+//! MLP activations: SwiGLU and GELU (tanh form). Shader: shaders/activation.wgsl. Their backward runs in the
+//! epilogue of the product that yields dL/d(activation) (`Matmul::activation_grad`, `ActivationGrad`), through the
+//! per-element gradients here (the WGSL twins live in shaders/common.wgsl).
 
 use super::{exp_fast, u};
 use crate::program::{for_each_rows, for_each_span, grid, read, write, CpuMemory, Kernel, Launch, Shader, Tensor};
@@ -12,16 +14,6 @@ pub struct SwigluForward {
     pub hidden: usize,
 }
 
-/// `d_x = dL/dx` (set, not accumulated).
-#[derive(Clone, Debug)]
-pub struct SwigluBackward {
-    pub x: Tensor,
-    pub d_out: Tensor,
-    pub d_x: Tensor,
-    pub rows: usize,
-    pub hidden: usize,
-}
-
 /// `out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
 #[derive(Clone, Debug)]
 pub struct GeluForward {
@@ -29,12 +21,44 @@ pub struct GeluForward {
     pub out: Tensor,
 }
 
-/// `d_x = d_out * gelu'(x)` (set).
-#[derive(Clone, Debug)]
-pub struct GeluBackward {
-    pub x: Tensor,
-    pub d_out: Tensor,
-    pub d_x: Tensor,
+/// The activation whose gradient a matmul's epilogue applies: its product is dL/d(activation output) and it
+/// stores dL/d(activation input) (`Matmul::activation_grad`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivationGrad {
+    /// Inputs `[rows, 2*n]` (gate columns, then up columns) for a product of `n` columns.
+    Swiglu,
+    Gelu,
+}
+
+impl ActivationGrad {
+    /// Input (and stored gradient) columns per product column.
+    pub fn width(self) -> usize {
+        match self {
+            ActivationGrad::Swiglu => 2,
+            ActivationGrad::Gelu => 1,
+        }
+    }
+
+    /// The shader's code for it (matmul.wgsl's `activation` parameter).
+    pub fn code(self) -> u32 {
+        match self {
+            ActivationGrad::Swiglu => 1,
+            ActivationGrad::Gelu => 2,
+        }
+    }
+}
+
+/// SwiGLU's gradients `(d_gate, d_up)` at gate `g` and `up` given `dy = dL/d(silu(g) * up)`.
+pub fn swiglu_grad(g: f32, up: f32, dy: f32) -> (f32, f32) {
+    let s = sigmoid(g);
+    (dy * up * s * (1.0 + g * (1.0 - s)), dy * g * s)
+}
+
+/// GELU's gradient at `x` given `dy = dL/d gelu(x)`.
+pub fn gelu_grad(x: f32, dy: f32) -> f32 {
+    let t = gelu_tanh(x);
+    let dt = (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
+    dy * (0.5 * (1.0 + t) + 0.5 * x * dt)
 }
 
 fn sigmoid(g: f32) -> f32 {
@@ -56,7 +80,7 @@ fn check(op: &str, lens: &[(&str, Tensor, usize)]) {
     }
 }
 
-/// `threads` threads; binding 1 is the output, then x, then d_out in the backward.
+/// `threads` threads; binding 1 is the output, then x.
 fn launch(entry: &'static str, threads: usize, out: Tensor, inputs: &[Tensor], hidden: usize) -> Vec<Launch> {
     let mut bindings = vec![write(out)];
     bindings.extend(inputs.iter().map(|&t| read(t)));
@@ -99,43 +123,6 @@ impl Kernel for SwigluForward {
     }
 }
 
-impl SwigluBackward {
-    fn check(&self) {
-        let (rows, h) = (self.rows, self.hidden);
-        let lens = [("x", self.x, rows * 2 * h), ("d_x", self.d_x, rows * 2 * h), ("d_out", self.d_out, rows * h)];
-        check("swiglu backward", &lens);
-    }
-}
-
-impl Kernel for SwigluBackward {
-    fn cpu(&self, mem: &mut CpuMemory) {
-        self.check();
-        let h = self.hidden;
-        mem.out(self.d_x, |mem, d_x| {
-            let (x, dy) = (mem.get(self.x), mem.get(self.d_out));
-            for_each_rows(d_x, 2 * h, 6, |first, chunk| {
-                for (r, d_x) in chunk.chunks_exact_mut(2 * h).enumerate() {
-                    let row = first + r;
-                    let (gate, up) = x[row * 2 * h..][..2 * h].split_at(h);
-                    let (d_gate, d_up) = d_x.split_at_mut(h);
-                    for j in 0..h {
-                        let (g, up, dy) = (gate[j], up[j], dy[row * h + j]);
-                        let s = sigmoid(g);
-                        d_gate[j] = dy * up * s * (1.0 + g * (1.0 - s));
-                        d_up[j] = dy * g * s;
-                    }
-                }
-            });
-        });
-    }
-
-    // One thread per (row, j) pair writes both the gate and the up gradient.
-    fn launches(&self) -> Vec<Launch> {
-        self.check();
-        launch("swiglu_backward", self.d_out.len, self.d_x, &[self.x, self.d_out], self.hidden)
-    }
-}
-
 impl GeluForward {
     fn check(&self) {
         check("gelu forward", &[("x", self.x, self.out.len)]);
@@ -158,33 +145,5 @@ impl Kernel for GeluForward {
     fn launches(&self) -> Vec<Launch> {
         self.check();
         launch("gelu_forward", self.out.len, self.out, &[self.x], 0)
-    }
-}
-
-impl GeluBackward {
-    fn check(&self) {
-        let n = self.d_x.len;
-        check("gelu backward", &[("x", self.x, n), ("d_out", self.d_out, n)]);
-    }
-}
-
-impl Kernel for GeluBackward {
-    fn cpu(&self, mem: &mut CpuMemory) {
-        self.check();
-        mem.out(self.d_x, |mem, d_x| {
-            let (x, dy) = (mem.get(self.x), mem.get(self.d_out));
-            for_each_span(d_x, |r, d_x| {
-                for ((o, &x), &dy) in d_x.iter_mut().zip(&x[r.clone()]).zip(&dy[r]) {
-                    let t = gelu_tanh(x);
-                    let dt = (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
-                    *o = dy * (0.5 * (1.0 + t) + 0.5 * x * dt);
-                }
-            });
-        });
-    }
-
-    fn launches(&self) -> Vec<Launch> {
-        self.check();
-        launch("gelu_backward", self.d_x.len, self.d_x, &[self.x, self.d_out], 0)
     }
 }

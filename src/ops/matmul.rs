@@ -1,8 +1,9 @@
 //! Matrix multiply with the transposed variants that gradients need: C = (acc ? C : 0) + op(A)·op(B), and the
 //! fold of split-K partial products (`FoldSplits`). Shader: shaders/matmul.wgsl.
 
+use super::activation::{gelu_grad, swiglu_grad, ActivationGrad};
 use super::u;
-use crate::program::{for_each_span, read, write, CpuMemory, Kernel, Launch, Shader, Tensor, Tunable};
+use crate::program::{for_each_rows, for_each_span, read, write, CpuMemory, Kernel, Launch, Shader, Tensor, Tunable};
 
 /// Which WGSL variant runs. `Auto` (what models use) lets the GPU backend pick per adapter and shape bucket
 /// from a short measured trial (backend/gpu/tune.rs, through `Tunable`); the others force one.
@@ -61,6 +62,9 @@ pub struct Matmul {
     pub accumulate: bool,
     /// `c = residual + op(a)·op(b)` (a residual connection in the epilogue, instead of a copy and `accumulate`).
     pub residual: Option<Tensor>,
+    /// `c = dL/dx` of an activation with input `x`, the product being dL/d(activation output): the MLP's
+    /// backward without a kernel of its own. `c` and `x` are `[m, width * n]` (`ActivationGrad::width`).
+    pub activation_grad: Option<(ActivationGrad, Tensor)>,
     pub path: MatmulPath,
     /// Split-K: each slice of k adds its partial product into its own copy of `c` in a parts buffer; a later
     /// `FoldSplits` adds the copies into `c` (the CPU reference computes into `c` directly).
@@ -92,6 +96,7 @@ impl Matmul {
             trans_b: false,
             accumulate: false,
             residual: None,
+            activation_grad: None,
             path: MatmulPath::Auto,
             split: None,
         }
@@ -110,6 +115,11 @@ impl Matmul {
     }
     pub fn residual(mut self, residual: Tensor) -> Self {
         self.residual = Some(residual);
+        self
+    }
+    /// Stores the gradient of `activation` at `x` instead of the product (see `activation_grad`).
+    pub fn activation_grad(mut self, activation: ActivationGrad, x: Tensor) -> Self {
+        self.activation_grad = Some((activation, x));
         self
     }
     pub fn path(mut self, path: MatmulPath) -> Self {
@@ -185,14 +195,26 @@ impl Matmul {
             self.k,
             self.n
         );
+        let width = self.activation_grad.map_or(1, |(act, _)| act.width());
         assert_eq!(
             self.c.len,
-            self.m * self.n,
-            "matmul: c has {} elements, expected m*n = {}*{}",
+            self.m * self.n * width,
+            "matmul: c has {} elements, expected m*n*{width} = {}*{}*{width}",
             self.c.len,
             self.m,
             self.n
         );
+        if let Some((_, x)) = self.activation_grad {
+            assert!(
+                !self.accumulate && self.residual.is_none() && self.split.is_none(),
+                "matmul: an activation gradient is stored alone (no accumulate, residual or split-K)"
+            );
+            assert_eq!(
+                x.len, self.c.len,
+                "matmul: the activation's input has {} elements, expected {}",
+                x.len, self.c.len
+            );
+        }
         if let Some(r) = self.residual {
             assert!(!self.accumulate, "matmul: a residual and accumulate exclude each other");
             assert_eq!(r.len, self.m * self.n, "matmul: residual has {} elements, expected m*n", r.len);
@@ -220,6 +242,9 @@ impl Kernel for Matmul {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
         let (m, n, k) = (self.m, self.n, self.k);
+        // With a SwiGLU gradient the product goes into the gate columns of c (row stride 2n), then each row
+        // turns into both gradients.
+        let c_row = n * self.activation_grad.map_or(1, |(act, _)| act.width());
         mem.out(self.c, |mem, c| {
             let (a, b) = (mem.get(self.a), mem.get(self.b));
             if let Some(r) = self.residual {
@@ -237,7 +262,7 @@ impl Kernel for Matmul {
                     k,
                     c.as_mut_ptr(),
                     1,
-                    n as isize,
+                    c_row as isize,
                     self.accumulate || self.residual.is_some(),
                     a.as_ptr(),
                     a_k as isize,
@@ -253,6 +278,25 @@ impl Kernel for Matmul {
                     PARALLELISM,
                 );
             }
+            match self.activation_grad {
+                None => {}
+                Some((ActivationGrad::Swiglu, x)) => {
+                    let x = mem.get(x);
+                    for_each_rows(c, c_row, 12, |first, rows| {
+                        for (r, row) in rows.chunks_exact_mut(c_row).enumerate() {
+                            let x = &x[(first + r) * c_row..][..c_row];
+                            let (d_gate, d_up) = row.split_at_mut(n);
+                            for j in 0..n {
+                                (d_gate[j], d_up[j]) = swiglu_grad(x[j], x[n + j], d_gate[j]);
+                            }
+                        }
+                    });
+                }
+                Some((ActivationGrad::Gelu, x)) => {
+                    let x = mem.get(x);
+                    for_each_span(c, |span, c| c.iter_mut().zip(&x[span]).for_each(|(c, &x)| *c = gelu_grad(x, *c)));
+                }
+            }
         });
     }
 
@@ -260,6 +304,7 @@ impl Kernel for Matmul {
         self.check();
         let [a_i, a_k, b_k, b_j] = self.strides();
         let (shader, entry) = self.entry();
+        let activation = self.activation_grad.map_or(0, |(act, _)| act.code());
         let params = |accumulate: bool, residual: bool, k_chunk: usize, stride: usize| {
             vec![
                 u(self.m),
@@ -274,12 +319,16 @@ impl Kernel for Matmul {
                 0,
                 residual as u32,
                 u(stride),
+                activation,
+                0,
+                0,
+                0,
             ]
         };
         let tile = self.path.tile();
         let tiles = [u(self.n.div_ceil(tile)).max(1), u(self.m.div_ceil(tile)).max(1)];
-        // Without a residual an input is bound in its place (never read).
-        let residual = read(self.residual.unwrap_or(self.a));
+        // The residual, or the activation's input; without either an input is bound in its place (never read).
+        let residual = read(self.residual.or(self.activation_grad.map(|(_, x)| x)).unwrap_or(self.a));
         let Some(SplitK { parts, stride, splits }) = self.split else {
             return vec![Launch {
                 shader,
@@ -346,7 +395,7 @@ impl Kernel for FoldSplits {
         vec![Launch {
             shader: Shader::Matmul,
             entry: "matmul_fold_splits",
-            params: vec![0, n, 0, 0, 0, 0, 0, 0, 0, copies, 0, stride],
+            params: vec![0, n, 0, 0, 0, 0, 0, 0, 0, copies, 0, stride, 0, 0, 0, 0],
             bindings: vec![write(self.parts), write(self.out)],
             workgroups: crate::program::grid(self.out.len),
         }]

@@ -1,4 +1,5 @@
 use super::*;
+use looplab::ops::activation::ActivationGrad;
 use looplab::ops::matmul::{FoldSplits, Matmul, MatmulPath};
 use looplab::program::Tunable;
 use looplab::program::{BufId, Tensor};
@@ -174,6 +175,34 @@ fn matmul_residual_matches_cpu() {
                 vec![Box::new(mm)]
             };
             check(&format!("matmul residual {m}x{k}x{n} {path:?}"), &plan, &inputs, kernels, &[c], 1e-4);
+        }
+    }
+}
+
+/// The activation-gradient epilogue (the MLP backward: `d_u = act'(u) ⊙ (d_y · W_outᵀ)`) on every path and
+/// awkward shapes, inputs large enough to saturate the sigmoid and reach tanh's clamp; `c` starts as NaN, so an
+/// element the epilogue skips (SwiGLU's up half) fails.
+#[test]
+fn matmul_activation_grad_matches_cpu() {
+    for (i, &(m, k, n)) in [(1, 1, 1), (17, 33, 65), (36, 128, 64), (65, 3, 17), (5, 64, 33)].iter().enumerate() {
+        for act in [ActivationGrad::Swiglu, ActivationGrad::Gelu] {
+            for path in variants() {
+                let mut rng = Rng::new(700 + i as u64);
+                let mut plan = MemoryPlan::default();
+                let (a, b) = (plan.buffer("d_y", m * k), plan.buffer("w_out", n * k));
+                let (x, c) = (plan.buffer("u", m * n * act.width()), plan.buffer("d_u", m * n * act.width()));
+                let range = if i % 2 == 0 { 3.0 } else { 20.0 };
+                let inputs = [
+                    (a, Data::F32(rng.vec(m * k))),
+                    (b, Data::F32(rng.vec(n * k))),
+                    (x, Data::F32(rng.vec(x.len).iter().map(|v| v * range).collect())),
+                    (c, Data::F32(vec![f32::NAN; c.len])),
+                ];
+                let kernels = || -> Vec<Box<dyn Kernel>> {
+                    vec![Box::new(Matmul::new(a, b, c, m, k, n).trans_b().path(path).activation_grad(act, x))]
+                };
+                check(&format!("matmul {act:?} grad {m}x{k}x{n} {path:?}"), &plan, &inputs, kernels, &[c], 1e-4);
+            }
         }
     }
 }

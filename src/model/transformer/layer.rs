@@ -4,7 +4,7 @@
 use super::{Graph, Kernels, Planner, Shape, EPS};
 use crate::config::{Attention, Mixer, Mlp, ModelConfig, Norm};
 use crate::model::{mlp_in_width, window, TokenMix};
-use crate::ops::activation::{GeluBackward, GeluForward, SwigluBackward, SwigluForward};
+use crate::ops::activation::{ActivationGrad, GeluForward, SwigluForward};
 use crate::ops::attention::{AttentionBackward, AttentionDims, AttentionForward, AttentionProbs};
 use crate::ops::elementwise::{Accumulate, Add, Copy, Transpose};
 use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward, LocalAttentionProbs, LocalDims};
@@ -49,7 +49,6 @@ pub(super) struct MixActs {
 /// The token MLP's backward scratch, shapes as `MixActs`.
 pub(super) struct MixScratch {
     pub(super) d_o: Tensor,
-    pub(super) d_a: Tensor,
     pub(super) d_u: Tensor,
     pub(super) d_v: Tensor,
 }
@@ -59,7 +58,6 @@ pub(super) struct Scratch {
     pub(super) dh: Tensor,
     pub(super) d_s: Tensor,
     pub(super) d_n: Tensor,
-    pub(super) d_a: Tensor,
     pub(super) d_u: Tensor,
     pub(super) d_att: Tensor,
     pub(super) d_qkv: Tensor,
@@ -93,7 +91,6 @@ impl Scratch {
             dh: buf("d_h", rows * d),
             d_s: buf("d_s", rows * d),
             d_n: buf("d_n", rows * d),
-            d_a: buf("d_a", rows * m.mlp_hidden),
             d_u: buf("d_u", rows * mlp_in_width(m)),
             d_att: buf("d_att", rows * d),
             d_qkv: buf("d_qkv", rows * 3 * d),
@@ -320,9 +317,8 @@ impl Graph {
             ks.push(self.norm_backward(acts.sum2, lp.norm2, acts.rstd2, s.dh, s.d_s, false));
             s.d_s
         };
-        ks.push(Box::new(Matmul::new(d_sum2, lp.mlp_out, s.d_a, rows, d, f).trans_b().path(self.path)));
+        ks.push(self.activation_backward(Matmul::new(d_sum2, lp.mlp_out, s.d_u, rows, d, f), acts.u));
         ks.push(self.weight_grad(acts.a, d_sum2, lp.mlp_out, f, d));
-        ks.push(self.activation_backward(acts.u, s.d_a, s.d_u, rows));
         let mlp_norm = if pre { lp.norm2 } else { lp.norm1 };
         let mlp_rstd = if pre { acts.rstd2 } else { acts.rstd1 };
         if pre {
@@ -391,9 +387,8 @@ impl Graph {
                 let Shape { batch, seq, .. } = acts.shape;
                 let (f, uw, channels) = (self.m.mlp_hidden, mlp_in_width(&self.m), batch * d);
                 ks.push(Box::new(Transpose { x: s.dh, out: g.d_o, batch, rows: seq, cols: d }));
-                ks.push(Box::new(Matmul::new(g.d_o, w_out, g.d_a, channels, seq, f).trans_b().path(self.path)));
+                ks.push(self.activation_backward(Matmul::new(g.d_o, w_out, g.d_u, channels, seq, f), t.u));
                 ks.push(self.weight_grad_rows(channels, t.a, g.d_o, w_out, f, seq));
-                ks.push(self.activation_backward(t.u, g.d_a, g.d_u, channels));
                 ks.push(Box::new(Matmul::new(g.d_u, w_in, g.d_v, channels, uw, seq).trans_b().path(self.path)));
                 ks.push(self.weight_grad_rows(channels, t.v, g.d_u, w_in, seq, uw));
                 // Back to tokens x channels; post-norm adds it to dh through the scratch d_att.
@@ -415,11 +410,14 @@ impl Graph {
         }
     }
 
-    fn activation_backward(&self, x: Tensor, d_out: Tensor, d_x: Tensor, rows: usize) -> Box<dyn Kernel> {
-        match self.m.mlp {
-            Mlp::Swiglu => Box::new(SwigluBackward { x, d_out, d_x, rows, hidden: self.m.mlp_hidden }),
-            Mlp::Gelu => Box::new(GeluBackward { x, d_out, d_x }),
-        }
+    /// `d_out · w_outᵀ` (the product `mm` before its transpose), stored as the gradient of the activation at
+    /// `x` (the product's epilogue differentiates it).
+    fn activation_backward(&self, mm: Matmul, x: Tensor) -> Box<dyn Kernel> {
+        let act = match self.m.mlp {
+            Mlp::Swiglu => ActivationGrad::Swiglu,
+            Mlp::Gelu => ActivationGrad::Gelu,
+        };
+        Box::new(mm.trans_b().path(self.path).activation_grad(act, x))
     }
 }
 
@@ -483,7 +481,6 @@ pub(super) fn plan_mix_scratch(b: &mut Planner, m: &ModelConfig, shape: Shape) -
     let (rows, d, channels) = (shape.batch * shape.seq, m.d_model, shape.batch * m.d_model);
     (m.mixer == Mixer::Mlp).then(|| MixScratch {
         d_o: b.buf("mix_d_o", rows * d),
-        d_a: b.buf("mix_d_a", channels * m.mlp_hidden),
         d_u: b.buf("mix_d_u", channels * mlp_in_width(m)),
         d_v: b.buf("mix_d_v", rows * d),
     })

@@ -126,7 +126,6 @@ impl Scratch {
             dh: self.dh.slice(0, rows * d),
             d_s: self.d_s.slice(0, rows * d),
             d_n: self.d_n.slice(0, rows * d),
-            d_a: self.d_a.slice(0, rows * m.mlp_hidden),
             d_u: self.d_u.slice(0, rows * mlp_in_width(m)),
             d_att: self.d_att.slice(0, rows * d),
             d_qkv: self.d_qkv.slice(0, rows * 3 * d),
