@@ -377,16 +377,15 @@ impl Kernel for FoldSplits {
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
         let (stride, copies) = (self.stride, self.copies);
-        let folded: Vec<f32> = {
+        mem.out(self.out, |mem, out| {
             let parts = mem.get(self.parts);
-            (0..self.out.len).map(|i| (0..copies).map(|z| parts[z * stride + i]).sum()).collect()
-        };
-        mem.out(self.out, |_, out| out.iter_mut().zip(&folded).for_each(|(o, f)| *o += f));
-        mem.out(self.parts, |_, parts| {
-            for z in 0..copies {
-                parts[z * stride..z * stride + self.out.len].fill(0.0);
-            }
+            for_each_span(out, |span, out| {
+                for (o, i) in out.iter_mut().zip(span) {
+                    *o += (0..copies).map(|z| parts[z * stride + i]).sum::<f32>();
+                }
+            });
         });
+        mem.out(self.parts, |_, parts| for_each_span(parts, |_, parts| parts.fill(0.0)));
     }
 
     fn launches(&self) -> Vec<Launch> {
