@@ -24,6 +24,7 @@ plot $R/2026-11-28-audit/training.svg $R/2026-11-28-audit/multiplication $R/2026
 plot $R/2026-11-28-composition-cpu/training.svg $R/2026-11-28-composition-cpu/{looped,ff}.history.json
 plot $R/2026-11-28-stage-mirroring-cpu/training.svg $R/2026-11-28-stage-mirroring-cpu/{looped,ff}.history.json
 plot $R/grokking/2026-12-01.training.svg $R/grokking/2026-12-01.history.json
+plot $R/maze-cpu/training.svg $R/maze-cpu
 plot $R/bandit-cpu/training.svg $R/bandit-cpu/history.json $R/bandit-cpu/history-looped.json
 # Runs that kept only history.csv (before history.json was committed beside them).
 plot $R/2026-11-28-h200/sudoku-6x6.training.svg $R/2026-11-28-h200/sudoku-6x6{,-ff,-trm}.history.csv
