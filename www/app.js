@@ -178,6 +178,11 @@ function render() {
   ui.status.textContent = state.running ? 'training…'
     : !state.ready ? 'not ready'
     : state.step > 0 ? 'paused' : 'ready';
+  // The URL and the title follow the settings, so a link reproduces the run (written only when they change: the
+  // browser throttles frequent history writes).
+  const hash = pageHash();
+  if (hash !== shownHash) history.replaceState(null, '', shownHash = hash);
+  document.title = `looplab · ${form.preset}`;
 }
 
 // The Load trained model button, offered while the form's settings are those of a shipped model and no run of
@@ -232,7 +237,8 @@ const speed = () => (ui.speed.value === 'auto' ? 'auto' : Number(ui.speed.value)
 const send = (type, extra = {}) => worker.postMessage({
   type, preset: form.preset, overrides: form.overrides(), backend: state.backend, twin: twin(), speed: speed(), ...extra,
 });
-// The URL hash: the settings, the compare mode and the backend.
+// The URL hash: the settings, the compare mode and the backend; `shownHash` is the one the address bar shows.
+let shownHash = location.hash;
 const pageHash = () => hashOf({ preset: form.preset, overrides: form.overrides(), compare: state.compare, backend: state.backend });
 
 function clearRun() {
@@ -297,8 +303,6 @@ worker.onmessage = ({ data: msg }) => {
         form.fromConfig(msg.config);
         state.compare = null;  // a file is one model
         ui.compare.value = 'off';
-        history.replaceState(null, '', pageHash());
-        document.title = `looplab · ${form.preset}`;
       }
       state.splits = [];
       setSeries([]);
@@ -446,13 +450,11 @@ ui.depthRefresh.addEventListener('click', () => send(TO_WORKER.depths));
 ui.compare.value = state.compare || 'off';
 ui.compare.addEventListener('change', () => {
   state.compare = ui.compare.value === 'off' ? null : ui.compare.value;
-  history.replaceState(null, '', pageHash());
   if (state.compare && !twin()) showMessage('Compare mode needs a recurrent model (model.arch looped, trm or hrm) and valid settings.');
   newSettings(null);
 });
 ui.backend.addEventListener('change', () => {
   state.backend = ui.backend.value;
-  history.replaceState(null, '', pageHash());
   ui.cpuOffer.hidden = true;
   ui.device.textContent = `starting the ${state.backend.toUpperCase()} backend…`;
   newSettings(null);
@@ -476,7 +478,6 @@ function reset() {
 }
 ui.useCpu.addEventListener('click', () => {
   state.backend = 'cpu';
-  history.replaceState(null, '', pageHash());
   clearMessage();
   ui.cpuOffer.hidden = true;
   ui.device.textContent = 'starting the CPU backend…';
@@ -484,7 +485,6 @@ ui.useCpu.addEventListener('click', () => {
 });
 function recover(backend) {
   state.backend = backend;
-  history.replaceState(null, '', pageHash());
   clearMessage();
   ui.recoverOffer.hidden = true;
   ui.device.textContent = `starting the ${backend.toUpperCase()} backend…`;
@@ -560,7 +560,6 @@ function lostSteps(ready) {
 
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
 function settingsChanged() {
-  history.replaceState(null, '', pageHash());
   const problem = form.check();
   render();
   if (problem) showMessage(problem);
@@ -667,7 +666,6 @@ function newSettings(problem) {
 }
 form.select.addEventListener('change', () => {
   form.build(form.select.value);
-  history.replaceState(null, '', pageHash());
   newSettings(null);
 });
 window.addEventListener('hashchange', () => {
@@ -690,5 +688,4 @@ if (noWebgpu && state.backend === 'gpu') {
 } else {
   send(TO_WORKER.create, { autosave: true });
 }
-document.title = `looplab · ${form.preset}`;
 render();
