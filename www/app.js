@@ -6,7 +6,7 @@ import { SolveView } from './solve.js';
 import { ProgramView } from './program.js';
 import { ProbeView } from './probes.js';
 import { twinOverrides } from './compare.js';
-import { parseHash, hashOf, cliCommand } from './hash.js';
+import { parseHash, hashOf, cliCommand, sameModel } from './hash.js';
 import { DepthView } from './depth.js';
 import { phaseBands, splitColor, splitScores, PHASE_THRESHOLD } from './phases.js';
 import { Overlays } from './overlays.js';
@@ -583,12 +583,11 @@ function loadManifest() {
   });
   return manifest;
 }
-const sameOverrides = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
-// Offers the manifest's model of the form's preset and overrides, if it has one.
+// Offers the manifest's model of the form's preset and overrides (its step budget aside), if it has one.
 async function offerTrained() {
   const models = await loadManifest();
   const overrides = form.overrides();
-  const model = models.find((m) => m.preset === form.preset && sameOverrides(m.overrides || [], overrides)) || null;
+  const model = models.find((m) => m.preset === form.preset && sameModel(m.overrides || [], overrides)) || null;
   if (model !== state.model) ui.trained.dataset.state = '';
   state.model = model;
   render();

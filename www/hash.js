@@ -66,3 +66,13 @@ export function cliCommand({ preset, overrides, backend = 'gpu' }) {
   if (backend === 'cpu') words.push('--backend', 'cpu');
   return words.map(shellQuote).join(' ');
 }
+
+/**
+ * Two runs' overrides name the same model and data: equal apart from `train.steps`, the step budget, which
+ * changes neither (a trained model stands at the step it was trained to whatever the form's budget).
+ * @param {string[]} a @param {string[]} b
+ */
+export function sameModel(a, b) {
+  const key = (o) => JSON.stringify(o.filter((x) => !x.startsWith('train.steps=')).sort());
+  return key(a) === key(b);
+}

@@ -3,7 +3,7 @@
 // Run: node --test tests/js/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHash, hashOf, shorten, cliCommand, shellQuote } from '../../www/hash.js';
+import { parseHash, hashOf, shorten, cliCommand, shellQuote, sameModel } from '../../www/hash.js';
 import { twinOverrides } from '../../www/compare.js';
 import { phaseBands } from '../../www/phases.js';
 
@@ -76,4 +76,11 @@ test('phase bands follow the detector\'s steps', () => {
   assert.deepEqual(bands(at(null, null)), []);
   assert.deepEqual(bands(at(50, 50)), [['generalization', 50, 400]], 'no memorization when both cross together');
   assert.deepEqual(phaseBands(null), []);
+});
+
+test('a trained model is offered for its preset and overrides whatever the step budget', () => {
+  assert.ok(sameModel(['train.steps=3000'], []));
+  assert.ok(sameModel(['task.p=11', 'train.steps=10'], ['train.steps=99', 'task.p=11']));
+  assert.ok(!sameModel(['task.p=11'], []));
+  assert.ok(!sameModel(['train.lr=0.01', 'train.steps=3000'], ['train.steps=3000']));
 });
