@@ -89,9 +89,10 @@ pub fn read_history_csv(text: &str, source: &str) -> Result<Vec<Record>, LabErro
             return Err(bad(*line, format!("{} values for {} columns", row.len(), header.len())));
         }
     }
-    let has_splits = names.len() > 2 || find("train_loss").is_some();
-    if has_splits
-        && names.len() > 2
+    // A file from before the split columns has only train's and test's scalars (and no `train_loss`): no splits.
+    if names.len() <= 2 && find("train_loss").is_none() {
+        names.clear();
+    } else if names.len() > 2
         && rows.iter().all(|(_, row)| columns(names[2]).map(|c| row[c]) == columns("test").map(|c| row[c]))
     {
         names.retain(|n| *n != "test");
@@ -113,7 +114,7 @@ pub fn read_history_csv(text: &str, source: &str) -> Result<Vec<Record>, LabErro
             _ => None,
         };
         let mut splits = Vec::new();
-        for &name in names.iter().filter(|_| has_splits) {
+        for &name in &names {
             let [l, a, e] = columns(name);
             if [l, a, e].iter().any(|&c| row[c].is_empty()) {
                 continue; // a record written without this split
