@@ -115,6 +115,18 @@ install_build() {
   install_wasm_pack
 }
 
+# A fresh `./build.sh test` writes about 2.3 GiB under target/ (debug checks, release tests, wasm); running out of
+# disk halfway fails deep inside cargo with an unrelated-looking error, so say it before starting.
+check_disk() {
+  local need_kib=$((3 * 1024 * 1024)) have_kib
+  [ -d target/release ] && need_kib=$((1024 * 1024))
+  have_kib="$(df -Pk . | awk 'NR == 2 { print $4 }')"
+  if [ "$have_kib" -lt "$need_kib" ]; then
+    fail "only $((have_kib / 1024)) MiB free on $(df -P . | awk 'NR == 2 { print $6 }'); ./build.sh test needs about $((need_kib / 1024)) MiB (target/ grows by that much); free some space and run it again"
+  fi
+  echo "disk: $((have_kib / 1024 / 1024)) GiB free"
+}
+
 install_all() {
   install_apt
   install_build
@@ -245,6 +257,7 @@ case "$cmd" in
     ;;
   test)
     t_all=$SECONDS
+    check_disk
     stage "install" install_all
     stage "lint (rustfmt, clippy)" lint
     stage "JS unit tests (node)" js_tests
