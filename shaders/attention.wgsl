@@ -2,10 +2,13 @@
 // h*head_dim.. of each (attention.rs), flash-attention style. A workgroup takes ROWS rows of one (example,
 // head), one per thread, and walks the other side in tiles of TILE rows staged in workgroup memory; the
 // forward keeps a running max and sum per query (online softmax) and stores only the output and the
-// log-sum-exp, from which the backward recomputes every probability. attention.rs prepends three constants:
-// ROWS (up to 64) and TILE (up to 16), picked per sequence length to pad the least, and DC, the number
-// of head dimensions a thread holds in registers; heads wider than DC are walked in chunks: the scores sum
-// over every chunk, and workgroup z picks which chunk of the output this workgroup writes.
+// log-sum-exp, from which the backward recomputes every probability. attention.rs prepends four constants:
+// ROWS (up to 64) and TILE (up to 16), picked per sequence length to pad the least, DC, the number
+// of head dimensions a thread holds in registers, and STAGED (attention_backward_short only); heads wider
+// than DC are walked in chunks: the scores sum over every chunk, and workgroup z picks which chunk of the
+// output this workgroup writes. attention_backward_short, for sequences that fit one workgroup, takes whole
+// (example, head) pairs instead: its tile is the whole sequence (TILE = seq) and its ROWS threads are
+// ROWS / TILE pairs.
 // Each entry point numbers its own bindings in the order its launch lists them, so one binding number names
 // different tensors in different entry points.
 struct Params {
@@ -28,6 +31,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> delta: array<f32>;
 // attention_backward_key: qkv, bias, delta_in, lse_in, d_out, d_qkv
 @group(0) @binding(3) var<storage, read> delta_in: array<f32>;
+// attention_backward_short: qkv, bias, out_in, lse_in, d_out, d_qkv
 // attention_probs: qkv, bias, probs
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
 
@@ -334,6 +338,119 @@ fn attention_backward_key(
             d_qkv[qkv_at(token, K, blk.h, blk.chunk * DC + c)] = acc_a[c] * p.scale;
             d_qkv[qkv_at(token, V, blk.h, blk.chunk * DC + c)] = acc_b[c];
         }
+    }
+}
+
+// attention_backward_short's workgroup memory: the first STAGED of a pair's K, Q, dO and V (in that order,
+// each [TILE, DC], zero past the head), then every row's lse and delta; the rest is read from global memory.
+// V goes last: the inner loops read it once per key where they read each of the others twice.
+const PART_K: u32 = 0u;
+const PART_Q: u32 = 1u;
+const PART_DO: u32 = 2u;
+const PART_V: u32 = 3u;
+var<workgroup> staged: array<f32, max(1u, STAGED * ROWS * DC)>;
+var<workgroup> row_lse: array<f32, ROWS>;
+var<workgroup> row_delta: array<f32, ROWS>;
+
+// Column c of row `row` of part `part` (PART_*) of the workgroup's pair g = (example b, head h).
+fn short_part(part: u32, g: u32, b: u32, h: u32, row: u32, c: u32) -> f32 {
+    if (part < STAGED) { return staged[((part * (ROWS / TILE) + g) * TILE + row) * DC + c]; }
+    if (c >= p.head_dim) { return 0.0; }
+    let token = b * p.seq + row;
+    if (part == PART_DO) { return d_out[head_at(token, h, c)]; }
+    return qkv[qkv_at(token, select(select(Q, V, part == PART_V), K, part == PART_K), h, c)];
+}
+
+// The whole backward of one (example, head) per TILE threads, in one dispatch: thread r of pair g computes
+// query r's dQ (as attention_backward_query, over the keys it sees), then key r's dK and dV (as
+// attention_backward_key, over the queries that see it), every operand from workgroup memory where it fits.
+// Registers: Q_r, dO_r, dQ_r (mine_a, mine_b, acc_a), then K_r, V_r, dK_r, dV_r (mine_a, mine_b, acc_a, acc_b).
+@compute @workgroup_size(ROWS)
+fn attention_backward_short(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let pairs = ROWS / TILE;
+    let g = t / TILE;
+    let r = t % TILE;
+    let pair = (wg.x + wg.y * nwg.x) * pairs + g;
+    let ok = pair < p.batch * p.heads;
+    let b = select(0u, pair / p.heads, ok);
+    let h = pair % p.heads;
+    let token = b * p.seq + r;
+    for (var e = t; e < STAGED * ROWS * DC; e += ROWS) {
+        let c = e % DC;
+        let row = (e / DC) % TILE;
+        let g_e = (e / (DC * TILE)) % pairs;
+        let part = e / (DC * ROWS);
+        let pair_e = (wg.x + wg.y * nwg.x) * pairs + g_e;
+        var v = 0.0;
+        if (pair_e < p.batch * p.heads && c < p.head_dim) {
+            let tok = (pair_e / p.heads) * p.seq + row;
+            let h_e = pair_e % p.heads;
+            if (part == PART_DO) {
+                v = d_out[head_at(tok, h_e, c)];
+            } else {
+                v = qkv[qkv_at(tok, select(select(Q, V, part == PART_V), K, part == PART_K), h_e, c)];
+            }
+        }
+        staged[e] = v;
+    }
+    var dd = 0.0;
+    var lse_r = 0.0;
+    if (ok) {
+        for (var c = 0u; c < p.head_dim; c++) {
+            dd = fma(d_out[head_at(token, h, c)], out_in[head_at(token, h, c)], dd);
+        }
+        lse_r = lse_in[(b * p.heads + h) * p.seq + r];
+    }
+    row_lse[t] = lse_r;
+    row_delta[t] = dd;
+    workgroupBarrier();
+    if (!ok) { return; }
+    let base = g * TILE;
+
+    for (var c = 0u; c < DC; c++) {
+        mine_a[c] = short_part(PART_Q, g, b, h, r, c);
+        mine_b[c] = short_part(PART_DO, g, b, h, r, c);
+        acc_a[c] = 0.0;
+    }
+    for (var j = 0u; j < select(p.seq, r + 1u, p.causal != 0u); j++) {
+        var sc = 0.0;
+        var dpj = 0.0;
+        for (var c = 0u; c < DC; c++) {
+            sc = fma(mine_a[c], short_part(PART_K, g, b, h, j, c), sc);
+            dpj = fma(mine_b[c], short_part(PART_V, g, b, h, j, c), dpj);
+        }
+        let ds = exp(sc * p.scale + bias_at(r, j) - lse_r) * (dpj - dd);
+        for (var c = 0u; c < DC; c++) { acc_a[c] = fma(ds, short_part(PART_K, g, b, h, j, c), acc_a[c]); }
+    }
+    for (var c = 0u; c < p.head_dim; c++) { d_qkv[qkv_at(token, Q, h, c)] = acc_a[c] * p.scale; }
+
+    for (var c = 0u; c < DC; c++) {
+        mine_a[c] = short_part(PART_K, g, b, h, r, c);
+        mine_b[c] = short_part(PART_V, g, b, h, r, c);
+        acc_a[c] = 0.0;
+        acc_b[c] = 0.0;
+    }
+    for (var i = select(0u, r, p.causal != 0u); i < p.seq; i++) {
+        var sc = 0.0;
+        var dpi = 0.0;
+        for (var c = 0u; c < DC; c++) {
+            sc = fma(mine_a[c], short_part(PART_Q, g, b, h, i, c), sc);
+            dpi = fma(mine_b[c], short_part(PART_DO, g, b, h, i, c), dpi);
+        }
+        let pr = exp(sc * p.scale + bias_at(i, r) - row_lse[base + i]);
+        let ds = pr * (dpi - row_delta[base + i]);
+        for (var c = 0u; c < DC; c++) {
+            acc_a[c] = fma(ds, short_part(PART_Q, g, b, h, i, c), acc_a[c]);
+            acc_b[c] = fma(pr, short_part(PART_DO, g, b, h, i, c), acc_b[c]);
+        }
+    }
+    for (var c = 0u; c < p.head_dim; c++) {
+        d_qkv[qkv_at(token, K, h, c)] = acc_a[c] * p.scale;
+        d_qkv[qkv_at(token, V, h, c)] = acc_b[c];
     }
 }
 

@@ -183,11 +183,13 @@ pub enum Shader {
     Activation,
     Adamw,
     /// Attention kernels keep `head_chunk` head dimensions per thread in registers and take `rows` rows per
-    /// workgroup against tiles of `tile` rows (see ops/attention.rs).
+    /// workgroup against tiles of `tile` rows; the one-dispatch backward keeps `staged` operands in workgroup
+    /// memory (0 for the others; see ops/attention.rs).
     Attention {
         head_chunk: u32,
         rows: u32,
         tile: u32,
+        staged: u32,
     },
     CrossEntropy,
     Elementwise,
@@ -210,9 +212,10 @@ impl Shader {
     pub fn source(self) -> String {
         // The attention shaders size their register arrays, workgroups and tiles by constants chosen per launch.
         let constants = match self {
-            Shader::Attention { head_chunk, rows, tile } => {
-                format!("const DC: u32 = {head_chunk}u;\nconst ROWS: u32 = {rows}u;\nconst TILE: u32 = {tile}u;\n")
-            }
+            Shader::Attention { head_chunk, rows, tile, staged } => format!(
+                "const DC: u32 = {head_chunk}u;\nconst ROWS: u32 = {rows}u;\nconst TILE: u32 = {tile}u;\n\
+                 const STAGED: u32 = {staged}u;\n"
+            ),
             Shader::LocalAttention { head_chunk } => format!("const DC: u32 = {head_chunk}u;\n"),
             _ => String::new(),
         };

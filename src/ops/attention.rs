@@ -106,7 +106,21 @@ impl AttentionDims {
     }
     fn shader(&self) -> Shader {
         let (rows, tile) = self.rows_and_tile();
-        Shader::Attention { head_chunk: head_chunk(self.head_dim), rows: rows as u32, tile: tile as u32 }
+        Shader::Attention { head_chunk: head_chunk(self.head_dim), rows: rows as u32, tile: tile as u32, staged: 0 }
+    }
+    /// The one-dispatch backward's shape, where it applies: `(pairs, staged)`, `pairs` whole (example, head)
+    /// pairs per workgroup (about 32 threads, so 4-token sequences do not run 4-thread workgroups) and `staged`
+    /// of the four `[seq, head]` operands (K, Q, dO, V: the shader's order) that fit in default workgroup
+    /// memory beside the row statistics. It applies to heads of one register chunk whose sequence leaves at
+    /// least two operands room: longer sequences take the two tiled passes, which spread one (example, head)
+    /// over several workgroups. The one place that chooses between the two.
+    fn short_backward(&self) -> Option<(usize, usize)> {
+        const WORKGROUP_FLOATS: usize = 16 * 1024 / 4;
+        let (chunk, seq) = (head_chunk(self.head_dim) as usize, self.seq.max(1));
+        let pairs = (32 / seq).clamp(1, (self.batch * self.heads).max(1));
+        let rows = pairs * seq;
+        let staged = (WORKGROUP_FLOATS.saturating_sub(2 * rows) / (rows * chunk)).min(4);
+        (self.head_dim <= chunk && rows <= WG as usize && staged >= 2).then_some((pairs, staged))
     }
     fn params(&self, has_bias: bool) -> Vec<u32> {
         let (b, s, h, hd) = (u(self.batch), u(self.seq), u(self.heads), u(self.head_dim));
@@ -361,25 +375,32 @@ impl Kernel for AttentionBackward {
         });
     }
 
-    /// Two passes, no atomics: per block of query rows dQ (and each row's delta), then per block of key rows
-    /// dK and dV, each recomputing the probabilities tile by tile.
+    /// One dispatch where a workgroup holds whole (example, head) pairs (`short_backward`); otherwise two
+    /// passes, no atomics: per block of query rows dQ (and each row's delta), then per block of key rows dK and
+    /// dV, each recomputing the probabilities tile by tile.
     fn launches(&self) -> Vec<Launch> {
         let dm = self.check();
         let bias = dm.bias_binding(self.qkv, self.bias);
+        // The one-dispatch backward's bindings, and the dQ pass's before its `delta`.
+        let query_side =
+            vec![read(self.qkv), bias, read(self.out), read(self.lse), read(self.d_out), write(self.d_qkv)];
+        if let Some((pairs, staged)) = dm.short_backward() {
+            let (rows, tile, staged) = ((pairs * dm.seq) as u32, dm.seq as u32, staged as u32);
+            let [x, y, _] = grid((dm.batch * dm.heads).div_ceil(pairs) * WG as usize);
+            return vec![Launch {
+                shader: Shader::Attention { head_chunk: head_chunk(dm.head_dim), rows, tile, staged },
+                entry: "attention_backward_short",
+                params: dm.params(self.bias.is_some()),
+                bindings: query_side,
+                workgroups: [x, y, 1],
+            }];
+        }
         vec![
             Launch {
                 shader: dm.shader(),
                 entry: "attention_backward_query",
                 params: dm.params(self.bias.is_some()),
-                bindings: vec![
-                    read(self.qkv),
-                    bias,
-                    read(self.out),
-                    read(self.lse),
-                    read(self.d_out),
-                    write(self.d_qkv),
-                    write(self.delta),
-                ],
+                bindings: [query_side, vec![write(self.delta)]].concat(),
                 workgroups: dm.tiled_workgroups(),
             },
             Launch {

@@ -76,8 +76,9 @@ const fn shape(batch: usize, seq: usize, heads: usize, head_dim: usize, causal: 
 
 /// Sequences of 1, 3, 17, 33, 65 and 225 against the shaders' 64-row blocks and 16-row tiles and the CPU's
 /// 64-query blocks; heads of 1, 3, 16 and 32 dimensions (one register chunk of 16 or 32) and 70 (two chunks of
-/// 64, the second mostly padding).
-const AWKWARD_SHAPES: [Shape; 12] = [
+/// 64, the second mostly padding). The backward is one dispatch (`attention_backward_short`) on all but the
+/// heads of 70, the sequences of 225 and those of 65 with 32-dimension heads, which take the two tiled passes.
+const AWKWARD_SHAPES: [Shape; 14] = [
     shape(1, 1, 1, 1, false, false),
     shape(1, 1, 3, 3, true, true),
     shape(3, 3, 2, 1, true, false),
@@ -90,6 +91,31 @@ const AWKWARD_SHAPES: [Shape; 12] = [
     shape(1, 65, 1, 70, true, true),
     shape(1, 225, 2, 16, false, true),
     shape(1, 225, 1, 32, true, false),
+    shape(2, 65, 2, 32, true, true),
+    shape(2, 3, 1, 70, false, true),
+];
+
+/// The one-dispatch backward's shapes: sequences of 1, 3, 4 (grokking), 17, 33 and 36 (a 6x6 Sudoku) with heads
+/// of 1, 8 and 32 dimensions, pair counts that leave the last workgroup part empty, causal and biased.
+const SHORT_SHAPES: [Shape; 18] = [
+    shape(3, 1, 5, 1, false, false),
+    shape(2, 1, 3, 8, true, true),
+    shape(1, 1, 1, 32, false, true),
+    shape(5, 3, 3, 1, true, false),
+    shape(3, 3, 2, 8, false, true),
+    shape(2, 3, 1, 32, true, true),
+    shape(7, 4, 3, 1, false, true),
+    shape(5, 4, 2, 8, true, false),
+    shape(9, 4, 4, 32, false, false),
+    shape(2, 17, 1, 1, false, true),
+    shape(3, 17, 2, 8, true, true),
+    shape(1, 17, 3, 32, false, false),
+    shape(2, 33, 1, 1, true, true),
+    shape(1, 33, 2, 8, false, false),
+    shape(2, 33, 2, 32, true, false),
+    shape(1, 36, 3, 1, false, false),
+    shape(2, 36, 1, 8, true, true),
+    shape(3, 36, 2, 32, false, true),
 ];
 
 #[test]
@@ -100,6 +126,28 @@ fn attention_matches_cpu_on_awkward_shapes() {
         for ((cpu, gpu), name) in results.iter().zip(OUTPUTS) {
             assert_close(&format!("attention {s:?} {name}"), cpu, gpu, 1e-5);
         }
+    }
+}
+
+#[test]
+fn attention_short_backward_matches_cpu() {
+    for (i, s) in SHORT_SHAPES.into_iter().enumerate() {
+        let c = case(s, 200 + i as u64);
+        let entries: Vec<&str> = c.backward.launches().iter().map(|l| l.entry).collect();
+        assert_eq!(entries, ["attention_backward_short"], "{s:?}");
+        let results = run_both(&c.plan, &c.inputs(&c.qkv), || c.kernels(), &c.outputs());
+        for ((cpu, gpu), name) in results.iter().zip(OUTPUTS) {
+            assert_close(&format!("attention {s:?} {name}"), cpu, gpu, 1e-5);
+        }
+    }
+}
+
+/// Sequences too long for one workgroup, and heads wider than a register chunk, keep the two tiled passes.
+#[test]
+fn attention_backward_is_tiled_where_a_pair_does_not_fit() {
+    for s in [shape(2, 65, 2, 32, true, true), shape(1, 225, 1, 16, false, false), shape(2, 3, 1, 70, false, true)] {
+        let entries: Vec<&str> = case(s, 0).backward.launches().iter().map(|l| l.entry).collect();
+        assert_eq!(entries, ["attention_backward_query", "attention_backward_key"], "{s:?}");
     }
 }
 
