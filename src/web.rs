@@ -138,6 +138,13 @@ pub fn phases(history: JsValue, threshold: f64) -> Result<JsValue, JsValue> {
     to_js(&crate::probes::phases::phases(&history, threshold))
 }
 
+/// The records of a history file the page overlays (`train::read_history_file`: JSON, or CSV when `name` ends in
+/// `.csv`), read exactly as `looplab plot` reads it; a bad file is refused with the core's message naming it.
+#[wasm_bindgen(js_name = readHistory)]
+pub fn read_history(text: String, name: String) -> Result<JsValue, JsValue> {
+    to_js(&crate::train::read_history_file(&text, &name).map_err(js_error)?)
+}
+
 /// A training session. Calls must not overlap (the worker awaits each one); an overlapping call is refused.
 #[wasm_bindgen]
 pub struct WebLab {

@@ -1,5 +1,5 @@
 // The page: settings, buttons, numbers and charts. Training runs in worker.js; this file only talks to it.
-import init, { presetConfig, phases } from './pkg/looplab.js';
+import init, { presetConfig, phases, readHistory } from './pkg/looplab.js';
 import { Chart, PALETTE, INK, TWIN_DASH, pngButton, download } from './plot.js';
 import { ConfigForm } from './form.js';
 import { SolveView } from './solve.js';
@@ -88,7 +88,7 @@ async function savedRuns() {
 }
 const overlays = new Overlays({
   panel: $('runs'), file: $('runs-file'), saved: $('runs-saved'), error: $('runs-error'), list: $('runs-list'), drop: $('plots'),
-}, savedRuns, () => setSeries(state.splits));
+}, savedRuns, () => setSeries(state.splits), readHistory);
 
 const state = {
   backend: parseHash(location.hash).backend,
