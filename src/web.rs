@@ -198,6 +198,16 @@ impl WebLab {
         Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
     }
 
+    /// A new lab of a preset and overrides from step 0 to train beside this one, a loaded trained model
+    /// (`Lab::fresh`: refused unless only `train.*` settings differ from the trained model's).
+    pub async fn fresh(&self, preset: String, overrides: Vec<String>) -> Result<WebLab, JsValue> {
+        let config = LabConfig::from_preset(&preset, &overrides).map_err(js_error)?;
+        let lab = self.lab.try_borrow().map_err(busy)?;
+        let extra = sweep_depths(&config);
+        let fresh = lab.fresh(config, &extra).await.map_err(js_error)?;
+        Ok(WebLab { lab: Rc::new(RefCell::new(fresh)) })
+    }
+
     /// Sets `train.steps`: a trained model trains on to this total (the schedule follows it).
     #[wasm_bindgen(js_name = setTotalSteps)]
     pub fn set_total_steps(&self, steps: f64) -> Result<(), JsValue> {

@@ -27,7 +27,7 @@ const ui = {
   stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
   twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
   copyCli: $('copy-cli'), cli: $('cli-command'),
-  trained: $('trained'), loadTrained: $('load-trained'), trainedInfo: $('trained-info'),
+  trained: $('trained'), loadTrained: $('load-trained'), trainedInfo: $('trained-info'), trainBeside: $('train-beside'),
   resetConfirm: $('reset-confirm'), resetQuestion: $('reset-question'), resetYes: $('reset-yes'), resetNo: $('reset-no'),
 };
 
@@ -106,7 +106,10 @@ const state = {
   saveKey: null,    // the autosave key of the lab's config (from the worker)
   model: null,      // the manifest entry (www/models) of the form's preset and overrides, if there is one
   trained: null,    // the manifest entry of the trained model the lab was loaded from
-  trainedState: '', // the trained-model box: '' | 'fetching' | 'loading' | 'loaded' | 'error' (its data-state)
+  reference: null,  // the manifest entry of the trained model the lab trains beside, from scratch
+  // the trained-model box: '' | 'fetching' | 'loading' | 'loaded' | 'starting' (the run beside it) | 'beside' |
+  // 'error' (its data-state)
+  trainedState: '',
   trainedProgress: '',  // while fetching or loading: what is happening, with the bytes so far
   // What the page shows besides the charts and the views (render() writes it):
   device: 'starting…',  // the device line
@@ -130,7 +133,8 @@ const solve = {
 };
 const solveView = new SolveView({
   result: $('solve-result'), canvas: $('solve-grid'), slider: $('solve-slider'), play: $('solve-play'),
-  step: $('solve-step'), verdict: $('solve-verdict'),
+  step: $('solve-step'), verdict: $('solve-verdict'), reference: $('solve-reference'),
+  referenceCaption: $('solve-reference-caption'), referenceCanvas: $('solve-reference-grid'), referenceVerdict: $('solve-reference-verdict'),
 });
 
 const programView = new ProgramView($('program'), (text) => send(TO_WORKER.solve, { text }));
@@ -192,7 +196,9 @@ function render() {
   put(ui.backend, 'value', state.backend);
   put(ui.stepOnce, 'disabled', !state.ready || state.running || state.stepping || state.step >= state.total || (state.step === 0 && !!form?.invalid));
   put(ui.depthRefresh, 'disabled', !state.ready || state.running || state.step === 0);
-  for (const el of [ui.twinRow, ui.twinAcc]) put(el, 'hidden', state.compare === null);
+  for (const el of [ui.twinRow, ui.twinAcc]) put(el, 'hidden', state.compare === null && !state.reference);
+  const heldOut = state.reference?.splits.find((s) => s.split !== 'train');
+  put(ui.twinRow, 'textContent', heldOut ? `trained ${heldOut.split} acc` : 'twin test acc');
   put(ui.elapsed, 'textContent', state.step > 0 ? duration(state.trainedS) : '–');
   put(ui.eta, 'textContent', state.rate > 0 && state.step < state.total ? duration((state.total - state.step) / state.rate)
     : state.step >= state.total && state.total > 0 ? 'done' : '–');
@@ -237,18 +243,28 @@ function render() {
 }
 
 // The Load trained model button, offered while the form's settings are those of a shipped model and no run of
-// them has steps (loading would replace it, and training on would overwrite its autosave: Reset first).
+// them has steps (loading would replace it, and training on would overwrite its autosave: Reset first); once the
+// lab holds it at its trained step, Train from scratch beside it (the form's train.* settings may then change
+// before Start: a new recipe for the same model and data). `data-beside` counts the fresh run's evaluation
+// records drawn beside the trained model's scores (the page's signal that both are shown).
 function renderTrained() {
-  const model = state.model;
-  const holds = state.trained?.name === model?.name;
-  put(ui.trained, 'hidden', !model || (state.step > 0 && !holds));
+  const beside = !!state.reference;  // whatever the training recipe the form shows (train.* may differ)
+  const model = beside ? state.reference : state.model;
+  const holds = !beside && state.trained?.name === model?.name;
+  put(ui.trained, 'hidden', !model || (state.step > 0 && !holds && !beside));
   put(ui.trained, 'data-state', state.trainedState);
+  put(ui.trained, 'data-beside', String(beside ? state.records.length : 0));
   if (!model) return;
-  put(ui.loadTrained, 'disabled', state.running || fetching() || holds);
+  put(ui.loadTrained, 'disabled', state.running || fetching() || holds || (beside && state.step > 0));
+  put(ui.trainBeside, 'hidden', !holds || state.step !== state.trained.steps);
+  put(ui.trainBeside, 'disabled', state.running || fetching());
   put(ui.trainedInfo, 'textContent', fetching() ? state.trainedProgress
-    : state.trainedState === 'error' ? 'Not loaded (see the message above).' : trainedSummary(model, holds));
+    : state.trainedState === 'error' ? 'Not loaded (see the message above).'
+    : beside ? `Training from scratch beside ${model.name} (trained for ${model.steps.toLocaleString('en-US')} steps; same model, task and seed): `
+      + 'its scores dotted on the loss and accuracy charts, its depth sweep dashed, its solutions under this run\'s.'
+    : trainedSummary(model, holds));
 }
-const fetching = () => state.trainedState === 'fetching' || state.trainedState === 'loading';
+const fetching = () => ['fetching', 'loading', 'starting'].includes(state.trainedState);
 
 // "3,000 steps, 87.0% exact on test (98.2% of cells), 331 KiB": a manifest entry's one line.
 function trainedSummary(model, loaded) {
@@ -352,8 +368,9 @@ worker.onmessage = ({ data: msg }) => {
       state.stepping = false;
       state.total = Number(msg.total);
       state.trained = msg.source === 'trained' ? msg.trained : null;
-      state.trainedState = state.trained ? 'loaded' : '';
-      if (msg.source === 'file' || msg.source === 'trained') {
+      state.reference = msg.source === 'beside' ? msg.reference.model : null;
+      state.trainedState = state.trained ? 'loaded' : state.reference ? 'beside' : '';
+      if (msg.source === 'file' || msg.source === 'trained' || msg.source === 'beside') {
         form.fromConfig(msg.config);
         state.compare = null;  // a file is one model
       }
@@ -368,7 +385,7 @@ worker.onmessage = ({ data: msg }) => {
       state.memory = msg.memory?.text ?? null;
       state.cpuOffer = state.recoverOffer = false;
       clearMessage();
-      showTrainedScores(state.trained);
+      showTrainedScores();
       state.saveKey = msg.saveKey;
       offerTrained();
       const readyNote = [msg.note, lostSteps(msg)].filter(Boolean).join('\n');
@@ -387,7 +404,8 @@ worker.onmessage = ({ data: msg }) => {
       state.savedStep = msg.step;
       break;
     case FROM_WORKER.depths:
-      depthView.show(msg.sweep);
+      if (msg.reference) depthView.showReference(msg.sweep, state.reference?.name);
+      else depthView.show(msg.sweep);
       break;
     case FROM_WORKER.checkpoint:
       download(`looplab-${form.preset}-step${msg.step}.safetensors`, new Blob([msg.bytes], { type: 'application/octet-stream' }));
@@ -411,7 +429,7 @@ worker.onmessage = ({ data: msg }) => {
       }
       state.solving = false;
       state.solveText = msg.solution.text;
-      solveView.show(msg.solution);
+      solveView.show(msg.solution, msg.reference && { name: state.reference?.name, solution: msg.reference });
       break;
     case FROM_WORKER.solveError:
       if (programView.busy) {
@@ -439,6 +457,11 @@ worker.onmessage = ({ data: msg }) => {
     case FROM_WORKER.error: {
       // The core's kind says what happened (protocol.js ERROR); the text is only shown.
       const noAdapter = msg.kind === ERROR.noAdapter;
+      if (state.trainedState === 'starting') {
+        state.trainedState = 'loaded';  // the trained model's lab is kept
+        showMessage(`Could not start a run beside ${state.trained?.name}: ${msg.message}`);
+        break;
+      }
       if (fetching()) {
         trainedFailed(`the lab refused it: ${msg.message}`);
         if (!noAdapter) break;
@@ -520,6 +543,9 @@ ui.resetNo.addEventListener('click', () => { state.confirmingReset = false; rend
 ui.resetYes.addEventListener('click', reset);
 function reset() {
   state.confirmingReset = false;
+  // Reset drops the trained model a run trains beside (the worker builds a plain lab).
+  state.reference = null;
+  if (state.trainedState === 'beside') state.trainedState = '';
   clearMessage();
   clearRun();
   state.running = false;
@@ -643,17 +669,21 @@ async function offerTrained() {
   state.model = model;
   render();
 }
-// The trained model's scores from its manifest entry (its history was not shipped, only the weights): the
-// numbers, and dotted lines on the accuracy chart.
+// The scores of the trained model the lab holds or trains beside, from its manifest entry (its history was not
+// shipped, only the weights): dotted lines on the accuracy chart (and, beside a fresh run, on the loss chart at
+// its held-out loss), and the numbers: the lab's own when it holds the model, the twin row's beside it.
 const NO_HISTORY = 'no history shipped: Train on adds one';
-function showTrainedScores(model) {
-  lossChart.options.empty = accChart.options.empty = model ? NO_HISTORY : undefined;
-  accChart.setReferences(model ? model.splits.map((s, i) => ({ y: s.accuracy, label: `${model.name} ${s.split}`, color: splitColor(s.split, i) })) : []);
-  lossChart.redraw();
-  if (!model) return;
-  const split = (name) => model.splits.find((s) => s.split === name);
-  const train = split('train');
-  const heldOut = model.splits.find((s) => s.split !== 'train');
+function showTrainedScores() {
+  const model = state.trained || state.reference;
+  lossChart.options.empty = accChart.options.empty = state.trained ? NO_HISTORY : undefined;
+  const name = state.reference ? `${model.name} (trained)` : model?.name;
+  accChart.setReferences(model ? model.splits.map((s, i) => ({ y: s.accuracy, label: `${name} ${s.split}`, color: splitColor(s.split, i) })) : []);
+  const train = model?.splits.find((s) => s.split === 'train');
+  const heldOut = model?.splits.find((s) => s.split !== 'train');
+  // (the held-out loss only: a trained model's train loss can be many decades lower, and would squash the curves)
+  lossChart.setReferences(state.reference && heldOut ? [{ y: heldOut.loss, label: `${name} ${heldOut.split} loss`, color: PALETTE.vermillion }] : []);
+  if (state.reference) state.latest.twinAcc = heldOut ? percent(heldOut.accuracy) : '–';
+  if (!state.trained) return;
   Object.assign(state.latest, {
     loss: train ? train.loss.toFixed(4) : '–',
     trainAcc: train ? percent(train.accuracy) : '–',
@@ -702,6 +732,16 @@ ui.loadTrained.addEventListener('click', async () => {
   state.trainedProgress = `Building the lab from ${model.file} (${kib(bytes.length)}), checking its sha256…`;
   render();
   worker.postMessage({ type: TO_WORKER.loadTrained, bytes: bytes.buffer, name: `models/${model.file}`, model, backend: state.backend }, [bytes.buffer]);
+});
+
+// A fresh lab of the loaded model's settings (the worker keeps the trained model beside it): Start trains it from
+// step 0 while the charts, the depth plots and the solving view show the trained model too.
+ui.trainBeside.addEventListener('click', () => {
+  clearMessage();
+  state.trainedState = 'starting';
+  state.trainedProgress = `Building a fresh lab of ${state.trained.name}'s settings beside it…`;
+  render();
+  send(TO_WORKER.beside);
 });
 
 $('fields').addEventListener('input', settingsChanged);
