@@ -138,6 +138,13 @@ pub fn phases(history: JsValue, threshold: f64) -> Result<JsValue, JsValue> {
     to_js(&crate::probes::phases::phases(&history, threshold))
 }
 
+/// The records of a history file the page overlays (`train::read_history_file`: JSON, or CSV when `name` ends in
+/// `.csv`), read exactly as `looplab plot` reads it; a bad file is refused with the core's message naming it.
+#[wasm_bindgen(js_name = readHistory)]
+pub fn read_history(text: String, name: String) -> Result<JsValue, JsValue> {
+    to_js(&crate::train::read_history_file(&text, &name).map_err(js_error)?)
+}
+
 /// A training session. Calls must not overlap (the worker awaits each one); an overlapping call is refused.
 #[wasm_bindgen]
 pub struct WebLab {
@@ -189,6 +196,16 @@ impl WebLab {
         let config = checkpoint::read_config(&bytes, &source).map_err(js_error)?;
         let lab = Lab::from_weights(&bytes, &source, None, kind, &sweep_depths(&config)).await.map_err(js_error)?;
         Ok(WebLab { lab: Rc::new(RefCell::new(lab)) })
+    }
+
+    /// A new lab of a preset and overrides from step 0 to train beside this one, a loaded trained model
+    /// (`Lab::fresh`: refused unless only `train.*` settings differ from the trained model's).
+    pub async fn fresh(&self, preset: String, overrides: Vec<String>) -> Result<WebLab, JsValue> {
+        let config = LabConfig::from_preset(&preset, &overrides).map_err(js_error)?;
+        let lab = self.lab.try_borrow().map_err(busy)?;
+        let extra = sweep_depths(&config);
+        let fresh = lab.fresh(config, &extra).await.map_err(js_error)?;
+        Ok(WebLab { lab: Rc::new(RefCell::new(fresh)) })
     }
 
     /// Sets `train.steps`: a trained model trains on to this total (the schedule follows it).

@@ -137,6 +137,21 @@ fn weights_only_files_evaluate_like_their_checkpoint_and_cannot_resume() {
         let mut lab = Lab::from_weights(&bytes, "tiny.safetensors", Some(sha), BackendKind::Cpu, &[]).await.unwrap();
         assert_eq!((lab.step(), lab.history().len()), (3, 0));
         assert!(lab.solve(Some("1.3. .4.2 2.4. .3.1"), 0.0).await.is_ok());
+        // The page's from-scratch run beside it: the model's config (its training recipe may differ) from step 0,
+        // trained as a new lab of that config is; another model or task is refused, naming the key.
+        let mut recipe = lab.config().clone();
+        recipe.set("train.eval_every=1").unwrap();
+        let mut fresh = lab.fresh(recipe.clone(), &[]).await.unwrap();
+        assert_eq!((fresh.step(), fresh.config()), (0, &recipe));
+        let mut new = Lab::new(recipe.clone(), BackendKind::Cpu).await.unwrap();
+        let losses = |records: Vec<looplab::train::Record>| records.iter().map(|r| r.loss).collect::<Vec<_>>();
+        let records = fresh.train(3).await.unwrap();
+        assert_eq!(records.len(), 3, "every step, as its own train.eval_every says");
+        assert_eq!(losses(records), losses(new.train(3).await.unwrap()));
+        let mut other = recipe.clone();
+        other.set("model.d_model=24").unwrap();
+        let e = lab.fresh(other, &[]).await.err().expect("another model is refused").to_string();
+        assert!(e.starts_with("invalid value \"24\" for `model.d_model`: expected the trained model's "), "{e}");
         lab.set_total_steps(5);
         let records = lab.train(2).await.unwrap();
         assert_eq!((lab.step(), records.last().map(|r| r.step)), (5, Some(5)), "trains on to the new total");

@@ -13,7 +13,7 @@ use looplab::model::Params;
 use looplab::program::MemoryPlan;
 use looplab::rng::Rng;
 use looplab::tasks::{maze, sudoku};
-use looplab::train::{checkpoint, read_history, read_history_csv, Trainer};
+use looplab::train::{checkpoint, history_csv, read_history, read_history_csv, read_history_file, Trainer};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -359,6 +359,24 @@ fn history_csv_round_trips() {
     let records = read_history(json, "history.json").unwrap();
     assert!(records.len() >= 2 && records[0].splits.len() >= 2 && records[0].weight_norm.is_some());
     assert_eq!(read_history_csv(csv, "history.csv").unwrap(), records);
+}
+
+/// `looplab plot` and the page's overlays read a history file by its name: CSV for `.csv` (any case), JSON
+/// otherwise; an empty history is refused, naming the file.
+#[test]
+fn history_files_are_read_by_their_name() {
+    let (json, csv) = histories();
+    let records = read_history(json, "history.json").unwrap();
+    assert_eq!(read_history_file(csv, "runs/a.history.CSV").unwrap(), records);
+    assert_eq!(read_history_file(json, "a.json").unwrap(), records);
+    let wrong = read_history_file(json, "a.csv").unwrap_err().to_string();
+    assert!(wrong.starts_with("a.csv: line 1: no `step` column"), "{wrong}");
+    assert_eq!(read_history_file("[]", "a.json").unwrap_err().to_string(), "a.json: the history has no records yet");
+    let empty_csv = history_csv(&[]);
+    assert_eq!(
+        read_history_file(&empty_csv, "a.csv").unwrap_err().to_string(),
+        "a.csv: the history has no records yet"
+    );
 }
 
 /// A tiny run's history, as history.json and as history.csv.

@@ -1,5 +1,5 @@
 // The page: settings, buttons, numbers and charts. Training runs in worker.js; this file only talks to it.
-import init, { presetConfig, phases } from './pkg/looplab.js';
+import init, { presetConfig, phases, readHistory } from './pkg/looplab.js';
 import { Chart, PALETTE, INK, TWIN_DASH, pngButton, download } from './plot.js';
 import { ConfigForm } from './form.js';
 import { SolveView } from './solve.js';
@@ -27,7 +27,7 @@ const ui = {
   stepOnce: $('step'), speed: $('speed'), compare: $('compare'), backend: $('backend'), elapsed: $('elapsed'), eta: $('eta'),
   twinRow: $('twin-row'), twinAcc: $('last-twin-acc'), depthRefresh: $('depth-refresh'), memory: $('memory'),
   copyCli: $('copy-cli'), cli: $('cli-command'),
-  trained: $('trained'), loadTrained: $('load-trained'), trainedInfo: $('trained-info'),
+  trained: $('trained'), loadTrained: $('load-trained'), trainedInfo: $('trained-info'), trainBeside: $('train-beside'),
   resetConfirm: $('reset-confirm'), resetQuestion: $('reset-question'), resetYes: $('reset-yes'), resetNo: $('reset-no'),
 };
 
@@ -88,7 +88,7 @@ async function savedRuns() {
 }
 const overlays = new Overlays({
   panel: $('runs'), file: $('runs-file'), saved: $('runs-saved'), error: $('runs-error'), list: $('runs-list'), drop: $('plots'),
-}, savedRuns, () => setSeries(state.splits));
+}, savedRuns, () => setSeries(state.splits), readHistory);
 
 const state = {
   backend: parseHash(location.hash).backend,
@@ -106,7 +106,26 @@ const state = {
   saveKey: null,    // the autosave key of the lab's config (from the worker)
   model: null,      // the manifest entry (www/models) of the form's preset and overrides, if there is one
   trained: null,    // the manifest entry of the trained model the lab was loaded from
-  fetching: false,  // a trained model is being fetched or loaded
+  reference: null,  // the manifest entry of the trained model the lab trains beside, from scratch
+  // the trained-model box: '' | 'fetching' | 'loading' | 'loaded' | 'starting' (the run beside it) | 'beside' |
+  // 'error' (its data-state)
+  trainedState: '',
+  trainedProgress: '',  // while fetching or loading: what is happening, with the bytes so far
+  // What the page shows besides the charts and the views (render() writes it):
+  device: 'starting…',  // the device line
+  deviceNote: '',   // the line under it (a software adapter, a CPU backend), '' for none
+  cpuOffer: false,  // offer the CPU backend (no WebGPU)
+  recoverOffer: false,  // offer the last autosave after a lost device
+  message: null,    // {text, kind: 'error' | 'info'}: the message box
+  latest: { loss: '–', trainAcc: '–', testAcc: '–', twinAcc: '–' },  // the latest numbers, as shown
+  memory: null,     // the planned memory's text (null: hidden)
+  savedStep: null,  // the step the autosave holds (body data-saved-step: tests wait on it)
+  stepping: false,  // a Step is in flight (until its records come back)
+  solveText: '',    // the solve input, as the last solution wrote it
+  solveError: null, // why the last solve failed
+  confirmingReset: false,
+  cli: null,        // the `looplab train` line shown under the settings
+  copied: false,    // it was just copied to the clipboard
 };
 
 const solve = {
@@ -114,7 +133,8 @@ const solve = {
 };
 const solveView = new SolveView({
   result: $('solve-result'), canvas: $('solve-grid'), slider: $('solve-slider'), play: $('solve-play'),
-  step: $('solve-step'), verdict: $('solve-verdict'),
+  step: $('solve-step'), verdict: $('solve-verdict'), reference: $('solve-reference'),
+  referenceCaption: $('solve-reference-caption'), referenceCanvas: $('solve-reference-grid'), referenceVerdict: $('solve-reference-verdict'),
 });
 
 const programView = new ProgramView($('program'), (text) => send(TO_WORKER.solve, { text }));
@@ -142,59 +162,109 @@ const selfImproveView = new SelfImproveView({
 });
 
 function showMessage(text, kind = 'error') {
-  ui.message.textContent = text;
-  ui.message.className = `message ${kind}`;
-  ui.message.hidden = false;
+  state.message = { text, kind };
 }
 
 function clearMessage() {
-  ui.message.hidden = true;
-  ui.message.textContent = '';
+  state.message = null;
+}
+
+// Writes `value` to `el[prop]` (or the attribute `data-...`) only when it differs from what render() last wrote
+// there: render() runs after every message, and what did not change is left alone (an input being typed in
+// keeps its text).
+const written = new Map();
+function put(el, prop, value) {
+  let last = written.get(el);
+  if (!last) written.set(el, last = new Map());
+  if (last.has(prop) && last.get(prop) === value) return;
+  last.set(prop, value);
+  if (prop.startsWith('data-')) el.setAttribute(prop, value);
+  else el[prop] = value;
 }
 
 function render() {
   // An invalid setting (marked in the form) keeps a new run from starting.
-  ui.start.disabled = state.running || (state.step === 0 && form?.invalid);
-  ui.start.textContent = state.trained && state.step >= state.total ? 'Train on' : state.step > 0 ? 'Resume' : 'Start';
-  ui.pause.disabled = !state.running;
-  ui.reset.disabled = false;
+  put(ui.start, 'disabled', state.running || (state.step === 0 && !!form?.invalid));
+  put(ui.start, 'textContent', state.trained && state.step >= state.total ? 'Train on' : state.step > 0 ? 'Resume' : 'Start');
+  put(ui.pause, 'disabled', !state.running);
+  put(ui.reset, 'disabled', false);
+  put(ui.resetConfirm, 'hidden', !state.confirmingReset);
+  put(ui.resetQuestion, 'textContent', `Delete this run (step ${state.step.toLocaleString('en-US')}) and its autosave?`);
   form.disabled = state.running || state.step > 0;
-  ui.compare.disabled = ui.backend.disabled = state.running || state.step > 0;
-  ui.backend.value = state.backend;
-  ui.stepOnce.disabled = !state.ready || state.running || state.step >= state.total || (state.step === 0 && form?.invalid);
-  ui.depthRefresh.disabled = !state.ready || state.running || state.step === 0;
-  ui.twinRow.hidden = ui.twinAcc.hidden = state.compare === null;
-  ui.elapsed.textContent = state.step > 0 ? duration(state.trainedS) : '–';
-  ui.eta.textContent = state.rate > 0 && state.step < state.total ? duration((state.total - state.step) / state.rate)
-    : state.step >= state.total && state.total > 0 ? 'done' : '–';
-  solve.panel.hidden = !state.solvable;
-  solve.run.disabled = solve.draw.disabled = !state.ready || state.running || state.solving;
-  ui.save.disabled = ui.exportCsv.disabled = ui.exportJson.disabled = !state.ready;
+  for (const el of [ui.compare, ui.backend]) put(el, 'disabled', state.running || state.step > 0);
+  put(ui.compare, 'value', state.compare || 'off');
+  put(ui.backend, 'value', state.backend);
+  put(ui.stepOnce, 'disabled', !state.ready || state.running || state.stepping || state.step >= state.total || (state.step === 0 && !!form?.invalid));
+  put(ui.depthRefresh, 'disabled', !state.ready || state.running || state.step === 0);
+  for (const el of [ui.twinRow, ui.twinAcc]) put(el, 'hidden', state.compare === null && !state.reference);
+  const heldOut = state.reference?.splits.find((s) => s.split !== 'train');
+  put(ui.twinRow, 'textContent', heldOut ? `trained ${heldOut.split} acc` : 'twin test acc');
+  put(ui.elapsed, 'textContent', state.step > 0 ? duration(state.trainedS) : '–');
+  put(ui.eta, 'textContent', state.rate > 0 && state.step < state.total ? duration((state.total - state.step) / state.rate)
+    : state.step >= state.total && state.total > 0 ? 'done' : '–');
+  put(ui.device, 'textContent', state.device);
+  put(ui.deviceNote, 'textContent', state.deviceNote);
+  put(ui.deviceNote, 'hidden', !state.deviceNote);
+  put(ui.cpuOffer, 'hidden', !state.cpuOffer);
+  put(ui.recoverOffer, 'hidden', !state.recoverOffer);
+  put(ui.message, 'hidden', !state.message);
+  put(ui.message, 'textContent', state.message?.text ?? '');
+  if (state.message) put(ui.message, 'className', `message ${state.message.kind}`);
+  put(ui.memory, 'hidden', !state.memory);
+  if (state.memory) put(ui.memory, 'textContent', `Memory: ${state.memory}`);
+  put(ui.loss, 'textContent', state.latest.loss);
+  put(ui.trainAcc, 'textContent', state.latest.trainAcc);
+  put(ui.testAcc, 'textContent', state.latest.testAcc);
+  put(ui.twinAcc, 'textContent', state.latest.twinAcc);
+  put(solve.panel, 'hidden', !state.solvable);
+  for (const el of [solve.run, solve.draw]) put(el, 'disabled', !state.ready || state.running || state.solving);
+  put(solve.input, 'value', state.solveText);
+  put(solve.error, 'hidden', state.solveError === null);
+  put(solve.error, 'textContent', state.solveError ?? '');
+  for (const el of [ui.save, ui.exportCsv, ui.exportJson]) put(el, 'disabled', !state.ready);
   probes.enable(state.ready && !state.running);
   for (const v of [banditView, auditView, programView]) v.enable(state.ready && !state.running);
   renderTrained();
-  ui.step.textContent = state.step.toLocaleString('en-US');
-  ui.rate.textContent = state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0);
-  ui.status.textContent = state.running ? 'training…'
+  put(ui.step, 'textContent', state.step.toLocaleString('en-US'));
+  put(ui.total, 'textContent', state.total ? `of ${state.total.toLocaleString('en-US')}` : '');
+  put(ui.rate, 'textContent', state.rate == null ? '–' : state.rate.toFixed(state.rate < 10 ? 1 : 0));
+  put(ui.status, 'textContent', state.running ? 'training…'
     : !state.ready ? 'not ready'
-    : state.step > 0 ? 'paused' : 'ready';
+    : state.step > 0 ? 'paused' : 'ready');
+  put(ui.cli, 'hidden', !state.cli);
+  put(ui.cli, 'textContent', state.cli ?? '');
+  put(ui.copyCli, 'textContent', state.copied ? 'Copied' : 'Copy CLI command');
+  if (state.savedStep !== null) put(document.body, 'data-saved-step', String(state.savedStep));
   // The URL and the title follow the settings, so a link reproduces the run (written only when they change: the
   // browser throttles frequent history writes).
   const hash = pageHash();
   if (hash !== shownHash) history.replaceState(null, '', shownHash = hash);
-  document.title = `looplab · ${form.preset}`;
+  put(document, 'title', `looplab · ${form.preset}`);
 }
 
 // The Load trained model button, offered while the form's settings are those of a shipped model and no run of
-// them has steps (loading would replace it, and training on would overwrite its autosave: Reset first).
+// them has steps (loading would replace it, and training on would overwrite its autosave: Reset first); once the
+// lab holds it at its trained step, Train from scratch beside it (the form's train.* settings may then change
+// before Start: a new recipe for the same model and data). `data-beside` counts the fresh run's evaluation
+// records drawn beside the trained model's scores (the page's signal that both are shown).
 function renderTrained() {
-  const model = state.model;
-  const holds = state.trained?.name === model?.name;
-  ui.trained.hidden = !model || (state.step > 0 && !holds);
-  if (ui.trained.hidden) return;
-  ui.loadTrained.disabled = state.running || state.fetching || holds;
-  if (!state.fetching && ui.trained.dataset.state !== 'error') ui.trainedInfo.textContent = trainedSummary(model, holds);
+  const beside = !!state.reference;  // whatever the training recipe the form shows (train.* may differ)
+  const model = beside ? state.reference : state.model;
+  const holds = !beside && state.trained?.name === model?.name;
+  put(ui.trained, 'hidden', !model || (state.step > 0 && !holds && !beside));
+  put(ui.trained, 'data-state', state.trainedState);
+  put(ui.trained, 'data-beside', String(beside ? state.records.length : 0));
+  if (!model) return;
+  put(ui.loadTrained, 'disabled', state.running || fetching() || holds || (beside && state.step > 0));
+  put(ui.trainBeside, 'hidden', !holds || state.step !== state.trained.steps);
+  put(ui.trainBeside, 'disabled', state.running || fetching());
+  put(ui.trainedInfo, 'textContent', fetching() ? state.trainedProgress
+    : state.trainedState === 'error' ? 'Not loaded (see the message above).'
+    : beside ? `Training from scratch beside ${model.name} (trained for ${model.steps.toLocaleString('en-US')} steps; same model, task and seed): `
+      + 'its scores dotted on the loss and accuracy charts, its depth sweep dashed, its solutions under this run\'s.'
+    : trainedSummary(model, holds));
 }
+const fetching = () => ['fetching', 'loading', 'starting'].includes(state.trainedState);
 
 // "3,000 steps, 87.0% exact on test (98.2% of cells), 331 KiB": a manifest entry's one line.
 function trainedSummary(model, loaded) {
@@ -219,7 +289,8 @@ try {
   await init();
   form = new ConfigForm({ select: $('preset'), description: $('preset-desc'), fields: $('fields') });
 } catch (e) {
-  showMessage(`Could not load the wasm module: ${errorMessage(e)}`);
+  // Before there is a form to render: the one message written directly.
+  Object.assign(ui.message, { textContent: `Could not load the wasm module: ${errorMessage(e)}`, className: 'message error', hidden: false });
   throw e;
 }
 
@@ -251,9 +322,9 @@ function clearRun() {
   normChart.clear();
   putOverlays();
   depthView.clear();
-  ui.loss.textContent = ui.trainAcc.textContent = ui.testAcc.textContent = ui.twinAcc.textContent = '–';
+  state.latest = { loss: '–', trainAcc: '–', testAcc: '–', twinAcc: '–' };
   solveView.clear();
-  solve.error.hidden = true;
+  state.solveError = null;
   programView.clear();
   probes.clear();
   banditView.clear();
@@ -283,11 +354,9 @@ function onRecords(records, twinRecords, step, stepsPerS) {
     accChart.setBands(phaseBands(state.records.length ? phases(state.records, PHASE_THRESHOLD) : null));
     const last = records[records.length - 1];
     splitView.show(last);
-    ui.loss.textContent = last.loss.toFixed(4);
-    ui.trainAcc.textContent = percent(last.train_acc);
-    ui.testAcc.textContent = percent(last.test_acc);
+    Object.assign(state.latest, { loss: last.loss.toFixed(4), trainAcc: percent(last.train_acc), testAcc: percent(last.test_acc) });
   }
-  if (twinRecords.length) ui.twinAcc.textContent = percent(twinRecords[twinRecords.length - 1].test_acc);
+  if (twinRecords.length) state.latest.twinAcc = percent(twinRecords[twinRecords.length - 1].test_acc);
 }
 
 
@@ -296,13 +365,14 @@ worker.onmessage = ({ data: msg }) => {
     case FROM_WORKER.ready:
       clearRun();
       state.ready = true;
+      state.stepping = false;
       state.total = Number(msg.total);
       state.trained = msg.source === 'trained' ? msg.trained : null;
-      state.fetching = false;
-      if (msg.source === 'file' || msg.source === 'trained') {
+      state.reference = msg.source === 'beside' ? msg.reference.model : null;
+      state.trainedState = state.trained ? 'loaded' : state.reference ? 'beside' : '';
+      if (msg.source === 'file' || msg.source === 'trained' || msg.source === 'beside') {
         form.fromConfig(msg.config);
         state.compare = null;  // a file is one model
-        ui.compare.value = 'off';
       }
       state.splits = [];
       setSeries([]);
@@ -310,15 +380,12 @@ worker.onmessage = ({ data: msg }) => {
       state.trainedS = msg.trainedS || 0;
       state.solvable = ['sudoku', 'maze'].includes(msg.config.task.kind);
       for (const v of [banditView, auditView, programView, selfImproveView]) v.setTask(msg.config.task.kind);
-      ui.device.textContent = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
-      ui.deviceNote.textContent = deviceNote({ backend: msg.backend, fallback: msg.fallback, adapter: msg.adapter || {} }) || '';
-      ui.deviceNote.hidden = !ui.deviceNote.textContent;
-      showMemory(msg.memory);
-      ui.total.textContent = `of ${Number(msg.total).toLocaleString('en-US')}`;
-      ui.cpuOffer.hidden = ui.recoverOffer.hidden = true;
+      state.device = `${msg.device}${msg.fallback ? ' · software adapter' : ''}`;
+      state.deviceNote = deviceNote({ backend: msg.backend, fallback: msg.fallback, adapter: msg.adapter || {} }) || '';
+      state.memory = msg.memory?.text ?? null;
+      state.cpuOffer = state.recoverOffer = false;
       clearMessage();
-      showTrainedScores(state.trained);
-      ui.trained.dataset.state = state.trained ? 'loaded' : '';
+      showTrainedScores();
       state.saveKey = msg.saveKey;
       offerTrained();
       const readyNote = [msg.note, lostSteps(msg)].filter(Boolean).join('\n');
@@ -331,13 +398,14 @@ worker.onmessage = ({ data: msg }) => {
       showMessage(msg.message, msg.kind || 'info');
       break;
     case FROM_WORKER.memory:
-      if (msg.id === planned) showMemory(msg.memory);
+      if (msg.id === planned) state.memory = msg.memory?.text ?? null;
       break;
     case FROM_WORKER.saved:
-      document.body.dataset.savedStep = msg.step;  // the autosave holds this step (tests wait on it)
+      state.savedStep = msg.step;
       break;
     case FROM_WORKER.depths:
-      depthView.show(msg.sweep);
+      if (msg.reference) depthView.showReference(msg.sweep, state.reference?.name);
+      else depthView.show(msg.sweep);
       break;
     case FROM_WORKER.checkpoint:
       download(`looplab-${form.preset}-step${msg.step}.safetensors`, new Blob([msg.bytes], { type: 'application/octet-stream' }));
@@ -348,9 +416,11 @@ worker.onmessage = ({ data: msg }) => {
     case FROM_WORKER.records:
       onRecords(msg.records, msg.twinRecords, msg.step, msg.stepsPerS);
       state.trainedS = msg.trainedS;
+      state.stepping = false;
       break;
     case FROM_WORKER.state:
       state.running = msg.running;
+      state.stepping = false;
       break;
     case FROM_WORKER.solution:
       if (msg.solution.kind === 'automaton') {
@@ -358,8 +428,8 @@ worker.onmessage = ({ data: msg }) => {
         break;
       }
       state.solving = false;
-      solve.input.value = msg.solution.text;
-      solveView.show(msg.solution);
+      state.solveText = msg.solution.text;
+      solveView.show(msg.solution, msg.reference && { name: state.reference?.name, solution: msg.reference });
       break;
     case FROM_WORKER.solveError:
       if (programView.busy) {
@@ -367,8 +437,7 @@ worker.onmessage = ({ data: msg }) => {
         break;
       }
       state.solving = false;
-      solve.error.textContent = msg.message;
-      solve.error.hidden = false;
+      state.solveError = msg.message;
       solveView.clear();
       break;
     case FROM_WORKER.probe:
@@ -382,29 +451,36 @@ worker.onmessage = ({ data: msg }) => {
       auditView.receive(msg);
       break;
     case FROM_WORKER.done:
+      state.stepping = false;
       showMessage('Training finished: reached the configured number of steps.', 'info');
       break;
     case FROM_WORKER.error: {
       // The core's kind says what happened (protocol.js ERROR); the text is only shown.
       const noAdapter = msg.kind === ERROR.noAdapter;
-      if (state.fetching) {
+      if (state.trainedState === 'starting') {
+        state.trainedState = 'loaded';  // the trained model's lab is kept
+        showMessage(`Could not start a run beside ${state.trained?.name}: ${msg.message}`);
+        break;
+      }
+      if (fetching()) {
         trainedFailed(`the lab refused it: ${msg.message}`);
         if (!noAdapter) break;
       }
       state.running = false;
       state.solving = false;
-      if (!state.ready && !noAdapter) ui.device.textContent = 'not started';
+      state.stepping = false;
+      if (!state.ready && !noAdapter) state.device = 'not started';
       showMessage(noAdapter ? `${msg.message} You can train on the CPU backend instead.`
         : msg.kind === ERROR.diverged ? `${msg.message}\nTraining is paused; going back to the last good state…` : msg.message);
       if (noAdapter) {
-        ui.device.textContent = 'no WebGPU adapter';
-        ui.cpuOffer.hidden = false;
+        state.device = 'no WebGPU adapter';
+        state.cpuOffer = true;
       }
       if (msg.kind === ERROR.device) {
         state.ready = false;
-        ui.device.textContent = 'GPU device lost';
+        state.device = 'GPU device lost';
         showMessage(`The GPU device was lost, so training stopped (${msg.message}). You can continue from the last autosave, on the GPU (a new device) or on the CPU.`);
-        ui.recoverOffer.hidden = false;
+        state.recoverOffer = true;
       }
       break;
     }
@@ -413,7 +489,7 @@ worker.onmessage = ({ data: msg }) => {
 };
 
 function startSolve(text) {
-  solve.error.hidden = true;
+  state.solveError = null;
   state.solving = true;
   render();
   send(TO_WORKER.solve, { text });
@@ -432,7 +508,6 @@ ui.start.addEventListener('click', () => {
   // A trained model at its last step trains on for as many steps again.
   if (state.trained && state.step >= state.total) {
     state.total = state.step + state.trained.steps;
-    ui.total.textContent = `of ${state.total.toLocaleString('en-US')}`;
     send(TO_WORKER.trainOn, { steps: state.total });
   }
   state.running = true;
@@ -442,33 +517,35 @@ ui.start.addEventListener('click', () => {
 ui.pause.addEventListener('click', () => send(TO_WORKER.pause));
 ui.stepOnce.addEventListener('click', () => {
   clearMessage();
-  ui.stepOnce.disabled = true;  // until the step's records come back
+  state.stepping = true;  // until the step's records come back
+  render();
   send(TO_WORKER.step);
 });
 ui.speed.addEventListener('change', () => send(TO_WORKER.speed));
 ui.depthRefresh.addEventListener('click', () => send(TO_WORKER.depths));
-ui.compare.value = state.compare || 'off';
 ui.compare.addEventListener('change', () => {
   state.compare = ui.compare.value === 'off' ? null : ui.compare.value;
-  if (state.compare && !twin()) showMessage('Compare mode needs a recurrent model (model.arch looped, trm or hrm) and valid settings.');
-  newSettings(null);
+  newSettings(state.compare && !twin() ? 'Compare mode needs a recurrent model (model.arch looped, trm or hrm) and valid settings.' : null);
 });
 ui.backend.addEventListener('change', () => {
   state.backend = ui.backend.value;
-  ui.cpuOffer.hidden = true;
-  ui.device.textContent = `starting the ${state.backend.toUpperCase()} backend…`;
+  state.cpuOffer = false;
+  state.device = `starting the ${state.backend.toUpperCase()} backend…`;
   newSettings(null);
 });
 // Reset asks first when it would delete a run (and its autosave).
 ui.reset.addEventListener('click', () => {
   if (state.step === 0) return reset();
-  ui.resetQuestion.textContent = `Delete this run (step ${state.step.toLocaleString('en-US')}) and its autosave?`;
-  ui.resetConfirm.hidden = false;
+  state.confirmingReset = true;
+  render();
 });
-ui.resetNo.addEventListener('click', () => { ui.resetConfirm.hidden = true; });
+ui.resetNo.addEventListener('click', () => { state.confirmingReset = false; render(); });
 ui.resetYes.addEventListener('click', reset);
 function reset() {
-  ui.resetConfirm.hidden = true;
+  state.confirmingReset = false;
+  // Reset drops the trained model a run trains beside (the worker builds a plain lab).
+  state.reference = null;
+  if (state.trainedState === 'beside') state.trainedState = '';
   clearMessage();
   clearRun();
   state.running = false;
@@ -479,15 +556,17 @@ function reset() {
 ui.useCpu.addEventListener('click', () => {
   state.backend = 'cpu';
   clearMessage();
-  ui.cpuOffer.hidden = true;
-  ui.device.textContent = 'starting the CPU backend…';
+  state.cpuOffer = false;
+  state.device = 'starting the CPU backend…';
+  render();
   send(TO_WORKER.create, { autosave: true });
 });
 function recover(backend) {
   state.backend = backend;
   clearMessage();
-  ui.recoverOffer.hidden = true;
-  ui.device.textContent = `starting the ${backend.toUpperCase()} backend…`;
+  state.recoverOffer = false;
+  state.device = `starting the ${backend.toUpperCase()} backend…`;
+  render();
   send(TO_WORKER.create, { autosave: true, recover: true });
 }
 ui.recoverGpu.addEventListener('click', () => recover('gpu'));
@@ -495,12 +574,13 @@ ui.recoverCpu.addEventListener('click', () => recover('cpu'));
 // The `looplab train` line of these settings, shown (and copied where the browser lets the page write the
 // clipboard).
 ui.copyCli.addEventListener('click', async () => {
-  ui.cli.textContent = cliCommand({ preset: form.preset, overrides: form.overrides(), backend: state.backend });
-  ui.cli.hidden = false;
+  state.cli = cliCommand({ preset: form.preset, overrides: form.overrides(), backend: state.backend });
+  render();
   try {
-    await navigator.clipboard.writeText(ui.cli.textContent);
-    ui.copyCli.textContent = 'Copied';
-    setTimeout(() => { ui.copyCli.textContent = 'Copy CLI command'; }, 1500);
+    await navigator.clipboard.writeText(state.cli);
+    state.copied = true;
+    render();
+    setTimeout(() => { state.copied = false; render(); }, 1500);
   } catch { /* refused: the command stays shown to copy by hand */ }
 });
 ui.save.addEventListener('click', () => send(TO_WORKER.checkpoint));
@@ -518,15 +598,12 @@ ui.loadFile.addEventListener('change', async () => {
   } catch (e) {
     showMessage(`Could not read ${file.name}: ${errorMessage(e)}`);
   }
+  render();
 });
 
 // The memory the lab needs, planned in the worker (the line under the settings; hidden for invalid settings).
 let planned = 0;
 let planTimer = null;
-function showMemory(memory) {
-  ui.memory.hidden = !memory;
-  if (memory) ui.memory.textContent = `Memory: ${memory.text}`;
-}
 function planMemory() {
   clearTimeout(planTimer);
   planTimer = setTimeout(() => send(TO_WORKER.plan, { id: ++planned }), 300);
@@ -561,11 +638,11 @@ function lostSteps(ready) {
 // Settings are checked as they are typed; the URL follows them so a link reproduces the run.
 function settingsChanged() {
   const problem = form.check();
-  render();
   if (problem) showMessage(problem);
   else clearMessage();
-  if (problem) showMemory(null);
+  if (problem) state.memory = null;
   else planMemory();
+  render();
   offerTrained();
 }
 // ---- trained models: www/models, written by `looplab export` (docs/cli.md), listed in its manifest ----
@@ -588,29 +665,33 @@ async function offerTrained() {
   const models = await loadManifest();
   const overrides = form.overrides();
   const model = models.find((m) => m.preset === form.preset && sameModel(m.overrides || [], overrides)) || null;
-  if (model !== state.model) ui.trained.dataset.state = '';
+  if (model !== state.model) state.trainedState = '';
   state.model = model;
   render();
 }
-// The trained model's scores from its manifest entry (its history was not shipped, only the weights): the
-// numbers, and dotted lines on the accuracy chart.
+// The scores of the trained model the lab holds or trains beside, from its manifest entry (its history was not
+// shipped, only the weights): dotted lines on the accuracy chart (and, beside a fresh run, on the loss chart at
+// its held-out loss), and the numbers: the lab's own when it holds the model, the twin row's beside it.
 const NO_HISTORY = 'no history shipped: Train on adds one';
-function showTrainedScores(model) {
-  lossChart.options.empty = accChart.options.empty = model ? NO_HISTORY : undefined;
-  accChart.setReferences(model ? model.splits.map((s, i) => ({ y: s.accuracy, label: `${model.name} ${s.split}`, color: splitColor(s.split, i) })) : []);
-  lossChart.redraw();
-  if (!model) return;
-  const split = (name) => model.splits.find((s) => s.split === name);
-  const train = split('train');
-  const heldOut = model.splits.find((s) => s.split !== 'train');
-  ui.loss.textContent = train ? train.loss.toFixed(4) : '–';
-  ui.trainAcc.textContent = train ? percent(train.accuracy) : '–';
-  ui.testAcc.textContent = heldOut ? percent(heldOut.accuracy) : '–';
+function showTrainedScores() {
+  const model = state.trained || state.reference;
+  lossChart.options.empty = accChart.options.empty = state.trained ? NO_HISTORY : undefined;
+  const name = state.reference ? `${model.name} (trained)` : model?.name;
+  accChart.setReferences(model ? model.splits.map((s, i) => ({ y: s.accuracy, label: `${name} ${s.split}`, color: splitColor(s.split, i) })) : []);
+  const train = model?.splits.find((s) => s.split === 'train');
+  const heldOut = model?.splits.find((s) => s.split !== 'train');
+  // (the held-out loss only: a trained model's train loss can be many decades lower, and would squash the curves)
+  lossChart.setReferences(state.reference && heldOut ? [{ y: heldOut.loss, label: `${name} ${heldOut.split} loss`, color: PALETTE.vermillion }] : []);
+  if (state.reference) state.latest.twinAcc = heldOut ? percent(heldOut.accuracy) : '–';
+  if (!state.trained) return;
+  Object.assign(state.latest, {
+    loss: train ? train.loss.toFixed(4) : '–',
+    trainAcc: train ? percent(train.accuracy) : '–',
+    testAcc: heldOut ? percent(heldOut.accuracy) : '–',
+  });
 }
 function trainedFailed(why) {
-  state.fetching = false;
-  ui.trained.dataset.state = 'error';
-  ui.trainedInfo.textContent = 'Not loaded (see the message above).';
+  state.trainedState = 'error';
   showMessage(`Could not load the trained model ${state.model?.name ?? ''}: ${why}`);
 }
 // Fetches the file (the line beside the button counts its bytes), then the worker builds the lab from it and
@@ -619,8 +700,8 @@ ui.loadTrained.addEventListener('click', async () => {
   const model = state.model;
   if (!model) return;
   clearMessage();
-  state.fetching = true;
-  ui.trained.dataset.state = 'fetching';
+  state.trainedState = 'fetching';
+  state.trainedProgress = `Fetching ${model.file}…`;
   render();
   const url = new URL(model.file, MANIFEST);
   let bytes;
@@ -636,7 +717,8 @@ ui.loadTrained.addEventListener('click', async () => {
       if (done) break;
       chunks.push(value);
       got += value.length;
-      ui.trainedInfo.textContent = `Fetching ${model.file}: ${kib(got)} of ${kib(total)}…`;
+      state.trainedProgress = `Fetching ${model.file}: ${kib(got)} of ${kib(total)}…`;
+      render();
     }
     bytes = new Uint8Array(got);
     let at = 0;
@@ -646,9 +728,20 @@ ui.loadTrained.addEventListener('click', async () => {
     render();
     return;
   }
-  ui.trained.dataset.state = 'loading';
-  ui.trainedInfo.textContent = `Building the lab from ${model.file} (${kib(bytes.length)}), checking its sha256…`;
+  state.trainedState = 'loading';
+  state.trainedProgress = `Building the lab from ${model.file} (${kib(bytes.length)}), checking its sha256…`;
+  render();
   worker.postMessage({ type: TO_WORKER.loadTrained, bytes: bytes.buffer, name: `models/${model.file}`, model, backend: state.backend }, [bytes.buffer]);
+});
+
+// A fresh lab of the loaded model's settings (the worker keeps the trained model beside it): Start trains it from
+// step 0 while the charts, the depth plots and the solving view show the trained model too.
+ui.trainBeside.addEventListener('click', () => {
+  clearMessage();
+  state.trainedState = 'starting';
+  state.trainedProgress = `Building a fresh lab of ${state.trained.name}'s settings beside it…`;
+  render();
+  send(TO_WORKER.beside);
 });
 
 $('fields').addEventListener('input', settingsChanged);
@@ -657,9 +750,9 @@ $('fields').addEventListener('change', settingsChanged);
 function newSettings(problem) {
   clearRun();
   state.ready = false;
-  render();
   if (problem) showMessage(problem);
   else clearMessage();
+  render();
   send(TO_WORKER.create, { autosave: true });
   offerTrained();
 }
@@ -671,7 +764,6 @@ window.addEventListener('hashchange', () => {
   if (state.running || state.step > 0) return;
   const parsed = parseHash(location.hash);
   state.compare = parsed.compare;
-  ui.compare.value = state.compare || 'off';
   state.backend = parsed.backend;
   newSettings(form.fromHash(parsed) || parsed.problems[0] || null);
 });
@@ -682,8 +774,8 @@ if (hashProblem) showMessage(hashProblem);
 const noWebgpu = webgpuProblem({ secure: window.isSecureContext, hasGpu: !!navigator.gpu, origin: location.origin });
 if (noWebgpu && state.backend === 'gpu') {
   showMessage(noWebgpu);
-  ui.device.textContent = 'no WebGPU';
-  ui.cpuOffer.hidden = false;
+  state.device = 'no WebGPU';
+  state.cpuOffer = true;
 } else {
   send(TO_WORKER.create, { autosave: true });
 }

@@ -1,8 +1,8 @@
 // @ts-check
-// Other runs drawn over the loss, accuracy and weight-norm charts: a history.json (the file `looplab train`
-// writes into its run folder, or the page's own History JSON, the same format) chosen or dropped on the charts,
-// or a run autosaved in this browser. Each run's series keep the page's colours, dotted, labelled with the run's
-// name, and switch on and off together. The parsing and the series are pure: unit-tested in tests/js.
+// Other runs drawn over the loss, accuracy and weight-norm charts: a history.json or history.csv (the files
+// `looplab train` writes into its run folder, or the page's own History JSON / CSV) chosen or dropped on the
+// charts, read by the core as `looplab plot` reads them, or a run autosaved in this browser. Each run's series
+// keep the page's colours, dotted, labelled with the run's name, and switch on and off together. The names and the series are pure: unit-tested in tests/js.
 import { PALETTE } from './plot.js';
 import { splitColor, splitScores } from './phases.js';
 
@@ -10,25 +10,25 @@ import { splitColor, splitScores } from './phases.js';
 const RUN_DASHES = [[2, 3], [9, 3, 2, 3], [1, 5], [12, 4]];
 
 /**
- * The records of a history.json's `text`: an array of records, each with a numeric `step`. Throws an Error that
- * says what is wrong (not JSON, not an array, an empty array, a record without its step).
- * @param {string} text
- * @returns {any[]}
+ * A history file's run name, as `looplab plot` names it: the file's stem less `.history`
+ * (`looped.history.json` and `looped.history.csv` are both `looped`). @param {string} file
  */
-export function readHistory(text) {
-  let data;
+export function runName(file) {
+  return file.replace(/\.(json|csv)$/i, '').replace(/\.history$/i, '') || file;
+}
+
+/**
+ * The run of a history file: its name and records, read by `read(text, file)` (the core's reader, wasm
+ * `readHistory`: JSON, or CSV for a `.csv` name, as `looplab plot` reads them). Throws an Error naming the file,
+ * with the core's message of what is wrong.
+ * @param {string} file @param {string} text @param {(text: string, file: string) => any[]} read
+ */
+export function overlayFile(file, text, read) {
   try {
-    data = JSON.parse(text);
+    return { name: runName(file), records: read(text, file) };
   } catch (e) {
-    throw new Error(`it is not JSON (${/** @type {Error} */ (e).message})`);
+    throw new Error(`Could not overlay ${file}: ${/** @type {Error} */ (e).message}.`);
   }
-  if (!Array.isArray(data)) {
-    throw new Error('it is not a history: expected a JSON array of records, as in the history.json of a `looplab train` run folder or History JSON');
-  }
-  if (!data.length) throw new Error('the history has no records');
-  const bad = data.findIndex((r) => typeof r?.step !== 'number' || !Number.isFinite(r.step));
-  if (bad >= 0) throw new Error(`record ${bad + 1} of ${data.length} has no numeric "step"`);
-  return data;
 }
 
 /**
@@ -71,9 +71,10 @@ export function runPoints(run, plot) {
 // The Runs control: a file input, a list of the runs autosaved in this browser, and one line per overlaid run
 // (a checkbox that shows or hides it, and a button that removes it). `changed()` redraws the charts.
 export class Overlays {
-  // el: {panel, file, saved, error, list, drop}; `listSaved()` resolves to [{label, history}] (the autosaves).
-  constructor(el, listSaved, changed) {
-    Object.assign(this, { el, listSaved, changed });
+  // el: {panel, file, saved, error, list, drop}; `listSaved()` resolves to [{label, history}] (the autosaves);
+  // `read(text, file)` reads a history file (overlayFile).
+  constructor(el, listSaved, changed, read) {
+    Object.assign(this, { el, listSaved, changed, read });
     /** @type {Run[]} */
     this.runs = [];
     this.nextId = 1;
@@ -101,9 +102,10 @@ export class Overlays {
   addFile(name, text) {
     this.el.error.hidden = true;
     try {
-      this.add(name.replace(/\.json$/i, ''), readHistory(text));
+      const run = overlayFile(name, text, this.read);
+      this.add(run.name, run.records);
     } catch (e) {
-      this.el.error.textContent = `Could not overlay ${name}: ${e.message}.`;
+      this.el.error.textContent = e.message;
       this.el.error.hidden = false;
     }
   }

@@ -243,6 +243,7 @@ export class Chart {
 
   setReferences(references) {
     this.references = references;
+    this.canvas.dataset.references = String(references.length);
     this.redraw();
   }
 
@@ -263,6 +264,7 @@ export class Chart {
     this.bands = [];
     this.markers = [];
     this.references = [];
+    this.canvas.dataset.references = '0';
     this.hoverX = null;
     if (this.canvas.dataset.bands) this.canvas.dataset.bands = '';
     this.redraw();

@@ -19,6 +19,9 @@ export const TO_WORKER = Object.freeze({
   /** {bytes, name, model}: a trained model's weights-only file and its manifest entry (www/models/manifest.json),
    * refused unless its sha256 is the entry's */
   loadTrained: 'load-trained',
+  /** a fresh lab of the loaded trained model's config, trained from step 0 beside the trained model (kept for the
+   * charts, the depth plots and the solving view) */
+  beside: 'beside',
   /** {steps}: a lab at its last step trains on to this total (a trained model's Start) */
   trainOn: 'train-on',
   /** {json}: a matmul tuning table kept from an earlier `ready` (the GPU skips its startup trial) */
@@ -49,7 +52,8 @@ export const TO_WORKER = Object.freeze({
 /** Worker -> page. */
 export const FROM_WORKER = Object.freeze({
   /** {device, fallback, adapter (the browser's adapter info on the gpu backend, else null), config, step, total, backend, history, trainedS, memory, saveKey, matmulTuning, twin, source, note, noteKind,
-   * trained: the manifest entry when `source` is 'trained'} */
+   * trained: the manifest entry when `source` is 'trained', reference: {model} (the trained model's manifest entry)
+   * when `source` is 'beside'} */
   ready: 'ready',
   /** {records, twinRecords, step, stepsPerS, trainedS} */
   records: 'records',
@@ -59,7 +63,7 @@ export const FROM_WORKER = Object.freeze({
   done: 'done',
   /** {step}: the autosave holds this step */
   saved: 'saved',
-  /** {sweep} */
+  /** {sweep, reference?: true (the trained model's, beside which the lab trains)} */
   depths: 'depths',
   /** {message, kind?: 'error' | 'info'} */
   note: 'note',
@@ -69,7 +73,7 @@ export const FROM_WORKER = Object.freeze({
   checkpoint: 'checkpoint',
   /** {format, text, name} */
   export: 'export',
-  /** {solution} */
+  /** {solution, reference: the trained model's solution of the same puzzle beside a trained model, else null} */
   solution: 'solution',
   /** {message} */
   solveError: 'solve-error',

@@ -1,6 +1,7 @@
 // The solving view: one Sudoku or maze through the current model (WebLab.solve in the worker), the prediction
 // after each iteration on a canvas grid, a slider and Play to scrub iterations, and the validator's verdict.
 // Cell shading is the probability of the predicted token; givens are bold; rule-breaking cells are outlined.
+// Beside a trained model, its solution of the same puzzle is drawn under the lab's at the same iteration.
 import { PALETTE, INK, FAINT, WALL, PAPER, tint } from './plot.js';
 import { Scrub } from './scrub.js';
 
@@ -11,20 +12,26 @@ export class SolveView {
     this.scrub = new Scrub(el.slider, el.play, () => this.draw());
   }
 
-  show(solution) {
+  // `reference`: {name, solution} of the trained model beside which the lab trains, or null.
+  show(solution, reference = null) {
     this.scrub.stop();
     this.solution = solution;
-    const n = solution.iterations.length;
+    this.reference = reference;
+    const n = Math.max(solution.iterations.length, reference?.solution.iterations.length || 0);
     Object.assign(this.el.slider, { min: 1, max: n, value: 1 });
     this.el.result.hidden = false;
-    this.el.verdict.textContent = `Answer at the exit iteration (${solution.exit_iteration} of ${n}): ${solution.verdict}.`;
-    this.el.verdict.className = solution.valid ? 'verdict ok' : 'verdict bad';
+    verdict(this.el.verdict, solution);
+    this.el.reference.hidden = !reference;
+    if (reference) {
+      this.el.referenceCaption.textContent = `The trained model ${reference.name}, on the same puzzle:`;
+      verdict(this.el.referenceVerdict, reference.solution);
+    }
     this.draw();
   }
 
   clear() {
     this.scrub.stop();
-    this.solution = null;
+    this.solution = this.reference = null;
     this.el.result.hidden = true;
   }
 
@@ -32,24 +39,36 @@ export class SolveView {
     const sol = this.solution;
     if (!sol) return;
     const t = Number(this.el.slider.value);
-    const it = sol.iterations[t - 1];
-    const changed = t > 1 ? it.predictions.filter((p, i) => p !== sol.iterations[t - 2].predictions[i]).length : null;
-    this.el.step.textContent = `iteration ${t} of ${sol.iterations.length}`
+    const at = Math.min(t, sol.iterations.length);
+    const it = sol.iterations[at - 1];
+    const changed = at > 1 ? it.predictions.filter((p, i) => p !== sol.iterations[at - 2].predictions[i]).length : null;
+    this.el.step.textContent = `iteration ${at} of ${sol.iterations.length}`
       + (changed == null ? '' : ` · ${changed} changed`)
       + (it.valid ? ' · valid' : ' · not valid')
-      + (t === sol.exit_iteration ? ' · exit' : '');
-    const canvas = this.el.canvas;
-    canvas.dataset.iteration = String(t);
-    const dpr = window.devicePixelRatio || 1;
-    const css = canvas.clientWidth || 300;
-    canvas.width = canvas.height = Math.round(css * dpr);
-    const ctx = canvas.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, css, css);
-    const [h, w] = sol.grid;
-    const cell = css / Math.max(h, w);
-    (sol.kind === 'sudoku' ? drawSudoku : drawMaze)(ctx, sol, it, cell);
+      + (at === sol.exit_iteration ? ' · exit' : '');
+    drawGrid(this.el.canvas, sol, at);
+    if (this.reference) drawGrid(this.el.referenceCanvas, this.reference.solution, Math.min(t, this.reference.solution.iterations.length));
   }
+}
+
+function verdict(el, solution) {
+  el.textContent = `Answer at the exit iteration (${solution.exit_iteration} of ${solution.iterations.length}): ${solution.verdict}.`;
+  el.className = solution.valid ? 'verdict ok' : 'verdict bad';
+}
+
+// `sol`'s prediction after iteration `t` on `canvas`.
+function drawGrid(canvas, sol, t) {
+  const it = sol.iterations[t - 1];
+  canvas.dataset.iteration = String(t);
+  const dpr = window.devicePixelRatio || 1;
+  const css = canvas.clientWidth || 300;
+  canvas.width = canvas.height = Math.round(css * dpr);
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, css, css);
+  const [h, w] = sol.grid;
+  const cell = css / Math.max(h, w);
+  (sol.kind === 'sudoku' ? drawSudoku : drawMaze)(ctx, sol, it, cell);
 }
 
 function drawSudoku(ctx, sol, it, cell) {

@@ -9,9 +9,12 @@ import { webgpuProblem } from './environment.js';
 // The lab the worker holds, and its twin in compare mode, with what the worker keeps about them: one object,
 // replaced whole when another lab opens (null before the first and after a lost device).
 class Run {
-  constructor(lab, twin, backend, settingsKey, saveKey, twinSaveKey) {
+  constructor({ lab, twin, reference = null }, backend, settingsKey, saveKey, twinSaveKey) {
     this.lab = lab;
     this.twin = twin;
+    // Training from scratch beside a trained model: {lab, model (its manifest entry), sweep (its depth sweep,
+    // once made)}; the trained lab is measured, never trained or saved.
+    this.reference = reference;
     this.backend = backend;           // the backend both run on
     this.settingsKey = settingsKey;   // the settings it was built from; null for a file (never rebuilt implicitly)
     this.saveKey = saveKey;           // the autosave key of the lab's config
@@ -24,11 +27,12 @@ class Run {
     this.sweptStep = -1;              // the step of the last depth sweep
     this.lastSweep = -Infinity;
     this.sweepMs = 0;                 // how long the last depth sweep took
+    this.sweep = null;                // the last depth sweep (a trained model's becomes the reference's)
   }
 
-  static async open({ lab, twin }, backend, settingsKey) {
-    const twinSaveKey = twin ? await autosave.keyOf(twin.config()) : null;
-    return new Run(lab, twin, backend, settingsKey, await autosave.keyOf(lab.config()), twinSaveKey);
+  static async open(built, backend, settingsKey) {
+    const twinSaveKey = built.twin ? await autosave.keyOf(built.twin.config()) : null;
+    return new Run(built, backend, settingsKey, await autosave.keyOf(built.lab.config()), twinSaveKey);
   }
 
   // The lab and the twin (when there is one), each with its autosave key and the prefix its errors carry.
@@ -38,8 +42,9 @@ class Run {
     return members;
   }
 
-  free() {
-    for (const { lab } of this.members()) lab.free();
+  // Frees the labs, all but `kept` (a lab the next run goes on using).
+  free(kept = null) {
+    for (const lab of [this.lab, this.twin, this.reference?.lab]) if (lab && lab !== kept) lab.free();
   }
 }
 
@@ -91,8 +96,8 @@ async function stopLoop() {
   if (state.loop) await state.loop;
 }
 
-function dropRun() {
-  state.run?.free();
+function dropRun(kept = null) {
+  state.run?.free(kept);
   state.run = null;
 }
 
@@ -118,15 +123,16 @@ async function openLab(backend, build, info, settingsKey, keep = false) {
     post({ type: FROM_WORKER.error, kind: errorKind(e), message: errorMessage(e) });
     return false;
   }
-  dropRun();
+  dropRun(built.reference?.lab);
   const run = state.run = await Run.open(built, backend, settingsKey);
-  const { lab, twin } = run;
+  const { lab, twin, reference } = run;
   let device = lab.device();
   if (adapterName && !device.includes(adapterName)) device = `${adapterName} ${device}`;
   post({
     type: FROM_WORKER.ready, device, fallback: lab.isFallback(), adapter, config: lab.config(), step: lab.step(), total: lab.totalSteps(),
     backend, history: lab.history(), trainedS: run.trainedS, memory: run.memory, saveKey: run.saveKey, matmulTuning: matmulTuning(),
-    twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() }, ...info,
+    twin: twin && { config: twin.config(), step: twin.step(), history: twin.history() },
+    reference: reference && { model: reference.model }, ...info,
   });
   return true;
 }
@@ -196,7 +202,47 @@ async function loadTrained(msg) {
   const { model } = msg;
   const build = async () => ({ lab: await WebLab.fromWeights(new Uint8Array(msg.bytes), msg.name, model.sha256, msg.backend), twin: null });
   const note = `Loaded the trained model ${model.name} (step ${model.steps.toLocaleString('en-US')}). Start trains on from it; Reset starts again from step 0.`;
-  if (await openLab(msg.backend, build, { source: 'trained', trained: model, note }, null, true)) await sweep();
+  if (await openLab(msg.backend, build, { source: 'trained', trained: model, note }, null, true)) {
+    state.run.trainedModel = model;
+    await sweep();
+  }
+}
+
+// A fresh run of a loaded trained model's settings (`WebLab.fresh`: its seed, task and model; the page's training
+// recipe, `train.*`), trained from step 0 beside the trained model, which is kept for the charts, the depth plots
+// and the solving view.
+async function beside(msg) {
+  const trained = state.run;
+  // Only the model the manifest describes: trained on, its scores would no longer be the manifest's.
+  if (!trained?.trainedModel || trained.lab.step() !== trained.trainedModel.steps) {
+    post({ type: FROM_WORKER.error, message: 'Training from scratch beside a trained model needs one loaded and not trained on: Reset, then Load trained model.' });
+    return false;
+  }
+  await stopLoop();
+  const reference = { lab: trained.lab, model: trained.trainedModel, sweep: trained.sweep };
+  return openBeside(msg, reference, trained.backend);
+}
+
+// The fresh lab of `msg`'s settings (`built`, or built here) beside `reference`; the pair's settingsKey is `msg`'s,
+// so settings changed before its first step rebuild it (see `current`).
+async function openBeside(msg, reference, backend, built = null) {
+  const build = async () => ({ lab: built || await reference.lab.fresh(msg.preset, msg.overrides), twin: null, reference });
+  const note = `Training from scratch beside the trained model ${reference.model.name}: Start trains a new model of its settings from step 0.`;
+  const opened = await openLab(backend, build, { source: 'beside', note }, keyOf(msg), true);
+  if (opened) await sweepReference();
+  return opened;
+}
+
+// The reference's depth sweep, made once (kept from when it was loaded where it was swept then).
+async function sweepReference() {
+  const reference = state.run?.reference;
+  if (!reference) return;
+  try {
+    reference.sweep ||= await reference.lab.depths(EXIT_EXAMPLES);
+    post({ type: FROM_WORKER.depths, sweep: reference.sweep, reference: true });
+  } catch (e) {
+    post({ type: FROM_WORKER.note, message: `The trained model's depth sweep failed: ${errorMessage(e)}` });
+  }
 }
 
 // Saves the lab (and the twin, in the same transaction) unless its step is saved already; tells the page the step
@@ -259,7 +305,8 @@ async function sweep() {
   if (!run || run.sweptStep === run.lab.step()) return;
   const t0 = performance.now();
   try {
-    post({ type: FROM_WORKER.depths, sweep: await run.lab.depths(EXIT_EXAMPLES) });
+    run.sweep = await run.lab.depths(EXIT_EXAMPLES);
+    post({ type: FROM_WORKER.depths, sweep: run.sweep });
   } catch (e) {
     post({ type: FROM_WORKER.note, message: `The depth sweep failed: ${errorMessage(e)}` });
   }
@@ -332,9 +379,20 @@ async function trainLoop() {
   if (failure.rollBack) await failure.rollBack();
 }
 
-// Settings changed before the first step: rebuild from them. After that they wait for Reset.
+// Settings changed before the first step: rebuild from them. After that they wait for Reset. Beside a trained
+// model, a new training recipe keeps the trained model beside the new lab; other settings make a plain run.
 async function current(msg) {
   const run = state.run;
+  if (run?.reference && run.lab.step() === 0 && keyOf(msg) !== run.settingsKey) {
+    await stopLoop();
+    let lab;
+    try {
+      lab = await run.reference.lab.fresh(msg.preset, msg.overrides);
+    } catch {
+      return create(msg);  // another model, task or seed (or settings that do not validate: create says why)
+    }
+    return openBeside(msg, run.reference, run.backend, lab);
+  }
   if (!run || (run.settingsKey !== null && run.lab.step() === 0 && keyOf(msg) !== run.settingsKey)) return create(msg);
   return true;
 }
@@ -362,17 +420,28 @@ async function onPausedLab(msg, compute, type, field, errorType = type) {
   }
   await stopLoop();  // the lab takes one call at a time
   try {
-    post({ type, [field]: await compute(state.run) });
+    const result = await compute(state.run);
+    post({ type, ...(field ? { [field]: result } : result) });
   } catch (e) {
     post({ type: errorType, message: errorMessage(e) });
   }
+}
+
+// A puzzle solved by the lab and, beside a trained model, by the trained model too (the same puzzle: the one
+// the lab parsed or drew): {solution, reference}.
+async function solveBoth(run, text) {
+  const solution = await run.lab.solve(text);
+  const reference = run.reference && solution.kind !== 'automaton' ? await run.reference.lab.solve(solution.text) : null;
+  return { solution, reference };
 }
 
 async function handle(msg) {
   const run = state.run;
   switch (msg.type) {
     case TO_WORKER.create:
-      await create(msg);
+      // Beside a trained model before the first step, new settings keep it where they may (see `current`).
+      if (run?.reference && msg.backend === run.backend && !msg.recover) await current(msg);
+      else await create(msg);
       break;
     case TO_WORKER.matmulTuning:  // a table the page kept from an earlier `ready`; the GPU skips its startup trial
       setMatmulTuning(msg.json);
@@ -389,6 +458,9 @@ async function handle(msg) {
       break;
     case TO_WORKER.loadTrained:
       await loadTrained(msg);
+      break;
+    case TO_WORKER.beside:
+      await beside(msg);
       break;
     case TO_WORKER.trainOn:
       if (run && !state.running && run.lab.step() >= run.lab.totalSteps()) run.lab.setTotalSteps(msg.steps);
@@ -438,7 +510,7 @@ async function handle(msg) {
       });
       break;
     case TO_WORKER.solve:
-      await onPausedLab(msg, (r) => r.lab.solve(msg.text), FROM_WORKER.solution, 'solution', FROM_WORKER.solveError);
+      await onPausedLab(msg, (r) => solveBoth(r, msg.text), FROM_WORKER.solution, null, FROM_WORKER.solveError);
       break;
     case TO_WORKER.probe:
       await onPausedLab(msg, (r) => (r.twin ? r.lab.probeWithTwin(msg.examples, msg.iterations, r.twin) : r.lab.probe(msg.examples, msg.iterations)),

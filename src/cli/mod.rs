@@ -32,7 +32,7 @@ use crate::config::{LabConfig, PRESETS};
 use crate::error::LabError;
 use crate::runs::Run;
 use crate::snapshot::Snapshot;
-use crate::train::{checkpoint, read_history, read_history_csv};
+use crate::train::{checkpoint, read_history_file};
 
 #[derive(Parser)]
 #[command(
@@ -358,13 +358,7 @@ pub(crate) fn read_run(path: &Path) -> Result<Run, LabError> {
     };
     let text = std::fs::read_to_string(&history_path).map_err(io_err(&history_path))?;
     let source = history_path.display().to_string();
-    let history = match history_path.extension().and_then(|e| e.to_str()) {
-        Some("csv") => read_history_csv(&text, &source)?,
-        _ => read_history(&text, &source)?,
-    };
-    if history.is_empty() {
-        return Err(LabError::Input(format!("{}: the history has no records yet", history_path.display())));
-    }
+    let history = read_history_file(&text, &source)?;
     let config = match (folder, path.join("config.json"), path.join("model.safetensors")) {
         (false, _, _) => None,
         (true, json, _) if json.exists() => Some(read_config(&json)?),

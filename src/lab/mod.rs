@@ -83,6 +83,28 @@ impl Lab {
         Ok(Lab { trainer })
     }
 
+    /// A lab of `config` from step 0 to train beside this one (a loaded trained model), on a backend of the same
+    /// kind. Refused, naming the first key that differs, unless `config` has this lab's seed, task and model:
+    /// only the training recipe (`train.*`: budget, cadence, batch, schedule) may differ, so the two runs are the
+    /// same model on the same data and differ only in how it was trained.
+    pub async fn fresh(&self, config: LabConfig, extra_depths: &[usize]) -> Result<Lab, LabError> {
+        let ours = self.config().leaves();
+        let differs = config.leaves().into_iter().find(|(key, value)| {
+            !key.starts_with("train.") && ours.iter().find(|(k, _)| k == key).map(|(_, v)| v) != Some(value)
+        });
+        if let Some((key, value)) = differs {
+            let theirs = ours.iter().find(|(k, _)| *k == key).map_or("none".to_string(), |(_, v)| v.to_string());
+            return Err(LabError::Invalid {
+                key,
+                value: value.to_string(),
+                allowed: format!(
+                    "the trained model's {theirs}: a run beside it keeps its seed, task and model (train.* settings may differ)"
+                ),
+            });
+        }
+        Lab::with_eval_depths(config, self.trainer.backend.kind(), extra_depths).await
+    }
+
     /// Refuses `bytes` unless their sha256 is `want` (a manifest's): a damaged file or not the one it lists.
     pub fn check_sha256(bytes: &[u8], source: &str, want: &str) -> Result<(), LabError> {
         let got = export::sha256_hex(bytes);

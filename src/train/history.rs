@@ -12,6 +12,17 @@ pub fn read_history(text: &str, source: &str) -> Result<Vec<Record>, LabError> {
         .map_err(|e| LabError::Checkpoint { path: source.to_string(), what: format!("history is not valid ({e})") })
 }
 
+/// A history file as `looplab plot` and the page's overlays read it: CSV when `source` (the file's name) ends in
+/// `.csv`, JSON otherwise; a history without records is refused, since there is nothing to draw.
+pub fn read_history_file(text: &str, source: &str) -> Result<Vec<Record>, LabError> {
+    let csv = source.rsplit_once('.').is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("csv"));
+    let history = if csv { read_history_csv(text, source)? } else { read_history(text, source)? };
+    if history.is_empty() {
+        return Err(LabError::Input(format!("{source}: the history has no records yet")));
+    }
+    Ok(history)
+}
+
 /// The scalar columns of every row, in order, after `step`.
 const SCALARS: [&str; 9] =
     ["loss", "train_acc", "test_acc", "train_exact", "test_exact", "test_loss", "grad_norm", "lr", "elapsed_s"];

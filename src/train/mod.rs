@@ -9,7 +9,7 @@ mod programs;
 
 use serde::{Deserialize, Serialize};
 
-pub use history::{history_csv, read_history, read_history_csv};
+pub use history::{history_csv, read_history, read_history_csv, read_history_file};
 use programs::{EvalProgram, GraphInputs, StepBuffers, StepPrograms};
 
 use crate::backend::Backend;

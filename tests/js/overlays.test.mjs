@@ -1,23 +1,27 @@
-// Unit tests of the overlaid runs' pure functions (www/overlays.js): reading a history.json, a run's series and points.
+// Unit tests of the overlaid runs' pure functions (www/overlays.js): a history file's run name and refusal, a run's series and points.
 // Run: node --test tests/js/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { readHistory, runSeries, runPoints } from '../../www/overlays.js';
+import { runName, overlayFile, runSeries, runPoints } from '../../www/overlays.js';
 
 const FIXTURE = new URL('../page/fixtures/grokking-p11.json', import.meta.url);
 
-test('a history.json of looplab train reads as its records; a bad one says what is wrong', async () => {
-  const records = readHistory(await readFile(FIXTURE, 'utf8'));
-  assert.deepEqual(records.map((r) => r.step), [2, 4, 6]);
-  assert.throws(() => readHistory('step,loss'), /^Error: it is not JSON \(/);
-  assert.throws(() => readHistory('{"step": 1}'), /it is not a history: expected a JSON array of records/);
-  assert.throws(() => readHistory('[]'), /the history has no records/);
-  assert.throws(() => readHistory('[{"step": 1}, {"step": "2"}]'), /record 2 of 2 has no numeric "step"/);
+test('a history file is named as looplab plot names it; a bad one is refused naming the file, with the reader\'s message', async () => {
+  assert.equal(runName('grokking-p11.json'), 'grokking-p11');
+  assert.equal(runName('looped.history.csv'), 'looped');
+  assert.equal(runName('looped.history.JSON'), 'looped');
+  assert.equal(runName('notes'), 'notes');
+  const text = await readFile(FIXTURE, 'utf8');
+  const run = overlayFile('p11.history.json', text, (t) => JSON.parse(t));
+  assert.deepEqual([run.name, run.records.map((r) => r.step)], ['p11', [2, 4, 6]]);
+  // The reader is the core's (wasm readHistory, tested natively in tests/properties.rs and in the page test).
+  const refuse = () => { throw Object.assign(new Error('odd.csv: line 3: `loss` is not a number: "x"'), { name: 'Input' }); };
+  assert.throws(() => overlayFile('odd.csv', 'step,loss', refuse), { message: 'Could not overlay odd.csv: odd.csv: line 3: `loss` is not a number: "x".' });
 });
 
 test('a run\'s series are keyed by its id, labelled with its name, dashed by its place', async () => {
-  const run = { id: 3, name: 'p11', records: readHistory(await readFile(FIXTURE, 'utf8')), shown: true };
+  const run = { id: 3, name: 'p11', records: JSON.parse(await readFile(FIXTURE, 'utf8')), shown: true };
   assert.deepEqual(runSeries(run, 'loss', 0).map((s) => [s.key, s.label]), [['run3:loss', 'p11 train loss'], ['run3:test_loss', 'p11 test loss']]);
   assert.deepEqual(runSeries(run, 'accuracy', 0).map((s) => s.label), ['p11 train', 'p11 test']);
   assert.notDeepEqual(runSeries(run, 'norm', 0)[0].dash, runSeries(run, 'norm', 1)[0].dash, 'two runs, two dashes');

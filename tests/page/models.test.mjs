@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { browser, useBrowser, openPage, solve, scrub, stepCount, stepAbove, points, probe, confirmReset } from './helpers.mjs';
+import { browser, useBrowser, openPage, solve, scrub, stepCount, stepAbove, points, probe, confirmReset, seriesCounts, dataset } from './helpers.mjs';
 
 useBrowser();
 
@@ -96,6 +96,74 @@ test('a failed fetch and a tampered model file are named, and the lab is kept', 
     assert.equal(await stepCount(page), 0, 'the untrained lab is kept');
     assert.equal(await page.isEnabled('#start'), true);
     assert.deepEqual(errors.filter((e) => !e.includes('net::ERR_FAILED')), [], 'no console errors besides the aborted fetch');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a run trains from scratch beside the loaded sudoku-4x4 model: both on the charts, the depth plots and the solving view', async () => {
+  const { page, errors } = await openPage(browser, HASH);
+  try {
+    await page.waitForSelector('#load-trained:enabled', { timeout: 30_000 });
+    assert.equal(await page.isHidden('#train-beside'), true, 'offered once the model is loaded');
+    await page.click('#load-trained');
+    await page.waitForSelector('#trained[data-state="loaded"]', { timeout: 60_000 });
+    await page.click('#train-beside:enabled');
+    await page.waitForSelector('#trained[data-state="beside"]', { timeout: 60_000 });
+    assert.equal(await stepCount(page), 0, 'a fresh lab from step 0');
+    assert.equal(await page.textContent('#step-total'), `of ${SUDOKU.steps.toLocaleString('en-US')}`, 'with the trained model\'s step budget');
+    assert.equal(await page.textContent('#start'), 'Start');
+    const heldOut = SUDOKU.splits.find((s) => s.split === 'test');
+    assert.equal(await page.textContent('#twin-row'), 'trained test acc');
+    assert.equal(await page.textContent('#last-twin-acc'), percent(heldOut.accuracy), "the trained model's held-out score");
+    assert.match(await page.textContent('#trained-info'), /^Training from scratch beside sudoku-4x4 \(trained for 3,000 steps; same model, task and seed\)/);
+
+    // The trained model's scores are reference lines (every split on accuracy, the held-out loss on loss), and
+    // its depth sweep is on the depth plot before the fresh run has one.
+    assert.equal((await dataset(page, '#chart-acc')).references, String(SUDOKU.splits.length));
+    assert.equal((await dataset(page, '#chart-loss')).references, '1');
+    await page.waitForFunction(() => /(^| )trained:test:[1-9]/.test(document.getElementById('chart-depth').dataset.series || ''), null, { timeout: 60_000 });
+
+    // A new training recipe before Start (train.* only, here in the URL: small batches evaluated every 2 steps, so
+    // the test is quick) keeps the trained model beside the new lab; the page counts the fresh run's evaluation
+    // records drawn beside the trained model's scores.
+    await page.evaluate((hash) => { location.hash = hash; }, `${HASH}&train.batch_size=8&train.eval_every=2`);
+    // The page took the settings once it writes the hash back in its own order (the worker builds the new lab
+    // before it takes the Start below).
+    await page.waitForFunction(() => location.hash === '#preset=sudoku-4x4&train.batch_size=8&train.eval_every=2&backend=cpu', null, { timeout: 30_000 });
+    await page.click('#start');
+    await page.waitForFunction(() => Number(document.getElementById('trained').dataset.beside) >= 1, null, { timeout: 120_000 });
+    await page.click('#pause');
+    // (the worker sweeps the depths of the new model before it stops: about 10 s on the cpu backend)
+    await page.waitForSelector('#pause:disabled', { timeout: 120_000 });
+    assert.ok((await seriesCounts(page, '#chart-acc')).test >= 1, 'the fresh run\'s curve');
+    assert.equal((await dataset(page, '#chart-acc')).references, String(SUDOKU.splits.length), 'the reference lines stay');
+    // Paused after an evaluation, the fresh run is swept too: both on the depth plot.
+    await page.waitForFunction(() => /(^| )test:[1-9]/.test(document.getElementById('chart-depth').dataset.series || ''), null, { timeout: 120_000 });
+    const depth = await seriesCounts(page, '#chart-depth');
+    assert.ok(depth.test > 0 && depth['trained:test'] > 0, JSON.stringify(depth));
+
+    // One puzzle, solved by both: the trained model's grid and verdict under the fresh run's.
+    const { text } = puzzle();
+    await solve(page, text);
+    assert.equal(await page.isHidden('#solve-error'), true, `no error: ${await page.textContent('#solve-error')}`);
+    assert.equal(await page.isHidden('#solve-reference'), false);
+    assert.equal(await page.textContent('#solve-reference-caption'), 'The trained model sudoku-4x4, on the same puzzle:');
+    assert.match(await page.textContent('#solve-reference-verdict'), /^Answer at the exit iteration \(\d of \d\): valid: the validator accepts/);
+    assert.match(await page.textContent('#solve-verdict'), /^Answer at the exit iteration \(\d of \d\): /);
+    assert.equal(await page.$eval('#solve-reference-grid', (c) => c.dataset.iteration), '1');
+    assert.equal(await scrub(page), SUDOKU.depth, 'one slider over both');
+    assert.equal(await page.$eval('#solve-reference-grid', (c) => c.dataset.iteration), String(SUDOKU.depth));
+
+    // Reset drops the trained model: a plain lab of the settings (a recipe no shipped model has, so none is
+    // offered).
+    await confirmReset(page);
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
+    assert.equal(await stepCount(page), 0);
+    assert.equal(await page.isHidden('#trained'), true);
+    assert.equal(await page.isHidden('#twin-row'), true);
+    assert.equal((await dataset(page, '#chart-acc')).references, '0');
+    assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();
   }

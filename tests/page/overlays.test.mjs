@@ -1,4 +1,5 @@
 // Page tests: other runs overlaid on the charts: a history.json of `looplab train` (tests/page/fixtures/grokking-p11.json,
+// and the history.csv beside it, grokking-p11.history.csv,
 // the run folder's file of `looplab train --preset grokking --set task.p=11 --set model.d_model=32 --set model.mlp_hidden=64
 // --set train.eval_every=2 --steps 6 --backend cpu`) chosen and dropped, bad files, and a run autosaved in this browser.
 // Run: LOOPLAB_URL=http://127.0.0.1:8080/ node --test tests/page/overlays.test.mjs (./build.sh test serves the page).
@@ -12,6 +13,8 @@ import { browser, useBrowser, openPage, SMALL, stepIs, seriesCounts, dataset, co
 useBrowser();
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'grokking-p11.json');
+// The history.csv the same command writes beside it.
+const CSV_FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'grokking-p11.history.csv');
 const runs = (page, n) => page.waitForSelector(`#runs[data-runs="${n}"]`, { timeout: 30_000 });
 const bad = (name, text) => ({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
 // Chooses a bad file and returns the message naming it (the page reads a file asynchronously).
@@ -45,11 +48,21 @@ test('a CLI history.json and an autosaved run are overlaid with their names; a b
     await page.check('#runs-list input[type=checkbox]');
     assert.equal((await seriesCounts(page, '#chart-acc'))['run1:test'], 3);
 
-    // Bad files: what is wrong is named, and nothing is added.
-    assert.match(await refusal(page, 'notes.json', 'step,loss\n1,2'), /^Could not overlay notes\.json: it is not JSON \(.+\)\.$/s);
-    assert.equal(await refusal(page, 'config.json', '{"task": {}}'), 'Could not overlay config.json: it is not a history: expected a JSON array of records, as in the history.json of a `looplab train` run folder or History JSON.');
-    assert.equal(await refusal(page, 'odd.json', '[{"step": 2, "loss": 1}, {"loss": 1}]'), 'Could not overlay odd.json: record 2 of 2 has no numeric "step".');
+    // Bad files: the core's reader names what is wrong (the message `looplab plot` prints), and nothing is added.
+    assert.equal(await refusal(page, 'notes.json', 'step,loss\n1,2'), 'Could not overlay notes.json: checkpoint notes.json: history is not valid (expected value at line 1 column 1).');
+    assert.match(await refusal(page, 'config.json', '{"task": {}}'), /^Could not overlay config\.json: checkpoint config\.json: history is not valid \(invalid type: map, expected a sequence at line 1 column \d+\)\.$/);
+    assert.match(await refusal(page, 'odd.json', '[{"step": 2, "loss": 1}]'), /^Could not overlay odd\.json: checkpoint odd\.json: history is not valid \(missing field `\w+` at line 1 column \d+\)\.$/);
+    assert.equal(await refusal(page, 'empty.json', '[]'), 'Could not overlay empty.json: empty.json: the history has no records yet.');
+    assert.match(await refusal(page, 'short.csv', 'step,loss\n1,2'), /^Could not overlay short\.csv: short\.csv: line 1: no `train_acc` column/);
     assert.equal((await dataset(page, '#runs')).runs, '1');
+    // The same run's history.csv (the run folder's other file) is read as `looplab plot` reads it, named like it.
+    await page.setInputFiles('#runs-file', CSV_FIXTURE);
+    await runs(page, 2);
+    assert.match(await page.textContent('#runs-list li:nth-child(2)'), /^ grokking-p11 \(2\) \(3 records, to step 6\)Remove$/);
+    assert.equal((await seriesCounts(page, '#chart-acc'))['run2:test'], 3);
+    assert.equal((await seriesCounts(page, '#chart-norm'))['run2:weight_norm'], 3);
+    await page.click('#runs-list li:nth-child(2) button');
+    await runs(page, 1);
     // A file dropped on the charts is overlaid too, under its own name.
     await page.evaluate(async (text) => {
       const data = new DataTransfer();
@@ -57,7 +70,7 @@ test('a CLI history.json and an autosaved run are overlaid with their names; a b
       document.getElementById('plots').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
     }, await readFile(FIXTURE, 'utf8'));
     await runs(page, 2);
-    assert.equal((await seriesCounts(page, '#chart-norm'))['run2:weight_norm'], 3);
+    assert.equal((await seriesCounts(page, '#chart-norm'))['run3:weight_norm'], 3);
     await page.click('#runs-list li:nth-child(2) button');
     await runs(page, 1);
 
@@ -75,11 +88,11 @@ test('a CLI history.json and an autosaved run are overlaid with their names; a b
     assert.equal(label, 'grokking model.d_model=32 model.mlp_hidden=64 task.p=11 train.eval_every=2 · step 2', 'the closest preset, the keys that differ, the step');
     await page.selectOption('#runs-saved', '0');
     await runs(page, 2);
-    assert.equal((await seriesCounts(page, '#chart-acc'))['run3:test'], 1, 'the autosave\'s one evaluation record');
+    assert.equal((await seriesCounts(page, '#chart-acc'))['run4:test'], 1, 'the autosave\'s one evaluation record');
     await confirmReset(page);
     await stepIs(page, 0);
     await labReady(page);
-    assert.deepEqual(await seriesCounts(page, '#chart-loss'), { loss: 0, test_loss: 0, 'run1:loss': 3, 'run1:test_loss': 3, 'run3:loss': 1, 'run3:test_loss': 1 });
+    assert.deepEqual(await seriesCounts(page, '#chart-loss'), { loss: 0, test_loss: 0, 'run1:loss': 3, 'run1:test_loss': 3, 'run4:loss': 1, 'run4:test_loss': 1 });
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();
