@@ -142,7 +142,7 @@ proptest! {
             Ok(_) => {}
             Err(e) => {
                 let msg = e.to_string();
-                prop_assert!(msg.starts_with("checkpoint history.json: history is not valid ("), "{}", msg);
+                prop_assert!(msg.starts_with("history.json: the history is not valid ("), "{}", msg);
                 prop_assert!(msg.contains(" at line ") && msg.contains(" column "), "{}", msg);
             }
         }

@@ -8,8 +8,7 @@ use crate::error::LabError;
 /// A run's history.json (what `Lab::history_json` writes), or an error naming `source` and where the text breaks
 /// the format (serde's line and column).
 pub fn read_history(text: &str, source: &str) -> Result<Vec<Record>, LabError> {
-    serde_json::from_str(text)
-        .map_err(|e| LabError::Checkpoint { path: source.to_string(), what: format!("history is not valid ({e})") })
+    serde_json::from_str(text).map_err(|e| LabError::Input(format!("{source}: the history is not valid ({e})")))
 }
 
 /// A history file as `looplab plot` and the page's overlays read it: CSV when `source` (the file's name) ends in

@@ -49,9 +49,9 @@ test('a CLI history.json and an autosaved run are overlaid with their names; a b
     assert.equal((await seriesCounts(page, '#chart-acc'))['run1:test'], 3);
 
     // Bad files: the core's reader names what is wrong (the message `looplab plot` prints), and nothing is added.
-    assert.equal(await refusal(page, 'notes.json', 'step,loss\n1,2'), 'Could not overlay notes.json: checkpoint notes.json: history is not valid (expected value at line 1 column 1).');
-    assert.match(await refusal(page, 'config.json', '{"task": {}}'), /^Could not overlay config\.json: checkpoint config\.json: history is not valid \(invalid type: map, expected a sequence at line 1 column \d+\)\.$/);
-    assert.match(await refusal(page, 'odd.json', '[{"step": 2, "loss": 1}]'), /^Could not overlay odd\.json: checkpoint odd\.json: history is not valid \(missing field `\w+` at line 1 column \d+\)\.$/);
+    assert.equal(await refusal(page, 'notes.json', 'step,loss\n1,2'), 'Could not overlay notes.json: notes.json: the history is not valid (expected value at line 1 column 1).');
+    assert.match(await refusal(page, 'config.json', '{"task": {}}'), /^Could not overlay config\.json: config\.json: the history is not valid \(invalid type: map, expected a sequence at line 1 column \d+\)\.$/);
+    assert.match(await refusal(page, 'odd.json', '[{"step": 2, "loss": 1}]'), /^Could not overlay odd\.json: odd\.json: the history is not valid \(missing field `\w+` at line 1 column \d+\)\.$/);
     assert.equal(await refusal(page, 'empty.json', '[]'), 'Could not overlay empty.json: empty.json: the history has no records yet.');
     assert.match(await refusal(page, 'short.csv', 'step,loss\n1,2'), /^Could not overlay short\.csv: short\.csv: line 1: no `train_acc` column/);
     assert.equal((await dataset(page, '#runs')).runs, '1');
