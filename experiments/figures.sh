@@ -25,7 +25,7 @@ plot $R/2026-11-28-composition-cpu/training.svg $R/2026-11-28-composition-cpu/{l
 plot $R/2026-11-28-stage-mirroring-cpu/training.svg $R/2026-11-28-stage-mirroring-cpu/{looped,ff}.history.json
 plot $R/grokking/2026-12-01.training.svg $R/grokking/2026-12-01.history.json
 plot $R/maze-cpu/training.svg $R/maze-cpu
-plot $R/sudoku-6x6-cpu/training.svg $R/sudoku-6x6-cpu/{trm,hrm,looped-to-3000,ff}.history.json
+plot $R/sudoku-6x6-cpu/training.svg $R/sudoku-6x6-cpu/{trm,hrm,looped,ff}.history.json
 plot $R/bandit-cpu/training.svg $R/bandit-cpu/history.json $R/bandit-cpu/history-looped.json
 # Runs that kept only history.csv (before history.json was committed beside them).
 plot $R/2026-11-28-h200/sudoku-6x6.training.svg $R/2026-11-28-h200/sudoku-6x6{,-ff,-trm}.history.csv
