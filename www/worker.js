@@ -15,6 +15,7 @@ class Run {
     // Training from scratch beside a trained model: {lab, model (its manifest entry), sweep (its depth sweep,
     // once made)}; the trained lab is measured, never trained or saved.
     this.reference = reference;
+    this.trainedModel = null;         // the manifest entry of a loaded trained model the lab holds
     this.backend = backend;           // the backend both run on
     this.settingsKey = settingsKey;   // the settings it was built from; null for a file (never rebuilt implicitly)
     this.saveKey = saveKey;           // the autosave key of the lab's config
@@ -439,8 +440,9 @@ async function handle(msg) {
   const run = state.run;
   switch (msg.type) {
     case TO_WORKER.create:
-      // Beside a trained model before the first step, new settings keep it where they may (see `current`).
-      if (run?.reference && msg.backend === run.backend && !msg.recover) await current(msg);
+      // Beside a trained model before the first step, new settings keep it where they may (see `current`); after
+      // it, as for any run, new settings make a new run.
+      if (run?.reference && run.lab.step() === 0 && msg.backend === run.backend && !msg.recover) await current(msg);
       else await create(msg);
       break;
     case TO_WORKER.matmulTuning:  // a table the page kept from an earlier `ready`; the GPU skips its startup trial

@@ -88,12 +88,11 @@ impl Lab {
     /// only the training recipe (`train.*`: budget, cadence, batch, schedule) may differ, so the two runs are the
     /// same model on the same data and differ only in how it was trained.
     pub async fn fresh(&self, config: LabConfig, extra_depths: &[usize]) -> Result<Lab, LabError> {
-        let ours = self.config().leaves();
-        let differs = config.leaves().into_iter().find(|(key, value)| {
-            !key.starts_with("train.") && ours.iter().find(|(k, _)| k == key).map(|(_, v)| v) != Some(value)
-        });
+        let ours: std::collections::BTreeMap<String, serde_json::Value> = self.config().leaves().into_iter().collect();
+        let differs =
+            config.leaves().into_iter().find(|(key, value)| !key.starts_with("train.") && ours.get(key) != Some(value));
         if let Some((key, value)) = differs {
-            let theirs = ours.iter().find(|(k, _)| *k == key).map_or("none".to_string(), |(_, v)| v.to_string());
+            let theirs = ours.get(&key).map_or("none".to_string(), |v| v.to_string());
             return Err(LabError::Invalid {
                 key,
                 value: value.to_string(),
