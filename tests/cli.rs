@@ -167,6 +167,7 @@ fn invalid_arguments_and_configs_get_specific_messages() {
             ));
         }
     }
+    let _ = std::fs::remove_dir_all(&garbage_dir);
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
     println!("{} bad inputs, each with its own message", cases.len());
 }

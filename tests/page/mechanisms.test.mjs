@@ -2,7 +2,7 @@
 // Run: LOOPLAB_URL=http://127.0.0.1:8080/ node --test tests/page/mechanisms.test.mjs (./build.sh test serves the page).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, mkdtemp } from 'node:fs/promises';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -34,6 +34,7 @@ test('the bandit view rolls the current model out and its baselines match the na
       const dir = await mkdtemp(join(tmpdir(), 'looplab-bandit-'));
       await writeFile(join(dir, 'model.safetensors'), (await download(page, '#save')).bytes);
       const native = JSON.parse(execFileSync(LOOPLAB, ['bandit', '--checkpoint', join(dir, 'model.safetensors'), '--tasks', '100', '--backend', 'cpu', '--json'], { encoding: 'utf8' }));
+      await rm(dir, { recursive: true, force: true });
       const i = native.in_context;
       assert.ok(summary.includes(`random ${i.random_late.toFixed(3)}, teacher ${i.teacher_late.toFixed(3)} over the last 2`), `${summary} vs native ${JSON.stringify(i)}`);
     }

@@ -2,7 +2,7 @@
 // Run: LOOPLAB_URL=http://127.0.0.1:8080/ node --test tests/page/probes.test.mjs (./build.sh test serves the page).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, mkdtemp } from 'node:fs/promises';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -58,6 +58,7 @@ test('the probe view draws a looped model\'s probes, agrees with the native prob
       await writeFile(join(dir, 'model.safetensors'), (await download(page, '#save')).bytes);
       await writeFile(join(dir, 'history.json'), (await download(page, '#export-json')).bytes);
       const native = JSON.parse(execFileSync(LOOPLAB, ['probe', '--checkpoint', join(dir, 'model.safetensors'), '--examples', '16', '--backend', 'cpu', '--json'], { encoding: 'utf8' }));
+      await rm(dir, { recursive: true, force: true });
       assert.deepEqual([report.split, report.examples, report.seq, report.states], [native.split, native.examples, native.seq, native.states]);
       assert.deepEqual(report.phases, native.phases, 'phases of the same history');
       report.lens.forEach((l, i) => {
