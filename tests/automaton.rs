@@ -220,7 +220,7 @@ fn the_cli_runs_programs_and_names_bad_ones() {
         "step  model     truth     wrong",
         "   3  ",
         ".#.#.#.#",
-        "exit at iteration",
+        "answer after all 6 iterations",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }

@@ -481,10 +481,15 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     let puzzle = "1.3. .4.2 2.4. .3.1";
     let (code, text, err) = looplab(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu"]);
     assert_eq!(code, 0, "{err}");
-    for want in ["iteration 1:", "iteration 4:", "exit at iteration", "answer:"] {
+    for want in ["iteration 1:", "iteration 4:", "answer after all ", "answer:"] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
+    assert!(!text.contains("exit at iteration"), "no exit rule was asked for:\n{text}");
     assert!(text.contains("valid: the validator accepts it") || text.contains("not valid: "), "{text}");
+    let (code, text, err) =
+        looplab(&["solve", "--checkpoint", &sudoku_ckpt, "--sudoku", puzzle, "--backend", "cpu", "--exit-kl", "1e-3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("exit at iteration ") && text.contains("(KL < 1e-3)"), "{text}");
     let (code, json, err) = looplab(&[
         "solve",
         "--checkpoint",
@@ -502,8 +507,11 @@ fn solve_shows_every_iteration_and_refuses_bad_inputs() {
     let steps = s["iterations"].as_array().unwrap();
     assert_eq!(steps.len(), 6, "{json}");
     assert!(steps.iter().all(|step| step["board"].as_str().unwrap().lines().count() == 5), "4 rows and a rule: {json}");
-    let exit = s["exit_iteration"].as_u64().unwrap();
-    assert!((1..=6).contains(&exit), "{json}");
+    assert_eq!(
+        (s["exit_iteration"].as_u64(), s["exit_rule"].as_str()),
+        (Some(6), Some("none")),
+        "the last iteration: {json}"
+    );
     assert_eq!(s["valid"].as_bool().unwrap(), s["error"].is_null(), "{json}");
     assert!(steps.iter().all(|step| step["halt_logit"].is_null()), "no halting head: {json}");
 

@@ -10,7 +10,7 @@ use super::{count, io_err, number, DeviceArg};
 use crate::config::TaskKind;
 use crate::error::LabError;
 use crate::problem::{self, Solution};
-use crate::solve::{Exit, EXIT_KL};
+use crate::solve::Exit;
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("problem").required(true).args(["sudoku", "maze", "program"])))]
@@ -82,7 +82,7 @@ struct Solved {
     note: Option<String>,
     iterations: Vec<Step>,
     exit_iteration: usize,
-    /// The exit rule: "KL < EPS" or "halting head".
+    /// The exit rule: "KL < EPS", "halting head", or "none" (the answer after every iteration).
     exit_rule: String,
     answer: String,
     valid: bool,
@@ -143,7 +143,8 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
     if weights.config.model.arch == crate::config::Arch::Feedforward && depth != 1 {
         return Err(LabError::invalid("--iters", depth, "1 for a feedforward model"));
     }
-    let rule = a.exit.rule().unwrap_or(Exit::Kl(EXIT_KL));
+    // Without --exit-kl or --exit-halt the answer is the one after every iteration asked for.
+    let rule = a.exit.rule();
     let solution: Solved =
         problem::solve(&weights, &mut snapshot.backend().await?, problem.as_ref(), depth, rule).await?.into();
     if a.json {
@@ -159,7 +160,12 @@ pub async fn run(a: &SolveArgs) -> Result<(), LabError> {
         println!("iteration {}: {} changed{kl}{halt}{}", s.iteration, s.changed, if s.valid { ", valid" } else { "" });
         println!("{}", s.board.trim_end());
     }
-    println!("exit at iteration {} of {} ({rule})", solution.exit_iteration, depth);
+    match rule {
+        Some(rule) => println!("exit at iteration {} of {depth} ({rule})", solution.exit_iteration),
+        None => {
+            println!("answer after all {depth} iterations (no exit rule: --exit-kl EPS or --exit-halt stops earlier)")
+        }
+    }
     println!("answer:\n{}", solution.answer.trim_end());
     match &solution.error {
         None => println!("valid: the validator accepts it"),

@@ -66,7 +66,7 @@ impl Lab {
             problem::draw(task, seed, test, i, weights.positions)?
         };
         let depth = problem::default_depth(&weights.config, problem.as_ref());
-        problem::solve(&weights, &mut snapshot.backend().await?, problem.as_ref(), depth, Exit::Kl(EXIT_KL)).await
+        problem::solve(&weights, &mut snapshot.backend().await?, problem.as_ref(), depth, Some(Exit::Kl(EXIT_KL))).await
     }
 
     /// Every split's accuracy after each iteration the lab planned and, with `exit_examples` > 0 on a recurrent

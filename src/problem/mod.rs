@@ -141,9 +141,9 @@ pub struct Solution {
     pub note: Option<String>,
     /// The true answer over the whole grid, where the task computes it (`Problem::expected`).
     pub expected: Option<Vec<u32>>,
-    /// 1-based: where the exit rule stops.
+    /// 1-based: where the exit rule stops (the last iteration without one).
     pub exit_iteration: usize,
-    /// The exit rule: "KL < EPS" or "halting head".
+    /// The exit rule: "KL < EPS", "halting head", or "none" (the answer after every iteration).
     pub exit_rule: String,
     /// The answer at `exit_iteration`, drawn.
     pub answer: String,
@@ -155,13 +155,13 @@ pub struct Solution {
 }
 
 /// Runs the model on `problem` for `depth` iterations and judges each prediction and the answer where `rule`
-/// exits.
+/// exits (without a rule, after the last iteration).
 pub async fn solve(
     weights: &Weights<'_>,
     backend: &mut Backend,
     problem: &dyn Problem,
     depth: usize,
-    rule: Exit,
+    rule: Option<Exit>,
 ) -> Result<Solution, LabError> {
     let tokens = problem.tokens();
     let t = trace(weights, backend, &tokens, problem.grid(), depth).await?;
@@ -182,7 +182,10 @@ pub async fn solve(
             predictions,
         });
     }
-    let exit_iteration = t.exit(0, rule)?;
+    let exit_iteration = match rule {
+        Some(rule) => t.exit(0, rule)?,
+        None => t.iterations(),
+    };
     let answer = &iterations[exit_iteration - 1].predictions;
     let error = problem.judge(answer).err();
     Ok(Solution {
@@ -192,7 +195,7 @@ pub async fn solve(
         grid: problem.grid(),
         text: problem.text(),
         answer: problem.render(answer),
-        exit_rule: rule.to_string(),
+        exit_rule: rule.map_or("none".into(), |r| r.to_string()),
         valid: error.is_none(),
         verdict: match &error {
             None => format!("valid: the validator accepts the answer at iteration {exit_iteration}"),
