@@ -36,21 +36,45 @@ fn backtracker_mazes_are_perfect_and_loops_add_passages() {
     let mut rng = Rng::fork(1, "test");
     for n in [2, 3, 7, 15] {
         for _ in 0..5 {
-            let (edges, connected) = passages(&maze::generate(n, 0.0, &mut rng));
+            let (edges, connected) = passages(&maze::generate(n, 0.0, 0.0, &mut rng));
             assert!(connected, "{n}x{n}: some cell unreachable");
             assert_eq!(edges, n * n - 1, "{n}x{n}: a perfect maze is a spanning tree");
         }
-        let (edges, connected) = passages(&maze::generate(n, 0.5, &mut rng));
+        let (edges, connected) = passages(&maze::generate(n, 0.5, 0.0, &mut rng));
         assert!(connected);
         assert!(edges > n * n - 1, "{n}x{n}: loops should open extra passages, got {edges}");
     }
 }
 
+/// Open cells next to a cell: 1 for a dead end.
+fn degree(m: &Maze, cell: usize) -> usize {
+    [cell - 1, cell + 1, cell - m.side, cell + m.side].iter().filter(|&&w| m.is_open(w)).count()
+}
+
+/// At the ends of the longest path, start and goal of a perfect maze are dead ends; `maze_random_ends` also puts
+/// them at junctions and in corridors, choosing them after the walls.
+#[test]
+fn random_ends_reach_junctions() {
+    let draw = |random_ends: f64| -> Vec<Maze> {
+        let mut rng = Rng::fork(3, "ends");
+        (0..60).map(|_| maze::generate(7, 0.0, random_ends, &mut rng)).collect()
+    };
+    let far = draw(0.0);
+    assert!(far.iter().all(|m| degree(m, m.start) == 1 && degree(m, m.goal) == 1), "far ends are dead ends");
+    let random = draw(1.0);
+    let inner = random.iter().filter(|m| degree(m, m.start) > 1).count();
+    assert!(inner > 20, "{inner} of 60 random starts off a dead end");
+    assert!(random.iter().all(|m| m.start != m.goal && m.shortest_path().is_some()));
+    let walls = |m: &Maze| to_text(m, None).replace(['S', 'G'], ".");
+    assert_eq!(walls(&far[0]), walls(&random[0]), "the same first maze, other ends");
+}
+
 #[test]
 fn targets_are_shortest_paths_for_all_sizes() {
     for n in [2, 3, 7, 15] {
-        for loops in [0.0, 0.3] {
+        for (loops, random_ends) in [(0.0, 0.0), (0.3, 0.0), (0.0, 1.0), (0.3, 0.5)] {
             let mut t = task(n, 0, loops);
+            t.maze_random_ends = random_ends;
             if n == 2 {
                 // 2x2 cells has at most 8 distinct mazes: leave some for a disjoint test split.
                 (t.examples, t.test_examples) = (2, 1);
@@ -129,7 +153,7 @@ fn validator_accepts_any_shortest_path_and_rejects_bad_ones() {
 fn text_round_trip() {
     let mut rng = Rng::fork(2, "test");
     for n in [2, 3, 7] {
-        let m = maze::generate(n, 0.2, &mut rng);
+        let m = maze::generate(n, 0.2, 0.5, &mut rng);
         let plain = to_text(&m, None);
         assert_eq!(plain.lines().count(), 2 * n + 1);
         assert_eq!(parse(&plain).unwrap(), m);
@@ -240,6 +264,7 @@ fn config_validation_names_the_key() {
     bad("task.test_examples=0", "task.test_examples");
     bad("task.examples=0", "task.examples");
     bad("task.maze_loops=1.5", "task.maze_loops");
+    bad("task.maze_random_ends=-0.1", "task.maze_random_ends");
     LabConfig::from_preset("maze", &["task.test_size=9".into(), "task.maze_loops=0.2".into()]).unwrap();
 }
 

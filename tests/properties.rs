@@ -348,7 +348,7 @@ fn search_params(hash: &str) -> Vec<(String, String)> {
 
 fn maze_text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| maze::to_text(&maze::generate(3, 0.2, &mut Rng::new(5)), None))
+    TEXT.get_or_init(|| maze::to_text(&maze::generate(3, 0.2, 0.0, &mut Rng::new(5)), None))
 }
 
 /// The history.json of a short run, with a few bytes changed, inserted or cut.

@@ -157,6 +157,7 @@ fn grokking() -> LabConfig {
             test_size: 0,
             test_examples: 0,
             maze_loops: 0.0,
+            maze_random_ends: 0.0,
             entities: 0,
             relations: 0,
             hops: 0,

@@ -56,6 +56,11 @@ fn task_settings(kind: TaskKind) -> Vec<Setting> {
                 "walls removed (0-1)",
                 "The share of inner walls knocked out after generation: 0 gives one path, more gives loops.",
             ),
+            number(
+                "task.maze_random_ends",
+                "random start and goal (0-1)",
+                "The share of mazes whose start and goal are random cells; the rest use the two ends of the longest path.",
+            ),
             number("task.examples", "training mazes", "Mazes in the training split."),
             number("task.test_examples", "test mazes", TEST_EXAMPLES),
         ],

@@ -92,6 +92,10 @@ pub struct TaskConfig {
     /// Maze: share of the backtracker's remaining interior walls removed to create loops; 0 gives perfect mazes.
     #[serde(default)]
     pub maze_loops: f64,
+    /// Maze: share of mazes whose start and goal are two random cells; the others put them at the two ends of
+    /// the maze's longest path (both dead ends in a perfect maze), which alone never shows a start at a junction.
+    #[serde(default)]
+    pub maze_random_ends: f64,
     /// Composition: entities, relations, inferred facts per ID atomic fact in training (phi), and share of atomic
     /// facts held out as OOD (automaton: share of the rule classes held out).
     #[serde(default)]

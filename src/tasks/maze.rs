@@ -187,8 +187,10 @@ fn interior_walls(cells: &[Cell], side: usize) -> Vec<usize> {
 }
 
 /// A random maze of `n x n` cells: the backtracker, then a share `loops` of the remaining interior walls removed.
-/// Start and goal are far apart: the farthest cell from a random cell, and the farthest cell from that one.
-pub fn generate(n: usize, loops: f64, rng: &mut Rng) -> Maze {
+/// Start and goal are far apart (the farthest cell from a random cell, and the farthest cell from that one), or,
+/// with probability `random_ends`, two distinct random cells. With `random_ends` 0 no extra number is drawn, so
+/// such mazes are the same as before the option existed.
+pub fn generate(n: usize, loops: f64, random_ends: f64, rng: &mut Rng) -> Maze {
     let side = 2 * n + 1;
     let mut cells = backtracker(n, rng);
     let mut walls = interior_walls(&cells, side);
@@ -207,6 +209,13 @@ pub fn generate(n: usize, loops: f64, rng: &mut Rng) -> Maze {
     let a = farthest(&maze, cell_at(rng.below(n * n)));
     let b = farthest(&maze, a);
     let (start, goal) = if rng.below(2) == 0 { (a, b) } else { (b, a) };
+    let (start, goal) = if random_ends > 0.0 && rng.uniform() < random_ends {
+        let s = rng.below(n * n);
+        let g = rng.below(n * n - 1);
+        (cell_at(s), cell_at(if g >= s { g + 1 } else { g }))
+    } else {
+        (start, goal)
+    };
     maze.cells[start] = Cell::Start;
     maze.cells[goal] = Cell::Goal;
     maze.start = start;
@@ -384,6 +393,13 @@ pub fn validate(t: &TaskConfig) -> Result<(), LabError> {
             "a share of interior walls to remove from 0 (perfect mazes) to 1",
         ));
     }
+    if !(0.0..=1.0).contains(&t.maze_random_ends) {
+        return Err(LabError::invalid(
+            "task.maze_random_ends",
+            t.maze_random_ends,
+            "a share of mazes from 0 (start and goal at the ends of the longest path) to 1 (all at random cells)",
+        ));
+    }
     Ok(())
 }
 
@@ -397,7 +413,7 @@ pub fn build(task: &TaskConfig, seed: u64, pad: bool) -> Dataset {
     let test_size = if task.test_size == 0 { task.size } else { task.test_size };
     let train: Vec<Maze> = {
         let mut rng = Rng::fork(seed, "maze-train");
-        (0..task.examples).map(|_| generate(task.size, task.maze_loops, &mut rng)).collect()
+        (0..task.examples).map(|_| generate(task.size, task.maze_loops, task.maze_random_ends, &mut rng)).collect()
     };
     let mut seen: HashSet<Maze> = train.iter().cloned().collect();
     let mut rng = Rng::fork(seed, "maze-test");
@@ -406,7 +422,7 @@ pub fn build(task: &TaskConfig, seed: u64, pad: bool) -> Dataset {
         if test.len() == task.test_examples {
             break;
         }
-        let maze = generate(test_size, task.maze_loops, &mut rng);
+        let maze = generate(test_size, task.maze_loops, task.maze_random_ends, &mut rng);
         if seen.insert(maze.clone()) {
             test.push(maze);
         }
