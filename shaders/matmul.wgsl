@@ -7,17 +7,28 @@
 // (k = batch rows, small m,n) need it: without it a few workgroups walk all k alone.
 // Activation gradient (activation 1 SwiGLU, 2 GELU): the product is dL/d(activation output) and never stored;
 // the residual binding holds the activation's input x and c gets dL/dx (SwiGLU: [m, 2n], gate then up).
+// Normalized input (the module built with NORM; p.norm 1, or 2 with a weight; A row-major, never split):
+// C = rmsnorm(A) . op(B) with rmsnorm(x) = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps). A thread walks
+// all of k for its rows anyway, so it sums their squares on the way; B's rows are scaled by the weight as they
+// load, and the epilogue multiplies by rstd. The x-threads of each row write the normalized row and its rstd for
+// the backward. The other module (NORM false) compiles none of this.
 struct Params {
     m: u32, n: u32, k: u32, accumulate: u32,
     a_i: u32, a_k: u32, b_k: u32, b_j: u32,
     k_chunk: u32, splits: u32, residual: u32, split_stride: u32,
-    activation: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    activation: u32, norm: u32, norm_eps: f32, _pad: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>; // the residual or x (an input stands in without one)
+// The normalized input's weight, the normalized rows and their rstd (without a norm an input stands in for the
+// weight, and c for the other two: never touched).
+@group(0) @binding(5) var<storage, read> norm_weight: array<f32>;
+@group(0) @binding(6) var<storage, read_write> normed: array<f32>;
+@group(0) @binding(7) var<storage, read_write> norm_rstd: array<f32>;
+@group(0) @binding(8) var<storage, read> norm_x: array<f32>; // A again, as scalars (the vec4 paths bind it as vec4s)
 
 // The same matrices seen as vec4 rows, for the vec4 paths (chosen when the contiguous dimensions are multiples of 4).
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
@@ -51,6 +62,36 @@ fn store_one(base: u32, i: u32, j: u32, sum: f32) {
     if (p.accumulate != 0u) { v += c[base + i * p.n + j]; }
     if (p.residual != 0u) { v += residual[i * p.n + j]; }
     c[base + i * p.n + j] = v;
+}
+
+// The norm's weight for element kk of A's rows (1 without a weight, or without a norm).
+fn norm_scale(kk: u32) -> f32 {
+    if (p.norm == 2u) { return norm_weight[kk]; }
+    return 1.0;
+}
+
+fn norm_scale4(kk: u32) -> vec4<f32> {
+    return vec4<f32>(norm_scale(kk), norm_scale(kk + 1u), norm_scale(kk + 2u), norm_scale(kk + 3u));
+}
+
+// rstd of a row of A from its sum of squares; x-thread `first` of `step` along the row writes its share of the
+// normalized row (and the first its rstd). Rows past the edge are never written.
+fn normalize_row(i: u32, sum_sq: f32, first: u32, step: u32) -> f32 {
+    let rstd = 1.0 / sqrt(sum_sq / f32(p.k) + p.norm_eps);
+    if (i < p.m) {
+        if (first == 0u) { norm_rstd[i] = rstd; }
+        for (var kk = first; kk < p.k; kk += step) {
+            normed[i * p.k + kk] = norm_x[i * p.k + kk] * rstd * norm_scale(kk);
+        }
+    }
+    return rstd;
+}
+
+// A 4x4 block's rows normalized: acc scaled by each row's rstd.
+fn normalize_block(row0: u32, sum_sq: vec4<f32>, first: u32, step: u32, acc: ptr<function, array<vec4<f32>, 4>>) {
+    for (var r = 0u; r < 4u; r++) {
+        (*acc)[r] *= normalize_row(row0 + r, sum_sq[r], first, step);
+    }
 }
 
 // Each thread owns a 4x4 block of C (acc[r] is row r); a 16x16 workgroup covers 64x64. Split z writes its slice.
@@ -92,15 +133,22 @@ fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
         cols[r] = min(col0 + r, p.n - 1u) * p.b_j;
     }
     var acc: array<vec4<f32>, 4>;
+    var sum_sq = vec4<f32>(0.0);
     let ks = k_range(gid.z);
     for (var kk = ks.x; kk < ks.y; kk++) {
         let ak = kk * p.a_k;
         let bk = kk * p.b_k;
-        let bv = vec4<f32>(b[bk + cols[0]], b[bk + cols[1]], b[bk + cols[2]], b[bk + cols[3]]);
+        var bv = vec4<f32>(b[bk + cols[0]], b[bk + cols[1]], b[bk + cols[2]], b[bk + cols[3]]);
+        let av = vec4<f32>(a[rows[0] + ak], a[rows[1] + ak], a[rows[2] + ak], a[rows[3] + ak]);
+        if (NORM) {
+            bv *= norm_scale(kk);
+            sum_sq = fma(av, av, sum_sq);
+        }
         for (var r = 0u; r < 4u; r++) {
-            acc[r] = fma(vec4<f32>(a[rows[r] + ak]), bv, acc[r]);
+            acc[r] = fma(vec4<f32>(av[r]), bv, acc[r]);
         }
     }
+    if (NORM) { normalize_block(row0, sum_sq, gid.x, (p.n + 3u) / 4u, &acc); }
     store(row0, col0, gid.z, acc);
 }
 
@@ -116,17 +164,27 @@ fn matmul_vec4_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
     var rows: array<u32, 4>;
     for (var r = 0u; r < 4u; r++) { rows[r] = min(row0 + r, p.m - 1u) * k4; }
     var acc: array<vec4<f32>, 4>;
+    var sum_sq = vec4<f32>(0.0);
     let ks = k_range(gid.z) / 4u; // k_chunk is a multiple of 4 on the vec4 paths
     for (var kk = ks.x; kk < ks.y; kk++) {
-        let b0 = b4[(kk * 4u) * n4 + gid.x];
-        let b1 = b4[(kk * 4u + 1u) * n4 + gid.x];
-        let b2 = b4[(kk * 4u + 2u) * n4 + gid.x];
-        let b3 = b4[(kk * 4u + 3u) * n4 + gid.x];
+        var b0 = b4[(kk * 4u) * n4 + gid.x];
+        var b1 = b4[(kk * 4u + 1u) * n4 + gid.x];
+        var b2 = b4[(kk * 4u + 2u) * n4 + gid.x];
+        var b3 = b4[(kk * 4u + 3u) * n4 + gid.x];
+        if (NORM) {
+            let g = norm_scale4(kk * 4u);
+            b0 *= g.x;
+            b1 *= g.y;
+            b2 *= g.z;
+            b3 *= g.w;
+        }
         for (var r = 0u; r < 4u; r++) {
             let av = a4[rows[r] + kk];
+            if (NORM) { sum_sq[r] += dot(av, av); }
             acc[r] = fma(vec4<f32>(av.x), b0, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.w), b3, acc[r]))));
         }
     }
+    if (NORM) { normalize_block(row0, sum_sq, gid.x, n4, &acc); }
     store(row0, gid.x * 4u, gid.z, acc);
 }
 
@@ -143,17 +201,22 @@ fn matmul_vec4_nt(@builtin(global_invocation_id) gid: vec3<u32>) {
         cols[r] = min(col0 + r, p.n - 1u) * k4;
     }
     var acc: array<vec4<f32>, 4>;
+    var sum_sq = vec4<f32>(0.0);
     let ks = k_range(gid.z) / 4u;
     for (var kk = ks.x; kk < ks.y; kk++) {
-        let b0 = b4[cols[0] + kk];
-        let b1 = b4[cols[1] + kk];
-        let b2 = b4[cols[2] + kk];
-        let b3 = b4[cols[3] + kk];
+        var g = vec4<f32>(1.0);
+        if (NORM) { g = norm_scale4(kk * 4u); }
+        let b0 = b4[cols[0] + kk] * g;
+        let b1 = b4[cols[1] + kk] * g;
+        let b2 = b4[cols[2] + kk] * g;
+        let b3 = b4[cols[3] + kk] * g;
         for (var r = 0u; r < 4u; r++) {
             let av = a4[rows[r] + kk];
+            if (NORM) { sum_sq[r] += dot(av, av); }
             acc[r] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
         }
     }
+    if (NORM) { normalize_block(row0, sum_sq, gid.x, (p.n + 3u) / 4u, &acc); }
     store(row0, col0, gid.z, acc);
 }
 
@@ -194,18 +257,23 @@ fn stage(t: u32, k0: u32, k_end: u32, tile_row: u32, tile_col: u32, width: u32) 
         var va = 0.0;
         var vb = 0.0;
         if (kk < k_end && i < p.m) { va = a[i * p.a_i + kk * p.a_k]; }
-        if (kk < k_end && j < p.n) { vb = b[kk * p.b_k + j * p.b_j]; }
+        if (kk < k_end && j < p.n) {
+            vb = b[kk * p.b_k + j * p.b_j];
+            if (NORM) { vb *= norm_scale(kk); }
+        }
         tile_a[e] = va;
         tile_b[e] = vb;
     }
 }
 
 @compute @workgroup_size(16, 16)
-fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = lid.y * 16u + lid.x;
     let tile_row = wid.y * TILE;
     let tile_col = wid.x * TILE;
     var acc: array<vec4<f32>, 4>;
+    var sum_sq = vec4<f32>(0.0);
     let ks = k_range(wid.z);
     for (var k0 = ks.x; k0 < ks.y; k0 += DEPTH) {
         stage(t, k0, ks.y, tile_row, tile_col, TILE);
@@ -215,12 +283,14 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
                                tile_a[d * TILE + lid.y * 4u + 2u], tile_a[d * TILE + lid.y * 4u + 3u]);
             let bv = vec4<f32>(tile_b[d * TILE + lid.x * 4u], tile_b[d * TILE + lid.x * 4u + 1u],
                                tile_b[d * TILE + lid.x * 4u + 2u], tile_b[d * TILE + lid.x * 4u + 3u]);
+            if (NORM) { sum_sq = fma(av, av, sum_sq); } // staged zeros past k add nothing
             for (var r = 0u; r < 4u; r++) {
                 acc[r] = fma(vec4<f32>(av[r]), bv, acc[r]);
             }
         }
         workgroupBarrier();
     }
+    if (NORM) { normalize_block(tile_row + lid.y * 4u, sum_sq, wid.x * 16u + lid.x, nwg.x * 16u, &acc); }
     store(tile_row + lid.y * 4u, tile_col + lid.x * 4u, wid.z, acc);
 }
 
@@ -231,11 +301,13 @@ const WIDE: u32 = 128u;
 const WIDE_DEPTH: u32 = 8u;
 
 @compute @workgroup_size(16, 16)
-fn matmul_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn matmul_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = lid.y * 16u + lid.x;
     let tile_row = wid.y * WIDE;
     let tile_col = wid.x * WIDE;
     var acc: array<array<f32, 8>, 8>;
+    var sum_sq: array<f32, 8>;
     let ks = k_range(wid.z);
     for (var k0 = ks.x; k0 < ks.y; k0 += WIDE_DEPTH) {
         stage(t, k0, ks.y, tile_row, tile_col, WIDE);
@@ -245,10 +317,17 @@ fn matmul_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             for (var j = 0u; j < 8u; j++) { bv[j] = tile_b[d * WIDE + lid.x + 16u * j]; }
             for (var i = 0u; i < 8u; i++) {
                 let av = tile_a[d * WIDE + lid.y + 16u * i];
+                if (NORM) { sum_sq[i] = fma(av, av, sum_sq[i]); }
                 for (var j = 0u; j < 8u; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
             }
         }
         workgroupBarrier();
+    }
+    if (NORM) {
+        for (var i = 0u; i < 8u; i++) {
+            let rstd = normalize_row(tile_row + lid.y + 16u * i, sum_sq[i], wid.x * 16u + lid.x, nwg.x * 16u);
+            for (var j = 0u; j < 8u; j++) { acc[i][j] *= rstd; }
+        }
     }
     let base = wid.z * p.split_stride;
     for (var i = 0u; i < 8u; i++) {

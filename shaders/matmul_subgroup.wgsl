@@ -6,7 +6,8 @@
 // smaller). The autotuner checks every variant's result against matmul_blocked before it may be chosen.
 @compute @workgroup_size(256)
 fn matmul_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
-                   @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg: u32) {
+                   @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg: u32,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
     let row0 = wid.y * 64u + (t / 16u) * 4u;
     let col0 = wid.x * 64u + (t % 16u) * 4u;
     let step = min(sg, 16u);
@@ -18,6 +19,7 @@ fn matmul_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         cols[r] = min(col0 + r, p.n - 1u) * p.b_j;
     }
     var acc: array<vec4<f32>, 4>;
+    var sum_sq = vec4<f32>(0.0);
     let ks = k_range(wid.z);
     for (var k0 = ks.x; k0 < ks.y; k0 += step) {
         let mine = k0 + lane % step;
@@ -30,10 +32,15 @@ fn matmul_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             let aj = subgroupShuffle(av, first + j);
             if (k0 + j < ks.y) {
                 let bk = (k0 + j) * p.b_k;
-                let bv = vec4<f32>(b[bk + cols[0]], b[bk + cols[1]], b[bk + cols[2]], b[bk + cols[3]]);
+                var bv = vec4<f32>(b[bk + cols[0]], b[bk + cols[1]], b[bk + cols[2]], b[bk + cols[3]]);
+                if (NORM) {
+                    bv *= norm_scale(k0 + j);
+                    sum_sq = fma(aj, aj, sum_sq);
+                }
                 for (var r = 0u; r < 4u; r++) { acc[r] = fma(vec4<f32>(aj[r]), bv, acc[r]); }
             }
         }
     }
+    if (NORM) { normalize_block(row0, sum_sq, wid.x * 16u + t % 16u, nwg.x * 16u, &acc); }
     if (row0 < p.m && col0 < p.n) { store(row0, col0, wid.z, acc); }
 }

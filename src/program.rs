@@ -198,10 +198,16 @@ pub enum Shader {
     LocalAttention {
         head_chunk: u32,
     },
-    Matmul,
+    /// `norm`: the products of normalized inputs (`NormInput`), a module of their own so that the others carry
+    /// none of the norm's work in their inner loops.
+    Matmul {
+        norm: bool,
+    },
     /// matmul.wgsl with the subgroup variant appended: a module of its own, compiled only where the adapter
     /// has wgpu's SUBGROUP feature.
-    MatmulSubgroup,
+    MatmulSubgroup {
+        norm: bool,
+    },
     Reduce,
     Rmsnorm,
 }
@@ -217,6 +223,7 @@ impl Shader {
                  const STAGED: u32 = {staged}u;\n"
             ),
             Shader::LocalAttention { head_chunk } => format!("const DC: u32 = {head_chunk}u;\n"),
+            Shader::Matmul { norm } | Shader::MatmulSubgroup { norm } => format!("const NORM: bool = {norm};\n"),
             _ => String::new(),
         };
         let body = match self {
@@ -228,10 +235,10 @@ impl Shader {
             Shader::Embedding => include_str!("../shaders/embedding.wgsl"),
             Shader::Halting => include_str!("../shaders/halting.wgsl"),
             Shader::LocalAttention { .. } => include_str!("../shaders/local_attention.wgsl"),
-            Shader::Matmul => include_str!("../shaders/matmul.wgsl"),
-            Shader::MatmulSubgroup => {
+            Shader::Matmul { .. } => include_str!("../shaders/matmul.wgsl"),
+            Shader::MatmulSubgroup { .. } => {
                 return format!(
-                    "{COMMON}\n{}\n{}",
+                    "{COMMON}\n{constants}{}\n{}",
                     include_str!("../shaders/matmul.wgsl"),
                     include_str!("../shaders/matmul_subgroup.wgsl")
                 )
@@ -247,6 +254,10 @@ impl Shader {
 pub enum Access {
     Read,
     ReadWrite,
+    /// A writable binding the shader declares but this launch never touches: the GPU backend binds a range of
+    /// its own there, a different one per binding, because writable bindings that overlap are an error in
+    /// WebGPU (Chrome checks it).
+    Spare,
 }
 
 /// One compute dispatch: binding 0 is a uniform holding `params` (u32 words; floats as bits),
@@ -284,6 +295,11 @@ pub fn write(t: Tensor) -> (Tensor, Access) {
     (t, Access::ReadWrite)
 }
 
+/// A writable binding this launch leaves unused (`Access::Spare`).
+pub fn spare() -> (Tensor, Access) {
+    (Tensor { buf: BufId(u32::MAX), offset: 0, len: 0 }, Access::Spare)
+}
+
 /// A step of a program. `cpu` is the reference; `launches` are the GPU dispatches computing the same.
 pub trait Kernel {
     fn cpu(&self, mem: &mut CpuMemory);
@@ -315,11 +331,11 @@ pub trait Tunable {
     fn launches_as(&self, v: usize) -> Vec<Launch>;
 }
 
-/// The no-aliasing rule (WebGPU's usage rules, and what lets the CPU reference lend an output's buffer out while
-/// its inputs stay readable): a buffer a dispatch writes is bound by no read-only binding of that dispatch
-/// (writable bindings may share one: rmsnorm's `out` and `rstd` can be views of one pool). Checked for every
-/// launch of a program when a backend prepares it; a program that breaks it is a bug in the model code, so this
-/// panics naming the kernel and the bindings.
+/// The no-aliasing rules (WebGPU's usage rules, and what lets the CPU reference lend an output's buffer out while
+/// its inputs stay readable): a buffer a dispatch writes is bound by no read-only binding of that dispatch, and
+/// writable bindings may share a buffer but never overlap (rmsnorm's `out` and `rstd` can be views of one pool;
+/// an unused writable slot takes `spare()`). Checked for every launch of a program when a backend prepares it; a
+/// program that breaks them is a bug in the model code, so this panics naming the kernel and the bindings.
 pub fn check_aliasing(program: &[Box<dyn Kernel>]) {
     for kernel in program {
         for launch in kernel.launches() {
@@ -336,6 +352,19 @@ pub fn check_aliasing(program: &[Box<dyn Kernel>]) {
                         i + 1,
                         t.buf.0,
                         j + 1
+                    );
+                }
+                let overlaps = |u: &Tensor| u.offset < t.offset + t.len.max(1) && t.offset < u.offset + u.len.max(1);
+                if let Some(j) =
+                    (i + 1..b.len()).find(|&j| b[j].1 == Access::ReadWrite && b[j].0.buf == t.buf && overlaps(&b[j].0))
+                {
+                    panic!(
+                        "{} ({}): writable bindings {} and {} overlap in buffer {}",
+                        kernel.name(),
+                        launch.entry,
+                        i + 1,
+                        j + 1,
+                        t.buf.0
                     );
                 }
             }

@@ -16,6 +16,9 @@ use crate::program::{Access, Kernel, Launch, MemoryPlan, ProgramId, Shader, Tens
 
 /// Uniform blocks sit at offsets aligned to WebGPU's largest minUniformBufferOffsetAlignment.
 const UNIFORM_ALIGN: u64 = 256;
+/// Spare ranges (`Access::Spare`): one per binding slot a launch may have, each at a 256-byte view offset.
+const SPARE_SLOTS: u64 = 16;
+const SPARE_BYTES: u64 = 256;
 
 /// The page's submit budget: well under the 2 s a Windows GPU watchdog allows, and short enough that the
 /// browser stays responsive on a laptop GPU. Native runs have none unless asked (`--submit-budget`).
@@ -59,6 +62,8 @@ pub struct GpuBackend {
     pipelines: Vec<wgpu::ComputePipeline>,
     programs: Vec<Compiled>,
     staging: Option<wgpu::Buffer>,
+    /// `Access::Spare` bindings: slot j of a launch binds range j, so spares alias neither each other nor a tensor.
+    spare: wgpu::Buffer,
     /// Set while profiling (`start_profile`): runs are then timed per dispatch and waited on.
     profiler: Option<GpuProfiler>,
     /// Why the device became unusable, set by wgpu's device-lost callback or uncaptured-error handler; every run
@@ -119,6 +124,12 @@ impl GpuBackend {
         });
         let uncaptured = failure.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&uncaptured, e.to_string())));
+        let spare = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("spare bindings"),
+            size: SPARE_SLOTS * SPARE_BYTES,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
         Ok(GpuBackend {
             device,
             queue,
@@ -131,6 +142,7 @@ impl GpuBackend {
             pipelines: Vec::new(),
             programs: Vec::new(),
             staging: None,
+            spare,
             profiler: None,
             failure,
             budget: DEFAULT_SUBMIT_BUDGET_MS.map(|ms| SubmitBudget::new(ms / 1e3)),
@@ -328,14 +340,24 @@ impl GpuBackend {
                     size: wgpu::BufferSize::new(((l.params.len() as u64 * 4).max(16)).next_multiple_of(16)),
                 }),
             }];
-            for (j, (t, _)) in l.bindings.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: j as u32 + 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            for (j, (t, access)) in l.bindings.iter().enumerate() {
+                let binding = if *access == Access::Spare {
+                    assert!((j as u64) < SPARE_SLOTS, "{}: binding {} past the spare slots", l.entry, j + 1);
+                    wgpu::BufferBinding {
+                        buffer: &self.spare,
+                        offset: j as u64 * SPARE_BYTES,
+                        size: wgpu::BufferSize::new(SPARE_BYTES),
+                    }
+                } else {
+                    wgpu::BufferBinding {
                         buffer: &self.buffers[t.buf.0 as usize],
                         offset: t.offset as u64 * 4,
                         size: wgpu::BufferSize::new(t.len.max(1) as u64 * 4),
-                    }),
+                    }
+                };
+                entries.push(wgpu::BindGroupEntry {
+                    binding: j as u32 + 1,
+                    resource: wgpu::BindingResource::Buffer(binding),
                 });
             }
             let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {

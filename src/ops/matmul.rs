@@ -1,9 +1,13 @@
-//! Matrix multiply with the transposed variants that gradients need: C = (acc ? C : 0) + op(A)·op(B), and the
+//! Matrix multiply with the transposed variants that gradients need: C = (acc ? C : 0) + op(A)·op(B), the
+//! product of RMSNorm'd rows (`NormInput`: the norm and the product that follows it in one dispatch), and the
 //! fold of split-K partial products (`FoldSplits`). Shader: shaders/matmul.wgsl.
 
 use super::activation::{gelu_grad, swiglu_grad, ActivationGrad};
-use super::u;
-use crate::program::{for_each_rows, for_each_span, read, write, CpuMemory, Kernel, Launch, Shader, Tensor, Tunable};
+use super::rmsnorm::RmsNormForward;
+use super::{f, u};
+use crate::program::{
+    for_each_rows, for_each_span, read, spare, write, CpuMemory, Kernel, Launch, Shader, Tensor, Tunable,
+};
 
 /// Which WGSL variant runs. `Auto` (what models use) lets the GPU backend pick per adapter and shape bucket
 /// from a short measured trial (backend/gpu/tune.rs, through `Tunable`); the others force one.
@@ -37,11 +41,13 @@ impl MatmulPath {
     }
 }
 
-/// A variant of an `Auto` matmul: the path, and whether a planned split-K is used.
+/// A variant of an `Auto` matmul: the path, whether a planned split-K is used, and whether a normalized input
+/// is normalized inside the product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulChoice {
     pub path: MatmulPath,
     pub split: bool,
+    pub fused: bool,
 }
 
 /// Split-K aims at this much of k per slice.
@@ -69,6 +75,23 @@ pub struct Matmul {
     /// Split-K: each slice of k adds its partial product into its own copy of `c` in a parts buffer; a later
     /// `FoldSplits` adds the copies into `c` (the CPU reference computes into `c` directly).
     pub split: Option<SplitK>,
+    /// `c = rmsnorm(a) · op(b)`, the normalized rows and their rstd stored for the backward.
+    pub norm: Option<NormInput>,
+}
+
+/// An RMSNorm applied to A's rows inside the product (as `RmsNormForward` would, into `normed` and `rstd`): a
+/// thread walks its rows' whole k anyway, so it sums their squares on the way, B's rows take the weight as they
+/// load, and the epilogue multiplies by rstd. A is row-major `[m, k]`, the norm runs over k.
+/// Unfused (`fused: false`), the norm runs as its own dispatch before the product: each thread of the fused
+/// product sums its rows' squares and scales B again, which costs more than a dispatch on software adapters
+/// (the autotuner's choice there); models ask for it fused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NormInput {
+    pub weight: Option<Tensor>,
+    pub normed: Tensor,
+    pub rstd: Tensor,
+    pub eps: f32,
+    pub fused: bool,
 }
 
 /// Where a split-K product's partial sums go: slice z of k adds into `parts.slice(z * stride, m * n)`, so every
@@ -99,6 +122,7 @@ impl Matmul {
             activation_grad: None,
             path: MatmulPath::Auto,
             split: None,
+            norm: None,
         }
     }
     pub fn trans_a(mut self) -> Self {
@@ -120,6 +144,11 @@ impl Matmul {
     /// Stores the gradient of `activation` at `x` instead of the product (see `activation_grad`).
     pub fn activation_grad(mut self, activation: ActivationGrad, x: Tensor) -> Self {
         self.activation_grad = Some((activation, x));
+        self
+    }
+    /// Normalizes A's rows first (see `NormInput`).
+    pub fn norm_input(mut self, norm: NormInput) -> Self {
+        self.norm = Some(norm);
         self
     }
     pub fn path(mut self, path: MatmulPath) -> Self {
@@ -160,6 +189,9 @@ impl Matmul {
         if !choice.split {
             mm.split = None;
         }
+        if let Some(norm) = &mut mm.norm {
+            norm.fused = choice.fused;
+        }
         mm
     }
 
@@ -167,7 +199,9 @@ impl Matmul {
     pub fn entry(&self) -> (Shader, &'static str) {
         let four = |x: usize| x.is_multiple_of(4);
         let entry = match (self.path, self.trans_a, self.trans_b) {
-            (MatmulPath::Subgroup, _, _) => return (Shader::MatmulSubgroup, "matmul_subgroup"),
+            (MatmulPath::Subgroup, _, _) => {
+                return (Shader::MatmulSubgroup { norm: self.norm.is_some() }, "matmul_subgroup")
+            }
             (MatmulPath::Tiled, _, _) => "matmul_tiled",
             (MatmulPath::Wide, _, _) => "matmul_wide",
             (MatmulPath::Blocked | MatmulPath::Auto, false, false) if four(self.k) && four(self.n) => "matmul_vec4_nn",
@@ -175,7 +209,7 @@ impl Matmul {
             (MatmulPath::Blocked | MatmulPath::Auto, true, false) if four(self.m) && four(self.n) => "matmul_vec4_tn",
             (MatmulPath::Blocked | MatmulPath::Auto, _, _) => "matmul_blocked",
         };
-        (Shader::Matmul, entry)
+        (Shader::Matmul { norm: self.norm.is_some() }, entry)
     }
 
     fn check(&self) {
@@ -219,6 +253,19 @@ impl Matmul {
             assert!(!self.accumulate, "matmul: a residual and accumulate exclude each other");
             assert_eq!(r.len, self.m * self.n, "matmul: residual has {} elements, expected m*n", r.len);
         }
+        if let Some(n) = self.norm {
+            assert!(
+                !self.trans_a && !self.accumulate && self.residual.is_none() && self.split.is_none(),
+                "matmul: a normalized input is row-major A into a fresh c (no accumulate, residual or split-K)"
+            );
+            assert!(self.activation_grad.is_none(), "matmul: a normalized input takes no activation gradient");
+            assert_eq!(n.normed.len, self.a.len, "matmul: the normalized rows have {} elements", n.normed.len);
+            assert_eq!(n.rstd.len, self.m, "matmul: rstd has {} elements, expected m = {}", n.rstd.len, self.m);
+            assert!(n.normed.buf != self.c.buf, "matmul: the normalized rows share a buffer with c");
+            if let Some(w) = n.weight {
+                assert_eq!(w.len, self.k, "matmul: the norm's weight has {} elements, expected k", w.len);
+            }
+        }
         if let Some(SplitK { parts, stride, splits }) = self.split {
             assert!(self.accumulate && self.residual.is_none(), "matmul: split-K partials fold into an accumulate");
             assert!(stride >= self.m * self.n, "matmul: split-K stride {stride} below m*n");
@@ -240,13 +287,23 @@ impl Kernel for Matmul {
 
     fn cpu(&self, mem: &mut CpuMemory) {
         self.check();
+        // The reference runs the norm as its own kernel would, then multiplies the normalized rows.
+        let a = match self.norm {
+            Some(n) => {
+                let (rows, d) = (self.m, self.k);
+                RmsNormForward { x: self.a, weight: n.weight, out: n.normed, rstd: n.rstd, rows, d, eps: n.eps }
+                    .cpu(mem);
+                n.normed
+            }
+            None => self.a,
+        };
         let [a_i, a_k, b_k, b_j] = self.strides();
         let (m, n, k) = (self.m, self.n, self.k);
         // With a SwiGLU gradient the product goes into the gate columns of c (row stride 2n), then each row
         // turns into both gradients.
         let c_row = n * self.activation_grad.map_or(1, |(act, _)| act.width());
         mem.out(self.c, |mem, c| {
-            let (a, b) = (mem.get(self.a), mem.get(self.b));
+            let (a, b) = (mem.get(a), mem.get(self.b));
             if let Some(r) = self.residual {
                 let r = mem.get(r);
                 for_each_span(c, |span, c| c.copy_from_slice(&r[span]));
@@ -302,9 +359,19 @@ impl Kernel for Matmul {
 
     fn launches(&self) -> Vec<Launch> {
         self.check();
+        if let Some(n) = self.norm.filter(|n| !n.fused) {
+            let (rows, d) = (self.m, self.k);
+            let mut launches =
+                RmsNormForward { x: self.a, weight: n.weight, out: n.normed, rstd: n.rstd, rows, d, eps: n.eps }
+                    .launches();
+            launches.extend(Matmul { a: n.normed, norm: None, ..self.clone() }.launches());
+            return launches;
+        }
         let [a_i, a_k, b_k, b_j] = self.strides();
         let (shader, entry) = self.entry();
         let activation = self.activation_grad.map_or(0, |(act, _)| act.code());
+        let norm = self.norm.map_or(0, |n| if n.weight.is_some() { 2 } else { 1 });
+        let eps = self.norm.map_or(0, |n| f(n.eps));
         let params = |accumulate: bool, residual: bool, k_chunk: usize, stride: usize| {
             vec![
                 u(self.m),
@@ -320,8 +387,8 @@ impl Kernel for Matmul {
                 residual as u32,
                 u(stride),
                 activation,
-                0,
-                0,
+                norm,
+                eps,
                 0,
             ]
         };
@@ -329,20 +396,29 @@ impl Kernel for Matmul {
         let tiles = [u(self.n.div_ceil(tile)).max(1), u(self.m.div_ceil(tile)).max(1)];
         // The residual, or the activation's input; without either an input is bound in its place (never read).
         let residual = read(self.residual.or(self.activation_grad.map(|(_, x)| x)).unwrap_or(self.a));
+        // The norm's weight, rows, rstd and A again; without a norm (or its weight) they are never touched.
+        let norm_bindings = match self.norm {
+            Some(n) => [read(n.weight.unwrap_or(self.a)), write(n.normed), write(n.rstd), read(self.a)],
+            None => [read(self.a), spare(), spare(), read(self.a)],
+        };
         let Some(SplitK { parts, stride, splits }) = self.split else {
+            let mut bindings = vec![read(self.a), read(self.b), write(self.c), residual];
+            bindings.extend(norm_bindings);
             return vec![Launch {
                 shader,
                 entry,
                 params: params(self.accumulate, self.residual.is_some(), 0, 0),
-                bindings: vec![read(self.a), read(self.b), write(self.c), residual],
+                bindings,
                 workgroups: [tiles[0], tiles[1], 1],
             }];
         };
+        let mut bindings = vec![read(self.a), read(self.b), write(parts), read(self.a)];
+        bindings.extend(norm_bindings);
         vec![Launch {
             shader,
             entry,
             params: params(true, false, self.k_chunk(splits), stride),
-            bindings: vec![read(self.a), read(self.b), write(parts), read(self.a)],
+            bindings,
             workgroups: [tiles[0], tiles[1], u(splits)],
         }]
     }
@@ -392,7 +468,7 @@ impl Kernel for FoldSplits {
         self.check();
         let (n, copies, stride) = (u(self.out.len), u(self.copies), u(self.stride));
         vec![Launch {
-            shader: Shader::Matmul,
+            shader: Shader::Matmul { norm: false },
             entry: "matmul_fold_splits",
             params: vec![0, n, 0, 0, 0, 0, 0, 0, 0, copies, 0, stride, 0, 0, 0, 0],
             bindings: vec![write(self.parts), write(self.out)],
@@ -406,10 +482,15 @@ impl Matmul {
     /// choice on software adapters).
     pub fn choices(&self) -> Vec<MatmulChoice> {
         let splits: &[bool] = if self.split.is_some() { &[true, false] } else { &[true] };
-        MatmulPath::FORCED
-            .iter()
-            .flat_map(|&path| splits.iter().map(move |&split| MatmulChoice { path, split }))
-            .collect()
+        // A normalized input unfused first: the reference, and the choice on software adapters.
+        let fused: &[bool] = if self.norm.is_some() { &[false, true] } else { &[true] };
+        let mut choices = Vec::new();
+        for &path in &MatmulPath::FORCED {
+            for &split in splits {
+                choices.extend(fused.iter().map(|&fused| MatmulChoice { path, split, fused }));
+            }
+        }
+        choices
     }
 }
 
@@ -418,37 +499,52 @@ impl Tunable for Matmul {
     fn bucket(&self) -> String {
         let t = |x: bool| if x { 't' } else { 'n' };
         let log = |x: usize| x.max(1).next_power_of_two().trailing_zeros();
-        let vec4 = self.chosen(MatmulChoice { path: MatmulPath::Blocked, split: true }).entry().1.contains("vec4");
+        let vec4 = self
+            .chosen(MatmulChoice { path: MatmulPath::Blocked, split: true, fused: true })
+            .entry()
+            .1
+            .contains("vec4");
         let split = self.split.map_or(0, |s| s.splits);
         let (m, n, k) = (log(self.m), log(self.n), log(self.k));
-        format!("{}{}-m{m}-n{n}-k{k}-v{}-s{split}", t(self.trans_a), t(self.trans_b), vec4 as u8)
+        let norm = if self.norm.is_some() { "-norm" } else { "" };
+        format!("{}{}-m{m}-n{n}-k{k}-v{}-s{split}{norm}", t(self.trans_a), t(self.trans_b), vec4 as u8)
     }
 
     fn variants(&self) -> Vec<(String, bool)> {
-        let name = |c: MatmulChoice| format!("{:?}{}", c.path, if c.split { "" } else { "-whole" }).to_lowercase();
+        let name = |c: MatmulChoice| {
+            let (split, fused) = (if c.split { "" } else { "-whole" }, if c.fused { "" } else { "-separate" });
+            format!("{:?}{split}{fused}", c.path).to_lowercase()
+        };
         self.choices().into_iter().map(|c| (name(c), c.path == MatmulPath::Subgroup)).collect()
     }
 
-    /// a, b, c and the split-K partials (copies of c side by side).
+    /// a, b, the norm's weight, c, the split-K partials (copies of c side by side), the normalized rows, rstd.
     fn trial_buffers(&self) -> (Vec<usize>, usize) {
         let (m, n, k) = (self.m, self.n, self.k);
-        (vec![m * k, k * n, m * n, self.split.map_or(1, |s| s.splits) * m * n], 2)
+        (vec![m * k, k * n, k, m * n, self.split.map_or(1, |s| s.splits) * m * n, m * k, m], 3)
     }
 
     fn trial(&self, buffers: &[Tensor], v: usize) -> (Vec<Box<dyn Kernel>>, Tensor) {
         let (m, n) = (self.m, self.n);
-        let mut mm = Matmul::new(buffers[0], buffers[1], buffers[2], m, self.k, n);
+        let c = buffers[3];
+        let mut mm = Matmul::new(buffers[0], buffers[1], c, m, self.k, n);
         (mm.trans_a, mm.trans_b, mm.accumulate, mm.residual) = (self.trans_a, self.trans_b, self.accumulate, None);
         mm.split = self.split.map(|s| SplitK {
-            parts: buffers[3].slice(0, (s.splits - 1) * m * n + m * n),
+            parts: buffers[4].slice(0, (s.splits - 1) * m * n + m * n),
             stride: m * n,
             ..s
         });
+        mm.norm = self.norm.map(|norm| NormInput {
+            weight: norm.weight.map(|_| buffers[2]),
+            normed: buffers[5],
+            rstd: buffers[6],
+            ..norm
+        });
         let mm = mm.chosen(self.choices()[v]);
-        let fold = mm.split.map(|s| FoldSplits { parts: s.parts, out: buffers[2], stride: s.stride, copies: s.splits });
+        let fold = mm.split.map(|s| FoldSplits { parts: s.parts, out: c, stride: s.stride, copies: s.splits });
         let mut kernels: Vec<Box<dyn Kernel>> = vec![Box::new(mm)];
         kernels.extend(fold.map(|f| Box::new(f) as Box<dyn Kernel>));
-        (kernels, buffers[2])
+        (kernels, c)
     }
 
     fn launches_as(&self, v: usize) -> Vec<Launch> {

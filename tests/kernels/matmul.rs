@@ -1,6 +1,6 @@
 use super::*;
 use looplab::ops::activation::ActivationGrad;
-use looplab::ops::matmul::{FoldSplits, Matmul, MatmulPath};
+use looplab::ops::matmul::{FoldSplits, Matmul, MatmulPath, NormInput};
 use looplab::program::Tunable;
 use looplab::program::{BufId, Tensor};
 
@@ -207,6 +207,54 @@ fn matmul_activation_grad_matches_cpu() {
     }
 }
 
+/// The normalized input `c = rmsnorm(a) · op(b)` (a pre-norm and the product after it, one dispatch) on every
+/// path, with and without the norm's weight, on shapes off every tile and vec4 width (one row; k = 1; n = 7 as
+/// a small vocabulary's head; n over two wide tiles, so several workgroups share each row's writes). The
+/// normalized rows and rstd start as NaN, so a row or element no thread writes fails, as do a skipped weight or
+/// rstd in the product.
+#[test]
+fn matmul_norm_input_matches_cpu() {
+    for (i, &(m, k, n, tb)) in [
+        (1, 1, 1, false),
+        (3, 4, 8, false),
+        (17, 33, 65, false),
+        (36, 128, 384, false),
+        (65, 64, 7, false),
+        (33, 20, 17, true),
+        (130, 96, 12, true),
+        (5, 256, 300, false),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (weighted, fused) in [(true, true), (false, true), (true, false)] {
+            for path in variants() {
+                let mut rng = Rng::new(900 + i as u64);
+                let mut plan = MemoryPlan::default();
+                let (a, b, c) = (plan.buffer("x", m * k), plan.buffer("w", k * n), plan.buffer("c", m * n));
+                let (weight, normed, rstd) =
+                    (plan.buffer("g", k), plan.buffer("normed", m * k), plan.buffer("rstd", m));
+                let inputs = [
+                    (a, Data::F32(rng.vec(m * k).iter().map(|v| v * 4.0).collect())),
+                    (b, Data::F32(rng.vec(k * n))),
+                    (weight, Data::F32(rng.vec(k).iter().map(|v| 1.0 + v).collect())),
+                    (c, Data::F32(rng.vec(m * n))),
+                    (normed, Data::F32(vec![f32::NAN; m * k])),
+                    (rstd, Data::F32(vec![f32::NAN; m])),
+                ];
+                let kernels = || -> Vec<Box<dyn Kernel>> {
+                    let norm = NormInput { weight: weighted.then_some(weight), normed, rstd, eps: 1e-5, fused };
+                    let mut mm = Matmul::new(a, b, c, m, k, n).path(path).norm_input(norm);
+                    mm.trans_b = tb;
+                    vec![Box::new(mm)]
+                };
+                let name = format!("matmul norm {m}x{k}x{n} tb={tb} weight={weighted} fused={fused} {path:?}");
+                check(&name, &plan, &inputs, kernels, &[c, normed, rstd], 1e-4);
+            }
+        }
+    }
+}
+
 /// The trial picks a variant this adapter offers, every candidate's result agreeing with the register-blocked
 /// one, and the table the page stores round-trips through JSON (a damaged one is refused with a message).
 #[test]
@@ -226,6 +274,19 @@ fn matmul_tuner_picks_an_offered_variant_and_its_table_round_trips() {
         for v in offered {
             let (seconds, result) = gpu.trial(&mm, v).await.unwrap();
             assert!(seconds > 0.0 && result.len() == 65 * 33, "{:?}: {seconds} s", mm.variants()[v]);
+        }
+        // A normalized input: every path fused and separate, the separate register-blocked one first (the
+        // reference, and the choice on software adapters); every offered variant agrees with it.
+        let (x, w, c) = (plan.buffer("x", 36 * 128), plan.buffer("w", 128 * 384), plan.buffer("c", 36 * 384));
+        let (g, normed, rstd) = (plan.buffer("g", 128), plan.buffer("normed", 36 * 128), plan.buffer("rstd", 36));
+        let norm = NormInput { weight: Some(g), normed, rstd, eps: 1e-5, fused: true };
+        let nm = Matmul::new(x, w, c, 36, 128, 384).norm_input(norm);
+        let names: Vec<String> = nm.variants().into_iter().map(|(name, _)| name).collect();
+        assert_eq!((names.len(), names[0].as_str(), names[1].as_str()), (8, "blocked-separate", "blocked"));
+        let reference = gpu.trial(&nm, 0).await.unwrap().1;
+        for v in gpu.offered_variants(&nm) {
+            let result = gpu.trial(&nm, v).await.unwrap().1;
+            assert_close(&format!("normalized input, variant {}", names[v]), &reference, &result, 1e-4);
         }
         let table = looplab::backend::gpu::tuning_json();
         looplab::backend::gpu::set_tuning_json(&table).unwrap();

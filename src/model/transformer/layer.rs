@@ -8,7 +8,7 @@ use crate::ops::activation::{ActivationGrad, GeluForward, SwigluForward};
 use crate::ops::attention::{AttentionBackward, AttentionDims, AttentionForward, AttentionProbs};
 use crate::ops::elementwise::{Accumulate, Add, Copy, Transpose};
 use crate::ops::local_attention::{LocalAttentionBackward, LocalAttentionForward, LocalAttentionProbs, LocalDims};
-use crate::ops::matmul::Matmul;
+use crate::ops::matmul::{Matmul, NormInput};
 use crate::ops::rmsnorm::{RmsNormBackward, RmsNormForward};
 use crate::program::{Kernel, Tensor};
 
@@ -121,6 +121,25 @@ impl Graph {
         residual: Option<Tensor>,
     ) -> Box<dyn Kernel> {
         self.linear_rows(x.len / k, x, w, out, k, n, residual)
+    }
+
+    /// `out = rmsnorm(x) · w` in one dispatch: the product normalizes `x` itself and stores the normalized rows
+    /// and their rstd (`norm`) for the backward.
+    pub(super) fn normed_linear(
+        &self,
+        x: Tensor,
+        norm: NormInput,
+        w: Tensor,
+        out: Tensor,
+        k: usize,
+        n: usize,
+    ) -> Box<dyn Kernel> {
+        Box::new(Matmul::new(x, w, out, x.len / k, k, n).path(self.path).norm_input(norm))
+    }
+
+    /// The norm of `x` into `out` and `rstd`, as a product's normalized input.
+    pub(super) fn norm_input(&self, weight: Option<Tensor>, out: Tensor, rstd: Tensor) -> NormInput {
+        NormInput { weight, normed: out, rstd, eps: EPS, fused: true }
     }
 
     /// `linear` over `rows` rows other than the batch's tokens (the token MLP's channels).
@@ -288,14 +307,12 @@ impl Graph {
             (self.m.d_model, self.m.mlp_hidden, mlp_in_width(&self.m), acts.shape.batch * acts.shape.seq);
         let lp = &self.p.layers[acts.layer];
         let pre = self.m.norm == Norm::Pre;
-        if pre {
-            ks.push(self.norm(acts.h_in, lp.norm1, acts.attn_in, acts.rstd1));
-        }
-        self.mix_forward(acts, lp.mix, ks);
+        let norm1 = pre.then(|| self.norm_input(lp.norm1, acts.attn_in, acts.rstd1));
+        self.mix_forward(acts, lp.mix, norm1, ks);
         // Pre-norm: the MLP reads norm2(sum1) and adds to sum1. Post-norm: sum1 is normalized first.
         let (mlp_norm, mlp_rstd) = if pre { (lp.norm2, acts.rstd2) } else { (lp.norm1, acts.rstd1) };
-        ks.push(self.norm(acts.sum1, mlp_norm, acts.mlp_in, mlp_rstd));
-        ks.push(self.linear(acts.mlp_in, lp.mlp_in, acts.u, d, uw, None));
+        let mlp_norm = self.norm_input(mlp_norm, acts.mlp_in, mlp_rstd);
+        ks.push(self.normed_linear(acts.sum1, mlp_norm, lp.mlp_in, acts.u, d, uw));
         ks.push(self.activation(acts.u, acts.a, rows));
         let residual = if pre { acts.sum1 } else { acts.mlp_in };
         ks.push(self.linear(acts.a, lp.mlp_out, acts.sum2, f, d, Some(residual)));
@@ -342,18 +359,25 @@ impl Graph {
     }
 
     /// `sum1 = h_in + mix(attn_in)`: attention and its output projection, or the token MLP (transposed to
-    /// channels x tokens, through the MLP over positions, transposed back).
-    fn mix_forward(&self, acts: &LayerActs, mix: TokenMix, ks: &mut Kernels) {
+    /// channels x tokens, through the MLP over positions, transposed back). With `norm1` (pre-norm) `attn_in`
+    /// is first normalized from `h_in`, inside the QKV product where there is one.
+    fn mix_forward(&self, acts: &LayerActs, mix: TokenMix, norm1: Option<NormInput>, ks: &mut Kernels) {
         let d = self.m.d_model;
         match (mix, &acts.mix) {
             (TokenMix::Attention { qkv, out, rel_bias }, _) => {
-                ks.push(self.linear(acts.attn_in, qkv, acts.qkv, d, 3 * d, None));
+                ks.push(match norm1 {
+                    Some(norm) => self.normed_linear(acts.h_in, norm, qkv, acts.qkv, d, 3 * d),
+                    None => self.linear(acts.attn_in, qkv, acts.qkv, d, 3 * d, None),
+                });
                 ks.push(self.attention_forward(acts, rel_bias));
                 ks.push(self.linear(acts.att, out, acts.sum1, d, d, Some(acts.h_in)));
             }
             (TokenMix::Mlp { w_in, w_out }, Some(t)) => {
                 let Shape { batch, seq, .. } = acts.shape;
                 let (f, uw, channels) = (self.m.mlp_hidden, mlp_in_width(&self.m), batch * d);
+                if let Some(n) = norm1 {
+                    ks.push(self.norm(acts.h_in, n.weight, n.normed, n.rstd));
+                }
                 ks.push(Box::new(Transpose { x: acts.attn_in, out: t.v, batch, rows: seq, cols: d }));
                 ks.push(self.linear_rows(channels, t.v, w_in, t.u, seq, uw, None));
                 ks.push(self.activation(t.u, t.a, channels));

@@ -475,11 +475,13 @@ impl Graph {
     /// and `d_logits` scaled by `loss_scale`; with halting, the halting head's logit and loss too.
     fn head(&self, state: Tensor, loss_scale: f32, ks: &mut Kernels) {
         let (d, vocab) = (self.m.d_model, self.shape.vocab);
-        if self.m.norm == Norm::Pre {
-            ks.push(self.norm(state, self.p.final_norm, self.final_out, self.final_rstd));
-        }
-        let input = self.head_input(state);
-        ks.push(self.linear(input, self.p.head, self.logits, d, vocab, None));
+        // Pre-norm: the final norm runs inside the head's product.
+        ks.push(if self.m.norm == Norm::Pre {
+            let norm = self.norm_input(self.p.final_norm, self.final_out, self.final_rstd);
+            self.normed_linear(state, norm, self.p.head, self.logits, d, vocab)
+        } else {
+            self.linear(state, self.p.head, self.logits, d, vocab, None)
+        });
         ks.push(Box::new(CrossEntropy {
             logits: self.logits,
             targets: self.targets,
@@ -504,7 +506,7 @@ impl Graph {
                 seq,
             }));
             ks.push(Box::new(HaltForward {
-                x: input,
+                x: self.head_input(state),
                 weight,
                 bias,
                 exact: h.exact,
