@@ -169,6 +169,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What is wrong when `bytes` do not have the sha256 `want` (a manifest's); `None` when they do.
+pub fn sha256_mismatch(bytes: &[u8], want: &str) -> Option<String> {
+    let got = sha256_hex(bytes);
+    (!got.eq_ignore_ascii_case(want.trim())).then(|| {
+        format!(
+            "its sha256 is {got}, but the manifest says {want}: the file is damaged or not the one the manifest lists"
+        )
+    })
+}
+
 /// Names become file names in www/models/: letters, digits, `-`, `_` and `.` only.
 fn check_name(name: &str) -> Result<(), LabError> {
     let ok = !name.is_empty()
