@@ -25,6 +25,14 @@ function puzzle() {
 
 const HASH = '#preset=sudoku-4x4&backend=cpu';
 
+// Serves the files `glob` matches with one bit of byte `fromEnd` (counted from the end) flipped.
+const damage = (page, glob, fromEnd) => page.route(glob, async (route) => {
+  const response = await route.fetch();
+  const body = Buffer.from(await response.body());
+  body[body.length - fromEnd] ^= 1;
+  await route.fulfill({ response, body });
+});
+
 test('the shipped sudoku-4x4 model loads through the button, solves a typed puzzle at once and trains on', async () => {
   const { page, errors } = await openPage(browser, HASH);
   try {
@@ -82,12 +90,7 @@ test('a failed fetch and a tampered model file are named, and the lab is kept', 
     assert.match(await page.textContent('#message'), /Could not load the trained model sudoku-4x4: fetching \/models\/sudoku-4x4\.safetensors failed/);
 
     await page.unroute('**/models/sudoku-4x4.safetensors');
-    await page.route('**/models/sudoku-4x4.safetensors', async (route) => {
-      const response = await route.fetch();
-      const body = Buffer.from(await response.body());
-      body[body.length - 1] ^= 1;  // one bit of the last weight
-      await route.fulfill({ response, body });
-    });
+    await damage(page, '**/models/sudoku-4x4.safetensors', 1);  // one bit of the last weight
     await page.click('#load-trained:enabled');
     await page.waitForSelector('#trained[data-state="error"]', { timeout: 60_000 });
     const message = await page.textContent('#message');
@@ -186,12 +189,7 @@ test('the shipped grokking model draws its own training curves at once: fetched 
 
     // A damaged history is refused by the core's sha256 check, naming the file; the lab is kept.
     const file = `**/models/${GROKKING.history.file}`;
-    await page.route(file, async (route) => {
-      const response = await route.fetch();
-      const body = Buffer.from(await response.body());
-      body[body.length - 3] ^= 1;  // one character of the last record
-      await route.fulfill({ response, body });
-    });
+    await damage(page, file, 3);  // one character of the last record
     await page.click('#load-trained');
     await page.waitForSelector('#trained[data-state="error"]', { timeout: 60_000 });
     const message = await page.textContent('#message');
