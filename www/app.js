@@ -354,6 +354,14 @@ function clearRun() {
 
 const percent = (x) => `${(100 * x).toFixed(1)}%`;
 
+// The phases shaded on the accuracy chart: the lab's records', after the trained model's shipped curve when the
+// lab holds that model (Train on continues its run; a fresh run beside it has phases of its own).
+function showPhases() {
+  const curve = state.trained ? trainedCurve() : null;
+  const records = curve ? [...curve.records, ...state.records] : state.records;
+  accChart.setBands(phaseBands(records.length ? phases(records, PHASE_THRESHOLD) : null));
+}
+
 function onRecords(records, twinRecords, step, stepsPerS) {
   state.step = step;
   if (stepsPerS > 0) state.rate = state.rate == null ? stepsPerS : 0.7 * state.rate + 0.3 * stepsPerS;
@@ -371,7 +379,7 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   add(twinRecords, 'twin:');
   if (records.length) {
     state.records.push(...records);
-    accChart.setBands(phaseBands(state.records.length ? phases(state.records, PHASE_THRESHOLD) : null));
+    showPhases();
     const last = records[records.length - 1];
     splitView.show(last);
     Object.assign(state.latest, { loss: last.loss.toFixed(4), trainAcc: percent(last.train_acc), testAcc: percent(last.test_acc) });
@@ -406,6 +414,7 @@ worker.onmessage = ({ data: msg }) => {
       state.cpuOffer = state.recoverOffer = false;
       clearMessage();
       showTrainedScores();
+      showPhases();
       state.saveKey = msg.saveKey;
       offerTrained();
       const readyNote = [msg.note, lostSteps(msg)].filter(Boolean).join('\n');

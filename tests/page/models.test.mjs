@@ -208,6 +208,7 @@ test('the shipped grokking model draws its own training curves at once: fetched 
       for (const key of keys) assert.equal(counts[key], n, `${chart} ${key}: ${JSON.stringify(counts)}`);
     }
     assert.equal((await dataset(page, '#chart-acc')).references, '0', 'the curves end at the scores: no score lines');
+    assert.equal((await dataset(page, '#chart-acc')).bands, 'memorization,generalization', 'its phases shaded');
 
     // Beside a fresh run the curves stay, the reference it races against.
     await page.click('#train-beside:enabled');
