@@ -286,12 +286,14 @@ function renderTrained() {
 }
 const fetching = () => ['fetching', 'loading', 'starting'].includes(state.trainedState);
 
-// "3,000 steps, 87.0% exact on test (98.2% of cells), 331 KiB": a manifest entry's one line.
+// "3,000 steps, 87.0% exact on test (98.2% of cells), 331 KiB": a manifest entry's one line (and the size of its
+// training curves, where it ships them).
 function trainedSummary(model, loaded) {
   const heldOut = model.splits.find((s) => s.split !== 'train') || model.splits[0];
   const score = heldOut ? `, ${percent(heldOut.exact)} exact on ${heldOut.split} (${percent(heldOut.accuracy)} of tokens)` : '';
   const what = `trained natively for ${model.steps.toLocaleString('en-US')} steps${score}`;
-  return loaded ? `The lab holds ${model.name}, ${what}.` : `${model.name}: ${what}; ${kib(model.bytes)}, fetched when asked.`;
+  const curves = model.history ? ` + ${kib(model.history.bytes)} of training curves` : '';
+  return loaded ? `The lab holds ${model.name}, ${what}.` : `${model.name}: ${what}; ${kib(model.bytes)}${curves}, fetched when asked.`;
 }
 const kib = (bytes) => `${Math.max(1, Math.round(bytes / 1024)).toLocaleString('en-US')} KiB`;
 

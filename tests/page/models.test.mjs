@@ -181,6 +181,9 @@ test('the shipped grokking model draws its own training curves at once: fetched 
   const { page, errors } = await openPage(browser, '#preset=grokking&backend=cpu');
   try {
     await page.waitForSelector('#load-trained:enabled', { timeout: 30_000 });
+    const kib = (bytes) => `${Math.round(bytes / 1024).toLocaleString('en-US')} KiB`;
+    const summary = await page.textContent('#trained-info');
+    assert.ok(summary.endsWith(`; ${kib(GROKKING.bytes)} + ${kib(GROKKING.history.bytes)} of training curves, fetched when asked.`), summary);
     const fetched = async () => {
       const urls = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
       return [...new Set(urls.map((u) => new URL(u).pathname).filter((p) => p.startsWith('/models/') && !p.endsWith('manifest.json')))].sort();
