@@ -140,10 +140,10 @@ build_wasm() {
 }
 
 # What the page loads, relative to www/: index.html, its modules and worker, style.css, the wasm package, the
-# shipped trained models (tests/js/dist.test.mjs checks that every path the page imports or fetches is one of these)
-# and the manual it links to (www/docs is a link to docs/).
+# shipped trained models and their histories (tests/js/dist.test.mjs checks that every path the page imports or
+# fetches is one of these) and the manual it links to (www/docs is a link to docs/).
 dist_files() {
-  (cd www && printf '%s\n' index.html style.css *.js pkg/*.js pkg/*.wasm models/manifest.json models/*.safetensors docs/page.md)
+  (cd www && printf '%s\n' index.html style.css *.js pkg/*.js pkg/*.wasm models/manifest.json models/*.safetensors models/*.history.json docs/page.md)
 }
 
 # Copies dist_files from www/ into $1, only those that changed, and removes what is no longer shipped. A folder

@@ -2,7 +2,8 @@
 //! - *page*: a weights-only looplab file (the weights evaluation reads: the EMA where the run kept one; f32; no
 //!   optimizer state; config and provenance in the metadata) and its manifest entry (preset + overrides, the
 //!   command, seed, steps, the scores of every split at the training depth, sha256, bytes), what www/models/
-//!   ships and `eval`, `solve`, `probe` and the page read.
+//!   ships and `eval`, `solve`, `probe` and the page read; with the run's training history beside it
+//!   (NAME.history.json, compact), the page's curves of the model, once the history is shown to be its own run.
 //! - *torch*: the layout PyTorch users expect, read by python/looplab_torch: nn.Linear's `[out, in]`, q/k/v
 //!   and the SwiGLU halves split, the EMA resolved, the fixed random initial states included, the config as
 //!   `config.json` beside.
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{LabConfig, Mlp, ModelConfig};
 use crate::error::LabError;
 use crate::train::checkpoint::{self, TORCH_FORMAT};
-use crate::train::{training_depth, SplitScore, Trainer};
+use crate::train::{read_history_file, training_depth, Record, SplitScore, Trainer};
 
 /// One model of www/models/manifest.json.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,11 +40,78 @@ pub struct ManifestEntry {
     pub splits: Vec<SplitScore>,
     pub sha256: String,
     pub bytes: usize,
+    /// The training history of the run that trained the model, when the export had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryFile>,
+}
+
+/// A shipped model's training history, beside it, described as the model file is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryFile {
+    pub file: String,
+    pub sha256: String,
+    pub bytes: usize,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     models: Vec<ManifestEntry>,
+}
+
+/// How far a history's last evaluation may be from the model's scores and still be its own run's. Token and
+/// exact accuracy are counts, the same on every build of one backend; a run trained on the gpu and exported on
+/// the cpu may differ in a few examples. Losses are not compared: their last digits move between builds.
+const SAME_RUN: f64 = 0.01;
+
+/// Token and exact accuracy of `split` in a record (histories from before `splits` have only train and test).
+fn record_score(r: &Record, split: &str) -> Option<(f64, f64)> {
+    match r.splits.iter().find(|s| s.split == split) {
+        Some(s) => Some((s.evaluation.accuracy, s.evaluation.exact)),
+        None if r.splits.is_empty() && split == "train" => Some((r.train_acc, r.train_exact)),
+        None if r.splits.is_empty() && split == "test" => Some((r.test_acc, r.test_exact)),
+        None => None,
+    }
+}
+
+/// The file the page fetches for `entry`'s curves (NAME.history.json: the records, compact), and `entry` with
+/// its `history`: `text` is read by `train::read_history_file` (JSON, or CSV when `source` ends in `.csv`).
+/// Refused, naming `source`, unless it is the model's own run: it ends at the model's step, and its last
+/// evaluation scores every split as the entry does (token and exact accuracy within `SAME_RUN`).
+pub fn attach_history(entry: &mut ManifestEntry, text: &str, source: &str) -> Result<Vec<u8>, LabError> {
+    let history = read_history_file(text, source)?;
+    let last = history.last().expect("read_history_file refuses an empty history");
+    let not_ours = |what: String| {
+        LabError::Input(format!("{source}: {what}, so it is not the history of the run that trained {}", entry.name))
+    };
+    if last.step != entry.steps {
+        return Err(not_ours(format!(
+            "the history ends at step {}, but the model was trained for {}",
+            last.step, entry.steps
+        )));
+    }
+    for s in &entry.splits {
+        let (accuracy, exact) = record_score(last, &s.split).ok_or_else(|| {
+            not_ours(format!("its last record has no `{}` split, which the model is scored on", s.split))
+        })?;
+        for (what, got, want) in [("token", accuracy, s.evaluation.accuracy), ("exact", exact, s.evaluation.exact)] {
+            if (got - want).abs() > SAME_RUN {
+                return Err(not_ours(format!(
+                    "at step {} it scores {} {:.2}% {what} accuracy, but the model scores {:.2}%",
+                    last.step,
+                    s.split,
+                    100.0 * got,
+                    100.0 * want
+                )));
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&history).expect("records serialize");
+    entry.history = Some(HistoryFile {
+        file: format!("{}.history.json", entry.name),
+        sha256: sha256_hex(&bytes),
+        bytes: bytes.len(),
+    });
+    Ok(bytes)
 }
 
 /// The weights evaluation reads, in the trainer's parameter layout.
@@ -91,6 +159,7 @@ pub async fn page(t: &mut Trainer, name: &str, command: Option<String>) -> Resul
         splits,
         sha256: sha256_hex(&bytes),
         bytes: bytes.len(),
+        history: None,
     };
     Ok((bytes, entry))
 }
@@ -98,6 +167,16 @@ pub async fn page(t: &mut Trainer, name: &str, command: Option<String>) -> Resul
 /// The lowercase hex SHA-256 of `bytes`, as the manifest records it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What is wrong when `bytes` do not have the sha256 `want` (a manifest's); `None` when they do.
+pub fn sha256_mismatch(bytes: &[u8], want: &str) -> Option<String> {
+    let got = sha256_hex(bytes);
+    (!got.eq_ignore_ascii_case(want.trim())).then(|| {
+        format!(
+            "its sha256 is {got}, but the manifest says {want}: the file is damaged or not the one the manifest lists"
+        )
+    })
 }
 
 /// Names become file names in www/models/: letters, digits, `-`, `_` and `.` only.
@@ -112,13 +191,31 @@ fn check_name(name: &str) -> Result<(), LabError> {
     }
 }
 
+fn parse_manifest(text: &str, source: &str) -> Result<Manifest, LabError> {
+    serde_json::from_str(text).map_err(|e| LabError::Checkpoint {
+        path: source.to_string(),
+        what: format!("not a looplab model manifest ({e}); expected {{\"models\": [...]}}"),
+    })
+}
+
+/// The entry of the model named `name` in a manifest (its text; `source` names the file).
+pub fn manifest_entry(manifest: &str, name: &str, source: &str) -> Result<ManifestEntry, LabError> {
+    let m = parse_manifest(manifest, source)?;
+    let names: Vec<&str> = m.models.iter().map(|e| e.name.as_str()).collect();
+    let known = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+    m.models.iter().find(|e| e.name == name).cloned().ok_or_else(|| {
+        LabError::invalid(
+            "--name",
+            name,
+            format!("a model the manifest {source} lists ({known}), or a --checkpoint to export"),
+        )
+    })
+}
+
 /// The manifest with `entry` added, or replacing the entry of the same name; models sorted by name.
 pub fn add_to_manifest(manifest: Option<&str>, entry: ManifestEntry, source: &str) -> Result<String, LabError> {
-    let mut m: Manifest = match manifest {
-        Some(text) => serde_json::from_str(text).map_err(|e| LabError::Checkpoint {
-            path: source.to_string(),
-            what: format!("not a looplab model manifest ({e}); expected {{\"models\": [...]}}"),
-        })?,
+    let mut m = match manifest {
+        Some(text) => parse_manifest(text, source)?,
         None => Manifest::default(),
     };
     m.models.retain(|e| e.name != entry.name);

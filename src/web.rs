@@ -138,10 +138,14 @@ pub fn phases(history: JsValue, threshold: f64) -> Result<JsValue, JsValue> {
     to_js(&crate::probes::phases::phases(&history, threshold))
 }
 
-/// The records of a history file the page overlays (`train::read_history_file`: JSON, or CSV when `name` ends in
-/// `.csv`), read exactly as `looplab plot` reads it; a bad file is refused with the core's message naming it.
+/// The records of a history file the page overlays or a trained model ships (`train::read_history_file`: JSON,
+/// or CSV when `name` ends in `.csv`), read exactly as `looplab plot` reads it, and checked against the manifest's
+/// `sha256` when one is given; a bad file is refused with the core's message naming it.
 #[wasm_bindgen(js_name = readHistory)]
-pub fn read_history(text: String, name: String) -> Result<JsValue, JsValue> {
+pub fn read_history(text: String, name: String, sha256: Option<String>) -> Result<JsValue, JsValue> {
+    if let Some(what) = sha256.and_then(|want| crate::export::sha256_mismatch(text.as_bytes(), &want)) {
+        return Err(js_error(LabError::Input(format!("{name}: {what}"))));
+    }
     to_js(&crate::train::read_history_file(&text, &name).map_err(js_error)?)
 }
 

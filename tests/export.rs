@@ -1,8 +1,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! `looplab data` and `looplab export`: the data file holds every split as the trainer sees it; a weights-only
 //! file evaluates exactly like the checkpoint it came from, runs in `solve`, is refused by `train --resume`;
-//! the manifest keeps one entry per name; the PyTorch layout splits and transposes the matrices; a config
-//! goes back to its preset and overrides.
+//! the manifest keeps one entry per name and lists the run's history beside the model, refusing a history that
+//! is not valid or not the run's; the PyTorch layout splits and transposes the matrices; a config goes back to
+//! its preset and overrides.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +12,7 @@ use looplab::backend::BackendKind;
 use looplab::config::{LabConfig, PRESETS};
 use looplab::lab::Lab;
 use looplab::tasks::IGNORE;
+use looplab::train::read_history_file;
 use safetensors::SafeTensors;
 
 fn looplab(args: &[&str]) -> (i32, String, String) {
@@ -94,6 +96,55 @@ fn weights_only_files_evaluate_like_their_checkpoint_and_cannot_resume() {
     assert_eq!(listed["accuracy"], test["accuracy"]);
     assert!(entry["command"].as_str().unwrap().starts_with("looplab train --preset sudoku-4x4 --set "));
 
+    // The history.json beside the checkpoint ships beside the model, compact, listed as the model file is.
+    assert!(err.contains("tiny.history.json"), "{err}");
+    let listed = &entry["history"];
+    assert_eq!(listed["file"], "tiny.history.json");
+    let history_path = models.join("tiny.history.json");
+    let history = std::fs::read_to_string(&history_path).unwrap();
+    assert_eq!(listed["bytes"], history.len());
+    assert_eq!(listed["sha256"], looplab::export::sha256_hex(history.as_bytes()));
+    let run_history = std::fs::read_to_string(run.join("history.json")).unwrap();
+    assert_eq!(read_history_file(&history, "tiny.history.json").unwrap(), read_history_file(&run_history, "").unwrap());
+    assert!(history.len() < run_history.len() && !history.contains('\n'), "compact");
+    // A run folder without one exports as before, and says so.
+    let bare = dir.join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::copy(&checkpoint, bare.join("model.safetensors")).unwrap();
+    let (code, _, err) = looplab(&[
+        "export",
+        "--checkpoint",
+        bare.join("model.safetensors").to_str().unwrap(),
+        "--out",
+        models.to_str().unwrap(),
+        "--name",
+        "bare",
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(code, 0, "export failed: {err}");
+    assert!(err.contains("no history.json beside") && err.contains("bare ships without its training curves"), "{err}");
+    // --history alone adds one to a model exported before, leaving its file alone; a file that is not a
+    // history, or is another run's, is refused by name and nothing is written.
+    let add = |file: &Path| {
+        let args = ["export", "--out", models.to_str().unwrap(), "--name", "bare", "--history", file.to_str().unwrap()];
+        looplab(&args)
+    };
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "[{\"step\": 3,").unwrap();
+    let (code, _, err) = add(&broken);
+    assert!(code == 1 && err.contains("broken.json: the history is not valid (EOF while parsing"), "{err}");
+    let other = dir.join("other.history.json");
+    std::fs::write(&other, run_history.replace("\"step\": 3,", "\"step\": 4,")).unwrap();
+    let (code, _, err) = add(&other);
+    assert!(code == 1 && err.contains("other.history.json: the history ends at step 4, but the model was trained for 3, so it is not the history of the run that trained bare"), "{err}");
+    assert!(!models.join("bare.history.json").exists());
+    let bare_weights = std::fs::read(models.join("bare.safetensors")).unwrap();
+    let (code, _, err) = add(&run.join("history.json"));
+    assert_eq!(code, 0, "adding a history failed: {err}");
+    assert_eq!(std::fs::read(models.join("bare.history.json")).unwrap(), history.as_bytes());
+    assert_eq!(std::fs::read(models.join("bare.safetensors")).unwrap(), bare_weights);
+
     // One entry per name, sorted; the same checkpoint exports to the same bytes.
     assert_eq!(export("another", "page").0, 0);
     assert_eq!(export("tiny", "page").0, 0);
@@ -101,7 +152,7 @@ fn weights_only_files_evaluate_like_their_checkpoint_and_cannot_resume() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(models.join("manifest.json")).unwrap()).unwrap();
     let names: Vec<&str> = manifest["models"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["another", "tiny"]);
+    assert_eq!(names, ["another", "bare", "tiny"]);
 
     // Runs where a model is evaluated, refused where optimizer state is needed.
     let (code, _, err) = looplab(&[

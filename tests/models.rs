@@ -1,13 +1,15 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! The trained models shipped with the page (www/models/, written by `looplab export`): every file is the one
 //! its manifest entry names (bytes and sha256), loads natively, and still scores what the manifest says (token
-//! and exact accuracy within 2 points at the training depth) on the first examples of each held-out split.
+//! and exact accuracy within 2 points at the training depth) on the first examples of each held-out split; a
+//! model's training history, where it ships one, is the file its entry names, read by the core's reader, and
+//! ends where the model's training did.
 
 use std::path::{Path, PathBuf};
 
 use looplab::backend::{Backend, BackendKind};
-use looplab::export::ManifestEntry;
-use looplab::train::checkpoint;
+use looplab::export::{attach_history, ManifestEntry};
+use looplab::train::{checkpoint, read_history_file};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -34,7 +36,11 @@ fn manifest() -> Vec<ManifestEntry> {
 }
 
 fn read(entry: &ManifestEntry) -> Vec<u8> {
-    let path = models_dir().join(&entry.file);
+    read_file(&entry.file)
+}
+
+fn read_file(file: &str) -> Vec<u8> {
+    let path = models_dir().join(file);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -50,7 +56,10 @@ fn the_manifest_names_every_file_by_its_bytes_and_sha256() {
         assert_eq!(bytes.len(), e.bytes, "{}: size", e.file);
         assert_eq!(sha256(&bytes), e.sha256, "{}: sha256", e.file);
     }
-    let mut listed: Vec<String> = entries.iter().map(|e| e.file.clone()).collect();
+    let mut listed: Vec<String> = entries
+        .iter()
+        .flat_map(|e| std::iter::once(e.file.clone()).chain(e.history.iter().map(|h| h.file.clone())))
+        .collect();
     listed.push("manifest.json".into());
     listed.sort();
     let mut present: Vec<String> = std::fs::read_dir(models_dir())
@@ -59,6 +68,24 @@ fn the_manifest_names_every_file_by_its_bytes_and_sha256() {
         .collect();
     present.sort();
     assert_eq!(present, listed, "www/models holds the manifest's files and nothing else");
+}
+
+#[test]
+fn every_shipped_history_is_its_files_bytes_and_ends_at_the_models_step() {
+    let entries = manifest();
+    assert!(entries.iter().any(|e| e.history.is_some()), "no shipped model carries its training curves");
+    for e in entries {
+        let Some(h) = &e.history else { continue };
+        let bytes = read_file(&h.file);
+        assert_eq!((bytes.len(), sha256(&bytes)), (h.bytes, h.sha256.clone()), "{}: size and sha256", h.file);
+        let text = String::from_utf8(bytes.clone()).unwrap_or_else(|e| panic!("{}: {e}", h.file));
+        let records = read_history_file(&text, &h.file).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(records.last().map(|r| r.step), Some(e.steps), "{}: the last record's step", h.file);
+        // What `looplab export --history` writes for this entry, its checks included (the last evaluation scores
+        // every split as the manifest does).
+        let again = attach_history(&mut e.clone(), &text, &h.file).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(again, bytes, "{}: not the compact file export writes", h.file);
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ import { twinOverrides } from './compare.js';
 import { parseHash, hashOf, cliCommand, sameModel } from './hash.js';
 import { DepthView } from './depth.js';
 import { phaseBands, splitColor, splitScores, PHASE_THRESHOLD } from './phases.js';
-import { Overlays } from './overlays.js';
+import { Overlays, runSeries, runPoints } from './overlays.js';
 import * as autosave from './autosave.js';
 import { BanditView, AuditView, SplitView, SelfImproveView } from './mechanisms.js';
 import { TO_WORKER, FROM_WORKER, ERROR, errorMessage } from './protocol.js';
@@ -57,15 +57,17 @@ function setSeries(splits) {
       { key: 'twin:loss', label: 'twin train loss', color: PALETTE.blue, dash: TWIN_DASH },
       { key: 'twin:test_loss', label: 'twin test loss', color: PALETTE.vermillion, dash: TWIN_DASH },
     ] : []),
+    ...curveSeries('loss'),
     ...overlays.series('loss'),
   ]);
   normChart.setSeries([
     { key: 'weight_norm', label: `${model}weight norm`, color: PALETTE.green },
     ...(twin ? [{ key: 'twin:weight_norm', label: 'twin weight norm', color: PALETTE.green, dash: TWIN_DASH }] : []),
+    ...curveSeries('norm'),
     ...overlays.series('norm'),
   ]);
   const series = splits.map((split, i) => ({ key: split, label: split, color: splitColor(split, i) }));
-  const others = overlays.series('accuracy');
+  const others = [...curveSeries('accuracy'), ...overlays.series('accuracy')];
   accChart.options.legend = twin
     ? [...series, { label: 'looped', color: INK }, { label: 'twin', color: INK, dash: TWIN_DASH }, ...others] : null;
   accChart.setSeries([...series, ...(twin ? series.map((s) => ({ ...s, key: `twin:${s.key}`, dash: TWIN_DASH })) : []), ...others]);
@@ -73,11 +75,27 @@ function setSeries(splits) {
   putOverlays();
 }
 
-// The overlaid runs' points (their series are set by setSeries, after the lab's own).
+// The trained model's curves and the overlaid runs' points (their series are set by setSeries, after the lab's
+// own).
 function putOverlays() {
-  lossChart.replace(overlays.points('loss'));
-  accChart.replace(overlays.points('accuracy'));
-  normChart.replace(overlays.points('norm'));
+  const curve = trainedCurve();
+  for (const [chart, plot] of [[lossChart, 'loss'], [accChart, 'accuracy'], [normChart, 'norm']]) {
+    chart.replace({ ...(curve ? runPoints(curve, plot) : {}), ...overlays.points(plot) });
+  }
+}
+
+// The training history a trained model ships (fetched with it, read and sha256-checked by the core), drawn as a
+// run of its own while the lab holds that model or trains beside it: dotted, labelled as the trained model's.
+const TRAINED_DASH = [1, 3];
+function trainedCurve() {
+  const model = state.trained || state.reference;
+  if (!model || state.curve?.model !== model.name) return null;
+  return { id: 0, key: 'trained', name: `${model.name} (trained)`, records: state.curve.records, shown: true, dash: TRAINED_DASH };
+}
+/** @param {'loss' | 'accuracy' | 'norm'} plot */
+function curveSeries(plot) {
+  const curve = trainedCurve();
+  return curve ? runSeries(curve, plot, 0) : [];
 }
 
 // The runs autosaved in this browser that have records, labelled with their settings and step, newest first.
@@ -107,6 +125,7 @@ const state = {
   model: null,      // the manifest entry (www/models) of the form's preset and overrides, if there is one
   trained: null,    // the manifest entry of the trained model the lab was loaded from
   reference: null,  // the manifest entry of the trained model the lab trains beside, from scratch
+  curve: null,      // the training history a trained model ships: {model (its name), records}, fetched with it
   // the trained-model box: '' | 'fetching' | 'loading' | 'loaded' | 'starting' (the run beside it) | 'beside' |
   // 'error' (its data-state)
   trainedState: '',
@@ -254,6 +273,7 @@ function renderTrained() {
   put(ui.trained, 'hidden', !model || (state.step > 0 && !holds && !beside));
   put(ui.trained, 'data-state', state.trainedState);
   put(ui.trained, 'data-beside', String(beside ? state.records.length : 0));
+  put(ui.trained, 'data-curve', String(trainedCurve()?.records.length ?? 0));
   if (!model) return;
   put(ui.loadTrained, 'disabled', state.running || fetching() || holds || (beside && state.step > 0));
   put(ui.trainBeside, 'hidden', !holds || state.step !== state.trained.steps);
@@ -261,17 +281,19 @@ function renderTrained() {
   put(ui.trainedInfo, 'textContent', fetching() ? state.trainedProgress
     : state.trainedState === 'error' ? 'Not loaded (see the message above).'
     : beside ? `Training from scratch beside ${model.name} (trained for ${model.steps.toLocaleString('en-US')} steps; same model, task and seed): `
-      + 'its scores dotted on the loss and accuracy charts, its depth sweep dashed, its solutions under this run\'s.'
+      + `its ${trainedCurve() ? 'training curves' : 'scores'} dotted on the loss and accuracy charts, its depth sweep dashed, its solutions under this run's.`
     : trainedSummary(model, holds));
 }
 const fetching = () => ['fetching', 'loading', 'starting'].includes(state.trainedState);
 
-// "3,000 steps, 87.0% exact on test (98.2% of cells), 331 KiB": a manifest entry's one line.
+// "3,000 steps, 87.0% exact on test (98.2% of cells), 331 KiB": a manifest entry's one line (and the size of its
+// training curves, where it ships them).
 function trainedSummary(model, loaded) {
   const heldOut = model.splits.find((s) => s.split !== 'train') || model.splits[0];
   const score = heldOut ? `, ${percent(heldOut.exact)} exact on ${heldOut.split} (${percent(heldOut.accuracy)} of tokens)` : '';
   const what = `trained natively for ${model.steps.toLocaleString('en-US')} steps${score}`;
-  return loaded ? `The lab holds ${model.name}, ${what}.` : `${model.name}: ${what}; ${kib(model.bytes)}, fetched when asked.`;
+  const curves = model.history ? ` + ${kib(model.history.bytes)} of training curves` : '';
+  return loaded ? `The lab holds ${model.name}, ${what}.` : `${model.name}: ${what}; ${kib(model.bytes)}${curves}, fetched when asked.`;
 }
 const kib = (bytes) => `${Math.max(1, Math.round(bytes / 1024)).toLocaleString('en-US')} KiB`;
 
@@ -334,6 +356,14 @@ function clearRun() {
 
 const percent = (x) => `${(100 * x).toFixed(1)}%`;
 
+// The phases shaded on the accuracy chart: the lab's records', after the trained model's shipped curve when the
+// lab holds that model (Train on continues its run; a fresh run beside it has phases of its own).
+function showPhases() {
+  const curve = state.trained ? trainedCurve() : null;
+  const records = curve ? [...curve.records, ...state.records] : state.records;
+  accChart.setBands(phaseBands(records.length ? phases(records, PHASE_THRESHOLD) : null));
+}
+
 function onRecords(records, twinRecords, step, stepsPerS) {
   state.step = step;
   if (stepsPerS > 0) state.rate = state.rate == null ? stepsPerS : 0.7 * state.rate + 0.3 * stepsPerS;
@@ -351,7 +381,7 @@ function onRecords(records, twinRecords, step, stepsPerS) {
   add(twinRecords, 'twin:');
   if (records.length) {
     state.records.push(...records);
-    accChart.setBands(phaseBands(state.records.length ? phases(state.records, PHASE_THRESHOLD) : null));
+    showPhases();
     const last = records[records.length - 1];
     splitView.show(last);
     Object.assign(state.latest, { loss: last.loss.toFixed(4), trainAcc: percent(last.train_acc), testAcc: percent(last.test_acc) });
@@ -386,6 +416,7 @@ worker.onmessage = ({ data: msg }) => {
       state.cpuOffer = state.recoverOffer = false;
       clearMessage();
       showTrainedScores();
+      showPhases();
       state.saveKey = msg.saveKey;
       offerTrained();
       const readyNote = [msg.note, lostSteps(msg)].filter(Boolean).join('\n');
@@ -669,19 +700,20 @@ async function offerTrained() {
   state.model = model;
   render();
 }
-// The scores of the trained model the lab holds or trains beside, from its manifest entry (its history was not
-// shipped, only the weights): dotted lines on the accuracy chart (and, beside a fresh run, on the loss chart at
-// its held-out loss), and the numbers: the lab's own when it holds the model, the twin row's beside it.
+// The scores of the trained model the lab holds or trains beside, from its manifest entry: where it shipped no
+// history (no curves to draw), dotted lines on the accuracy chart (and, beside a fresh run, on the loss chart at
+// its held-out loss); and the numbers: the lab's own when it holds the model, the twin row's beside it.
 const NO_HISTORY = 'no history shipped: Train on adds one';
 function showTrainedScores() {
   const model = state.trained || state.reference;
-  lossChart.options.empty = accChart.options.empty = state.trained ? NO_HISTORY : undefined;
+  const lines = model && !trainedCurve();
+  lossChart.options.empty = accChart.options.empty = state.trained && lines ? NO_HISTORY : undefined;
   const name = state.reference ? `${model.name} (trained)` : model?.name;
-  accChart.setReferences(model ? model.splits.map((s, i) => ({ y: s.accuracy, label: `${name} ${s.split}`, color: splitColor(s.split, i) })) : []);
+  accChart.setReferences(lines ? model.splits.map((s, i) => ({ y: s.accuracy, label: `${name} ${s.split}`, color: splitColor(s.split, i) })) : []);
   const train = model?.splits.find((s) => s.split === 'train');
   const heldOut = model?.splits.find((s) => s.split !== 'train');
   // (the held-out loss only: a trained model's train loss can be many decades lower, and would squash the curves)
-  lossChart.setReferences(state.reference && heldOut ? [{ y: heldOut.loss, label: `${name} ${heldOut.split} loss`, color: PALETTE.vermillion }] : []);
+  lossChart.setReferences(lines && state.reference && heldOut ? [{ y: heldOut.loss, label: `${name} ${heldOut.split} loss`, color: PALETTE.vermillion }] : []);
   if (state.reference) state.latest.twinAcc = heldOut ? percent(heldOut.accuracy) : '–';
   if (!state.trained) return;
   Object.assign(state.latest, {
@@ -727,6 +759,21 @@ ui.loadTrained.addEventListener('click', async () => {
     trainedFailed(`fetching ${url.pathname} failed: ${errorMessage(e)}`);
     render();
     return;
+  }
+  if (model.history) {
+    const historyUrl = new URL(model.history.file, MANIFEST);
+    state.trainedProgress = `Fetching its training curves, ${model.history.file} (${kib(model.history.bytes)})…`;
+    render();
+    try {
+      const r = await fetch(historyUrl);
+      if (!r.ok) throw new Error(`${historyUrl.pathname} answered ${r.status} ${r.statusText}`);
+      const records = readHistory(await r.text(), model.history.file, model.history.sha256);
+      state.curve = { model: model.name, records };
+    } catch (e) {
+      trainedFailed(`its training history ${historyUrl.pathname}: ${errorMessage(e)}`);
+      render();
+      return;
+    }
   }
   state.trainedState = 'loading';
   state.trainedProgress = `Building the lab from ${model.file} (${kib(bytes.length)}), checking its sha256…`;

@@ -32,17 +32,22 @@ export function overlayFile(file, text, read) {
 }
 
 /**
- * @typedef {{id: number, name: string, records: any[], shown: boolean}} Run
+ * A run's series are keyed `<key>:<series>` (`key` defaults to `run<id>`) and dashed `dash` (default: by its
+ * place in the list); a trained model's shipped history is drawn as a run too (app.js).
+ * @typedef {{id: number, name: string, records: any[], shown: boolean, key?: string, dash?: number[]}} Run
  * @typedef {'loss' | 'accuracy' | 'norm'} Plot
  */
 
+/** @param {Run} run @returns {(k: string) => string} */
+const keyOf = (run) => (k) => `${run.key || `run${run.id}`}:${k}`;
+
 /**
- * The series of `run` on `plot`, keyed `run<id>:<key>`.
+ * The series of `run` on `plot`.
  * @param {Run} run @param {Plot} plot @param {number} index the run's place in the list (its dash)
  */
 export function runSeries(run, plot, index) {
-  const dash = RUN_DASHES[index % RUN_DASHES.length];
-  const key = (k) => `run${run.id}:${k}`;
+  const dash = run.dash || RUN_DASHES[index % RUN_DASHES.length];
+  const key = keyOf(run);
   if (plot === 'loss') {
     return [
       { key: key('loss'), label: `${run.name} train loss`, color: PALETTE.blue, dash },
@@ -58,7 +63,7 @@ export function runSeries(run, plot, index) {
 
 /** The points of `run` on `plot`: {seriesKey: [[step, value], ...]}. @param {Run} run @param {Plot} plot */
 export function runPoints(run, plot) {
-  const key = (k) => `run${run.id}:${k}`;
+  const key = keyOf(run);
   const rs = run.records;
   if (plot === 'loss') return { [key('loss')]: rs.map((r) => [r.step, r.loss]), [key('test_loss')]: rs.map((r) => [r.step, r.test_loss]) };
   if (plot === 'norm') return { [key('weight_norm')]: rs.map((r) => [r.step, r.weight_norm]) };

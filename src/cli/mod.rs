@@ -66,7 +66,7 @@ enum Command {
     Audit(audit::AuditArgs),
     /// A preset's dataset as safetensors plus its config, for another trainer
     Data(data::DataArgs),
-    /// A checkpoint as the page's weights-only file (and manifest entry) or in PyTorch's layout
+    /// A checkpoint as the page's weights-only file (manifest entry, training history) or in PyTorch's layout
     Export(export::ExportArgs),
     /// The resolved config of a preset with overrides, as key=value lines or JSON
     Config(ConfigArgs),

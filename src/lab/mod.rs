@@ -106,14 +106,10 @@ impl Lab {
 
     /// Refuses `bytes` unless their sha256 is `want` (a manifest's): a damaged file or not the one it lists.
     pub fn check_sha256(bytes: &[u8], source: &str, want: &str) -> Result<(), LabError> {
-        let got = export::sha256_hex(bytes);
-        if got.eq_ignore_ascii_case(want.trim()) {
-            return Ok(());
+        match export::sha256_mismatch(bytes, want) {
+            None => Ok(()),
+            Some(what) => Err(LabError::Checkpoint { path: source.to_string(), what }),
         }
-        Err(LabError::Checkpoint {
-            path: source.to_string(),
-            what: format!("its sha256 is {got}, but the manifest says {want}: the file is damaged or not the one the manifest lists"),
-        })
     }
 
     /// The planned memory of the run, per use.

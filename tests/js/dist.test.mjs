@@ -52,10 +52,11 @@ test('every file the page loads exists in www/, and every www/*.js is one of the
   assert.deepEqual(unused, [], 'www/*.js files the page never loads would be shipped by ./build.sh dist');
 });
 
-test('every model the manifest lists is in www/models', () => {
+test('every model the manifest lists is in www/models, with its history where it lists one', () => {
   const manifest = JSON.parse(readFileSync(join(WWW, 'models', 'manifest.json'), 'utf8'));
   assert.ok(manifest.models.length > 0);
   for (const m of manifest.models) {
     assert.ok(m.file && existsSync(join(WWW, 'models', m.file)), `www/models/${m.file} (${m.name})`);
+    if (m.history) assert.ok(/\.history\.json$/.test(m.history.file) && existsSync(join(WWW, 'models', m.history.file)), `www/models/${m.history.file} (${m.name})`);
   }
 });

@@ -30,4 +30,8 @@ test('a run\'s series are keyed by its id, labelled with its name, dashed by its
   // A history written before the weight norm was recorded has no norm series.
   const old = { ...run, records: run.records.map(({ weight_norm, ...r }) => r) };
   assert.deepEqual(runSeries(old, 'norm', 0), []);
+  // A trained model's shipped history: its own key and dash, wherever it is drawn.
+  const trained = { ...run, key: 'trained', dash: [1, 2] };
+  assert.deepEqual(runSeries(trained, 'loss', 3).map((s) => [s.key, s.dash]), [['trained:loss', [1, 2]], ['trained:test_loss', [1, 2]]]);
+  assert.deepEqual(Object.keys(runPoints(trained, 'accuracy')), ['trained:train', 'trained:test']);
 });

@@ -25,6 +25,14 @@ function puzzle() {
 
 const HASH = '#preset=sudoku-4x4&backend=cpu';
 
+// Serves the files `glob` matches with one bit of byte `fromEnd` (counted from the end) flipped.
+const damage = (page, glob, fromEnd) => page.route(glob, async (route) => {
+  const response = await route.fetch();
+  const body = Buffer.from(await response.body());
+  body[body.length - fromEnd] ^= 1;
+  await route.fulfill({ response, body });
+});
+
 test('the shipped sudoku-4x4 model loads through the button, solves a typed puzzle at once and trains on', async () => {
   const { page, errors } = await openPage(browser, HASH);
   try {
@@ -82,12 +90,7 @@ test('a failed fetch and a tampered model file are named, and the lab is kept', 
     assert.match(await page.textContent('#message'), /Could not load the trained model sudoku-4x4: fetching \/models\/sudoku-4x4\.safetensors failed/);
 
     await page.unroute('**/models/sudoku-4x4.safetensors');
-    await page.route('**/models/sudoku-4x4.safetensors', async (route) => {
-      const response = await route.fetch();
-      const body = Buffer.from(await response.body());
-      body[body.length - 1] ^= 1;  // one bit of the last weight
-      await route.fulfill({ response, body });
-    });
+    await damage(page, '**/models/sudoku-4x4.safetensors', 1);  // one bit of the last weight
     await page.click('#load-trained:enabled');
     await page.waitForSelector('#trained[data-state="error"]', { timeout: 60_000 });
     const message = await page.textContent('#message');
@@ -163,6 +166,59 @@ test('a run trains from scratch beside the loaded sudoku-4x4 model: both on the 
     assert.equal(await page.isHidden('#trained'), true);
     assert.equal(await page.isHidden('#twin-row'), true);
     assert.equal((await dataset(page, '#chart-acc')).references, '0');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await page.close();
+  }
+});
+
+// A shipped model with its training history: grokking (its sweep on load is quick, so Train from scratch beside
+// it is answered at once).
+const GROKKING = MANIFEST.models.find((m) => m.name === 'grokking');
+const GROKKING_HISTORY = JSON.parse(await readFile(new URL(`../../www/models/${GROKKING.history.file}`, import.meta.url), 'utf8'));
+
+test('the shipped grokking model draws its own training curves at once: fetched with it, sha256-checked, and kept as the reference beside a fresh run', async () => {
+  const { page, errors } = await openPage(browser, '#preset=grokking&backend=cpu');
+  try {
+    await page.waitForSelector('#load-trained:enabled', { timeout: 30_000 });
+    const kib = (bytes) => `${Math.round(bytes / 1024).toLocaleString('en-US')} KiB`;
+    const summary = await page.textContent('#trained-info');
+    assert.ok(summary.endsWith(`; ${kib(GROKKING.bytes)} + ${kib(GROKKING.history.bytes)} of training curves, fetched when asked.`), summary);
+    const fetched = async () => {
+      const urls = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
+      return [...new Set(urls.map((u) => new URL(u).pathname).filter((p) => p.startsWith('/models/') && !p.endsWith('manifest.json')))].sort();
+    };
+    assert.deepEqual(await fetched(), [], 'neither the model nor its history is in the first payload');
+
+    // A damaged history is refused by the core's sha256 check, naming the file; the lab is kept.
+    const file = `**/models/${GROKKING.history.file}`;
+    await damage(page, file, 3);  // one character of the last record
+    await page.click('#load-trained');
+    await page.waitForSelector('#trained[data-state="error"]', { timeout: 60_000 });
+    const message = await page.textContent('#message');
+    assert.match(message, /^Could not load the trained model grokking: its training history \/models\/grokking\.history\.json: grokking\.history\.json: its sha256 is [0-9a-f]{64}, but the manifest says/, message);
+    assert.ok(message.includes(GROKKING.history.sha256), 'names the expected sha256');
+    assert.equal(await stepCount(page), 0, 'the untrained lab is kept');
+    await page.unroute(file);
+
+    await page.click('#load-trained:enabled');
+    await page.waitForSelector('#trained[data-state="loaded"]', { timeout: 60_000 });
+    const n = GROKKING_HISTORY.length;
+    await page.waitForFunction((n) => document.getElementById('trained').dataset.curve === String(n), n, { timeout: 30_000 });
+    assert.deepEqual(await fetched(), ['/models/grokking.history.json', '/models/grokking.safetensors'], 'fetched on demand, with the model');
+    for (const [chart, keys] of [['#chart-loss', ['trained:loss', 'trained:test_loss']], ['#chart-acc', ['trained:train', 'trained:test']]]) {
+      const counts = await seriesCounts(page, chart);
+      for (const key of keys) assert.equal(counts[key], n, `${chart} ${key}: ${JSON.stringify(counts)}`);
+    }
+    assert.equal((await dataset(page, '#chart-acc')).references, '0', 'the curves end at the scores: no score lines');
+    assert.equal((await dataset(page, '#chart-acc')).bands, 'memorization,generalization', 'its phases shaded');
+
+    // Beside a fresh run the curves stay, the reference it races against.
+    await page.click('#train-beside:enabled');
+    await page.waitForSelector('#trained[data-state="beside"]', { timeout: 60_000 });
+    assert.equal(await page.$eval('#trained', (e) => e.dataset.curve), String(n));
+    assert.equal((await seriesCounts(page, '#chart-acc'))['trained:test'], n);
+    assert.match(await page.textContent('#trained-info'), /its training curves dotted on the loss and accuracy charts/);
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await page.close();
