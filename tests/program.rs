@@ -1,13 +1,15 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! The no-aliasing rule, checked once per launch when either backend prepares a program: a buffer a dispatch
+//! The no-aliasing rules, checked once per launch when either backend prepares a program: a buffer a dispatch
 //! writes is bound by no read-only binding of that dispatch; read-only bindings may share one, and so may
-//! writable ones (tests/kernels/rmsnorm.rs writes `out` and `rstd` into one pool).
+//! writable ones as long as they do not overlap (tests/kernels/rmsnorm.rs writes `out` and `rstd` into one
+//! pool; overlapping writable ranges are an error in Chrome).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use looplab::backend::{Backend, BackendKind};
 use looplab::ops::elementwise::{Add, Copy};
-use looplab::program::{Kernel, MemoryPlan};
+use looplab::ops::rmsnorm::RmsNormForward;
+use looplab::program::{Kernel, MemoryPlan, Tensor};
 
 /// Prepares `kernels` on a fresh backend of `kind`; the panic message if preparing refused them.
 fn prepare(kind: BackendKind, plan: &MemoryPlan, kernels: Vec<Box<dyn Kernel>>) -> Option<String> {
@@ -37,5 +39,24 @@ fn a_dispatch_writing_a_buffer_it_also_binds_is_refused_on_both_backends() {
         );
         // Two views of one buffer read by one dispatch are fine, as is writing a buffer no other binding uses.
         assert_eq!(prepare(kind, &plan, vec![Box::new(Add { a, b, out: other })]), None, "{kind:?}");
+    }
+}
+
+#[test]
+fn overlapping_writable_bindings_are_refused_on_both_backends() {
+    let (rows, d) = (3, 70);
+    let mut plan = MemoryPlan::default();
+    let x = plan.buffer("x", rows * d);
+    let pool = plan.pool("pool");
+    let out = plan.carve(pool, rows * d);
+    let rstd = plan.carve(pool, rows);
+    let norm = |rstd: Tensor| -> Vec<Box<dyn Kernel>> {
+        vec![Box::new(RmsNormForward { x, weight: None, out, rstd, rows, d, eps: 1e-5 })]
+    };
+    for kind in [BackendKind::Cpu, BackendKind::Gpu] {
+        assert_eq!(prepare(kind, &plan, norm(rstd)), None, "{kind:?}: views side by side in one pool");
+        let inside_out = Tensor { offset: out.offset + 64, len: rows, ..out };
+        let overlap = prepare(kind, &plan, norm(inside_out)).expect("refused");
+        assert!(overlap.contains("writable bindings 1 and 2 overlap in buffer"), "{overlap}");
     }
 }
