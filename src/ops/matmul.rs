@@ -151,6 +151,10 @@ impl Matmul {
         self.norm = Some(norm);
         self
     }
+    /// The norm of a normalized input as a kernel of its own: the reference, and the separate variant.
+    fn norm_kernel(&self, n: NormInput) -> RmsNormForward {
+        RmsNormForward { x: self.a, weight: n.weight, out: n.normed, rstd: n.rstd, rows: self.m, d: self.k, eps: n.eps }
+    }
     pub fn path(mut self, path: MatmulPath) -> Self {
         self.path = path;
         self
@@ -290,9 +294,7 @@ impl Kernel for Matmul {
         // The reference runs the norm as its own kernel would, then multiplies the normalized rows.
         let a = match self.norm {
             Some(n) => {
-                let (rows, d) = (self.m, self.k);
-                RmsNormForward { x: self.a, weight: n.weight, out: n.normed, rstd: n.rstd, rows, d, eps: n.eps }
-                    .cpu(mem);
+                self.norm_kernel(n).cpu(mem);
                 n.normed
             }
             None => self.a,
@@ -360,10 +362,7 @@ impl Kernel for Matmul {
     fn launches(&self) -> Vec<Launch> {
         self.check();
         if let Some(n) = self.norm.filter(|n| !n.fused) {
-            let (rows, d) = (self.m, self.k);
-            let mut launches =
-                RmsNormForward { x: self.a, weight: n.weight, out: n.normed, rstd: n.rstd, rows, d, eps: n.eps }
-                    .launches();
+            let mut launches = self.norm_kernel(n).launches();
             launches.extend(Matmul { a: n.normed, norm: None, ..self.clone() }.launches());
             return launches;
         }
