@@ -24,7 +24,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>; // the residual or x (an input stands in without one)
 // The normalized input's weight, the normalized rows and their rstd (without a norm an input stands in for the
-// weight, and c for the other two: never touched).
+// weight and spare ranges for the other two: never touched).
 @group(0) @binding(5) var<storage, read> norm_weight: array<f32>;
 @group(0) @binding(6) var<storage, read_write> normed: array<f32>;
 @group(0) @binding(7) var<storage, read_write> norm_rstd: array<f32>;
